@@ -1,0 +1,11 @@
+"""nnfpga: trained neural networks to bit-exact trigger-FPGA firmware."""
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # The API verbs are imported lazily so `import nnfpga.ir` stays light.
+    if name in ("compile", "emulate", "verify", "report"):
+        from nnfpga import api
+        return getattr(api, name)
+    raise AttributeError(name)

@@ -1,0 +1,51 @@
+"""The golden emulator: exact integer semantics of the IR, vectorised over a batch.
+
+Every other executable form (HLS C-sim, RTL simulation) is compared with this, bit for
+bit.  Raw integers flow as float64 (exact below 2**53, fast BLAS products) or int64,
+as each op's range analysis decides.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnfpga.ir.graph import Graph
+
+
+def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
+    """Float samples (batch, *input shape) to raw integers of the input type."""
+    inp = graph.input
+    x = np.asarray(x, dtype=np.float64)
+    expected = tuple(inp.info.shape)
+    if x.shape[1:] != expected:
+        if x.shape == expected:
+            x = x[None]
+        else:
+            raise ValueError(f"input has shape {x.shape[1:]} per sample; model {graph.name!r} expects {expected}")
+    return inp.info.type.quantize(x)
+
+
+def run_raw(graph: Graph, x_raw: np.ndarray) -> np.ndarray:
+    """Raw input integers in, raw output integers out (int64)."""
+    values: dict[str, np.ndarray] = {}
+    for n in graph.nodes:
+        if n.op_type == "Input":
+            values[n.name] = np.asarray(x_raw)
+            continue
+        values[n.name] = n.emulate([values[i] for i in n.inputs], graph.in_infos(n))
+    return values[graph.outputs[0]].astype(np.int64)
+
+
+def emulate(graph: Graph, x: np.ndarray) -> np.ndarray:
+    """Float inputs in, real-valued outputs out (exact fixed-point values as float64)."""
+    raw = run_raw(graph, quantize_input(graph, x))
+    return graph.output.info.type.to_float(raw)
+
+
+def trace_raw(graph: Graph, x_raw: np.ndarray) -> dict[str, np.ndarray]:
+    """Every node's raw output, for bisecting a mismatch layer by layer."""
+    values: dict[str, np.ndarray] = {}
+    for n in graph.nodes:
+        values[n.name] = np.asarray(x_raw) if n.op_type == "Input" else \
+            n.emulate([values[i] for i in n.inputs], graph.in_infos(n))
+    return values

@@ -1,0 +1,244 @@
+"""Fixed-point types with exactly the meaning of Xilinx ``ap_fixed`` / ``ap_ufixed``.
+
+A value of type ``FixedType(width, integer, signed)`` is an integer ``raw`` times
+``2**-frac`` with ``frac = width - integer``.  ``raw`` lies in
+``[-2**(width-1), 2**(width-1) - 1]`` when signed and ``[0, 2**width - 1]`` otherwise.
+
+Rounding (applied when bits below ``2**-frac`` are dropped):
+
+* ``TRN``      toward minus infinity (ap_fixed's default, a plain arithmetic shift),
+* ``RND``      to nearest, ties toward plus infinity,
+* ``RND_CONV`` to nearest, ties to even.
+
+Overflow (applied after rounding, when the value does not fit):
+
+* ``WRAP`` keep the low ``width`` bits (two's complement wrap-around),
+* ``SAT``  clamp to the smallest / largest representable value.
+
+Raw integers travel in numpy arrays of dtype float64 (exact below 2**53, fast BLAS
+matrix products) or int64 (exact up to 2**63).  Every function here keeps the dtype it
+is given and never rounds implicitly; range analysis decides which dtype a tensor needs.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Largest integer magnitude (exclusive, as a power of two) that float64 holds exactly.
+FLOAT64_EXACT_BITS = 53
+
+
+class Rounding(str, enum.Enum):
+    TRN = "TRN"
+    RND = "RND"
+    RND_CONV = "RND_CONV"
+
+
+class Overflow(str, enum.Enum):
+    WRAP = "WRAP"
+    SAT = "SAT"
+
+
+@dataclass(frozen=True)
+class FixedType:
+    """An ``ap_fixed<width, integer, rounding, overflow>`` (or ``ap_ufixed`` when unsigned)."""
+
+    width: int
+    integer: int
+    signed: bool = True
+    rounding: Rounding = Rounding.TRN
+    overflow: Overflow = Overflow.WRAP
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.width, (int, np.integer)) or self.width < 1:
+            raise ValueError(f"fixed-point width must be a positive integer, got {self.width!r}")
+        if self.width > 62:
+            raise ValueError(f"fixed-point width {self.width} exceeds the supported 62 bits")
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "integer", int(self.integer))
+        object.__setattr__(self, "rounding", Rounding(self.rounding))
+        object.__setattr__(self, "overflow", Overflow(self.overflow))
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def frac(self) -> int:
+        """Number of fractional bits; the value of one LSB is ``2**-frac``."""
+        return self.width - self.integer
+
+    @property
+    def min_raw(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max_raw(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def lsb(self) -> float:
+        return 2.0 ** -self.frac
+
+    @property
+    def min_value(self) -> float:
+        return self.min_raw * self.lsb
+
+    @property
+    def max_value(self) -> float:
+        return self.max_raw * self.lsb
+
+    def with_modes(self, rounding: Rounding | str | None = None,
+                   overflow: Overflow | str | None = None) -> "FixedType":
+        return FixedType(self.width, self.integer, self.signed,
+                         Rounding(rounding) if rounding is not None else self.rounding,
+                         Overflow(overflow) if overflow is not None else self.overflow)
+
+    # ----------------------------------------------------------------- arithmetic
+    def quantize(self, x: np.ndarray | float) -> np.ndarray:
+        """Convert real numbers to raw integers exactly as ``ap_fixed(double)`` does.
+
+        Returns float64 raw integers (every representable raw fits below 2**62, and
+        float64 is exact for them up to 2**53; wider types get int64).
+        """
+        v = np.asarray(x, dtype=np.float64)
+        if not np.all(np.isfinite(v)):
+            raise ValueError("cannot quantize NaN or infinite values")
+        # Multiplying by a power of two is exact in binary floating point.
+        scaled = np.ldexp(v, self.frac)
+        rounded = _round_float(scaled, self.rounding)
+        if self.width > FLOAT64_EXACT_BITS:
+            return self._overflow_int(rounded.astype(np.int64))
+        return self._overflow_float(rounded)
+
+    def requantize(self, raw: np.ndarray, frac: int) -> np.ndarray:
+        """Convert raw integers with ``frac`` fractional bits into this type.
+
+        The semantics of assigning one ap_fixed to another: align the binary point,
+        round away the dropped bits by this type's rounding mode, then apply overflow.
+        ``raw`` may be float64 (integers below 2**53) or int64; the dtype is kept.
+        """
+        raw = np.asarray(raw)
+        shift = frac - self.frac  # bits dropped when positive
+        if raw.dtype.kind == "f":
+            if shift > 0:
+                raw = _round_float(np.ldexp(raw, -shift), self.rounding)
+            elif shift < 0:
+                raw = np.ldexp(raw, -shift)
+            return self._overflow_float(raw)
+        raw = raw.astype(np.int64, copy=False)
+        if shift > 0:
+            raw = _round_int_shift(raw, shift, self.rounding)
+        elif shift < 0:
+            raw = np.left_shift(raw, -shift)
+        return self._overflow_int(raw)
+
+    def to_float(self, raw: np.ndarray) -> np.ndarray:
+        return np.ldexp(np.asarray(raw, dtype=np.float64), -self.frac)
+
+    def contains(self, lo: int, hi: int) -> bool:
+        """True when every raw integer in ``[lo, hi]`` is representable."""
+        return self.min_raw <= lo and hi <= self.max_raw
+
+    def _overflow_float(self, raw: np.ndarray) -> np.ndarray:
+        if self.overflow is Overflow.SAT:
+            return np.clip(raw, self.min_raw, self.max_raw)
+        span = float(1 << self.width)
+        wrapped = np.mod(raw, span)  # exact for integer-valued float64
+        if self.signed:
+            wrapped = np.where(wrapped > self.max_raw, wrapped - span, wrapped)
+        return wrapped
+
+    def _overflow_int(self, raw: np.ndarray) -> np.ndarray:
+        if self.overflow is Overflow.SAT:
+            return np.clip(raw, self.min_raw, self.max_raw)
+        mask = (1 << self.width) - 1
+        wrapped = np.bitwise_and(raw, mask)
+        if self.signed:
+            wrapped = np.where(wrapped > self.max_raw, wrapped - (1 << self.width), wrapped)
+        return wrapped
+
+    # ----------------------------------------------------------------- text forms
+    def cpp(self) -> str:
+        """The HLS C++ spelling, e.g. ``ap_fixed<8,3,AP_RND_CONV,AP_SAT>``."""
+        base = "ap_fixed" if self.signed else "ap_ufixed"
+        if self.rounding is Rounding.TRN and self.overflow is Overflow.WRAP:
+            return f"{base}<{self.width},{self.integer}>"
+        return f"{base}<{self.width},{self.integer},AP_{self.rounding.value},AP_{self.overflow.value}>"
+
+    def __str__(self) -> str:
+        return self.spec()
+
+    def spec(self) -> str:
+        """Compact text form ``fixed<8,3,RND_CONV,SAT>`` / ``ufixed<...>``, parsed by `parse`."""
+        base = "fixed" if self.signed else "ufixed"
+        return f"{base}<{self.width},{self.integer},{self.rounding.value},{self.overflow.value}>"
+
+    def to_json(self) -> dict:
+        return {"width": self.width, "integer": self.integer, "signed": self.signed,
+                "rounding": self.rounding.value, "overflow": self.overflow.value}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "FixedType":
+        return cls(int(d["width"]), int(d["integer"]), bool(d["signed"]),
+                   Rounding(d["rounding"]), Overflow(d["overflow"]))
+
+    @classmethod
+    def parse(cls, text: str) -> "FixedType":
+        """Parse ``fixed<W,I[,ROUND[,OVERFLOW]]>``, ``ufixed<...>`` or the ap_ spellings."""
+        m = _SPEC_RE.fullmatch(text.replace(" ", ""))
+        if not m:
+            raise ValueError(f"not a fixed-point type: {text!r} (expected e.g. fixed<16,6,RND,SAT>)")
+        signed = m.group("u") is None
+        rnd = (m.group("rnd") or "TRN").removeprefix("AP_")
+        ovf = (m.group("ovf") or "WRAP").removeprefix("AP_")
+        return cls(int(m.group("w")), int(m.group("i")), signed, Rounding(rnd), Overflow(ovf))
+
+
+_SPEC_RE = re.compile(r"(?:ap_)?(?P<u>u)?fixed<(?P<w>\d+),(?P<i>-?\d+)"
+                      r"(?:,(?P<rnd>(?:AP_)?(?:TRN|RND_CONV|RND)))?(?:,(?P<ovf>(?:AP_)?(?:WRAP|SAT)))?>")
+
+
+def _round_float(scaled: np.ndarray, rounding: Rounding) -> np.ndarray:
+    """Round float64 values to integers; exact because ``scaled - floor(scaled)`` is exact."""
+    low = np.floor(scaled)
+    if rounding is Rounding.TRN:
+        return low
+    rest = scaled - low
+    if rounding is Rounding.RND:
+        return low + (rest >= 0.5)
+    odd = np.mod(low, 2.0) == 1.0
+    return low + ((rest > 0.5) | ((rest == 0.5) & odd))
+
+
+def _round_int_shift(raw: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
+    low = np.right_shift(raw, shift)  # arithmetic shift: floor division by 2**shift
+    if rounding is Rounding.TRN:
+        return low
+    rest = raw - np.left_shift(low, shift)
+    half = 1 << (shift - 1)
+    if rounding is Rounding.RND:
+        return low + (rest >= half)
+    return low + ((rest > half) | ((rest == half) & (np.bitwise_and(low, 1) == 1)))
+
+
+def bits_for_range(lo: int, hi: int) -> tuple[int, bool]:
+    """Smallest (width, signed) whose raw range holds every integer in ``[lo, hi]``."""
+    lo, hi = int(lo), int(hi)
+    if lo > hi:
+        raise ValueError(f"empty range [{lo}, {hi}]")
+    if lo >= 0:
+        return max(hi.bit_length(), 1), False
+    width = max((-lo - 1).bit_length(), hi.bit_length()) + 1
+    return width, True
+
+
+def type_for_range(lo: int, hi: int, frac: int,
+                   rounding: Rounding = Rounding.TRN, overflow: Overflow = Overflow.WRAP,
+                   force_signed: bool = False) -> FixedType:
+    """The narrowest FixedType with ``frac`` fractional bits holding raw range ``[lo, hi]``."""
+    width, signed = bits_for_range(lo, hi)
+    if force_signed and not signed:
+        width, signed = width + 1, True
+    return FixedType(width, width - frac, signed, rounding, overflow)

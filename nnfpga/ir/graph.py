@@ -1,0 +1,83 @@
+"""The IR graph: ops in topological order, named tensors, JSON round trip."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nnfpga.ir.ops import OP_CLASSES, Input, Op, TensorInfo  # noqa: F401  (registers ops)
+
+IR_VERSION = 1
+
+
+@dataclass
+class Graph:
+    name: str
+    nodes: list[Op] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+    def node(self, name: str) -> Op:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"no node named {name!r}")
+
+    @property
+    def inputs(self) -> list[Input]:
+        return [n for n in self.nodes if isinstance(n, Input)]
+
+    @property
+    def input(self) -> Input:
+        ins = self.inputs
+        if len(ins) != 1:
+            raise ValueError(f"model {self.name!r} has {len(ins)} inputs; exactly one is supported")
+        return ins[0]
+
+    @property
+    def output(self) -> Op:
+        if len(self.outputs) != 1:
+            raise ValueError(f"model {self.name!r} has {len(self.outputs)} outputs; exactly one is supported")
+        return self.node(self.outputs[0])
+
+    def consumers(self, name: str) -> list[Op]:
+        return [n for n in self.nodes if name in n.inputs]
+
+    def infer(self) -> "Graph":
+        """Range analysis: fill every node's shape, exact type and raw range, in order."""
+        infos: dict[str, TensorInfo] = {}
+        for n in self.nodes:
+            try:
+                n.info = n.infer([infos[i] for i in n.inputs])
+            except KeyError as e:
+                raise ValueError(f"node {n.name!r} reads {e.args[0]!r}, which is not computed before it") from None
+            infos[n.name] = n.info
+        return self
+
+    def in_infos(self, n: Op) -> list[TensorInfo]:
+        return [self.node(i).info for i in n.inputs]
+
+    def chain(self) -> list[Op]:
+        """The nodes as a single chain (each node reads the previous one), or an error."""
+        for prev, cur in zip(self.nodes, self.nodes[1:]):
+            if cur.inputs != [prev.name]:
+                raise ValueError(f"model {self.name!r} is not a simple chain at node {cur.name!r}")
+        return list(self.nodes)
+
+    # ---------------------------------------------------------------- JSON
+    def to_json(self) -> dict:
+        return {"ir_version": IR_VERSION, "name": self.name, "outputs": list(self.outputs),
+                "nodes": [n.to_json() for n in self.nodes]}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Graph":
+        if d.get("ir_version") != IR_VERSION:
+            raise ValueError(f"IR version {d.get('ir_version')!r} is not supported (expected {IR_VERSION})")
+        return cls(d["name"], [Op.from_json(n) for n in d["nodes"]], list(d["outputs"]))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Graph":
+        return cls.from_json(json.loads(Path(path).read_text()))
