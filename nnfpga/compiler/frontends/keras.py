@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,14 +128,30 @@ def _read_keras3(path: Path) -> KerasModel:
         raise UserError(f"{path}: not a readable .keras archive ({e})") from None
     name, layers = _config_layers(config, str(path))
     weights = {}
-    with h5py.File(io.BytesIO(blob), "r") as f:
-        root = f["_layer_checkpoint_dependencies"] if "_layer_checkpoint_dependencies" in f else f["layers"]
-        for layer in layers:
-            lname = layer.get("config", {}).get("name")
-            if lname in root and "vars" in root[lname]:
-                v = root[lname]["vars"]
-                weights[lname] = [np.asarray(v[k]) for k in sorted(v.keys(), key=int)]
+    # Keras 3 stores each layer's variables under a path named after its class in snake
+    # case, numbered among its siblings (dense, dense_1, ...), not under the layer's name.
+    sequential = config.get("class_name") == "Sequential"
+    seen: dict[str, int] = {}
+    try:
+        with h5py.File(io.BytesIO(blob), "r") as f:
+            root = f["layers"]
+            for layer in layers:
+                if sequential and layer.get("class_name") == "InputLayer":
+                    continue
+                base = _snake_case(layer.get("class_name", ""))
+                key = base if base not in seen else f"{base}_{seen[base]}"
+                seen[base] = seen.get(base, 0) + 1
+                if key in root and "vars" in root[key]:
+                    v = root[key]["vars"]
+                    weights[layer.get("config", {}).get("name")] = [np.asarray(v[k]) for k in sorted(v.keys(), key=int)]
+    except (OSError, KeyError) as e:
+        raise UserError(f"{path}: cannot read the weights in the .keras archive ({e})") from None
     return KerasModel(name, layers, weights, str(path))
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _read_live(model) -> KerasModel:

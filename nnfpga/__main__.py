@@ -1,0 +1,5 @@
+import sys
+
+from nnfpga.compiler.cli import main
+
+sys.exit(main())

@@ -1,0 +1,177 @@
+"""compile / emulate / verify: the verbs behind the CLI and the Python API.
+
+`compile_model` writes the firmware tree into a temporary sibling directory and moves
+it into place only when everything succeeded, so a failed compile never leaves a
+half-written OUTDIR.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from nnfpga.compiler.errors import UserError
+from nnfpga.compiler.frontends.keras import Precision
+from nnfpga.compiler.pipeline import build_graph
+from nnfpga.compiler.targets import find_part, parse_clock_mhz
+from nnfpga.ir.emulator import quantize_input, run_raw
+from nnfpga.ir.graph import Graph
+
+SIMULATORS = ("verilator", "ghdl", "csim")
+MARKER = "ir.json"
+
+
+@dataclass
+class CompileResult:
+    outdir: Path
+    graph: Graph
+    report: dict
+    seconds: float
+
+
+def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
+                  outdir: str | Path = "fw", precision: Precision | None = None,
+                  dump_ir: str | Path | None = None) -> CompileResult:
+    from nnfpga.backends.hls import write_hls
+    from nnfpga.backends.report import build_report
+    from nnfpga.backends.rtl import write_rtl
+
+    start = time.perf_counter()
+    part = find_part(target)
+    clock_mhz = parse_clock_mhz(clock)
+    outdir = Path(outdir)
+    _check_outdir(outdir)
+    graph = build_graph(model, precision, Path(dump_ir) if dump_ir else None)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    try:
+        graph.save(tmp / MARKER)
+        try:
+            rtl = write_rtl(graph, tmp)
+            hls = write_hls(graph, tmp, part.name, clock_mhz)
+        except ValueError as e:
+            raise UserError(f"{_model_name(model)}: {e}") from None
+        report = build_report(graph, rtl, hls, part, clock_mhz,
+                              compile_seconds=time.perf_counter() - start)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2))
+        _replace_dir(tmp, outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return CompileResult(outdir, graph, report, time.perf_counter() - start)
+
+
+def _model_name(model) -> str:
+    return str(model) if isinstance(model, (str, Path)) else f"model {getattr(model, 'name', '')!r}"
+
+
+def _check_outdir(outdir: Path) -> None:
+    if outdir.exists() and (not outdir.is_dir() or (any(outdir.iterdir()) and not (outdir / MARKER).exists())):
+        raise UserError(f"{outdir}: exists and is not an nnfpga output directory; "
+                        "choose a new directory (nnfpga only replaces its own output)")
+
+
+def _replace_dir(new: Path, outdir: Path) -> None:
+    if outdir.exists():
+        old = outdir.with_name(f".{outdir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        outdir.rename(old)
+        new.rename(outdir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(outdir)
+
+
+# ----------------------------------------------------------------------------- loading
+def load_firmware(outdir: str | Path) -> Graph:
+    outdir = Path(outdir)
+    if not (outdir / MARKER).exists():
+        raise UserError(f"{outdir}: not an nnfpga output directory (no {MARKER}); run nnfpga compile first")
+    try:
+        return Graph.load(outdir / MARKER)
+    except (ValueError, KeyError, json.JSONDecodeError) as e:
+        raise UserError(f"{outdir / MARKER}: corrupt IR file ({e})") from None
+
+
+def load_samples(path: str | Path) -> np.ndarray:
+    """Float samples from ``.npy`` or ``.npz`` (key ``x``, or its only array)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise UserError(f"{path}: not a readable .npy/.npz file ({e})") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        keys = list(data.keys())
+        key = "x" if "x" in keys else (keys[0] if len(keys) == 1 else None)
+        if key is None:
+            raise UserError(f"{path}: has arrays {keys}; name the input array 'x'")
+        data = data[key]
+    if data.dtype.kind not in "fiu":
+        raise UserError(f"{path}: holds {data.dtype} data; numeric samples are needed")
+    return np.asarray(data, dtype=np.float64)
+
+
+def _quantized(graph: Graph, x: np.ndarray, where: str) -> np.ndarray:
+    try:
+        return quantize_input(graph, x)
+    except ValueError as e:
+        raise UserError(f"{where}: {e}") from None
+
+
+def emulate_firmware(outdir: str | Path, x: np.ndarray) -> np.ndarray:
+    graph = load_firmware(outdir)
+    raw = run_raw(graph, _quantized(graph, x, "input"))
+    return graph.output.info.type.to_float(raw)
+
+
+# ----------------------------------------------------------------------------- verify
+def _runner(sim: str) -> Callable[[Path, np.ndarray], np.ndarray]:
+    if sim == "verilator":
+        from nnfpga.sim.verilator import run_verilator
+        return run_verilator
+    if sim == "ghdl":
+        from nnfpga.sim.ghdl import run_ghdl
+        return run_ghdl
+    if sim == "csim":
+        from nnfpga.sim.csim import run_csim
+        return run_csim
+    raise UserError(f"unknown simulator {sim!r}; choose from {', '.join(SIMULATORS)}")
+
+
+def verify_firmware(outdir: str | Path, x: np.ndarray, sims: list[str] | None = None,
+                    progress: Callable[[str], None] = lambda s: None) -> dict:
+    """Run each simulator on the samples and compare with the golden emulator bit for bit."""
+    outdir = Path(outdir)
+    graph = load_firmware(outdir)
+    sims = list(sims or SIMULATORS)
+    for s in sims:
+        if s not in SIMULATORS:
+            raise UserError(f"unknown simulator {s!r}; choose from {', '.join(SIMULATORS)}")
+    x_raw = _quantized(graph, x, "input")
+    golden = run_raw(graph, x_raw).reshape(len(x_raw), -1)
+    flat_in = x_raw.reshape(len(x_raw), -1).astype(np.int64)
+    results = {}
+    for sim in sims:
+        progress(f"{sim}: simulating {len(flat_in)} samples")
+        start = time.perf_counter()
+        got = _runner(sim)(outdir, flat_in).reshape(golden.shape)
+        seconds = time.perf_counter() - start
+        bad = np.any(got != golden, axis=1)
+        first = int(np.argmax(bad)) if bad.any() else None
+        results[sim] = {"mismatches": int(bad.sum()), "samples": int(len(golden)),
+                        "mismatched_values": int(np.sum(got != golden)),
+                        "first_mismatch": first, "seconds": round(seconds, 3)}
+        progress(f"{sim}: {results[sim]['mismatches']} mismatching samples in {seconds:.1f} s")
+    summary = {"samples": int(len(golden)), "results": results,
+               "bit_exact": all(r["mismatches"] == 0 for r in results.values())}
+    (outdir / "verify.json").write_text(json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,121 @@
+"""error_bound: a guaranteed bound on |golden fixed-point output - float network output|.
+
+Contract: read-only analysis of a typed graph whose layers still hold their float
+weights.  For inputs inside the input type's range, every output of the golden
+emulator differs from the exact float network (with the same float weights) by at most
+the returned bound, element-wise.  Errors are propagated forward:
+
+* input rounding: half an LSB (RND / RND_CONV) or one LSB (TRN);
+* Dense / Conv2D: ``sum |Wq| e_in + sum |W - Wq| max|x| + |b - bq|``, then the
+  output conversion's rounding;
+* relu, hard_tanh: 1-Lipschitz, plus the conversion's rounding;
+* tanh / sigmoid tables: Lipschitz 1 and 1/4 on the input error and on the index
+  rounding, plus the entry rounding, plus what clipping the index range can cost;
+* MaxPool, Reshape: errors carried through.
+
+Softmax gets no bound (None).  A framework computing in float32 adds its own
+rounding on top (about 1e-6 relative), which callers account for separately.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnfpga.ir.fixed import FixedType, Rounding
+from nnfpga.ir.graph import Graph
+from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Reshape
+from nnfpga.ir.tables import FUNCTIONS, LookupTable
+
+LIPSCHITZ = {"tanh": 1.0, "sigmoid": 0.25}
+
+
+def rounding_error(t: FixedType) -> float:
+    return t.lsb if t.rounding is Rounding.TRN else t.lsb / 2
+
+
+def _max_abs(node) -> float:
+    i = node.info
+    return max(abs(i.lo), abs(i.hi)) * i.type.lsb
+
+
+def _conversion_error(src_frac: int, dst: FixedType) -> float:
+    return 0.0 if dst.frac >= src_frac else rounding_error(dst)
+
+
+def _table_error(table: LookupTable, e_in: float, in_lo: float, in_hi: float) -> float:
+    f = FUNCTIONS[table.function]
+    lip = LIPSCHITZ[table.function]
+    idx = table.index_type
+    err = lip * (e_in + rounding_error(idx)) + rounding_error(table.out_type)
+    # Inputs beyond the index range are clipped to its ends.
+    lo_end, hi_end = idx.min_value, idx.max_value
+    clip = 0.0
+    if in_hi + e_in > hi_end:
+        clip = max(clip, abs(f(in_hi + e_in) - f(hi_end)))
+    if in_lo - e_in < lo_end:
+        clip = max(clip, abs(f(in_lo - e_in) - f(lo_end)))
+    return err + clip
+
+
+def error_bound(graph: Graph, input_range: tuple[float, float] | None = None) -> np.ndarray | None:
+    """Per-output-element bound (flattened), or None when an op has no bound.
+
+    ``input_range`` (min, max of the real inputs) narrows the range analysis to the data
+    actually fed; without it the whole input type's range is assumed.
+    """
+    if input_range is not None:
+        graph = _narrowed(graph, *input_range)
+    err: dict[str, np.ndarray] = {}
+    for node in graph.nodes:
+        if isinstance(node, Input):
+            err[node.name] = np.full(int(np.prod(node.info.shape)), rounding_error(node.info.type))
+            continue
+        src = graph.node(node.inputs[0])
+        e_in = err[src.name]
+        if isinstance(node, (Dense, Conv2D)):
+            e = _linear_error(node, src, e_in)
+        elif isinstance(node, Activation):
+            if node.function == "softmax":
+                return None
+            if node.function in LIPSCHITZ:
+                lo, hi = src.info.lo * src.info.type.lsb, src.info.hi * src.info.type.lsb
+                e = np.array([_table_error(node.table, v, lo, hi) for v in e_in])
+            else:
+                e = e_in + _conversion_error(src.info.type.frac, node.info.type)
+        elif isinstance(node, MaxPool2D):
+            e = np.full(int(np.prod(node.info.shape)), e_in.max())
+        elif isinstance(node, Reshape):
+            e = e_in
+        else:
+            return None
+        err[node.name] = e
+    return err[graph.outputs[0]]
+
+
+def _narrowed(graph: Graph, lo: float, hi: float) -> Graph:
+    """A copy of the graph whose ranges follow from inputs in ``[lo, hi]`` (types kept
+    wherever the graph fixed them; only the ranges shrink)."""
+    g = Graph.from_json(graph.to_json())
+    t = g.input.info.type
+    raw_lo, raw_hi = (int(v) for v in t.quantize(np.array([lo, hi])))
+    g.input.info = g.input.info.__class__(g.input.info.shape, t, raw_lo, raw_hi)
+    for node in g.nodes[1:]:
+        node.info = node.infer(g.in_infos(node))
+    return g
+
+
+def _linear_error(node, src, e_in: np.ndarray) -> np.ndarray:
+    wq = node.kernel_q.value.reshape(-1, node.kernel_q.raw.shape[-1])
+    w = node.kernel.reshape(wq.shape)
+    x_max = _max_abs(src) + float(e_in.max())
+    if isinstance(node, Dense):
+        prop = np.abs(wq).T @ e_in
+    else:  # every receptive field sees at most the largest input error
+        prop = np.abs(wq).sum(axis=0) * float(e_in.max())
+    e = prop + np.abs(w - wq).sum(axis=0) * x_max
+    if node.bias is not None:
+        e = e + np.abs(node.bias - node.bias_q.value)
+    e = e + _conversion_error(node.acc_frac(src.info.type.frac), node.info.type)
+    if isinstance(node, Conv2D):
+        e = np.tile(e, int(np.prod(node.info.shape[:2])))
+    return e

@@ -1,0 +1,144 @@
+"""Keras/QKeras frontend: bit-exact against QKeras predict, bounded against float Keras."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nnfpga.compiler.errors import UserError
+from nnfpga.compiler.passes.error_bound import error_bound
+from nnfpga.compiler.pipeline import build_graph
+from nnfpga.ir.emulator import emulate
+from nnfpga.ir.graph import Graph
+from tests.conftest import MODELS, ROOT
+
+
+def _samples(n: int, seed: int, scale: float = 1.5) -> np.ndarray:
+    # float32: the frameworks compute in float32, so the reference sees the same inputs
+    rng = np.random.default_rng(seed)
+    means = np.random.default_rng(1234).normal(0, 1.0, (5, 16))
+    return (means[rng.integers(0, 5, n)] + rng.normal(0, scale, (n, 16))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def qkeras_load():
+    from qkeras.utils import load_qmodel
+    return lambda name: load_qmodel(str(MODELS / name), compile=False)
+
+
+@pytest.mark.parametrize("name", ["qmlp.h5", "ternary_mlp.h5"])
+def test_quantized_qkeras_model_is_bit_exact(name, qkeras_load):
+    graph = build_graph(MODELS / name)
+    x = _samples(20000, seed=3)
+    ours = emulate(graph, x)
+    theirs = qkeras_load(name).predict(x, batch_size=4096, verbose=0)
+    assert ours.shape == theirs.shape
+    mismatches = np.argwhere(ours != theirs)
+    assert len(mismatches) == 0, f"{len(mismatches)} values differ, first: {mismatches[:3]}"
+
+
+def test_ternary_weights_are_marked_and_in_range():
+    graph = build_graph(MODELS / "ternary_mlp.h5")
+    dense = [n for n in graph.nodes if n.op_type == "Dense"]
+    assert dense and all(d.kernel_q.kind.value == "ternary" for d in dense)
+    for d in dense:
+        assert set(np.unique(d.kernel_q.raw)) <= {-1, 0, 1}
+
+
+def test_live_qkeras_model_equals_file(qkeras_load):
+    model = qkeras_load("qmlp.h5")
+    g_live, g_file = build_graph(model), build_graph(MODELS / "qmlp.h5")
+    x = _samples(2000, seed=4)
+    assert np.array_equal(emulate(g_live, x), emulate(g_file, x))
+
+
+def _float_check(graph: Graph, reference, x: np.ndarray, emulated: Graph | None = None) -> tuple[float, float]:
+    bound = error_bound(graph, (float(x.min()), float(x.max())))
+    assert bound is not None
+    diff = np.abs(emulate(emulated or graph, x) - reference(x).reshape(len(x), -1))
+    # the framework computes in float32: allow its own rounding on top of our bound
+    slack = 1e-5
+    worst = float((diff - bound).max())
+    assert worst <= slack, f"error {diff.max():.3g} exceeds the bound {bound.max():.3g}"
+    return float(diff.max()), float(bound.max())
+
+
+def test_float_keras2_model_within_precision_bound():
+    import tf_keras as keras
+    model = keras.models.load_model(MODELS / "float_mlp.h5", compile=False)
+    graph = build_graph(MODELS / "float_mlp.h5")
+    x = _samples(20000, seed=5) / 4
+    worst, bound = _float_check(graph, lambda v: model.predict(v, batch_size=4096, verbose=0), x)
+    assert 0 < worst < bound  # the bound is not vacuous and the model really is approximated
+
+
+def test_float_keras3_file_within_precision_bound():
+    # Keras 3 must not see the legacy switch: run the reference in a subprocess.
+    x = _samples(5000, seed=6) / 4
+    code = ("import sys, numpy as np, keras; m = keras.saving.load_model(sys.argv[1]);"
+            "x = np.load(sys.argv[2]); np.save(sys.argv[3], m.predict(x, verbose=0))")
+    import os
+    import tempfile
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(f"{tmp}/x.npy", x)
+        subprocess.run([sys.executable, "-c", code, str(MODELS / "float_mlp.keras"), f"{tmp}/x.npy",
+                        f"{tmp}/y.npy"], check=True, env=env, capture_output=True)
+        ref = np.load(f"{tmp}/y.npy")
+    graph = build_graph(MODELS / "float_mlp.keras")
+    _float_check(graph, lambda v: ref, x)
+
+
+def test_error_bound_is_tight_enough_to_fail():
+    """A deliberately wrong weight must break the bound check (the check can fail)."""
+    import tf_keras as keras
+    model = keras.models.load_model(MODELS / "float_mlp.h5", compile=False)
+    graph = build_graph(MODELS / "float_mlp.h5")
+    broken = build_graph(MODELS / "float_mlp.h5")
+    broken.nodes[1].kernel_q.raw[:, :4] *= -1  # four neurons with flipped weights (a sign bug)
+    x = _samples(5000, seed=7) / 4
+    _float_check(graph, lambda v: model.predict(v, batch_size=4096, verbose=0), x)
+    with pytest.raises(AssertionError, match="exceeds the bound"):
+        _float_check(graph, lambda v: model.predict(v, batch_size=4096, verbose=0), x, emulated=broken)
+
+
+def test_compiling_never_imports_tensorflow():
+    code = ("import sys; from nnfpga.compiler.pipeline import build_graph;"
+            f"build_graph({str(MODELS / 'qmlp.h5')!r}); build_graph({str(MODELS / 'float_mlp.keras')!r});"
+            "bad = [m for m in ('tensorflow', 'keras', 'tf_keras', 'qkeras', 'torch') if m in sys.modules];"
+            "sys.exit(f'imported {bad}' if bad else 0)")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_ir_json_round_trip_is_exact(tmp_path):
+    graph = build_graph(MODELS / "qmlp.h5")
+    graph.save(tmp_path / "ir.json")
+    again = Graph.load(tmp_path / "ir.json")
+    x = _samples(1000, seed=8)
+    assert np.array_equal(emulate(graph, x), emulate(again, x))
+    assert [n.info.type for n in graph.nodes] == [n.info.type for n in again.nodes]
+
+
+def test_unsupported_layer_is_named(tmp_path):
+    import tf_keras as keras
+    m = keras.Sequential([keras.Input((4, 8)), keras.layers.LSTM(3, name="my_lstm"),
+                          keras.layers.Dense(2, name="d")])
+    m.save(tmp_path / "lstm.h5")
+    with pytest.raises(UserError, match=r"'my_lstm' \(LSTM\).*supported layers: InputLayer, Dense"):
+        build_graph(tmp_path / "lstm.h5")
+
+
+def test_missing_and_corrupt_files_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        build_graph(tmp_path / "nope.h5")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not an hdf5 file at all")
+    with pytest.raises(UserError, match="not a readable HDF5"):
+        build_graph(bad)
+    bad3 = tmp_path / "bad.keras"
+    bad3.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(UserError, match="not a readable .keras"):
+        build_graph(bad3)
