@@ -7,16 +7,18 @@ tests check
 
 * double -> type:  ``T x = d;``                  against ``FixedType.quantize(d)``
 * fixed  -> type:  ``T x = ap_fixed<40,12>(..)`` against ``FixedType.requantize(raw, 28)``
-  (float64 and int64 raw arrays), plus a 62-bit source (int64 only).
+  (int64 raw arrays, and float64 ones when the target fits in 53 bits), plus a 62-bit
+  source ``ap_fixed<62,24>`` (int64 only).
 
-Equality is exact; a failure lists the first mismatches.
+Equality is exact; a failure lists the first mismatches.  Compiling the reference
+program dominates the runtime (~0.1 s of g++ per instantiated type), which is why the
+shape list is not longer.
 """
 
 from __future__ import annotations
 
 import itertools
 import shutil
-import struct
 import subprocess
 import zlib
 
@@ -31,11 +33,11 @@ from nnfpga.ir.fixed import (FLOAT64_EXACT_BITS, FixedType, Overflow, Rounding,
 #: wide types on both sides of the float64 (53-bit) boundary.
 SHAPES = [
     (1, 1), (1, 0), (1, -2), (1, 4),
-    (2, 2), (2, 1), (2, 0), (2, -3), (2, 6),
-    (3, 1), (4, 2), (5, 9), (6, -2),
-    (8, 3), (8, 0), (8, 8), (8, -4), (8, 40), (4, 70),
-    (12, 4), (16, 6), (16, -8), (18, 8), (24, 12), (32, 16),
-    (40, 12), (40, -20), (53, 30), (54, 20), (60, 30), (62, 10), (62, 62),
+    (2, 1), (2, 0), (2, -3), (2, 6),
+    (3, 1), (5, 9), (6, -2),
+    (8, 3), (8, -4), (8, 40), (4, 70),
+    (16, 6), (18, 8), (32, 16),
+    (40, -20), (53, 30), (54, 20), (60, 30), (62, 10),
 ]
 
 ROUNDINGS = [Rounding.TRN, Rounding.RND, Rounding.RND_CONV]
@@ -203,15 +205,16 @@ def double_inputs(t: FixedType, rng: np.random.Generator) -> np.ndarray:
                  np.nextafter(exact, -np.inf), np.nextafter(exact, np.inf),
                  np.nextafter(tie, -np.inf), np.nextafter(tie, np.inf)]
     # Varied magnitudes: from far below one LSB to far above the range, both signs.
-    exps = rng.integers(-f - 14, w - f + 14, size=60, endpoint=True)
-    signs = rng.choice([-1.0, 1.0], size=60)
-    vals += list(signs * np.ldexp(rng.uniform(1.0, 2.0, size=60), exps))
-    vals += list(rng.uniform(1.25 * t.min_value - t.lsb, 1.25 * t.max_value + t.lsb, size=30))
+    exps = rng.integers(-f - 14, w - f + 14, size=200, endpoint=True)
+    signs = rng.choice([-1.0, 1.0], size=200)
+    vals += list(signs * np.ldexp(rng.uniform(1.0, 2.0, size=200), exps))
+    vals += list(rng.uniform(1.25 * t.min_value - t.lsb, 1.25 * t.max_value + t.lsb, size=100))
     special = [0.0, 1e-300, 5e-324, 2.2250738585072014e-308, 1e-30, 0.5, 1.0, 3.0, 1e10, 1e30,
                1e300, 2.0 ** 52, 2.0 ** 53, 2.0 ** 62, 2.0 ** 63, 2.0 ** 64, 2.0 ** 100,
                1.7976931348623157e308, np.ldexp(1.0, w - f), np.ldexp(1.0, w - f - 1)]
     vals += special + [-v for v in special]
-    vals = np.asarray(vals, dtype=np.float64)
+    vals = np.unique(np.asarray(vals, dtype=np.float64))  # note: merges -0.0 into 0.0
+    vals = np.concatenate([vals, [-0.0]])
     assert np.all(np.isfinite(vals))
     return vals
 
@@ -232,10 +235,10 @@ def fixed_inputs(t: FixedType, src: FixedType, rng: np.random.Generator) -> list
         else:
             c = k >> -shift
             vals.update((c - 1, c, c + 1))
-    mags = rng.integers(0, src.width, size=60)
+    mags = rng.integers(0, src.width, size=200)
     vals.update(int(s) * int(rng.integers(0, 1 << int(m), endpoint=True))
-                for s, m in zip(rng.choice([-1, 1], size=60), mags))
-    vals.update(int(v) for v in rng.integers(src.min_raw, src.max_raw, size=40, endpoint=True))
+                for s, m in zip(rng.choice([-1, 1], size=200), mags))
+    vals.update(int(v) for v in rng.integers(src.min_raw, src.max_raw, size=100, endpoint=True))
     return sorted(v for v in vals if src.min_raw <= v <= src.max_raw)
 
 
@@ -266,6 +269,8 @@ def test_fixed_to_fixed_matches_ap_fixed(apfixed_exe, rounding, overflow, signed
     jobs = []
     for t in types:
         for si, src in enumerate(SOURCES):
+            if header_asserts(t, src):
+                continue  # see test_fixed_to_fixed_far_below_lsb
             rng = np.random.default_rng(seed_for("F", t.spec(), src.spec()))
             jobs.append(("F", t, si, fixed_inputs(t, src, rng)))
     refs = run_reference(apfixed_exe, jobs)
@@ -273,7 +278,7 @@ def test_fixed_to_fixed_matches_ap_fixed(apfixed_exe, rounding, overflow, signed
     for (_, t, si, raw), want in zip(jobs, refs):
         src = SOURCES[si]
         inputs = [np.array(raw, dtype=np.int64)]
-        if SOURCE_FLOAT_OK[si]:
+        if SOURCE_FLOAT_OK[si] and t.width <= FLOAT64_EXACT_BITS:
             inputs.append(np.array(raw, dtype=np.float64))
         for arr in inputs:
             assert np.array_equal(arr.astype(np.int64), np.array(raw, dtype=np.int64))
@@ -286,6 +291,50 @@ def test_fixed_to_fixed_matches_ap_fixed(apfixed_exe, rounding, overflow, signed
     print(f"\n{MODE_IDS[MODES.index((rounding, overflow, signed))]}: "
           f"{total} fixed->fixed values compared")
     assert not bad, mismatch_report(bad, total)
+
+
+def header_asserts(t: FixedType, src: FixedType) -> bool:
+    """ap_fixed's C simulation aborts on this conversion.
+
+    With a rounding mode other than TRN, fixed -> fixed assignment reads the bit just
+    below the target LSB with ``get_bit(F2 - F - 1)`` before checking that it lies inside
+    the source, which trips ap_private's "Attempting to read bit beyond MSB" assertion
+    when ``F2 - F > W2`` (the header's next line then ignores that bit and uses the sign).
+    """
+    return t.rounding is not Rounding.TRN and src.frac - t.frac > src.width
+
+
+def test_fixed_to_fixed_far_below_lsb():
+    """The conversions `header_asserts` excludes, checked against the header's intent.
+
+    Every source value is below a quarter of the target LSB in magnitude, so the header's
+    branch for this case (``qb = sign``, ``r = any bit set``, result ``-1`` or ``0`` plus
+    carry) gives 0 for RND and RND_CONV.  (TRN does not assert; the header checks it.)
+    """
+    src = SOURCES[0]
+    raw = [src.min_raw, src.min_raw + 1, -(1 << 20) - 1, -3, -1, 0, 1, 5, src.max_raw]
+    checked = 0
+    for t in TYPES:
+        for s in SOURCES:
+            if not header_asserts(t, s):
+                continue
+            for arr in (np.array(raw, dtype=np.int64), np.array(raw, dtype=np.float64)):
+                got = as_exact_int64(t.requantize(arr, s.frac))
+                assert np.array_equal(got, np.zeros(len(raw), dtype=np.int64)), (t, s, got)
+                checked += 1
+    assert checked > 0
+
+
+def test_compile_cpp_reports_errors(tmp_path):
+    from nnfpga.sim.apfixed import CompileError, ap_types_include_dir, compile_cpp
+
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed")
+    assert (ap_types_include_dir() / "ap_fixed.h").is_file()
+    with pytest.raises(CompileError, match="does_not_exist"):
+        compile_cpp("int main() { return does_not_exist; }\n", tmp_path, "broken")
+    with pytest.raises(ValueError):
+        compile_cpp("int main() {}\n", tmp_path, "a/b")
 
 
 def test_cpp_spelling():

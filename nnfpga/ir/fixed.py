@@ -105,10 +105,25 @@ class FixedType:
         v = np.asarray(x, dtype=np.float64)
         if not np.all(np.isfinite(v)):
             raise ValueError("cannot quantize NaN or infinite values")
-        # Multiplying by a power of two is exact in binary floating point.
-        scaled = np.ldexp(v, self.frac)
+        # Multiplying by a power of two is exact in binary floating point, except when
+        # the result leaves the float64 exponent range; both ends are repaired below.
+        with np.errstate(over="ignore", under="ignore"):
+            scaled = np.ldexp(v, self.frac)
+        # Overflow to +-inf: the exact product is a multiple of 2**971, so WRAP keeps
+        # no set bit and SAT clamps by sign -- exactly what +-2**100 does too.
+        scaled = np.where(np.isinf(scaled), np.copysign(2.0 ** 100, scaled), scaled)
+        # Underflow to +-0 of a nonzero input: ap_fixed still sees a tiny nonzero value
+        # (TRN of a tiny negative is -1); any value strictly inside (0, 0.5) behaves alike.
+        scaled = np.where((scaled == 0) & (v != 0), np.copysign(0.25, v), scaled)
         rounded = _round_float(scaled, self.rounding)
         if self.width > FLOAT64_EXACT_BITS:
+            # Bring the integer into int64 range without changing the result: fmod by
+            # 2**width is exact and keeps the low bits (WRAP); clipping at +-2**62 keeps
+            # the side of the range (SAT, every raw bound is below 2**62).
+            if self.overflow is Overflow.WRAP:
+                rounded = np.fmod(rounded, 2.0 ** self.width)
+            else:
+                rounded = np.clip(rounded, -(2.0 ** 62), 2.0 ** 62)
             return self._overflow_int(rounded.astype(np.int64))
         return self._overflow_float(rounded)
 
@@ -131,7 +146,13 @@ class FixedType:
         if shift > 0:
             raw = _round_int_shift(raw, shift, self.rounding)
         elif shift < 0:
-            raw = np.left_shift(raw, -shift)
+            if self.overflow is Overflow.SAT:
+                # Decide saturation before shifting: int64 would wrap silently.
+                hi = self.max_raw >> -shift             # largest raw that still fits
+                lo = -((-self.min_raw) >> -shift)       # smallest raw that still fits
+                shifted = np.left_shift(raw, -shift)
+                return np.where(raw > hi, self.max_raw, np.where(raw < lo, self.min_raw, shifted))
+            raw = np.left_shift(raw, -shift)            # wraps modulo 2**64: low bits exact
         return self._overflow_int(raw)
 
     def to_float(self, raw: np.ndarray) -> np.ndarray:
@@ -213,6 +234,13 @@ def _round_float(scaled: np.ndarray, rounding: Rounding) -> np.ndarray:
 
 
 def _round_int_shift(raw: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
+    if shift >= 64:
+        # |raw| <= 2**63 <= 2**(shift-1): the quotient lies in [-1/2, 1/2), which TRN
+        # floors to 0 or -1 and both round-to-nearest modes send to 0 (a -1/2 tie goes
+        # up in RND and to the even 0 in RND_CONV).
+        if rounding is Rounding.TRN:
+            return np.right_shift(raw, 63)
+        return np.zeros_like(raw)
     low = np.right_shift(raw, shift)  # arithmetic shift: floor division by 2**shift
     if rounding is Rounding.TRN:
         return low
@@ -230,7 +258,7 @@ def bits_for_range(lo: int, hi: int) -> tuple[int, bool]:
         raise ValueError(f"empty range [{lo}, {hi}]")
     if lo >= 0:
         return max(hi.bit_length(), 1), False
-    width = max((-lo - 1).bit_length(), hi.bit_length()) + 1
+    width = max((-lo - 1).bit_length(), max(hi, 0).bit_length()) + 1
     return width, True
 
 
