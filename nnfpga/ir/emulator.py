@@ -22,11 +22,24 @@ def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
             x = x[None]
         else:
             raise ValueError(f"input has shape {x.shape[1:]} per sample; model {graph.name!r} expects {expected}")
-    return inp.info.type.quantize(x)
+    raw = inp.info.type.quantize(x)
+    # float32 is exact for raw integers below 2**24 and halves the memory traffic.
+    return raw.astype(np.float32) if inp.info.type.width <= 24 else raw
+
+
+#: Samples per internal chunk: keeps the intermediate tensors in cache.
+CHUNK = 8192
 
 
 def run_raw(graph: Graph, x_raw: np.ndarray) -> np.ndarray:
     """Raw input integers in, raw output integers out (int64)."""
+    x_raw = np.asarray(x_raw)
+    if len(x_raw) > CHUNK:
+        return np.concatenate([_run_chunk(graph, x_raw[i:i + CHUNK]) for i in range(0, len(x_raw), CHUNK)])
+    return _run_chunk(graph, x_raw)
+
+
+def _run_chunk(graph: Graph, x_raw: np.ndarray) -> np.ndarray:
     values: dict[str, np.ndarray] = {}
     for n in graph.nodes:
         if n.op_type == "Input":

@@ -103,18 +103,20 @@ class FixedType:
         float64 is exact for them up to 2**53; wider types get int64).
         """
         v = np.asarray(x, dtype=np.float64)
-        if not np.all(np.isfinite(v)):
+        if not np.isfinite(v).all():
             raise ValueError("cannot quantize NaN or infinite values")
         # Multiplying by a power of two is exact in binary floating point, except when
         # the result leaves the float64 exponent range; both ends are repaired below.
         with np.errstate(over="ignore", under="ignore"):
-            scaled = np.ldexp(v, self.frac)
-        # Overflow to +-inf: the exact product is a multiple of 2**971, so WRAP keeps
-        # no set bit and SAT clamps by sign -- exactly what +-2**100 does too.
-        scaled = np.where(np.isinf(scaled), np.copysign(2.0 ** 100, scaled), scaled)
-        # Underflow to +-0 of a nonzero input: ap_fixed still sees a tiny nonzero value
-        # (TRN of a tiny negative is -1); any value strictly inside (0, 0.5) behaves alike.
-        scaled = np.where((scaled == 0) & (v != 0), np.copysign(0.25, v), scaled)
+            scaled = v * 2.0 ** self.frac if -1000 < self.frac < 1000 else np.ldexp(v, self.frac)
+        if self.frac > 0 and not np.isfinite(scaled).all():
+            # Overflow to +-inf: the exact product is a multiple of 2**971, so WRAP keeps
+            # no set bit and SAT clamps by sign -- exactly what +-2**100 does too.
+            scaled = np.where(np.isinf(scaled), np.copysign(2.0 ** 100, scaled), scaled)
+        if self.frac < 0:
+            # Underflow to +-0 of a nonzero input: ap_fixed still sees a tiny nonzero value
+            # (TRN of a tiny negative is -1); any value strictly inside (0, 0.5) behaves alike.
+            scaled = np.where((scaled == 0) & (v != 0), np.copysign(0.25, v), scaled)
         rounded = _round_float(scaled, self.rounding)
         if self.width > FLOAT64_EXACT_BITS:
             # Bring the integer into int64 range without changing the result: fmod by
@@ -136,11 +138,15 @@ class FixedType:
         """
         raw = np.asarray(raw)
         shift = frac - self.frac  # bits dropped when positive
+        if raw.dtype == np.float32 and (shift < 0 or self.width > 24):
+            raw = raw.astype(np.float64)  # float32 holds exact integers below 2**24 only
         if raw.dtype.kind == "f":
+            # Scaling by a power of two is exact (the raw integers stay far from the
+            # float64 exponent limits).
             if shift > 0:
-                raw = _round_float(np.ldexp(raw, -shift), self.rounding)
+                raw = _round_float(raw * 2.0 ** -shift, self.rounding)
             elif shift < 0:
-                raw = np.ldexp(raw, -shift)
+                raw = raw * 2.0 ** -shift
             return self._overflow_float(raw)
         raw = raw.astype(np.int64, copy=False)
         if shift > 0:
@@ -164,7 +170,7 @@ class FixedType:
 
     def _overflow_float(self, raw: np.ndarray) -> np.ndarray:
         if self.overflow is Overflow.SAT:
-            return np.clip(raw, self.min_raw, self.max_raw)
+            return np.clip(raw, self.min_raw, self.max_raw, dtype=raw.dtype)
         span = float(1 << self.width)
         wrapped = np.mod(raw, span)  # exact for integer-valued float64
         if self.signed:
@@ -222,15 +228,19 @@ _SPEC_RE = re.compile(r"(?:ap_)?(?P<u>u)?fixed<(?P<w>\d+),(?P<i>-?\d+)"
 
 
 def _round_float(scaled: np.ndarray, rounding: Rounding) -> np.ndarray:
-    """Round float64 values to integers; exact because ``scaled - floor(scaled)`` is exact."""
-    low = np.floor(scaled)
+    """Round float64 values to integers, exactly.
+
+    ``rint`` rounds half to even exactly for every double; ``scaled - rint(scaled)`` is
+    exact as well (the two are within one of each other, Sterbenz), which gives RND's
+    ties-up correction.
+    """
     if rounding is Rounding.TRN:
-        return low
-    rest = scaled - low
-    if rounding is Rounding.RND:
-        return low + (rest >= 0.5)
-    odd = np.mod(low, 2.0) == 1.0
-    return low + ((rest > 0.5) | ((rest == 0.5) & odd))
+        return np.floor(scaled)
+    nearest = np.rint(scaled)
+    if rounding is Rounding.RND_CONV:
+        return nearest
+    nearest += (scaled - nearest) == 0.5
+    return nearest
 
 
 def _round_int_shift(raw: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnfpga.ir.fixed import FixedType, type_for_range
-from nnfpga.ir.ops.base import Op, TensorInfo, output_info, register
+from nnfpga.ir.ops.base import Op, TensorInfo, convert, output_info, register
 from nnfpga.ir.tables import LookupTable
 
 FUNCTIONS = ("linear", "relu", "hard_tanh", "tanh", "sigmoid", "softmax")
@@ -66,12 +66,16 @@ class Activation(Op):
             return self.table.lookup(x, info.type.frac)
         if f == "softmax":
             return self._softmax(x, info)
-        if f == "relu":
+        target = self.info.type
+        if f == "relu" and not (target.overflow.value == "SAT" and target.min_raw == 0):
+            # (into an unsigned saturating type the clip at zero already is the relu:
+            # rounding is monotone and keeps zero)
             x = np.maximum(x, 0)
         elif f == "hard_tanh":
             one = 1 << info.type.frac
             x = np.clip(x, -one, one)
-        return self.info.type.requantize(x, info.type.frac)
+        lo, hi, _ = self._pre(info)
+        return convert(x, info.type.frac, lo, hi, self.info.type)
 
     def _softmax(self, x: np.ndarray, info: TensorInfo) -> np.ndarray:
         shifted = x - x.max(axis=-1, keepdims=True)      # exact, <= 0

@@ -102,6 +102,14 @@ def output_info(requested: FixedType | None, exact: FixedType, lo: int, hi: int,
     return TensorInfo(shape, requested, new_lo, new_hi)
 
 
+def convert(raw: np.ndarray, frac: int, lo: int, hi: int, target: FixedType) -> np.ndarray:
+    """``target.requantize(raw, frac)`` for raw values known to lie in ``[lo, hi]``;
+    skipped when it cannot change anything (no bits dropped, no overflow possible)."""
+    if frac == target.frac and target.contains(lo, hi):
+        return raw
+    return target.requantize(raw, frac)
+
+
 def _shifted(lo: int, hi: int, in_frac: int, t: FixedType) -> tuple[int, int]:
     """Range after alignment and rounding but before overflow (floor/ceil bounds)."""
     shift = in_frac - t.frac

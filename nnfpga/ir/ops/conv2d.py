@@ -105,7 +105,7 @@ class Conv2D(Op):
         cols = win.reshape(b * oh * ow, -1)
         bias = linear.aligned_bias(self.bias_q, frac, self.n_filters)
         acc = linear.linear_apply(cols, self._w2d(), bias, frac - info.type.frac - self.kernel_q.frac,
-                                  linear.use_float64(magnitude))
+                                  linear.compute_dtype(magnitude, max(abs(info.lo), abs(info.hi))))
         return self.info.type.requantize(acc.reshape(b, oh, ow, -1), frac)
 
     def params_json(self) -> dict:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnfpga.ir.ops import linear
-from nnfpga.ir.ops.base import Op, TensorInfo, output_info, register
+from nnfpga.ir.ops.base import Op, TensorInfo, convert, output_info, register
 from nnfpga.ir.ops.weights import weights_from_json, weights_json
 from nnfpga.ir.quant import QuantArray, Quantizer
 
@@ -61,11 +61,13 @@ class Dense(Op):
         _, _, magnitude = self.acc_range(x)
         bias = linear.aligned_bias(self.bias_q, frac, self.n_out)
         return linear.linear_apply(x_raw, self.kernel_q.raw, bias,
-                                   frac - x.type.frac - self.kernel_q.frac, linear.use_float64(magnitude))
+                                   frac - x.type.frac - self.kernel_q.frac,
+                                   linear.compute_dtype(magnitude, max(abs(x.lo), abs(x.hi))))
 
     def emulate(self, xs: list[np.ndarray], ins: list[TensorInfo]) -> np.ndarray:
         acc = self.accumulate(xs[0], ins[0])
-        return self.info.type.requantize(acc, self.acc_frac(ins[0].type.frac))
+        lo, hi, _ = self.acc_range(ins[0])
+        return convert(acc, self.acc_frac(ins[0].type.frac), int(lo.min()), int(hi.max()), self.info.type)
 
     def params_json(self) -> dict:
         return weights_json(self)

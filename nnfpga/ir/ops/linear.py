@@ -25,8 +25,23 @@ def aligned_bias(bias: QuantArray | None, frac: int, n_out: int) -> np.ndarray:
     return np.array([int(b) << (frac - bias.frac) for b in bias.raw.reshape(-1)], dtype=object)
 
 
+_RANGE_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray, int]] = {}
+
+
 def linear_range(w2d: np.ndarray, bias_acc: np.ndarray, xlo: int, xhi: int,
                  product_shift: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Cached `_linear_range` (the emulator asks once per batch chunk); keyed by content."""
+    key = (w2d.shape, w2d.tobytes(), tuple(int(b) for b in bias_acc), xlo, xhi, product_shift)
+    hit = _RANGE_CACHE.get(key)
+    if hit is None:
+        if len(_RANGE_CACHE) > 256:
+            _RANGE_CACHE.clear()
+        hit = _RANGE_CACHE[key] = _linear_range(w2d, bias_acc, xlo, xhi, product_shift)
+    return hit
+
+
+def _linear_range(w2d: np.ndarray, bias_acc: np.ndarray, xlo: int, xhi: int,
+                  product_shift: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Per-output exact accumulator range and a bound on any partial sum's magnitude.
 
     ``w2d`` is (n_in, n_out) raw ints; products are shifted left by ``product_shift``
@@ -45,18 +60,29 @@ def acc_type_for(lo: np.ndarray, hi: np.ndarray, frac: int) -> FixedType:
     return type_for_range(int(min(lo.min(initial=0), 0)), int(max(hi.max(initial=0), 0)), frac)
 
 
-def use_float64(magnitude: int) -> bool:
-    """Float64 BLAS is exact while every partial sum stays below 2**53."""
+FLOAT32_EXACT_BITS = 24
+
+
+def compute_dtype(magnitude: int, x_bound: int) -> np.dtype:
+    """The cheapest dtype in which every product and partial sum is an exact integer:
+    float32 below 2**24, float64 below 2**53, int64 beyond (range analysis decides)."""
     if magnitude >= 1 << 62:
         raise ValueError("accumulator exceeds 62 bits; narrow the weights or inputs")
-    return magnitude < 1 << FLOAT64_EXACT_BITS
+    biggest = max(magnitude, x_bound)
+    if biggest < 1 << FLOAT32_EXACT_BITS:
+        return np.dtype(np.float32)
+    if biggest < 1 << FLOAT64_EXACT_BITS:
+        return np.dtype(np.float64)
+    return np.dtype(np.int64)
 
 
 def linear_apply(x2d: np.ndarray, w2d: np.ndarray, bias_acc: np.ndarray,
-                 product_shift: int, exact_float: bool) -> np.ndarray:
-    """``x2d @ w2d * 2**product_shift + bias`` on raw integers, exactly."""
-    if exact_float:
-        w = np.ldexp(w2d.astype(np.float64), product_shift)
-        return x2d.astype(np.float64) @ w + bias_acc.astype(np.float64)
+                 product_shift: int, dtype: np.dtype) -> np.ndarray:
+    """``x2d @ w2d * 2**product_shift + bias`` on raw integers, exactly, in ``dtype``."""
+    if dtype.kind == "f":
+        w = np.ldexp(w2d.astype(np.float64), product_shift).astype(dtype)
+        out = x2d.astype(dtype, copy=False) @ w
+        out += bias_acc.astype(dtype)
+        return out
     w = w2d.astype(np.int64) << product_shift
     return x2d.astype(np.int64) @ w + bias_acc.astype(np.int64)

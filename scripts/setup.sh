@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Creates .venv with every Python package the project needs (pinned in requirements.txt)
+# and installs the Debian simulators (iverilog, ghdl, yosys) when missing and possible.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_debian=()
+for tool in iverilog ghdl yosys; do
+  command -v "$tool" >/dev/null 2>&1 || need_debian+=("$tool")
+done
+if [ ${#need_debian[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian packages: ${need_debian[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_debian[@]}" >/dev/null
+  else
+    echo "setup: warning: ${need_debian[*]} missing and cannot be installed here (need root and apt-get);" \
+         "the simulations that need them will fail" >&2
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+echo "setup: installing Python packages (pinned; first run takes a few minutes)"
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
+touch .venv/.installed
+echo "setup: done"

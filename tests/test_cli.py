@@ -1,0 +1,115 @@
+"""The command line: compile/emulate/verify/report, clean errors, atomic output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nnfpga.compiler.cli import main
+from tests.conftest import MODELS, ROOT
+
+
+def _events(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 2.0, (n, 16)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def fw(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "fw"
+    assert main(["compile", str(MODELS / "qmlp.h5"), "--target", "xcvu9p-flga2104-2L-e",
+                 "--clock", "240MHz", "-o", str(out)]) == 0
+    return out
+
+
+def test_compile_writes_the_whole_tree(fw):
+    for path in ("ir.json", "report.json", "verilog", "vhdl", "hls"):
+        assert (fw / path).exists(), path
+    assert list((fw / "verilog").glob("*.v")) and list((fw / "vhdl").glob("*.vhd"))
+    report = json.loads((fw / "report.json").read_text())
+    assert report["part"] == "xcvu9p-flga2104-2L-e" and report["clock_mhz"] == 240.0
+    assert report["latency"]["cycles"] > 0
+    assert report["latency"]["ns"] == pytest.approx(report["latency"]["cycles"] * 1000 / 240, abs=1e-3)
+    assert report["ii_cycles"] == 1
+    assert set(report["resources"]["estimate"]) == {"dsp", "lut", "ff", "bram"}
+    assert [layer["name"] for layer in report["layers"]][0] == "input"
+    assert not list(fw.parent.glob(".fw.*")), "temporary directories left behind"
+
+
+def test_emulate_matches_api(fw, tmp_path):
+    import nnfpga
+    x = _events(500)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["emulate", str(fw), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "y.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "y.npy"), nnfpga.emulate(fw, x))
+
+
+def test_verify_csim_is_bit_exact_and_writes_json(fw, tmp_path, capsys):
+    np.savez(tmp_path / "events.npz", x=_events(300, seed=1))
+    assert main(["verify", str(fw), "--data", str(tmp_path / "events.npz"), "--sim", "csim"]) == 0
+    summary = json.loads((fw / "verify.json").read_text())
+    assert summary["samples"] == 300
+    assert summary["results"]["csim"]["mismatches"] == 0
+    assert "bit-exact" in capsys.readouterr().out
+
+
+def test_report_prints_layers(fw, capsys):
+    assert main(["report", str(fw)]) == 0
+    out = capsys.readouterr().out
+    assert "fc1" in out and "latency" in out and "DSP" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["compile", "missing.h5", "-o", "OUT"], "no such file"),
+    (["compile", str(MODELS / "qmlp.h5"), "--target", "xc9999", "-o", "OUT"], "unknown part 'xc9999'; known parts: xc7z020"),
+    (["compile", str(MODELS / "qmlp.h5"), "--clock", "fast", "-o", "OUT"], "cannot read clock 'fast'"),
+    (["emulate", "nowhere", "--input", "x.npy", "--output", "y.npy"], "not an nnfpga output directory"),
+])
+def test_user_errors_exit_2_without_traceback(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "OUT").exists()
+
+
+def test_unsupported_layer_leaves_no_output(tmp_path, capsys):
+    import tf_keras as keras
+    m = keras.Sequential([keras.Input((4, 8)), keras.layers.LSTM(3, name="my_lstm"), keras.layers.Dense(2)])
+    m.save(tmp_path / "lstm.h5")
+    assert main(["compile", str(tmp_path / "lstm.h5"), "-o", str(tmp_path / "out")]) == 2
+    assert "'my_lstm' (LSTM)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_compile_keeps_previous_output(fw, tmp_path, monkeypatch):
+    out = tmp_path / "fw"
+    assert main(["compile", str(MODELS / "ternary_mlp.h5"), "-o", str(out)]) == 0
+    before = (out / "ir.json").read_text()
+
+    def broken(*a, **k):
+        raise RuntimeError("backend crashed")
+    import nnfpga.backends.hls as hls
+    monkeypatch.setattr(hls, "write_hls", broken)
+    with pytest.raises(RuntimeError):
+        main(["compile", str(MODELS / "qmlp.h5"), "-o", str(out)])
+    assert (out / "ir.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fw"]
+
+
+def test_refuses_to_overwrite_foreign_directory(tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("precious")
+    assert main(["compile", str(MODELS / "qmlp.h5"), "-o", str(tmp_path / "mine")]) == 2
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
+
+
+def test_console_script_runs():
+    exe = ROOT / ".venv" / "bin" / "nnfpga"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "nnfpga"]
+    r = subprocess.run([*cmd, "compile", "nope.h5", "-o", "x"], capture_output=True, text=True)
+    assert r.returncode == 2 and "no such file" in r.stderr
