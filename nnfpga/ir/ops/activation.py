@@ -66,10 +66,7 @@ class Activation(Op):
             return self.table.lookup(x, info.type.frac)
         if f == "softmax":
             return self._softmax(x, info)
-        target = self.info.type
-        if f == "relu" and not (target.overflow.value == "SAT" and target.min_raw == 0):
-            # (into an unsigned saturating type the clip at zero already is the relu:
-            # rounding is monotone and keeps zero)
+        if f == "relu":
             x = np.maximum(x, 0)
         elif f == "hard_tanh":
             one = 1 << info.type.frac
