@@ -142,3 +142,31 @@ def test_missing_and_corrupt_files_are_user_errors(tmp_path):
     bad3.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(UserError, match="not a readable .keras"):
         build_graph(bad3)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_qkeras_cnn_is_bit_exact(padding, tmp_path):
+    """QConv2D (valid/same, stride), MaxPool2D, Flatten, QDense on a 9x16x1 hit map."""
+    import tf_keras as keras
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+    from qkeras.utils import load_qmodel
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((9, 16, 1))
+    h = QActivation(quantized_bits(6, 2, alpha=1), name="q_in")(inp)
+    h = QConv2D(4, (3, 3), padding=padding, kernel_quantizer=quantized_bits(4, 0, alpha=1),
+                bias_quantizer=quantized_bits(6, 2, alpha=1), bias_initializer="random_normal", name="conv1")(h)
+    h = QActivation(quantized_relu(4, 2), name="relu1")(h)
+    h = keras.layers.MaxPooling2D((2, 2), name="pool1")(h)
+    h = QConv2D(3, (3, 3), strides=(1, 2), padding=padding, kernel_quantizer=quantized_bits(4, 0, alpha=1),
+                bias_quantizer=quantized_bits(6, 2, alpha=1), name="conv2")(h)
+    h = QActivation(quantized_relu(4, 2), name="relu2")(h)
+    h = keras.layers.Flatten(name="flat")(h)
+    out = QDense(2, kernel_quantizer=quantized_bits(4, 0, alpha=1), bias_quantizer=quantized_bits(6, 2, alpha=1),
+                 name="out")(h)
+    keras.Model(inp, out).save(tmp_path / "cnn.h5")
+    graph = build_graph(tmp_path / "cnn.h5")
+    rng = np.random.default_rng(0)
+    x = (rng.random((3000, 9, 16, 1)) < 0.15).astype(np.float32) * rng.uniform(0.5, 3.5, (3000, 9, 16, 1)).astype(np.float32)
+    ours = emulate(graph, x)
+    theirs = load_qmodel(str(tmp_path / "cnn.h5"), compile=False).predict(x, batch_size=1024, verbose=0)
+    assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} values differ"
