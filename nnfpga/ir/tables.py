@@ -53,8 +53,8 @@ class LookupTable:
         return out.astype(x_raw.dtype if np.asarray(x_raw).dtype.kind == "f" else np.int64)
 
     def to_json(self) -> dict:
-        # Entries are recomputed from the definition and checked, so the JSON stays small
-        # and a hand-edited IR cannot silently carry a different table.
+        # The entries are the table's definition from here on: the emulator, the HLS code
+        # and the RTL ROMs all read these integers (never a recomputation).
         return {"function": self.function, "index_type": self.index_type.to_json(),
                 "out_type": self.out_type.to_json(), "entries": self.entries.tolist()}
 

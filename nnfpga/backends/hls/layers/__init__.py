@@ -1,0 +1,19 @@
+"""One emitter per IR op: ``emit(LayerContext) -> LayerCode``."""
+
+from __future__ import annotations
+
+from nnfpga.backends.hls.layers import activation, conv2d, dense, maxpool2d, reshape
+from nnfpga.backends.hls.layers.base import LayerCode, LayerContext  # noqa: F401
+
+EMITTERS = {
+    "Dense": dense.emit,
+    "Activation": activation.emit,
+    "Reshape": reshape.emit,
+    "Conv2D": conv2d.emit,
+    "MaxPool2D": maxpool2d.emit,
+}
+
+#: Human-readable list for error messages.
+SUPPORTED = ("Input", "Dense (fixed, ternary, binary, po2 weights)",
+             f"Activation ({', '.join(activation.FUNCTIONS)})", "Reshape",
+             "Conv2D (valid/same, any stride)", "MaxPool2D (valid/same, any stride)")
