@@ -1,0 +1,71 @@
+"""HDL identifiers: legal in VHDL and Verilog at once, unique without regard to case."""
+
+from __future__ import annotations
+
+import re
+
+VHDL_KEYWORDS = frozenset("""
+abs access after alias all and architecture array assert assume assume_guarantee attribute begin
+block body buffer bus case component configuration constant context cover default disconnect
+downto else elsif end entity exit fairness file for force function generate generic group guarded
+if impure in inertial inout is label library linkage literal loop map mod nand new next nor not
+null of on open or others out package parameter port postponed procedure process property
+protected pure range record register reject release rem report restrict restrict_guarantee return
+rol ror select sequence severity shared signal sla sll sra srl strong subtype then to transport
+type unaffected units until use variable vmode vprop vunit wait when while with xnor xor
+""".split())
+
+VERILOG_KEYWORDS = frozenset("""
+always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign
+default defparam design disable edge else end endcase endconfig endfunction endgenerate endmodule
+endprimitive endspecify endtable endtask event for force forever fork function generate genvar
+highz0 highz1 if ifnone incdir include initial inout input instance integer join large liblist
+library localparam macromodule medium module nand negedge nmos nor noshowcancelled not notif0
+notif1 or output parameter pmos posedge primitive pull0 pull1 pulldown pullup
+pulsestyle_onevent pulsestyle_ondetect rcmos real realtime reg release repeat rnmos rpmos rtran
+rtranif0 rtranif1 scalared showcancelled signed small specify specparam strong0 strong1 supply0
+supply1 table task time tran tranif0 tranif1 tri tri0 tri1 triand trior trireg unsigned use uwire
+vectored wait wand weak0 weak1 while wire wor xnor xor
+bit byte int logic shortint longint
+""".split())
+
+#: Names the printers use themselves (ports, helpers); never given to a netlist signal.
+RESERVED = frozenset({"clk", "rst", "in_valid", "in_data", "out_valid", "out_data", "valid_sr",
+                      "lowbits", "ieee", "std", "work", "rtl", "numeric_std", "std_logic_1164"})
+
+
+def sanitize(text: str, fallback: str = "n") -> str:
+    """Lower-case identifier: letters, digits, single underscores, starting with a letter."""
+    s = re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
+    s = re.sub(r"_+", "_", s)
+    if not s:
+        s = fallback
+    if not s[0].isalpha():
+        s = f"{fallback}_{s}"
+    return s
+
+
+def is_reserved(name: str) -> bool:
+    n = name.lower()
+    return n in VHDL_KEYWORDS or n in VERILOG_KEYWORDS or n in RESERVED
+
+
+def top_name(model_name: str) -> str:
+    """The entity/module name for a model: sanitised, never a keyword."""
+    s = sanitize(model_name, "nn")
+    return f"{s}_nn" if is_reserved(s) else s
+
+
+class Namer:
+    """Hands out unique identifiers (case-insensitive, as VHDL requires)."""
+
+    def __init__(self, taken: set[str] | None = None) -> None:
+        self._taken = {t.lower() for t in (taken or set())}
+
+    def take(self, name: str) -> str:
+        base = sanitize(name)
+        cand, k = base, 1
+        while cand.lower() in self._taken or is_reserved(cand):
+            cand, k = f"{base}_{k}", k + 1
+        self._taken.add(cand.lower())
+        return cand

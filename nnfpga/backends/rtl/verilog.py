@@ -1,0 +1,178 @@
+"""Verilog-2005 printer of a `Netlist`; mirrors `vhdl` statement for statement.
+
+Every arithmetic expression is written with all operands exactly ``W`` bits wide (``W``
+the width of the driven signal): operands are sign/zero-extended by concatenation or cut
+to their low bits, constants are ``W``-bit literals.  The result is the exact value
+modulo ``2**W``, which the range analysis guarantees is the exact value, and no
+implicit Verilog width or signedness rule is involved (Verilator lints it clean).
+Only comparisons read signedness: a signal of negative range is declared ``signed``
+and compared with ``signed`` literals of its own width.
+"""
+
+from __future__ import annotations
+
+from nnfpga.backends.rtl.common import header_lines, op_note, sections, wrap_unsigned
+from nnfpga.backends.rtl.netlist import (Bit, Clip, InputSlice, MulConst, Netlist, Op, Reg,
+                                        Requant, Rom, RomTable, Shr, Signal, Sum, Wrap)
+
+
+def _decl(kind: str, s: Signal) -> str:
+    sign = "signed " if s.signed else ""
+    return f"{kind} {sign}[{s.width - 1}:0] {s.name};"
+
+
+def _lit(value: int, width: int, signed: bool = False) -> str:
+    """``width``-bit literal with the bit pattern of ``value`` modulo 2**width."""
+    return f"{width}'{'s' if signed else ''}h{wrap_unsigned(value, width):x}"
+
+
+def _fill(s: Signal, n: int) -> str:
+    """``n`` extension bits of ``s``: copies of its sign bit, or zeros."""
+    if not s.signed:
+        return f"{n}'d0"
+    bit = f"{s.name}[{s.width - 1}]"
+    return bit if n == 1 else f"{{{n}{{{bit}}}}}"
+
+
+def _cast(s: Signal, width: int) -> str:
+    """``s`` as exactly ``width`` bits: extended by its signedness, or its low bits."""
+    if s.is_const:
+        return _lit(s.value, width)
+    w = s.width
+    if w == width:
+        return s.name
+    if w > width:
+        return f"{s.name}[{width - 1}:0]"
+    return f"{{{_fill(s, width - w)}, {s.name}}}"
+
+
+def _slice_ext(s: Signal, lsb: int, width: int) -> str:
+    """Bits ``[lsb + width - 1 : lsb]`` of ``s`` extended by its signedness."""
+    w = s.width
+    if lsb + width <= w:
+        return f"{s.name}[{lsb + width - 1}:{lsb}]"
+    if lsb >= w:
+        return f"{{{_fill(s, width)}}}"
+    return f"{{{_fill(s, lsb + width - w)}, {s.name}[{w - 1}:{lsb}]}}"
+
+
+def _expr(op: Op) -> str:
+    y = op.out
+    w = y.width
+    if isinstance(op, InputSlice):
+        return f"in_data[{op.lsb + op.elem_type.width - 1}:{op.lsb}]"
+    if isinstance(op, MulConst):
+        return f"{_cast(op.a, w)} * {_lit(op.c, w)}"
+    if isinstance(op, Sum):
+        parts = []
+        for t in op.terms:
+            if t.shift >= w:
+                continue  # contributes 0 modulo 2**w
+            e = _cast(t.sig, w - t.shift)
+            if t.shift:
+                e = f"{{{e}, {t.shift}'d0}}"
+            parts.append((t.neg, e))
+        if not parts:
+            return _lit(0, w)
+        parts.sort(key=lambda p: p[0])  # positive terms first
+        text = ("-" if parts[0][0] else "") + parts[0][1]
+        for neg, e in parts[1:]:
+            text += f" {'-' if neg else '+'} {e}"
+        return text
+    if isinstance(op, Shr):
+        return _slice_ext(op.a, op.s, w)
+    if isinstance(op, Bit):
+        return f"{op.a.name}[{op.k}]"
+    if isinstance(op, Clip):
+        a = op.a
+        text = ""
+        if op.lo is not None:
+            text += f"({a.name} < {_lit(op.lo, a.width, a.signed)}) ? {_lit(op.lo, w)} : "
+        if op.hi is not None:
+            text += f"({a.name} > {_lit(op.hi, a.width, a.signed)}) ? {_lit(op.hi, w)} : "
+        return text + _cast(a, w)
+    if isinstance(op, Wrap):
+        return _cast(op.a, w)
+    if isinstance(op, Rom):
+        t = op.table
+        return f"{t.name}[{op.a.name}]" + (f"[{w - 1}:0]" if w < t.width else "")
+    if isinstance(op, Reg):
+        return op.a.name
+    raise TypeError(f"the Verilog printer has no rule for {op.kind}")
+
+
+def _rom_decl(t: RomTable) -> list[str]:
+    lines = [f"  // {t.note}" if t.note else f"  // table {t.name}",
+             f"  reg [{t.width - 1}:0] {t.name} [0:{len(t.entries) - 1}];",
+             "  initial begin"]
+    for k, e in enumerate(t.entries):
+        lines.append(f"    {t.name}[{k}] = {_lit(e, t.width)};")
+    lines.append("  end")
+    return lines
+
+
+def _comb(op: Op, ind: str) -> list[str]:
+    lines = [f"{ind}// {line}" for line in op_note(op).splitlines() if line]
+    for step in (op.steps if isinstance(op, Requant) else [op]):
+        lines.append(f"{ind}assign {step.out.name} = {_expr(step)};")
+    return lines
+
+
+def print_verilog(nl: Netlist) -> str:
+    L = nl.latency
+    out = ["// " + line if line else "//" for line in header_lines(nl, "Verilog-2005")]
+    out += ["", "`default_nettype none",
+            "// Rounding drops low bits and zero weights leave inputs unread, by design:",
+            "/* verilator lint_off UNUSEDSIGNAL */", "",
+            f"module {nl.name} (",
+            "    input  wire clk,",
+            "    input  wire rst,  // synchronous, active high; clears the valid pipeline",
+            "    input  wire in_valid,",
+            f"    input  wire [{nl.in_bus_width - 1}:0] in_data,",
+            "    output wire out_valid,",
+            f"    output wire [{nl.out_bus_width - 1}:0] out_data",
+            ");", "",
+            f"  reg [{L - 1}:0] valid_sr;"]
+    for t in nl.tables():
+        out.append("")
+        out += _rom_decl(t)
+    secs = sections(nl)
+    for sec in secs:
+        out.append("")
+        out.append(f"  // {sec.layer}")
+        for op in sec.comb:
+            for step in (op.steps if isinstance(op, Requant) else [op]):
+                out.append("  " + _decl("wire", step.out))
+        for st in sorted(sec.regs):
+            for r in sec.regs[st]:
+                out.append("  " + _decl("reg", r.out))
+    out += ["",
+            "  // valid pipeline: out_valid is in_valid delayed by the latency",
+            "  always @(posedge clk) begin",
+            "    if (rst)",
+            f"      valid_sr <= {L}'d0;",
+            "    else",
+            ("      valid_sr <= in_valid;" if L == 1 else
+             f"      valid_sr <= {{valid_sr[{L - 2}:0], in_valid}};"),
+            "  end",
+            f"  assign out_valid = valid_sr[{L - 1}];"]
+    for sec in secs:
+        out += ["", f"  // ===== {sec.layer} " + "=" * max(0, 60 - len(sec.layer))]
+        for op in sec.comb:
+            out += _comb(op, "  ")
+        for st in sorted(sec.regs):
+            out += [f"  // {sec.layer}: registers of pipeline stage {st}",
+                    "  always @(posedge clk) begin"]
+            for r in sec.regs[st]:
+                if r.note:
+                    out.append(f"    // {r.note}")
+                out.append(f"    {r.out.name} <= {r.a.name};")
+            out.append("  end")
+    out += ["", "  // outputs"]
+    wo = nl.out_type.width
+    for j, s in enumerate(nl.outputs):
+        sl = f"out_data[{(j + 1) * wo - 1}:{j * wo}]"
+        note = f"  // constant {s.value}" if s.is_const else ""
+        out.append(f"  assign {sl} = {_cast(s, wo)};{note}")
+    out += ["", "endmodule", "", "/* verilator lint_on UNUSEDSIGNAL */", "`default_nettype wire", ""]
+    return "\n".join(out)

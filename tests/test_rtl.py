@@ -1,0 +1,557 @@
+"""RTL backend: the description, the VHDL/Verilog printers and the simulators, all compared
+bit for bit with the golden emulator (`nnfpga.ir.emulator.run_raw`).
+
+* description tests (pure Python, fast): `evaluate` (the netlist interpreter, which also
+  checks that every value lies in its signal's range) against the emulator; the rule for
+  multipliers; the latency formula; unsupported layers.
+* Verilator (>= 10,000 samples per model by default, 100,000 in the slow suite) and GHDL
+  (>= 1,000 samples) runs: outputs equal to the emulator, and ``out_valid`` exactly
+  ``latency_cycles`` after every ``in_valid`` (checked cycle by cycle by the harnesses,
+  also with idle cycles between samples).
+
+Equality is exact everywhere; there are no tolerances.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from nnfpga.backends.rtl import (RtlConfig, RtlUnsupportedError, evaluate, lower, print_verilog,
+                                 print_vhdl, read_summary, write_rtl)
+from nnfpga.backends.rtl.netlist import MulConst, Reg, Sum
+from nnfpga.compiler.passes.assign_types import assign_types
+from nnfpga.ir.emulator import quantize_input, run_raw
+from nnfpga.ir.fixed import FixedType, Overflow, Rounding
+from nnfpga.ir.graph import Graph
+from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, Reshape
+from nnfpga.ir.quant import QuantArray, Quantizer, WeightKind
+from nnfpga.compiler.frontends.keras import Precision
+from tests.irmodels import random_inputs, random_mlp
+
+KINDS = ["fixed", "ternary", "binary", "po2"]
+
+
+# --------------------------------------------------------------------------- helpers
+def denser(graph: Graph, kind: str, seed: int = 0, zero_fraction: float = 0.3) -> Graph:
+    """Replace every Dense kernel by random integers of ``kind`` (random_mlp's ternary
+    kernels are very sparse past the first layer), then redo range analysis."""
+    rng = np.random.default_rng(seed)
+    for n in graph.nodes:
+        if not isinstance(n, Dense):
+            continue
+        shape = n.kernel_q.raw.shape
+        if kind == "ternary":
+            raw = rng.choice([-1, 0, 1], size=shape, p=[(1 - zero_fraction) / 2, zero_fraction,
+                                                       (1 - zero_fraction) / 2])
+        elif kind == "binary":
+            raw = rng.choice([-1, 1], size=shape)
+        elif kind == "po2":
+            raw = rng.choice([-1, 1], size=shape) * (1 << rng.integers(0, 5, size=shape))
+        else:
+            raw = rng.integers(-31, 32, size=shape)
+            raw[rng.random(shape) < zero_fraction] = 0
+        n.kernel_q = QuantArray(raw.astype(np.int64), n.kernel_q.frac, WeightKind(kind))
+    return assign_types(graph)
+
+
+def model(sizes, kind, final="linear", seed=0, dense=False, name="mlp") -> Graph:
+    g = random_mlp(sizes, seed=seed, weight_kind=kind, final_activation=final, name=name)
+    return denser(g, kind, seed) if dense else g
+
+
+def inputs(graph: Graph, n: int, seed: int = 1) -> np.ndarray:
+    return quantize_input(graph, random_inputs(graph, n, seed)).astype(np.int64)
+
+
+def assert_bit_exact(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    bad = np.argwhere(got != want)
+    assert bad.size == 0, (f"{what}: {len(bad)} of {want.size} outputs differ; first (sample, output): "
+                           + ", ".join(f"{tuple(i)}: got {got[tuple(i)]} want {want[tuple(i)]}"
+                                       for i in bad[:5]))
+
+
+def element_ranges(graph: Graph) -> dict[str, list[tuple[int, int]]]:
+    """Per-element raw ranges of every node, by plain interval arithmetic (written
+    independently of the backend's lowering, to cross-check its constant folding)."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    prev: list[tuple[int, int]] = []
+    prev_frac = 0
+    for n in graph.nodes:
+        t = n.info.type
+        if isinstance(n, Input):
+            cur = [(t.min_raw, t.max_raw)] * int(np.prod(n.info.shape))
+        elif isinstance(n, Reshape):
+            cur = prev
+        elif isinstance(n, Dense):
+            af = n.acc_frac(prev_frac)
+            sh = af - prev_frac - n.kernel_q.frac
+            w = n.kernel_q.raw
+            bias = [0] * n.n_out if n.bias_q is None else \
+                [int(b) << (af - n.bias_q.frac) for b in n.bias_q.raw]
+            cur = []
+            for j in range(n.n_out):
+                lo = hi = bias[j]
+                for i, (a, b) in enumerate(prev):
+                    p, q = int(w[i, j]) * a << sh, int(w[i, j]) * b << sh
+                    lo, hi = lo + min(p, q), hi + max(p, q)
+                cur.append(_convert(t, lo, hi, af))
+        else:  # relu / linear activation
+            cur = [_convert(t, max(lo, 0), max(hi, 0), prev_frac) if n.function == "relu"
+                   else _convert(t, lo, hi, prev_frac) for lo, hi in prev]
+        out[n.name] = cur
+        prev, prev_frac = cur, t.frac
+    return out
+
+
+def _convert(t: FixedType, lo: int, hi: int, frac: int) -> tuple[int, int]:
+    """Range after ``t.requantize`` (rounding is monotone; SAT clips; WRAP of a range
+    that does not fit can give any value of the type)."""
+    rounding_only = FixedType(62, 62 - t.frac, True, t.rounding, Overflow.SAT)
+    a, b = (int(v) for v in rounding_only.requantize(np.array([lo, hi], dtype=np.int64), frac))
+    if t.contains(a, b):
+        return a, b
+    if t.overflow is Overflow.SAT:
+        return min(max(a, t.min_raw), t.max_raw), min(max(b, t.min_raw), t.max_raw)
+    return t.min_raw, t.max_raw
+
+
+def expected_multipliers(graph: Graph) -> int:
+    """THE MULTIPLIER RULE (reuse factor 1).  One constant multiplier (`MulConst`) per
+    Dense weight ``w[i, j]`` (raw integer) with
+
+    * ``w != 0``  (zero weights are skipped),
+    * ``|w|`` not a power of two  (``|w| = 2**k``, which covers every ternary, binary and
+      power-of-two weight and also fixed weights such as 1, 2, 4, 16, is a shift: wiring
+      plus an add or subtract in the tree), and
+    * input element ``i`` not constant  (a constant input, e.g. a ReLU output whose range
+      is [0, 0], folds into the bias).
+
+    The multiplier multiplies by the odd part ``|w| / 2**k`` (``k`` trailing zeros); the
+    sign and the shift go to the adder tree.  Ternary, binary and po2 layers therefore
+    have no multiplier at all."""
+    ranges = element_ranges(graph)
+    total, prev = 0, None
+    for n in graph.nodes:
+        if isinstance(n, Dense):
+            for i, (lo, hi) in enumerate(ranges[prev]):
+                if lo == hi:
+                    continue
+                mags = np.abs(n.kernel_q.raw[i]).astype(np.int64)
+                total += int(np.sum((mags != 0) & ((mags & (mags - 1)) != 0)))
+        prev = n.name
+    return total
+
+
+def have(tool: str) -> bool:
+    if tool == "verilator":
+        from nnfpga.sim.verilator import SimulationError, verilator_env
+        try:
+            verilator_env()
+        except SimulationError:
+            return False
+        return shutil.which("make") is not None
+    return shutil.which(tool) is not None
+
+
+needs_verilator = pytest.mark.skipif(not have("verilator"), reason="Verilator not installed")
+needs_ghdl = pytest.mark.skipif(not have("ghdl"), reason="GHDL not installed")
+
+
+def corner_graph(seed: int = 0, n_in: int = 2) -> Graph:
+    """Small, exhaustively testable chain exercising every conversion path: a Dense with
+    a requantising out type (RND, SAT), a ReLU into a narrow WRAP type, Dense -> Dense
+    without activation (RND_CONV, WRAP), a hard_tanh, a linear activation into TRN/SAT,
+    a weight column of zeros, an all-negative column, weights that are +-powers of two,
+    zero bias entries, an unsigned input."""
+    rng = np.random.default_rng(seed)
+    nodes = [Input("in.put", [], out_type=FixedType(6, 2, False, Rounding.TRN, Overflow.WRAP), shape=(n_in,))]
+
+    def dense(name, a, b, out_type, kernel=None):
+        k = kernel if kernel is not None else rng.integers(-20, 21, size=(a, b))
+        if kernel is None:
+            k[:, 0] = 0                      # constant output
+            k[:, 1] = -np.abs(k[:, 1]) - 1   # all negative
+            if b > 2:
+                k[0, 2] = 8                  # power of two
+        bias = rng.integers(-40, 41, size=b)
+        bias[0 if kernel is None else -1] = 0
+        d = Dense(name, [nodes[-1].name], out_type=out_type, kernel=k.astype(float), bias=bias.astype(float),
+                  kernel_quantizer=Quantizer(WeightKind.FIXED, FixedType(8, 4)),
+                  bias_quantizer=Quantizer(WeightKind.FIXED, FixedType(10, 4)))
+        d.kernel_q = QuantArray(k.astype(np.int64), 3)
+        d.bias_q = QuantArray(bias.astype(np.int64), 2)
+        nodes.append(d)
+
+    dense("Dense 1", n_in, 4, FixedType(9, 4, True, Rounding.RND, Overflow.SAT))
+    nodes.append(Activation("relu-1", [nodes[-1].name], function="relu",
+                            out_type=FixedType(4, 2, False, Rounding.TRN, Overflow.WRAP)))
+    dense("dense_2", 4, 3, FixedType(6, 2, True, Rounding.RND_CONV, Overflow.WRAP))
+    dense("signal", 3, 3, None)  # exact accumulator, a VHDL keyword as a name
+    nodes.append(Activation("ht", [nodes[-1].name], function="hard_tanh",
+                            out_type=FixedType(8, 3, True, Rounding.RND, Overflow.SAT)))
+    nodes.append(Activation("lin", [nodes[-1].name], function="linear",
+                            out_type=FixedType(5, 1, True, Rounding.TRN, Overflow.SAT)))
+    return assign_types(Graph("corner-case model.v2", nodes, [nodes[-1].name]))
+
+
+def all_inputs(graph: Graph) -> np.ndarray:
+    t = graph.input.info.type
+    n = graph.input.info.shape[0]
+    grid = np.meshgrid(*[np.arange(t.min_raw, t.max_raw + 1)] * n, indexing="ij")
+    return np.stack([g.reshape(-1) for g in grid], axis=1).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- description
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("final", ["linear", "relu"])
+def test_description_is_bit_exact(kind, final):
+    for sizes, seed in (([16, 64, 32, 32, 5], 0), ([5, 7, 3], 1), ([3, 2, 2], 2), ([1, 1], 3)):
+        for dense in (False, True):
+            g = model(sizes, kind, final, seed, dense=dense)
+            nl = lower(g)
+            x = inputs(g, 2000, seed)
+            assert_bit_exact(evaluate(nl, x), run_raw(g, x), f"{kind}/{final}/{sizes}/dense={dense}")
+
+
+def hidden_table_graph(function: str, seed: int = 0) -> Graph:
+    """An MLP whose first hidden activation is a lookup table, and whose input goes
+    through a table first (an activation that follows no Dense)."""
+    g = random_mlp([6, 10, 7, 3], seed=seed, final_activation="relu")
+    table = Precision().table(function)
+    g.nodes[2] = Activation("hidden " + function, ["fc1"], function=function, table=table)
+    g.nodes[3].inputs = ["hidden " + function]
+    g.nodes.insert(1, Activation("in_" + function, ["input"], function=function, table=table))
+    g.nodes[2].inputs = ["in_" + function]
+    return assign_types(g)
+
+
+@pytest.mark.parametrize("function", ["tanh", "sigmoid"])
+def test_description_tables(function):
+    for sizes, seed in (([8, 12, 6, 4], 0), ([3, 2], 1)):
+        g = model(sizes, "fixed", function, seed)
+        x = inputs(g, 5000, seed)
+        assert_bit_exact(evaluate(lower(g), x), run_raw(g, x), f"{function} {sizes}")
+    g = hidden_table_graph(function)
+    nl = lower(g)
+    x = inputs(g, 5000)
+    assert_bit_exact(evaluate(nl, x), run_raw(g, x), f"hidden {function}")
+    assert len(nl.tables()) == 2 and [i.latency for i in nl.layers if i.kind == "table"] == [2, 2]
+
+
+def test_corner_graph_exhaustive():
+    g = corner_graph()
+    nl = lower(g)
+    x = all_inputs(g)
+    assert_bit_exact(evaluate(nl, x), run_raw(g, x), "corner graph")
+    assert nl.name == "corner_case_model_v2"
+    assert nl.count(MulConst) == expected_multipliers(g)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_multiplier_rule(kind):
+    """MulConst count == `expected_multipliers` (see its docstring for the rule)."""
+    for sizes, seed, dense in (([16, 64, 32, 32, 5], 0, False), ([16, 64, 32, 32, 5], 0, True),
+                               ([6, 5, 4], 3, True), ([3, 2, 2], 2, False)):
+        g = model(sizes, kind, "relu", seed, dense=dense)
+        nl = lower(g)
+        n_mul = nl.count(MulConst)
+        assert n_mul == expected_multipliers(g), f"{kind} {sizes} dense={dense}"
+        assert n_mul == sum(info.multipliers for info in nl.layers)
+        if kind != "fixed":
+            assert n_mul == 0
+    g = model([16, 64, 32, 32, 5], "fixed", "relu", 0, dense=True)
+    assert lower(g).count(MulConst) > 1000  # the fixed rule is not vacuous
+
+
+def test_multiplier_rule_fixed_weights_detail():
+    """Hand-made weights: zero, +-1, +-2**k, odd and even non-powers of two."""
+    raw = np.array([[0, 1, -1, 2, -8, 3, -6, 12, 7, -5]], dtype=np.int64)
+    nodes = [Input("x", [], out_type=FixedType(8, 3), shape=(1,))]
+    d = Dense("d", ["x"], kernel=raw.astype(float), bias=None)
+    d.kernel_q = QuantArray(raw, 2)
+    nodes.append(d)
+    g = assign_types(Graph("w", nodes, ["d"]))
+    nl = lower(g)
+    mults = sorted(op.c for op in nl.primitive_ops() if isinstance(op, MulConst))
+    assert mults == [3, 3, 3, 5, 7]  # odd parts of 3, -6, 12, -5, 7
+    x = all_inputs(g)
+    assert_bit_exact(evaluate(nl, x), run_raw(g, x), "detail")
+
+
+@pytest.mark.parametrize("lpr", [1, 2, 3])
+def test_latency_formula(lpr):
+    for kind in ("fixed", "binary"):
+        g = model([16, 64, 32, 32, 5], kind, "relu", 0, dense=True)
+        nl = lower(g, RtlConfig(levels_per_register=lpr))
+        total = 0
+        for info, node in zip(nl.layers, [n for n in g.nodes if isinstance(n, Dense)]):
+            leaves = max(int(np.count_nonzero(node.kernel_q.raw[:, j])) for j in range(node.n_out))
+            depth = math.ceil(math.log2(leaves)) if leaves > 1 else 0
+            want = int(kind == "fixed") + math.ceil(depth / lpr) + 1
+            assert info.latency == want, (kind, info.name, info.latency, want)
+            total += want
+        assert nl.latency == total
+        regs = [op for op in nl.primitive_ops() if isinstance(op, Reg)]
+        assert max(r.out.stage for r in regs) == nl.latency
+    assert lower(model([4, 3], "fixed"), RtlConfig(register_input=True)).latency == \
+        lower(model([4, 3], "fixed")).latency + 1
+
+
+def test_adder_tree_is_minimal():
+    """Per output: (leaves - 1) tree adders, plus one add for a non-zero bias or a
+    negation (an all-negative sum), plus the rounding adders of the conversion."""
+    g = model([12, 9, 4], "ternary", "linear", 5, dense=True)  # linear: exact accumulator
+    nl = lower(g)
+    d = g.nodes[1]
+    want = 0
+    for j in range(d.n_out):
+        col = d.kernel_q.raw[:, j]
+        leaves = int(np.count_nonzero(col))
+        want += max(leaves - 1, 0) + int(int(d.bias_q.raw[j]) != 0 or (leaves > 0 and np.all(col[col != 0] < 0)))
+    first = [op for op in nl.primitive_ops() if isinstance(op, Sum) and op.is_adder and op.out.layer == "fc1"]
+    assert len(first) == want
+
+
+def test_config_and_unsupported_layers():
+    with pytest.raises(ValueError, match="levels_per_register"):
+        RtlConfig(levels_per_register=0)
+    g = random_mlp([4, 3, 2])
+    exp, inv, out_t = Precision().softmax_tables(2)
+    g.nodes.append(Activation("soft max", ["fc2"], function="softmax", table=exp, inv_table=inv, out_type=out_t))
+    g.outputs = ["soft max"]
+    g = assign_types(g)
+    with pytest.raises(RtlUnsupportedError, match="'soft max'.*softmax"):
+        lower(g)
+    g = random_mlp([4, 3, 2], reuse_factor=2)
+    with pytest.raises(RtlUnsupportedError, match="'fc1'.*reuse factor 2"):
+        lower(g)
+    k = np.ones((3, 3, 1, 2))
+    conv = Conv2D("conv_a", ["img"], kernel=k, kernel_q=QuantArray(np.ones((3, 3, 1, 2), np.int64), 0))
+    g = Graph("c", [Input("img", [], out_type=FixedType(8, 3), shape=(5, 5, 1)), conv], ["conv_a"]).infer()
+    with pytest.raises(RtlUnsupportedError, match="conv_a"):
+        lower(g)
+
+
+def test_reshape_is_wiring():
+    g = random_mlp([6, 4, 2], seed=4)
+    inp = g.nodes[0]
+    inp.shape = (2, 3)
+    g.nodes.insert(1, Reshape("flat", ["input"], target_shape=(-1,)))
+    g.nodes[2].inputs = ["flat"]
+    g = assign_types(g)
+    x = quantize_input(g, np.random.default_rng(0).uniform(-5, 5, (500, 2, 3))).astype(np.int64)
+    nl = lower(g)
+    assert_bit_exact(evaluate(nl, x.reshape(500, 6)), run_raw(g, x), "reshape")
+
+
+def test_printed_text(tmp_path):
+    g = corner_graph()
+    info = write_rtl(g, tmp_path)
+    assert info == read_summary(tmp_path)
+    vhd = (tmp_path / info["files"]["vhdl"]).read_text()
+    v = (tmp_path / info["files"]["verilog"]).read_text()
+    assert info["top"] == "corner_case_model_v2"
+    assert f"entity {info['top']} is" in vhd and f"module {info['top']} (" in v
+    for text in (vhd, v):
+        assert f"Latency {info['latency_cycles']} clock cycles" in text
+        assert "Dense 1" in text and "relu-1" in text  # layer names in the header
+    assert info["ii_cycles"] == 1
+    assert info["in_width"] == 6 and info["out_width"] == 5
+    assert [layer["latency_cycles"] for layer in info["layers"]] and \
+        sum(layer["latency_cycles"] for layer in info["layers"]) == info["latency_cycles"]
+    assert print_vhdl(lower(g)) == vhd and print_verilog(lower(g)) == v  # deterministic
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed")
+def test_verilog_is_strict_verilog_2005(tmp_path):
+    for g in (corner_graph(), model([8, 6, 3], "po2", "relu", 1)):
+        info = write_rtl(g, tmp_path / g.name)
+        subprocess.run(["iverilog", "-g2005", "-Wall", "-o", str(tmp_path / "a.out"),
+                        str(tmp_path / g.name / info["files"]["verilog"])], check=True,
+                       capture_output=True, text=True)
+
+
+# --------------------------------------------------------------------------- simulators
+FAST_SIM = [("fixed", "linear", [16, 24, 12, 5]), ("ternary", "relu", [16, 32, 16, 5]),
+            ("binary", "linear", [16, 24, 12, 5]), ("po2", "relu", [16, 24, 12, 5]),
+            ("fixed", "relu", [8, 12, 6, 4]), ("po2", "linear", [8, 12, 6, 4]),
+            ("ternary", "linear", [8, 12, 6, 4]), ("binary", "relu", [8, 12, 6, 4])]
+
+
+@needs_verilator
+@pytest.mark.parametrize("kind,final,sizes", FAST_SIM)
+def test_verilator_bit_exact(tmp_path, kind, final, sizes):
+    from nnfpga.sim.verilator import run_verilator
+    g = model(sizes, kind, final, seed=7, dense=True)
+    write_rtl(g, tmp_path)
+    x = inputs(g, 10_000)
+    assert_bit_exact(run_verilator(tmp_path, x), run_raw(g, x), f"Verilator {kind}/{final}/{sizes}")
+
+
+@needs_verilator
+def test_verilator_corner_cases_idle_cycles_and_config(tmp_path):
+    """Exhaustive inputs of the corner graph; random idle cycles; 2 levels per register
+    and a registered input: the harness checks out_valid cycle by cycle."""
+    from nnfpga.sim.verilator import run_verilator
+    g = corner_graph()
+    x = all_inputs(g)
+    want = run_raw(g, x)
+    for cfg in (RtlConfig(), RtlConfig(levels_per_register=2, register_input=True)):
+        d = tmp_path / str(cfg.levels_per_register)
+        info = write_rtl(g, d, cfg)
+        assert_bit_exact(run_verilator(d, x), want, f"corner {cfg}")
+        st = {}
+        assert_bit_exact(run_verilator(d, x, idle_permille=300, seed=3, stats=st), want, "idle")
+        assert st["cycles"] > len(x) * 1.2  # idle cycles happened
+        assert info["latency_cycles"] == lower(g, cfg).latency
+
+
+@needs_verilator
+def test_verilator_detects_wrong_latency(tmp_path):
+    """The harness must fail when rtl.json claims a latency the RTL does not have."""
+    import json
+
+    from nnfpga.sim.verilator import SimulationError, run_verilator
+    g = model([4, 3, 2], "fixed", "relu", 2)
+    info = write_rtl(g, tmp_path)
+    info["latency_cycles"] += 1
+    (tmp_path / "rtl.json").write_text(json.dumps(info))
+    with pytest.raises(SimulationError, match="out_valid"):
+        run_verilator(tmp_path, inputs(g, 100))
+
+
+@needs_verilator
+def test_verilator_rejects_bad_inputs(tmp_path):
+    from nnfpga.sim.verilator import run_verilator
+    g = model([4, 3], "fixed")
+    write_rtl(g, tmp_path)
+    with pytest.raises(ValueError, match="outside"):
+        run_verilator(tmp_path, np.full((3, 4), 1000))
+    with pytest.raises(ValueError, match="shape"):
+        run_verilator(tmp_path, np.zeros((3, 5)))
+
+
+@needs_ghdl
+@pytest.mark.parametrize("kind,final,sizes", [("fixed", "relu", [8, 12, 6, 4]),
+                                              ("ternary", "linear", [8, 12, 6, 4]),
+                                              ("binary", "relu", [6, 8, 4]),
+                                              ("po2", "linear", [8, 12, 6, 4])])
+def test_ghdl_bit_exact(tmp_path, kind, final, sizes):
+    from nnfpga.sim.ghdl import run_ghdl
+    g = model(sizes, kind, final, seed=8, dense=True)
+    write_rtl(g, tmp_path)
+    x = inputs(g, 1000)
+    assert_bit_exact(run_ghdl(tmp_path, x, idle_permille=100 if kind == "po2" else 0), run_raw(g, x),
+                     f"GHDL {kind}/{final}/{sizes}")
+
+
+@needs_verilator
+@needs_ghdl
+@pytest.mark.parametrize("function", ["tanh", "sigmoid"])
+def test_tables_in_simulation(tmp_path, function):
+    from nnfpga.sim.ghdl import run_ghdl
+    from nnfpga.sim.verilator import run_verilator
+    g = hidden_table_graph(function, seed=3)
+    write_rtl(g, tmp_path)
+    x = inputs(g, 10_000)
+    want = run_raw(g, x)
+    assert_bit_exact(run_verilator(tmp_path, x), want, f"Verilator {function}")
+    assert_bit_exact(run_ghdl(tmp_path, x[:1000]), want[:1000], f"GHDL {function}")
+
+
+@needs_verilator
+@needs_ghdl
+def test_vhdl_through_ghdl_synthesis(tmp_path):
+    """GHDL synthesises the VHDL to a Verilog netlist, Verilator runs it: the VHDL is
+    synthesisable and, at Verilator speed, bit-exact."""
+    from nnfpga.sim.ghdl import run_ghdl_synth
+    g = model([16, 24, 12, 5], "fixed", "relu", seed=9, dense=True)
+    write_rtl(g, tmp_path)
+    x = inputs(g, 10_000)
+    assert_bit_exact(run_ghdl_synth(tmp_path, x, idle_permille=50), run_raw(g, x), "GHDL synth + Verilator")
+
+
+@needs_ghdl
+def test_ghdl_corner_cases(tmp_path):
+    from nnfpga.sim.ghdl import run_ghdl
+    g = corner_graph()
+    x = all_inputs(g)
+    write_rtl(g, tmp_path, RtlConfig(levels_per_register=2))
+    assert_bit_exact(run_ghdl(tmp_path, x, idle_permille=200), run_raw(g, x), "GHDL corner graph")
+
+
+@needs_ghdl
+def test_ghdl_detects_wrong_latency(tmp_path):
+    import json
+
+    from nnfpga.sim.ghdl import run_ghdl
+    from nnfpga.sim.verilator import SimulationError
+    g = model([4, 3, 2], "fixed", "relu", 2)
+    info = write_rtl(g, tmp_path)
+    info["latency_cycles"] -= 1
+    (tmp_path / "rtl.json").write_text(json.dumps(info))
+    with pytest.raises(SimulationError, match="latency"):
+        run_ghdl(tmp_path, inputs(g, 50))
+
+
+# --------------------------------------------------------------------------- slow sweeps
+BIG = [16, 64, 32, 32, 5]
+
+
+@pytest.mark.slow
+@needs_verilator
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("final", ["linear", "relu"])
+def test_verilator_big_sweep(tmp_path, kind, final):
+    from nnfpga.sim.verilator import run_verilator
+    g = model(BIG, kind, final, seed=11, dense=(kind != "fixed"))
+    write_rtl(g, tmp_path)
+    x = inputs(g, 100_000, seed=5)
+    assert_bit_exact(run_verilator(tmp_path, x), run_raw(g, x), f"Verilator {kind}/{final}/{BIG}")
+
+
+@pytest.mark.slow
+@needs_verilator
+def test_verilator_random_models_sweep(tmp_path):
+    """Many small random models with random configurations, 100,000 samples in total."""
+    from nnfpga.sim.verilator import run_verilator
+    rng = np.random.default_rng(2024)
+    for k in range(10):
+        sizes = [int(v) for v in rng.integers(1, 10, size=rng.integers(2, 5))]
+        kind = KINDS[k % 4]
+        g = model(sizes, kind, ["linear", "relu"][k % 2], seed=k, dense=bool(k % 3))
+        cfg = RtlConfig(levels_per_register=int(rng.integers(1, 4)), register_input=bool(k % 2))
+        d = tmp_path / str(k)
+        write_rtl(g, d, cfg)
+        x = inputs(g, 10_000, seed=k)
+        assert_bit_exact(run_verilator(d, x, idle_permille=int(rng.integers(0, 400))), run_raw(g, x),
+                         f"model {k}: {kind} {sizes} {cfg}")
+
+
+@pytest.mark.slow
+@needs_verilator
+@needs_ghdl
+@pytest.mark.parametrize("kind", KINDS)
+def test_vhdl_big_through_ghdl_synthesis(tmp_path, kind):
+    from nnfpga.sim.ghdl import run_ghdl_synth
+    g = model(BIG, kind, "linear", seed=12, dense=(kind != "fixed"))
+    write_rtl(g, tmp_path)
+    x = inputs(g, 100_000, seed=7)
+    assert_bit_exact(run_ghdl_synth(tmp_path, x), run_raw(g, x), f"GHDL synth {kind}/{BIG}")
+
+
+@pytest.mark.slow
+@needs_ghdl
+@pytest.mark.parametrize("kind", KINDS)
+def test_ghdl_big(tmp_path, kind):
+    from nnfpga.sim.ghdl import run_ghdl
+    g = model(BIG, kind, "relu", seed=11, dense=(kind != "fixed"))
+    write_rtl(g, tmp_path)
+    x = inputs(g, 1000, seed=6)
+    assert_bit_exact(run_ghdl(tmp_path, x), run_raw(g, x), f"GHDL {kind}/{BIG}")
