@@ -2,6 +2,7 @@
 
     import nnfpga
     result = nnfpga.compile("model.h5", target="xcvu9p", clock="240MHz", outdir="fw")
+    result = nnfpga.compile(torch_module, example_input, target="xcvu9p", outdir="fw")
     y = nnfpga.emulate("fw", x)
     summary = nnfpga.verify("fw", x, sims=["verilator", "ghdl", "csim"])
     report = nnfpga.report("fw")
@@ -19,8 +20,14 @@ from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.frontends.keras import Precision
 
 
-def compile(model, target: str = "xcvu9p", clock: str | float = "240MHz", outdir: str | Path = "fw",
-            precision: Precision | None = None) -> CompileResult:  # noqa: A001 (the verb's name)
+def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | float = "240MHz",
+            outdir: str | Path = "fw", precision: Precision | None = None) -> CompileResult:  # noqa: A001
+    """Compile ``model`` (a .h5/.keras/.onnx/.pt path, a Keras model, an ONNX ModelProto or a
+    PyTorch module).  ``example_input`` (a tensor or array of one or more samples) fixes the
+    input shape of a PyTorch module or TorchScript file, which is exported to ONNX with it."""
+    if example_input is not None:
+        from nnfpga.compiler.frontends.pytorch import TorchModel
+        model = TorchModel(model, example_input)
     return compile_model(model, target, clock, outdir, precision)
 
 

@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a model into a firmware tree")
-    c.add_argument("model", help="model file (.h5, .keras)")
+    c.add_argument("model", help="model file (.h5, .keras, .onnx, TorchScript .pt/.pth)")
     c.add_argument("--target", default="xcvu9p", help="FPGA part, short (xcvu9p) or full (xcvu9p-flga2104-2L-e)")
     c.add_argument("--clock", default="240MHz", help="clock frequency, e.g. 240MHz")
     c.add_argument("-o", "--output", required=True, help="output directory")
@@ -65,7 +65,8 @@ def _compile(args) -> int:
 
 
 def _emulate(args) -> int:
-    from nnfpga.compiler.driver import emulate_firmware, load_samples
+    from nnfpga.compiler.driver import emulate_firmware, load_firmware, load_samples
+    load_firmware(args.outdir)  # a wrong directory is the first thing to report
     y = emulate_firmware(args.outdir, load_samples(args.input))
     out = Path(args.output)
     if out.suffix != ".npy":
@@ -77,7 +78,8 @@ def _emulate(args) -> int:
 
 def _verify(args) -> int:
     from nnfpga.backends.report.text import print_verify
-    from nnfpga.compiler.driver import load_samples, verify_firmware
+    from nnfpga.compiler.driver import load_firmware, load_samples, verify_firmware
+    load_firmware(args.outdir)
     sims = [s.strip() for s in args.sim.split(",") if s.strip()]
     summary = verify_firmware(args.outdir, load_samples(args.input), sims,
                               progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))

@@ -21,7 +21,7 @@ from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.frontends.keras import Precision
 from nnfpga.compiler.pipeline import build_graph
 from nnfpga.compiler.targets import find_part, parse_clock_mhz
-from nnfpga.ir.emulator import quantize_input, run_raw
+from nnfpga.ir.emulator import quantize_input, run_raw, user_output
 from nnfpga.ir.graph import Graph
 
 SIMULATORS = ("verilator", "ghdl", "csim")
@@ -130,7 +130,7 @@ def _quantized(graph: Graph, x: np.ndarray, where: str) -> np.ndarray:
 def emulate_firmware(outdir: str | Path, x: np.ndarray) -> np.ndarray:
     graph = load_firmware(outdir)
     raw = run_raw(graph, _quantized(graph, x, "input"))
-    return graph.output.info.type.to_float(raw)
+    return user_output(graph, raw)
 
 
 # ----------------------------------------------------------------------------- verify

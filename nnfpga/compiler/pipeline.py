@@ -22,8 +22,13 @@ PIPELINE: list[tuple[str, Callable[[Graph, Precision], Graph]]] = [
 
 def load_model(source, precision: Precision | None = None) -> Graph:
     """Any supported model (path or live object) as an unquantised IR graph."""
-    if isinstance(source, (str, Path)) and Path(source).suffix.lower() in (".onnx", ".pt", ".pth"):
-        raise UserError(f"{source}: ONNX and PyTorch models are not supported yet; supported: .h5, .keras")
+    from nnfpga.compiler.frontends import pytorch  # imports torch only when used
+    suffix = Path(source).suffix.lower() if isinstance(source, (str, Path)) else ""
+    if suffix == ".onnx" or type(source).__name__ == "ModelProto":
+        from nnfpga.compiler.frontends.onnx import onnx_to_ir
+        return onnx_to_ir(source, precision)
+    if suffix in (".pt", ".pth") or pytorch.is_torch_model(source):
+        return pytorch.torch_to_ir(source, precision)
     return keras_to_ir(source, precision)
 
 

@@ -3,6 +3,9 @@
 Every other executable form (HLS C-sim, RTL simulation) is compared with this, bit for
 bit.  Raw integers flow as float64 (exact below 2**53, fast BLAS products) or int64,
 as each op's range analysis decides.
+
+Float samples and results are in the user's layout (the graph's `Layout`s, e.g. NCHW for
+a model from PyTorch); raw integers (`run_raw`, `trace_raw`) are in the IR's (NHWC).
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ from nnfpga.ir.graph import Graph
 
 
 def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """Float samples (batch, *input shape) to raw integers of the input type."""
+    """Float samples (batch, *input shape in the user's layout) to raw integers of the
+    input type, in the IR's layout."""
     inp = graph.input
     x = np.asarray(x, dtype=np.float64)
-    expected = tuple(inp.info.shape)
+    layout = graph.input_layout
+    expected = tuple(layout.shape) if layout is not None else tuple(inp.info.shape)
     if x.shape[1:] != expected:
         if x.shape == expected:
             x = x[None]
         else:
             raise ValueError(f"input has shape {x.shape[1:]} per sample; model {graph.name!r} expects {expected}")
+    if layout is not None:
+        x = layout.to_ir(x, tuple(inp.info.shape))
     raw = inp.info.type.quantize(x)
     # float32 is exact for raw integers below 2**24 and halves the memory traffic.
     return raw.astype(np.float32) if inp.info.type.width <= 24 else raw
@@ -49,10 +56,15 @@ def _run_chunk(graph: Graph, x_raw: np.ndarray) -> np.ndarray:
     return values[graph.outputs[0]].astype(np.int64)
 
 
+def user_output(graph: Graph, raw: np.ndarray) -> np.ndarray:
+    """Raw output integers (IR layout) as real values in the user's layout."""
+    y = graph.output.info.type.to_float(raw)
+    return graph.output_layout.to_user(y) if graph.output_layout is not None else y
+
+
 def emulate(graph: Graph, x: np.ndarray) -> np.ndarray:
     """Float inputs in, real-valued outputs out (exact fixed-point values as float64)."""
-    raw = run_raw(graph, quantize_input(graph, x))
-    return graph.output.info.type.to_float(raw)
+    return user_output(graph, run_raw(graph, quantize_input(graph, x)))
 
 
 def trace_raw(graph: Graph, x_raw: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,4 +1,9 @@
-"""The IR graph: ops in topological order, named tensors, JSON round trip."""
+"""The IR graph: ops in topological order, named tensors, JSON round trip.
+
+``input_layout`` / ``output_layout`` (optional, `nnfpga.ir.layout.Layout`) record how the
+user's sample layout maps onto the IR's at the graph's boundary, for models converted
+from a channels-first framework; None means the user's layout is the IR's.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nnfpga.ir.layout import Layout
 from nnfpga.ir.ops import OP_CLASSES, Input, Op, TensorInfo  # noqa: F401  (registers ops)
 
 IR_VERSION = 1
@@ -16,6 +22,8 @@ class Graph:
     name: str
     nodes: list[Op] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    input_layout: Layout | None = None
+    output_layout: Layout | None = None
 
     def node(self, name: str) -> Op:
         for n in self.nodes:
@@ -66,14 +74,19 @@ class Graph:
 
     # ---------------------------------------------------------------- JSON
     def to_json(self) -> dict:
-        return {"ir_version": IR_VERSION, "name": self.name, "outputs": list(self.outputs),
-                "nodes": [n.to_json() for n in self.nodes]}
+        d = {"ir_version": IR_VERSION, "name": self.name, "outputs": list(self.outputs),
+             "nodes": [n.to_json() for n in self.nodes]}
+        for key in ("input_layout", "output_layout"):  # written only when set
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key).to_json()
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Graph":
         if d.get("ir_version") != IR_VERSION:
             raise ValueError(f"IR version {d.get('ir_version')!r} is not supported (expected {IR_VERSION})")
-        return cls(d["name"], [Op.from_json(n) for n in d["nodes"]], list(d["outputs"]))
+        return cls(d["name"], [Op.from_json(n) for n in d["nodes"]], list(d["outputs"]),
+                   Layout.from_json(d.get("input_layout")), Layout.from_json(d.get("output_layout")))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1))

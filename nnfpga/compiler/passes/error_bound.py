@@ -13,8 +13,10 @@ the returned bound, element-wise.  Errors are propagated forward:
   rounding, plus the entry rounding, plus what clipping the index range can cost;
 * MaxPool, Reshape: errors carried through.
 
-Softmax gets no bound (None).  A framework computing in float32 adds its own
-rounding on top (about 1e-6 relative), which callers account for separately.
+The bound is returned in the order of the emulator's outputs (the user's layout when
+the graph has an ``output_layout``).  Softmax gets no bound (None).  A framework
+computing in float32 adds its own rounding on top (about 1e-6 relative), which callers
+account for separately.
 """
 
 from __future__ import annotations
@@ -89,7 +91,10 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None) ->
         else:
             return None
         err[node.name] = e
-    return err[graph.outputs[0]]
+    bound = err[graph.outputs[0]]
+    if graph.output_layout is not None:
+        bound = graph.output_layout.to_user(bound[None]).reshape(-1)
+    return bound
 
 
 def _narrowed(graph: Graph, lo: float, hi: float) -> Graph:

@@ -1,0 +1,180 @@
+"""ONNX / QONNX frontend: ``.onnx`` files, ``onnx.ModelProto`` objects or their bytes, for
+ONNX opsets 13-26 (older ones are converted with onnx's version converter).
+
+Supported (everything else is refused; every node that cannot be converted is listed, with
+the reason, in one `UserError`):
+
+* layers: Gemm, MatMul (data @ constant weights), an Add/Sub of a constant right after
+  them or after a Conv (folded into the bias), Conv (2-D, group 1, no dilation), MaxPool
+  (2-D), BatchNormalization right after Gemm/MatMul/Conv (folded into the weights);
+* activations: Relu, Clip(0, inf) (relu), Clip(-1, 1) (hard tanh), LeakyRelu with alpha 0
+  (other alphas: the IR has no leaky relu), Tanh, Sigmoid (lookup tables), Softmax over
+  the features of a (N, features) tensor;
+* layout: Flatten (axis 1), Reshape and Squeeze/Unsqueeze keeping the batch axis,
+  Transpose keeping the batch axis, Identity, Dropout (inference);
+* quantisers (`onnx_quant`): QONNX Quant, BipolarQuant (weights), Trunc (qonnx opset 2),
+  QuantizeLinear/DequantizeLinear pairs -- power-of-two scales, zero point 0 (exact only);
+* constant sub-graphs (initialisers only, and ``Shape`` of the data) are folded.
+
+Windows must be ``valid`` or TensorFlow-style ``same`` (the IR's Conv2D/MaxPool2D
+paddings); other (asymmetric) pads are refused.  Channels-first graphs are converted to
+the IR's channels-last layout (see `onnx_convert`); users feed samples, and receive
+results, in the model's own layout (the graph's `Layout`s).  Reading a model never imports
+PyTorch or onnxruntime.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nnfpga.compiler.errors import UserError
+from nnfpga.compiler.frontends.keras import Precision, _safe_name
+from nnfpga.compiler.frontends.onnx_convert import Converter, _Skip
+from nnfpga.compiler.frontends.onnx_quant import Unsupported
+from nnfpga.ir.graph import Graph
+
+MIN_OPSET, MAX_OPSET = 13, 26
+
+SUPPORTED = ("Gemm", "MatMul", "Add/Sub of a bias", "Conv (2-D)", "MaxPool (2-D)", "BatchNormalization",
+             "Relu", "Clip (relu, hard tanh)", "Tanh", "Sigmoid", "Softmax", "Flatten", "Reshape",
+             "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "QuantizeLinear/DequantizeLinear",
+             "QONNX Quant, BipolarQuant (weights), Trunc", "constant sub-graphs")
+
+_FLOAT_TYPES = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
+
+
+def onnx_to_ir(source, precision: Precision | None = None, where: str | None = None,
+               name: str | None = None) -> Graph:
+    """Read an ONNX model (path, ``ModelProto`` or bytes) into an unquantised IR graph."""
+    precision = precision or Precision()
+    model, where = read_onnx(source, where)
+    model = _normalise_opset(model, where)
+    input_name, user_shape, static_batch = _model_input(model, where)
+    output_name = _model_output(model, where)
+    nodes, used = _needed_nodes(model, output_name)
+    conv = Converter(model, precision, input_name, user_shape, static_batch, used)
+    conv.run(nodes)
+    out_node, out_layout = None, None
+    try:
+        out_node, out_layout = conv.finish(output_name)
+    except Unsupported as e:
+        conv.problems.append(("graph output", repr(output_name), str(e)))
+    except _Skip:
+        pass
+    if conv.problems:
+        raise UserError(_report(where, conv.problems))
+    stem = Path(source).stem if isinstance(source, (str, Path)) else ""
+    graph_name = _safe_name(name or model.graph.name or stem or "model")
+    return Graph(graph_name, conv.nodes, [out_node], conv.input_layout, out_layout)
+
+
+def _report(where: str, problems: list[tuple[str, str, str]]) -> str:
+    lines = [f"{where}: {len(problems)} node(s) cannot be converted:"]
+    lines += [f"  - {label} ({op}): {why}" for label, op, why in problems]
+    lines.append(f"supported ONNX ops: {', '.join(SUPPORTED)}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- reading
+def read_onnx(source, where: str | None = None):
+    """(ModelProto, description for messages); file problems are `UserError`s."""
+    import onnx
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        where = where or str(path)
+        if not path.exists():
+            raise UserError(f"{path}: no such file")
+        try:
+            model = onnx.load(str(path))
+        except Exception as e:  # noqa: BLE001 (protobuf raises DecodeError, RuntimeWarning, ...)
+            raise UserError(f"{path}: not a readable ONNX file ({type(e).__name__}: {e})") from None
+    elif isinstance(source, (bytes, bytearray)):
+        where = where or "ONNX model"
+        try:
+            model = onnx.load_from_string(bytes(source))
+        except Exception as e:  # noqa: BLE001
+            raise UserError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    elif isinstance(source, onnx.ModelProto):
+        model = source
+        where = where or f"ONNX model {source.graph.name!r}"
+    else:
+        raise UserError(f"cannot read an ONNX model from {type(source).__name__}")
+    if not model.graph.node:
+        raise UserError(f"{where}: holds no graph (an empty or truncated file, or not an ONNX model)")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as e:  # noqa: BLE001 (ValidationError and protobuf errors)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{where}: not a valid ONNX model ({first}); the file may be truncated or "
+                        "corrupt") from None
+    return model, where
+
+
+def _normalise_opset(model, where: str):
+    versions = {(o.domain or "ai.onnx"): o.version for o in model.opset_import}
+    version = versions.get("ai.onnx")
+    if version is None:
+        raise UserError(f"{where}: imports no standard ONNX opset")
+    if version > MAX_OPSET:
+        raise UserError(f"{where}: ONNX opset {version} is newer than the supported {MIN_OPSET}-{MAX_OPSET}; "
+                        f"export with opset_version={MAX_OPSET} or lower")
+    if version < MIN_OPSET:
+        from onnx import version_converter
+        try:
+            model = version_converter.convert_version(model, MIN_OPSET)
+        except Exception as e:  # noqa: BLE001
+            raise UserError(f"{where}: ONNX opset {version} is older than {MIN_OPSET} and could not be "
+                            f"converted ({type(e).__name__}: {e}); re-export with opset {MIN_OPSET} or "
+                            "newer") from None
+    return model
+
+
+def _model_input(model, where: str) -> tuple[str, tuple[int, ...], int | None]:
+    inits = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        raise UserError(f"{where}: the model has {len(inputs)} inputs "
+                        f"({', '.join(repr(i.name) for i in inputs)}); exactly one is supported")
+    inp = inputs[0]
+    tt = inp.type.tensor_type
+    if not inp.type.HasField("tensor_type") or tt.elem_type not in _FLOAT_TYPES:
+        raise UserError(f"{where}: input {inp.name!r} is not a float tensor; float samples are needed")
+    if not tt.HasField("shape") or len(tt.shape.dim) < 2:
+        raise UserError(f"{where}: input {inp.name!r} has no (batch, features...) shape; a batch axis "
+                        "followed by fixed dimensions is needed")
+    dims = tt.shape.dim
+    shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    if any(s is None or s < 1 for s in shape[1:]):
+        shown = [d.dim_param or "?" if s is None else s for d, s in zip(dims, shape)]
+        raise UserError(f"{where}: input {inp.name!r} has shape {shown} with unknown dimensions; fixed "
+                        "shapes (except the batch axis) are needed for firmware")
+    batch = shape[0] if shape[0] else None
+    return inp.name, tuple(int(s) for s in shape[1:]), batch
+
+
+def _model_output(model, where: str) -> str:
+    outs = list(model.graph.output)
+    if len(outs) != 1:
+        raise UserError(f"{where}: the model has {len(outs)} outputs ({', '.join(repr(o.name) for o in outs)}); "
+                        "exactly one is supported")
+    return outs[0].name
+
+
+def _needed_nodes(model, output_name: str):
+    """The nodes the output depends on (in file order) and every tensor they read."""
+    producer = {}
+    for i, node in enumerate(model.graph.node):
+        for o in node.output:
+            if o:
+                producer[o] = i
+    needed, stack, used = set(), [output_name], {output_name}
+    while stack:
+        i = producer.get(stack.pop())
+        if i is None or i in needed:
+            continue
+        needed.add(i)
+        for name in model.graph.node[i].input:
+            if name and name not in used:
+                used.add(name)
+                stack.append(name)
+    return [n for i, n in enumerate(model.graph.node) if i in needed], used

@@ -1,0 +1,419 @@
+"""One handler per supported ONNX op (``_op_<OpType>``, QONNX: ``_q_<OpType>``), mixed into
+`onnx_convert.Converter`, which supplies the data input as a `Val` (None when its producer
+was refused: a handler checks what it can, then stops at ``self._ready(x)``) and the
+plumbing (``_const``, ``_need_chw``, ``_dense``, ``_quantize``, ...).  A handler returns the
+`Val` of its output or raises `Unsupported` with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from nnfpga.compiler.frontends.onnx_layout import BATCH, Val, channels_last_order, normalized, window_modes
+from nnfpga.compiler.frontends.onnx_quant import (
+    QuantMark, Unsupported, int_spec, po2_exponents, qdq_activation_type, quant_activation_type, scalar_po2,
+    trunc_activation_types, weight_quantizer)
+from nnfpga.ir.ops import BatchNorm, Conv2D, MaxPool2D
+
+#: Op-specific reasons for ops the IR cannot express.
+REFUSED = {
+    "LeakyRelu": "the IR has no leaky ReLU activation (it has linear, relu, hard_tanh, tanh, sigmoid, "
+                 "softmax); only alpha=0 (a plain ReLU) is accepted",
+    "AveragePool": "the IR has no average pooling (MaxPool is supported)",
+    "GlobalAveragePool": "the IR has no average pooling (MaxPool is supported)",
+    "GlobalMaxPool": "global pooling is not supported; use MaxPool with the full kernel size",
+    "Concat": "the IR is a single chain of layers: no concatenation of computed tensors",
+    "Pad": "the IR has no padding op; pad inside the Conv/MaxPool (pads attribute) with 'valid' or "
+           "TensorFlow-style 'same' geometry",
+    "Mul": "element-wise Mul is supported neither on data nor as a weight scale (fold it into the "
+           "weights before export)",
+    "Div": "element-wise Div is not supported (fold constant scales into the weights before export)",
+}
+
+
+def as_str(v) -> str:
+    """A string attribute (onnx gives bytes)."""
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class OpHandlers:
+    """The op handlers of `onnx_convert.Converter` (see the module docstring)."""
+
+    # ------------------------------------------------------------------ ops: linear layers
+    def _op_Gemm(self, node, x, a):
+        if a.get("transA", 0):
+            raise Unsupported("transA=1 is not supported (the data must be the untransposed operand A)")
+        b = self._const(node, 1, "weights (B)")
+        if b.ndim != 2:
+            raise Unsupported(f"weights B of shape {b.shape} are not a matrix")
+        kernel = np.asarray(b.T if a.get("transB", 0) else b, dtype=np.float64)
+        kmark = self.marks.get(node.input[1])
+        alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+        kernel, kmark = self._scaled(kernel, kmark, alpha, "alpha")
+        c = self._const(node, 2, "bias (C)", required=False)
+        bias, bmark = None, None
+        if c is not None:
+            try:
+                bias = np.broadcast_to(np.asarray(c, dtype=np.float64), (1, kernel.shape[1]))[0].copy()
+            except ValueError:
+                raise Unsupported(f"bias C of shape {c.shape} does not broadcast to one row of "
+                                  f"{kernel.shape[1]} outputs") from None
+            bias, bmark = self._scaled(bias, self.marks.get(node.input[2]), beta, "beta")
+        x = self._ready(x)
+        self._check_features(x, kernel.shape[0], "Gemm")
+        return self._dense(node, x, kernel, bias, kmark, bmark)
+
+    @staticmethod
+    def _scaled(w: np.ndarray, mark: QuantMark | None, factor: float, what: str):
+        """Gemm's alpha/beta: exact on quantised values only as a power of two."""
+        if factor == 1.0:
+            return w, mark
+        if mark is not None:
+            po2_exponents(abs(factor), f"Gemm {what} scaling quantised values:")
+            mark = QuantMark()  # still exact; no longer ternary/binary with the old scale
+        return w * factor, mark
+
+    @staticmethod
+    def _check_features(x: Val, n_in: int, op: str) -> None:
+        if len(x.shape) != 1:
+            raise Unsupported(f"{op} reads a (N, {', '.join(map(str, x.shape))}) tensor; a Dense layer needs "
+                              "(N, features) (flatten it first)")
+        if x.shape[0] != n_in:
+            raise Unsupported(f"{op} weights expect {n_in} features, the data has {x.shape[0]}")
+
+    def _op_MatMul(self, node, x, a):
+        b = self._const(node, 1, "weights (B)")
+        if b.ndim != 2:
+            raise Unsupported(f"MatMul with a {b.ndim}-D constant operand; only (features, units) weights "
+                              "form a Dense layer")
+        x = self._ready(x)
+        self._check_features(x, b.shape[0], "MatMul")
+        return self._dense(node, x, np.asarray(b, dtype=np.float64), None, self.marks.get(node.input[1]), None)
+
+    def _op_Add(self, node, x, a, sign: float = 1.0):
+        ci = 1 if node.input[1] in self.consts else 0
+        if ci == 0 and sign < 0:
+            raise Unsupported("constant minus data has no IR form (data minus a constant is a bias)")
+        c = self._const(node, ci, "addend")
+        x = self._ready(x)
+        layer = self._linear_of(x, f"{node.op_type} of a constant")
+        full = (1, *x.shape)
+        try:
+            if np.broadcast_shapes(full, c.shape) != full:
+                raise ValueError
+            grid = np.broadcast_to(np.asarray(c, dtype=np.float64), full)[0]
+        except ValueError:
+            raise Unsupported(f"the constant of shape {c.shape} does not broadcast onto one sample "
+                              f"{x.shape}") from None
+        if isinstance(layer, Conv2D):
+            add = grid.reshape(grid.shape[0], -1)
+            if not np.all(add == add[:, :1]):
+                raise Unsupported("the constant varies over H and W; only a per-channel bias can be folded")
+            add = add[:, 0]
+        else:
+            add = grid
+        add = sign * add
+        mark = self.marks.get(node.input[ci])
+        if layer.bias is not None:  # the sum of two quantised biases is exact; otherwise float
+            mark = QuantMark() if (mark is not None and self.bias_marked.get(layer.name)) else None
+            add = layer.bias + add
+        layer.bias = np.asarray(add, dtype=np.float64)
+        layer.bias_quantizer = self._bias_quantizer(layer.bias, mark, layer.kernel_quantizer is not None, "biases")
+        self.bias_marked[layer.name] = mark is not None
+        out = replace(x)
+        self.linear_out[layer.name] = out
+        return out
+
+    def _op_Sub(self, node, x, a):
+        return self._op_Add(node, x, a, sign=-1.0)
+
+    def _op_Conv(self, node, x, a):
+        w = self._const(node, 1, "weights")
+        if w.ndim != 4:
+            raise Unsupported(f"{w.ndim - 2}-D convolution; only 2-D convolutions (N, C, H, W) are supported")
+        if a.get("group", 1) != 1:
+            raise Unsupported(f"grouped/depthwise convolution (group={a['group']}) is not supported by the "
+                              "IR's Conv2D")
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            raise Unsupported(f"dilations {list(a['dilations'])} are not supported")
+        kh, kw = int(w.shape[2]), int(w.shape[3])
+        if list(a.get("kernel_shape", [kh, kw])) != [kh, kw]:
+            raise Unsupported(f"kernel_shape {list(a['kernel_shape'])} differs from the weights' {[kh, kw]}")
+        b = self._const(node, 2, "bias", required=False)
+        x = self._ready(x)
+        x = self._need_chw(x, node)
+        c, h, wd = x.shape
+        if c != w.shape[1]:
+            raise Unsupported(f"weights expect {w.shape[1]} input channels, the data has {c}")
+        strides = tuple(int(s) for s in a.get("strides", [1, 1]))
+        padding = self._padding(a, (h, wd), (kh, kw), strides)
+        kernel = np.asarray(w, dtype=np.float64).transpose(2, 3, 1, 0)  # OIHW -> HWIO
+        kmark = self.marks.get(node.input[1])
+        kq = weight_quantizer(kernel, kmark, "weights") if kmark is not None else None
+        bias = None if b is None else np.asarray(b, dtype=np.float64).reshape(-1)
+        bmark = self.marks.get(node.input[2]) if b is not None else None
+        bq = self._bias_quantizer(bias, bmark, kq is not None, "biases")
+        name = self._name(node)
+        self.bias_marked[name] = bmark is not None
+        conv = Conv2D(name, [x.node], kernel=kernel, bias=bias, kernel_quantizer=kq, bias_quantizer=bq,
+                      source_layer=node.name, strides=strides, padding=padding,
+                      auto_frac=None if kq else self.p.activation_frac)
+        self._append(conv)
+        out = self._window_out(name, w.shape[0], (h, wd), (kh, kw), strides, padding)
+        self.linear_out[name] = out
+        return out
+
+    @staticmethod
+    def _window_out(name, channels, hw, k, strides, padding) -> Val:
+        from nnfpga.ir.ops.conv2d import window_geometry
+        (oh, ow), _ = window_geometry(hw, k, strides, padding)
+        shape = (int(channels), oh, ow)
+        return Val(shape, name, (oh, ow, int(channels)), channels_last_order(shape))
+
+    @staticmethod
+    def _padding(a: dict, hw, k, strides, ceil_mode: bool = False) -> str:
+        auto = as_str(a.get("auto_pad", "NOTSET"))
+        if auto == "VALID":
+            pads = [0, 0, 0, 0]
+        elif auto in ("SAME_UPPER", "SAME_LOWER"):
+            pads = [0, 0, 0, 0]
+            for d in range(2):
+                out = -(-hw[d] // strides[d])
+                total = max((out - 1) * strides[d] + k[d] - hw[d], 0)
+                small, big = total // 2, total - total // 2
+                pads[d], pads[d + 2] = (small, big) if auto == "SAME_UPPER" else (big, small)
+        else:
+            pads = [int(p) for p in a.get("pads", [0, 0, 0, 0])]
+        modes = window_modes(hw[0], k[0], strides[0], pads[0], pads[2], ceil_mode) & \
+            window_modes(hw[1], k[1], strides[1], pads[1], pads[3], ceil_mode)
+        if not modes:
+            raise Unsupported(
+                f"pads {pads} (top, left, bottom, right) with kernel {list(k)}, strides {list(strides)}"
+                f"{', ceil_mode' if ceil_mode else ''} on a {hw[0]}x{hw[1]} input give windows that neither "
+                "'valid' (no padding) nor TensorFlow-style 'same' padding (the IR's two modes) reproduce; "
+                "use no padding, or 'same' padding with any odd pad at the end (e.g. k//2 on both sides for "
+                "an odd kernel at stride 1, PyTorch padding='same')")
+        return "valid" if "valid" in modes else "same"
+
+    def _op_MaxPool(self, node, x, a):
+        if "kernel_shape" not in a or len(a["kernel_shape"]) != 2:
+            raise Unsupported("only 2-D max pooling (kernel_shape of two values) is supported")
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            raise Unsupported(f"dilations {list(a['dilations'])} are not supported")
+        k = tuple(int(v) for v in a["kernel_shape"])
+        strides = tuple(int(s) for s in a.get("strides", [1, 1]))
+        x = self._need_chw(self._ready(x), node)
+        c, h, w = x.shape
+        padding = self._padding(a, (h, w), k, strides, bool(a.get("ceil_mode", 0)))
+        name = self._name(node)
+        self._append(MaxPool2D(name, [x.node], pool_size=k, strides=strides, padding=padding,
+                               source_layer=node.name))
+        return self._window_out(name, c, (h, w), k, strides, padding)
+
+    def _op_BatchNormalization(self, node, x, a):
+        if a.get("training_mode", 0):
+            raise Unsupported("training_mode=1; export the model in eval mode")
+        gamma, beta, mean, var = (np.asarray(self._const(node, i, what), dtype=np.float64).reshape(-1)
+                                  for i, what in enumerate(("scale", "bias (B)", "mean", "variance"), start=1))
+        x = self._ready(x)
+        layer = self._linear_of(x, "BatchNormalization")
+        n = layer.kernel.shape[-1]
+        if not (len(gamma) == len(beta) == len(mean) == len(var) == n):
+            raise Unsupported(f"parameters of length {len(gamma)} do not match {n} channels")
+        name = self._name(node)
+        self._append(BatchNorm(name, [x.node], gamma=gamma, beta=beta, mean=mean, variance=var,
+                               epsilon=float(a.get("epsilon", 1e-5)), source_layer=node.name))
+        return replace(x, node=name)
+
+    # ------------------------------------------------------------------ ops: activations
+    def _op_Relu(self, node, x, a):
+        return self._elementwise(node, self._ready(x), "relu")
+
+    def _op_LeakyRelu(self, node, x, a):
+        if float(a.get("alpha", 0.01)) != 0.0:
+            raise Unsupported(REFUSED["LeakyRelu"] + f" (alpha={a.get('alpha', 0.01):g})")
+        return self._elementwise(node, self._ready(x), "relu")
+
+    def _op_Clip(self, node, x, a):
+        lo = self._const(node, 1, "min", required=False)
+        hi = self._const(node, 2, "max", required=False)
+        lo = -np.inf if lo is None else float(np.asarray(lo).reshape(-1)[0])
+        hi = np.inf if hi is None else float(np.asarray(hi).reshape(-1)[0])
+        if (lo, hi) == (0.0, np.inf):
+            return self._elementwise(node, self._ready(x), "relu")
+        if (lo, hi) == (-1.0, 1.0):
+            return self._elementwise(node, self._ready(x), "hard_tanh", auto_frac=self.p.activation_frac)
+        raise Unsupported(f"Clip({lo:g}, {hi:g}) is not supported; only Clip(0, inf) (relu) and Clip(-1, 1) "
+                          "(hard tanh)")
+
+    def _op_Tanh(self, node, x, a):
+        return self._elementwise(node, self._ready(x), "tanh", table=self.p.table("tanh"))
+
+    def _op_Sigmoid(self, node, x, a):
+        return self._elementwise(node, self._ready(x), "sigmoid", table=self.p.table("sigmoid"))
+
+    def _op_Softmax(self, node, x, a):
+        x = self._ready(x)
+        rank = len(x.shape) + 1
+        axis = int(a.get("axis", -1))
+        if rank != 2 or axis % rank != 1:
+            raise Unsupported(f"softmax over axis {axis} of a rank-{rank} tensor; only softmax over the "
+                              "features of a (N, features) tensor is supported")
+        x = self._need_flat(x, node)
+        exp, inv, out = self.p.softmax_tables(x.shape[0])
+        return self._elementwise(node, x, "softmax", out_type=out, table=exp, inv_table=inv)
+
+    # ------------------------------------------------------------------ ops: layout only
+    def _op_Identity(self, node, x, a):
+        return self._ready(x)
+
+    def _op_Dropout(self, node, x, a):
+        mode = self._const(node, 2, "training_mode", required=False)
+        if mode is not None and bool(np.asarray(mode).reshape(-1)[0]):
+            raise Unsupported("training_mode=True; export the model in eval mode")
+        return self._ready(x)
+
+    def _op_Flatten(self, node, x, a):
+        x = self._ready(x)
+        rank = len(x.shape) + 1
+        axis = int(a.get("axis", 1))
+        if (axis + rank if axis < 0 else axis) != 1:
+            raise Unsupported(f"Flatten with axis={axis} of a rank-{rank} tensor mixes the batch axis with the "
+                              "features; only axis=1 is supported")
+        return replace(x, shape=(int(np.prod(x.shape, dtype=np.int64)),), via=node.name)
+
+    def _op_Reshape(self, node, x, a):
+        target = [int(v) for v in np.asarray(self._const(node, 1, "shape")).reshape(-1)]
+        x = self._ready(x)
+        allowzero = bool(a.get("allowzero", 0))
+        size = int(np.prod(x.shape, dtype=np.int64))
+        dims = (None, *x.shape)
+        if not target:
+            raise Unsupported("reshape to a scalar drops the batch axis")
+        first, rest = target[0], target[1:]
+        out = []
+        for i, t in enumerate(rest, start=1):
+            if t == 0 and not allowzero:
+                if i >= len(dims):
+                    raise Unsupported(f"shape {target}: a 0 copies input axis {i}, which does not exist")
+                t = dims[i]
+            out.append(t)
+        batch_kept = (first in (BATCH, -1) or (first == 0 and not allowzero)
+                      or (self.static_batch is not None and first == self.static_batch))
+        if first == -1 and -1 in out:
+            batch_kept = False
+        if out.count(-1) == 1:
+            known = int(np.prod([t for t in out if t != -1], dtype=np.int64))
+            out[out.index(-1)] = size // known if known and size % known == 0 else -2
+        if not batch_kept or any(t < 0 for t in out) or int(np.prod(out, dtype=np.int64)) != size:
+            raise Unsupported(f"reshape of (N, {', '.join(map(str, x.shape))}) to {target} does not keep the "
+                              "batch axis first; the first dimension must stay the batch (0, -1 or N)")
+        return replace(x, shape=tuple(out), via=node.name)
+
+    def _op_Transpose(self, node, x, a):
+        x = self._ready(x)
+        rank = len(x.shape) + 1
+        perm = [int(p) for p in a.get("perm", list(range(rank))[::-1])]
+        if sorted(perm) != list(range(rank)) or perm[0] != 0:
+            raise Unsupported(f"Transpose with perm {perm} moves the batch axis; only transposes that keep "
+                              "axis 0 in place (a re-ordering within one sample) are supported")
+        axes = [p - 1 for p in perm[1:]]
+        size = int(np.prod(x.shape, dtype=np.int64))
+        p = np.arange(size).reshape(x.shape).transpose(axes).reshape(-1)  # new_flat = old_flat[p]
+        shape = tuple(x.shape[i] for i in axes)
+        if x.node is None:
+            src = x.src if x.src is not None else np.arange(size)
+            return replace(x, shape=shape, src=src[p], via=node.name)
+        inv = np.argsort(p)
+        g = x.gather if x.gather is not None else np.arange(size)
+        return replace(x, shape=shape, gather=normalized(inv[g]), via=node.name)
+
+    def _axes(self, node, a) -> list[int] | None:
+        axes = a.get("axes")  # an attribute before opset 13, an input since
+        if axes is None:
+            c = self._const(node, 1, "axes", required=False)
+            axes = None if c is None else np.asarray(c).reshape(-1).tolist()
+        return None if axes is None else [int(v) for v in axes]
+
+    @staticmethod
+    def _no_batch_axis(axes: list[int], rank: int, what: str) -> list[int]:
+        axes = [v % rank for v in axes]
+        if 0 in axes:
+            raise Unsupported(f"{what} of axis 0 changes the batch axis")
+        return axes
+
+    def _op_Squeeze(self, node, x, a):
+        axes = self._axes(node, a)
+        x = self._ready(x)
+        rank = len(x.shape) + 1
+        axes = self._no_batch_axis(axes, rank, "Squeeze") if axes is not None else \
+            [i + 1 for i, d in enumerate(x.shape) if d == 1]
+        if any(x.shape[i - 1] != 1 for i in axes):
+            raise Unsupported(f"squeezes axes {axes} of (N, {x.shape}) which are not of size 1")
+        shape = tuple(d for i, d in enumerate(x.shape, start=1) if i not in axes)
+        return replace(x, shape=shape, via=node.name)
+
+    def _op_Unsqueeze(self, node, x, a):
+        axes = self._axes(node, a)
+        if axes is None:
+            raise Unsupported("has no axes")
+        x = self._ready(x)
+        axes = self._no_batch_axis(axes, len(x.shape) + 1 + len(axes), "Unsqueeze")
+        shape = list(x.shape)
+        for ax in sorted(axes):
+            shape.insert(ax - 1, 1)
+        return replace(x, shape=tuple(shape), via=node.name)
+
+    # ------------------------------------------------------------------ ops: quantisers
+    def _q_Quant(self, node, x, a):
+        scale = self._const(node, 1, "scale")
+        zp = self._const(node, 2, "zero point")
+        bits = self._const(node, 3, "bit width")
+        t = quant_activation_type(scale, zp, bits, bool(a.get("signed", 1)), bool(a.get("narrow", 0)),
+                                  as_str(a.get("rounding_mode", "ROUND")))
+        return self._quantize(node, self._ready(x), t)
+
+    def _q_BipolarQuant(self, node, x, a):
+        raise Unsupported("BipolarQuant on an activation is a sign function, which the IR has no activation "
+                          "for (BipolarQuant on weights is supported: binary weights)")
+
+    def _q_Trunc(self, node, x, a):
+        if self.opsets.get(node.domain, 1) < 2 or len(node.input) < 6:
+            raise Unsupported("Trunc of qonnx opset 1 multiplies its integer result by the input scale, i.e. "
+                              "it also divides the value by 2**(input bits - output bits), without clamping; "
+                              "the IR has no such rescaling op. Export with qonnx opset 2 (Trunc with an "
+                              "output_scale input)")
+        scale, zp = self._const(node, 1, "scale"), self._const(node, 2, "zero point")
+        out_scale, out_bits = self._const(node, 4, "output scale"), self._const(node, 5, "output bit width")
+        first, second = trunc_activation_types(scale, zp, out_scale, out_bits, bool(a.get("signed", 1)),
+                                               bool(a.get("narrow", 0)), as_str(a.get("rounding_mode", "FLOOR")))
+        x = self._elementwise(node, self._ready(x), "linear", out_type=first)
+        return self._elementwise(node, x, "linear", out_type=second)
+
+    def _op_QuantizeLinear(self, node, x, a):
+        if a.get("block_size", 0):
+            raise Unsupported("blocked quantisation (block_size > 0) is not supported")
+        scale = self._const(node, 1, "scale")
+        zp = self._const(node, 2, "zero point", required=False)
+        t = qdq_activation_type(scale, zp, self._qdq_dtype([None, None, zp], a))
+        x = self._quantize(node, self._ready(x), t)
+        return replace(x, qscale=2.0 ** -t.frac)
+
+    def _op_DequantizeLinear(self, node, x, a):
+        scale = self._const(node, 1, "scale")
+        zp = self._const(node, 2, "zero point", required=False)
+        e = scalar_po2(scale, "DequantizeLinear scale")
+        if zp is not None:
+            int_spec(zp.dtype)
+            if np.any(np.asarray(zp) != 0):
+                raise Unsupported("DequantizeLinear zero point is not 0; see QuantizeLinear")
+        x = self._ready(x)
+        if x.qscale is None:
+            raise Unsupported("DequantizeLinear of data that does not come from a QuantizeLinear (integer "
+                              "model inputs are not supported)")
+        if 2.0 ** e != x.qscale:
+            raise Unsupported(f"DequantizeLinear scale {2.0 ** e:g} differs from its QuantizeLinear's "
+                              f"{x.qscale:g}: the pair would rescale the values")
+        return replace(x, qscale=None)

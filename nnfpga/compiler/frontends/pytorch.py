@@ -1,0 +1,182 @@
+"""PyTorch frontend: live ``nn.Module``s and TorchScript files, through torch's ONNX exporter.
+
+A module is exported to ONNX in memory (the TorchScript-based exporter, ``dynamo=False``:
+it needs no package beyond torch, handles ScriptModules and takes a fraction of a second;
+the dynamo exporter is the fallback when it fails and onnxscript is installed), with a
+dynamic batch axis, and compiled by the ONNX frontend.  Users keep PyTorch's NCHW layout.
+
+Files: only TorchScript archives (``torch.jit.save``) are read, with ``torch.jit.load``.
+They are recognised without unpickling anything: a TorchScript archive is a zip file with
+a ``code/`` directory and ``constants.pkl``.  Everything else -- a state dict or a whole
+module saved with ``torch.save`` (a pickle, which can run arbitrary code when loaded and,
+for a state dict, holds no architecture) -- is refused with an explanation.  A traced
+TorchScript file records its example input's shape; a scripted one does not, and needs
+``example_input``.
+
+torch is imported only here, and only when a PyTorch model is compiled.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnfpga.compiler.errors import UserError
+
+#: The ONNX opset the export asks for (inside the ONNX frontend's supported 13-26).
+EXPORT_OPSET = 17
+
+_ADVICE = ("save the model as TorchScript (torch.jit.save(torch.jit.trace(model, example), path)), export it "
+           "with torch.onnx.export, or pass the module itself: nnfpga.compile(module, example_input)")
+
+
+@dataclass
+class TorchModel:
+    """A PyTorch module (or a TorchScript file's path) and an example input fixing its shape."""
+
+    module: Any
+    example_input: Any = None
+
+    @property
+    def name(self) -> str:
+        if isinstance(self.module, (str, Path)):
+            return Path(self.module).stem
+        return type(self.module).__name__
+
+
+def is_torch_model(obj) -> bool:
+    """True for a `TorchModel` or a torch ``nn.Module`` (never imports torch itself)."""
+    if isinstance(obj, TorchModel):
+        return True
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def torch_to_ir(source, precision=None):
+    """A PyTorch module, `TorchModel` or TorchScript path as an unquantised IR graph."""
+    from nnfpga.compiler.frontends.onnx import onnx_to_ir
+    tm = source if isinstance(source, TorchModel) else TorchModel(source)
+    if isinstance(tm.module, (str, Path)) and Path(tm.module).suffix.lower() in (".pt", ".pth"):
+        path = Path(tm.module)
+        module, example = load_torchscript(path, tm.example_input)
+        where = str(path)
+    elif is_torch_model(tm.module):
+        module, example, where = tm.module, tm.example_input, f"PyTorch model {tm.name!r}"
+        if example is None:
+            raise UserError(f"{where}: a PyTorch module needs an example input to fix its input shape: "
+                            "nnfpga.compile(module, example_input, ...)")
+    else:
+        what = tm.module if isinstance(tm.module, (str, Path)) else f"a {type(tm.module).__name__}"
+        raise UserError(f"example_input is only used for PyTorch models (modules and .pt/.pth TorchScript "
+                        f"files); got {what}")
+    model = export_onnx(module, example, where)
+    return onnx_to_ir(model, precision, where=where, name=tm.name)
+
+
+# ----------------------------------------------------------------------------- files
+def check_torchscript(path: Path) -> None:
+    """Refuse anything that is not a TorchScript archive, without unpickling it."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a TorchScript archive. It looks like a plain pickle (e.g. a state dict "
+                        "saved with torch.save): a state dict holds only weights, and nnfpga needs the "
+                        "architecture too; it also never unpickles files, which can run arbitrary code. "
+                        f"Instead, {_ADVICE}")
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UserError(f"{path}: not a readable TorchScript archive ({e})") from None
+    has_code = any("/code/" in n or n.startswith("code/") for n in names)
+    has_constants = any(n == "constants.pkl" or n.endswith("/constants.pkl") for n in names)
+    if not (has_code and has_constants):
+        raise UserError(f"{path}: a torch.save() archive (a pickled state dict or module), not TorchScript: "
+                        "a state dict holds only weights, and nnfpga needs the architecture too; it never "
+                        f"unpickles such files, which can run arbitrary code. Instead, {_ADVICE}")
+
+
+def load_torchscript(path: Path, example_input=None):
+    """(ScriptModule, example input); the shape comes from the traced inputs when not given."""
+    check_torchscript(path)
+    import torch
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit's deprecation notice
+            module = torch.jit.load(str(path), map_location="cpu", _restore_shapes=example_input is None)
+    except Exception as e:  # noqa: BLE001 (torch raises RuntimeError, ValueError, ...)
+        raise UserError(f"{path}: cannot load the TorchScript archive ({type(e).__name__}: "
+                        f"{str(e).strip().splitlines()[0] if str(e).strip() else ''})") from None
+    if example_input is not None:
+        return module, example_input
+    inputs = list(module.graph.inputs())[1:]  # the first is the module itself
+    sizes = None
+    if len(inputs) == 1:
+        try:
+            sizes = inputs[0].type().sizes()
+        except (AttributeError, RuntimeError):
+            sizes = None
+    if not sizes or any(s is None for s in sizes):
+        raise UserError(f"{path}: the TorchScript file records no input shape (a scripted module, or more "
+                        "than one input); pass one: nnfpga.compile(path, example_input=...), or trace the "
+                        "model (torch.jit.trace) before saving it")
+    return module, torch.zeros(sizes)
+
+
+# ----------------------------------------------------------------------------- export
+def export_onnx(module, example_input, where: str):
+    """The module as an ``onnx.ModelProto`` (batch axis dynamic), exported in memory."""
+    import onnx
+    import torch
+    try:
+        x = example_input if isinstance(example_input, torch.Tensor) else \
+            torch.as_tensor(np.asarray(example_input, dtype=np.float32))
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{where}: example_input must be one tensor or array of samples ({e})") from None
+    x = x.detach().to(torch.float32)
+    if x.dim() < 2:
+        raise UserError(f"{where}: the example input has shape {tuple(x.shape)}; give a batch of samples "
+                        "(batch axis first)")
+    training = module.training
+    module.eval()
+    try:
+        try:
+            return onnx.load_from_string(_export(module, x, dynamo=False))
+        except Exception as legacy:  # noqa: BLE001
+            import importlib.util
+            if isinstance(module, torch.jit.ScriptModule) or importlib.util.find_spec("onnxscript") is None:
+                raise _export_error(where, legacy) from None
+            try:
+                return onnx.load_from_string(_export(module, x, dynamo=True))
+            except Exception:  # noqa: BLE001 (report the first exporter's reason)
+                raise _export_error(where, legacy) from None
+    finally:
+        module.train(training)
+
+
+def _export(module, x, dynamo: bool) -> bytes:
+    import torch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        if not dynamo:
+            buf = io.BytesIO()
+            torch.onnx.export(module, (x,), buf, dynamo=False, opset_version=EXPORT_OPSET,
+                              input_names=["input"], output_names=["output"], do_constant_folding=True,
+                              dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+            return buf.getvalue()
+        program = torch.onnx.export(module, (x,), dynamo=True, opset_version=max(EXPORT_OPSET, 18),
+                                    input_names=["input"], output_names=["output"], verbose=False,
+                                    dynamic_shapes=({0: torch.export.Dim("batch")},))
+        return program.model_proto.SerializeToString()
+
+
+def _export_error(where: str, e: Exception) -> UserError:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return UserError(f"{where}: PyTorch could not export the model to ONNX ({type(e).__name__}: {msg})")
