@@ -113,3 +113,18 @@ def test_console_script_runs():
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "nnfpga"]
     r = subprocess.run([*cmd, "compile", "nope.h5", "-o", "x"], capture_output=True, text=True)
     assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_verify_reports_a_corrupted_firmware(tmp_path, capsys):
+    """verify can fail: one weight changed in the generated C++ gives mismatches, exit 1."""
+    out = tmp_path / "fw"
+    assert main(["compile", str(MODELS / "qmlp.h5"), "-o", str(out)]) == 0
+    header = out / "hls" / "weights" / "w_fc1.h"
+    text = header.read_text()
+    header.write_text(text.replace("-0.71875,", "-0.6875,", 1))
+    assert header.read_text() != text
+    np.save(tmp_path / "x.npy", _events(2000, seed=5))
+    assert main(["verify", str(out), "--input", str(tmp_path / "x.npy"), "--sim", "csim"]) == 1
+    summary = json.loads((out / "verify.json").read_text())
+    assert summary["results"]["csim"]["mismatches"] > 0 and not summary["bit_exact"]
+    assert "MISMATCH" in capsys.readouterr().out
