@@ -24,7 +24,10 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 echo "setup: installing Python packages (pinned; first run takes a few minutes)"
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+# (pip.conf on these machines names local index folders that lack most packages: pip
+#  warns once per package about them, which is noise; pipefail keeps pip's exit status)
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 \
+  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
 touch .venv/.installed
 echo "setup: done"

@@ -24,6 +24,9 @@ class Graph:
     outputs: list[str] = field(default_factory=list)
     input_layout: Layout | None = None
     output_layout: Layout | None = None
+    #: What the compiler passes decided and changed (adjustments, per-pass summaries);
+    #: JSON-serialisable, written into the IR only when non-empty.
+    annotations: dict = field(default_factory=dict)
 
     def node(self, name: str) -> Op:
         for n in self.nodes:
@@ -79,6 +82,8 @@ class Graph:
         for key in ("input_layout", "output_layout"):  # written only when set
             if getattr(self, key) is not None:
                 d[key] = getattr(self, key).to_json()
+        if self.annotations:
+            d["annotations"] = self.annotations
         return d
 
     @classmethod
@@ -86,7 +91,8 @@ class Graph:
         if d.get("ir_version") != IR_VERSION:
             raise ValueError(f"IR version {d.get('ir_version')!r} is not supported (expected {IR_VERSION})")
         return cls(d["name"], [Op.from_json(n) for n in d["nodes"]], list(d["outputs"]),
-                   Layout.from_json(d.get("input_layout")), Layout.from_json(d.get("output_layout")))
+                   Layout.from_json(d.get("input_layout")), Layout.from_json(d.get("output_layout")),
+                   dict(d.get("annotations", {})))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1))

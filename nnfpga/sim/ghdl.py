@@ -17,6 +17,7 @@ is logged at edge ``c + L + 1``.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -30,7 +31,7 @@ from nnfpga.backends.rtl.writer import read_summary
 from nnfpga.ir.fixed import FixedType
 from nnfpga.sim.verilator import SimulationError
 
-__all__ = ["SimulationError", "ghdl_synth_verilog", "run_ghdl", "run_ghdl_synth", "testbench_vhdl"]
+__all__ = ["SimulationError", "ghdl_synth_verilog", "repair_ghdl_verilog", "run_ghdl", "run_ghdl_synth", "testbench_vhdl"]
 
 GHDL_STD = "--std=08"
 
@@ -239,8 +240,34 @@ def ghdl_synth_verilog(fw_dir: Path | str, timeout: float | None = None) -> Path
     result = _run([_ghdl(), "--synth", GHDL_STD, f"--workdir={work}", "--out=verilog",
                    str(fw_dir / info["files"]["vhdl"]), "-e", info["top"]], "GHDL synthesis", out_dir, timeout)
     path = out_dir / f"{info['top']}.v"
-    path.write_text(result.stdout)
+    path.write_text(repair_ghdl_verilog(result.stdout))
     return path
+
+
+_STRING_CONST = re.compile(r'"([01]+)"')
+_SEXT_CONST = re.compile(r"\{\{(\d+)\{(\d+)'b([01]+)\[(\d+)\]\}\}, \2'b\3\}")
+
+
+def repair_ghdl_verilog(text: str) -> str:
+    """Work around two bugs of GHDL 2.0's Verilog writer (``--out=verilog``), both about
+    constants: one wider than 32 bits is written as a string (``"0101..."``, which Verilog
+    reads as ASCII characters), and the sign extension of a constant is written as an
+    index into a literal (``{{4{3'b011[2]}}, 3'b011}``, a syntax error).  Both are
+    rewritten as plain binary literals of the same value; anything else of the kind left
+    over raises `SimulationError` rather than simulating a misread netlist."""
+    text = _STRING_CONST.sub(lambda m: f"{len(m.group(1))}'b{m.group(1)}", text)
+
+    def sext(m: re.Match) -> str:
+        k, w, b, i = int(m.group(1)), int(m.group(2)), m.group(3), int(m.group(4))
+        return f"{k + w}'b{b[w - 1 - i] * k}{b}"
+
+    text = _SEXT_CONST.sub(sext, text)
+    left = re.search(r"'b[01]+\[|\"", text)
+    if left:
+        line = text[:left.start()].count("\n") + 1
+        raise SimulationError(f"GHDL's Verilog output has a construct nnfpga cannot repair at line {line}: "
+                              f"{text.splitlines()[line - 1].strip()}")
+    return text
 
 
 def run_ghdl_synth(fw_dir: Path | str, x_raw: np.ndarray, **kwargs) -> np.ndarray:

@@ -551,7 +551,7 @@ def lower(graph: Graph, config: RtlConfig | None = None) -> Netlist:
 
     out_node = nodes[-1]
     out_type = out_node.info.type
-    b.layer = "output"
+    b.layer = "(output wiring)"
     outputs = [b.materialize(f"{out_node.name}_o{j}", v, f, out_type.frac) for j, (v, f) in enumerate(values)]
     stage = 0
     for info in layers:
