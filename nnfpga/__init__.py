@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name):
     # The API verbs are imported lazily so `import nnfpga.ir` stays light.
-    if name in ("compile", "emulate", "verify", "report"):
+    if name in ("compile", "emulate", "verify", "report", "make_config"):
         from nnfpga import api
         return getattr(api, name)
     raise AttributeError(name)

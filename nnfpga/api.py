@@ -6,6 +6,12 @@
     y = nnfpga.emulate("fw", x)
     summary = nnfpga.verify("fw", x, sims=["verilator", "ghdl", "csim"])
     report = nnfpga.report("fw")
+
+    # optimisation: a strict YAML config, post-training quantisation with calibration
+    # data, pruning (in the config), reuse factors for a DSP budget or an II limit
+    result = nnfpga.compile("model.h5", outdir="fw", config="nnfpga.yml", calibration=x_cal,
+                            max_dsp=200)
+    text = nnfpga.make_config("model.h5")            # a commented starting config
 """
 
 from __future__ import annotations
@@ -20,15 +26,46 @@ from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.frontends.keras import Precision
 
 
-def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | float = "240MHz",
-            outdir: str | Path = "fw", precision: Precision | None = None) -> CompileResult:  # noqa: A001
+def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | float = "240MHz",  # noqa: A001
+            outdir: str | Path = "fw", precision: Precision | None = None, config=None,
+            calibration: np.ndarray | None = None, labels: np.ndarray | None = None,
+            max_dsp: int | None = None, ii: int | None = None, event_rate=None, trim: bool | None = None,
+            dump_ir: str | Path | None = None) -> CompileResult:
     """Compile ``model`` (a .h5/.keras/.onnx/.pt path, a Keras model, an ONNX ModelProto or a
     PyTorch module).  ``example_input`` (a tensor or array of one or more samples) fixes the
-    input shape of a PyTorch module or TorchScript file, which is exported to ONNX with it."""
+    input shape of a PyTorch module or TorchScript file, which is exported to ONNX with it.
+
+    ``config``: a YAML file path (or a dict of the same content); ``calibration``: float
+    samples for post-training quantisation / trimming (``labels`` for the auc metric);
+    ``max_dsp`` / ``ii`` / ``event_rate`` (e.g. "40MHz"): reuse-factor selection;
+    ``trim``: narrow types to the calibration data's range.  Values the compiler had to
+    change are in ``result.adjustments`` (and warned about)."""
     if example_input is not None:
         from nnfpga.compiler.frontends.pytorch import TorchModel
         model = TorchModel(model, example_input)
-    return compile_model(model, target, clock, outdir, precision)
+    return compile_model(model, target, clock, outdir, precision, dump_ir, config=config,
+                         calibration=calibration, labels=labels, max_dsp=max_dsp, ii=ii,
+                         event_rate=event_rate, trim=trim)
+
+
+def make_config(model, path: str | Path | None = None, *, config=None, calibration: np.ndarray | None = None,
+                labels: np.ndarray | None = None, max_dsp: int | None = None, ii: int | None = None,
+                event_rate=None, clock: str | float = "240MHz", trim: bool | None = None,
+                precision: Precision | None = None) -> str:
+    """A commented configuration file for ``model`` listing every layer with its current
+    settings (written to ``path`` when given, which must not exist yet); returns the text.
+    With calibration data or a DSP/II target the values the searches choose are written
+    active, so compiling with the file reproduces them."""
+    from nnfpga.compiler.config_template import config_text
+    from nnfpga.compiler.targets import parse_clock_mhz
+    if path is not None and Path(path).exists():
+        raise UserError(f"{path}: exists; nnfpga config does not overwrite files")
+    text = config_text(model, config=config, precision=precision, calibration=calibration, labels=labels,
+                       max_dsp=max_dsp, ii=ii, event_rate=event_rate, clock_mhz=parse_clock_mhz(clock),
+                       trim=trim)
+    if path is not None:
+        Path(path).write_text(text)
+    return text
 
 
 def emulate(outdir: str | Path, x: np.ndarray) -> np.ndarray:

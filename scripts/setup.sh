@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Creates .venv with every Python package the project needs (pinned in requirements.txt)
-# and installs the Debian simulators (iverilog, ghdl, yosys) when missing and possible.
+# and installs the Debian simulators (iverilog, ghdl, yosys) and chromium (the slow test
+# that renders report.html headless) when missing and possible.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_debian=()
-for tool in iverilog ghdl yosys; do
+for tool in iverilog ghdl yosys chromium; do
   command -v "$tool" >/dev/null 2>&1 || need_debian+=("$tool")
 done
 if [ ${#need_debian[@]} -gt 0 ]; then

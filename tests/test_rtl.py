@@ -5,7 +5,7 @@ bit for bit with the golden emulator (`nnfpga.ir.emulator.run_raw`).
   checks that every value lies in its signal's range) against the emulator; the rule for
   multipliers; the latency formula; unsupported layers.
 * Verilator (>= 10,000 samples per model by default, 100,000 in the slow suite) and GHDL
-  (>= 1,000 samples) runs: outputs equal to the emulator, and ``out_valid`` exactly
+  (>= 10,000 samples; 100,000 in the slow suite) runs: outputs equal to the emulator, and ``out_valid`` exactly
   ``latency_cycles`` after every ``in_valid`` (checked cycle by cycle by the harnesses,
   also with idle cycles between samples).
 
@@ -322,19 +322,20 @@ def test_config_and_unsupported_layers():
     with pytest.raises(ValueError, match="levels_per_register"):
         RtlConfig(levels_per_register=0)
     g = random_mlp([4, 3, 2])
-    exp, inv, out_t = Precision().softmax_tables(2)
-    g.nodes.append(Activation("soft max", ["fc2"], function="softmax", table=exp, inv_table=inv, out_type=out_t))
+    g.nodes.append(Activation("soft max", ["fc2"], function="softmax", out_type=FixedType(8, 1, False)))
     g.outputs = ["soft max"]
     g = assign_types(g)
     with pytest.raises(RtlUnsupportedError, match="'soft max'.*softmax"):
         lower(g)
-    g = random_mlp([4, 3, 2], reuse_factor=2)
-    with pytest.raises(RtlUnsupportedError, match="'fc1'.*reuse factor 2"):
+    g = random_mlp([4, 3, 2])
+    g.nodes[1].reuse_factor = 0
+    with pytest.raises(RtlUnsupportedError, match="'fc1'.*reuse factor 0"):
         lower(g)
     k = np.ones((3, 3, 1, 2))
     conv = Conv2D("conv_a", ["img"], kernel=k, kernel_q=QuantArray(np.ones((3, 3, 1, 2), np.int64), 0))
     g = Graph("c", [Input("img", [], out_type=FixedType(8, 3), shape=(5, 5, 1)), conv], ["conv_a"]).infer()
-    with pytest.raises(RtlUnsupportedError, match="conv_a"):
+    conv.kernel_q = None
+    with pytest.raises(RtlUnsupportedError, match="conv_a.*not quantised"):
         lower(g)
 
 
@@ -446,7 +447,7 @@ def test_ghdl_bit_exact(tmp_path, kind, final, sizes):
     from nnfpga.sim.ghdl import run_ghdl
     g = model(sizes, kind, final, seed=8, dense=True)
     write_rtl(g, tmp_path)
-    x = inputs(g, 1000)
+    x = inputs(g, 10_000)
     assert_bit_exact(run_ghdl(tmp_path, x, idle_permille=100 if kind == "po2" else 0), run_raw(g, x),
                      f"GHDL {kind}/{final}/{sizes}")
 
@@ -462,7 +463,7 @@ def test_tables_in_simulation(tmp_path, function):
     x = inputs(g, 10_000)
     want = run_raw(g, x)
     assert_bit_exact(run_verilator(tmp_path, x), want, f"Verilator {function}")
-    assert_bit_exact(run_ghdl(tmp_path, x[:1000]), want[:1000], f"GHDL {function}")
+    assert_bit_exact(run_ghdl(tmp_path, x), want, f"GHDL {function}")
 
 
 @needs_verilator
@@ -475,6 +476,90 @@ def test_vhdl_through_ghdl_synthesis(tmp_path):
     write_rtl(g, tmp_path)
     x = inputs(g, 10_000)
     assert_bit_exact(run_ghdl_synth(tmp_path, x, idle_permille=50), run_raw(g, x), "GHDL synth + Verilator")
+
+
+def wide_graph(final: str = "relu", seed: int = 3) -> Graph:
+    """24-bit inputs times 22-bit weights: products and sums wider than a VHDL integer
+    (printed with numeric_std) next to narrow signals (integers)."""
+    return random_mlp([12, 8, 4], seed=seed, weight_bits=22, act_bits=20, act_int=8,
+                      input_type=FixedType(24, 10, True, Rounding.RND_CONV, Overflow.SAT),
+                      final_activation=final)
+
+
+def test_vhdl_integer_signals():
+    """Every signal of range within +-(2**31 - 1) is an integer of exactly its range; the
+    wider ones are numeric_std vectors of exactly their width."""
+    import re
+
+    from nnfpga.backends.rtl.vhdl import is_int
+    for g in (model([16, 24, 12, 5], "fixed", "relu", 3, dense=True), wide_graph()):
+        nl = lower(g)
+        text = print_vhdl(nl)
+        decls = dict(re.findall(r"(?:signal|variable) (\w+) : ([^;]+);", text))
+        sigs = nl.signals()
+        assert set(decls) >= {s.name for s in sigs}
+        for s in sigs:
+            want = (f"integer range {s.lo} to {s.hi}" if is_int(s) else
+                    f"{'signed' if s.signed else 'unsigned'}({s.width - 1} downto 0)")
+            assert decls[s.name] == want, s
+    narrow = print_vhdl(lower(model([16, 24, 12, 5], "fixed", "relu", 3, dense=True)))
+    body = narrow[narrow.index("\nbegin\n"):]
+    assert "shift_" not in body and "resize(" not in body and "lowbits(" not in body
+    wide = lower(wide_graph())
+    assert any(not is_int(s) for s in wide.signals()) and any(is_int(s) for s in wide.signals())
+
+
+@needs_ghdl
+@pytest.mark.parametrize("final", ["linear", "relu"])
+def test_ghdl_wide_signals(tmp_path, final):
+    """Integers and numeric_std vectors side by side (conversions at their borders), in
+    GHDL and through GHDL's synthesis (whose Verilog writer needs `repair_ghdl_verilog`)."""
+    from nnfpga.sim.ghdl import run_ghdl, run_ghdl_synth
+    g = wide_graph(final)
+    write_rtl(g, tmp_path)
+    x = inputs(g, 5000)
+    want = run_raw(g, x)
+    assert_bit_exact(evaluate(lower(g), x), want, "description")
+    # wide numeric_std arithmetic is slow in GHDL (~40 samples/s here): a few hundred
+    assert_bit_exact(run_ghdl(tmp_path, x[:300]), want[:300], f"GHDL wide {final}")
+    if have("verilator"):
+        assert_bit_exact(run_ghdl_synth(tmp_path, x), want, f"GHDL synth wide {final}")
+
+
+def test_repair_ghdl_verilog():
+    from nnfpga.sim.ghdl import repair_ghdl_verilog
+    from nnfpga.sim.verilator import SimulationError
+    text = ('  assign a = b + "000000000000111000000000000000001";\n'
+            "  assign c = {{3{4'b1010[3]}}, 4'b1010}; // sext\n"
+            "  assign d = {{2{3'b011[2]}}, 3'b011};\n")
+    assert repair_ghdl_verilog(text) == ("  assign a = b + 33'b000000000000111000000000000000001;\n"
+                                         "  assign c = 7'b1111010; // sext\n"
+                                         "  assign d = 5'b00011;\n")
+    with pytest.raises(SimulationError, match="cannot repair"):
+        repair_ghdl_verilog('  $display("x");\n')
+
+
+EXAMPLES = ["qmlp", "ternary_mlp"]
+
+
+def example_graph(name: str) -> Graph:
+    from nnfpga.compiler.pipeline import build_graph
+    from tests.conftest import MODELS
+    return build_graph(MODELS / f"{name}.h5")
+
+
+@needs_ghdl
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_ghdl_example_models(tmp_path, name):
+    """The shipped example models, 10,000 samples each in native GHDL (the 16-64-32-32-5
+    qmlp runs at ~2,400 samples/s)."""
+    from nnfpga.sim.ghdl import run_ghdl
+    g = example_graph(name)
+    write_rtl(g, tmp_path)
+    x = inputs(g, 10_000, seed=2)
+    st = {}
+    assert_bit_exact(run_ghdl(tmp_path, x, stats=st), run_raw(g, x), f"GHDL {name}")
+    assert st["samples_per_second"] > 300, st
 
 
 @needs_ghdl
@@ -548,10 +633,21 @@ def test_vhdl_big_through_ghdl_synthesis(tmp_path, kind):
 
 @pytest.mark.slow
 @needs_ghdl
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_ghdl_example_models_big(tmp_path, name):
+    from nnfpga.sim.ghdl import run_ghdl
+    g = example_graph(name)
+    write_rtl(g, tmp_path)
+    x = inputs(g, 100_000, seed=3)
+    assert_bit_exact(run_ghdl(tmp_path, x, idle_permille=50), run_raw(g, x), f"GHDL {name}")
+
+
+@pytest.mark.slow
+@needs_ghdl
 @pytest.mark.parametrize("kind", KINDS)
 def test_ghdl_big(tmp_path, kind):
     from nnfpga.sim.ghdl import run_ghdl
     g = model(BIG, kind, "relu", seed=11, dense=(kind != "fixed"))
     write_rtl(g, tmp_path)
-    x = inputs(g, 1000, seed=6)
+    x = inputs(g, 100_000, seed=6)
     assert_bit_exact(run_ghdl(tmp_path, x), run_raw(g, x), f"GHDL {kind}/{BIG}")

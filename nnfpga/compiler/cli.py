@@ -1,4 +1,4 @@
-"""The ``nnfpga`` command line: compile, emulate, verify, report.
+"""The ``nnfpga`` command line: compile, emulate, verify, report, config.
 
 User mistakes (missing or corrupt files, unsupported layers, unknown parts) print one
 paragraph and exit with code 2; a failed verification exits with 1.
@@ -27,6 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--clock", default="240MHz", help="clock frequency, e.g. 240MHz")
     c.add_argument("-o", "--output", required=True, help="output directory")
     c.add_argument("--dump-ir", help="write the IR after each pass into this directory")
+    _optimisation_args(c)
+
+    g = sub.add_parser("config", help="write a commented configuration file listing every layer's settings")
+    g.add_argument("model", help="model file (.h5, .keras, .onnx, TorchScript .pt/.pth)")
+    g.add_argument("-o", "--output", help="the file to write (default: print it); never overwritten")
+    g.add_argument("--clock", default="240MHz", help="clock frequency (for --event-rate)")
+    _optimisation_args(g)
 
     e = sub.add_parser("emulate", help="run the golden bit-exact emulator")
     e.add_argument("outdir")
@@ -38,8 +45,16 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--input", "--data", dest="input", required=True, help="float samples (.npy or .npz)")
     v.add_argument("--sim", default="verilator,ghdl,csim", help="comma-separated: verilator, ghdl, csim")
 
-    r = sub.add_parser("report", help="print latency, II and resources")
+    r = sub.add_parser("report", help="print latency, II, resources and timing (--synth: Yosys synthesis)")
     r.add_argument("outdir")
+    r.add_argument("--synth", action="store_true",
+                   help="synthesise with Yosys synth_xilinx (the Verilog, and the VHDL through GHDL) and "
+                        "store the results in report.json/.md/.html")
+    r.add_argument("--no-vhdl", dest="vhdl", action="store_false",
+                   help="with --synth: skip the VHDL cross-check")
+    r.add_argument("--timeout", type=float, help="with --synth: seconds per Yosys run (default 3600)")
+    r.add_argument("--memory-gb", type=float, help="with --synth: memory limit per Yosys run (default 16)")
+    r.add_argument("--jobs", type=int, default=2, help="with --synth: Yosys runs at once (default 2)")
     return p
 
 
@@ -55,12 +70,63 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _optimisation_args(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--config", help="configuration file (YAML; see nnfpga config MODEL)")
+    c.add_argument("--calibration", help="calibration samples (.npy, or .npz with x [and labels y]) for "
+                                         "post-training quantisation and --trim")
+    c.add_argument("--labels", help="labels of the calibration samples (.npy), for the auc metric")
+    c.add_argument("--max-dsp", type=int, help="DSP budget: choose reuse factors with the least latency")
+    c.add_argument("--ii", type=int, help="initiation interval limit (cycles): choose reuse factors")
+    c.add_argument("--event-rate", help="event rate to sustain, e.g. 40MHz (with --clock: an II limit)")
+    c.add_argument("--trim", action="store_true", default=None,
+                   help="narrow compiler-chosen types to the calibration data's range (saturating)")
+
+
+def _optimisation_kwargs(args) -> dict:
+    from nnfpga.compiler.config import load_calibration
+    x = y = None
+    if args.calibration:
+        x, y = load_calibration(args.calibration, args.labels)
+    elif args.labels:
+        raise UserError("--labels needs --calibration")
+    return {"config": args.config, "calibration": x, "labels": y, "max_dsp": args.max_dsp, "ii": args.ii,
+            "event_rate": args.event_rate, "trim": args.trim}
+
+
 def _compile(args) -> int:
+    import warnings
+
     from nnfpga.backends.report.text import print_summary
+    from nnfpga.compiler.adjustments import AdjustmentWarning, adjustment_message, optimisation_lines
     from nnfpga.compiler.driver import compile_model
-    result = compile_model(args.model, args.target, args.clock, args.output, dump_ir=args.dump_ir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
+        result = compile_model(args.model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
+                               **_optimisation_kwargs(args))
+    for entry in result.adjustments:
+        print(f"nnfpga compile: warning: {adjustment_message(entry)}", file=sys.stderr)
     print_summary(result.report, Path(args.output), compact=True)
+    for line in optimisation_lines(result.report.get("optimisation", {})):
+        print(line)
     print(f"compiled {args.model} -> {args.output} in {result.seconds:.2f} s")
+    return 0
+
+
+def _config(args) -> int:
+    import warnings
+
+    from nnfpga.api import make_config
+    from nnfpga.compiler.adjustments import AdjustmentWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AdjustmentWarning)
+        text = make_config(args.model, args.output, clock=args.clock, **_optimisation_kwargs(args))
+    for w in caught:
+        if issubclass(w.category, AdjustmentWarning):
+            print(f"nnfpga config: warning: {w.message}", file=sys.stderr)
+    if args.output:
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
     return 0
 
 
@@ -88,13 +154,13 @@ def _verify(args) -> int:
 
 
 def _report(args) -> int:
-    from nnfpga.api import report
-    from nnfpga.backends.report.text import print_summary
-    print_summary(report(args.outdir), Path(args.outdir), compact=False)
+    from nnfpga.backends.report.command import run_report
+    run_report(args.outdir, synth=args.synth, vhdl=args.vhdl, timeout=args.timeout, memory_gb=args.memory_gb,
+               jobs=args.jobs)
     return 0
 
 
-_COMMANDS = {"compile": _compile, "emulate": _emulate, "verify": _verify, "report": _report}
+_COMMANDS = {"compile": _compile, "emulate": _emulate, "verify": _verify, "report": _report, "config": _config}
 
 if __name__ == "__main__":
     sys.exit(main())

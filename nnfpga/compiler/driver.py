@@ -11,12 +11,13 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from nnfpga.compiler.config import CompileOptions, make_options
 from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.frontends.keras import Precision
 from nnfpga.compiler.pipeline import build_graph
@@ -34,13 +35,19 @@ class CompileResult:
     graph: Graph
     report: dict
     seconds: float
+    #: values the compiler used instead of the requested ones (also in report.json)
+    adjustments: list = field(default_factory=list)
 
 
 def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                   outdir: str | Path = "fw", precision: Precision | None = None,
-                  dump_ir: str | Path | None = None) -> CompileResult:
+                  dump_ir: str | Path | None = None, *, config=None, calibration=None, labels=None,
+                  max_dsp: int | None = None, ii: int | None = None, event_rate=None,
+                  trim: bool | None = None, options: CompileOptions | None = None) -> CompileResult:
+    """``config`` (a YAML path or dict), ``calibration``/``labels`` (arrays), ``max_dsp``,
+    ``ii``, ``event_rate`` and ``trim`` drive the optimisation passes (`config.make_options`)."""
     from nnfpga.backends.hls import write_hls
-    from nnfpga.backends.report import build_report
+    from nnfpga.backends.report import build_report, write_report_files
     from nnfpga.backends.rtl import write_rtl
 
     start = time.perf_counter()
@@ -48,7 +55,9 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     clock_mhz = parse_clock_mhz(clock)
     outdir = Path(outdir)
     _check_outdir(outdir)
-    graph = build_graph(model, precision, Path(dump_ir) if dump_ir else None)
+    options = options or make_options(config, precision, calibration, labels, max_dsp, ii, event_rate,
+                                      clock_mhz, trim)
+    graph = build_graph(model, precision, Path(dump_ir) if dump_ir else None, options=options)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     try:
@@ -60,12 +69,14 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
             raise UserError(f"{_model_name(model)}: {e}") from None
         report = build_report(graph, rtl, hls, part, clock_mhz,
                               compile_seconds=time.perf_counter() - start)
-        (tmp / "report.json").write_text(json.dumps(report, indent=2))
+        report["adjustments"] = graph.annotations.get("adjustments", [])
+        report["optimisation"] = graph.annotations.get("passes", {})
+        write_report_files(tmp, report)  # report.json, report.md, report.html
         _replace_dir(tmp, outdir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return CompileResult(outdir, graph, report, time.perf_counter() - start)
+    return CompileResult(outdir, graph, report, time.perf_counter() - start, report["adjustments"])
 
 
 def _model_name(model) -> str:

@@ -5,18 +5,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from nnfpga.compiler.config import CompileOptions, make_options
 from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.frontends.keras import Precision, keras_to_ir
-from nnfpga.compiler.passes.assign_types import assign_types
+from nnfpga.compiler.passes.apply_config import apply_config
 from nnfpga.compiler.passes.fold_batchnorm import fold_batchnorm
+from nnfpga.compiler.passes.precision import infer_precision
+from nnfpga.compiler.passes.prune import prune
+from nnfpga.compiler.passes.ptq import ptq
 from nnfpga.compiler.passes.quantize_weights import quantize_weights
+from nnfpga.compiler.passes.remove_dead import remove_dead_units
+from nnfpga.compiler.passes.reuse import select_reuse
+from nnfpga.compiler.passes.trim import trim_precision
 from nnfpga.ir.graph import Graph
 
-#: (name, pass) in the order they run; each takes and returns the graph.
-PIPELINE: list[tuple[str, Callable[[Graph, Precision], Graph]]] = [
-    ("fold_batchnorm", lambda g, p: fold_batchnorm(g)),
-    ("quantize_weights", lambda g, p: quantize_weights(g, p.weight_frac)),
-    ("assign_types", lambda g, p: assign_types(g)),
+#: (name, pass) in the order they run; each takes the graph and the `CompileOptions` and
+#: returns the graph.  Passes with nothing to do (no config, no calibration data, no
+#: pruning or reuse target) leave the graph unchanged.
+PIPELINE: list[tuple[str, Callable[[Graph, CompileOptions], Graph]]] = [
+    ("fold_batchnorm", lambda g, o: fold_batchnorm(g)),
+    ("apply_config", apply_config),
+    ("prune", prune),
+    ("ptq", ptq),
+    ("quantize_weights", lambda g, o: quantize_weights(g, o.precision.weight_frac)),
+    ("remove_dead_units", remove_dead_units),
+    ("infer_precision", infer_precision),
+    ("trim_precision", trim_precision),
+    ("select_reuse", select_reuse),
 ]
 
 
@@ -32,12 +47,15 @@ def load_model(source, precision: Precision | None = None) -> Graph:
     return keras_to_ir(source, precision)
 
 
-def build_graph(source, precision: Precision | None = None, dump_dir: Path | None = None) -> Graph:
-    precision = precision or Precision()
-    graph = load_model(source, precision)
+def build_graph(source, precision: Precision | None = None, dump_dir: Path | None = None,
+                options: CompileOptions | None = None) -> Graph:
+    """``options`` (`config.make_options`: config file, calibration data, reuse targets)
+    replaces ``precision`` when given."""
+    options = options or make_options(precision=precision)
+    graph = load_model(source, options.precision)
     for name, run in PIPELINE:
         try:
-            graph = run(graph, precision)
+            graph = run(graph, options)
         except ValueError as e:  # the IR reports model problems as ValueError
             raise UserError(f"{source if isinstance(source, (str, Path)) else 'model'}: {e}") from None
         if dump_dir is not None:

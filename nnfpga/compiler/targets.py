@@ -24,6 +24,23 @@ class Part:
     uram: int
 
 
+#: Part family (parts.yaml) -> Yosys ``synth_xilinx -family``: UltraScale+ (xcup),
+#: UltraScale (xcu), 7-series (xc7).
+YOSYS_FAMILIES = {
+    "virtexuplus": "xcup", "kintexuplus": "xcup", "zynquplus": "xcup", "alveo": "xcup",
+    "virtexu": "xcu", "kintexu": "xcu",
+    "zynq": "xc7", "virtex7": "xc7", "kintex7": "xc7", "artix7": "xc7", "spartan7": "xc7",
+}
+
+
+def yosys_family(part: Part) -> str:
+    """The ``synth_xilinx -family`` of a part."""
+    try:
+        return YOSYS_FAMILIES[part.family]
+    except KeyError:
+        raise UserError(f"part {part.name}: family {part.family!r} has no Yosys synth_xilinx family") from None
+
+
 def _database() -> dict:
     return yaml.safe_load(resources.files("nnfpga.compiler").joinpath("parts.yaml").read_text())
 

@@ -29,7 +29,7 @@ import numpy as np
 from nnfpga.backends.rtl.bus import check_raw, from_hex, to_hex
 from nnfpga.backends.rtl.writer import read_summary
 from nnfpga.ir.fixed import FixedType
-from nnfpga.sim.verilator import SimulationError
+from nnfpga.sim.errors import SimulationError
 
 __all__ = ["SimulationError", "ghdl_synth_verilog", "repair_ghdl_verilog", "run_ghdl", "run_ghdl_synth", "testbench_vhdl"]
 
@@ -159,8 +159,9 @@ def _run(cmd: list[str], what: str, cwd: Path, timeout: float | None = None) -> 
 def run_ghdl(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, seed: int = 1,
              stats: dict | None = None, timeout: float | None = None) -> np.ndarray:
     """Simulate ``fw_dir``'s VHDL on raw inputs ``(n, n_inputs)``; returns raw outputs
-    ``(n, n_outputs)`` int64.  ``idle_permille``: idle cycles per thousand between
-    samples (0 = back to back).  ``stats`` receives ``build_seconds``, ``run_seconds``,
+    ``(n, n_outputs)`` int64.  Samples come every ``ii_cycles`` (from ``rtl.json``)
+    cycles; ``idle_permille``: extra idle cycles per thousand between samples (0 = as
+    close as the initiation interval allows).  ``stats`` receives ``build_seconds``, ``run_seconds``,
     ``cycles`` and ``samples_per_second``."""
     fw_dir = Path(fw_dir).resolve()
     info = read_summary(fw_dir)
@@ -186,8 +187,11 @@ def run_ghdl(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, s
     rng = np.random.default_rng(seed)
     hex_digits = -(-info["in_bus_width"] // 4)
     words = to_hex(x, in_t.width, hex_digits)
+    ii = int(info.get("ii_cycles", 1))
     lines = []
-    for h in words:
+    for k, h in enumerate(words):
+        if k:
+            lines += ["0"] * (ii - 1)  # the design accepts a sample every ii cycles
         while idle_permille and rng.integers(1000) < idle_permille:
             lines.append("0")
         lines.append(f"1 {h}")

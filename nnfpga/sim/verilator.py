@@ -4,7 +4,8 @@
 harness ``firmware_templates/rtl/verilator_harness.cpp`` (``verilator --cc --exe
 --build``, once per firmware directory: the build is cached under
 ``fw_dir/sim/verilator`` and redone only when the Verilog, the harness or the flags
-change), streams the samples through it back to back (II = 1), and returns the raw
+change), streams the samples through it as close as the initiation interval allows (a
+sample every ``ii_cycles``, optionally with random extra idle cycles), and returns the raw
 outputs.  The harness fails loudly when ``out_valid`` is not high exactly
 ``latency_cycles`` (from ``fw_dir/rtl.json``) after each ``in_valid``.
 
@@ -47,8 +48,7 @@ MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include CFG_LDLIBS_THREADS=-pthread "
 DEFAULT_OPT = "-O1"
 
 
-class SimulationError(RuntimeError):
-    """A simulator failed to build or run, or the design broke its timing contract."""
+from nnfpga.sim.errors import SimulationError  # noqa: E402  (re-exported)
 
 
 def verilator_env() -> tuple[str, dict]:
@@ -234,7 +234,7 @@ def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int =
         pack(x, in_t.width).tofile(in_file)
         cmd = [str(binary), str(in_file), str(out_file), str(n), str(info["latency_cycles"]),
                str(info["in_bus_width"]), str(info["out_bus_width"]), str(int(idle_permille)),
-               str(int(seed))]
+               str(int(seed)), str(int(info.get("ii_cycles", 1)))]
         result = _run(cmd, f"Verilator simulation of {info['top']}", timeout=timeout)
         nw = words_for(info["out_bus_width"])
         words = np.fromfile(out_file, dtype="<u4")

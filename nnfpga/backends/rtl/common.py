@@ -37,7 +37,7 @@ def sections(nl: Netlist) -> list[Section]:
         layer = op.out.layer
         if not out or out[-1].layer != layer:
             out.append(Section(layer))
-        if isinstance(op, Reg):
+        if isinstance(op, Reg) and op.plain:
             out[-1].regs.setdefault(op.out.stage, []).append(op)
         else:
             out[-1].comb.append(op)
@@ -51,21 +51,24 @@ def header_lines(nl: Netlist, language: str) -> list[str]:
         "Do not edit: regenerate from the model instead.",
         "",
         f"Latency {nl.latency} clock cycles (out_valid rises exactly {nl.latency} cycles after "
-        "in_valid), initiation interval 1 (a new input every cycle), no back-pressure.",
+        f"in_valid), initiation interval {nl.ii} ("
+        + ("a new input every cycle" if nl.ii == 1 else
+           f"a new input at any cycle at least {nl.ii} cycles after the previous one")
+        + "), no back-pressure.",
         f"in_data : {nl.n_in} x {nl.in_type} ({nl.in_type.width} bits each), element k in bits "
         f"[k*{nl.in_type.width} + {nl.in_type.width - 1} : k*{nl.in_type.width}], raw = value * 2^{nl.in_type.frac}",
         f"out_data: {nl.n_out} x {nl.out_type} ({nl.out_type.width} bits each), same packing, "
         f"raw = value * 2^{nl.out_type.frac}",
         "",
-        "Layers (latency in cycles, constant multipliers, adders):",
+        "Layers (latency in cycles, initiation interval, multipliers, adders):",
     ]
     for info in nl.layers:
-        lines.append(f"  {info.name:<16} {info.latency:>3} cy {info.multipliers:>6} mul {info.adders:>6} add"
-                     f"   {info.description}")
+        lines.append(f"  {info.name:<16} {info.latency:>3} cy II {info.ii:>2} {info.multipliers:>6} mul "
+                     f"{info.adders:>6} add   {info.description}")
     mults = sum(i.multipliers for i in nl.layers)
     adds = sum(i.adders for i in nl.layers)
     regs = sum(i.register_bits for i in nl.layers)
-    lines.append(f"  {'total':<16} {nl.latency:>3} cy {mults:>6} mul {adds:>6} add   {regs} register bits"
+    lines.append(f"  {'total':<16} {nl.latency:>3} cy II {nl.ii:>2} {mults:>6} mul {adds:>6} add   {regs} register bits"
                  " (+ the valid shift register)")
     return lines
 

@@ -1,11 +1,12 @@
-"""Lowering: an IR graph (a chain of Input, Dense, Activation, Reshape) to a `Netlist`.
+"""Lowering: an IR graph (a chain of Input, Dense, Conv2D, MaxPool2D, Activation,
+Reshape) to a `Netlist`.
 
-Supported: Input; Dense (reuse factor 1) with the linear / relu / hard_tanh Activations
-that follow it folded into its output stage; tanh / sigmoid Activations as ROM layers
-(`_lower_table`); a linear / relu / hard_tanh Activation that follows no Dense as a
-one-cycle conversion layer; Reshape/Flatten (wiring: the bus order is row-major).
-Anything else (Conv2D, MaxPool2D, softmax, reuse factor > 1) raises
-`RtlUnsupportedError` naming the layer.
+Supported: Input; Dense and Conv2D (any reuse factor) with the linear / relu /
+hard_tanh Activations that follow them folded into their output stage; MaxPool2D;
+tanh / sigmoid Activations as ROM layers (`_lower_table`); softmax (`_lower_softmax`);
+a linear / relu / hard_tanh Activation that follows no Dense as a one-cycle conversion
+layer; Reshape/Flatten (wiring: the bus is the IR layout, NHWC flattened row-major).
+Anything else raises `RtlUnsupportedError` naming the layer.
 
 Numerics follow the golden emulator exactly; only the representation changes:
 
@@ -19,7 +20,13 @@ Numerics follow the golden emulator exactly; only the representation changes:
 * a value whose range is a single integer is a constant: it is folded (a ReLU output
   that can never be positive, a product with a constant input, ...).
 
-Dense (reuse factor 1), per output ``j``:
+Dense and Conv2D are both a `LinearPlan`: per output ``j`` a list of (input, weight)
+pairs and a bias.  A convolution's output ``(y, x, f)`` reads the inputs of its
+receptive field (zero padding contributes nothing); at reuse factor 1 every output
+position has its own constant multipliers (fully parallel, the whole input map on the
+bus).
+
+Reuse factor 1, per output ``j``:
 
 1. products ``x_i * w_ij`` for every non-zero weight whose input is not constant.
    ``|w| = odd * 2**k``: ``odd == 1`` (ternary, binary, powers of two, ``+-2**k`` fixed
@@ -35,13 +42,47 @@ Dense (reuse factor 1), per output ``j``:
    The bias (and the contributions of constant inputs) is one constant, added where a
    node has no partner at some level (free: that node is only being registered), else
    in the output stage.
-3. output stage: the Dense conversion ``dense.info.type.requantize(acc, acc_frac)``,
+3. output stage: the layer's conversion ``node.info.type.requantize(acc, acc_frac)``,
    then for each folded Activation (linear, relu, hard_tanh) its clip and conversion
    ``act.info.type.requantize(f(x), previous type frac)``; registered.
 
-Latency of a Dense layer: ``[1 if multipliers] + ceil(depth / levels_per_register) + 1``
-with ``depth = ceil(log2(max leaves over outputs))``; a table layer: 2; a stand-alone
-conversion: 1; the optional input register: 1.  II = 1 everywhere.
+Reuse factor R > 1 (`_reuse_leaves`): the N multiplications by non-powers of two,
+ordered by (output, input), are cut into ``ceil(N / R)`` consecutive groups of at most
+R; each group is one multiplier unit (`Mul`, a DSP) that performs one of its
+multiplications per cycle.  The schedule, for a sample whose ``in_valid`` reaches the
+layer in cycle ``t``:
+
+* cycle ``t``: the inputs the units read are captured in registers enabled by the
+  layer's valid bit (they hold until the next sample, at least R cycles later), and the
+  phase counter is started;
+* cycles ``t+1 .. t+R`` (phase ``p = 0 .. R-1``): each unit multiplies the input its
+  phase selects (a multiplexer over the captured inputs) by the weight of that phase (a
+  small constant table addressed by the phase: the weights are a sequence of R constants
+  repeated for every sample); the product is registered (the DSP's M register);
+* cycles ``t+2 .. t+R+1``: the unit adds the registered product into the partial sum of
+  its output (an `Acc` per unit and output; the phases of one output are consecutive in
+  a unit, so the first loads, the others add);
+* cycle ``t+R+2``: every partial sum is complete (and stays so until the next sample's
+  first product for that output, at least R cycles later): these, and the
+  multiplier-free terms (``+-x_i * 2**k``: wiring, the inputs delayed R + 2 cycles by
+  plain registers, not time-multiplexed), are the leaves of the adder tree of the
+  reuse-1 case, followed by the same output stage.
+
+So the layer accepts a sample in any cycle at least R cycles after the previous one
+(II = R), its latency is ``R + 2 + ceil(depth / levels_per_register) + 1``, and the
+network's II is the largest of its layers'.  A layer with no multiplication to share
+(ternary, binary, power-of-two weights) is built as at reuse 1 (II 1) and says so in
+its description.  The phase counter idles at R (reset and power-up value), when no
+partial sum changes.
+
+MaxPool2D: per output a balanced tree of two-input maxima over the in-bound window
+elements, registered like an adder tree (outputs of shallower, border windows are
+delayed to the same latency).  Softmax: see `_lower_softmax`.
+
+Latency of a linear layer: ``[1 if multipliers] + ceil(depth / levels_per_register) + 1``
+at reuse 1 with ``depth = ceil(log2(max leaves over outputs))``; see above for R > 1; a
+table layer: 2; a stand-alone conversion: 1; a pooling layer: its tree's register
+levels (at least 1); the optional input register: 1.
 """
 
 from __future__ import annotations
@@ -54,11 +95,13 @@ import numpy as np
 from nnfpga.compiler.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Dense, Input, Op as IrOp, Reshape
+from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Op as IrOp, Reshape
+from nnfpga.ir.ops.conv2d import window_geometry
 from nnfpga.backends.rtl.names import RESERVED, Namer, top_name
-from nnfpga.backends.rtl.netlist import (Bit, Clip, InputSlice, LayerInfo, MulConst, Netlist, Op,
-                                        Reg, Requant, Rom, RomTable, Shr, Signal, Sum, Term, Wrap,
-                                        const, flat_ops)
+from nnfpga.backends.rtl.resources import dsp_count
+from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, LayerInfo, Max, Mul,
+                                        MulConst, Mux, Netlist, Op, Reg, Requant, Rom, RomTable, Shr,
+                                        Signal, Sum, Term, ValidTap, Wrap, const, flat_ops)
 
 
 class RtlUnsupportedError(UserError, ValueError):
@@ -128,7 +171,8 @@ class Builder:
         lo, hi = op.range()
         if lo == hi:
             return const(lo, frac)
-        op.out = Signal(self.namer.take(name), lo, hi, frac, op.stage(), self.layer)
+        op.out = Signal(self.namer.take(name), lo, hi, frac, None, self.layer)
+        op.out.stage, op.out.seq = op.stage(), op.seq()
         self.ops.append(op)
         return op.out
 
@@ -190,12 +234,47 @@ class Builder:
             return const(table.entries[a.value], frac)
         return self._add(Rom(None, a=a, table=table), name, frac)
 
-    def reg(self, name: str, a: Signal, frac: int | None = None) -> Signal:
+    def reg(self, name: str, a: Signal, frac: int | None = None, en: Signal | None = None,
+            reset: int | None = None) -> Signal:
         """``a`` one cycle later; ``frac`` (default ``a.frac``) labels the value's scale
-        (a signal read as a tree leaf can stand for a value at another scale)."""
-        if a.is_const:
+        (a signal read as a tree leaf can stand for a value at another scale).  ``en``:
+        load only when it is 1; ``reset``: the value after ``rst``."""
+        if a.is_const and reset is None:
             return a
-        return self._add(Reg(None, a=a), name, a.frac if frac is None else frac)
+        return self._add(Reg(None, a=a, en=en, reset=reset), name, a.frac if frac is None else frac)
+
+    def delay(self, name: str, a: Signal, cycles: int) -> Signal:
+        for k in range(cycles):
+            a = self.reg(f"{name}_d{k + 1}" if cycles > 1 else name, a)
+        return a
+
+    def valid(self, name: str, delay: int) -> Signal:
+        return self._add(ValidTap(None, delay=delay), name, 0)
+
+    def counter(self, name: str, start: Signal, n: int) -> Signal:
+        return self._add(Counter(None, start=start, n=n), name, 0)
+
+    def mux(self, name: str, sel: Signal, inputs: list[Signal], frac: int) -> Signal:
+        if all(s is inputs[0] for s in inputs):
+            return inputs[0]
+        return self._add(Mux(None, sel=sel, inputs=inputs), name, frac)
+
+    def mult(self, name: str, a: Signal, bb: Signal, frac: int, note: str = "") -> Signal:
+        if a.is_const and bb.is_const:
+            return const(a.value * bb.value, frac)
+        return self._add(Mul(None, a=a, b=bb, note=note), name, frac)
+
+    def max(self, name: str, a: Signal, bb: Signal, frac: int) -> Signal:
+        if bb.lo >= a.hi:
+            return bb
+        if a.lo >= bb.hi:
+            return a
+        return self._add(Max(None, a=a, b=bb), name, frac)
+
+    def acc(self, name: str, a: Signal, sel: Signal, first: int, last: int,
+            terms: list[tuple[int, int]], stage: int, frac: int, note: str = "") -> Signal:
+        return self._add(Acc(None, a=a, sel=sel, first=first, last=last, terms=terms,
+                             aligned_stage=stage, note=note), name, frac)
 
     def requant(self, name: str, a: Signal, a_frac: int, t: FixedType,
                 clip: tuple[int | None, int | None] | None = None,
@@ -267,7 +346,7 @@ def _check_in_ir_range(node: IrOp, values: list[Value]) -> None:
 def _conversions(node_list: list[IrOp]) -> list[tuple[IrOp, str]]:
     out = []
     for n in node_list:
-        if isinstance(n, Dense):
+        if isinstance(n, (Dense, Conv2D)):
             out.append((n, "none"))
         else:
             out.append((n, n.function))
@@ -297,64 +376,112 @@ def _apply_conversions(b: Builder, values: list[Value], convs: list[tuple[IrOp, 
     return values
 
 
-def _lower_dense(b: Builder, dense: Dense, xs: list[Value], in_frac: int, folded: list[Activation],
-                 cfg: RtlConfig) -> tuple[list[Value], LayerInfo]:
-    """``in_frac``: fractional bits of the IR type of the Dense's input tensor."""
-    name = dense.name
-    b.layer = name
-    first_op = len(b.ops)
+@dataclass
+class LinearPlan:
+    """A linear layer as lists of weights: output ``j`` is ``sum(w * x[i] for i, w in
+    cols[j]) + bias[j]`` (raw integers; weights at ``kf`` fractional bits, biases as
+    ``(raw, frac)``).  Dense and Conv2D both lower through it."""
+
+    name: str
+    cols: list[list[tuple[int, int]]]
+    bias: list[tuple[int, int] | None]
+    kf: int
+    acc_frac: int
+    reuse: int
+    description: str
+
+
+def _dense_plan(dense: Dense, n_in: int, in_frac: int) -> LinearPlan:
     if dense.kernel_q is None:
         raise _unsupported(dense, "the layer is not quantised")
-    if dense.reuse_factor != 1:
-        raise _unsupported(dense, f"reuse factor {dense.reuse_factor} is not supported by the RTL "
-                                  "backend yet (only 1)")
     w = dense.kernel_q.raw
-    if w.shape != (len(xs), dense.n_out):
-        raise _unsupported(dense, f"kernel shape {w.shape} does not match {len(xs)} inputs")
-    kf = dense.kernel_q.frac
+    if w.shape != (n_in, dense.n_out):
+        raise _unsupported(dense, f"kernel shape {w.shape} does not match {n_in} inputs")
+    cols = [[(int(i), int(w[i, j])) for i in np.flatnonzero(w[:, j])] for j in range(dense.n_out)]
+    bias = _biases(dense.bias_q, dense.n_out, lambda j: j)
+    kinds = sorted({dense.kernel_q.kind.value})
+    return LinearPlan(dense.name, cols, bias, dense.kernel_q.frac, dense.acc_frac(in_frac),
+                      _reuse(dense), f"Dense {n_in}->{dense.n_out} ({', '.join(kinds)} weights)")
+
+
+def _biases(bias_q, n: int, channel) -> list[tuple[int, int] | None]:
+    out = []
+    for j in range(n):
+        raw = 0 if bias_q is None else int(bias_q.raw.reshape(-1)[channel(j)])
+        out.append(_strip(raw, bias_q.frac) if raw else None)
+    return out
+
+
+def _reuse(node: IrOp) -> int:
+    r = node.reuse_factor
+    if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1:
+        raise _unsupported(node, f"reuse factor {r!r} is not an integer >= 1")
+    return int(r)
+
+
+def _conv_plan(conv: Conv2D, in_shape: tuple[int, ...], in_frac: int) -> LinearPlan:
+    """Every output element of the convolution as a column of (input index, weight):
+    the inputs of its receptive field in NHWC order; zero padding contributes nothing."""
+    if conv.kernel_q is None:
+        raise _unsupported(conv, "the layer is not quantised")
+    h, w, c = in_shape
+    k = conv.kernel_q.raw
+    kh, kw = conv.kernel_size
+    f = conv.n_filters
+    (oh, ow), (pt, _, pl, _) = window_geometry((h, w), (kh, kw), conv.strides, conv.padding)
+    cols = []
+    for y in range(oh):
+        for x in range(ow):
+            taps = []
+            for dy in range(kh):
+                for dx in range(kw):
+                    iy, ix = y * conv.strides[0] + dy - pt, x * conv.strides[1] + dx - pl
+                    if 0 <= iy < h and 0 <= ix < w:
+                        taps += [((iy * w + ix) * c + ch, dy, dx, ch) for ch in range(c)]
+            for fi in range(f):
+                cols.append([(i, int(k[dy, dx, ch, fi])) for i, dy, dx, ch in taps if k[dy, dx, ch, fi] != 0])
+    bias = _biases(conv.bias_q, oh * ow * f, lambda j: j % f)
+    kinds = sorted({conv.kernel_q.kind.value})
+    return LinearPlan(conv.name, cols, bias, conv.kernel_q.frac, conv.acc_frac(in_frac), _reuse(conv),
+                      f"Conv2D {h}x{w}x{c} -> {oh}x{ow}x{f}, {kh}x{kw} kernel, stride {conv.strides}, "
+                      f"{conv.padding} ({', '.join(kinds)} weights)")
+
+
+def _lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Activation],
+                  cfg: RtlConfig, node: IrOp) -> tuple[list[Value], LayerInfo]:
+    """Dense or Conv2D (``node``) with the foldable activations that follow it."""
+    name = plan.name
+    b.layer = name
+    first_op = len(b.ops)
+    kf = plan.kf
     stages = {s.stage for s, _ in xs if not s.is_const}
     if len(stages) > 1:
         raise AssertionError(f"inputs of {name} are at different stages {stages}")
+    s0 = stages.pop() if stages else 0
 
-    # ---- leaves: products (registered when there is any multiplier) ---------------
-    plan: list[list[tuple[int, int, int, bool]]] = []     # per j: (i, odd, k, neg)
-    consts: list[tuple[int, int] | None] = []            # per j: constant (raw, frac)
-    for j in range(dense.n_out):
-        items, c = [], None
-        if dense.bias_q is not None and int(dense.bias_q.raw.reshape(-1)[j]) != 0:
-            c = _strip(int(dense.bias_q.raw.reshape(-1)[j]), dense.bias_q.frac)
-        for i, (x, fx) in enumerate(xs):
-            wij = int(w[i, j])
-            if wij == 0:
-                continue
+    # ---- per output: constant part and the (input, odd, shift, sign) items ----------
+    plan_items: list[list[tuple[int, int, int, bool]]] = []
+    consts: list[tuple[int, int] | None] = []
+    for j, col in enumerate(plan.cols):
+        items, c = [], plan.bias[j]
+        for i, wij in col:
+            x, fx = xs[i]
             if x.is_const:
                 c = _align_add(c, None if x.value == 0 else _strip(x.value * wij, fx + kf))
                 continue
             mag = abs(wij)
             k = (mag & -mag).bit_length() - 1
             items.append((i, mag >> k, k, wij < 0))
-        plan.append(items)
+        plan_items.append(items)
         consts.append(c)
-    n_mult = sum(odd != 1 for items in plan for (_, odd, _, _) in items)
-    product_stage = n_mult > 0
-    xd: dict[int, Signal] = {}
-    leaves: list[list[Node]] = []
-    for j, items in enumerate(plan):
-        row = []
-        for i, odd, k, neg in items:
-            x, fx = xs[i]
-            if odd != 1:
-                m = b.mul(f"{name}_m{i}_{j}", x, odd, fx + kf - k,
-                          note=f"{name}: x{i} * w[{i},{j}] = x{i} * {'-' if neg else ''}{odd}*2^{k}")
-                sig = b.reg(f"{name}_p{i}_{j}", m)
-            elif product_stage:
-                if i not in xd:
-                    xd[i] = b.reg(f"{name}_xd{i}", x)
-                sig = xd[i]
-            else:
-                sig = x
-            row.append(Node(sig, fx + kf - k, neg))
-        leaves.append(row)
+    n_mult = sum(odd != 1 for items in plan_items for (_, odd, _, _) in items)
+    R = plan.reuse if n_mult else 1
+    if R > 1:
+        leaves, start = _reuse_leaves(b, name, plan_items, xs, kf, R, s0)
+        n_units = -(-n_mult // R)
+    else:
+        leaves, start = _parallel_leaves(b, name, plan_items, xs, kf), int(n_mult > 0)
+        n_units = n_mult
 
     # ---- balanced adder trees --------------------------------------------------------
     depth = max((math.ceil(math.log2(len(r))) for r in leaves if len(r) > 1), default=0)
@@ -380,7 +507,7 @@ def _lower_dense(b: Builder, dense: Dense, xs: list[Value], in_frac: int, folded
         nodes = new_nodes
 
     # ---- output stage: accumulator, conversions, register -------------------------
-    acc_frac = dense.acc_frac(in_frac)
+    acc_frac = plan.acc_frac
     values: list[Value] = []
     for j, row in enumerate(nodes):
         c = consts[j]
@@ -399,23 +526,111 @@ def _lower_dense(b: Builder, dense: Dense, xs: list[Value], in_frac: int, folded
             values.append((acc, f))
         else:
             values.append((root.sig, root.frac))
-    values = _apply_conversions(b, values, _conversions([dense, *folded]), acc_frac)
+    values = _apply_conversions(b, values, _conversions([node, *folded]), acc_frac)
     last = folded[-1].name if folded else name
     values = [(b.reg(f"{last}_y{j}", v, f), f) for j, (v, f) in enumerate(values)]
 
-    latency = int(product_stage) + math.ceil(depth / lpr) + 1
+    latency = start + math.ceil(depth / lpr) + 1
     layer_ops = flat_ops(b.ops[first_op:])
-    kinds = sorted({dense.kernel_q.kind.value})
-    desc = (f"Dense {len(xs)}->{dense.n_out} ({', '.join(kinds)} weights)"
-            + "".join(f" + {a.function} -> {a.info.type}" for a in folded)
-            + f"; tree depth {depth}")
-    info = LayerInfo(name=name, kind="dense", nodes=[dense.name, *(a.name for a in folded)], latency=latency,
-                     first_stage=-1,
-                     multipliers=sum(isinstance(op, MulConst) for op in layer_ops),
+    sched = (f"; reuse {R}: {n_units} multiplier units, a sample every {R} cycles" if R > 1 else
+             (f"; reuse factor {plan.reuse} asked, but no multiplier to share: fully parallel"
+              if plan.reuse > 1 else ""))
+    desc = (plan.description + "".join(f" + {a.function} -> {a.info.type}" for a in folded)
+            + f"; tree depth {depth}" + sched)
+    info = LayerInfo(name=name, kind=node.op_type.lower(), nodes=[name, *(a.name for a in folded)],
+                     latency=latency, first_stage=-1,
+                     multipliers=sum(isinstance(op, (MulConst, Mul)) for op in layer_ops),
                      adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
-                     register_bits=sum(op.out.width for op in layer_ops if isinstance(op, Reg)),
-                     description=desc)
+                     register_bits=_register_bits(layer_ops),
+                     description=desc, ii=R, reuse_factor=plan.reuse)
     return values, info
+
+
+def _register_bits(ops: list[Op]) -> int:
+    return sum(op.out.width for op in ops if isinstance(op, (Reg, Acc, Counter)))
+
+
+def _parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int) -> list[list[Node]]:
+    """Reuse factor 1: one constant multiplier per product by a non-power of two,
+    registered; wiring for the others."""
+    product_stage = any(odd != 1 for items in plan_items for (_, odd, _, _) in items)
+    xd: dict[int, Signal] = {}
+    leaves: list[list[Node]] = []
+    for j, items in enumerate(plan_items):
+        row = []
+        for i, odd, k, neg in items:
+            x, fx = xs[i]
+            if odd != 1:
+                m = b.mul(f"{name}_m{i}_{j}", x, odd, fx + kf - k,
+                          note=f"{name}: x{i} * w[{i},{j}] = x{i} * {'-' if neg else ''}{odd}*2^{k}")
+                sig = b.reg(f"{name}_p{i}_{j}", m)
+            elif product_stage:
+                if i not in xd:
+                    xd[i] = b.reg(f"{name}_xd{i}", x)
+                sig = xd[i]
+            else:
+                sig = x
+            row.append(Node(sig, fx + kf - k, neg))
+        leaves.append(row)
+    return leaves
+
+
+def _reuse_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int, R: int,
+                  s0: int) -> tuple[list[list[Node]], int]:
+    """Reuse factor R > 1 (see the module doc): ``ceil(N / R)`` multiplier units, each
+    with a sequence of R (weight, input) pairs; returns the tree leaves per output (at
+    stage ``s0 + R + 2``) and that offset ``R + 2``."""
+    mults = sorted(((j, i, (-1 if neg else 1) * (odd << k))
+                    for j, items in enumerate(plan_items) for (i, odd, k, neg) in items if odd != 1))
+    used = sorted({i for _, i, _ in mults})
+    F = max(xs[i][1] for i in used)
+    meet = s0 + R + 2
+    vin = b.valid(f"{name}_vin", s0)
+    xc = {}
+    for i in used:
+        x, fx = xs[i]
+        xm = b.materialize(f"{name}_xm{i}", x, fx, F)
+        xc[i] = b.reg(f"{name}_xc{i}", xm, F, en=vin)
+    b.ops[-1].note = f"{name}: the input, captured when it is valid (held for the {R} phases)"
+    ph = b.counter(f"{name}_ph", vin, R)
+    b.ops[-1].note = f"{name}: phase 0..{R - 1} of the schedule, {R} = idle"
+    phd = b.reg(f"{name}_phd", ph, 0, reset=R)
+    leaves: list[list[Node]] = [[] for _ in plan_items]
+    for u in range(0, len(mults), R):
+        seq = mults[u:u + R]
+        un = u // R
+        pad = R + 1 - len(seq)
+        xsel = b.mux(f"{name}_u{un}_x", ph, [xc[i] for _, i, _ in seq] + [xc[seq[-1][1]]] * pad, F)
+        table = RomTable(b.namer.take(f"{name}_u{un}_w"), tuple(w for _, _, w in seq) + (seq[-1][2],) * pad,
+                         note=f"{name}: weights of multiplier unit {un} by phase")
+        wsel = b.rom(f"{name}_u{un}_wr", ph, table, kf)
+        m = b.mult(f"{name}_u{un}_m", xsel, wsel, F + kf,
+                   note=f"{name}: multiplier unit {un}: " + ", ".join(
+                       f"x{i}*w[{i},{j}]" for j, i, _ in seq))
+        pr = b.reg(f"{name}_u{un}_p", m)
+        p = 0
+        while p < len(seq):
+            j = seq[p][0]
+            q = p
+            while q + 1 < len(seq) and seq[q + 1][0] == j:
+                q += 1
+            terms = []
+            for j_, i, w in seq[p:q + 1]:
+                x = xc[i]
+                terms.append((min(x.lo * w, x.hi * w), max(x.lo * w, x.hi * w)))
+            a = b.acc(f"{name}_u{un}_a{j}", pr, phd, p, q, terms, meet, F + kf,
+                      note=f"{name}: unit {un}, partial sum of output {j} (phases {p}..{q})")
+            leaves[j].append(Node(a, F + kf, False))
+            p = q + 1
+    xd: dict[int, Signal] = {}
+    for j, items in enumerate(plan_items):
+        for i, odd, k, neg in items:
+            if odd == 1:
+                x, fx = xs[i]
+                if i not in xd:
+                    xd[i] = b.delay(f"{name}_xd{i}", x, R + 2)
+                leaves[j].append(Node(xd[i], fx + kf - k, neg))
+    return leaves, R + 2
 
 
 def _combine(b: Builder, name: str, p: Node, q: Node) -> Node:
@@ -483,8 +698,131 @@ def _lower_table(b: Builder, act: Activation, xs: list[Value]) -> tuple[list[Val
         description=f"{t.function} ROM {t.size} x {t.out_type} (index {t.index_type})")
 
 
+def _table_lookup(b: Builder, name: str, v: Signal, f: int, t, rom: RomTable) -> tuple[Signal, int]:
+    """The IR table ``t`` read at value ``(v, f)``, two cycles (index and address,
+    registered; ROM read, registered)."""
+    idx, fi = b.requant(f"{name}_idx", v, f, t.index_type,
+                        note=f"{name}: table index, requantize to {t.index_type}")
+    idx = b.materialize(f"{name}_ix", idx, fi, t.index_type.frac)
+    addr = b.sum(f"{name}_addr", [Term(idx), Term(const(-t.index_type.min_raw))], 0,
+                 note=f"{name}: ROM address = index - ({t.index_type.min_raw})")
+    a = b.reg(f"{name}_a", addr, 0)
+    y = b.rom(f"{name}_rd", a, rom, t.out_type.frac)
+    return b.reg(f"{name}_y", y, t.out_type.frac), t.out_type.frac
+
+
+def _tree(b: Builder, name: str, row: list[Value], combine, cfg: RtlConfig) -> tuple[Value, int]:
+    """A balanced tree over ``row`` with ``combine(name, p, q) -> Value``, registered every
+    ``levels_per_register`` levels and after the last; returns the root and the number of
+    register levels."""
+    depth = math.ceil(math.log2(len(row))) if len(row) > 1 else 0
+    regs = 0
+    for level in range(1, depth + 1):
+        new = [combine(f"{name}_l{level}_{k // 2}", row[k], row[k + 1]) for k in range(0, len(row) - 1, 2)]
+        if len(row) % 2:
+            new.append(row[-1])
+        if level % cfg.levels_per_register == 0 or level == depth:
+            new = [(b.reg(f"{name}_r{level}_{k}", v, f), f) for k, (v, f) in enumerate(new)]
+            regs += 1
+        row = new
+    return row[0], regs
+
+
+def _lower_maxpool(b: Builder, pool: MaxPool2D, xs: list[Value], in_shape, type_frac: int,
+                   cfg: RtlConfig) -> tuple[list[Value], LayerInfo]:
+    """Every output is a balanced tree of two-input maxima over the in-bound elements of
+    its window (same padding pads with the type's minimum: it never wins)."""
+    b.layer = pool.name
+    first_op = len(b.ops)
+    h, w, c = in_shape
+    (oh, ow), (pt, _, pl, _) = window_geometry((h, w), pool.pool_size, pool.strides, pool.padding)
+    xs = [(b.materialize(f"{pool.name}_in{k}", v, f, type_frac), type_frac) for k, (v, f) in enumerate(xs)]
+
+    def mx(name, p, q):
+        return b.max(name, p[0], q[0], type_frac), type_frac
+
+    outs, lat = [], 0
+    for y in range(oh):
+        for x in range(ow):
+            for ch in range(c):
+                row = [xs[(iy * w + ix) * c + ch]
+                       for iy in range(y * pool.strides[0] - pt, y * pool.strides[0] - pt + pool.pool_size[0])
+                       for ix in range(x * pool.strides[1] - pl, x * pool.strides[1] - pl + pool.pool_size[1])
+                       if 0 <= iy < h and 0 <= ix < w]
+                (v, f), regs = _tree(b, f"{pool.name}_{len(outs)}", row, mx, cfg)
+                if regs == 0:
+                    v, regs = b.reg(f"{pool.name}_y{len(outs)}", v, f), 1
+                outs.append((v, f, regs))
+                lat = max(lat, regs)
+    # windows cut by same padding have shallower trees: align every output
+    outs = [(b.delay(f"{pool.name}_al{k}", v, lat - regs), f) for k, (v, f, regs) in enumerate(outs)]
+    _check_in_ir_range(pool, outs)
+    layer_ops = flat_ops(b.ops[first_op:])
+    return outs, LayerInfo(name=pool.name, kind="maxpool2d", nodes=[pool.name], latency=lat, first_stage=-1,
+                           register_bits=_register_bits(layer_ops),
+                           description=f"MaxPool2D {h}x{w}x{c} -> {oh}x{ow}x{c}, pool {pool.pool_size}, "
+                                       f"stride {pool.strides}, {pool.padding}")
+
+
+def _lower_softmax(b: Builder, act: Activation, xs: list[Value], in_frac: int,
+                   cfg: RtlConfig) -> tuple[list[Value], LayerInfo]:
+    """Exactly `Activation._softmax`: ``m = max x`` (a tree of maxima), ``e_i =
+    exp_table(x_i - m)``, ``s = sum e_i`` (exact adder tree), ``r = inv_table(s)``,
+    ``y_i = e_i * r`` (one multiplier each) converted to the output type.  Stages: the
+    max tree, 2 (exp ROM), the sum tree, 2 (reciprocal ROM), 1 (products), 1 (output)."""
+    b.layer = act.name
+    first_op = len(b.ops)
+    n = act.name
+    xs = [(b.materialize(f"{n}_in{k}", v, f, in_frac), in_frac) for k, (v, f) in enumerate(xs)]
+    (m, _), d1 = _tree(b, f"{n}_max", list(xs), lambda nm, p, q: (b.max(nm, p[0], q[0], in_frac), in_frac), cfg)
+    xd = [b.delay(f"{n}_xd{k}", v, d1) for k, (v, _) in enumerate(xs)]
+    et, it = act.table, act.inv_table
+    exp_rom = RomTable(b.namer.take(f"{n}_exp_rom"), tuple(int(e) for e in et.entries),
+                       note=f"exp table of {n}: {et.size} entries of {et.out_type}, index {et.index_type}")
+    inv_rom = RomTable(b.namer.take(f"{n}_inv_rom"), tuple(int(e) for e in it.entries),
+                       note=f"reciprocal table of {n}: {it.size} entries of {it.out_type}, index {it.index_type}")
+    es = []
+    for k, x in enumerate(xd):
+        d = b.sum(f"{n}_d{k}", [Term(x), Term(m, 0, True)], in_frac, note=f"{n}[{k}]: x - max x (<= 0)")
+        es.append(_table_lookup(b, f"{n}_e{k}", d, in_frac, et, exp_rom))
+    ef = et.out_type.frac
+
+    def add(nm, p, q):
+        return b.sum(nm, [Term(p[0]), Term(q[0])], ef), ef
+
+    (s, _), d2 = _tree(b, f"{n}_sum", list(es), add, cfg)
+    ed = [b.delay(f"{n}_ed{k}", v, d2 + 2) for k, (v, _) in enumerate(es)]
+    r, rf = _tree_root_lookup(b, n, s, ef, it, inv_rom)
+    vals = []
+    for k, e in enumerate(ed):
+        p = b.mult(f"{n}_p{k}", e, r, ef + rf, note=f"{n}[{k}]: e * (1 / sum e)")
+        p = b.reg(f"{n}_pr{k}", p)
+        y, fy = b.requant(f"{n}_q{k}", p, ef + rf, act.info.type, note=f"{n}[{k}]: requantize to {act.info.type}")
+        vals.append((b.reg(f"{n}_y{k}", y, fy), fy))
+    _check_in_ir_range(act, vals)
+    layer_ops = flat_ops(b.ops[first_op:])
+    return vals, LayerInfo(name=n, kind="softmax", nodes=[n], latency=d1 + 2 + d2 + 2 + 2, first_stage=-1,
+                           multipliers=sum(isinstance(op, (Mul, MulConst)) for op in layer_ops),
+                           adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
+                           register_bits=_register_bits(layer_ops),
+                           description=f"softmax over {len(xs)}: max tree, exp ROM {et.size} x {et.out_type}, "
+                                       f"sum tree, reciprocal ROM {it.size} x {it.out_type}, "
+                                       f"{len(xs)} multipliers -> {act.info.type}")
+
+
+def _tree_root_lookup(b: Builder, n: str, s: Signal, ef: int, it, rom: RomTable) -> tuple[Signal, int]:
+    return _table_lookup(b, f"{n}_r", s, ef, it, rom)
+
+
 FOLDABLE = ("linear", "relu", "hard_tanh")
 TABLES = ("tanh", "sigmoid")
+
+
+def _layer_ops(ops: list[Op], layers: list[LayerInfo]) -> list[list[Op]]:
+    by_layer: dict[str, list[Op]] = {}
+    for op in flat_ops(ops):
+        by_layer.setdefault(op.out.layer, []).append(op)
+    return [by_layer.get(info.name, []) for info in layers]
 
 
 def lower(graph: Graph, config: RtlConfig | None = None) -> Netlist:
@@ -500,18 +838,20 @@ def lower(graph: Graph, config: RtlConfig | None = None) -> Netlist:
     if not isinstance(inp, Input):
         raise ValueError(f"model {graph.name!r} does not start with an Input")
     for n in nodes[1:]:
-        if isinstance(n, (Dense, Reshape)):
+        if isinstance(n, (Dense, Reshape, Conv2D, MaxPool2D)):
             continue
         if isinstance(n, Activation) and (n.function in FOLDABLE or
-                                          (n.function in TABLES and n.table is not None)):
+                                          (n.function in TABLES and n.table is not None) or
+                                          (n.function == "softmax" and n.table is not None
+                                           and n.inv_table is not None)):
             continue
-        why = {"Activation": "supported activations are linear, relu, hard_tanh, tanh and sigmoid "
-                             "(softmax is not supported by the RTL backend yet)"}.get(
-            n.op_type, f"{n.op_type} is not supported by the RTL backend yet "
-                       "(supported: Dense, Activation, Reshape)")
+        why = {"Activation": "supported activations are linear, relu, hard_tanh, tanh, sigmoid "
+                             "and softmax (with their tables)"}.get(
+            n.op_type, f"{n.op_type} is not supported by the RTL backend "
+                       "(supported: Dense, Conv2D, MaxPool2D, Activation, Reshape)")
         raise _unsupported(n, why)
-    if not any(isinstance(n, Dense) for n in nodes):
-        raise ValueError(f"model {graph.name!r} has no Dense layer: nothing to build")
+    if not any(isinstance(n, (Dense, Conv2D)) for n in nodes):
+        raise ValueError(f"model {graph.name!r} has no Dense or Conv2D layer: nothing to build")
 
     b = Builder()
     top = top_name(graph.name)
@@ -528,25 +868,34 @@ def lower(graph: Graph, config: RtlConfig | None = None) -> Netlist:
                                 register_bits=sum(op.out.width for op in b.ops[first:] if isinstance(op, Reg)),
                                 description="input register"))
     type_frac = in_type.frac  # frac of the IR type of the current tensor
+    shape = tuple(inp.info.shape)
     k = 1
     while k < len(nodes):
         n = nodes[k]
         if isinstance(n, Reshape):
+            shape = tuple(n.info.shape)
             k += 1  # row-major flattening: the bus order does not change
             continue
-        if isinstance(n, Dense):
+        if isinstance(n, (Dense, Conv2D)):
             folded = []
             while k + 1 < len(nodes) and isinstance(nodes[k + 1], Activation) \
                     and nodes[k + 1].function in FOLDABLE:
                 folded.append(nodes[k + 1])
                 k += 1
-            values, info = _lower_dense(b, n, values, type_frac, folded, cfg)
+            plan = (_dense_plan(n, len(values), type_frac) if isinstance(n, Dense)
+                    else _conv_plan(n, shape, type_frac))
+            values, info = _lower_linear(b, plan, values, folded, cfg, n)
+        elif isinstance(n, MaxPool2D):
+            values, info = _lower_maxpool(b, n, values, shape, type_frac, cfg)
         elif n.function in TABLES:
             values, info = _lower_table(b, n, values)
+        elif n.function == "softmax":
+            values, info = _lower_softmax(b, n, values, type_frac, cfg)
         else:
             values, info = _lower_activation(b, n, values, type_frac)
         layers.append(info)
         type_frac = nodes[k].info.type.frac
+        shape = tuple(nodes[k].info.shape)
         k += 1
 
     out_node = nodes[-1]
@@ -557,8 +906,10 @@ def lower(graph: Graph, config: RtlConfig | None = None) -> Netlist:
     for info in layers:
         info.first_stage = stage
         stage += info.latency
+    for info, ops in zip(layers, _layer_ops(b.ops, layers)):
+        info.dsp = dsp_count(ops)
     nl = Netlist(name=top, model_name=graph.name, in_type=in_type, out_type=out_type,
                  inputs=inputs, outputs=outputs, ops=b.ops, layers=layers, latency=stage,
-                 config=asdict(cfg))
+                 config=asdict(cfg), ii=max(info.ii for info in layers))
     nl.check()
     return nl

@@ -21,11 +21,32 @@ Operations (each drives exactly one signal, ``out``):
                 primitive operations above that implement it, which the printers emit
 ``Rom``         ``table.entries[a]``: a read-only table (`RomTable`, shared by every lookup
                 into it) addressed by the unsigned signal ``a``
-``Reg``         a register: ``out`` is ``a`` one clock later (``out.stage = a.stage + 1``)
+``Reg``         a register: ``out`` is ``a`` one clock later (``out.stage = a.stage + 1``);
+                optionally with an enable ``en`` (loads only when ``en = 1``, else holds) and
+                a ``reset`` value (loaded by ``rst``, also the power-up value)
+
+Time-multiplexed layers (reuse factor > 1) add:
+
+``ValidTap``    the valid bit of the sample at stage ``delay`` (``in_valid`` delayed)
+``Counter``     the phase counter ``0, 1, ..., n`` of a layer: 0 in the cycle after
+                ``start``, then counting up to ``n`` ("idle"), where it stays; reset to ``n``
+``Mux``         ``inputs[sel]`` (``sel`` ranges over the inputs' indices)
+``Mul``         ``a * b`` of two signals (a multiplier unit: a DSP)
+``Max``         ``max(a, b)`` (max pooling, softmax)
+``Acc``         an accumulator register: ``a`` when ``sel == first``, ``out + a`` when
+                ``first < sel <= last``, else it holds.  Its range, the hull of its partial
+                sums, comes from ``terms`` (the exact range of ``a`` in each of those
+                phases); its ``stage`` is declared by the lowering: the stage at which it
+                holds the sample's complete sum
+
+Signals computed from these are *sequential* (``seq``): they carry a sample's values at
+times the schedule, not the stage count, defines; their ``stage`` is only indicative.
+An `Acc` (or an enabled `Reg` given a stage) returns to the pipeline discipline.
 
 Constants are signals with ``lo == hi`` and no driver; printers write them as literals.
 Every non-constant signal has a pipeline ``stage`` (the number of registers between
-``in_data`` and it); the operands of a combinational operation share one stage.
+``in_data`` and it: the signal holds the sample's value ``stage`` cycles after its
+``in_valid``); the operands of a combinational operation share one stage.
 `check` re-derives every range and stage from the operations, so a printer may trust
 the widths it is given.
 """
@@ -47,6 +68,8 @@ class Signal:
     frac: int = 0
     stage: int | None = None
     layer: str = ""
+    #: Part of a time-multiplexed schedule (see the module doc); not stage-aligned.
+    seq: bool = False
 
     def __post_init__(self) -> None:
         self.lo, self.hi = int(self.lo), int(self.hi)
@@ -114,9 +137,15 @@ class Op:
         """The exact output range implied by the operands' ranges."""
         raise NotImplementedError
 
+    def seq(self) -> bool:
+        """Is the output sequential (see the module doc)?  By default: is an operand?"""
+        return any(s.seq for s in self.operands())
+
     def stage(self) -> int | None:
         """Pipeline stage of the output, from the operands (combinational by default)."""
         stages = {s.stage for s in self.operands() if not s.is_const}
+        if self.seq():
+            return max(stages) if stages else None
         if len(stages) > 1:
             raise ValueError(f"{self.kind} driving {self.out.name!r} mixes pipeline stages {sorted(stages)}")
         return stages.pop() if stages else None
@@ -298,15 +327,148 @@ class Rom(Op):
 class Reg(Op):
     kind: ClassVar[str] = "reg"
     a: Signal = None
+    en: Signal | None = None
+    reset: int | None = None
+    #: An enabled register that the schedule makes stage-aligned at this stage.
+    aligned_stage: int | None = None
 
     def operands(self) -> list[Signal]:
-        return [self.a]
+        return [self.a] + ([self.en] if self.en is not None else [])
 
     def range(self) -> tuple[int, int]:
-        return self.a.lo, self.a.hi
+        lo, hi = self.a.lo, self.a.hi
+        if self.reset is not None:
+            lo, hi = min(lo, self.reset), max(hi, self.reset)
+        return lo, hi
+
+    @property
+    def plain(self) -> bool:
+        """No enable, no reset: a pipeline register."""
+        return self.en is None and self.reset is None
+
+    def seq(self) -> bool:
+        if self.aligned_stage is not None:
+            return False
+        return self.en is not None or self.a.seq
 
     def stage(self) -> int | None:
-        return self.a.stage + 1
+        if self.aligned_stage is not None:
+            return self.aligned_stage
+        return max(s.stage for s in self.operands()) + 1
+
+
+@dataclass(eq=False)
+class ValidTap(Op):
+    kind: ClassVar[str] = "valid"
+    delay: int = 0
+
+    def range(self) -> tuple[int, int]:
+        return 0, 1
+
+    def stage(self) -> int | None:
+        return self.delay
+
+
+@dataclass(eq=False)
+class Counter(Op):
+    kind: ClassVar[str] = "counter"
+    start: Signal = None
+    n: int = 1
+
+    def operands(self) -> list[Signal]:
+        return [self.start]
+
+    def range(self) -> tuple[int, int]:
+        return 0, self.n
+
+    def seq(self) -> bool:
+        return True
+
+    def stage(self) -> int | None:
+        return self.start.stage + 1
+
+
+@dataclass(eq=False)
+class Mux(Op):
+    kind: ClassVar[str] = "mux"
+    sel: Signal = None
+    inputs: list[Signal] = field(default_factory=list)
+
+    def operands(self) -> list[Signal]:
+        return [self.sel, *self.inputs]
+
+    def range(self) -> tuple[int, int]:
+        if self.sel.lo < 0 or self.sel.hi >= len(self.inputs):
+            raise ValueError(f"mux select range [{self.sel.lo}, {self.sel.hi}] exceeds its "
+                             f"{len(self.inputs)} inputs")
+        reach = self.inputs[self.sel.lo:self.sel.hi + 1]
+        return min(s.lo for s in reach), max(s.hi for s in reach)
+
+
+@dataclass(eq=False)
+class Mul(Op):
+    kind: ClassVar[str] = "mult"
+    a: Signal = None
+    b: Signal = None
+
+    def operands(self) -> list[Signal]:
+        return [self.a, self.b]
+
+    def range(self) -> tuple[int, int]:
+        c = [self.a.lo * self.b.lo, self.a.lo * self.b.hi, self.a.hi * self.b.lo, self.a.hi * self.b.hi]
+        return min(c), max(c)
+
+
+@dataclass(eq=False)
+class Max(Op):
+    kind: ClassVar[str] = "max"
+    a: Signal = None
+    b: Signal = None
+
+    def operands(self) -> list[Signal]:
+        return [self.a, self.b]
+
+    def range(self) -> tuple[int, int]:
+        return max(self.a.lo, self.b.lo), max(self.a.hi, self.b.hi)
+
+
+@dataclass(eq=False)
+class Acc(Op):
+    kind: ClassVar[str] = "acc"
+    a: Signal = None
+    sel: Signal = None
+    first: int = 0
+    last: int = 0
+    #: exact range of ``a`` in phases ``first .. last``
+    terms: list[tuple[int, int]] = field(default_factory=list)
+    aligned_stage: int = 0
+
+    def operands(self) -> list[Signal]:
+        return [self.a, self.sel]
+
+    def range(self) -> tuple[int, int]:
+        if len(self.terms) != self.last - self.first + 1:
+            raise ValueError(f"accumulator {self.out.name!r}: {len(self.terms)} term ranges for phases "
+                             f"{self.first}..{self.last}")
+        lo = hi = 0
+        out_lo = out_hi = None
+        for tlo, thi in self.terms:
+            if tlo < self.a.lo or thi > self.a.hi:
+                raise ValueError(f"accumulator term range [{tlo}, {thi}] outside its input's range")
+            lo, hi = lo + tlo, hi + thi
+            out_lo = lo if out_lo is None else min(out_lo, lo)
+            out_hi = hi if out_hi is None else max(out_hi, hi)
+        return out_lo, out_hi
+
+    def seq(self) -> bool:
+        return False
+
+    def stage(self) -> int | None:
+        return self.aligned_stage
+
+
+#: Operations with state beyond a pipeline register (printed as clocked signals).
+STATEFUL = (Counter, Acc)
 
 
 def flat_ops(ops: list[Op]) -> list[Op]:
@@ -331,10 +493,16 @@ class LayerInfo:
     adders: int = 0
     register_bits: int = 0
     description: str = ""
+    #: initiation interval: the layer accepts a sample every ``ii`` cycles
+    ii: int = 1
+    reuse_factor: int = 1
+    #: DSP48E2 slices of its multipliers (`nnfpga.backends.rtl.resources`)
+    dsp: int = 0
 
     def summary(self) -> dict:
         return {"name": self.name, "kind": self.kind, "nodes": list(self.nodes),
-                "latency_cycles": self.latency, "multipliers": self.multipliers,
+                "latency_cycles": self.latency, "ii_cycles": self.ii,
+                "reuse_factor": self.reuse_factor, "multipliers": self.multipliers, "dsp": self.dsp,
                 "adders": self.adders, "register_bits": self.register_bits,
                 "description": self.description}
 
@@ -351,6 +519,14 @@ class Netlist:
     layers: list[LayerInfo]
     latency: int
     config: dict = field(default_factory=dict)
+    #: initiation interval of the network: the largest of its layers'
+    ii: int = 1
+
+    @property
+    def sequential(self) -> bool:
+        """Has time-multiplexed logic (then `evaluate` simulates cycle by cycle)."""
+        return any(op.out.seq or isinstance(op, (Acc, Counter, ValidTap)) or
+                   (isinstance(op, Reg) and not op.plain) for op in self.primitive_ops())
 
     @property
     def n_in(self) -> int:
@@ -402,6 +578,8 @@ class Netlist:
                 raise ValueError(f"{op.kind} drives a constant {op.out.name!r}; constants have no driver")
             if op.stage() != op.out.stage:
                 raise ValueError(f"{op.out.name!r} is marked stage {op.out.stage}, its operation gives {op.stage()}")
+            if op.seq() != op.out.seq:
+                raise ValueError(f"{op.out.name!r}: sequential flag {op.out.seq}, its operation gives {op.seq()}")
             if isinstance(op, Shr) and op.s < 1:
                 raise ValueError(f"Shr driving {op.out.name!r} shifts by {op.s}")
             key = op.out.name.lower()
@@ -413,7 +591,7 @@ class Netlist:
             if not s.is_const:
                 if id(s) not in driven:
                     raise ValueError(f"output {i} ({s.name!r}) is not driven")
-                if s.stage != self.latency:
+                if s.seq or s.stage != self.latency:
                     raise ValueError(f"output {i} ({s.name!r}) is at stage {s.stage}, latency is {self.latency}")
             if not self.out_type.contains(s.lo, s.hi):
                 raise ValueError(f"output {i} range [{s.lo}, {s.hi}] exceeds the output type {self.out_type}")
@@ -422,10 +600,60 @@ class Netlist:
 
 
 # --------------------------------------------------------------------------- interpreter
+def _apply(op: Op, val, x, n: int):
+    """The value of combinational ``op`` (numpy, int64) from its operands' values."""
+    import numpy as np
+    if isinstance(op, InputSlice):
+        return x[:, op.index]
+    if isinstance(op, MulConst):
+        return val(op.a) * op.c
+    if isinstance(op, Sum):
+        v = np.zeros(n, dtype=np.int64)
+        for t in op.terms:
+            tv = np.left_shift(val(t.sig), t.shift)
+            v = v - tv if t.neg else v + tv
+        return v
+    if isinstance(op, Shr):
+        return np.right_shift(val(op.a), op.s)
+    if isinstance(op, Bit):
+        return np.bitwise_and(np.right_shift(val(op.a), op.k), 1)
+    if isinstance(op, Clip):
+        v = val(op.a)
+        if op.lo is not None:
+            v = np.maximum(v, op.lo)
+        if op.hi is not None:
+            v = np.minimum(v, op.hi)
+        return v
+    if isinstance(op, Wrap):
+        v = np.bitwise_and(val(op.a), (1 << op.out.width) - 1)
+        if op.out.signed:
+            v = np.where(v >= 1 << (op.out.width - 1), v - (1 << op.out.width), v)
+        return v
+    if isinstance(op, Rom):
+        return np.asarray(op.table.entries, dtype=np.int64)[val(op.a)]
+    if isinstance(op, Mux):
+        sel = val(op.sel)
+        return np.choose(sel, [val(s) for s in op.inputs])
+    if isinstance(op, Mul):
+        return val(op.a) * val(op.b)
+    if isinstance(op, Max):
+        return np.maximum(val(op.a), val(op.b))
+    raise TypeError(f"no interpreter for {op.kind}")
+
+
+def _check_range(op: Op, v) -> None:
+    if v.size and (v.min() < op.out.lo or v.max() > op.out.hi):
+        raise AssertionError(f"{op.out.name!r} takes [{v.min()}, {v.max()}] outside its range "
+                             f"[{op.out.lo}, {op.out.hi}]")
+
+
 def evaluate(netlist: Netlist, x_raw, check_ranges: bool = True):
-    """Reference interpreter of the description (registers are transparent): raw inputs
-    ``(n, n_in)`` to raw outputs ``(n, n_out)`` int64.  With ``check_ranges`` every
-    value is checked against its signal's range, which tests the range analysis."""
+    """Reference interpreter of the description: raw inputs ``(n, n_in)`` to raw outputs
+    ``(n, n_out)`` int64.  With ``check_ranges`` every value is checked against its
+    signal's range, which tests the range analysis.  A pipelined netlist is evaluated
+    as dataflow (registers are transparent); a `sequential` one is simulated cycle by
+    cycle for one sample at a time: each layer's time-multiplexed schedule in isolation
+    (`simulate` streams samples through the whole netlist cycle by cycle)."""
     import numpy as np
 
     x = np.asarray(x_raw)
@@ -438,40 +666,154 @@ def evaluate(netlist: Netlist, x_raw, check_ranges: bool = True):
     def val(s: Signal) -> np.ndarray:
         return np.full(n, s.value, dtype=np.int64) if s.is_const else vals[id(s)]
 
-    for op in netlist.primitive_ops():
+    ops = netlist.primitive_ops()
+    islands: dict[str, list[Op]] = {}
+    for op in ops:
+        if _scheduled(op):
+            islands.setdefault(op.out.layer, []).append(op)
+    done: set[str] = set()
+    for op in ops:
         if op.out.width > 62:
             raise ValueError(f"{op.out.name!r} is {op.out.width} bits wide; the interpreter handles 62")
-        if isinstance(op, InputSlice):
-            v = x[:, op.index]
-        elif isinstance(op, MulConst):
-            v = val(op.a) * op.c
-        elif isinstance(op, Sum):
-            v = np.zeros(n, dtype=np.int64)
-            for t in op.terms:
-                tv = np.left_shift(val(t.sig), t.shift)
-                v = v - tv if t.neg else v + tv
-        elif isinstance(op, Shr):
-            v = np.right_shift(val(op.a), op.s)
-        elif isinstance(op, Bit):
-            v = np.bitwise_and(np.right_shift(val(op.a), op.k), 1)
-        elif isinstance(op, Clip):
-            v = val(op.a)
-            if op.lo is not None:
-                v = np.maximum(v, op.lo)
-            if op.hi is not None:
-                v = np.minimum(v, op.hi)
-        elif isinstance(op, Wrap):
-            v = np.bitwise_and(val(op.a), (1 << op.out.width) - 1)
-            if op.out.signed:
-                v = np.where(v >= 1 << (op.out.width - 1), v - (1 << op.out.width), v)
-        elif isinstance(op, Rom):
-            v = np.asarray(op.table.entries, dtype=np.int64)[val(op.a)]
-        elif isinstance(op, Reg):
-            v = val(op.a)
-        else:
-            raise TypeError(f"no interpreter for {op.kind}")
-        if check_ranges and v.size and (v.min() < op.out.lo or v.max() > op.out.hi):
-            raise AssertionError(f"{op.out.name!r} takes [{v.min()}, {v.max()}] outside its range "
-                                 f"[{op.out.lo}, {op.out.hi}]")
+        if _scheduled(op):
+            if op.out.layer not in done:
+                done.add(op.out.layer)
+                vals.update(_run_island(islands[op.out.layer], val, n, check_ranges))
+            continue
+        v = val(op.a) if isinstance(op, Reg) else _apply(op, val, x, n)
+        if check_ranges:
+            _check_range(op, v)
         vals[id(op.out)] = v
     return np.stack([val(s) for s in netlist.outputs], axis=1) if netlist.outputs else np.zeros((n, 0), np.int64)
+
+
+def _scheduled(op: Op) -> bool:
+    """Part of a layer's time-multiplexed schedule (simulated cycle by cycle)."""
+    return op.out.seq or isinstance(op, (Acc, Counter, ValidTap)) or (isinstance(op, Reg) and not op.plain)
+
+
+def _run_island(ops: list[Op], outer, n: int, check_ranges: bool) -> dict:
+    """One layer's schedule, cycle by cycle, for ``n`` samples side by side (one each:
+    the streaming behaviour is `simulate`'s and the HDL simulators' business).  Inputs
+    from outside the schedule hold the sample's value at their stage and random junk of
+    their range at every other cycle.  Returns the `Acc` values at their stages."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = min(op.delay for op in ops if isinstance(op, ValidTap))
+    end = max(op.aligned_stage for op in ops if isinstance(op, Acc))
+    inside = {id(op.out) for op in ops}
+    state = {id(op.out): np.full(n, op.reset if isinstance(op, Reg) and op.reset is not None else
+                                 (op.n if isinstance(op, Counter) else op.out.lo), dtype=np.int64)
+             for op in ops if isinstance(op, (Reg, Counter, Acc))}
+    result: dict[int, np.ndarray] = {}
+    for cyc in range(end - base + 1):
+        vals: dict[int, np.ndarray] = {}
+
+        def val(s: Signal) -> np.ndarray:
+            if s.is_const:
+                return np.full(n, s.value, dtype=np.int64)
+            if id(s) not in inside:
+                return outer(s) if s.stage - base == cyc else rng.integers(s.lo, s.hi + 1, n)
+            v = vals.get(id(s))
+            return state[id(s)] if v is None else v
+
+        for op in ops:
+            if isinstance(op, (Reg, Counter, Acc)):
+                v = state[id(op.out)]
+            elif isinstance(op, ValidTap):
+                v = np.full(n, int(op.delay - base == cyc), dtype=np.int64)
+            else:
+                v = _apply(op, val, None, n)
+            if check_ranges:
+                _check_range(op, v)
+            vals[id(op.out)] = v
+            if isinstance(op, Acc) and op.aligned_stage - base == cyc:
+                result[id(op.out)] = v
+        _clock(ops, val, state)
+    return result
+
+
+def _clock(ops: list[Op], val, state: dict) -> None:
+    """The rising edge: every register, counter and accumulator takes its next value."""
+    import numpy as np
+    new = {}
+    for op in ops:
+        if isinstance(op, Reg):
+            nv = val(op.a)
+            if op.en is not None:
+                nv = np.where(val(op.en) == 1, nv, state[id(op.out)])
+            new[id(op.out)] = nv
+        elif isinstance(op, Counter):
+            cur = state[id(op.out)]
+            new[id(op.out)] = np.where(val(op.start) == 1, 0, np.minimum(cur + 1, op.n))
+        elif isinstance(op, Acc):
+            sel, a, cur = val(op.sel), val(op.a), state[id(op.out)]
+            new[id(op.out)] = np.where(sel == op.first, a, np.where((sel > op.first) & (sel <= op.last), cur + a, cur))
+    state.update(new)
+
+
+def simulate(netlist: Netlist, x_raw, gaps=None, lanes: int = 1024, check_ranges: bool = True, seed: int = 0):
+    """Cycle-accurate interpreter: every register updates at the end of a cycle.  The
+    samples are split into ``lanes`` independent streams simulated side by side (numpy
+    vectors); each stream presents a sample every ``ii + gap`` cycles (``gaps``: extra
+    idle cycles before each sample of a stream, default none) with random in-range junk
+    on the input in between, and the output of a sample is read exactly ``latency``
+    cycles after it entered.  Returns the raw outputs ``(n, n_out)``."""
+    import numpy as np
+
+    x = np.asarray(x_raw, dtype=np.int64)
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros((0, netlist.n_out), np.int64)
+    lanes = max(1, min(lanes, n))
+    m = -(-n // lanes)
+    xp = np.concatenate([x, np.repeat(x[-1:], m * lanes - n, axis=0)]).reshape(m, lanes, -1)
+    gaps = [0] * m if gaps is None else [int(g) for g in gaps]
+    starts, t = [], 0
+    for q in range(m):
+        t += gaps[q]
+        starts.append(t)
+        t += netlist.ii
+    L = netlist.latency
+    n_cycles = starts[-1] + L + 1
+    start_of = {c: q for q, c in enumerate(starts)}
+    rng = np.random.default_rng(seed)
+    ops = netlist.primitive_ops()
+    state: dict[int, np.ndarray] = {}
+    for op in ops:
+        if isinstance(op, (Reg, Counter, Acc)):
+            init = op.reset if isinstance(op, Reg) and op.reset is not None else \
+                (op.n if isinstance(op, Counter) else op.out.lo)
+            state[id(op.out)] = np.full(lanes, init, dtype=np.int64)
+    valid_hist: list[int] = []
+    out = np.zeros((m, lanes, netlist.n_out), dtype=np.int64)
+    it = netlist.in_type
+    for cyc in range(n_cycles):
+        q = start_of.get(cyc)
+        valid_hist.append(int(q is not None))
+        xin = xp[q] if q is not None else rng.integers(it.min_raw, it.max_raw + 1, (lanes, netlist.n_in))
+        vals: dict[int, np.ndarray] = {}
+
+        def val(s: Signal) -> np.ndarray:
+            if s.is_const:
+                return np.full(lanes, s.value, dtype=np.int64)
+            v = vals.get(id(s))
+            return state[id(s)] if v is None else v
+
+        for op in ops:
+            if isinstance(op, (Reg, Counter, Acc)):
+                v = state[id(op.out)]
+            elif isinstance(op, ValidTap):
+                d = cyc - op.delay
+                v = np.full(lanes, valid_hist[d] if d >= 0 else 0, dtype=np.int64)
+            else:
+                v = _apply(op, val, xin, lanes)
+            if check_ranges:
+                _check_range(op, v)
+            vals[id(op.out)] = v
+        qo = start_of.get(cyc - L)
+        if qo is not None:
+            out[qo] = np.stack([val(s) for s in netlist.outputs], axis=1)
+        _clock(ops, val, state)
+    return out.reshape(m * lanes, -1)[:n]

@@ -12,8 +12,9 @@ and compared with ``signed`` literals of its own width.
 from __future__ import annotations
 
 from nnfpga.backends.rtl.common import header_lines, op_note, sections, wrap_unsigned
-from nnfpga.backends.rtl.netlist import (Bit, Clip, InputSlice, MulConst, Netlist, Op, Reg,
-                                        Requant, Rom, RomTable, Shr, Signal, Sum, Wrap)
+from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
+                                        Netlist, Op, Reg, Requant, Rom, RomTable, Shr, Signal, Sum,
+                                        ValidTap, Wrap)
 
 
 def _decl(kind: str, s: Signal) -> str:
@@ -97,8 +98,58 @@ def _expr(op: Op) -> str:
         t = op.table
         return f"{t.name}[{op.a.name}]" + (f"[{w - 1}:0]" if w < t.width else "")
     if isinstance(op, Reg):
-        return op.a.name
+        return _cast(op.a, w)
+    if isinstance(op, ValidTap):
+        return "in_valid" if op.delay == 0 else f"valid_sr[{op.delay - 1}]"
+    if isinstance(op, Mux):
+        sel = op.sel
+        text = ""
+        for k in range(sel.lo, sel.hi):
+            text += f"({sel.name} == {_lit(k, sel.width)}) ? {_cast(op.inputs[k], w)} : "
+        return text + _cast(op.inputs[sel.hi], w)
+    if isinstance(op, Mul):
+        # signed operands of their natural widths (a DSP's shape), extended by the context
+        return f"{_signed(op.a)} * {_signed(op.b)}"
+    if isinstance(op, Max):
+        cw = max(op.a.width, op.b.width) + 1
+        return (f"($signed({_cast(op.a, cw)}) > $signed({_cast(op.b, cw)})) ? "
+                f"{_cast(op.a, w)} : {_cast(op.b, w)}")
     raise TypeError(f"the Verilog printer has no rule for {op.kind}")
+
+
+def _signed(s: Signal) -> str:
+    """``s`` as a signed expression of its value (one more bit when it is unsigned)."""
+    if s.is_const:
+        return f"$signed({_lit(s.value, abs(s.value).bit_length() + 1)})"
+    return f"$signed({s.name})" if s.signed else f"$signed({{1'b0, {s.name}}})"
+
+
+def _stateful(op: Op, ind: str) -> list[str]:
+    """An always block for a counter, an accumulator, or a register with enable/reset."""
+    y = op.out
+    w = y.width
+    lines = [f"{ind}always @(posedge clk) begin"]
+    if isinstance(op, Counter):
+        n = op.n
+        lines += [f"{ind}  if (rst)", f"{ind}    {y.name} <= {_lit(n, w)};",
+                  f"{ind}  else if ({op.start.name})", f"{ind}    {y.name} <= {_lit(0, w)};",
+                  f"{ind}  else if ({y.name} != {_lit(n, w)})", f"{ind}    {y.name} <= {y.name} + {_lit(1, w)};"]
+    elif isinstance(op, Acc):
+        sel, sw = op.sel.name, op.sel.width
+        lines += [f"{ind}  if ({sel} == {_lit(op.first, sw)})", f"{ind}    {y.name} <= {_cast(op.a, w)};"]
+        if op.last > op.first:
+            lines += [f"{ind}  else if ({sel} > {_lit(op.first, sw)} && {sel} <= {_lit(op.last, sw)})",
+                      f"{ind}    {y.name} <= {y.name} + {_cast(op.a, w)};"]
+    else:
+        cond = "if"
+        if op.reset is not None:
+            lines += [f"{ind}  if (rst)", f"{ind}    {y.name} <= {_lit(op.reset, w)};"]
+            cond = "else if"
+        if op.en is not None:
+            lines += [f"{ind}  {cond} ({op.en.name})", f"{ind}    {y.name} <= {_cast(op.a, w)};"]
+        else:
+            lines += [f"{ind}  else", f"{ind}    {y.name} <= {_cast(op.a, w)};"]
+    return lines + [f"{ind}end"]
 
 
 def _rom_decl(t: RomTable) -> list[str]:
@@ -113,8 +164,15 @@ def _rom_decl(t: RomTable) -> list[str]:
 
 def _comb(op: Op, ind: str) -> list[str]:
     lines = [f"{ind}// {line}" for line in op_note(op).splitlines() if line]
+    if isinstance(op, (Counter, Acc)) or (isinstance(op, Reg) and not op.plain):
+        return lines + _stateful(op, ind)
     for step in (op.steps if isinstance(op, Requant) else [op]):
-        lines.append(f"{ind}assign {step.out.name} = {_expr(step)};")
+        if isinstance(step, Mul):
+            lines += ["/* verilator lint_off WIDTHEXPAND */",
+                      f"{ind}assign {step.out.name} = {_expr(step)};",
+                      "/* verilator lint_on WIDTHEXPAND */"]
+        else:
+            lines.append(f"{ind}assign {step.out.name} = {_expr(step)};")
     return lines
 
 
@@ -142,7 +200,8 @@ def print_verilog(nl: Netlist) -> str:
         out.append(f"  // {sec.layer}")
         for op in sec.comb:
             for step in (op.steps if isinstance(op, Requant) else [op]):
-                out.append("  " + _decl("wire", step.out))
+                kind = "reg" if isinstance(step, (Counter, Acc, Reg)) else "wire"
+                out.append("  " + _decl(kind, step.out))
         for st in sorted(sec.regs):
             for r in sec.regs[st]:
                 out.append("  " + _decl("reg", r.out))

@@ -49,8 +49,9 @@ read by the next layer) are concurrent signal assignments.
 from __future__ import annotations
 
 from nnfpga.backends.rtl.common import bits, header_lines, op_note, wrap_signed
-from nnfpga.backends.rtl.netlist import (Bit, Clip, InputSlice, MulConst, Netlist, Op, Reg,
-                                        Requant, Rom, RomTable, Shr, Signal, Sum, Wrap, flat_ops)
+from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
+                                        Netlist, Op, Reg, Requant, Rom, RomTable, Shr, Signal, Sum,
+                                        ValidTap, Wrap, flat_ops)
 
 _INT_LIMIT = 1 << 31  # numeric_std literals: to_signed(v, w) for |v| < 2**31
 #: The largest magnitude of an integer-typed value: VHDL guarantees -(2**31-1) .. 2**31-1.
@@ -187,6 +188,21 @@ def _vec_expr(op: Op) -> str:
         return f"signed({e})" if y.signed else f"unsigned({e})"
     if isinstance(op, Reg):
         return _convert(op.a, y)
+    if isinstance(op, Mux):
+        sel = op.sel
+        text = "".join(f"{_convert(op.inputs[k], y)} when {sel.name} = {k} else " for k in range(sel.lo, sel.hi))
+        return text + _convert(op.inputs[sel.hi], y)
+    if isinstance(op, Mul):
+        aw = op.a.width + (0 if op.a.signed else 1)
+        bw = op.b.width + (0 if op.b.signed else 1)
+        prod = f"{_cast(op.a, aw)} * {_cast(op.b, bw)}"
+        return _to(y, prod if aw + bw == w else f"lowbits({prod}, {w})" if aw + bw > w
+                   else f"resize({prod}, {w})")
+    if isinstance(op, Max):
+        cw = max(op.a.width, op.b.width) + 1
+        return f"{_convert(op.a, y)} when {_cast(op.a, cw)} > {_cast(op.b, cw)} else {_convert(op.b, y)}"
+    if isinstance(op, Acc):
+        return _to(y, f"{_cast(y, w)} + {_cast(op.a, w)}")
     raise TypeError(f"the VHDL printer has no rule for {op.kind}")
 
 
@@ -264,7 +280,26 @@ def _int_expr(op: Op) -> str | None:
         return f"{op.table.name}({a.name})" if _int_table(op.table) else None
     if isinstance(op, Reg):
         return a.name
+    if isinstance(op, ValidTap):
+        v = "in_valid" if op.delay == 0 else f"valid_sr({op.delay - 1})"
+        return f"1 when {v} = '1' else 0"
+    if isinstance(op, Mux):
+        sel = op.sel
+        text = "".join(f"{_operand(op.inputs[k])} when {sel.name} = {k} else " for k in range(sel.lo, sel.hi))
+        return text + _operand(op.inputs[sel.hi])
+    if isinstance(op, Mul):
+        return f"{_operand(op.a)} * {_operand(op.b)}"
+    if isinstance(op, Max):
+        return f"{_operand(op.a)} when {_operand(op.a)} > {_operand(op.b)} else {_operand(op.b)}"
+    if isinstance(op, Acc):
+        if not fits_integer(y.lo + min(a.lo, 0), y.hi + max(a.hi, 0)):
+            return None
+        return f"{y.name} + {a.name}"
     raise TypeError(f"the VHDL printer has no rule for {op.kind}")
+
+
+def _operand(s: Signal) -> str:
+    return _lit(s.value) if s.is_const else s.name
 
 
 def _expr(op: Op) -> str:
@@ -327,21 +362,61 @@ def _signals(nl: Netlist, runs: list[list[Op]]) -> set[int]:
         for s in flat_ops(ops):
             run_of[id(s.out)] = k
             step[id(s.out)] = s
-    has_regs = {k: any(isinstance(op, Reg) for op in ops) for k, ops in enumerate(runs)}
-    need = {i for i, k in run_of.items() if not has_regs[k]}
+    has_regs = {k: any(isinstance(op, (Reg, Counter, Acc)) for op in flat_ops(ops)) for k, ops in enumerate(runs)}
+    need = {i for i, k in run_of.items() if not has_regs[k] or _is_stateful(step[i])}
     need |= {id(s) for s in nl.outputs if id(s) in step}
     for op in step.values():
         for s in op.operands():
             if id(s) in step and run_of[id(s)] != run_of[id(op.out)]:
                 need.add(id(s))
-    stack = [i for i in need if not isinstance(step[i], Reg)]
+    stack = [i for i in need if not isinstance(step[i], (Reg, Counter, Acc))]
     while stack:  # a concurrent assignment reads signals only
         for s in step[stack.pop()].operands():
             if id(s) in step and id(s) not in need:
                 need.add(id(s))
-                if not isinstance(step[id(s)], Reg):
+                if not isinstance(step[id(s)], (Reg, Counter, Acc)):
                     stack.append(id(s))
     return need
+
+
+def _stateful(s: Op, ind: str) -> list[str]:
+    """A counter, an accumulator or a register with enable/reset, inside a clocked process."""
+    y = s.out
+    if isinstance(s, Counter):
+        return [f"{ind}if rst = '1' then", f"{ind}  {y.name} <= {s.n};",
+                f"{ind}elsif {s.start.name} = 1 then", f"{ind}  {y.name} <= 0;",
+                f"{ind}elsif {y.name} /= {s.n} then", f"{ind}  {y.name} <= {y.name} + 1;",
+                f"{ind}end if;"]
+    if isinstance(s, Acc):
+        sel = s.sel.name
+        load = s.a.name if is_int(s.a) == is_int(y) else (
+            f"to_integer({s.a.name})" if is_int(y) else _convert(s.a, y))
+        lines = [f"{ind}if {sel} = {s.first} then", f"{ind}  {y.name} <= {load};"]
+        if s.last > s.first:
+            lines += [f"{ind}elsif {sel} > {s.first} and {sel} <= {s.last} then", f"{ind}  {y.name} <= {_expr(s)};"]
+        return lines + [f"{ind}end if;"]
+    lines = []
+    cond = "if"
+    if s.reset is not None:
+        lines += [f"{ind}if rst = '1' then", f"{ind}  {y.name} <= {s.reset if is_int(y) else _typed_lit(s.reset, y)};"]
+        cond = "elsif"
+    if s.en is not None:
+        lines += [f"{ind}{cond} {s.en.name} = 1 then", f"{ind}  {y.name} <= {_expr(s)};"]
+    else:
+        lines += [f"{ind}else", f"{ind}  {y.name} <= {_expr(s)};"]
+    return lines + [f"{ind}end if;"]
+
+
+def _init(s: Op) -> str:
+    """The power-up value of a register that has a reset value (a counter: idle)."""
+    v = s.n if isinstance(s, Counter) else (s.reset if isinstance(s, Reg) else None)
+    if v is None:
+        return ""
+    return f" := {v}" if is_int(s.out) else f" := {_typed_lit(v, s.out)}"
+
+
+def _is_stateful(s: Op) -> bool:
+    return isinstance(s, (Counter, Acc)) or (isinstance(s, Reg) and not s.plain)
 
 
 def _assignments(steps: list[tuple[Op, Op]], ind: str, signals: set[int]) -> list[str]:
@@ -354,18 +429,46 @@ def _assignments(steps: list[tuple[Op, Op]], ind: str, signals: set[int]) -> lis
             note = s.note if isinstance(s, Reg) else op_note(op)
             lines += [f"{ind}-- {line}" for line in note.splitlines() if line]
             last = op
+        if _is_stateful(s):
+            lines += _stateful(s, ind)
+            continue
         sym = "<=" if id(s.out) in signals else ":="
         lines.append(f"{ind}{s.out.name} {sym} {_expr(s)};")
     return lines
 
 
-def _process_order(steps: list[tuple[Op, Op]]) -> list[tuple[Op, Op]]:
-    """Last pipeline stage first: the logic of stage ``s`` and the registers it feeds
-    (stage ``s + 1``), for ``s`` from the highest down, each group in netlist order.  A
-    register variable is then read by its stage's logic before the assignment further
-    down gives it its next value: a variable that is read before it is written in a
-    clocked process is a flip-flop."""
-    return sorted(steps, key=lambda p: -_logic_stage(p[1]))
+def _process_order(steps: list[tuple[Op, Op]], signals: set[int]) -> list[tuple[Op, Op]]:
+    """Statement order inside a layer's process: a variable is written before it is read
+    (combinational), a register variable is read before it is written (a flip-flop).
+    Among the orders that respect this, last pipeline stage first, then netlist order:
+    the logic of stage ``s`` and the registers it feeds (stage ``s + 1``), for ``s`` from
+    the highest down."""
+    import heapq
+
+    pos = {id(s.out): k for k, (_, s) in enumerate(steps)}
+    succ: dict[int, list[int]] = {k: [] for k in range(len(steps))}
+    indeg = [0] * len(steps)
+    for k, (_, s) in enumerate(steps):
+        for x in s.operands():
+            j = pos.get(id(x))
+            if j is None or id(x) in signals:
+                continue
+            a, c = (k, j) if isinstance(steps[j][1], Reg) else (j, k)  # a before c
+            succ[a].append(c)
+            indeg[c] += 1
+    heap = [(-_logic_stage(s), k) for k, (_, s) in enumerate(steps) if indeg[k] == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        _, k = heapq.heappop(heap)
+        order.append(steps[k])
+        for c in succ[k]:
+            indeg[c] -= 1
+            if indeg[c] == 0:
+                heapq.heappush(heap, (-_logic_stage(steps[c][1]), c))
+    if len(order) != len(steps):
+        raise AssertionError("the VHDL printer found a cycle among the variables of a process")
+    return order
 
 
 def _logic_stage(s: Op) -> int:
@@ -402,11 +505,12 @@ def print_vhdl(nl: Netlist) -> str:
         out += _rom_decl(t)
     runs = _layer_runs(nl)
     signals = _signals(nl, runs)
+    drivers = {id(s.out): s for s in nl.primitive_ops()}
     for ops in runs:
         sigs = [s.out for s in flat_ops(ops) if id(s.out) in signals]
         if sigs:
             out += ["", f"  -- {ops[0].out.layer}"]
-            out += [f"  signal {s.name} : {_decl_type(s)};" for s in sigs]
+            out += [f"  signal {s.name} : {_decl_type(s)}{_init(drivers[id(s)])};" for s in sigs]
     out += ["", "begin", "",
             "  -- valid pipeline: out_valid is in_valid delayed by the latency",
             "  process (clk)",
@@ -425,13 +529,14 @@ def print_vhdl(nl: Netlist) -> str:
         layer = ops[0].out.layer
         out += ["", f"  -- ===== {layer} " + "=" * max(0, 60 - len(layer))]
         steps = [(op, s) for op in ops for s in flat_ops([op])]
-        if not any(isinstance(s, Reg) for _, s in steps):
+        if not any(isinstance(s, (Reg, Counter, Acc)) for _, s in steps):
             out += _assignments(steps, "  ", signals)
             continue
-        conc = [(op, s) for op, s in steps if not isinstance(s, Reg) and id(s.out) in signals]
+        conc = [(op, s) for op, s in steps
+                if not isinstance(s, (Reg, Counter, Acc)) and id(s.out) in signals]
         out += _assignments(conc, "  ", signals)
-        body = _process_order([p for p in steps if p not in conc])
-        stages = sorted({s.out.stage for _, s in body if isinstance(s, Reg)})
+        body = _process_order([p for p in steps if p not in conc], signals)
+        stages = sorted({s.out.stage for _, s in body if isinstance(s, (Reg, Counter, Acc))})
         out += [f"  -- {layer}: one clocked process (pipeline stage{'s' if len(stages) > 1 else ''} "
                 f"{', '.join(map(str, stages))}); logic and inner registers are variables, the",
                 "  -- layer's output registers signals.  Written last stage first: a register variable is",

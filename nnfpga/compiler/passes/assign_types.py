@@ -9,23 +9,13 @@ Accumulators are never narrowed: they are exact by construction.
 
 from __future__ import annotations
 
-import numpy as np
-
-from nnfpga.ir.fixed import FixedType, Overflow, Rounding, type_for_range
 from nnfpga.ir.graph import Graph
 
 
 def assign_types(graph: Graph) -> Graph:
-    infos = {}
-    for node in graph.nodes:
-        ins = [infos[i] for i in node.inputs]
-        if node.auto_frac is not None and node.out_type is None:
-            exact = node.infer(ins)
-            # Bounds after rounding (RND is monotone), in a type wide enough never to clip.
-            wide = FixedType(62, 62 - node.auto_frac, True, Rounding.RND, Overflow.SAT)
-            lo, hi = (int(v) for v in wide.requantize(np.array([exact.lo, exact.hi], dtype=np.int64),
-                                                      exact.type.frac))
-            node.out_type = type_for_range(lo, hi, node.auto_frac, Rounding.RND, Overflow.SAT)
-        node.info = node.infer(ins)
-        infos[node.name] = node.info
+    """Range analysis with the default modes (RND, SAT) for ``auto_frac`` nodes; the
+    pipeline runs the same analysis as `precision.infer_precision` (config modes,
+    accumulator checks)."""
+    from nnfpga.compiler.passes.precision import assign_exact_types
+    assign_exact_types(graph)
     return graph

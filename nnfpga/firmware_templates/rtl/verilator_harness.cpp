@@ -1,12 +1,13 @@
 // Verilator harness for an nnfpga RTL top (compiled with --prefix Vtop).
 //
-//   harness IN.bin OUT.bin N_SAMPLES LATENCY IN_BITS OUT_BITS IDLE_PERMILLE SEED
+//   harness IN.bin OUT.bin N_SAMPLES LATENCY IN_BITS OUT_BITS IDLE_PERMILLE SEED II
 //
 // IN.bin holds N_SAMPLES in_data words, each ceil(IN_BITS/32) little-endian uint32
 // (element 0 in the least significant bits).  After a few reset cycles the harness
-// presents one sample per clock cycle (in_valid high back to back, II = 1), except that
-// with IDLE_PERMILLE > 0 it leaves in_valid low on a pseudo-random fraction of cycles
-// (and puts junk on in_data then).  It checks, cycle by cycle, that out_valid is high
+// presents the samples as close as the initiation interval allows: a sample, then II - 1
+// cycles with in_valid low (II = 1: back to back); with IDLE_PERMILLE > 0 it also leaves
+// in_valid low on a pseudo-random fraction of the cycles when it could send (and puts
+// junk on in_data whenever in_valid is low).  It checks, cycle by cycle, that out_valid is high
 // exactly LATENCY cycles after each in_valid and at no other time, and stores out_data
 // at every out_valid into OUT.bin (ceil(OUT_BITS/32) uint32 per sample).
 // Any violation: a message on stderr and exit status 1.  On success it prints
@@ -56,7 +57,7 @@ static std::size_t port_bits(const VlWide<N>&) { return 32 * N; }
 }
 
 int main(int argc, char** argv) {
-    if (argc != 9) fail("usage: harness IN.bin OUT.bin N LATENCY IN_BITS OUT_BITS IDLE_PERMILLE SEED");
+    if (argc != 10) fail("usage: harness IN.bin OUT.bin N LATENCY IN_BITS OUT_BITS IDLE_PERMILLE SEED II");
     const char* in_path = argv[1];
     const char* out_path = argv[2];
     const std::size_t n = std::strtoull(argv[3], nullptr, 10);
@@ -65,6 +66,8 @@ int main(int argc, char** argv) {
     const std::size_t out_bits = std::strtoull(argv[6], nullptr, 10);
     const unsigned idle_permille = static_cast<unsigned>(std::strtoul(argv[7], nullptr, 10));
     uint64_t rng = std::strtoull(argv[8], nullptr, 10) * 0x9E3779B97F4A7C15ull + 1;
+    const uint64_t ii = std::strtoull(argv[9], nullptr, 10);
+    if (ii < 1) fail("the initiation interval must be at least 1");
     const std::size_t in_words = (in_bits + 31) / 32, out_words = (out_bits + 31) / 32;
     if (latency < 1) fail("latency must be at least 1");
 
@@ -107,10 +110,10 @@ int main(int argc, char** argv) {
     std::vector<uint64_t> sent_cycle(n);
     std::size_t sent = 0, got = 0;
     uint64_t cycle = 0;  // the cycle whose rising edge comes next
-    const uint64_t limit = 2 * n + 1000 * (latency + 10);
+    const uint64_t limit = (ii + 1) * n + 1000 * (latency + 10);
     const auto t0 = std::chrono::steady_clock::now();
     while (got < n || cycle < (n ? sent_cycle[n - 1] : 0) + latency + 3) {
-        bool drive = sent < n;
+        bool drive = sent < n && (sent == 0 || cycle >= sent_cycle[sent - 1] + ii);
         if (drive && idle_permille) {
             rng ^= rng << 13;
             rng ^= rng >> 7;

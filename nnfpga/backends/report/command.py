@@ -1,0 +1,97 @@
+"""``nnfpga report OUTDIR [--synth]``: print the report; with ``--synth`` run Yosys first
+(a rich status line with the elapsed time and the pass each run is in), store the results
+in report.json and rewrite report.md / report.html."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from nnfpga.compiler.errors import UserError
+
+
+def load_report(outdir: Path) -> dict:
+    path = Path(outdir) / "report.json"
+    if not path.exists():
+        raise UserError(f"{outdir}: no report.json; run nnfpga compile first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: corrupt report ({e})") from None
+
+
+def _refresh(outdir: Path, old: dict) -> dict:
+    """The report rebuilt from ir.json/rtl.json with this nnfpga (keeps compile-time
+    keys the report builder does not make, e.g. the optimisation record)."""
+    from nnfpga.backends.report import build_report
+    from nnfpga.backends.rtl import read_summary
+    from nnfpga.compiler.driver import load_firmware
+    from nnfpga.compiler.targets import find_part
+    graph = load_firmware(outdir)
+    try:
+        rtl = read_summary(outdir)
+    except FileNotFoundError as e:
+        raise UserError(str(e)) from None
+    new = build_report(graph, rtl, old.get("hls", {}), find_part(old["part"]), float(old["clock_mhz"]),
+                       float(old.get("compile_seconds", 0.0)))
+    for key, value in old.items():
+        new.setdefault(key, value)
+    return new
+
+
+def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeout: float | None = None,
+               memory_gb: float | None = None, jobs: int = 2) -> dict:
+    from nnfpga.backends.report import add_synthesis, write_report_files
+    from nnfpga.backends.report.synth import run_synthesis
+    from nnfpga.backends.report.text import print_summary
+    from nnfpga.sim import yosys
+    outdir = Path(outdir)
+    report = load_report(outdir)
+    if synth:
+        from nnfpga.compiler.driver import load_firmware
+        load_firmware(outdir)
+        report = _refresh(outdir, report)
+        sources = ["verilog"] + (["vhdl"] if vhdl else [])
+        status = {src: "starting" for src in sources}
+        start = time.monotonic()
+        results = _with_status(lambda progress: run_synthesis(
+            outdir, report["top"], report["synth_family"], report["clock_mhz"], sources,
+            timeout or yosys.DEFAULT_TIMEOUT_S, memory_gb or yosys.DEFAULT_MEMORY_GB, progress, jobs),
+            status, start)
+        report = add_synthesis(report, results)
+        write_report_files(outdir, report)
+    print_summary(report, outdir, compact=False)
+    return report
+
+
+def _with_status(work, status: dict, start: float):
+    """Run ``work(progress)`` under a rich status line refreshed every second."""
+    from rich.console import Console
+    con = Console(stderr=True)
+    lock = threading.Lock()
+
+    def line() -> str:
+        with lock:
+            parts = ", ".join(f"{src}: {msg}" for src, msg in status.items())
+        return f"Yosys synth_xilinx [{time.monotonic() - start:5.0f} s] {parts}"
+
+    def progress(src: str, msg: str) -> None:
+        with lock:
+            status[src] = msg
+
+    done = threading.Event()
+    with con.status(line(), spinner="dots") as st:
+        def tick() -> None:
+            while not done.wait(1.0):
+                st.update(line())
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            result = work(progress)
+        finally:
+            done.set()
+            ticker.join(2)
+    con.print(f"synthesis finished after {time.monotonic() - start:.0f} s", highlight=False)
+    return result

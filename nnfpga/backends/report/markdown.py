@@ -1,0 +1,84 @@
+"""report.md: the report as Markdown tables."""
+
+from __future__ import annotations
+
+KEYS = ("dsp", "lut", "ff", "bram")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "**no**"
+    if isinstance(v, float):
+        return f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    out += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return out + [""]
+
+
+def report_markdown(r: dict) -> str:
+    res, tim = r["resources"], r["timing"]
+    lines = [f"# {r['model']} on {r['part']} at {r['clock_mhz']:g} MHz", "",
+             f"nnfpga {r['nnfpga_version']}; top entity `{r.get('top', r['model'])}`.", ""]
+    for w in r.get("warnings", []):
+        lines.append(f"> **warning:** {w}")
+    if r.get("warnings"):
+        lines.append("")
+    lines += ["## Latency and throughput", ""]
+    lines += _table(["latency (cycles)", "latency (ns)", "II (cycles)", "events/s",
+                     "keeps up with 40 MHz bunch crossings", "Fmax estimate (MHz)"],
+                    [[r["latency"]["cycles"], r["latency"]["ns"], r["ii_cycles"], r["events_per_second"],
+                      r["keeps_up_with_40mhz"], tim["estimate"]["fmax_mhz"]]])
+    lines += ["## Resources", ""]
+    syn = res.get("synthesis") or {}
+    rows = [["analytic estimate", *(res["estimate"][k] for k in KEYS), res["estimate_detail"]["uram"],
+             res["estimate_detail"]["carry8"]]]
+    for src in ("verilog", "vhdl"):
+        s = syn.get(src)
+        if s:
+            rows.append([f"Yosys ({src})", *(s[k] for k in KEYS), s.get("uram", 0), s.get("carry8", 0)])
+    if syn.get("ratio"):
+        rows.append(["estimate / Yosys", *(syn["ratio"].get(k) for k in KEYS), None, None])
+    rows.append(["available", *(res["available"][k] for k in KEYS), res["available"].get("uram"), None])
+    rows.append(["% of part (estimate)", *(res["utilisation_percent"][k] for k in KEYS),
+                 res["utilisation_percent"].get("uram"), None])
+    lines += _table(["", "DSP", "LUT", "FF", "BRAM36", "URAM", "CARRY8"], rows)
+    lines.append(f"Fits the part: {_fmt(res['fits'])}.  LUT breakdown (estimate): " +
+                 ", ".join(f"{k} {v:,}" for k, v in res["estimate_detail"]["lut_by_kind"].items()) + ".")
+    lines.append("")
+    lines += ["## Timing", ""]
+    trows = [["estimate (analytic)", tim["estimate"]["logic_levels"], tim["estimate"]["carry4_on_path"],
+              tim["estimate"]["critical_path_ns"], tim["estimate"]["fmax_mhz"], tim["estimate"]["meets_clock"]]]
+    if tim.get("synthesis"):
+        s = tim["synthesis"]
+        trows.append(["Yosys netlist", s["logic_levels"], s["carry4_on_path"], s["critical_path_ns"],
+                      s["fmax_mhz"], s["meets_clock"]])
+    lines += _table(["", "LUT levels", "CARRY4 on path", "critical path (ns)", "Fmax (MHz)",
+                     f"meets {r['clock_mhz']:g} MHz"], trows)
+    lines.append(f"Model: {tim['estimate']['model']}.")
+    lines.append("")
+    if syn:
+        for src in ("verilog", "vhdl"):
+            s = syn.get(src)
+            if s:
+                lines.append(f"Yosys on the {src}: `{s['command']}` in {s['seconds']:.1f} s ({s['tool']}).")
+        lines.append("")
+    lines += ["## Layers", ""]
+    rows = []
+    for layer in r["layers"]:
+        x = layer["resources"]
+        t = layer.get("timing") or {}
+        rows.append([layer["name"], layer["op"], "x".join(map(str, layer["shape"])), layer["type"],
+                     layer["latency_cycles"], layer["reuse_factor"], layer["multiplications"],
+                     x["dsp"], x["lut"], x["ff"], x["bram"], t.get("fmax_mhz"),
+                     layer.get("implemented_in", "")])
+    lines += _table(["layer", "op", "shape", "type", "latency", "reuse", "mult.", "DSP", "LUT", "FF", "BRAM36",
+                     "Fmax est.", "built in"], rows)
+    return "\n".join(lines)

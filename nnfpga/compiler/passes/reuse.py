@@ -1,0 +1,203 @@
+"""select_reuse: check every reuse factor, and choose them for a DSP or II budget.
+
+Contract: runs last, on the typed integer graph.  Changes only ``reuse_factor`` of
+Dense/Conv2D nodes.
+
+1. A reuse factor larger than the layer's scheduled multiplications (its non-zero
+   weights, times the output positions of a Conv2D; zero weights are never scheduled)
+   cannot be scheduled: it is set to that number (at least 1) and recorded as an
+   adjustment.
+2. With a target -- ``max_dsp`` (``--max-dsp``), an II limit (``--ii``, or
+   ``--event-rate`` with the clock: ``II <= floor(clock / rate)``) -- the reuse factors
+   not fixed by the config are chosen:
+
+   * with ``max_dsp``: the least total latency (`CostModel.latency`) such that the
+     total DSPs (`CostModel.dsp`) fit the budget and every R respects the II limit;
+     an exact dynamic programme over the DSP budget; ties go to fewer DSPs;
+   * with only an II limit: per layer the fewest DSPs with R <= II, then the least
+     latency.
+
+   Network II = max R.  An impossible target is a `UserError` giving the best reachable.
+
+The cost model lives in one place, `CostModel` (`COST_MODEL` is the one the pipeline
+uses): a Dense layer with N non-trivial multiplications -- non-zero weights whose |raw|
+is not a power of two (ternary, binary and power-of-two layers have none) -- at reuse R
+uses ceil(N / R) DSPs and R - 1 extra cycles of latency.  Assign another `CostModel`
+(e.g. counts taken from the RTL schedule) to `COST_MODEL` to change the rule everywhere.
+The summary ``reuse`` gives the target, the per-layer choice and the totals.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnfpga.compiler.adjustments import record_adjustment, record_pass
+from nnfpga.compiler.config import CompileOptions
+from nnfpga.compiler.errors import UserError
+from nnfpga.compiler.layers import layer_of, weight_nodes
+from nnfpga.ir.graph import Graph
+from nnfpga.ir.ops import Conv2D
+from nnfpga.ir.quant import WeightKind
+
+
+def output_positions(node) -> int:
+    return int(np.prod(node.info.shape[:2])) if isinstance(node, Conv2D) else 1
+
+
+_COUNTS: dict[int, tuple[object, int, int]] = {}
+
+
+def _weight_counts(kq) -> tuple[int, int]:
+    """(non-zero weights, those whose |raw| is not a power of two), cached per array."""
+    hit = _COUNTS.get(id(kq))
+    if hit is None or hit[0] is not kq:
+        if len(_COUNTS) > 1024:
+            _COUNTS.clear()
+        nz = kq.raw[kq.raw != 0]
+        mag = np.abs(nz).astype(np.int64)
+        hard = int(np.count_nonzero(mag & (mag - 1))) if kq.kind is WeightKind.FIXED else 0
+        hit = _COUNTS[id(kq)] = (kq, int(nz.size), hard)
+    return hit[1], hit[2]
+
+
+def scheduled_multiplications(node) -> int:
+    """Multiplications per inference: non-zero weights (times output positions)."""
+    return _weight_counts(node.kernel_q)[0] * output_positions(node)
+
+
+def dsp_multiplications(node) -> int:
+    """Multiplications that need a DSP: non-zero weights whose |raw| is not a power of
+    two (ternary, binary and power-of-two weights have none), times output positions."""
+    return _weight_counts(node.kernel_q)[1] * output_positions(node)
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The DSP and latency rule of a layer at reuse factor R (swap `COST_MODEL` to change it)."""
+
+    def dsp(self, node, reuse: int) -> int:
+        n = dsp_multiplications(node)
+        return math.ceil(n / reuse) if n else 0
+
+    def latency(self, node, reuse: int) -> int:
+        """Extra cycles over the fully parallel layer."""
+        return reuse - 1
+
+    def max_reuse(self, node) -> int:
+        return max(scheduled_multiplications(node), 1)
+
+
+COST_MODEL = CostModel()
+
+
+def select_reuse(graph: Graph, options: CompileOptions, model: CostModel | None = None) -> Graph:
+    model = model or COST_MODEL
+    nodes = weight_nodes(graph)
+    for n in nodes:
+        limit = model.max_reuse(n)
+        if n.reuse_factor > limit:
+            record_adjustment(graph, layer=layer_of(n), node=n.name, setting="reuse_factor",
+                              requested=n.reuse_factor, used=limit,
+                              reason=f"the layer has only {scheduled_multiplications(n)} multiplications to share")
+            n.reuse_factor = limit
+    max_dsp, ii = options.max_dsp, options.ii
+    if max_dsp is None and ii is None:
+        return graph
+    pinned = [n for n in nodes if f"{n.name}:reuse_factor" in options.pinned]
+    free = [n for n in nodes if n not in pinned and model.dsp(n, 1) > 0]
+    for n in nodes:
+        if n not in pinned and n not in free:
+            n.reuse_factor = 1          # no DSPs to save: fastest
+    for n in pinned:
+        if ii is not None and n.reuse_factor > ii:
+            s = options.config.layers.get(layer_of(n))
+            where = options.config.where(s.settings.get("reuse_factor") if s else options.config.defaults.get("reuse_factor"))
+            raise UserError(f"{where}: reuse_factor {n.reuse_factor} of layer {layer_of(n)!r} exceeds the II limit "
+                            f"{ii} ({options.ii_reason})")
+    pinned_dsp = sum(model.dsp(n, n.reuse_factor) for n in pinned)
+    cands = {n.name: _candidates(n, model, ii) for n in free}
+    if max_dsp is not None:
+        choice = _min_latency(free, cands, max_dsp - pinned_dsp)
+        if choice is None:
+            least = pinned_dsp + sum(min(d for _, d, _ in cands[n.name]) for n in free)
+            raise UserError(f"--max-dsp {max_dsp} cannot be met: the fewest DSPs reachable"
+                            f"{' with II <= ' + str(ii) if ii is not None else ''} is {least}"
+                            f"{f' ({pinned_dsp} of them in layers whose reuse factor the config fixes)' if pinned_dsp else ''}")
+        objective = "least latency within the DSP budget"
+    else:
+        choice = {n.name: min(cands[n.name], key=lambda c: (c[1], c[2]))[0] for n in free}
+        objective = "fewest DSPs within the II limit, then least latency"
+    for n in free:
+        n.reuse_factor = choice[n.name]
+    layers = [{"layer": layer_of(n), "node": n.name, "reuse_factor": n.reuse_factor,
+               "multiplications": scheduled_multiplications(n), "dsp_multiplications": dsp_multiplications(n),
+               "dsp": model.dsp(n, n.reuse_factor), "extra_latency_cycles": model.latency(n, n.reuse_factor),
+               "chosen": n in free} for n in nodes]
+    record_pass(graph, "reuse", {
+        "target": {"max_dsp": max_dsp, "ii": ii, "ii_reason": options.ii_reason,
+                   "event_rate_hz": options.event_rate_hz, "clock_mhz": options.clock_mhz},
+        "objective": objective, "layers": layers,
+        "dsp": sum(x["dsp"] for x in layers), "ii_cycles": max([n.reuse_factor for n in nodes], default=1),
+        "extra_latency_cycles": sum(x["extra_latency_cycles"] for x in layers),
+    })
+    return graph
+
+
+def _candidates(node, model: CostModel, ii: int | None) -> list[tuple[int, int, int]]:
+    """(R, dsp, latency) on the Pareto front: for each DSP count the least latency."""
+    top = model.max_reuse(node) if ii is None else min(ii, model.max_reuse(node))
+    n = max(dsp_multiplications(node), 1)
+    # every R up to 4096, and beyond that the smallest R of each DSP count ceil(n / R)
+    tries = set(range(1, min(top, 4096) + 1)) | {r for d in range(1, n + 1) if (r := -(-n // d)) <= top} | {top}
+    best: dict[int, tuple[int, int, int]] = {}
+    for r in sorted(tries):
+        d, lat = model.dsp(node, r), model.latency(node, r)
+        if d not in best or (lat, r) < (best[d][2], best[d][0]):
+            best[d] = (r, d, lat)
+    front, best_lat = [], math.inf
+    for d in sorted(best):
+        r, _, lat = best[d]
+        if lat < best_lat:
+            front.append((r, d, lat))
+            best_lat = lat
+    return front
+
+
+def _min_latency(free, cands, budget: int) -> dict[str, int] | None:
+    """Exact: minimise total latency subject to total DSPs <= budget."""
+    if budget < 0:
+        return None
+    if not free:
+        return {}
+    budget = min(budget, sum(max(d for _, d, _ in cands[n.name]) for n in free))
+    inf = np.iinfo(np.int64).max // 4
+    dp = np.full(budget + 1, inf, dtype=np.int64)
+    dp[0] = 0
+    picks = []
+    for n in free:
+        new = np.full(budget + 1, inf, dtype=np.int64)
+        pick = np.full(budget + 1, -1, dtype=np.int64)
+        for k, (_, d, lat) in enumerate(cands[n.name]):
+            if d > budget:
+                continue
+            shifted = np.full(budget + 1, inf, dtype=np.int64)
+            shifted[d:] = dp[:budget + 1 - d] + lat
+            better = shifted < new
+            new[better] = shifted[better]
+            pick[better] = k
+        dp = new
+        picks.append(pick)
+    if dp.min() >= inf:
+        return None
+    best = int(dp.min())
+    b = int(np.flatnonzero(dp == best)[0])          # fewest DSPs among the fastest
+    choice = {}
+    for n, pick in zip(reversed(free), reversed(picks)):
+        k = int(pick[b])
+        r, d, _ = cands[n.name][k]
+        choice[n.name] = r
+        b -= d
+    return choice

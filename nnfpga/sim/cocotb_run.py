@@ -1,0 +1,80 @@
+"""Run the cocotb bench (`nnfpga.sim.cocotb_bench`) on a firmware directory with
+cocotb's Python runner (``cocotb_tools.runner``): the Verilog under Icarus or
+Verilator, or the VHDL under GHDL.
+
+`run_cocotb(fw_dir, x_raw, want_raw, simulator=..., gaps=...)` writes the stimulus (the
+inputs, the extra idle cycles before each sample, the expected outputs), builds and
+runs the bench, and returns its result: the outputs it saw and the timing or value
+errors (none, or `SimulationError` is raised).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from nnfpga.backends.rtl.bus import check_raw, to_hex
+from nnfpga.backends.rtl.writer import read_summary
+from nnfpga.ir.fixed import FixedType
+from nnfpga.sim.errors import SimulationError
+
+SIMULATORS = ("icarus", "verilator", "ghdl")
+
+
+def run_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", gaps=None,
+               seed: int = 1) -> dict:
+    from cocotb_tools.runner import get_runner
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
+    fw_dir = Path(fw_dir).resolve()
+    info = read_summary(fw_dir)
+    in_t, out_t = FixedType.from_json(info["in_type"]), FixedType.from_json(info["out_type"])
+    x = check_raw(x_raw, in_t, info["n_inputs"])
+    want = check_raw(want_raw, out_t, info["n_outputs"], "expected output")
+    n = x.shape[0]
+    gaps = [0] * n if gaps is None else [int(g) for g in gaps]
+    if len(gaps) != n or min(gaps, default=0) < 0:
+        raise ValueError("gaps: one non-negative number of extra idle cycles per sample")
+    xs = [int(h, 16) for h in to_hex(x, in_t.width, -(-info["in_bus_width"] // 4))]
+    ws = [int(h, 16) for h in to_hex(want, out_t.width, -(-info["out_bus_width"] // 4))]
+    rng = np.random.default_rng(seed)
+    junk = int.from_bytes(rng.bytes(-(-info["in_bus_width"] // 8)), "little") & ((1 << info["in_bus_width"]) - 1)
+    build = fw_dir / "sim" / f"cocotb_{simulator}"
+    build.mkdir(parents=True, exist_ok=True)
+    stim, result = build / "stimulus.json", build / "result.json"
+    stim.write_text(json.dumps({"latency": info["latency_cycles"], "ii": info["ii_cycles"], "junk": str(junk),
+                                "samples": [{"x": str(a), "want": str(b), "gap": g}
+                                            for a, b, g in zip(xs, ws, gaps)]}))
+    if result.exists():
+        result.unlink()
+    runner = get_runner(simulator)
+    top = info["top"]
+    failed = None
+    env = {"NNFPGA_COCOTB_STIMULUS": str(stim), "NNFPGA_COCOTB_RESULT": str(result)}
+    if simulator == "ghdl":
+        runner.build(vhdl_sources=[fw_dir / info["files"]["vhdl"]], hdl_toplevel=top, build_dir=build,
+                     build_args=["--std=08"], always=True)
+        try:
+            runner.test(test_module="nnfpga.sim.cocotb_bench", hdl_toplevel=top, hdl_toplevel_lang="vhdl",
+                        build_dir=build, test_args=["--std=08"], extra_env=env)
+        except SystemExit as e:  # the runner exits when a test failed
+            failed = e
+    else:
+        args = ["-Wno-fatal"] if simulator == "verilator" else []
+        runner.build(verilog_sources=[fw_dir / info["files"]["verilog"]], hdl_toplevel=top, build_dir=build,
+                     timescale=("1ns", "1ps"), build_args=args, always=True)
+        try:
+            runner.test(test_module="nnfpga.sim.cocotb_bench", hdl_toplevel=top, hdl_toplevel_lang="verilog",
+                        build_dir=build, timescale=("1ns", "1ps"), extra_env=env)
+        except SystemExit as e:  # the runner exits when a test failed
+            failed = e
+    if not result.is_file():
+        raise SimulationError(f"cocotb ({simulator}) wrote no result{' (the test failed)' if failed else ''}: "
+                              f"see {build}")
+    res = json.loads(result.read_text())
+    if res["n_errors"]:
+        raise SimulationError(f"cocotb ({simulator}): {res['n_errors']} errors: {res['errors'][:5]}")
+    return res

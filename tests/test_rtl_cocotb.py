@@ -1,0 +1,74 @@
+"""cocotb benches (`nnfpga.sim.cocotb_bench`, run with cocotb's Python runner): out_valid
+exactly at the reported latency, and the golden outputs, for samples every II cycles
+and with random gaps, at reuse 1 and 4; Verilog under Icarus (and Verilator in the slow
+suite), VHDL under GHDL."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import numpy as np
+import pytest
+
+from nnfpga.backends.rtl import write_rtl
+from nnfpga.ir.emulator import run_raw
+from tests.rtl_models import set_reuse, softmax_mlp
+from tests.test_rtl import have, inputs, model
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("cocotb") is None, reason="cocotb not installed")
+
+SIMS = {"icarus": shutil.which("iverilog") is not None and shutil.which("vvp") is not None,
+        "ghdl": have("ghdl"), "verilator": have("verilator")}
+
+
+def _case(reuse: int, softmax: bool):
+    g = softmax_mlp(reuse=reuse) if softmax else set_reuse(model([8, 12, 6, 4], "fixed", "relu", 5, dense=True),
+                                                          reuse)
+    x = inputs(g, 120, seed=reuse)
+    gaps = np.random.default_rng(reuse).integers(0, 4, len(x))
+    gaps[:40] = 0  # first back to back (every II cycles), then with gaps
+    return g, x, gaps
+
+
+def _run(tmp_path, simulator, reuse, softmax):
+    from nnfpga.sim.cocotb_run import run_cocotb
+    g, x, gaps = _case(reuse, softmax)
+    info = write_rtl(g, tmp_path)
+    assert info["ii_cycles"] == reuse
+    res = run_cocotb(tmp_path, x, run_raw(g, x), simulator=simulator, gaps=gaps)
+    assert len(res["outputs"]) == len(x) and res["n_errors"] == 0
+    assert res["cycles"] >= reuse * len(x) + info["latency_cycles"]
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "ghdl"])
+@pytest.mark.parametrize("reuse", [1, 4])
+@pytest.mark.parametrize("softmax", [False, True])
+def test_cocotb_latency_and_outputs(tmp_path, simulator, reuse, softmax):
+    if not SIMS[simulator]:
+        pytest.skip(f"{simulator} not installed")
+    _run(tmp_path, simulator, reuse, softmax)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reuse", [1, 4])
+def test_cocotb_verilator(tmp_path, reuse):
+    if not SIMS["verilator"]:
+        pytest.skip("Verilator not installed")
+    _run(tmp_path, "verilator", reuse, False)
+
+
+def test_cocotb_bench_catches_a_wrong_latency(tmp_path):
+    """The bench fails when rtl.json claims another latency than the RTL has."""
+    import json
+
+    from nnfpga.sim.cocotb_run import run_cocotb
+    from nnfpga.sim.errors import SimulationError
+    if not SIMS["icarus"]:
+        pytest.skip("Icarus not installed")
+    g, x, gaps = _case(4, False)
+    info = write_rtl(g, tmp_path)
+    info["latency_cycles"] += 1
+    (tmp_path / "rtl.json").write_text(json.dumps(info))
+    with pytest.raises(SimulationError, match="out_valid is 1, expected 0"):
+        run_cocotb(tmp_path, x[:20], run_raw(g, x[:20]), simulator="icarus", gaps=gaps[:20])
