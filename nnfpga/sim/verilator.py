@@ -32,6 +32,7 @@ import numpy as np
 from nnfpga.backends.rtl.bus import check_raw, pack, unpack, words_for
 from nnfpga.backends.rtl.writer import read_summary
 from nnfpga.ir.fixed import FixedType
+from nnfpga.sim.errors import SimulationError
 
 __all__ = ["SimulationError", "build_verilator", "run_verilator", "verilator_env"]
 
@@ -48,7 +49,6 @@ MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include CFG_LDLIBS_THREADS=-pthread "
 DEFAULT_OPT = "-O1"
 
 
-from nnfpga.sim.errors import SimulationError  # noqa: E402  (re-exported)
 
 
 def verilator_env() -> tuple[str, dict]:

@@ -1,14 +1,16 @@
 """RTL backend: an RTL description (`netlist`) lowered from the IR (`lower`) and printed
-as VHDL-2008 (`vhdl`) and Verilog-2005 (`verilog`) from the same description.
+as VHDL-2008 (`vhdl`) and Verilog-2005 (`verilog`) from the same description; DSP counts
+in `resources`.
 
-Public API: `write_rtl`, `lower`, `RtlConfig`, `Netlist`, `evaluate`, `RtlUnsupportedError`.
+Public API: `write_rtl`, `lower`, `RtlConfig`, `Netlist`, `evaluate`, `simulate`,
+`RtlUnsupportedError`.
 """
 
 from nnfpga.backends.rtl.lower import RtlConfig, RtlUnsupportedError, lower
-from nnfpga.backends.rtl.netlist import Netlist, evaluate
+from nnfpga.backends.rtl.netlist import Netlist, evaluate, simulate
 from nnfpga.backends.rtl.verilog import print_verilog
 from nnfpga.backends.rtl.vhdl import print_vhdl
 from nnfpga.backends.rtl.writer import read_summary, write_rtl
 
 __all__ = ["Netlist", "RtlConfig", "RtlUnsupportedError", "evaluate", "lower", "print_verilog",
-           "print_vhdl", "read_summary", "write_rtl"]
+           "print_vhdl", "read_summary", "simulate", "write_rtl"]

@@ -591,7 +591,8 @@ def _reuse_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int, R
         x, fx = xs[i]
         xm = b.materialize(f"{name}_xm{i}", x, fx, F)
         xc[i] = b.reg(f"{name}_xc{i}", xm, F, en=vin)
-    b.ops[-1].note = f"{name}: the input, captured when it is valid (held for the {R} phases)"
+        if len(xc) == 1:
+            b.ops[-1].note = f"{name}: the inputs, captured when valid (held for the {R} phases)"
     ph = b.counter(f"{name}_ph", vin, R)
     b.ops[-1].note = f"{name}: phase 0..{R - 1} of the schedule, {R} = idle"
     phd = b.reg(f"{name}_phd", ph, 0, reset=R)

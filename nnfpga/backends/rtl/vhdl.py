@@ -389,8 +389,10 @@ def _stateful(s: Op, ind: str) -> list[str]:
                 f"{ind}end if;"]
     if isinstance(s, Acc):
         sel = s.sel.name
-        load = s.a.name if is_int(s.a) == is_int(y) else (
-            f"to_integer({s.a.name})" if is_int(y) else _convert(s.a, y))
+        if is_int(y):
+            load = s.a.name if is_int(s.a) else f"to_integer({s.a.name})"
+        else:
+            load = _convert(s.a, y)
         lines = [f"{ind}if {sel} = {s.first} then", f"{ind}  {y.name} <= {load};"]
         if s.last > s.first:
             lines += [f"{ind}elsif {sel} > {s.first} and {sel} <= {s.last} then", f"{ind}  {y.name} <= {_expr(s)};"]
