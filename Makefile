@@ -20,10 +20,10 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
-# Slow suites whose features were still being built when this was written (issue 5: RTL
-# reuse/Conv/cocotb; issue 6: Yosys synthesis of the large models): run them with
+# Slow suites still too long for CI (issue 6: Yosys synthesis of the large models takes
+# minutes per design): run them with
 # `make test-slow-all`; CI runs the others until those issues land.
-SLOW_IN_PROGRESS := tests/test_rtl_models.py tests/test_rtl_cocotb.py tests/test_report_synth.py
+SLOW_IN_PROGRESS := tests/test_report_synth.py
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow $(addprefix --ignore=,$(SLOW_IN_PROGRESS))

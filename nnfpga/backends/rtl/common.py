@@ -60,15 +60,17 @@ def header_lines(nl: Netlist, language: str) -> list[str]:
         f"out_data: {nl.n_out} x {nl.out_type} ({nl.out_type.width} bits each), same packing, "
         f"raw = value * 2^{nl.out_type.frac}",
         "",
-        "Layers (latency in cycles, initiation interval, multipliers, adders):",
+        "Layers (latency in cycles, initiation interval, multipliers, DSP48E2 slices, adders):",
     ]
     for info in nl.layers:
         lines.append(f"  {info.name:<16} {info.latency:>3} cy II {info.ii:>2} {info.multipliers:>6} mul "
-                     f"{info.adders:>6} add   {info.description}")
+                     f"{info.dsp:>5} dsp {info.adders:>6} add   {info.description}")
     mults = sum(i.multipliers for i in nl.layers)
     adds = sum(i.adders for i in nl.layers)
     regs = sum(i.register_bits for i in nl.layers)
-    lines.append(f"  {'total':<16} {nl.latency:>3} cy II {nl.ii:>2} {mults:>6} mul {adds:>6} add   {regs} register bits"
+    dsps = sum(i.dsp for i in nl.layers)
+    lines.append(f"  {'total':<16} {nl.latency:>3} cy II {nl.ii:>2} {mults:>6} mul {dsps:>5} dsp {adds:>6} add   "
+                 f"{regs} register bits"
                  " (+ the valid shift register)")
     return lines
 

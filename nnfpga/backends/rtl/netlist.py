@@ -770,6 +770,8 @@ def simulate(netlist: Netlist, x_raw, gaps=None, lanes: int = 1024, check_ranges
     m = -(-n // lanes)
     xp = np.concatenate([x, np.repeat(x[-1:], m * lanes - n, axis=0)]).reshape(m, lanes, -1)
     gaps = [0] * m if gaps is None else [int(g) for g in gaps]
+    if len(gaps) < m or min(gaps) < 0:
+        raise ValueError(f"gaps: {m} non-negative numbers of idle cycles needed (one per sample of a lane)")
     starts, t = [], 0
     for q in range(m):
         t += gaps[q]
