@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_debian=()
-for tool in iverilog ghdl yosys chromium; do
-  command -v "$tool" >/dev/null 2>&1 || need_debian+=("$tool")
+# command:package (tclsh runs the HLS build script's test; make drives Verilator's build)
+for pair in iverilog:iverilog ghdl:ghdl yosys:yosys chromium:chromium tclsh:tcl make:make g++:g++; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need_debian+=("${pair#*:}")
 done
 if [ ${#need_debian[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

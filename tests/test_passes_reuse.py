@@ -133,8 +133,6 @@ def test_cli_compile_with_dsp_budget(tmp_path, capsys):
     out = tmp_path / "fw"
     code = main(["compile", str(MODELS / "qmlp.h5"), "--max-dsp", "200", "-o", str(out)])
     err = capsys.readouterr().err
-    if code == 2 and "not supported by the RTL backend yet" in err:
-        pytest.skip("the RTL backend does not schedule reuse factors > 1 yet")
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     choice = report["optimisation"]["reuse"]

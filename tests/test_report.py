@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from tests.conftest import require_tool
+
 from nnfpga.backends.report import build_report, write_report_files
 from nnfpga.backends.report.estimator import _adder, _const_adder, _lut_rom, _Operand, _sum_cost, estimate_netlist
 from nnfpga.backends.report.mulrule import mul_dsp_count, shift_add_terms
@@ -274,7 +276,12 @@ def test_build_report_directly_matches_write_rtl(tmp_path):
 
 
 # ----------------------------------------------------------------------------- Yosys runner errors
-needs_yosys = pytest.mark.skipif(__import__("shutil").which("yosys") is None, reason="yosys not installed")
+@pytest.fixture
+def yosys_installed() -> None:
+    require_tool("yosys")
+
+
+needs_yosys = pytest.mark.usefixtures("yosys_installed")
 
 
 @needs_yosys
@@ -309,12 +316,8 @@ def test_synth_script_is_synth_xilinx_with_the_rom_step():
 
 
 def test_time_multiplexed_layers_are_estimated():
-    from nnfpga.backends.rtl import RtlUnsupportedError
     base = estimate_netlist(lower(random_mlp([16, 8, 4], seed=3)))
-    try:
-        nl = lower(random_mlp([16, 8, 4], seed=3, reuse_factor=4))
-    except RtlUnsupportedError:
-        pytest.skip("the RTL backend does not build reuse factors > 1 yet")
+    nl = lower(random_mlp([16, 8, 4], seed=3, reuse_factor=4))
     est = estimate_netlist(nl)
     assert not est.notes, est.notes            # every operation kind has a cost model
     assert 0 < est.total.dsp < base.total.dsp   # fewer multipliers, each used 4 times

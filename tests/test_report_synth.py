@@ -32,8 +32,7 @@ from nnfpga.compiler.driver import load_firmware
 from tests.conftest import MODELS
 from tests.irmodels import random_mlp
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")]
+pytestmark = pytest.mark.slow
 
 TOLERANCE = 0.25
 RANDOM = [("fixed", [16, 12, 6], "linear"), ("po2", [12, 10, 6], "relu"), ("binary", [10, 8, 4], "linear"),
@@ -142,8 +141,8 @@ CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.mark.skipif(_chromium() is None, reason="chromium not installed (scripts/setup.sh installs it as root)")
 def test_report_html_renders_its_plots_in_chromium(synth_fw, tmp_path):
+    assert _chromium() is not None, "chromium is not installed: run `make setup` as root (scripts/setup.sh)"
     from PIL import Image
     synthesised = json.loads((synth_fw / "report.json").read_text())["resources"]["synthesis"] is not None
     html = synth_fw / "report.html"

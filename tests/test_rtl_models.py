@@ -23,6 +23,8 @@ import subprocess
 import numpy as np
 import pytest
 
+from tests.conftest import require_tool
+
 from nnfpga.backends.rtl import RtlConfig, evaluate, lower, write_rtl
 from nnfpga.backends.rtl.netlist import Acc, Mul, MulConst, simulate
 from nnfpga.backends.rtl.resources import dsp_for
@@ -258,8 +260,8 @@ def yosys_dsp(fw_dir, info) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("yosys") is None, reason="Yosys not installed")
 def test_dsp_count_matches_yosys(tmp_path):
+    require_tool("yosys")
     """The analytic DSP count (`resources`) equals Yosys's synth_xilinx -family xcup
     mapping, at reuse 1 (constant multipliers, some below the 9-bit product threshold)
     and reuse > 1 (multiplier units), and for softmax's products (two DSPs each)."""
