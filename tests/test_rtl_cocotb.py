@@ -14,7 +14,8 @@ import pytest
 from nnfpga.backends.rtl import write_rtl
 from nnfpga.ir.emulator import run_raw
 from tests.rtl_models import set_reuse, softmax_mlp
-from tests.test_rtl import have, inputs, model
+from tests.conftest import have
+from tests.test_rtl import inputs, model
 
 def _require(simulator: str) -> None:
     present = {"icarus": shutil.which("iverilog") is not None and shutil.which("vvp") is not None,

@@ -23,7 +23,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import needs_ghdl, needs_verilator, require_tool
 
 from nnfpga.backends.rtl import RtlConfig, evaluate, lower, write_rtl
 from nnfpga.backends.rtl.netlist import Acc, Mul, MulConst, simulate
@@ -32,8 +32,7 @@ from nnfpga.ir.emulator import run_raw
 from nnfpga.ir.ops import Conv2D, Dense
 from tests.rtl_models import (keras_tanh_mlp, pool_cnn, qkeras_trigger_cnn, set_reuse, softmax_mlp,
                               trigger_cnn)
-from tests.test_rtl import (assert_bit_exact, element_ranges, example_graph, inputs, model,
-                            needs_ghdl, needs_verilator)
+from tests.test_rtl import assert_bit_exact, element_ranges, example_graph, inputs, model
 
 REUSES = [1, 4]
 
