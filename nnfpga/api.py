@@ -30,7 +30,7 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
             outdir: str | Path = "fw", precision: Precision | None = None, config=None,
             calibration: np.ndarray | None = None, labels: np.ndarray | None = None,
             max_dsp: int | None = None, ii: int | None = None, event_rate=None, trim: bool | None = None,
-            dump_ir: str | Path | None = None) -> CompileResult:
+            reuse: int | None = None, dump_ir: str | Path | None = None) -> CompileResult:
     """Compile ``model`` (a .h5/.keras/.onnx/.pt path, a Keras model, an ONNX ModelProto or a
     PyTorch module).  ``example_input`` (a tensor or array of one or more samples) fixes the
     input shape of a PyTorch module or TorchScript file, which is exported to ONNX with it.
@@ -38,6 +38,7 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
     ``config``: a YAML file path (or a dict of the same content); ``calibration``: float
     samples for post-training quantisation / trimming (``labels`` for the auc metric);
     ``max_dsp`` / ``ii`` / ``event_rate`` (e.g. "40MHz"): reuse-factor selection;
+    ``reuse``: one reuse factor for every layer (per-layer config entries override it);
     ``trim``: narrow types to the calibration data's range.  Values the compiler had to
     change are in ``result.adjustments`` (and warned about)."""
     if example_input is not None:
@@ -45,7 +46,7 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
         model = TorchModel(model, example_input)
     return compile_model(model, target, clock, outdir, precision, dump_ir, config=config,
                          calibration=calibration, labels=labels, max_dsp=max_dsp, ii=ii,
-                         event_rate=event_rate, trim=trim)
+                         event_rate=event_rate, trim=trim, reuse=reuse)
 
 
 def make_config(model, path: str | Path | None = None, *, config=None, calibration: np.ndarray | None = None,

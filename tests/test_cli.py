@@ -128,3 +128,32 @@ def test_verify_reports_a_corrupted_firmware(tmp_path, capsys):
     summary = json.loads((out / "verify.json").read_text())
     assert summary["results"]["csim"]["mismatches"] > 0 and not summary["bit_exact"]
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_global_reuse_flag_sets_every_layer_and_config_entries_override_it(tmp_path, capsys):
+    cfg = tmp_path / "nnfpga.yml"
+    cfg.write_text("version: 1\nlayers:\n  fc2:\n    reuse_factor: 2\n")
+    out = tmp_path / "fw"
+    assert main(["compile", str(MODELS / "qmlp.h5"), "--reuse", "4", "--config", str(cfg), "-o", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    reuse = {layer["name"]: layer["reuse_factor"] for layer in report["layers"] if layer["op"] == "Dense"}
+    assert reuse == {"fc1": 4, "fc2": 2, "fc3": 4, "output": 4}
+    assert report["ii_cycles"] == 4
+    x = _events(300, seed=3)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["verify", str(out), "--input", str(tmp_path / "x.npy"), "--sim", "verilator"]) == 0
+    assert json.loads((out / "verify.json").read_text())["results"]["verilator"]["mismatches"] == 0
+
+
+@pytest.mark.parametrize("reuse,defaults,message", [
+    ("0", None, "--reuse must be a positive integer"),
+    ("4", "reuse_factor: 2", "--reuse 4 conflicts with defaults.reuse_factor: 2"),
+])
+def test_global_reuse_flag_errors(tmp_path, capsys, reuse, defaults, message):
+    args = ["compile", str(MODELS / "qmlp.h5"), "--reuse", reuse, "-o", str(tmp_path / "fw")]
+    if defaults:
+        (tmp_path / "c.yml").write_text(f"version: 1\ndefaults:\n  {defaults}\n")
+        args += ["--config", str(tmp_path / "c.yml")]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "fw").exists()

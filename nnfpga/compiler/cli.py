@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--clock", default="240MHz", help="clock frequency, e.g. 240MHz")
     c.add_argument("-o", "--output", required=True, help="output directory")
     c.add_argument("--dump-ir", help="write the IR after each pass into this directory")
+    c.add_argument("--reuse", type=int, help="reuse factor of every layer (multiplications per DSP; "
+                                             "per-layer config entries override it)")
     _optimisation_args(c)
 
     g = sub.add_parser("config", help="write a commented configuration file listing every layer's settings")
@@ -102,7 +104,7 @@ def _compile(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
         result = compile_model(args.model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
-                               **_optimisation_kwargs(args))
+                               reuse=args.reuse, **_optimisation_kwargs(args))
     for entry in result.adjustments:
         print(f"nnfpga compile: warning: {adjustment_message(entry)}", file=sys.stderr)
     print_summary(result.report, Path(args.output), compact=True)

@@ -316,11 +316,15 @@ def _agree(cli, setting: Setting | None, cfg: Config, flag: str, show=lambda v: 
 
 def make_options(config=None, precision: Precision | None = None, calibration=None, labels=None,
                  max_dsp: int | None = None, ii: int | None = None, event_rate=None,
-                 clock_mhz: float | None = None, trim: bool | None = None) -> CompileOptions:
-    """Validate and merge the command-line / API options with the config file."""
+                 clock_mhz: float | None = None, trim: bool | None = None,
+                 reuse: int | None = None) -> CompileOptions:
+    """Validate and merge the command-line / API options with the config file.
+
+    ``reuse`` (``--reuse R``) is the global reuse factor: the same as ``defaults:
+    reuse_factor`` in the file (both given must agree); per-layer entries override it."""
     from nnfpga.compiler.config_schema import parse_rate
     cfg = load_config(config) or Config()
-    for flag, v in (("--max-dsp", max_dsp), ("--ii", ii)):
+    for flag, v in (("--max-dsp", max_dsp), ("--ii", ii), ("--reuse", reuse)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
             raise UserError(f"{flag} must be a positive integer, got {v!r}")
     if event_rate is not None:
@@ -328,6 +332,9 @@ def make_options(config=None, precision: Precision | None = None, calibration=No
             event_rate = parse_rate(event_rate, "--event-rate")
         except SchemaError as e:
             raise UserError(str(e)) from None
+    if reuse is not None:
+        given = _agree(int(reuse), cfg.defaults.get("reuse_factor"), cfg, "--reuse")
+        cfg.defaults.setdefault("reuse_factor", Setting(given, None, "--reuse"))
     opts = CompileOptions(precision=precision_from_config(cfg, precision), config=cfg, clock_mhz=clock_mhz)
     opts.max_dsp = _agree(max_dsp, cfg.setting("reuse", "max_dsp"), cfg, "--max-dsp")
     ii = _agree(ii, cfg.setting("reuse", "ii"), cfg, "--ii")

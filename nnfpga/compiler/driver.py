@@ -43,9 +43,10 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                   outdir: str | Path = "fw", precision: Precision | None = None,
                   dump_ir: str | Path | None = None, *, config=None, calibration=None, labels=None,
                   max_dsp: int | None = None, ii: int | None = None, event_rate=None,
-                  trim: bool | None = None, options: CompileOptions | None = None) -> CompileResult:
+                  trim: bool | None = None, reuse: int | None = None,
+                  options: CompileOptions | None = None) -> CompileResult:
     """``config`` (a YAML path or dict), ``calibration``/``labels`` (arrays), ``max_dsp``,
-    ``ii``, ``event_rate`` and ``trim`` drive the optimisation passes (`config.make_options`)."""
+    ``ii``, ``event_rate``, ``trim`` and ``reuse`` (the global reuse factor) drive the optimisation passes (`config.make_options`)."""
     from nnfpga.backends.hls import write_hls
     from nnfpga.backends.report import build_report, write_report_files
     from nnfpga.backends.rtl import write_rtl
@@ -56,7 +57,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     outdir = Path(outdir)
     _check_outdir(outdir)
     options = options or make_options(config, precision, calibration, labels, max_dsp, ii, event_rate,
-                                      clock_mhz, trim)
+                                      clock_mhz, trim, reuse)
     graph = build_graph(model, precision, Path(dump_ir) if dump_ir else None, options=options)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
