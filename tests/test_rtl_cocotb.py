@@ -57,6 +57,25 @@ def test_cocotb_verilator(tmp_path, reuse):
     _run(tmp_path, "verilator", reuse, False)
 
 
+@pytest.mark.parametrize("simulator", ["icarus", "ghdl"])
+@pytest.mark.parametrize("reuse", [1, 4])
+def test_cocotb_reset_in_the_middle_of_the_stream(tmp_path, simulator, reuse):
+    """A reset clears the samples in flight (their out_valid never comes), and the samples
+    after it come out at the latency with the right values, even when the first follows
+    the reset sooner than II cycles after the last sample before it."""
+    from nnfpga.sim.cocotb_run import run_cocotb
+    _require(simulator)
+    g, x, gaps = _case(reuse, False)
+    info = write_rtl(g, tmp_path)
+    latency = info["latency_cycles"]
+    resets = {50: (2, 1), 80: (1, 3), 100: (latency + 4, 2)}
+    res = run_cocotb(tmp_path, x, run_raw(g, x), simulator=simulator, gaps=gaps, resets=resets)
+    lost = set(res["lost"])
+    assert {49, 79} <= lost and 99 not in lost and not lost & {50, 80, 100}
+    want = np.delete(run_raw(g, x), sorted(lost), axis=0)
+    assert len(res["outputs"]) == len(want) == len(x) - len(lost) and res["n_errors"] == 0
+
+
 def test_cocotb_bench_catches_a_wrong_latency(tmp_path):
     """The bench fails when rtl.json claims another latency than the RTL has."""
     import json

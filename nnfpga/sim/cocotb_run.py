@@ -2,8 +2,9 @@
 cocotb's Python runner (``cocotb_tools.runner``): the Verilog under Icarus or
 Verilator, or the VHDL under GHDL.
 
-`run_cocotb(fw_dir, x_raw, want_raw, simulator=..., gaps=...)` writes the stimulus (the
-inputs, the extra idle cycles before each sample, the expected outputs), builds and
+`run_cocotb(fw_dir, x_raw, want_raw, simulator=..., gaps=..., resets=...)` writes the
+stimulus (the inputs, the extra idle cycles before each sample, resets in the middle of
+the stream, the expected outputs), builds and
 runs the bench, and returns its result: the outputs it saw and the timing or value
 errors (none, or `SimulationError` is raised).
 """
@@ -25,7 +26,7 @@ SIMULATORS = ("icarus", "verilator", "ghdl")
 
 
 def run_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", gaps=None,
-               seed: int = 1) -> dict:
+               seed: int = 1, resets: dict[int, tuple[int, int]] | None = None) -> dict:
     from cocotb_tools.runner import get_runner
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
@@ -38,6 +39,9 @@ def run_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", g
     gaps = [0] * n if gaps is None else [int(g) for g in gaps]
     if len(gaps) != n or min(gaps, default=0) < 0:
         raise ValueError("gaps: one non-negative number of extra idle cycles per sample")
+    resets = {int(k): (int(o), int(m)) for k, (o, m) in (resets or {}).items()}
+    if any(not 0 < k < n or o < 1 or m < 1 for k, (o, m) in resets.items()):
+        raise ValueError("resets: {sample k (1 <= k < n): (offset >= 1 after sample k-1, length >= 1)}")
     xs = [int(h, 16) for h in to_hex(x, in_t.width, -(-info["in_bus_width"] // 4))]
     ws = [int(h, 16) for h in to_hex(want, out_t.width, -(-info["out_bus_width"] // 4))]
     rng = np.random.default_rng(seed)
@@ -46,8 +50,8 @@ def run_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", g
     build.mkdir(parents=True, exist_ok=True)
     stim, result = build / "stimulus.json", build / "result.json"
     stim.write_text(json.dumps({"latency": info["latency_cycles"], "ii": info["ii_cycles"], "junk": str(junk),
-                                "samples": [{"x": str(a), "want": str(b), "gap": g}
-                                            for a, b, g in zip(xs, ws, gaps)]}))
+                                "samples": [{"x": str(a), "want": str(b), "gap": g, "reset": resets.get(k)}
+                                            for k, (a, b, g) in enumerate(zip(xs, ws, gaps))]}))
     if result.exists():
         result.unlink()
     runner = get_runner(simulator)
@@ -55,7 +59,7 @@ def run_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", g
     failed = None
     env = {"NNFPGA_COCOTB_STIMULUS": str(stim), "NNFPGA_COCOTB_RESULT": str(result)}
     if simulator == "ghdl":
-        runner.build(vhdl_sources=[fw_dir / info["files"]["vhdl"]], hdl_toplevel=top, build_dir=build,
+        runner.build(sources=[fw_dir / info["files"]["vhdl"]], hdl_toplevel=top, build_dir=build,
                      build_args=["--std=08"], always=True)
         try:
             runner.test(test_module="nnfpga.sim.cocotb_bench", hdl_toplevel=top, hdl_toplevel_lang="vhdl",
@@ -72,7 +76,7 @@ def run_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", g
                 if key in venv:
                     os.environ[key] = venv[key]
             args = ["-Wno-fatal"]
-        runner.build(verilog_sources=[fw_dir / info["files"]["verilog"]], hdl_toplevel=top, build_dir=build,
+        runner.build(sources=[fw_dir / info["files"]["verilog"]], hdl_toplevel=top, build_dir=build,
                      timescale=("1ns", "1ps"), build_args=args, always=True)
         try:
             runner.test(test_module="nnfpga.sim.cocotb_bench", hdl_toplevel=top, hdl_toplevel_lang="verilog",
