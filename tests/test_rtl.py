@@ -273,16 +273,16 @@ def test_multiplier_rule_fixed_weights_detail():
     assert_bit_exact(evaluate(nl, x), run_raw(g, x), "detail")
 
 
-@pytest.mark.parametrize("lpr", [1, 2, 3])
-def test_latency_formula(lpr):
+@pytest.mark.parametrize("lpr,mr", [(1, 2), (2, 2), (3, 2), (1, 1), (2, 3)])
+def test_latency_formula(lpr, mr):
     for kind in ("fixed", "binary"):
         g = model([16, 64, 32, 32, 5], kind, "relu", 0, dense=True)
-        nl = lower(g, RtlConfig(levels_per_register=lpr))
+        nl = lower(g, RtlConfig(levels_per_register=lpr, multiplier_registers=mr))
         total = 0
         for info, node in zip(nl.layers, [n for n in g.nodes if isinstance(n, Dense)]):
             leaves = max(int(np.count_nonzero(node.kernel_q.raw[:, j])) for j in range(node.n_out))
             depth = math.ceil(math.log2(leaves)) if leaves > 1 else 0
-            want = int(kind == "fixed") + math.ceil(depth / lpr) + 1
+            want = mr * int(kind == "fixed") + math.ceil(depth / lpr) + 1
             assert info.latency == want, (kind, info.name, info.latency, want)
             total += want
         assert nl.latency == total
@@ -310,6 +310,9 @@ def test_adder_tree_is_minimal():
 def test_config_and_unsupported_layers():
     with pytest.raises(ValueError, match="levels_per_register"):
         RtlConfig(levels_per_register=0)
+    for bad in (0, 4, True):
+        with pytest.raises(ValueError, match="multiplier_registers"):
+            RtlConfig(multiplier_registers=bad)
     g = random_mlp([4, 3, 2])
     g.nodes.append(Activation("soft max", ["fc2"], function="softmax", out_type=FixedType(8, 1, False)))
     g.outputs = ["soft max"]

@@ -7,8 +7,8 @@ THE SCHEDULE RULE (reuse factor R > 1, see `nnfpga.backends.rtl.lower`): a Dense
 Conv2D layer with N scheduled multiplications (non-zero weights whose magnitude is not
 a power of two, on non-constant inputs) has exactly ceil(N / R) multiplier units
 (`Mul`) and no constant multiplier; it accepts a sample every R cycles (at any cycle at
-least R after the previous one) and its latency is R + 2 + ceil(depth /
-levels_per_register) + 1, with depth the adder-tree depth over the per-output leaves
+least R after the previous one) and its latency is R + M + 1 + ceil(depth /
+levels_per_register) + 1 (M: registers after a multiplier, default 2), with depth the adder-tree depth over the per-output leaves
 (one per unit that contributes to the output, one per multiplier-free term).  A layer
 without multiplications is built fully parallel (II 1) whatever its reuse factor.
 """
@@ -63,7 +63,7 @@ def scheduled_multiplications(graph) -> dict[str, int]:
 def test_reuse_description_is_bit_exact(reuse, kind, final):
     from tests.irmodels import random_mlp
     g = random_mlp([16, 24, 12, 5], seed=reuse, weight_kind=kind, final_activation=final, reuse_factor=reuse)
-    nl = lower(g)
+    nl = lower(g, RtlConfig(multiplier_registers=1 + reuse % 3))   # 1, 2 and 3 product registers
     x = inputs(g, 2000)
     want = run_raw(g, x)
     assert_bit_exact(evaluate(nl, x), want, f"R={reuse} {kind}")
@@ -74,12 +74,12 @@ def test_reuse_description_is_bit_exact(reuse, kind, final):
 
 
 @pytest.mark.parametrize("reuse", [2, 4, 5, 16])
-@pytest.mark.parametrize("lpr", [1, 2])
-def test_schedule_rule(reuse, lpr):
+@pytest.mark.parametrize("lpr,mr", [(1, 2), (2, 2), (1, 1), (2, 3)])
+def test_schedule_rule(reuse, lpr, mr):
     """ceil(N / R) multiplier units per layer, no constant multiplier, II = R, latency."""
     g = model([16, 24, 12, 5], "fixed", "relu", 3, dense=True)
     g = set_reuse(g, reuse)
-    nl = lower(g, RtlConfig(levels_per_register=lpr))
+    nl = lower(g, RtlConfig(levels_per_register=lpr, multiplier_registers=mr))
     n_mult = scheduled_multiplications(g)
     assert nl.count(MulConst) == 0
     assert nl.ii == reuse
@@ -97,7 +97,7 @@ def test_schedule_rule(reuse, lpr):
             free = int(np.sum((mags != 0) & ((mags & (mags - 1)) == 0)))
             leaves.append(free + sum(op.out.name.endswith(f"_a{j}") for op in accs))
         depth = max(math.ceil(math.log2(n)) for n in leaves if n > 0)
-        assert info.latency == reuse + 2 + math.ceil(depth / lpr) + 1, info.name
+        assert info.latency == reuse + mr + 1 + math.ceil(depth / lpr) + 1, info.name
     assert nl.latency == sum(i.latency for i in nl.layers)
 
 

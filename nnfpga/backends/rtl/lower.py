@@ -32,9 +32,10 @@ Reuse factor 1, per output ``j``:
    ``|w| = odd * 2**k``: ``odd == 1`` (ternary, binary, powers of two, ``+-2**k`` fixed
    weights) is wiring, the input itself, its sign handled by the adder tree; otherwise a
    `MulConst` by ``odd`` (one multiplier per such weight).  When the layer has at least
-   one multiplier, products are registered (the inputs used by wiring terms go through
-   one shared register each, so every leaf is at the same stage); without multipliers
-   the tree reads the inputs directly.
+   one multiplier, products pass through ``multiplier_registers`` (M, default 2)
+   registers (the inputs used by wiring terms through as many shared registers each, so
+   every leaf is at the same stage); without multipliers the tree reads the inputs
+   directly.
 2. a balanced adder tree: leaves paired in order at every level; negative leaves become
    subtractions (only an all-negative sum needs a negation, in the output stage).  A
    register follows every ``levels_per_register`` levels and the last level.  Outputs
@@ -58,18 +59,19 @@ layer in cycle ``t``:
 * cycles ``t+1 .. t+R`` (phase ``p = 0 .. R-1``): each unit multiplies the input its
   phase selects (a multiplexer over the captured inputs) by the weight of that phase (a
   small constant table addressed by the phase: the weights are a sequence of R constants
-  repeated for every sample); the product is registered (the DSP's M register);
-* cycles ``t+2 .. t+R+1``: the unit adds the registered product into the partial sum of
-  its output (an `Acc` per unit and output; the phases of one output are consecutive in
-  a unit, so the first loads, the others add);
-* cycle ``t+R+2``: every partial sum is complete (and stays so until the next sample's
+  repeated for every sample); the product passes through M registers (the DSP's M and
+  P registers), the phase through M registers beside it;
+* cycles ``t+1+M .. t+R+M``: the unit adds the registered product into the partial sum
+  of its output (an `Acc` per unit and output; the phases of one output are consecutive
+  in a unit, so the first loads, the others add);
+* cycle ``t+R+M+1``: every partial sum is complete (and stays so until the next sample's
   first product for that output, at least R cycles later): these, and the
-  multiplier-free terms (``+-x_i * 2**k``: wiring, the inputs delayed R + 2 cycles by
-  plain registers, not time-multiplexed), are the leaves of the adder tree of the
+  multiplier-free terms (``+-x_i * 2**k``: wiring, the inputs delayed R + M + 1 cycles
+  by plain registers, not time-multiplexed), are the leaves of the adder tree of the
   reuse-1 case, followed by the same output stage.
 
 So the layer accepts a sample in any cycle at least R cycles after the previous one
-(II = R), its latency is ``R + 2 + ceil(depth / levels_per_register) + 1``, and the
+(II = R), its latency is ``R + M + 1 + ceil(depth / levels_per_register) + 1``, and the
 network's II is the largest of its layers'.  A layer with no multiplication to share
 (ternary, binary, power-of-two weights) is built as at reuse 1 (II 1) and says so in
 its description.  The phase counter idles at R (reset and power-up value), when no
@@ -79,7 +81,7 @@ MaxPool2D: per output a balanced tree of two-input maxima over the in-bound wind
 elements, registered like an adder tree (outputs of shallower, border windows are
 delayed to the same latency).  Softmax: see `_lower_softmax`.
 
-Latency of a linear layer: ``[1 if multipliers] + ceil(depth / levels_per_register) + 1``
+Latency of a linear layer: ``[M if multipliers] + ceil(depth / levels_per_register) + 1``
 at reuse 1 with ``depth = ceil(log2(max leaves over outputs))``; see above for R > 1; a
 table layer: 2; a stand-alone conversion: 1; a pooling layer: its tree's register
 levels (at least 1); the optional input register: 1.
@@ -114,16 +116,23 @@ class RtlConfig:
 
     ``levels_per_register``: adder-tree levels between two pipeline registers (1 = a
     register after every level).  ``register_input``: register ``in_data`` before the
-    first layer (one more cycle of latency).
+    first layer (one more cycle of latency).  ``multiplier_registers``: registers after
+    every multiplier (1 to 3; a DSP48E2 absorbs them as its M and P registers, and the
+    default 2 lets a multiplier run at 400+ MHz on UltraScale+); the multiplier-free
+    terms of the same layer are delayed alike.
     """
 
     levels_per_register: int = 1
     register_input: bool = False
+    multiplier_registers: int = 2
 
     def __post_init__(self) -> None:
         lpr = self.levels_per_register
         if isinstance(lpr, bool) or not isinstance(lpr, int) or lpr < 1:
             raise ValueError(f"levels_per_register must be an integer >= 1, got {lpr!r}")
+        mr = self.multiplier_registers
+        if isinstance(mr, bool) or not isinstance(mr, int) or not 1 <= mr <= 3:
+            raise ValueError(f"multiplier_registers must be 1, 2 or 3, got {mr!r}")
 
 
 # --------------------------------------------------------------------------- builder
@@ -476,11 +485,12 @@ def _lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Ac
         consts.append(c)
     n_mult = sum(odd != 1 for items in plan_items for (_, odd, _, _) in items)
     R = plan.reuse if n_mult else 1
+    mr = cfg.multiplier_registers
     if R > 1:
-        leaves, start = _reuse_leaves(b, name, plan_items, xs, kf, R, s0)
+        leaves, start = _reuse_leaves(b, name, plan_items, xs, kf, R, s0, mr)
         n_units = -(-n_mult // R)
     else:
-        leaves, start = _parallel_leaves(b, name, plan_items, xs, kf), int(n_mult > 0)
+        leaves, start = _parallel_leaves(b, name, plan_items, xs, kf, mr), mr * int(n_mult > 0)
         n_units = n_mult
 
     # ---- balanced adder trees --------------------------------------------------------
@@ -550,9 +560,10 @@ def _register_bits(ops: list[Op]) -> int:
     return sum(op.out.width for op in ops if isinstance(op, (Reg, Acc, Counter)))
 
 
-def _parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int) -> list[list[Node]]:
+def _parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int,
+                     mr: int) -> list[list[Node]]:
     """Reuse factor 1: one constant multiplier per product by a non-power of two,
-    registered; wiring for the others."""
+    followed by ``mr`` registers; wiring for the others (delayed alike)."""
     product_stage = any(odd != 1 for items in plan_items for (_, odd, _, _) in items)
     xd: dict[int, Signal] = {}
     leaves: list[list[Node]] = []
@@ -563,10 +574,10 @@ def _parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int
             if odd != 1:
                 m = b.mul(f"{name}_m{i}_{j}", x, odd, fx + kf - k,
                           note=f"{name}: x{i} * w[{i},{j}] = x{i} * {'-' if neg else ''}{odd}*2^{k}")
-                sig = b.reg(f"{name}_p{i}_{j}", m)
+                sig = b.delay(f"{name}_p{i}_{j}", m, mr)
             elif product_stage:
                 if i not in xd:
-                    xd[i] = b.reg(f"{name}_xd{i}", x)
+                    xd[i] = b.delay(f"{name}_xd{i}", x, mr)
                 sig = xd[i]
             else:
                 sig = x
@@ -576,15 +587,15 @@ def _parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int
 
 
 def _reuse_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int, R: int,
-                  s0: int) -> tuple[list[list[Node]], int]:
+                  s0: int, mr: int) -> tuple[list[list[Node]], int]:
     """Reuse factor R > 1 (see the module doc): ``ceil(N / R)`` multiplier units, each
-    with a sequence of R (weight, input) pairs; returns the tree leaves per output (at
-    stage ``s0 + R + 2``) and that offset ``R + 2``."""
+    with a sequence of R (weight, input) pairs and ``mr`` product registers; returns the
+    tree leaves per output (at stage ``s0 + R + mr + 1``) and that offset ``R + mr + 1``."""
     mults = sorted(((j, i, (-1 if neg else 1) * (odd << k))
                     for j, items in enumerate(plan_items) for (i, odd, k, neg) in items if odd != 1))
     used = sorted({i for _, i, _ in mults})
     F = max(xs[i][1] for i in used)
-    meet = s0 + R + 2
+    meet = s0 + R + mr + 1
     vin = b.valid(f"{name}_vin", s0)
     xc = {}
     for i in used:
@@ -595,7 +606,9 @@ def _reuse_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int, R
             b.ops[-1].note = f"{name}: the inputs, captured when valid (held for the {R} phases)"
     ph = b.counter(f"{name}_ph", vin, R)
     b.ops[-1].note = f"{name}: phase 0..{R - 1} of the schedule, {R} = idle"
-    phd = b.reg(f"{name}_phd", ph, 0, reset=R)
+    phd = ph  # the phase as the accumulators see it: delayed like the products
+    for k in range(mr):
+        phd = b.reg(f"{name}_phd{k + 1}" if mr > 1 else f"{name}_phd", phd, 0, reset=R)
     leaves: list[list[Node]] = [[] for _ in plan_items]
     for u in range(0, len(mults), R):
         seq = mults[u:u + R]
@@ -608,7 +621,7 @@ def _reuse_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int, R
         m = b.mult(f"{name}_u{un}_m", xsel, wsel, F + kf,
                    note=f"{name}: multiplier unit {un}: " + ", ".join(
                        f"x{i}*w[{i},{j}]" for j, i, _ in seq))
-        pr = b.reg(f"{name}_u{un}_p", m)
+        pr = b.delay(f"{name}_u{un}_p", m, mr)
         p = 0
         while p < len(seq):
             j = seq[p][0]
@@ -629,9 +642,9 @@ def _reuse_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int, R
             if odd == 1:
                 x, fx = xs[i]
                 if i not in xd:
-                    xd[i] = b.delay(f"{name}_xd{i}", x, R + 2)
+                    xd[i] = b.delay(f"{name}_xd{i}", x, R + mr + 1)
                 leaves[j].append(Node(xd[i], fx + kf - k, neg))
-    return leaves, R + 2
+    return leaves, R + mr + 1
 
 
 def _combine(b: Builder, name: str, p: Node, q: Node) -> Node:
