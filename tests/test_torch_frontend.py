@@ -6,10 +6,12 @@ from __future__ import annotations
 import pickle
 import warnings
 
+import json
+
 import numpy as np
 import pytest
+import torch  # a project dependency (requirements.txt): never skipped
 
-torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit's deprecation notices
 
 import nnfpga  # noqa: E402
@@ -121,6 +123,29 @@ def test_mlp_module_api_compiles_and_matches_its_onnx_file(tmp_path):
                           input_names=["x"], output_names=["y"], opset_version=20,
                           dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
     assert np.array_equal(emulate(build_graph(tmp_path / "mlp.onnx"), x), ours)
+
+
+@pytest.mark.slow
+def test_onnx_mlp_exported_from_pytorch_verifies_bit_exactly_everywhere(tmp_path, capsys):
+    """A user's flow: torch.onnx.export, then `nnfpga compile` and `nnfpga verify` with
+    Verilator, GHDL and the HLS C-sim, all bit-exact against the golden model."""
+    from nnfpga.compiler.cli import main
+    module = _mlp()
+    x = _events(5000, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.from_numpy(x[:1]),), tmp_path / "mlp.onnx", dynamo=False,
+                          input_names=["x"], output_names=["y"], opset_version=17,
+                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    fw = tmp_path / "fw"
+    assert main(["compile", str(tmp_path / "mlp.onnx"), "--target", "xcvu9p", "--clock", "240MHz",
+                 "-o", str(fw)]) == 0
+    np.save(tmp_path / "x.npy", x)
+    assert main(["verify", str(fw), "--input", str(tmp_path / "x.npy"), "--sim", "verilator,ghdl,csim"]) == 0
+    summary = json.loads((fw / "verify.json").read_text())
+    assert summary["samples"] == len(x)
+    assert {k: v["mismatches"] for k, v in summary["results"].items()} == {"verilator": 0, "ghdl": 0, "csim": 0}
+    _check(build_graph(tmp_path / "mlp.onnx"), module, x, nnfpga.emulate(fw, x))
 
 
 def test_traced_torchscript_file_knows_its_input_shape(tmp_path):
