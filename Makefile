@@ -33,6 +33,7 @@ test-slow-all: setup
 
 bench: setup
 	$(PY) benchmarks/compiler_speed.py
+	$(PY) benchmarks/rtl_speed.py
 
 clean:
 	rm -rf build out fw-demo .pytest_cache

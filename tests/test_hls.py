@@ -225,6 +225,105 @@ def test_conv_bit_exact_other_kinds(kind, tmp_path, csim_cache):
     assert_bit_exact(fw, raw_samples(g, 30_000, seed=7))
 
 
+# --------------------------------------------------------------------------- Keras / QKeras models
+def qkeras_pool_cnn(path: Path, seed: int = 4) -> Path:
+    """A QKeras CNN on a 9x16x1 hit map: QConv2D 3x3 same (4 filters) -> quantized_relu
+    -> MaxPooling2D 2x2 -> QConv2D 3x3 valid stride (1, 2) (6 filters) -> quantized_relu
+    -> Flatten -> QDense 10 -> quantized_relu -> QDense 3; every quantiser fixed."""
+    import tf_keras as keras
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+    keras.utils.set_random_seed(seed)
+    wq, bq = quantized_bits(5, 0, alpha=1), quantized_bits(6, 2, alpha=1)
+    inp = keras.Input((9, 16, 1))
+    h = QActivation(quantized_bits(6, 2, alpha=1), name="q_in")(inp)
+    h = QConv2D(4, (3, 3), padding="same", kernel_quantizer=wq, bias_quantizer=bq,
+                bias_initializer="random_normal", name="conv1")(h)
+    h = QActivation(quantized_relu(4, 2), name="relu1")(h)
+    h = keras.layers.MaxPooling2D((2, 2), name="pool1")(h)
+    h = QConv2D(6, (3, 3), strides=(1, 2), padding="valid", kernel_quantizer=wq, bias_quantizer=bq,
+                bias_initializer="random_normal", name="conv2")(h)
+    h = QActivation(quantized_relu(4, 2), name="relu2")(h)
+    h = keras.layers.Flatten(name="flat")(h)
+    h = QDense(10, kernel_quantizer=wq, bias_quantizer=bq, bias_initializer="random_normal", name="fc1")(h)
+    h = QActivation(quantized_relu(6, 3), name="relu3")(h)
+    out = QDense(3, kernel_quantizer=wq, bias_quantizer=bq, name="out")(h)
+    keras.Model(inp, out).save(path)
+    return path
+
+
+def keras_tanh_sigmoid_mlp(path: Path, sizes: tuple = (16, 24, 12, 3), seed: int = 6) -> Path:
+    """A float Keras MLP, tanh hidden layers and a sigmoid output, trained for a few epochs."""
+    import tf_keras as keras
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    n_in, *hidden, n_out = sizes
+    x = rng.normal(0, 1.5, (3000, n_in)).astype(np.float32)
+    y = (x[:, :n_out] * x[:, n_out:2 * n_out] + 0.5 * x[:, -n_out:] > 0).astype(np.float32)
+    layers = [keras.Input((n_in,))] + [keras.layers.Dense(u, activation="tanh", name=f"hidden{k + 1}")
+                                        for k, u in enumerate(hidden)]
+    m = keras.Sequential([*layers, keras.layers.Dense(n_out, activation="sigmoid", name="out")])
+    m.compile("adam", "binary_crossentropy")
+    m.fit(x, y, epochs=4, batch_size=64, verbose=0)
+    m.save(path)
+    return path
+
+
+def hit_maps(n: int, seed: int) -> np.ndarray:
+    """Float 9x16x1 samples: half sparse hit maps, half uniform over (and beyond) the range."""
+    rng = np.random.default_rng(seed)
+    sparse = (rng.random((n // 2, 9, 16, 1)) < 0.2) * rng.uniform(0.25, 4.5, (n // 2, 9, 16, 1))
+    dense = rng.uniform(-4.5, 4.5, (n - n // 2, 9, 16, 1))
+    return np.concatenate([sparse, dense]).astype(np.float32)
+
+
+@pytest.mark.slow
+def test_qkeras_cnn_from_file_bit_exact(tmp_path, csim_cache):
+    """A QKeras CNN (QConv2D same/valid with a stride, MaxPooling2D, QDense,
+    quantized_relu) loaded from .h5 by the frontend: C-sim equals the golden emulator on
+    10,000 samples, and the golden emulator equals QKeras' own predict."""
+    from qkeras.utils import load_qmodel
+
+    from nnfpga.compiler.pipeline import build_graph
+    from nnfpga.ir.emulator import emulate
+    path = qkeras_pool_cnn(tmp_path / "cnn.h5")
+    g = build_graph(path)
+    ops = [n.op_type for n in g.nodes]
+    assert ops.count("Conv2D") == 2 and ops.count("MaxPool2D") == 1 and ops.count("Dense") == 2
+    assert all(n.kernel_q.kind is WeightKind.FIXED for n in g.nodes if n.op_type in ("Conv2D", "Dense"))
+    x = hit_maps(N_SAMPLES, seed=11)
+    theirs = load_qmodel(str(path), compile=False).predict(x, batch_size=2048, verbose=0)
+    ours = emulate(g, x)
+    assert np.array_equal(ours, theirs), f"golden vs QKeras: {int(np.sum(ours != theirs))} values differ"
+    fw = firmware(g, tmp_path / "fw", csim_cache)
+    raw = quantize_input(g, x)
+    assert len(raw) == N_SAMPLES
+    assert_bit_exact(fw, raw)
+
+
+@pytest.mark.slow
+def test_float_keras_tanh_sigmoid_mlp_bit_exact(tmp_path, csim_cache):
+    """A float Keras MLP (tanh hidden layers, sigmoid output) loaded from .h5: C-sim
+    equals the golden emulator on 10,000 samples (both tables exercised)."""
+    from nnfpga.compiler.pipeline import build_graph
+    from nnfpga.ir.emulator import trace_raw
+    g = build_graph(keras_tanh_sigmoid_mlp(tmp_path / "mlp.h5"))
+    acts = [n for n in g.nodes if n.op_type == "Activation" and n.table is not None]
+    assert [a.table.function for a in acts] == ["tanh", "tanh", "sigmoid"]
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.normal(0, 1.5, (N_SAMPLES // 2, 16)),
+                        rng.uniform(-40, 40, (N_SAMPLES - N_SAMPLES // 2, 16))])
+    raw = quantize_input(g, x)
+    fw = firmware(g, tmp_path / "fw", csim_cache)
+    assert_bit_exact(fw, raw, min_distinct=200)
+    # every table gives many distinct outputs; the first one saturates at both ends
+    trace = trace_raw(g, raw)
+    for a in acts:
+        values = np.unique(trace[a.name])
+        assert len(values) > a.table.size // 8, (a.name, len(values))
+    first = np.unique(trace[acts[0].name])
+    assert acts[0].table.entries.min() in first and acts[0].table.entries.max() in first
+
+
 @pytest.mark.slow
 def test_reuse_factor_bit_exact(tmp_path, csim_cache):
     g = random_mlp([16, 32, 5], seed=13, reuse_factor=4)
@@ -233,6 +332,87 @@ def test_reuse_factor_bit_exact(tmp_path, csim_cache):
     assert fw.summary["ii"] == 4 and "#pragma HLS PIPELINE II=4" in top
     assert "#pragma HLS ALLOCATION operation instances=mul limit=" in top
     assert_bit_exact(fw, raw_samples(g, N_SAMPLES, seed=8))
+
+
+def _expected_multiplications(node, x_shape) -> int:
+    """Multiplications of a Dense/Conv2D that need a multiplier, counted directly from the
+    IR integers: fixed-point weights that are non-zero and not +-2^k, once per use (a
+    Conv2D: once per output position whose window holds that weight inside the image)."""
+    raw = node.kernel_q.raw
+    if node.kernel_q.kind is not WeightKind.FIXED:
+        return 0
+    hard = np.vectorize(lambda v: v != 0 and (abs(int(v)) & (abs(int(v)) - 1)) != 0)(raw)
+    if node.op_type == "Dense":
+        return int(hard.sum())
+    h, w = x_shape[:2]
+    kh, kw = raw.shape[:2]
+    (sh, sw) = node.strides
+    oh, ow = node.info.shape[:2]
+    if node.padding == "valid":
+        pt = pl = 0
+    else:  # TensorFlow's same padding: the smaller half before
+        pt = max((oh - 1) * sh + kh - h, 0) // 2
+        pl = max((ow - 1) * sw + kw - w, 0) // 2
+    n = 0
+    for oy in range(oh):
+        for ox in range(ow):
+            for ky in range(kh):
+                for kx in range(kw):
+                    if 0 <= oy * sh + ky - pt < h and 0 <= ox * sw + kx - pl < w:
+                        n += int(hard[ky, kx].sum())
+    return n
+
+
+def _layer_function(cpp: str, fn: str) -> str:
+    start = cpp.index(f"static void {fn}(")
+    return cpp[start:cpp.index("\n}\n", start)]
+
+
+REUSE_CASES = {
+    # conv1 has same padding (padded positions do not multiply), conv2 a stride
+    "conv-fixed": (lambda: conv_net("fixed", seed=9), {"conv1": 4, "conv2": 3, "fc": 7}),
+    "mlp-fixed": (lambda: random_mlp([16, 32, 5], seed=13), {"fc1": 4, "fc2": 3}),
+    "mlp-r1": (lambda: random_mlp([8, 6, 3], seed=2), {"fc1": 1, "fc2": 5}),
+    "conv-ternary": (lambda: conv_net("ternary"), {"conv1": 4, "conv2": 4, "fc": 4}),
+    "mlp-po2": (lambda: random_mlp([16, 8, 4], weight_kind="po2"), {"fc1": 4, "fc2": 2}),
+}
+
+
+@pytest.mark.parametrize("case", list(REUSE_CASES))
+def test_multiplier_limit_is_multiplications_over_reuse(case, tmp_path):
+    """A Dense/Conv2D at reuse factor R > 1 limits its multipliers to ceil(N / R), N its
+    multiplications that need one (counted here from the IR integers); R = 1 and layers
+    without such multiplications (ternary, po2, zero and +-2^k weights) state no limit."""
+    make, reuse = REUSE_CASES[case]
+    g = make()
+    for name, r in reuse.items():
+        g.node(name).reuse_factor = r
+    summary = write_hls(g, tmp_path, PART, CLOCK_MHZ)
+    cpp = (Path(summary["dir"]) / f"{summary['top']}.cpp").read_text()
+    assert summary["ii"] == max(reuse.values())
+    chain = g.chain()
+    limited = 0
+    for prev, node in zip(chain, chain[1:]):
+        if node.name not in reuse:
+            continue
+        r = reuse[node.name]
+        body = _layer_function(cpp, f"layer_{node.name}")
+        limits = [int(v) for v in re.findall(r"^#pragma HLS ALLOCATION operation instances=mul limit=(\d+)$",
+                                              body, re.M)]
+        n = _expected_multiplications(node, prev.info.shape)
+        assert f"#pragma HLS PIPELINE II={r}\n" in body
+        if r > 1 and n > 0:
+            assert limits == [-(-n // r)], f"{node.name}: N={n}, R={r}, pragma limits {limits}"
+            limited += 1
+        else:
+            assert limits == [], f"{node.name}: N={n}, R={r}: no limit expected, found {limits}"
+    if case in ("conv-fixed", "mlp-fixed"):
+        assert limited == len(reuse)
+    # the conv case really has +-2^k weights and padded positions to leave out
+    if case == "conv-fixed":
+        kq = g.node("conv1").kernel_q.raw
+        assert ((kq != 0) & ((np.abs(kq) & (np.abs(kq) - 1)) == 0)).any()
+        assert g.node("conv1").padding == "same"
 
 
 def test_mutated_weight_is_detected(tmp_path, csim_cache):
@@ -368,6 +548,10 @@ def _tcl_adds(tcl: str) -> tuple[set[str], set[str]]:
     return src, tb
 
 
+#: The build script of each tool, and what only that tool's script says.
+TCL_SCRIPTS = {"vitis_hls": "build_prj.tcl", "vivado_hls": "build_prj_vivado_hls.tcl"}
+
+
 @pytest.mark.parametrize("make_graph", [lambda: random_mlp([6, 7, 3], weight_kind="po2", final_activation="tanh"),
                                         softmax_net, lambda: conv_net("binary")],
                          ids=["mlp", "softmax", "conv"])
@@ -375,24 +559,33 @@ def _tcl_adds(tcl: str) -> tuple[set[str], set[str]]:
 def test_build_tcl_references_everything(make_graph, clock_mhz, tmp_path):
     summary = write_hls(make_graph(), tmp_path, PART, clock_mhz)
     hls = Path(summary["dir"])
-    tcl = (hls / "build_prj.tcl").read_text()
-    src, tb = _tcl_adds(tcl)
+    assert summary["tcl_scripts"] == TCL_SCRIPTS and summary["tcl"] == "build_prj.tcl"
     on_disk = {str(p.relative_to(hls)) for p in hls.rglob("*") if p.suffix in (".cpp", ".h")}
     top = summary["top"]
-    assert src == on_disk - {f"tb_{top}.cpp"} == set(summary["sources"]) | set(summary["headers"])
-    assert tb == {f"tb_{top}.cpp", "tb_data"}
-    assert all((hls / f).is_file() for f in src | {f"tb_{top}.cpp"}) and (hls / "tb_data").is_dir()
-    # every header the sources include is added, and nothing else is included
+    # every header the sources include is generated, and nothing else is included
     included = set()
     for f in on_disk:
         included |= set(re.findall(r'#include "([^"]+)"', (hls / f).read_text()))
     assert {Path(i).name for i in included} <= {Path(f).name for f in on_disk}
-    assert re.search(rf"^\s*set_part \{{{re.escape(PART)}\}}$", tcl, re.M)
-    period = float(re.search(r"create_clock -period ([0-9.]+) -name default", tcl).group(1))
-    assert abs(period - 1000.0 / clock_mhz) < 1e-6
-    assert re.search(rf"^\s*set_top {top}$", tcl, re.M) and f"open_project -reset {top}_prj" in tcl
-    for step in ("csim_design -argv", "csynth_design", "cosim_design -argv", "export_design -format ip_catalog"):
-        assert step in tcl
+    assert {p.name for p in hls.glob("*.tcl")} == set(TCL_SCRIPTS.values())
+    for tool, script in TCL_SCRIPTS.items():
+        tcl = (hls / script).read_text()
+        src, tb = _tcl_adds(tcl)
+        assert src == on_disk - {f"tb_{top}.cpp"} == set(summary["sources"]) | set(summary["headers"]), tool
+        assert tb == {f"tb_{top}.cpp", "tb_data"}, tool
+        assert all((hls / f).is_file() for f in src | {f"tb_{top}.cpp"}) and (hls / "tb_data").is_dir()
+        assert re.findall(r"^\s*set_part \{([^}]*)\}$", tcl, re.M) == [PART], tool
+        periods = re.findall(r"^\s*create_clock -period ([0-9.]+) -name default$", tcl, re.M)
+        assert len(periods) == 1 and abs(float(periods[0]) - 1000.0 / clock_mhz) < 1e-6, tool
+        assert re.search(rf"^\s*set_top {top}$", tcl, re.M) and f"open_project -reset {top}_prj" in tcl
+        for step in ("csim_design -argv", "csynth_design", "cosim_design -argv", "export_design -format ip_catalog"):
+            assert step in tcl, (tool, step)
+        assert f"#   {tool} -f {script}" in tcl
+        # -flow_target exists only in Vitis HLS (Vivado HLS rejects it); Vitis gets the IP flow
+        solution = re.findall(r"^\s*open_solution (.*)$", tcl, re.M)
+        assert solution == (["-reset solution1 -flow_target vivado"] if tool == "vitis_hls"
+                            else ["-reset solution1"]), tool
+        assert "flow_target" not in tcl or tool == "vitis_hls"
 
 
 TCL_STUBS = r"""
@@ -411,12 +604,14 @@ source [lindex $::script 0]
 """
 
 
-def test_build_tcl_runs_and_stops_on_error(tmp_path):
-    """Run build_prj.tcl in plain Tcl with stub Vitis commands: the flow runs in order,
-    ``-tclargs`` select steps, and a failing step stops it with exit status 1."""
+@pytest.mark.parametrize("tool", list(TCL_SCRIPTS))
+def test_build_tcl_runs_and_stops_on_error(tool, tmp_path):
+    """Run each build script in plain Tcl with stub HLS commands: the flow runs in order,
+    arguments select steps (one per word, or several in one quoted word as vivado_hls
+    passes them), and a failing step stops it with exit status 1."""
     assert shutil.which("tclsh"), "tclsh is not installed: run `make setup` (scripts/setup.sh)"
     summary = write_hls(random_mlp([4, 3]), tmp_path, PART, CLOCK_MHZ)
-    script = Path(summary["dir"]) / "build_prj.tcl"
+    script = Path(summary["dir"]) / TCL_SCRIPTS[tool]
     wrapper = tmp_path / "wrapper.tcl"
     wrapper.write_text(f"set ::script [list {{{script}}}]\n" + TCL_STUBS)
 
@@ -424,19 +619,27 @@ def test_build_tcl_runs_and_stops_on_error(tmp_path):
         log = tmp_path / "log.txt"
         r = subprocess.run(["tclsh", str(wrapper), str(log), fail, *args], capture_output=True, text=True,
                            cwd=tmp_path)
-        return r.returncode, [line.split()[0] for line in log.read_text().splitlines()]
+        return r.returncode, log.read_text().splitlines()
 
-    rc, calls = run("none")
+    rc, lines = run("none")
+    calls = [line.split()[0] for line in lines]
     assert rc == 0
     steps = [c for c in calls if c.endswith("_design")]
     assert steps == ["csim_design", "csynth_design", "cosim_design", "export_design"]
     assert calls[:2] == ["open_project", "set_top"] and calls.count("add_files") == \
         len(summary["sources"]) + len(summary["headers"]) + 2
-    rc, calls = run("csynth_design")
+    assert [line for line in lines if line.startswith("open_solution")] == \
+        ["open_solution -reset solution1" + (" -flow_target vivado" if tool == "vitis_hls" else "")]
+    rc, lines = run("csynth_design")
+    calls = [line.split()[0] for line in lines]
     assert rc == 1 and calls[-1] == "csynth_design" and "cosim_design" not in calls
-    rc, calls = run("none", "cosim=0", "export=0")
-    assert rc == 0 and "cosim_design" not in calls and "export_design" not in calls
+    for args in (("cosim=0", "export=0"), ("cosim=0 export=0",)):
+        rc, lines = run("none", *args)
+        calls = [line.split()[0] for line in lines]
+        assert rc == 0 and "cosim_design" not in calls and "export_design" not in calls and "csynth_design" in calls
     rc, _ = run("none", "bogus=1")
+    assert rc == 2
+    rc, _ = run("none", "csim=1 bogus=1")
     assert rc == 2
 
 

@@ -11,7 +11,8 @@
     tb_<top>.cpp              the test bench (raw integers in/out, optional comparison)
     tb_data/inputs.txt        a fixed set of raw input samples ...
     tb_data/expected.txt      ... and the golden emulator's outputs for them
-    build_prj.tcl             the Vitis HLS flow
+    build_prj.tcl             the Vitis HLS flow (vitis_hls -f build_prj.tcl)
+    build_prj_vivado_hls.tcl  the same flow for Vivado HLS (vivado_hls -f build_prj_vivado_hls.tcl)
     nnfpga_hls.json           manifest read by `nnfpga.sim.csim`
 
 The backend never changes numerics: every type is the IR's ``info.type`` (or the exact
@@ -65,7 +66,8 @@ def _typedef(name: str, t: FixedType, comment: str) -> str:
 
 def write_hls(graph: Graph, outdir: Path, part: str, clock_mhz: float) -> dict:
     """Write the HLS C++ firmware of ``graph`` to ``outdir/hls``; returns a summary:
-    ``top``, ``dir``, ``sources``, ``headers``, ``testbench``, ``tb_data``, ``tcl``,
+    ``top``, ``dir``, ``sources``, ``headers``, ``testbench``, ``tb_data``, ``tcl`` (the
+    Vitis HLS script), ``tcl_scripts`` (tool -> script),
     ``manifest`` (paths relative to ``dir``), ``ii``, ``part``, ``clock_mhz``,
     ``clock_period_ns``, ``layers`` and ``notes`` (any renaming of C++ identifiers)."""
     tcl.check_part(part)
@@ -134,12 +136,16 @@ def write_hls(graph: Graph, outdir: Path, part: str, clock_mhz: float) -> dict:
     tb_in, tb_exp = _tb_vectors(graph, inp.info.type)
     files[TB_INPUTS] = tb_in
     files[TB_EXPECTED] = tb_exp
-    files["build_prj.tcl"] = tcl.build_tcl(top, part, clock_mhz, sources, headers, f"tb_{top}.cpp",
-                                           "tb_data", TB_INPUTS, TB_EXPECTED)
+    scripts = {}
+    for tool, (script, _, _) in tcl.SCRIPTS.items():
+        files[script] = tcl.build_tcl(top, part, clock_mhz, sources, headers, f"tb_{top}.cpp",
+                                      "tb_data", TB_INPUTS, TB_EXPECTED, tool=tool)
+        scripts[tool] = script
 
     summary = {
         "top": top, "dir": str(hls), "sources": sources, "headers": headers,
-        "testbench": f"tb_{top}.cpp", "tb_data": [TB_INPUTS, TB_EXPECTED], "tcl": "build_prj.tcl",
+        "testbench": f"tb_{top}.cpp", "tb_data": [TB_INPUTS, TB_EXPECTED], "tcl": scripts["vitis_hls"],
+        "tcl_scripts": scripts,
         "manifest": MANIFEST, "ii": ii, "part": part, "clock_mhz": float(clock_mhz),
         "clock_period_ns": period,
         "n_in": n_in, "n_out": n_out,

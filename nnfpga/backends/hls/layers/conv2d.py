@@ -24,11 +24,11 @@ def emit(ctx: LayerContext) -> LayerCode:
     files, typedefs, bias = linear.weight_files(ctx, (kh, kw, c, f))
     typedefs.append((f"{ctx.id}_acc_t", acc_t, f"{node.name}: exact accumulator, {acc_frac} fractional bits"))
     helper, stmt = linear.mac(ctx)
-    n_mult = int((kq.raw != 0).sum()) * oh * ow
+    n_mult = multiplications(linear.needs_multiplier(kq), (h, w), (oh, ow), (sh, sw), (pt, pl))
     init = f"{bias}[k]" if bias else "0"
     body = stmt.format(acc="acc[k]", x=f"x[(ih * {w} + iw) * {c} + ci]", w=f"w_{ctx.id}[ky][kx][ci][k]")
     fn = f"""// {node.name}: Conv2D {h}x{w}x{c} -> {oh}x{ow}x{f}, kernel {kh}x{kw}, stride {sh}x{sw}, {node.padding} padding,
-// {kq.kind.value} weights
+// {kq.kind.value} weights, {n_mult} multiplications (padded positions skipped)
 {ctx.signature()} {{
 {ctx.header_pragmas(rf)}{linear.allocation_pragma(ctx, rf, n_mult)}#pragma HLS ARRAY_PARTITION variable=w_{ctx.id} complete dim=0
 {f"#pragma HLS ARRAY_PARTITION variable={bias} complete dim=0" + chr(10) if bias else ""}OutRow:
@@ -75,3 +75,15 @@ def emit(ctx: LayerContext) -> LayerCode:
 """
     return LayerCode(fn, typedefs, helper, files, rf,
                      f"Conv2D {h}x{w}x{c}->{oh}x{ow}x{f} {kq.kind.value}, acc {acc_t.cpp()}")
+
+
+def multiplications(mask, shape: tuple[int, int], out: tuple[int, int], strides: tuple[int, int],
+                    pads: tuple[int, int]) -> int:
+    """Multiplications the unrolled loops perform: for each kernel position, the weights
+    ``mask`` marks (`linear.needs_multiplier`) times the output positions whose window
+    puts that kernel position inside the image (padded positions are skipped)."""
+    (h, w), (oh, ow), (sh, sw), (pt, pl) = shape, out, strides, pads
+    kh, kw = mask.shape[:2]
+    rows = [sum(0 <= oy * sh + ky - pt < h for oy in range(oh)) for ky in range(kh)]
+    cols = [sum(0 <= ox * sw + kx - pl < w for ox in range(ow)) for kx in range(kw)]
+    return int(sum(rows[ky] * cols[kx] * int(mask[ky, kx].sum()) for ky in range(kh) for kx in range(kw)))

@@ -20,10 +20,12 @@ def emit(ctx: LayerContext) -> LayerCode:
     files, typedefs, bias = linear.weight_files(ctx, (n_in, n_out))
     typedefs.append((f"{ctx.id}_acc_t", acc_t, f"{node.name}: exact accumulator, {acc_frac} fractional bits"))
     helper, stmt = linear.mac(ctx)
-    n_mult = int((kq.raw != 0).sum())
+    n_nonzero = int((kq.raw != 0).sum())
+    n_mult = int(linear.needs_multiplier(kq).sum())
     init = f"{bias}[j]" if bias else "0"
     body = stmt.format(acc="acc[j]", x="x[i]", w=f"w_{ctx.id}[i][j]")
-    fn = f"""// {node.name}: Dense {n_in} -> {n_out}, {kq.kind.value} weights, {n_mult} non-zero
+    fn = f"""// {node.name}: Dense {n_in} -> {n_out}, {kq.kind.value} weights,
+// {n_nonzero} non-zero, {n_mult} of them need a multiplier (not +-2^k)
 {ctx.signature()} {{
 {ctx.header_pragmas(rf)}{linear.allocation_pragma(ctx, rf, n_mult)}#pragma HLS ARRAY_PARTITION variable=w_{ctx.id} complete dim=0
 {f"#pragma HLS ARRAY_PARTITION variable={bias} complete dim=0" + chr(10) if bias else ""}    {ctx.id}_acc_t acc[{n_out}];

@@ -105,9 +105,23 @@ def mac(ctx: LayerContext) -> tuple[str, str]:
     return helper, f"mac_{ctx.id}({{acc}}, {{x}}, {{w}});"
 
 
+def needs_multiplier(kq: QuantArray) -> np.ndarray:
+    """Boolean mask of the weights whose product takes a multiplier: fixed-point weights
+    that are non-zero and whose |raw| is not a power of two.  A zero weight adds nothing
+    and a power of two is a shift (HLS strength-reduces a constant ``x * 2^k``);
+    ternary, binary and power-of-two layers never multiply (`mac`)."""
+    raw = np.asarray(kq.raw)
+    if kq.kind is not WeightKind.FIXED:
+        return np.zeros(raw.shape, dtype=bool)
+    mag = np.abs(raw.astype(np.int64))
+    return (mag != 0) & ((mag & (mag - 1)) != 0)
+
+
 def allocation_pragma(ctx: LayerContext, rf: int, n_mult: int) -> str:
-    """With reuse factor > 1, at most ceil(multiplications / R) multipliers are shared."""
-    kq, _ = quantized(ctx)
-    if rf == 1 or kq.kind is not WeightKind.FIXED or n_mult == 0:
+    """With reuse factor R > 1, the layer's ``n_mult`` multiplications (those that need
+    a multiplier, `needs_multiplier`) share at most ceil(n_mult / R) multipliers."""
+    if rf == 1 or n_mult == 0:
         return ""
-    return f"#pragma HLS ALLOCATION operation instances=mul limit={math.ceil(n_mult / rf)}\n"
+    return (f"// {n_mult} multiplications need a multiplier; reuse factor {rf}: "
+            f"ceil({n_mult} / {rf}) multipliers\n"
+            f"#pragma HLS ALLOCATION operation instances=mul limit={math.ceil(n_mult / rf)}\n")
