@@ -4,7 +4,7 @@
 
 For the target trigger CNN of the RTL suites (9x16x1 hit map, four 3x3 valid
 convolutions, flatten, Dense 10, 10, 2, 4-bit quantisers; `tests.rtl_models.trigger_cnn`)
-and the shipped ternary/QKeras MLPs, at reuse 1 and 4:
+the shipped QKeras MLP and float-trained tanh MLP at reuse 1 and 4, and the ternary MLP:
 
 * RTL emission time (lowering to the RTL description + printing VHDL and Verilog),
 * the Verilator harness build time (once per design) and its throughput in samples/s
@@ -35,6 +35,8 @@ def _designs():
         yield f"trigger_cnn (9x16) R={reuse}", trigger_cnn(reuse=reuse)
         yield f"qmlp 16-64-32-32-5 R={reuse}", set_reuse(build_graph(models / "qmlp.h5"), reuse)
     yield "ternary_mlp R=1", build_graph(models / "ternary_mlp.h5")
+    for reuse in (1, 4):
+        yield f"float_mlp (tanh) R={reuse}", set_reuse(build_graph(models / "float_mlp.h5"), reuse)
 
 
 def main() -> None:
