@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -153,3 +154,107 @@ def test_trim_is_data_dependent_saturating_and_exact_on_the_data(tmp_path):
     exact = trace_raw(plain, quantize_input(plain, wide))[first["node"]]
     assert (exact > t.max_raw).any()
     assert np.array_equal(got, np.clip(exact, t.min_raw, t.max_raw))
+
+
+# ----------------------------------------------------------------------------- held-out agreement
+BASELINE_BITS = 16
+
+
+def _hit_maps(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """10x10 maps with noise and one of four patterns: a horizontal track, a vertical
+    track, a wrapped diagonal, a 3x3 cluster (the toy task of the float CNN below)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    x = rng.normal(0, 0.3, (n, 10, 10))
+    r, c, a = rng.integers(1, 9, n), rng.integers(1, 9, n), rng.uniform(1.0, 2.0, n)
+    idx = np.arange(10)
+    for k in range(n):
+        if y[k] == 0:
+            x[k, r[k], :] += a[k]
+        elif y[k] == 1:
+            x[k, :, c[k]] += a[k]
+        elif y[k] == 2:
+            x[k, idx, (idx + c[k]) % 10] += a[k]
+        else:
+            x[k, r[k] - 1:r[k] + 2, c[k] - 1:c[k] + 2] += a[k]
+    return x[..., None].astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def float_cnn(tmp_path_factory):
+    """A float Keras CNN (Conv2D relu, MaxPooling2D, Conv2D relu, Flatten, Dense softmax),
+    trained here in a few seconds."""
+    import tf_keras as keras
+    keras.utils.set_random_seed(5)
+    x, y = _hit_maps(6000, 1)
+    model = keras.Sequential([keras.Input((10, 10, 1)),
+                              keras.layers.Conv2D(4, 3, activation="relu", name="conv1"),
+                              keras.layers.MaxPooling2D(2, name="pool1"),
+                              keras.layers.Conv2D(6, 3, activation="relu", name="conv2"),
+                              keras.layers.Flatten(name="flat"),
+                              keras.layers.Dense(4, activation="softmax", name="out")], name="float_cnn")
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=4, batch_size=128, verbose=0)
+    path = tmp_path_factory.mktemp("cnn") / "float_cnn.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")       # "HDF5 is legacy": it is the format we read
+        model.save(path)
+    return path
+
+
+def _chosen_bits(graph, ptq: dict) -> tuple[int, int]:
+    """(bits of the chosen types, bits with every one of them 16 wide), each type counted
+    once per value it holds (weights, tensor elements, table entries); checks that the
+    summary's types are the graph's."""
+    ours = base = 0
+    for c in ptq["chosen"]:
+        node = graph.node(c["node"])
+        if c["what"] == "table_size":
+            assert node.table.size == c["value"]
+            continue
+        t = FixedType.parse(c["value"])
+        assert t.width <= BASELINE_BITS, c
+        if c["what"] == "input":
+            actual, count = graph.input.info.type, int(np.prod(graph.input.info.shape))
+        elif c["what"] == "weight":
+            actual, count = node.kernel_quantizer.type, int(node.kernel_q.raw.size)
+        elif c["what"] == "output":
+            actual, count = node.info.type, int(np.prod(node.info.shape))
+        else:
+            actual, count = node.table.out_type, int(node.table.size)
+        assert actual == t, (c, actual)
+        ours, base = ours + t.width * count, base + BASELINE_BITS * count
+    return ours, base
+
+
+def _classes(y: np.ndarray) -> np.ndarray:
+    y = y.reshape(len(y), -1)
+    return y[:, 0] > 0.5 if y.shape[1] == 1 else y.argmax(axis=1)
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("ptq_config", [None, {"ptq": {"metric": "agreement", "tolerance": 0.005}}],
+                         ids=["max_deviation", "agreement"])
+def test_ptq_keeps_heldout_agreement_with_narrower_types(model, ptq_config, request):
+    """Issue 7: a float MLP and a float CNN quantised by PTQ on calibration data agree with
+    the float model on >= 99% of held-out samples, with types narrower than 16 bits."""
+    if model == "mlp":
+        path = FLOAT
+        x_cal, x_held = _toy(2000, 21)[0] / 4, _toy(5000, 99)[0] / 4
+        held_labels = _toy(5000, 99)[1] == 0
+    else:
+        path = request.getfixturevalue("float_cnn")
+        x_cal, x_held, held_labels = _hit_maps(1000, 2)[0], *_hit_maps(4000, 3)
+    g = build_graph(path, options=make_options(ptq_config, calibration=x_cal))
+    ptq = g.annotations["passes"]["ptq"]
+    assert ptq["samples"] == len(x_cal) and ptq["chosen"]
+    float_classes = _classes(float_forward(build_graph(path), x_held))
+    # the float model is a real classifier (agreement with a constant one would be trivial)
+    assert np.mean(float_classes == held_labels) >= 0.95
+    agreement = float(np.mean(_classes(emulate(g, x_held)) == float_classes))
+    ours, base = _chosen_bits(g, ptq)
+    print(f"{model}/{ptq['metric']}: held-out agreement {agreement:.4%} on {len(x_held)} samples "
+          f"(calibration {ptq['value']:.4g}), {ours} bits vs {base} at 16 bits ({ours / base:.1%}); "
+          + ", ".join(f"{c['node']}:{c['what']}={c['value']}" for c in ptq["chosen"]))
+    assert agreement >= 0.99
+    assert ours < base

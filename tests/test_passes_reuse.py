@@ -15,8 +15,10 @@ from nnfpga.compiler.config import load_config, make_options
 from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.passes import reuse
 from nnfpga.compiler.passes.apply_config import apply_config
+from nnfpga.compiler.passes.assign_types import assign_types
 from nnfpga.compiler.passes.reuse import COST_MODEL, CostModel, dsp_multiplications, select_reuse
 from nnfpga.compiler.pipeline import build_graph
+from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.ops import Dense
 from tests.conftest import MODELS
 from tests.irmodels import random_mlp
@@ -26,9 +28,13 @@ def _dense(g):
     return [n for n in g.nodes if isinstance(n, Dense)]
 
 
+def _x(g, n):
+    return g.in_infos(n)[0]
+
+
 def _totals(g) -> tuple[int, int]:
-    return (sum(COST_MODEL.dsp(n, n.reuse_factor) for n in _dense(g)),
-            sum(COST_MODEL.latency(n, n.reuse_factor) for n in _dense(g)))
+    return (sum(COST_MODEL.dsp(n, n.reuse_factor, _x(g, n)) for n in _dense(g)),
+            sum(COST_MODEL.latency(n, n.reuse_factor, _x(g, n)) for n in _dense(g)))
 
 
 def test_dsp_rule_counts_only_non_trivial_multiplications():
@@ -36,38 +42,111 @@ def test_dsp_rule_counts_only_non_trivial_multiplications():
     fc1 = g.node("fc1")
     raw = fc1.kernel_q.raw
     hard = sum(1 for v in raw.reshape(-1) if v != 0 and abs(int(v)) & (abs(int(v)) - 1))
-    assert dsp_multiplications(fc1) == hard > 0
-    assert COST_MODEL.dsp(fc1, 1) == hard and COST_MODEL.dsp(fc1, 4) == -(-hard // 4)
+    assert dsp_multiplications(fc1) == COST_MODEL.multipliers(fc1, _x(g, fc1)) == hard > 0
+    # reuse 1: one multiplier per distinct (input, odd constant); reuse 4: ceil(hard / 4) units
+    odd = {(i, abs(int(v)) >> (abs(int(v)) & -abs(int(v))).bit_length() - 1)
+           for (i, _), v in np.ndenumerate(raw) if v != 0 and abs(int(v)) & (abs(int(v)) - 1)}
+    assert 0 < COST_MODEL.dsp(fc1, 1, _x(g, fc1)) <= len(odd) < hard
+    assert COST_MODEL.dsp(fc1, 4, _x(g, fc1)) == -(-hard // 4)
     for kind in ("ternary", "binary", "po2"):
         t = random_mlp([6, 5, 3], weight_kind=kind)
-        assert all(dsp_multiplications(n) == 0 for n in _dense(t)), kind
+        assert all(dsp_multiplications(n) == 0 == COST_MODEL.dsp(n, 1, _x(t, n)) for n in _dense(t)), kind
+
+
+def _leaky_mlp(reuse: int):
+    """random_mlp with leaky ReLUs (slope 0.3): a multiplier per element, folded into the Dense."""
+    from nnfpga.ir.graph import Graph
+    from nnfpga.ir.ops import Activation
+    from tests import rtl_models as M
+    g = random_mlp([12, 10, 8, 4], seed=2, weight_bits=8)
+    out = FixedType(10, 4, True, Rounding.RND_CONV, Overflow.SAT)
+    nodes = [Activation(n.name, n.inputs, function="leaky_relu", alpha=0.3, out_type=out)
+             if getattr(n, "function", None) == "relu" else n for n in g.nodes]
+    return M.set_reuse(assign_types(Graph("leaky_mlp", nodes, g.outputs)), reuse)
+
+
+def _cost_model_cases():
+    from nnfpga.ir.ops.activation import FUNCTIONS
+    from tests import rtl_models as M
+    yield "pool_cnn same + softmax", lambda r: M.pool_cnn(padding="same", reuse=r)
+    yield "pool_cnn valid", lambda r: M.pool_cnn(padding="valid", softmax=False, reuse=r)
+    yield "softmax_mlp", lambda r: M.softmax_mlp(reuse=r)
+    wide = FixedType(16, 6, True, Rounding.RND, Overflow.SAT)     # signed x signed: 2 DSPs per unit
+    yield "mlp 10-bit weights", lambda r: M.set_reuse(random_mlp([16, 24, 12, 4], seed=3, weight_bits=10,
+                                                                 act_bits=12, act_int=4, input_type=wide), r)
+    yield "mlp 4-bit relu", lambda r: M.set_reuse(random_mlp([12, 10, 8, 4], seed=2, act_bits=4, act_int=2), r)
+    if "leaky_relu" in FUNCTIONS:
+        yield "leaky_mlp", _leaky_mlp
+
+
+def test_cost_model_bounds_the_report_estimate_and_gives_the_rtl_latency():
+    """The budget is for the DSPs report.json gives: the cost model's count (the layer's
+    multipliers plus the fixed ones of the activations folded into it: softmax, leaky
+    ReLU) is never below the estimator's, per RTL layer and in total; equal at reuse 1 and
+    at larger R when every element spans its tensor's range; its extra latency is the
+    RTL's, cycle for cycle."""
+    from nnfpga.backends.report.estimator import estimate_netlist
+    from nnfpga.backends.rtl import lower
+    equal = cases = 0
+    for name, make in _cost_model_cases():
+        base = None
+        for r in (1, 2, 7):
+            g = make(r)
+            nl = lower(g)
+            est = estimate_netlist(nl)
+            latency = {layer.name: layer.latency for layer in nl.layers}
+            base = base or latency
+            fixed = COST_MODEL.fixed_dsp(g)
+            assert bool(fixed) == name.startswith(("pool_cnn same", "softmax", "leaky")), name
+            total = 0
+            for layer in nl.layers:
+                dsp = 0
+                for n in map(g.node, layer.nodes):
+                    if n.op_type in ("Dense", "Conv2D"):
+                        dsp += COST_MODEL.dsp(n, n.reuse_factor, _x(g, n))
+                        assert COST_MODEL.latency(n, n.reuse_factor, _x(g, n)) == \
+                            latency[n.name] - base[n.name], (name, r, n.name)
+                    dsp += fixed.get(n.name, 0)
+                total += dsp
+                cases += 1
+                assert dsp >= est.layers[layer.name].dsp, (name, r, layer.name)
+                equal += dsp == est.layers[layer.name].dsp
+            assert total >= est.total.dsp, (name, r)
+            if name.startswith(("softmax", "leaky")):
+                assert total == est.total.dsp, (name, r)
+    print(f"cost model = estimator in {equal} of {cases} layers")
+    assert equal >= 0.75 * cases, (equal, cases)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_max_dsp_choice_has_the_least_latency(seed):
     base = random_mlp([5, 4, 3, 2], seed=seed, weight_bits=7, sparsity=0.0)
     layers = _dense(base)
-    n = [dsp_multiplications(x) for x in layers]
     tops = [reuse.scheduled_multiplications(x) for x in layers]
-    for budget in range(len(layers), sum(n) + 1, 3):
+    cost = [{r: (COST_MODEL.dsp(x, r, _x(base, x)), COST_MODEL.latency(x, r, _x(base, x))) for r in range(1, t + 1)}
+            for x, t in zip(layers, tops)]
+    combos = [(sum(c[r][0] for c, r in zip(cost, rs)), sum(c[r][1] for c, r in zip(cost, rs)))
+              for rs in itertools.product(*(range(1, t + 1) for t in tops))]
+    least, most = min(d for d, _ in combos), max(d for d, _ in combos)
+    for budget in range(least, most + 2, 3):
         g = select_reuse(random_mlp([5, 4, 3, 2], seed=seed, weight_bits=7, sparsity=0.0),
                          make_options(max_dsp=budget))
         dsp, latency = _totals(g)
         assert dsp <= budget
-        best = min(sum(r) - len(r) for r in itertools.product(*(range(1, t + 1) for t in tops))
-                   if sum(-(-m // r_) for m, r_ in zip(n, r)) <= budget)
+        best = min(lat for d, lat in combos if d <= budget)
         assert latency == best, (budget, [x.reuse_factor for x in _dense(g)])
         summary = g.annotations["passes"]["reuse"]
         assert summary["dsp"] == dsp and summary["ii_cycles"] == max(x.reuse_factor for x in _dense(g))
+    with pytest.raises(UserError, match=rf"--max-dsp {least - 1} cannot be met: the fewest DSPs reachable is {least}"):
+        select_reuse(random_mlp([5, 4, 3, 2], seed=seed, weight_bits=7, sparsity=0.0), make_options(max_dsp=least - 1))
 
 
 def test_ii_limit_alone_minimises_dsps():
     g = select_reuse(random_mlp([12, 10, 8, 4], seed=2), make_options(ii=4))
     for x in _dense(g):
-        m = dsp_multiplications(x)
-        assert x.reuse_factor <= 4 and COST_MODEL.dsp(x, x.reuse_factor) == -(-m // 4)
-        assert COST_MODEL.dsp(x, x.reuse_factor - 1) > COST_MODEL.dsp(x, x.reuse_factor) if x.reuse_factor > 1 \
-            else True                                        # the smallest R with that DSP count
+        def cost(r):
+            return COST_MODEL.dsp(x, r, _x(g, x)), COST_MODEL.latency(x, r, _x(g, x))
+        assert x.reuse_factor <= 4 and cost(x.reuse_factor) == min(cost(r) for r in range(1, 5))
     opts = make_options(event_rate="60MHz", clock_mhz=240.0)
     g = select_reuse(random_mlp([12, 10, 8, 4], seed=2), opts)
     assert max(x.reuse_factor for x in _dense(g)) <= 4
@@ -76,7 +155,7 @@ def test_ii_limit_alone_minimises_dsps():
 
 def test_impossible_budget_is_an_error():
     g = random_mlp([12, 10, 8, 4], seed=2)
-    least = sum(-(-dsp_multiplications(x) // 3) for x in _dense(g))
+    least = sum(min(COST_MODEL.dsp(x, r, _x(g, x)) for r in (1, 2, 3)) for x in _dense(g))
     with pytest.raises(UserError, match=rf"--max-dsp 3 cannot be met: the fewest DSPs reachable with II <= 3 is {least}"):
         select_reuse(g, make_options(max_dsp=3, ii=3))
 
@@ -101,7 +180,7 @@ def test_configured_reuse_factors_are_kept_and_too_large_ones_reported():
 
 def test_cost_model_is_swappable(monkeypatch):
     class Flat(CostModel):
-        def dsp(self, node, r):      # e.g. counts read from the RTL schedule
+        def dsp(self, node, r, x):   # e.g. counts read from the RTL schedule
             return 10 if r == 1 else 1
 
     g = select_reuse(random_mlp([12, 10, 8, 4], seed=2), make_options(max_dsp=21), model=Flat())
