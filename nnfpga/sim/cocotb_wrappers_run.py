@@ -1,0 +1,140 @@
+"""Run the wrapper benches (`nnfpga.sim.cocotb_wrappers`) on a firmware directory with
+cocotb's Python runner: the Verilog under Icarus or Verilator, the VHDL under GHDL.
+
+`run_axis_cocotb(fw_dir, x_raw, want_raw, ...)` streams the samples through the
+``<top>_axis`` wrapper with random input gaps and random back-pressure;
+`run_bx_cocotb(fw_dir, x_raw, want_raw, ...)` sends them as bunch-crossing frames through
+``<top>_bx``.  Both need ``rtl.json`` and ``wrappers.json`` (`write_rtl`,
+`write_wrappers`), raise `SimulationError` on any error the bench found, and return its
+result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from nnfpga.backends.rtl.bus import check_raw, to_hex
+from nnfpga.backends.rtl.wrappers import read_wrappers
+from nnfpga.backends.rtl.wrappers.common import core_sources
+from nnfpga.backends.rtl.writer import read_summary
+from nnfpga.ir.fixed import FixedType
+from nnfpga.sim.cocotb_run import SIMULATORS
+from nnfpga.sim.errors import SimulationError
+
+#: The default AXI4-Stream schedule: (cycles, p_valid, p_ready), repeated in turn.  First
+#: the full rate (every sample offered, the sink always ready), then the sink stalled long
+#: enough to fill the FIFO, then random gaps and random back-pressure of several strengths.
+AXIS_PHASES = ((300, 1.0, 1.0), (400, 1.0, 0.0), (1500, 0.7, 0.5), (600, 1.0, 0.15), (800, 0.3, 0.9),
+               (200, 0.0, 0.0), (1500, 0.9, 0.7))
+
+
+def _packed(info: dict, x_raw, want_raw) -> tuple[list[int], list[int]]:
+    in_t, out_t = FixedType.from_json(info["in_type"]), FixedType.from_json(info["out_type"])
+    x = check_raw(x_raw, in_t, info["n_inputs"])
+    want = check_raw(want_raw, out_t, info["n_outputs"], "expected output")
+    xs = [int(h, 16) for h in to_hex(x, in_t.width, -(-info["in_bus_width"] // 4))]
+    ws = [int(h, 16) for h in to_hex(want, out_t.width, -(-info["out_bus_width"] // 4))]
+    return xs, ws
+
+
+def _run(fw_dir: Path, info: dict, plan: dict, simulator: str, testcase: str, stimulus: dict) -> dict:
+    from cocotb_tools.runner import get_runner
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
+    build = fw_dir / "sim" / f"cocotb_{testcase}_{simulator}"
+    build.mkdir(parents=True, exist_ok=True)
+    stim, result = build / "stimulus.json", build / "result.json"
+    stim.write_text(json.dumps(stimulus))
+    if result.exists():
+        result.unlink()
+    lang = "vhdl" if simulator == "ghdl" else "verilog"
+    sources = [fw_dir / f for f in core_sources(info, lang)] + [fw_dir / plan["files"][lang]]
+    top = plan["top"]
+    env = {"NNFPGA_COCOTB_STIMULUS": str(stim), "NNFPGA_COCOTB_RESULT": str(result)}
+    runner = get_runner(simulator)
+    failed = None
+    if simulator == "ghdl":
+        runner.build(sources=sources, hdl_toplevel=top, build_dir=build, build_args=["--std=08"], always=True)
+        kwargs = {"hdl_toplevel_lang": "vhdl", "test_args": ["--std=08"]}
+    else:
+        args = []
+        if simulator == "verilator":
+            from nnfpga.sim.verilator import verilator_env
+            _, venv = verilator_env()
+            for key in ("PATH", "VERILATOR_ROOT"):
+                if key in venv:
+                    os.environ[key] = venv[key]
+            args = ["-Wno-fatal"]
+        runner.build(sources=sources, hdl_toplevel=top, build_dir=build, timescale=("1ns", "1ps"),
+                     build_args=args, always=True)
+        kwargs = {"hdl_toplevel_lang": "verilog", "timescale": ("1ns", "1ps")}
+    try:
+        runner.test(test_module="nnfpga.sim.cocotb_wrappers", hdl_toplevel=top, testcase=testcase,
+                    build_dir=build, extra_env=env, **kwargs)
+    except SystemExit as e:  # the runner exits when a test failed
+        failed = e
+    if not result.is_file():
+        raise SimulationError(f"cocotb ({simulator}, {testcase}) wrote no result"
+                              f"{' (the test failed)' if failed else ''}: see {build}")
+    res = json.loads(result.read_text())
+    if res["n_errors"]:
+        raise SimulationError(f"cocotb ({simulator}, {testcase}): {res['n_errors']} errors: {res['errors'][:5]}")
+    return res
+
+
+def run_axis_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", seed: int = 1,
+                    phases=AXIS_PHASES, max_cycles: int | None = None) -> dict:
+    """Stream ``x_raw`` through the AXI4-Stream wrapper; expect ``want_raw`` on ``m_axis``.
+
+    ``phases``: (cycles, p_valid, p_ready) in turn (`AXIS_PHASES`).  Returns the bench's
+    result: ``accepted`` / ``delivered`` (cycles of the input and output transfers),
+    ``cycles``, ``max_outstanding`` (the most samples accepted and not yet handed out).
+    """
+    fw_dir = Path(fw_dir).resolve()
+    info = read_summary(fw_dir)
+    plan = read_wrappers(fw_dir).get("axi_stream")
+    if plan is None:
+        raise SimulationError(f"{fw_dir}: no AXI4-Stream wrapper in wrappers.json (write_wrappers(axi_stream=True))")
+    xs, ws = _packed(info, x_raw, want_raw)
+    rng = np.random.default_rng(seed)
+    width = plan["s_axis_tdata_width"]
+    junk = int.from_bytes(rng.bytes(width // 8), "little")
+    if max_cycles is None:
+        max_cycles = 20 * (len(xs) + 10) * plan["ii_cycles"] + 100 * plan["latency_cycles"] + 10_000
+    stimulus = {"x": [str(v) for v in xs], "want": [str(v) for v in ws], "ii": plan["ii_cycles"],
+                "fifo_depth": plan["fifo_depth"], "junk": str(junk), "seed": seed,
+                "phases": [list(p) for p in phases], "max_cycles": max_cycles}
+    return _run(fw_dir, info, plan, simulator, "axis_stream", stimulus)
+
+
+def run_bx_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", seed: int = 1,
+                  gaps=None, aborts=None) -> dict:
+    """Send ``x_raw`` as bunch-crossing frames through ``<top>_bx``; expect ``want_raw``.
+
+    ``gaps``: per frame the empty crossings before it (default none: frames back to back);
+    ``aborts``: per frame the words of a partial frame sent just before it (default none).
+    Returns the bench's result: ``outputs``, ``starts`` (the cycle of each frame's
+    ``bx_start``) and ``cycles``.
+    """
+    fw_dir = Path(fw_dir).resolve()
+    info = read_summary(fw_dir)
+    plan = read_wrappers(fw_dir).get("bunch_crossing")
+    if plan is None:
+        raise SimulationError(f"{fw_dir}: no bunch-crossing wrapper in wrappers.json "
+                              "(write_wrappers(bx_clock_mhz=...))")
+    xs, ws = _packed(info, x_raw, want_raw)
+    n = len(xs)
+    gaps = [0] * n if gaps is None else [int(g) for g in gaps]
+    aborts = [0] * n if aborts is None else [int(a) for a in aborts]
+    if len(gaps) != n or len(aborts) != n or min(gaps, default=0) < 0 or \
+            any(not 0 <= a < plan["words_per_bx"] for a in aborts):
+        raise ValueError("gaps: one number >= 0 per frame; aborts: one number 0 .. N-1 per frame")
+    stimulus = {"words_per_bx": plan["words_per_bx"], "word_width": plan["word_width"],
+                "latency": plan["latency_cycles"], "seed": seed,
+                "frames": [{"x": str(a), "want": str(b), "gap": g, "abort": ab}
+                           for a, b, g, ab in zip(xs, ws, gaps, aborts)]}
+    return _run(fw_dir, info, plan, simulator, "bunch_crossing", stimulus)
