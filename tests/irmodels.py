@@ -53,3 +53,22 @@ def random_inputs(graph: Graph, n: int, seed: int = 1) -> np.ndarray:
     t = graph.input.info.type
     rng = np.random.default_rng(seed)
     return rng.uniform(t.min_value * 1.1, t.max_value * 1.1, (n, *graph.input.info.shape))
+
+
+def leaky_mlp(sizes: list[int], seed: int = 0, reuse_factor: int = 1, name: str = "leaky_mlp") -> Graph:
+    """`random_mlp` with leaky ReLUs: the hidden ReLUs become leaky ReLUs (slopes 0.1 and
+    0.01, multipliers by 3277 * 2**-15 and 655 * 2**-16) into signed RND_CONV/SAT types, a
+    stand-alone leaky ReLU (slope 0.01, exact output type) reads the input, and a final
+    one (slope 0.25: wiring) has an exact output type."""
+    g = random_mlp(sizes, seed=seed, reuse_factor=reuse_factor, name=name)
+    nodes, k = [], 0
+    for n in g.nodes:
+        if isinstance(n, Activation) and n.function == "relu":
+            n = Activation(n.name, n.inputs, function="leaky_relu", alpha=(0.1, 0.01)[k % 2],
+                           out_type=FixedType(9, 4, True, Rounding.RND_CONV, Overflow.SAT), source_layer=n.name)
+            k += 1
+        nodes.append(n)
+    nodes.insert(1, Activation("leaky_in", ["input"], function="leaky_relu", alpha=0.01))
+    nodes[2].inputs = ["leaky_in"]
+    nodes.append(Activation("leaky_out", [nodes[-1].name], function="leaky_relu", alpha=0.25))
+    return assign_types(Graph(name, nodes, ["leaky_out"]))

@@ -30,7 +30,7 @@ from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Reshape, 
 from nnfpga.ir.ops.base import Op, TensorInfo
 from nnfpga.ir.quant import Quantizer, WeightKind
 from nnfpga.sim.csim import CSimError, build_csim, run_csim
-from tests.irmodels import random_inputs, random_mlp
+from tests.irmodels import leaky_mlp, random_inputs, random_mlp
 
 PART = "xcvu13p-flga2577-2-e"
 CLOCK_MHZ = 240.0
@@ -206,6 +206,20 @@ def test_softmax_hard_tanh_bit_exact(tmp_path, csim_cache):
     fc1 = trace_raw(g, x)["fc1"]
     one = 1 << g.node("fc1").info.type.frac
     assert (fc1 > one).any() and (fc1 < -one).any()
+
+
+def test_leaky_relu_bit_exact(tmp_path, csim_cache):
+    """Leaky ReLUs with slopes 0.1 and 0.01 (exact products by the quantised slopes) into
+    signed SAT types, a stand-alone one on the input and a final one of slope 0.25, both
+    with exact output types; both branches exercised."""
+    g = leaky_mlp([10, 12, 8, 4], seed=4)
+    fw = firmware(g, tmp_path, csim_cache)
+    x = raw_samples(g, 5000, seed=8)
+    assert_bit_exact(fw, x)
+    from nnfpga.ir.emulator import trace_raw
+    values = trace_raw(g, x)
+    for name in ("fc1", "fc2", "fc3"):
+        assert (values[name] < 0).any() and (values[name] > 0).any()
 
 
 def test_conv_bit_exact(tmp_path, csim_cache):

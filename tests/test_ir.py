@@ -184,3 +184,58 @@ def test_graph_json_round_trip_keeps_every_op(tmp_path):
     again = Graph.load(tmp_path / "g.json")
     x = I8.quantize(random_inputs(g, 50))
     assert np.array_equal(run_raw(g, x), run_raw(again, x))
+
+
+@pytest.mark.parametrize("alpha, raw, frac", [(0.1, 3277, 15), (0.01, 655, 16), (0.25, 1, 2), (0.3, 19661, 16)])
+def test_leaky_relu_matches_integer_reference(alpha, raw, frac):
+    """Exhaustive over an 8-bit input: y = x (x >= 0) or x * alpha_q (exact) at
+    x_frac + alpha_frac fractional bits, then the output conversion; exact and converted
+    output types (RND SAT, TRN WRAP that overflows, the auto_frac rule)."""
+    from nnfpga.ir.ops.activation import quantize_alpha
+    assert quantize_alpha(alpha) == (raw, frac)
+    x_raw = np.arange(-128, 128, dtype=np.float64).repeat(3).reshape(-1, 3)
+    xi = x_raw.astype(np.int64)
+    exact = np.where(xi >= 0, xi << frac, xi * raw)          # raw at 5 + frac fractional bits
+    for out in (None, FixedType(6, 2, True, Rounding.RND, Overflow.SAT),
+                FixedType(5, 1, True, Rounding.TRN, Overflow.WRAP), "auto"):
+        node = Activation("lk", ["input"], function="leaky_relu", alpha=alpha,
+                          out_type=None if out == "auto" else out, auto_frac=4 if out == "auto" else None)
+        g = assign_types(Graph("a", [Input("input", [], out_type=I8, shape=(3,)), node], ["lk"]))
+        t = node.info.type
+        got = run_raw(g, x_raw)
+        if out is None:
+            assert (t.frac, node.info.lo, node.info.hi) == (5 + frac, int(exact.min()), int(exact.max()))
+            assert np.array_equal(got, exact)
+        else:
+            # the exact value is a dyadic rational that float64 holds exactly: quantize it
+            want = t.quantize(np.ldexp(exact.astype(np.float64), -(5 + frac))).astype(np.int64)
+            assert np.array_equal(got, want), out
+            if out == "auto":
+                assert t.frac == 4 and t.rounding is Rounding.RND and t.overflow is Overflow.SAT
+        assert int(got.min()) >= node.info.lo and int(got.max()) <= node.info.hi
+        again = Graph.from_json(g.to_json())
+        lk = again.node("lk")
+        assert (lk.alpha, lk.alpha_raw, lk.alpha_frac) == (alpha, raw, frac)
+        assert np.array_equal(run_raw(again, x_raw), got)
+
+
+def test_leaky_relu_int64_path_and_slope_checks():
+    """Products beyond 2**53 take the int64 path exactly; slopes outside (0, 1) are refused
+    naming the node; an exact slope can be given as alpha_raw / alpha_frac (stripped)."""
+    wide = FixedType(47, 20, True, Rounding.TRN, Overflow.WRAP)   # products of up to 59 bits
+    node = Activation("lk", ["input"], function="leaky_relu", alpha=0.1)
+    g = assign_types(Graph("w", [Input("input", [], out_type=wide, shape=(2,)), node], ["lk"]))
+    rng = np.random.default_rng(0)
+    xi = np.concatenate([rng.integers(wide.min_raw, wide.max_raw, (500, 2)), [[wide.min_raw, wide.max_raw]]])
+    got = run_raw(g, xi.astype(np.int64))
+    want = [[v << 15 if v >= 0 else v * 3277 for v in map(int, row)] for row in xi]
+    assert got.dtype == np.int64 and got.tolist() == want
+    for bad in (0.0, -0.2, 1.0, 2.5, float("inf")):
+        with pytest.raises(ValueError, match=r"leaky_relu 'bad one'.*0 < alpha < 1"):
+            Activation("bad one", ["x"], function="leaky_relu", alpha=bad)
+    with pytest.raises(ValueError, match="'no slope'"):
+        Activation("no slope", ["x"], function="leaky_relu")
+    with pytest.raises(ValueError, match="'too steep'"):
+        Activation("too steep", ["x"], function="leaky_relu", alpha_raw=5, alpha_frac=2)
+    exact = Activation("e", ["x"], function="leaky_relu", alpha_raw=12, alpha_frac=5)
+    assert (exact.alpha_raw, exact.alpha_frac, exact.alpha_q, exact.float_alpha) == (3, 3, 0.375, 0.375)

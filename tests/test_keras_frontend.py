@@ -170,3 +170,52 @@ def test_qkeras_cnn_is_bit_exact(padding, tmp_path):
     ours = emulate(graph, x)
     theirs = load_qmodel(str(tmp_path / "cnn.h5"), compile=False).predict(x, batch_size=1024, verbose=0)
     assert np.array_equal(ours, theirs), f"{np.sum(ours != theirs)} values differ"
+
+
+def test_keras2_leaky_relu_within_precision_bound(tmp_path):
+    """LeakyReLU(alpha=0.1) and ReLU(negative_slope=0.05) layers of a float Keras 2 model,
+    against predict within the error bound."""
+    import tf_keras as keras
+    keras.utils.set_random_seed(3)
+    m = keras.Sequential([keras.Input((16,)), keras.layers.Dense(12, name="fc1"),
+                          keras.layers.LeakyReLU(alpha=0.1, name="leaky"), keras.layers.Dense(8, name="fc2"),
+                          keras.layers.ReLU(negative_slope=0.05, name="relu_slope"),
+                          keras.layers.Dense(4, name="out")])
+    m.save(tmp_path / "leaky.h5")
+    graph = build_graph(tmp_path / "leaky.h5")
+    acts = [(n.name, n.function, n.float_alpha) for n in graph.nodes if n.op_type == "Activation"]
+    assert [a[:2] for a in acts] == [("leaky", "leaky_relu"), ("relu_slope", "leaky_relu")]
+    assert np.allclose([a[2] for a in acts], [0.1, 0.05])
+    x = _samples(5000, seed=9) / 2
+    worst, bound = _float_check(graph, lambda v: m.predict(v, batch_size=4096, verbose=0), x)
+    assert 0 < worst < bound
+
+
+def test_keras3_leaky_relu_configs():
+    """Keras 3 spells the slope negative_slope; activation="leaky_relu" has slope 0.2; a
+    slope of 0 is a relu; slopes outside [0, 1) are refused naming the layer."""
+    from nnfpga.compiler.frontends.keras import KerasModel, Precision, _Builder
+    rng = np.random.default_rng(0)
+
+    def build(*layers):
+        cfgs = [{"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [None, 4]}}]
+        weights = {}
+        for cls, cfg in layers:
+            cfgs.append({"class_name": cls, "config": cfg})
+            if cls == "Dense":
+                weights[cfg["name"]] = [rng.normal(0, 1, (4, 4)).astype(np.float32), np.zeros(4, np.float32)]
+        b = _Builder(KerasModel("m", cfgs, weights, "m.keras"), Precision())
+        for lc in cfgs:
+            b.add(lc)
+        return [n for n in b.nodes if n.op_type == "Activation"]
+
+    acts = build(("Dense", {"name": "d1", "units": 4, "activation": "leaky_relu"}),
+                 ("LeakyReLU", {"name": "lk", "negative_slope": 0.3}),
+                 ("LeakyReLU", {"name": "lk0", "negative_slope": 0.0}),
+                 ("ReLU", {"name": "r", "negative_slope": 0.125}))
+    assert [(n.name, n.function, n.alpha, n.alpha_raw, n.alpha_frac) for n in acts] == [
+        ("d1_leaky_relu", "leaky_relu", 0.2, 13107, 16), ("lk", "leaky_relu", 0.3, 19661, 16),
+        ("lk0", "relu", None, 0, 0), ("r", "leaky_relu", 0.125, 1, 3)]
+    assert all(n.auto_frac == 10 for n in acts)
+    with pytest.raises(UserError, match=r"layer 'steep' \(LeakyReLU\): leaky ReLU slope 1.5"):
+        build(("LeakyReLU", {"name": "steep", "negative_slope": 1.5}))

@@ -262,6 +262,56 @@ def test_float_mlp_within_precision_bound(opset, tmp_path):
     _float_check(graph, _ort(model, x), x)
 
 
+def test_float_leaky_relu_mlp_within_precision_bound(tmp_path):
+    """LeakyRelu with alpha 0.1, the default 0.01 and 0.01 given, against onnxruntime within
+    the error bound (which includes the slopes' rounding to 3277 * 2**-15 and 655 * 2**-16);
+    alpha 0 stays a plain relu."""
+    rng = np.random.default_rng(21)
+    g = G()
+    h = g.node("Gemm", ["x", g.const("w1", rng.normal(0, .4, (12, 16))), g.const("b1", rng.normal(0, .2, 16))],
+               name="fc1")
+    h = g.node("LeakyRelu", [h], name="leaky1", alpha=0.1)
+    h = g.node("Add", [g.node("MatMul", [h, g.const("w2", rng.normal(0, .4, (16, 10)))], name="fc2"),
+                       g.const("b2", rng.normal(0, .2, 10))])
+    h = g.node("LeakyRelu", [h], name="leaky2")                       # default alpha 0.01
+    h = g.node("LeakyRelu", [g.node("Gemm", [h, g.const("w3", rng.normal(0, .5, (10, 6)))], name="fc3")],
+               name="leaky3", alpha=0.01)
+    y = g.node("LeakyRelu", [h], name="plain", alpha=0.0)
+    model = g.model((12,), y, (6,), "leaky_mlp")
+    graph = build_graph(_save(model, tmp_path))
+    acts = [n for n in graph.nodes if n.op_type == "Activation"]
+    assert [(n.function, n.alpha_raw, n.alpha_frac) for n in acts] == \
+        [("leaky_relu", 3277, 15), ("leaky_relu", 655, 16), ("leaky_relu", 655, 16), ("relu", 0, 0)]
+    assert all(n.info.type.frac == 10 for n in acts[:3])
+    x = rng.normal(0, 2, (5000, 12)).astype(np.float32)
+    worst, bound = _float_check(graph, _ort(model, x), x)
+    assert 0 < worst < bound
+    from nnfpga.ir.emulator import quantize_input, trace_raw
+    values = trace_raw(graph, quantize_input(graph, x))
+    assert all((values[n.name] < 0).mean() > 0.1 for n in acts[:2])   # the slopes matter
+
+
+def test_qonnx_leaky_relu_merges_with_its_quant_and_is_bit_exact(tmp_path):
+    """A Quant after a LeakyRelu sets the leaky ReLU's output type (one rounding of the
+    exact value); with a power-of-two slope qonnx computes the same bits."""
+    rng = np.random.default_rng(22)
+    g = G(qonnx_opset=1)
+    x = g.quant("x", 2 ** -4, 8)
+    w1 = g.quant(g.const("w1", rng.normal(0, 0.5, (12, 8))), 2 ** -3, 5, narrow=1)
+    h = g.node("LeakyRelu", [g.node("MatMul", [x, w1], name="fc1")], name="leaky1", alpha=0.25)
+    h = g.quant(h, 2 ** -3, 6, name="act1")
+    w2 = g.quant(g.const("w2", rng.normal(0, 0.5, (8, 4))), 2 ** -3, 5, narrow=1)
+    y = g.node("MatMul", [h, w2], name="fc2")
+    model = g.model((12,), y, (4,), "qleaky")
+    graph = build_graph(_save(model, tmp_path))
+    leaky = graph.node("leaky1")
+    assert [n.op_type for n in graph.nodes] == ["Input", "Dense", "Activation", "Dense"]
+    assert (leaky.function, leaky.auto_frac, leaky.info.type.spec()) == \
+        ("leaky_relu", None, "fixed<6,3,RND_CONV,SAT>")
+    x = rng.normal(0, 3, (3000, 12)).astype(np.float32)
+    _assert_bit_exact(emulate(graph, x), _qonnx(model, x))
+
+
 def test_softmax_classifier_agrees(tmp_path):
     rng = np.random.default_rng(5)
     g = G()
@@ -367,7 +417,7 @@ def test_unsupported_graph_lists_every_bad_node(tmp_path, capsys):
     rng = np.random.default_rng(11)
     g = G(qonnx_opset=1)
     h = g.node("Conv", ["x", g.const("w", rng.normal(0, .5, (4, 1, 3, 3)))], name="grouped", group=2)
-    h = g.node("LeakyRelu", [h], name="leaky", alpha=0.1)
+    h = g.node("LeakyRelu", [h], name="leaky", alpha=1.5)   # slopes >= 1 are refused
     h = g.node("AveragePool", [h], name="avg", kernel_shape=[2, 2], strides=[2, 2])
     h = g.quant(h, 2 ** -3, 8, zp=3.0, name="offset_quant")
     h = g.node("Flatten", [h], name="flat")
@@ -379,7 +429,8 @@ def test_unsupported_graph_lists_every_bad_node(tmp_path, capsys):
     with pytest.raises(UserError) as err:
         build_graph(path)
     msg = str(err.value)
-    for name, why in [("grouped", "group=2"), ("leaky", "no leaky ReLU"), ("avg", "average pooling"),
+    for name, why in [("grouped", "group=2"), ("leaky", "alpha=1.5: only slopes 0 <= alpha < 1"),
+                      ("avg", "average pooling"),
                       ("offset_quant", "zero point"), ("decimal_quant", "not a power of two"),
                       ("asym", "neither 'valid'")]:
         assert f"'{name}'" in msg and why in msg, (name, msg)

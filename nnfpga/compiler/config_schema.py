@@ -163,8 +163,8 @@ _LAYER_KEYS = [
     _t("weight", "type of the kernel weights (replaces the model's quantiser for this layer)"),
     _t("bias", "type of the biases"),
     _t("output", "type of the layer's output (for Dense/Conv2D: before its activation)"),
-    _t("activation", "type of the output of the layer's own activation (relu/linear/hard_tanh/softmax "
-                     "output; the table entries for tanh/sigmoid)"),
+    _t("activation", "type of the output of the layer's own activation (relu/leaky_relu/linear/hard_tanh/"
+                     "softmax output; the table entries for tanh/sigmoid)"),
     _t("accumulator", "an upper bound for the exact accumulator: accumulators always keep every bit; "
                       "a type that cannot hold the exact range is an error, a wider one is reported"),
     Key("rounding", "choice", "rounding of the types the compiler chooses for this layer", choices=ROUNDING),

@@ -4,8 +4,9 @@ This is what the fixed-point model is measured against (post-training quantisati
 pruning figures): the network as trained, computed with real numbers.  No framework is
 imported.  Inputs are not quantised; Dense / Conv2D use the float ``kernel`` / ``bias``;
 BatchNorm (when not yet folded) is applied in float; activations are the real functions
-(tanh, sigmoid, softmax, relu, hard_tanh, linear) -- an activation's fixed-point output
-type (e.g. QKeras ``quantized_relu``) is ignored, as are lookup tables.
+(tanh, sigmoid, softmax, relu, leaky_relu with the source model's float slope, hard_tanh,
+linear) -- an activation's fixed-point output type (e.g. QKeras ``quantized_relu``) is
+ignored, as are lookup tables and the quantised leaky slope.
 
 Samples and results are in the user's layout, like `nnfpga.ir.emulator.emulate`.
 """
@@ -19,11 +20,16 @@ from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Input, MaxPool2D
 from nnfpga.ir.ops.conv2d import windows
 
 
-def _activation(fn: str, x: np.ndarray) -> np.ndarray:
+def _activation(fn: str, x: np.ndarray, alpha: float | None = None) -> np.ndarray:
+    """The real function ``fn``; ``alpha`` is leaky_relu's slope (`Activation.float_alpha`)."""
     if fn == "linear":
         return x
     if fn == "relu":
         return np.maximum(x, 0.0)
+    if fn == "leaky_relu":
+        if alpha is None:
+            raise ValueError("leaky_relu needs its slope alpha")
+        return np.where(x >= 0, x, alpha * x)
     if fn == "hard_tanh":
         return np.clip(x, -1.0, 1.0)
     if fn == "tanh":
@@ -85,7 +91,7 @@ def trace_float(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
             scale, shift = node.scale_shift()
             values[node.name] = v * scale + shift
         elif isinstance(node, Activation):
-            values[node.name] = _activation(node.function, v)
+            values[node.name] = _activation(node.function, v, node.float_alpha)
         elif isinstance(node, MaxPool2D):
             values[node.name] = _maxpool(node, v)
         elif isinstance(node, Reshape):

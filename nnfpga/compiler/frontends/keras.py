@@ -25,9 +25,12 @@ from nnfpga.ir.tables import LookupTable
 
 SUPPORTED_LAYERS = ("InputLayer", "Dense", "QDense", "Conv2D", "QConv2D", "MaxPooling2D", "MaxPool2D",
                     "Flatten", "Reshape", "BatchNormalization", "Activation", "QActivation", "ReLU",
-                    "Dropout")
+                    "LeakyReLU", "Dropout")
 KERAS_ACTIVATIONS = {"linear": "linear", None: "linear", "relu": "relu", "tanh": "tanh",
-                     "sigmoid": "sigmoid", "softmax": "softmax", "hard_tanh": "hard_tanh"}
+                     "sigmoid": "sigmoid", "softmax": "softmax", "hard_tanh": "hard_tanh",
+                     "leaky_relu": "leaky_relu"}
+#: The slope of ``activation="leaky_relu"`` (Keras 3 and tf.nn.leaky_relu default).
+LEAKY_ACTIVATION_SLOPE = 0.2
 
 
 @dataclass
@@ -305,10 +308,28 @@ class _Builder:
         self._activation_after(name, cfg.get("activation"), where, quantized=False, own_layer=True)
 
     def _relu(self, name: str, cfg: dict, where: str) -> None:
-        if cfg.get("max_value") is not None or float(cfg.get("negative_slope", 0) or 0) != 0 or \
-                float(cfg.get("threshold", 0) or 0) != 0:
-            raise UserError(f"{where}: ReLU with max_value, negative_slope or threshold is not supported")
+        if cfg.get("max_value") is not None or float(cfg.get("threshold", 0) or 0) != 0:
+            raise UserError(f"{where}: ReLU with max_value or threshold is not supported")
+        slope = float(cfg.get("negative_slope", 0) or 0)
+        if slope != 0:
+            self._leaky(name, slope, where)
+            return
         self._activation_after(name, "relu", where, quantized=False, own_layer=True)
+
+    def _leakyrelu(self, name: str, cfg: dict, where: str) -> None:
+        # Keras 2 calls the slope alpha, Keras 3 negative_slope (both default to 0.3)
+        slope = cfg.get("negative_slope", cfg.get("alpha", 0.3))
+        self._leaky(name, float(0.3 if slope is None else slope), where)
+
+    def _leaky(self, name: str, slope: float, where: str, layer: str | None = None) -> None:
+        if slope == 0:
+            self._activation_after(name, "relu", where, quantized=False, own_layer=True)
+            return
+        if not 0 < slope < 1:
+            raise UserError(f"{where}: leaky ReLU slope {slope:g} is not supported; it must satisfy "
+                            "0 <= slope < 1")
+        self._append(Activation(name, [self.last], function="leaky_relu", alpha=slope,
+                                source_layer=layer or name, auto_frac=self.p.activation_frac))
 
     def _qactivation(self, name: str, cfg: dict, where: str) -> None:
         act = cfg.get("activation")
@@ -316,6 +337,9 @@ class _Builder:
             self._activation_after(name, act, where, quantized=False, own_layer=True)
             return
         function, out_type = qq.activation_of(qq.parse_quantizer(act, where), where)
+        prev = self.nodes[-1]
+        if isinstance(prev, Activation) and prev.function == "leaky_relu" and prev.out_type is None:
+            prev.auto_frac = None  # the quantiser rounds the exact leaky ReLU once
         if function == "linear" and len(self.nodes) == 1 and not self.quantized_input:
             # A quantiser right on the input defines the input type: the float samples are
             # rounded once, exactly as QKeras rounds them (no double rounding).
@@ -348,6 +372,8 @@ class _Builder:
         elif function in ("tanh", "sigmoid"):
             self._append(Activation(name, [self.last], function=function, table=self.p.table(function),
                                     source_layer=layer))
+        elif function == "leaky_relu":
+            self._leaky(name, LEAKY_ACTIVATION_SLOPE, where, layer)
         elif function == "softmax":
             n = self.nodes[-1]
             n_classes = n.n_out if isinstance(n, Dense) else 0

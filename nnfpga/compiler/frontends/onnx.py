@@ -7,8 +7,9 @@ the reason, in one `UserError`):
 * layers: Gemm, MatMul (data @ constant weights), an Add/Sub of a constant right after
   them or after a Conv (folded into the bias), Conv (2-D, group 1, no dilation), MaxPool
   (2-D), BatchNormalization right after Gemm/MatMul/Conv (folded into the weights);
-* activations: Relu, Clip(0, inf) (relu), Clip(-1, 1) (hard tanh), LeakyRelu with alpha 0
-  (other alphas: the IR has no leaky relu), Tanh, Sigmoid (lookup tables), Softmax over
+* activations: Relu, Clip(0, inf) (relu), Clip(-1, 1) (hard tanh), LeakyRelu with
+  0 <= alpha < 1 (alpha 0 is a relu; the slope is rounded to an exact constant, see
+  `nnfpga.ir.ops.activation.quantize_alpha`), Tanh, Sigmoid (lookup tables), Softmax over
   the features of a (N, features) tensor;
 * layout: Flatten (axis 1), Reshape and Squeeze/Unsqueeze keeping the batch axis,
   Transpose keeping the batch axis, Identity, Dropout (inference);
@@ -36,8 +37,8 @@ from nnfpga.ir.graph import Graph
 MIN_OPSET, MAX_OPSET = 13, 26
 
 SUPPORTED = ("Gemm", "MatMul", "Add/Sub of a bias", "Conv (2-D)", "MaxPool (2-D)", "BatchNormalization",
-             "Relu", "Clip (relu, hard tanh)", "Tanh", "Sigmoid", "Softmax", "Flatten", "Reshape",
-             "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "QuantizeLinear/DequantizeLinear",
+             "Relu", "LeakyRelu (0 <= alpha < 1)", "Clip (relu, hard tanh)", "Tanh", "Sigmoid", "Softmax",
+             "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "QuantizeLinear/DequantizeLinear",
              "QONNX Quant, BipolarQuant (weights), Trunc", "constant sub-graphs")
 
 _FLOAT_TYPES = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16

@@ -368,15 +368,15 @@ class Converter(OpHandlers):
         return out
 
     def _quantize(self, node, x: Val, t: FixedType) -> Val:
-        """An activation quantiser: the input's type, merged into a preceding relu, or a
-        linear conversion."""
+        """An activation quantiser: the input's type, merged into a preceding relu or leaky
+        relu (one rounding, of the exact value), or a linear conversion."""
         if x.node is None and self.input_type is None:
             self.input_type = t  # rounds the float samples once, exactly as the framework does
             return x
         last = self.nodes[-1] if self.nodes else None
-        if (isinstance(last, Activation) and last.function == "relu" and last.out_type is None
-                and last.auto_frac is None and x.node == last.name):
-            last.out_type = t
+        if (isinstance(last, Activation) and last.out_type is None and x.node == last.name
+                and ((last.function == "relu" and last.auto_frac is None) or last.function == "leaky_relu")):
+            last.out_type, last.auto_frac = t, None
             return x
         return self._elementwise(node, x, "linear", out_type=t)
 

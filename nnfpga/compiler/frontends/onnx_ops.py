@@ -19,8 +19,6 @@ from nnfpga.ir.ops import BatchNorm, Conv2D, MaxPool2D
 
 #: Op-specific reasons for ops the IR cannot express.
 REFUSED = {
-    "LeakyRelu": "the IR has no leaky ReLU activation (it has linear, relu, hard_tanh, tanh, sigmoid, "
-                 "softmax); only alpha=0 (a plain ReLU) is accepted",
     "AveragePool": "the IR has no average pooling (MaxPool is supported)",
     "GlobalAveragePool": "the IR has no average pooling (MaxPool is supported)",
     "GlobalMaxPool": "global pooling is not supported; use MaxPool with the full kernel size",
@@ -232,9 +230,15 @@ class OpHandlers:
         return self._elementwise(node, self._ready(x), "relu")
 
     def _op_LeakyRelu(self, node, x, a):
-        if float(a.get("alpha", 0.01)) != 0.0:
-            raise Unsupported(REFUSED["LeakyRelu"] + f" (alpha={a.get('alpha', 0.01):g})")
-        return self._elementwise(node, self._ready(x), "relu")
+        alpha = float(a.get("alpha", 0.01))
+        if alpha == 0.0:
+            return self._elementwise(node, self._ready(x), "relu")
+        if not 0.0 < alpha < 1.0:
+            raise Unsupported(f"alpha={alpha:g}: only slopes 0 <= alpha < 1 are supported (the IR's leaky ReLU "
+                              "is max(x, alpha*x))")
+        # the output gets the model's activation precision, unless a quantiser follows (`_quantize`)
+        return self._elementwise(node, self._ready(x), "leaky_relu", alpha=alpha,
+                                 auto_frac=self.p.activation_frac)
 
     def _op_Clip(self, node, x, a):
         lo = self._const(node, 1, "min", required=False)

@@ -6,7 +6,7 @@ Sets, exactly as written and nowhere else:
 * ``input``: the Input node's type (replacing the model's own input quantiser);
 * ``defaults``: the things the compiler would otherwise choose -- weight/bias
   quantisers of float layers (``weight``/``bias``), output types of float layers
-  (``output`` for Dense/Conv2D, ``activation`` for relu/linear/hard_tanh outputs, table
+  (``output`` for Dense/Conv2D, ``activation`` for relu/leaky_relu/linear/hard_tanh outputs, table
   entries and softmax outputs), ``accumulator`` bounds, ``reuse_factor`` of every
   Dense/Conv2D; ``weight_frac``/``output_frac``/``table_size`` reach the frontend
   through `config.precision_from_config`;
@@ -35,7 +35,7 @@ from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense
 from nnfpga.ir.quant import Quantizer, WeightKind
 
-AUTO_FUNCTIONS = ("linear", "relu", "hard_tanh")
+AUTO_FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_tanh")
 
 
 def apply_config(graph: Graph, options: CompileOptions) -> Graph:

@@ -9,6 +9,9 @@ the returned bound, element-wise.  Errors are propagated forward:
 * Dense / Conv2D: ``sum |Wq| e_in + sum |W - Wq| max|x| + |b - bq|``, then the
   output conversion's rounding;
 * relu, hard_tanh: 1-Lipschitz, plus the conversion's rounding;
+* leaky_relu: 1-Lipschitz (its exact slope is in (0, 1]), plus ``|alpha - alpha_q| *
+  max(0, -x)`` (the float slope against the exact one, x down to the range's minimum
+  less the input error), plus the conversion's rounding;
 * tanh / sigmoid tables: Lipschitz 1 and 1/4 on the input error and on the index
   rounding, plus the entry rounding, plus what clipping the index range can cost;
 * MaxPool, Reshape: errors carried through.
@@ -83,7 +86,10 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None) ->
                 lo, hi = src.info.lo * src.info.type.lsb, src.info.hi * src.info.type.lsb
                 e = np.array([_table_error(node.table, v, lo, hi) for v in e_in])
             else:
-                e = e_in + _conversion_error(src.info.type.frac, node.info.type)
+                e = e_in + _conversion_error(node.pre_frac(src.info.type.frac), node.info.type)
+                if node.function == "leaky_relu":  # the float net's slope vs the exact alpha_q
+                    lo = src.info.lo * src.info.type.lsb
+                    e = e + abs(node.float_alpha - node.alpha_q) * np.maximum(e_in - lo, 0.0)
         elif isinstance(node, MaxPool2D):
             e = np.full(int(np.prod(node.info.shape)), e_in.max())
         elif isinstance(node, Reshape):

@@ -49,7 +49,7 @@ from nnfpga.ir.quant import float_weight_quantizer
 from nnfpga.ir.tables import LookupTable
 
 DEFAULT_TOLERANCE = {"max_deviation": 0.01, "agreement": 0.001, "auc": 0.001}
-SIGNED_FUNCTIONS = ("linear", "hard_tanh")
+SIGNED_FUNCTIONS = ("linear", "leaky_relu", "hard_tanh")
 
 
 # ----------------------------------------------------------------------------- metric

@@ -167,7 +167,7 @@ def _fold_constants(typed: Graph, layer, inter, nxt, feed, const, n_units, p_fla
         c_float = float(layer.bias[j]) if layer.bias is not None else 0.0
         for n in inter:
             if isinstance(n, Activation):
-                c_float = float(_activation(n.function, np.array([c_float]))[0])
+                c_float = float(_activation(n.function, np.array([c_float]), n.float_alpha)[0])
         fbias = fbias + c_float * nxt.kernel[idx].reshape(-1, n_out).sum(axis=0)
     nxt.bias_q = QuantArray(np.array(braw, dtype=np.int64), fb, WeightKind.FIXED)
     nxt.bias = fbias

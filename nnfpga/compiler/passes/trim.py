@@ -3,7 +3,7 @@
 Contract: runs after `infer_precision` when trimming is requested (``precision.trim``
 or ``--trim``; calibration data required).  Data-dependent, and marked so in the
 summary.  Only types the compiler chose from range analysis are trimmed -- Dense/Conv2D
-outputs and relu/linear/hard_tanh outputs that are exact (no type requested) or come
+outputs and relu/leaky_relu/linear/hard_tanh outputs that are exact (no type requested) or come
 from ``auto_frac`` -- never a type set by the model's quantisers, the config or
 post-training quantisation, never the input, tables or softmax.  For each such tensor
 the golden emulator runs on the calibration samples; its integer bits are reduced to
@@ -31,7 +31,7 @@ from nnfpga.ir.fixed import Overflow, type_for_range
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense
 
-TRIMMABLE_FUNCTIONS = ("linear", "relu", "hard_tanh")
+TRIMMABLE_FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_tanh")
 
 
 def _eligible(node, exact_nodes: set) -> bool:

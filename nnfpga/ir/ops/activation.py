@@ -1,7 +1,15 @@
-"""Activations: linear (a plain type conversion), relu, hard_tanh, tanh, sigmoid, softmax.
+"""Activations: linear (a plain type conversion), relu, leaky_relu, hard_tanh, tanh,
+sigmoid, softmax.
 
-relu / linear / hard_tanh are exact operations followed by the conversion to the
-output type (QKeras ``quantized_relu`` is relu into an unsigned RND_CONV/SAT type).
+relu / leaky_relu / linear / hard_tanh are exact operations followed by the conversion
+to the output type (QKeras ``quantized_relu`` is relu into an unsigned RND_CONV/SAT type).
+leaky_relu's slope is an exact dyadic constant ``alpha_q = alpha_raw * 2**-alpha_frac``
+in (0, 1] (`quantize_alpha`: the nearest value with `ALPHA_FRAC` fractional bits, at
+least `ALPHA_MIN_BITS` significant ones, trailing zero bits stripped): ``y = x`` for
+``x >= 0`` and ``y = x * alpha_q`` (exact product, ``frac = x_frac + alpha_frac``) for
+``x < 0``; both branches are taken at that frac (``x`` shifted left by ``alpha_frac``),
+then converted.  As ``alpha_q <= 1`` it is ``max(x, alpha_q * x)``.  ``alpha`` keeps the
+source model's float slope for the float reference (`nnfpga.compiler.float_reference`).
 tanh and sigmoid are `LookupTable`s.  softmax is ``e_i = exp_table(x_i - max x)``,
 ``s = sum e_i`` (exact), ``r = inv_table(s)``, ``y_i = e_i * r`` converted to the output
 type; subtracting the maximum keeps the arg-max entry at ``exp(0) = 1``.
@@ -9,6 +17,7 @@ type; subtracting the maximum keeps the arg-max entry at ``exp(0) = 1``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +26,35 @@ from nnfpga.ir.fixed import FixedType, type_for_range
 from nnfpga.ir.ops.base import Op, TensorInfo, convert, output_info, register
 from nnfpga.ir.tables import LookupTable
 
-FUNCTIONS = ("linear", "relu", "hard_tanh", "tanh", "sigmoid", "softmax")
+FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_tanh", "tanh", "sigmoid", "softmax")
+
+#: leaky_relu slopes are rounded to this many fractional bits (more for slopes below
+#: 2**-9, so that ``alpha_raw`` keeps `ALPHA_MIN_BITS` significant bits).
+ALPHA_FRAC = 16
+ALPHA_MIN_BITS = 8
+
+
+def strip_zeros(raw: int, frac: int) -> tuple[int, int]:
+    """The same dyadic value with the trailing zero bits of ``raw`` removed."""
+    raw, frac = int(raw), int(frac)
+    if raw == 0:
+        return 0, 0
+    while raw % 2 == 0:
+        raw //= 2
+        frac -= 1
+    return raw, frac
+
+
+def quantize_alpha(alpha: float, name: str = "") -> tuple[int, int]:
+    """A leaky ReLU slope ``0 < alpha < 1`` as ``(alpha_raw, alpha_frac)``: the nearest
+    multiple of ``2**-frac`` with ``frac = max(ALPHA_FRAC, enough for ALPHA_MIN_BITS
+    significant bits)``, trailing zero bits stripped."""
+    a = float(alpha)
+    if not (math.isfinite(a) and 0.0 < a < 1.0):
+        raise ValueError(f"leaky_relu {name!r}: slope alpha={alpha!r} is not supported; it must satisfy "
+                         "0 < alpha < 1 (alpha = 0 is a plain relu)")
+    frac = max(ALPHA_FRAC, ALPHA_MIN_BITS - 1 - math.floor(math.log2(a)))
+    return strip_zeros(round(a * 2.0 ** frac), frac)
 
 
 @register
@@ -27,23 +64,62 @@ class Activation(Op):
     function: str = "linear"
     table: LookupTable | None = None          # tanh, sigmoid; exp for softmax
     inv_table: LookupTable | None = None      # softmax's reciprocal
+    #: leaky_relu: the source model's float slope (None: ``alpha_q`` is the slope)
+    alpha: float | None = None
+    #: leaky_relu: the exact slope ``alpha_raw * 2**-alpha_frac`` (from ``alpha`` when 0)
+    alpha_raw: int = 0
+    alpha_frac: int = 0
 
     def __post_init__(self) -> None:
         if self.function not in FUNCTIONS:
             raise ValueError(f"activation {self.function!r} of {self.name!r} is not supported; "
                              f"supported: {', '.join(FUNCTIONS)}")
+        if self.function == "leaky_relu":
+            if self.alpha is not None:
+                raw, frac = quantize_alpha(self.alpha, self.name)  # checks 0 < alpha < 1
+                self.alpha = float(self.alpha)
+                if not self.alpha_raw:
+                    self.alpha_raw, self.alpha_frac = raw, frac
+            if not isinstance(self.alpha_raw, (int, np.integer)) or isinstance(self.alpha_raw, bool) \
+                    or not 0 < self.alpha_raw or self.alpha_frac < 0 or self.alpha_raw > 1 << self.alpha_frac:
+                raise ValueError(f"leaky_relu {self.name!r}: slope {self.alpha_raw!r} * 2**-{self.alpha_frac} "
+                                 "must be an integer multiple of a power of two in (0, 1]; give alpha "
+                                 "(0 < alpha < 1) or alpha_raw / alpha_frac")
+            self.alpha_raw, self.alpha_frac = strip_zeros(self.alpha_raw, self.alpha_frac)
+
+    @property
+    def alpha_q(self) -> float:
+        """leaky_relu: the exact slope the fixed-point model uses."""
+        return math.ldexp(self.alpha_raw, -self.alpha_frac)
+
+    @property
+    def float_alpha(self) -> float | None:
+        """leaky_relu: the slope of the float network (the source model's, else ``alpha_q``)."""
+        if self.function != "leaky_relu":
+            return None
+        return self.alpha if self.alpha is not None else self.alpha_q
+
+    def pre_frac(self, in_frac: int) -> int:
+        """Fractional bits of the exact value before the output conversion."""
+        return in_frac + self.alpha_frac if self.function == "leaky_relu" else in_frac
 
     def _pre(self, x: TensorInfo) -> tuple[int, int, FixedType]:
         """Exact range and type before the output conversion."""
         f = self.function
         if f == "relu":
             lo, hi = max(x.lo, 0), max(x.hi, 0)
+        elif f == "leaky_relu":
+            lo, hi = (self.leaky_raw(v) for v in (x.lo, x.hi))   # monotone
         elif f == "hard_tanh":
             one = 1 << max(x.type.frac, 0)
             lo, hi = min(max(x.lo, -one), one), max(min(x.hi, one), -one)
         else:
             lo, hi = x.lo, x.hi
-        return lo, hi, type_for_range(lo, hi, x.type.frac)
+        return lo, hi, type_for_range(lo, hi, self.pre_frac(x.type.frac))
+
+    def leaky_raw(self, v: int) -> int:
+        """leaky_relu of one raw input integer, exactly (raw at ``x_frac + alpha_frac``)."""
+        return v << self.alpha_frac if v >= 0 else v * self.alpha_raw
 
     def infer(self, ins: list[TensorInfo]) -> TensorInfo:
         (x,) = ins
@@ -57,7 +133,7 @@ class Activation(Op):
         if self.function == "hard_tanh" and x.type.frac < 0:
             raise ValueError(f"hard_tanh {self.name!r} needs an input with fractional bits")
         lo, hi, exact = self._pre(x)
-        return output_info(self.out_type, exact, lo, hi, x.shape, x.type.frac)
+        return output_info(self.out_type, exact, lo, hi, x.shape, exact.frac)
 
     def emulate(self, xs: list[np.ndarray], ins: list[TensorInfo]) -> np.ndarray:
         x, info = xs[0], ins[0]
@@ -68,11 +144,25 @@ class Activation(Op):
             return self._softmax(x, info)
         if f == "relu":
             x = np.maximum(x, 0)
+        elif f == "leaky_relu":
+            x = self._leaky(x, info)
         elif f == "hard_tanh":
             one = 1 << info.type.frac
             x = np.clip(x, -one, one)
-        lo, hi, _ = self._pre(info)
-        return convert(x, info.type.frac, lo, hi, self.info.type)
+        lo, hi, exact = self._pre(info)
+        return convert(x, exact.frac, lo, hi, self.info.type)
+
+    def _leaky(self, x: np.ndarray, info: TensorInfo) -> np.ndarray:
+        """Exact ``x << alpha_frac`` / ``x * alpha_raw``: float64 while every value and
+        product stays below 2**53, int64 beyond."""
+        mag = max(abs(info.lo), abs(info.hi)) << self.alpha_frac
+        if mag < 1 << 53:
+            x = np.asarray(x, dtype=np.float64)
+            return np.where(x >= 0, x * float(1 << self.alpha_frac), x * float(self.alpha_raw))
+        if mag >= 1 << 62:
+            raise ValueError(f"leaky_relu {self.name!r}: the exact product needs more than 62 bits")
+        x = np.asarray(x).astype(np.int64)
+        return np.where(x >= 0, np.left_shift(x, self.alpha_frac), x * self.alpha_raw)
 
     def _softmax(self, x: np.ndarray, info: TensorInfo) -> np.ndarray:
         shifted = x - x.max(axis=-1, keepdims=True)      # exact, <= 0
@@ -83,12 +173,18 @@ class Activation(Op):
         return self.info.type.requantize(prod, self.table.out_type.frac + self.inv_table.out_type.frac)
 
     def params_json(self) -> dict:
-        return {"function": self.function,
-                "table": self.table.to_json() if self.table else None,
-                "inv_table": self.inv_table.to_json() if self.inv_table else None}
+        d = {"function": self.function,
+             "table": self.table.to_json() if self.table else None,
+             "inv_table": self.inv_table.to_json() if self.inv_table else None}
+        if self.function == "leaky_relu":
+            d.update(alpha=self.alpha, alpha_raw=int(self.alpha_raw), alpha_frac=int(self.alpha_frac))
+        return d
 
     @classmethod
     def params_from_json(cls, d: dict) -> dict:
-        return {"function": d["function"],
-                "table": LookupTable.from_json(d["table"]) if d.get("table") else None,
-                "inv_table": LookupTable.from_json(d["inv_table"]) if d.get("inv_table") else None}
+        out = {"function": d["function"],
+               "table": LookupTable.from_json(d["table"]) if d.get("table") else None,
+               "inv_table": LookupTable.from_json(d["inv_table"]) if d.get("inv_table") else None}
+        if d["function"] == "leaky_relu":
+            out.update(alpha=d.get("alpha"), alpha_raw=int(d["alpha_raw"]), alpha_frac=int(d["alpha_frac"]))
+        return out

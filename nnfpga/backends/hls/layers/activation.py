@@ -1,5 +1,11 @@
-"""Activation: linear, relu, hard_tanh (exact, then the output conversion), tanh and
-sigmoid (a table lookup), softmax (exp table, exact sum, reciprocal table, product).
+"""Activation: linear, relu, leaky_relu, hard_tanh (exact, then the output conversion),
+tanh and sigmoid (a table lookup), softmax (exp table, exact sum, reciprocal table,
+product).
+
+leaky_relu: the slope is the IR's exact ``alpha_raw * 2**-alpha_frac`` in an
+``ap_ufixed<alpha_frac + 1, 1>`` constant; ``x * alpha`` (an exact ap_fixed product) or
+``x`` is assigned to a type with ``x_frac + alpha_frac`` fractional bits that holds both
+over the input type's whole range, so nothing is lost before the output conversion.
 
 A table lookup converts the input to the table's index type (its rounding and overflow
 apply) and reads ``entries[raw - index_type.min_raw]`` (`nnfpga::table_address`); the
@@ -9,11 +15,11 @@ entries are the IR's `LookupTable.entries`, written exactly.
 from __future__ import annotations
 
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext
-from nnfpga.backends.hls.literals import check_storable, const_array
-from nnfpga.ir.fixed import type_for_range
+from nnfpga.backends.hls.literals import check_storable, const_array, exact_decimal
+from nnfpga.ir.fixed import FixedType, type_for_range
 from nnfpga.ir.tables import LookupTable
 
-FUNCTIONS = ("linear", "relu", "hard_tanh", "tanh", "sigmoid", "softmax")
+FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_tanh", "tanh", "sigmoid", "softmax")
 
 
 def emit(ctx: LayerContext) -> LayerCode:
@@ -21,7 +27,7 @@ def emit(ctx: LayerContext) -> LayerCode:
     if f not in FUNCTIONS:
         raise ValueError(f"activation {f!r} of layer {ctx.node.name!r} is not supported by the HLS backend; "
                          f"supported: {', '.join(FUNCTIONS)}")
-    return {"linear": _elementwise, "relu": _elementwise, "hard_tanh": _elementwise,
+    return {"linear": _elementwise, "relu": _elementwise, "leaky_relu": _elementwise, "hard_tanh": _elementwise,
             "tanh": _table, "sigmoid": _table, "softmax": _softmax}[f](ctx)
 
 
@@ -32,6 +38,20 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
         stmt = "y[i] = x[i];"
     elif f == "relu":
         stmt = "if (x[i] > 0) y[i] = x[i]; else y[i] = 0;"
+    elif f == "leaky_relu":
+        node, xt = ctx.node, ctx.x.type
+        af = node.alpha_frac
+        alpha_t = FixedType(af + 1, 1, False)
+        check_storable([node.alpha_raw], alpha_t, f"slope of {node.name!r}")
+        pre = type_for_range(node.leaky_raw(xt.min_raw), node.leaky_raw(xt.max_raw), xt.frac + af)
+        typedefs.append((f"{ctx.id}_alpha_t", alpha_t, f"{node.name}: the slope, exactly"))
+        typedefs.append((f"{ctx.id}_pre_t", pre, f"{node.name}: x and x * alpha, exactly"))
+        alpha = exact_decimal(node.alpha_raw, af)
+        stmt = (f"const {ctx.id}_alpha_t alpha = {alpha};  // {node.alpha_raw} * 2^-{af}\n"
+                f"        {ctx.id}_pre_t v;\n"
+                f"        if (x[i] < 0) v = x[i] * alpha;  // exact product\n"
+                f"        else v = x[i];\n"
+                f"        y[i] = v;")
     else:  # hard_tanh: clip to [-1, 1] exactly (in a type holding both), then convert
         frac = ctx.x.type.frac
         if frac < 0:
