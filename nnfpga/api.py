@@ -30,7 +30,8 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
             outdir: str | Path = "fw", precision: Precision | None = None, config=None,
             calibration: np.ndarray | None = None, labels: np.ndarray | None = None,
             max_dsp: int | None = None, ii: int | None = None, event_rate=None, trim: bool | None = None,
-            reuse: int | None = None, dump_ir: str | Path | None = None) -> CompileResult:
+            reuse: int | None = None, dump_ir: str | Path | None = None, name: str | None = None,
+            library: str | None = None) -> CompileResult:
     """Compile ``model`` (a .h5/.keras/.onnx/.pt path, a Keras model, an ONNX ModelProto or a
     PyTorch module).  ``example_input`` (a tensor or array of one or more samples) fixes the
     input shape of a PyTorch module or TorchScript file, which is exported to ONNX with it.
@@ -39,14 +40,16 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
     samples for post-training quantisation / trimming (``labels`` for the auc metric);
     ``max_dsp`` / ``ii`` / ``event_rate`` (e.g. "40MHz"): reuse-factor selection;
     ``reuse``: one reuse factor for every layer (per-layer config entries override it);
-    ``trim``: narrow types to the calibration data's range.  Values the compiler had to
+    ``trim``: narrow types to the calibration data's range; ``name``: the core's name (top
+    entity/module, prefix of its design units; default the model's), ``library``: its VHDL
+    library (default ``nnfpga_<name>``).  Values the compiler had to
     change are in ``result.adjustments`` (and warned about)."""
     if example_input is not None:
         from nnfpga.compiler.frontends.pytorch import TorchModel
         model = TorchModel(model, example_input)
     return compile_model(model, target, clock, outdir, precision, dump_ir, config=config,
                          calibration=calibration, labels=labels, max_dsp=max_dsp, ii=ii,
-                         event_rate=event_rate, trim=trim, reuse=reuse)
+                         event_rate=event_rate, trim=trim, reuse=reuse, name=name, library=library)
 
 
 def make_config(model, path: str | Path | None = None, *, config=None, calibration: np.ndarray | None = None,

@@ -66,7 +66,6 @@ def _leaky_mlp(reuse: int):
 
 
 def _cost_model_cases():
-    from nnfpga.ir.ops.activation import FUNCTIONS
     from tests import rtl_models as M
     yield "pool_cnn same + softmax", lambda r: M.pool_cnn(padding="same", reuse=r)
     yield "pool_cnn valid", lambda r: M.pool_cnn(padding="valid", softmax=False, reuse=r)
@@ -75,8 +74,7 @@ def _cost_model_cases():
     yield "mlp 10-bit weights", lambda r: M.set_reuse(random_mlp([16, 24, 12, 4], seed=3, weight_bits=10,
                                                                  act_bits=12, act_int=4, input_type=wide), r)
     yield "mlp 4-bit relu", lambda r: M.set_reuse(random_mlp([12, 10, 8, 4], seed=2, act_bits=4, act_int=2), r)
-    if "leaky_relu" in FUNCTIONS:
-        yield "leaky_mlp", _leaky_mlp
+    yield "leaky_mlp", _leaky_mlp
 
 
 def test_cost_model_bounds_the_report_estimate_and_gives_the_rtl_latency():

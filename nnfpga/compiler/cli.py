@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--dump-ir", help="write the IR after each pass into this directory")
     c.add_argument("--reuse", type=int, help="reuse factor of every layer (multiplications per DSP; "
                                              "per-layer config entries override it)")
+    c.add_argument("--name", help="name of the core: the top entity/module, prefix of its other design "
+                                  "units and files (default: the model's name)")
+    c.add_argument("--library", help="VHDL library of the core (default: nnfpga_<name>)")
     _optimisation_args(c)
 
     g = sub.add_parser("config", help="write a commented configuration file listing every layer's settings")
@@ -104,7 +107,8 @@ def _compile(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
         result = compile_model(args.model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
-                               reuse=args.reuse, **_optimisation_kwargs(args))
+                               reuse=args.reuse, name=args.name, library=args.library,
+                               **_optimisation_kwargs(args))
     for entry in result.adjustments:
         print(f"nnfpga compile: warning: {adjustment_message(entry)}", file=sys.stderr)
     print_summary(result.report, Path(args.output), compact=True)

@@ -44,16 +44,21 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                   dump_ir: str | Path | None = None, *, config=None, calibration=None, labels=None,
                   max_dsp: int | None = None, ii: int | None = None, event_rate=None,
                   trim: bool | None = None, reuse: int | None = None,
-                  options: CompileOptions | None = None) -> CompileResult:
+                  options: CompileOptions | None = None, name: str | None = None,
+                  library: str | None = None) -> CompileResult:
     """``config`` (a YAML path or dict), ``calibration``/``labels`` (arrays), ``max_dsp``,
-    ``ii``, ``event_rate``, ``trim`` and ``reuse`` (the global reuse factor) drive the optimisation passes (`config.make_options`)."""
+    ``ii``, ``event_rate``, ``trim`` and ``reuse`` (the global reuse factor) drive the optimisation passes (`config.make_options`).
+    ``name``: the core's name (top entity/module and the prefix of its other design units;
+    default: the model's name); ``library``: its VHDL library (default ``nnfpga_<name>``)."""
     from nnfpga.backends.hls import write_hls
+    from nnfpga.backends.integration import write_integration
     from nnfpga.backends.report import build_report, write_report_files
     from nnfpga.backends.rtl import write_rtl
 
     start = time.perf_counter()
     part = find_part(target)
     clock_mhz = parse_clock_mhz(clock)
+    _check_names(name, library)
     outdir = Path(outdir)
     _check_outdir(outdir)
     options = options or make_options(config, precision, calibration, labels, max_dsp, ii, event_rate,
@@ -64,8 +69,9 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     try:
         graph.save(tmp / MARKER)
         try:
-            rtl = write_rtl(graph, tmp)
+            rtl = write_rtl(graph, tmp, name=name, library=library)
             hls = write_hls(graph, tmp, part.name, clock_mhz)
+            write_integration(graph, rtl, tmp, part.name, clock_mhz)
         except ValueError as e:
             raise UserError(f"{_model_name(model)}: {e}") from None
         report = build_report(graph, rtl, hls, part, clock_mhz,
@@ -82,6 +88,18 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
 
 def _model_name(model) -> str:
     return str(model) if isinstance(model, (str, Path)) else f"model {getattr(model, 'name', '')!r}"
+
+
+def _check_names(name: str | None, library: str | None) -> None:
+    """Before the (slow) compile: ``--name``/``--library`` are legal identifiers as given."""
+    from nnfpga.backends.rtl.names import check_identifier
+    try:
+        if name is not None:
+            check_identifier(name, "--name")
+        if library is not None:
+            check_identifier(library, "--library")
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def _check_outdir(outdir: Path) -> None:

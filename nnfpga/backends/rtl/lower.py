@@ -2,10 +2,11 @@
 Reshape) to a `Netlist`.
 
 Supported: Input; Dense and Conv2D (any reuse factor) with the linear / relu /
-hard_tanh Activations that follow them folded into their output stage; MaxPool2D;
-tanh / sigmoid Activations as ROM layers (`_lower_table`); softmax (`_lower_softmax`);
-a linear / relu / hard_tanh Activation that follows no Dense as a one-cycle conversion
-layer; Reshape/Flatten (wiring: the bus is the IR layout, NHWC flattened row-major).
+leaky_relu / hard_tanh Activations that follow them folded into their output stage;
+MaxPool2D; tanh / sigmoid Activations as ROM layers (`_lower_table`); softmax
+(`_lower_softmax`); a linear / relu / leaky_relu / hard_tanh Activation that follows no
+Dense as a conversion layer (one cycle; a leaky ReLU with multipliers takes more, see
+below); Reshape/Flatten (wiring: the bus is the IR layout, NHWC flattened row-major).
 Anything else raises `RtlUnsupportedError` naming the layer.
 
 Numerics follow the golden emulator exactly; only the representation changes:
@@ -44,8 +45,15 @@ Reuse factor 1, per output ``j``:
    node has no partner at some level (free: that node is only being registered), else
    in the output stage.
 3. output stage: the layer's conversion ``node.info.type.requantize(acc, acc_frac)``,
-   then for each folded Activation (linear, relu, hard_tanh) its clip and conversion
-   ``act.info.type.requantize(f(x), previous type frac)``; registered.
+   then for each folded Activation (linear, relu, leaky_relu, hard_tanh) its clip and
+   conversion ``act.info.type.requantize(f(x), previous type frac)``; registered.  A
+   leaky ReLU (`_leaky`) is a choice by the sign bit between ``x`` (a deferred shift by
+   ``alpha_frac``) and ``x * alpha_raw`` (wiring when the slope is a power of two, else a
+   `MulConst`).  A leaky ReLU with multipliers is pipelined like a layer's products: the
+   values before it are registered, each product passes through ``multiplier_registers``
+   (M) registers, ``x`` beside it, then the choice and the conversion follow; so it adds
+   ``1 + M`` cycles to the layer (M to a stand-alone conversion layer, whose input comes
+   from registers).
 
 Reuse factor R > 1 (`_reuse_leaves`): the N multiplications by non-powers of two,
 ordered by (output, input), are cut into ``ceil(N / R)`` consecutive groups of at most
@@ -82,9 +90,10 @@ elements, registered like an adder tree (outputs of shallower, border windows ar
 delayed to the same latency).  Softmax: see `_lower_softmax`.
 
 Latency of a linear layer: ``[M if multipliers] + ceil(depth / levels_per_register) + 1``
-at reuse 1 with ``depth = ceil(log2(max leaves over outputs))``; see above for R > 1; a
-table layer: 2; a stand-alone conversion: 1; a pooling layer: its tree's register
-levels (at least 1); the optional input register: 1.
+at reuse 1 with ``depth = ceil(log2(max leaves over outputs))``; see above for R > 1;
+plus ``1 + M`` per folded leaky ReLU with multipliers; a table layer: 2; a stand-alone
+conversion: 1 (``1 + M`` for a leaky ReLU with multipliers); a pooling layer: its tree's
+register levels (at least 1); the optional input register: 1.
 """
 
 from __future__ import annotations
@@ -99,7 +108,7 @@ from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Op as IrOp, Reshape
 from nnfpga.ir.ops.conv2d import window_geometry
-from nnfpga.backends.rtl.names import RESERVED, Namer, top_name
+from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, RESERVED, Namer, top_name, unit_name
 from nnfpga.backends.rtl.resources import dsp_count
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, LayerInfo, Max, Mul,
                                         MulConst, Mux, Netlist, Op, Reg, Requant, Rom, RomTable, Shr,
@@ -362,17 +371,56 @@ def _conversions(node_list: list[IrOp]) -> list[tuple[IrOp, str]]:
     return out
 
 
+def _leaky_multiplies(act: Activation, values: list[Value]) -> bool:
+    """Does the leaky ReLU ``act`` need a multiplier (a slope that is not a power of two
+    and an input element that can be negative)?"""
+    return act.alpha_raw != 1 and any(not v.is_const and v.lo < 0 for v, _ in values)
+
+
+def _leaky(b: Builder, name: str, act: Activation, v: Signal, f: int, delay: int) -> Value:
+    """``act``'s exact leaky ReLU of ``(v, f)``, at ``f + alpha_frac``: ``v << alpha_frac``
+    (wiring) when ``v >= 0``, ``v * alpha_raw`` when ``v < 0`` -- a multiplexer selected by
+    the sign bit (``alpha_raw <= 2**alpha_frac``, so at 0 both agree).  The non-negative
+    branch is ``max(v, 0)``: then the multiplexer's range is the exact one.  The product
+    passes through ``delay`` registers (a DSP's M and P registers), ``v`` through as many."""
+    af, ar = act.alpha_frac, act.alpha_raw
+    fo = f + af
+    if v.lo >= 0:
+        return b.delay(f"{name}_d", v, delay), f  # the value itself (the shift is deferred)
+    neg = b.mul(f"{name}_m", v, ar, fo, note=f"{name}: x * {ar} (x * alpha, alpha = {ar}*2^-{af})")
+    neg = b.delay(f"{name}_md", neg, delay)
+    if v.hi <= 0:
+        return neg, fo
+    v = b.delay(f"{name}_d", v, delay)
+    pos = b.materialize(f"{name}_p", b.clip(f"{name}_pos", v, 0, None, f), f, fo)
+    sign = b.bit(f"{name}_sign", v, v.width - 1)
+    return b.mux(name, sign, [pos, neg], fo), fo
+
+
 def _apply_conversions(b: Builder, values: list[Value], convs: list[tuple[IrOp, str]],
-                       in_frac: int) -> list[Value]:
-    """Chain of conversions of the output stage, element by element, as the emulator."""
+                       in_frac: int, mr: int, registered: bool = False) -> tuple[list[Value], int]:
+    """Chain of conversions of the output stage, element by element, as the emulator.
+    A leaky ReLU that multiplies is pipelined: a register before its multipliers (unless
+    ``registered``: the values come straight from registers) and ``mr`` after them.
+    Returns the values and the number of register stages added."""
     prev_frac = in_frac
+    extra = 0
     for node, fn in convs:
         t = node.info.type
+        delay = 0
+        if fn == "leaky_relu" and _leaky_multiplies(node, values):
+            if not registered:
+                values = [(b.reg(f"{node.name}_x{j}", v, f), f) for j, (v, f) in enumerate(values)]
+                extra += 1
+            delay = mr
+            extra += mr
         new = []
         for j, (v, f) in enumerate(values):
             clip = None
             if fn == "relu":
                 clip = (0, None)
+            elif fn == "leaky_relu":
+                v, f = _leaky(b, f"{node.name}_lk{j}", node, v, f, delay)
             elif fn == "hard_tanh":
                 v, f = b.materialize(f"{node.name}_in{j}", v, f, prev_frac), prev_frac
                 clip = (-(1 << f), 1 << f)
@@ -381,8 +429,8 @@ def _apply_conversions(b: Builder, values: list[Value], convs: list[tuple[IrOp, 
                 f"requantize to {t}"
             new.append(b.requant(name, v, f, t, clip, note))
         _check_in_ir_range(node, new)
-        values, prev_frac = new, t.frac
-    return values
+        values, prev_frac, registered = new, t.frac, False
+    return values, extra
 
 
 @dataclass
@@ -536,11 +584,11 @@ def _lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Ac
             values.append((acc, f))
         else:
             values.append((root.sig, root.frac))
-    values = _apply_conversions(b, values, _conversions([node, *folded]), acc_frac)
+    values, extra = _apply_conversions(b, values, _conversions([node, *folded]), acc_frac, mr)
     last = folded[-1].name if folded else name
     values = [(b.reg(f"{last}_y{j}", v, f), f) for j, (v, f) in enumerate(values)]
 
-    latency = start + math.ceil(depth / lpr) + 1
+    latency = start + math.ceil(depth / lpr) + 1 + extra
     layer_ops = flat_ops(b.ops[first_op:])
     sched = (f"; reuse {R}: {n_units} multiplier units, a sample every {R} cycles" if R > 1 else
              (f"; reuse factor {plan.reuse} asked, but no multiplier to share: fully parallel"
@@ -666,15 +714,17 @@ def _add_const(b: Builder, name: str, p: Node, c: tuple[int, int]) -> Node:
     return Node(s, f, p.neg)
 
 
-def _lower_activation(b: Builder, act: Activation, xs: list[Value], in_frac: int
+def _lower_activation(b: Builder, act: Activation, xs: list[Value], in_frac: int, cfg: RtlConfig
                       ) -> tuple[list[Value], LayerInfo]:
     b.layer = act.name
     first_op = len(b.ops)
-    values = _apply_conversions(b, xs, [(act, act.function)], in_frac)
+    values, extra = _apply_conversions(b, xs, [(act, act.function)], in_frac, cfg.multiplier_registers,
+                                       registered=True)
     values = [(b.reg(f"{act.name}_y{j}", v, f), f) for j, (v, f) in enumerate(values)]
     layer_ops = flat_ops(b.ops[first_op:])
     return values, LayerInfo(
-        name=act.name, kind="activation", nodes=[act.name], latency=1, first_stage=-1,
+        name=act.name, kind="activation", nodes=[act.name], latency=1 + extra, first_stage=-1,
+        multipliers=sum(isinstance(op, MulConst) for op in layer_ops),
         adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
         register_bits=sum(op.out.width for op in layer_ops if isinstance(op, Reg)),
         description=f"{act.function} -> {act.info.type}")
@@ -828,7 +878,7 @@ def _tree_root_lookup(b: Builder, n: str, s: Signal, ef: int, it, rom: RomTable)
     return _table_lookup(b, f"{n}_r", s, ef, it, rom)
 
 
-FOLDABLE = ("linear", "relu", "hard_tanh")
+FOLDABLE = ("linear", "relu", "leaky_relu", "hard_tanh")
 TABLES = ("tanh", "sigmoid")
 
 
@@ -839,8 +889,10 @@ def _layer_ops(ops: list[Op], layers: list[LayerInfo]) -> list[list[Op]]:
     return [by_layer.get(info.name, []) for info in layers]
 
 
-def lower(graph: Graph, config: RtlConfig | None = None) -> Netlist:
-    """Build the RTL description of ``graph`` (a typed chain; see the module doc)."""
+def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None) -> Netlist:
+    """Build the RTL description of ``graph`` (a typed chain; see the module doc).
+    ``name``: the top entity/module (default `names.top_name` of the graph name); no
+    signal is given it or the name of another design unit of the core."""
     cfg = config or RtlConfig()
     nodes = graph.chain()
     for n in nodes:
@@ -859,8 +911,8 @@ def lower(graph: Graph, config: RtlConfig | None = None) -> Netlist:
                                           (n.function == "softmax" and n.table is not None
                                            and n.inv_table is not None)):
             continue
-        why = {"Activation": "supported activations are linear, relu, hard_tanh, tanh, sigmoid "
-                             "and softmax (with their tables)"}.get(
+        why = {"Activation": "supported activations are linear, relu, leaky_relu, hard_tanh, tanh, "
+                             "sigmoid and softmax (with their tables)"}.get(
             n.op_type, f"{n.op_type} is not supported by the RTL backend "
                        "(supported: Dense, Conv2D, MaxPool2D, Activation, Reshape)")
         raise _unsupported(n, why)
@@ -868,7 +920,8 @@ def lower(graph: Graph, config: RtlConfig | None = None) -> Netlist:
         raise ValueError(f"model {graph.name!r} has no Dense or Conv2D layer: nothing to build")
 
     b = Builder()
-    top = top_name(graph.name)
+    top = name or top_name(graph.name)
+    b.namer = Namer(set(RESERVED) | {top, unit_name(top, PACKAGE_SUFFIX)})
     in_type = inp.info.type
     n_in = int(np.prod(inp.info.shape))
     b.layer = inp.name
@@ -906,7 +959,7 @@ def lower(graph: Graph, config: RtlConfig | None = None) -> Netlist:
         elif n.function == "softmax":
             values, info = _lower_softmax(b, n, values, type_frac, cfg)
         else:
-            values, info = _lower_activation(b, n, values, type_frac)
+            values, info = _lower_activation(b, n, values, type_frac, cfg)
         layers.append(info)
         type_frac = nodes[k].info.type.frac
         shape = tuple(nodes[k].info.shape)

@@ -69,3 +69,35 @@ class Namer:
             cand, k = f"{base}_{k}", k + 1
         self._taken.add(cand.lower())
         return cand
+
+
+# --------------------------------------------------------------------------- design units
+#: Suffix of the VHDL package of a core (its constants); every design unit of a core is
+#: ``<name>`` or ``<name>_<suffix>`` (`unit_name`), so two cores never clash.
+PACKAGE_SUFFIX = "pkg"
+
+
+def check_identifier(text: str, what: str) -> str:
+    """``text`` unchanged when it is a legal lower-case VHDL and Verilog identifier that is
+    no keyword (letters, digits, single underscores, starting with a letter); otherwise
+    ValueError naming the legal spelling.  Nothing is normalised silently."""
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"{what} must be a non-empty identifier, got {text!r}")
+    legal = sanitize(text, "nn")
+    if legal != text:
+        raise ValueError(f"{what} {text!r} is not a legal VHDL/Verilog identifier (lower-case letters, digits "
+                         f"and single underscores, starting with a letter); for example {legal!r}")
+    if is_reserved(text):
+        raise ValueError(f"{what} {text!r} is a VHDL/Verilog keyword or a name nnfpga uses itself; "
+                         f"for example {text + '_nn'!r}")
+    return text
+
+
+def default_library(name: str) -> str:
+    """The VHDL library of a core named ``name``: ``nnfpga_<name>``."""
+    return f"nnfpga_{name}"
+
+
+def unit_name(name: str, suffix: str) -> str:
+    """The name of a further design unit (package, wrapper) of the core ``name``."""
+    return f"{name}_{suffix}"

@@ -1,4 +1,8 @@
-"""VHDL-2008 printer of a `Netlist` (one entity, one architecture).
+"""VHDL-2008 printer of a `Netlist`: one file with a package ``<top>_pkg`` (the core's
+constants: latency, II, port widths, element types, every name prefixed ``<TOP>_``) and
+the entity ``<top>`` with one architecture.  The file is meant to be compiled into the
+core's own VHDL library (``nnfpga_<top>`` unless configured; `names.default_library`);
+nothing in it refers to a library by name, so any library works.
 
 Two representations, chosen per signal:
 
@@ -49,6 +53,7 @@ read by the next layer) are concurrent signal assignments.
 from __future__ import annotations
 
 from nnfpga.backends.rtl.common import bits, header_lines, op_note, wrap_signed
+from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, default_library, unit_name
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
                                         Netlist, Op, Reg, Requant, Rom, RomTable, Shr, Signal, Sum,
                                         ValidTap, Wrap, flat_ops)
@@ -478,9 +483,40 @@ def _logic_stage(s: Op) -> int:
     return s.out.stage - 1 if isinstance(s, Reg) else s.out.stage
 
 
-def print_vhdl(nl: Netlist) -> str:
+def package_lines(nl: Netlist) -> list[str]:
+    """The package ``<top>_pkg``: the numbers a surrounding design needs (to delay other
+    data by the latency, to size buses), each constant prefixed with the top's name so that
+    the packages of several cores can be used at once."""
+    pkg, p = unit_name(nl.name, PACKAGE_SUFFIX), nl.name.upper()
+    rows = [("LATENCY", "positive", nl.latency, "clock cycles from in_valid to out_valid"),
+            ("II", "positive", nl.ii, "initiation interval: cycles between accepted inputs")]
+    for side, n, t, bus in (("IN", nl.n_in, nl.in_type, nl.in_bus_width),
+                            ("OUT", nl.n_out, nl.out_type, nl.out_bus_width)):
+        what = "in_data" if side == "IN" else "out_data"
+        rows += [(f"N_{side}PUTS", "positive", n, f"elements in {what}"),
+                 (f"{side}_WIDTH", "positive", t.width, f"bits per element of {what} ({t})"),
+                 (f"{side}_FRAC", "integer", t.frac, "fractional bits: value = raw * 2**-frac"),
+                 (f"{side}_SIGNED", "boolean", str(t.signed).lower(), "two's complement elements"),
+                 (f"{side}_BUS_WIDTH", "positive", bus, f"bits of {what}")]
+    width = max(len(f"{p}_{r[0]}") for r in rows)
+    lines = ["", f"-- Constants of the core {nl.name} (the same numbers as rtl.json).",
+             f"package {pkg} is"]
+    for key, typ, value, note in rows:
+        lines.append(f"  constant {f'{p}_{key}':<{width}} : {typ:<8} := {value};  -- {note}")
+    return lines + [f"end package {pkg};"]
+
+
+def print_vhdl(nl: Netlist, library: str | None = None) -> str:
+    """The VHDL file of ``nl`` (``library``, default ``nnfpga_<top>``, is named in the
+    header: the file compiles into any library)."""
     L = nl.latency
+    lib = library or default_library(nl.name)
     out: list[str] = ["-- " + line if line else "--" for line in header_lines(nl, "VHDL-2008")]
+    out += ["--", f"-- Design units: package {unit_name(nl.name, PACKAGE_SUFFIX)}, entity {nl.name}; "
+            f"compile this file into the library {lib}",
+            f"-- (e.g. ghdl -a --std=08 --work={lib}; Vivado read_vhdl -vhdl2008 -library {lib}) and "
+            f"instantiate entity {lib}.{nl.name}."]
+    out += package_lines(nl)
     out += ["", "library ieee;", "use ieee.std_logic_1164.all;", "use ieee.numeric_std.all;", "",
             f"entity {nl.name} is",
             "  port (",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from nnfpga.backends.rtl.lower import RtlConfig, lower
+from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, check_identifier, default_library, top_name, unit_name
 from nnfpga.backends.rtl.netlist import Netlist
 from nnfpga.backends.rtl.verilog import print_verilog
 from nnfpga.backends.rtl.vhdl import print_vhdl
@@ -38,21 +39,29 @@ def summary(nl: Netlist) -> dict:
     }
 
 
-def write_rtl(graph: Graph, outdir: Path | str, config: RtlConfig | None = None) -> dict:
-    """Write ``outdir/vhdl/<top>.vhd``, ``outdir/verilog/<top>.v`` and ``outdir/rtl.json``.
+def write_rtl(graph: Graph, outdir: Path | str, config: RtlConfig | None = None, *,
+              name: str | None = None, library: str | None = None) -> dict:
+    """Write ``outdir/vhdl/<name>.vhd``, ``outdir/verilog/<name>.v`` and ``outdir/rtl.json``.
 
-    ``<top>`` is the graph name made a legal identifier (`names.top_name`).  Returns the
-    summary (also in ``rtl.json``): latency, II, per-layer latency/multipliers/adders,
-    port widths and types, and the file paths (relative to ``outdir``).
+    ``name``: the core's name -- the top entity/module, and the prefix of every other
+    design unit (the VHDL package ``<name>_pkg``); default: the graph name made a legal
+    identifier (`names.top_name`).  ``library``: the VHDL library the core belongs in
+    (default ``nnfpga_<name>``).  Both must be legal identifiers as given (ValueError
+    otherwise; nothing is renamed silently).  Returns the summary (also in ``rtl.json``):
+    name, library, design units, latency, II, per-layer latency/multipliers/adders, port
+    widths and types, and the file paths (relative to ``outdir``).
     """
     outdir = Path(outdir)
-    nl = lower(graph, config)
+    name = top_name(graph.name) if name is None else check_identifier(name, "core name")
+    library = default_library(name) if library is None else check_identifier(library, "VHDL library")
+    nl = lower(graph, config, name=name)
     files = {"vhdl": f"vhdl/{nl.name}.vhd", "verilog": f"verilog/{nl.name}.v"}
-    for key, text in (("vhdl", print_vhdl(nl)), ("verilog", print_verilog(nl))):
+    for key, text in (("vhdl", print_vhdl(nl, library)), ("verilog", print_verilog(nl))):
         path = outdir / files[key]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    info = summary(nl) | {"files": files}
+    units = {"vhdl": [unit_name(nl.name, PACKAGE_SUFFIX), nl.name], "verilog": [nl.name]}
+    info = summary(nl) | {"name": nl.name, "library": library, "units": units, "files": files}
     (outdir / SUMMARY_FILE).write_text(json.dumps(info, indent=1) + "\n")
     return info
 
