@@ -157,3 +157,21 @@ def test_global_reuse_flag_errors(tmp_path, capsys, reuse, defaults, message):
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "fw").exists()
+
+
+def test_compile_writes_the_wrappers_asked_for_into_the_core_file_and_scripts(tmp_path, capsys):
+    out = tmp_path / "fw"
+    assert main(["compile", str(MODELS / "ternary_mlp.h5"), "--axi-stream", "--bunch-crossing",
+                 "--clock", "320MHz", "-o", str(out)]) == 0
+    wrappers = json.loads((out / "wrappers.json").read_text())
+    assert wrappers["bunch_crossing"]["words_per_bx"] == 8
+    files = [f for key in ("axi_stream", "bunch_crossing") for f in wrappers[key]["files"].values()]
+    assert len(files) == 4 and all((out / f).is_file() for f in files)
+    core = next(out.glob("*.core")).read_text()
+    synth = (out / "vivado" / "synth.tcl").read_text()
+    for f in files:
+        assert f in core and f in synth, f
+    capsys.readouterr()
+    assert main(["compile", str(MODELS / "qmlp.h5"), "--reuse", "8", "--bunch-crossing", "--clock", "240MHz",
+                 "-o", str(tmp_path / "fw2")]) == 2
+    assert "II" in capsys.readouterr().err and not (tmp_path / "fw2").exists()

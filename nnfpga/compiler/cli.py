@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--name", help="name of the core: the top entity/module, prefix of its other design "
                                   "units and files (default: the model's name)")
     c.add_argument("--library", help="VHDL library of the core (default: nnfpga_<name>)")
+    c.add_argument("--axi-stream", action="store_true",
+                   help="also write an AXI4-Stream wrapper with back-pressure (<name>_axis)")
+    c.add_argument("--bunch-crossing", action="store_true",
+                   help="also write a bunch-crossing wrapper: the input frame arrives over clock/40MHz "
+                        "words per 25 ns crossing (<name>_bx)")
     _optimisation_args(c)
 
     g = sub.add_parser("config", help="write a commented configuration file listing every layer's settings")
@@ -108,6 +113,7 @@ def _compile(args) -> int:
         warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
         result = compile_model(args.model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
                                reuse=args.reuse, name=args.name, library=args.library,
+                               axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing,
                                **_optimisation_kwargs(args))
     for entry in result.adjustments:
         print(f"nnfpga compile: warning: {adjustment_message(entry)}", file=sys.stderr)

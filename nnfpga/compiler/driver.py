@@ -45,15 +45,19 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                   max_dsp: int | None = None, ii: int | None = None, event_rate=None,
                   trim: bool | None = None, reuse: int | None = None,
                   options: CompileOptions | None = None, name: str | None = None,
-                  library: str | None = None) -> CompileResult:
+                  library: str | None = None, axi_stream: bool = False,
+                  bunch_crossing: bool = False) -> CompileResult:
     """``config`` (a YAML path or dict), ``calibration``/``labels`` (arrays), ``max_dsp``,
     ``ii``, ``event_rate``, ``trim`` and ``reuse`` (the global reuse factor) drive the optimisation passes (`config.make_options`).
     ``name``: the core's name (top entity/module and the prefix of its other design units;
-    default: the model's name); ``library``: its VHDL library (default ``nnfpga_<name>``)."""
+    default: the model's name); ``library``: its VHDL library (default ``nnfpga_<name>``).
+    ``axi_stream`` / ``bunch_crossing``: also write the AXI4-Stream wrapper / the
+    bunch-crossing frame wrapper for ``clock`` (`nnfpga.backends.rtl.wrappers`)."""
     from nnfpga.backends.hls import write_hls
     from nnfpga.backends.integration import write_integration
     from nnfpga.backends.report import build_report, write_report_files
     from nnfpga.backends.rtl import write_rtl
+    from nnfpga.backends.rtl.wrappers import write_wrappers
 
     start = time.perf_counter()
     part = find_part(target)
@@ -70,8 +74,15 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
         graph.save(tmp / MARKER)
         try:
             rtl = write_rtl(graph, tmp, name=name, library=library)
+            extra: dict[str, list[str]] = {"vhdl": [], "verilog": []}
+            if axi_stream or bunch_crossing:
+                wrappers = write_wrappers(tmp, rtl, axi_stream=axi_stream,
+                                          bx_clock_mhz=clock_mhz if bunch_crossing else None)
+                for key in ("axi_stream", "bunch_crossing"):
+                    for lang, file in wrappers.get(key, {}).get("files", {}).items():
+                        extra[lang].append(file)
             hls = write_hls(graph, tmp, part.name, clock_mhz)
-            write_integration(graph, rtl, tmp, part.name, clock_mhz)
+            write_integration(graph, rtl, tmp, part.name, clock_mhz, extra_sources=extra)
         except ValueError as e:
             raise UserError(f"{_model_name(model)}: {e}") from None
         report = build_report(graph, rtl, hls, part, clock_mhz,
