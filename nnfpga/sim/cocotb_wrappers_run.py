@@ -12,7 +12,6 @@ result.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from nnfpga.backends.rtl.wrappers import read_wrappers
 from nnfpga.backends.rtl.wrappers.common import core_sources
 from nnfpga.backends.rtl.writer import read_summary
 from nnfpga.ir.fixed import FixedType
-from nnfpga.sim.cocotb_run import SIMULATORS
+from nnfpga.sim.cocotb_run import SIMULATORS, build_and_test
 from nnfpga.sim.errors import SimulationError
 
 #: The default AXI4-Stream schedule: (cycles, p_valid, p_ready), repeated in turn.  First
@@ -42,7 +41,6 @@ def _packed(info: dict, x_raw, want_raw) -> tuple[list[int], list[int]]:
 
 
 def _run(fw_dir: Path, info: dict, plan: dict, simulator: str, testcase: str, stimulus: dict) -> dict:
-    from cocotb_tools.runner import get_runner
     if simulator not in SIMULATORS:
         raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
     build = fw_dir / "sim" / f"cocotb_{testcase}_{simulator}"
@@ -55,28 +53,7 @@ def _run(fw_dir: Path, info: dict, plan: dict, simulator: str, testcase: str, st
     sources = [fw_dir / f for f in core_sources(info, lang)] + [fw_dir / plan["files"][lang]]
     top = plan["top"]
     env = {"NNFPGA_COCOTB_STIMULUS": str(stim), "NNFPGA_COCOTB_RESULT": str(result)}
-    runner = get_runner(simulator)
-    failed = None
-    if simulator == "ghdl":
-        runner.build(sources=sources, hdl_toplevel=top, build_dir=build, build_args=["--std=08"], always=True)
-        kwargs = {"hdl_toplevel_lang": "vhdl", "test_args": ["--std=08"]}
-    else:
-        args = []
-        if simulator == "verilator":
-            from nnfpga.sim.verilator import verilator_env
-            _, venv = verilator_env()
-            for key in ("PATH", "VERILATOR_ROOT"):
-                if key in venv:
-                    os.environ[key] = venv[key]
-            args = ["-Wno-fatal"]
-        runner.build(sources=sources, hdl_toplevel=top, build_dir=build, timescale=("1ns", "1ps"),
-                     build_args=args, always=True)
-        kwargs = {"hdl_toplevel_lang": "verilog", "timescale": ("1ns", "1ps")}
-    try:
-        runner.test(test_module="nnfpga.sim.cocotb_wrappers", hdl_toplevel=top, testcase=testcase,
-                    build_dir=build, extra_env=env, **kwargs)
-    except SystemExit as e:  # the runner exits when a test failed
-        failed = e
+    failed = build_and_test(simulator, sources, top, build, "nnfpga.sim.cocotb_wrappers", env, testcase)
     if not result.is_file():
         raise SimulationError(f"cocotb ({simulator}, {testcase}) wrote no result"
                               f"{' (the test failed)' if failed else ''}: see {build}")
