@@ -70,7 +70,7 @@ def _cost_model_cases():
     yield "pool_cnn same + softmax", lambda r: M.pool_cnn(padding="same", reuse=r)
     yield "pool_cnn valid", lambda r: M.pool_cnn(padding="valid", softmax=False, reuse=r)
     yield "softmax_mlp", lambda r: M.softmax_mlp(reuse=r)
-    wide = FixedType(16, 6, True, Rounding.RND, Overflow.SAT)     # signed x signed: 2 DSPs per unit
+    wide = FixedType(16, 6, True, Rounding.RND, Overflow.SAT)     # signed x signed units
     yield "mlp 10-bit weights", lambda r: M.set_reuse(random_mlp([16, 24, 12, 4], seed=3, weight_bits=10,
                                                                  act_bits=12, act_int=4, input_type=wide), r)
     yield "mlp 4-bit relu", lambda r: M.set_reuse(random_mlp([12, 10, 8, 4], seed=2, act_bits=4, act_int=2), r)

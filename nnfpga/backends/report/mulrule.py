@@ -86,11 +86,12 @@ def shift_add_terms(c: int, out_width: int) -> list[int]:
 
 def var_mul_dsp_count(a_width: int, a_signed: bool, b_width: int, b_signed: bool, out_width: int,
                       dsp_type: str = "DSP48E2") -> int:
-    """DSP slices of a product of two signals (a time-multiplexed multiplier unit), under
-    the same conventions as `mul_dsp_count`: a signed operand is sign-extended to the
-    product width by the printers, an unsigned one keeps its width."""
-    wa = data_operand_bits(a_width, a_signed, out_width)
-    wb = data_operand_bits(b_width, b_signed, out_width)
+    """DSP slices of a product of two signals (a time-multiplexed multiplier unit).  The
+    printers write ``$signed(a) * $signed(b)`` at the operands' own widths (an unsigned
+    operand gets one zero bit on top), so unlike a constant product nothing is extended
+    to the product width: Yosys maps the operands as they are (checked against
+    ``synth_xilinx`` by ``tests/test_rtl_models.py::test_dsp_count_matches_yosys``)."""
+    wa, wb = a_width, b_width
     if out_width < DSP_MIN_RESULT_BITS or min(wa, wb) < DSP_MIN_OPERAND_BITS:
         return 0
     return _split(wa + (0 if a_signed else 1), wb + (0 if b_signed else 1), dsp_type)
