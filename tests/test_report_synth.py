@@ -58,6 +58,11 @@ def calibration(tmp_path_factory):
     for i, (kind, sizes, act) in enumerate(RANDOM):
         g = random_mlp(sizes, seed=10 + i, weight_kind=kind, final_activation=act, name=f"r{i}_{kind}")
         designs.append(_design(tmp, f"r{i}_{kind}_{act}", graph=g))
+    # multiplier units (reuse 4) with signed x signed operands
+    from nnfpga.ir.fixed import FixedType, Overflow, Rounding
+    g = random_mlp([16, 12, 6], seed=30, weight_bits=10, act_bits=12, act_int=4, reuse_factor=4, name="r_reuse4",
+                   input_type=FixedType(16, 6, True, Rounding.RND, Overflow.SAT))
+    designs.append(_design(tmp, "r_fixed_reuse4", graph=g))
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=2) as pool:  # qmlp first: it is the long one
         futures = [(d, pool.submit(synthesise, d[1], d[2], "xcup", 240.0, "verilog", 1800)) for d in designs]
