@@ -139,10 +139,8 @@ def test_global_reuse_flag_sets_every_layer_and_config_entries_override_it(tmp_p
     reuse = {layer["name"]: layer["reuse_factor"] for layer in report["layers"] if layer["op"] == "Dense"}
     assert reuse == {"fc1": 4, "fc2": 2, "fc3": 4, "output": 4}
     assert report["ii_cycles"] == 4
-    x = _events(300, seed=3)
-    np.save(tmp_path / "x.npy", x)
-    assert main(["verify", str(out), "--input", str(tmp_path / "x.npy"), "--sim", "verilator"]) == 0
-    assert json.loads((out / "verify.json").read_text())["results"]["verilator"]["mismatches"] == 0
+    rtl = json.loads((out / "rtl.json").read_text())
+    assert {layer["name"]: layer["ii_cycles"] for layer in rtl["layers"] if layer["name"] in reuse} == reuse
 
 
 @pytest.mark.parametrize("reuse,defaults,message", [
