@@ -56,7 +56,8 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     from nnfpga.backends.hls import write_hls
     from nnfpga.backends.integration import write_integration
     from nnfpga.backends.report import build_report, write_report_files
-    from nnfpga.backends.rtl import write_rtl
+    from nnfpga.backends.rtl import lower, write_netlist
+    from nnfpga.backends.rtl.names import top_name
     from nnfpga.backends.rtl.wrappers import write_wrappers
 
     start = time.perf_counter()
@@ -73,7 +74,8 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     try:
         graph.save(tmp / MARKER)
         try:
-            rtl = write_rtl(graph, tmp, name=name, library=library)
+            netlist = lower(graph, name=top_name(graph.name) if name is None else name)
+            rtl = write_netlist(netlist, tmp, library)
             extra: dict[str, list[str]] = {"vhdl": [], "verilog": []}
             if axi_stream or bunch_crossing:
                 wrappers = write_wrappers(tmp, rtl, axi_stream=axi_stream,
@@ -86,7 +88,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
         except ValueError as e:
             raise UserError(f"{_model_name(model)}: {e}") from None
         report = build_report(graph, rtl, hls, part, clock_mhz,
-                              compile_seconds=time.perf_counter() - start)
+                              compile_seconds=time.perf_counter() - start, netlist=netlist)
         report["adjustments"] = graph.annotations.get("adjustments", [])
         report["optimisation"] = graph.annotations.get("passes", {})
         write_report_files(tmp, report)  # report.json, report.md, report.html

@@ -155,7 +155,9 @@ def write_hls(graph: Graph, outdir: Path, part: str, clock_mhz: float) -> dict:
                     "reuse_factor": code.reuse_factor, "summary": code.summary} for c, code in layers],
         "notes": list(names.notes),
     }
-    files[MANIFEST] = json.dumps({**summary, "files": sorted([*files, MANIFEST])}, indent=1) + "\n"
+    # the manifest names no absolute path: the tree is the same wherever it is written
+    manifest = {k: v for k, v in summary.items() if k != "dir"}
+    files[MANIFEST] = json.dumps({**manifest, "files": sorted([*files, MANIFEST])}, indent=1) + "\n"
     for rel, text in files.items():
         path = hls / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -134,7 +134,7 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
         "io": {"input_shape": list(graph.input.info.shape), "input_type": graph.input.info.type.spec(),
                "output_shape": list(graph.output.info.shape), "output_type": graph.output.info.type.spec()},
         "layers": layers,
-        "hls": hls,
+        "hls": {k: v for k, v in hls.items() if k != "dir"},   # no temporary path in the report
         "notes": est.notes + ([] if nl.latency == cycles else
                               [f"the re-lowered description has latency {nl.latency}, rtl.json says {cycles}"]),
         "compile_seconds": round(compile_seconds, 3),

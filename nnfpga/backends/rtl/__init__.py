@@ -10,7 +10,7 @@ from nnfpga.backends.rtl.lower import RtlConfig, RtlUnsupportedError, lower
 from nnfpga.backends.rtl.netlist import Netlist, evaluate, simulate
 from nnfpga.backends.rtl.verilog import print_verilog
 from nnfpga.backends.rtl.vhdl import print_vhdl
-from nnfpga.backends.rtl.writer import read_summary, write_rtl
+from nnfpga.backends.rtl.writer import read_summary, write_netlist, write_rtl
 
 __all__ = ["Netlist", "RtlConfig", "RtlUnsupportedError", "evaluate", "lower", "print_verilog",
-           "print_vhdl", "read_summary", "simulate", "write_rtl"]
+           "print_vhdl", "read_summary", "simulate", "write_netlist", "write_rtl"]

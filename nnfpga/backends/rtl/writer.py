@@ -51,10 +51,15 @@ def write_rtl(graph: Graph, outdir: Path | str, config: RtlConfig | None = None,
     name, library, design units, latency, II, per-layer latency/multipliers/adders, port
     widths and types, and the file paths (relative to ``outdir``).
     """
-    outdir = Path(outdir)
     name = top_name(graph.name) if name is None else check_identifier(name, "core name")
-    library = default_library(name) if library is None else check_identifier(library, "VHDL library")
-    nl = lower(graph, config, name=name)
+    return write_netlist(lower(graph, config, name=name), outdir, library)
+
+
+def write_netlist(nl: Netlist, outdir: Path | str, library: str | None = None) -> dict:
+    """`write_rtl` for an RTL description already lowered (``lower(graph, name=...)``),
+    so a caller that also needs the description (the report) lowers the graph once."""
+    outdir = Path(outdir)
+    library = default_library(nl.name) if library is None else check_identifier(library, "VHDL library")
     files = {"vhdl": f"vhdl/{nl.name}.vhd", "verilog": f"verilog/{nl.name}.v"}
     for key, text in (("vhdl", print_vhdl(nl, library)), ("verilog", print_verilog(nl))):
         path = outdir / files[key]
