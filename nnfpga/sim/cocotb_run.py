@@ -25,11 +25,42 @@ from nnfpga.sim.errors import SimulationError
 SIMULATORS = ("icarus", "verilator", "ghdl")
 
 
-def build_and_test(simulator: str, sources: list[Path], top: str, build: Path, test_module: str,
-                   env: dict, testcase: str | None = None) -> SystemExit | None:
-    """Build ``sources`` (VHDL for GHDL, else Verilog) with cocotb's runner and run
-    ``test_module`` on ``top``; returns the runner's exit when a test failed (the bench's
-    result file says why), else None."""
+def packed_samples(info: dict, x_raw, want_raw) -> tuple[list[int], list[int]]:
+    """Inputs and expected outputs of the core described by ``info`` (its ``rtl.json``)
+    as packed ``in_data`` / ``out_data`` integers, checked against the port types."""
+    in_t, out_t = FixedType.from_json(info["in_type"]), FixedType.from_json(info["out_type"])
+    x = check_raw(x_raw, in_t, info["n_inputs"])
+    want = check_raw(want_raw, out_t, info["n_outputs"], "expected output")
+    xs = [int(h, 16) for h in to_hex(x, in_t.width, -(-info["in_bus_width"] // 4))]
+    ws = [int(h, 16) for h in to_hex(want, out_t.width, -(-info["out_bus_width"] // 4))]
+    return xs, ws
+
+
+def run_bench(simulator: str, sources: list[Path], top: str, build: Path, test_module: str, stimulus: dict,
+              label: str, testcase: str | None = None) -> dict:
+    """Write ``stimulus`` for the bench ``test_module``, build ``sources`` (VHDL for GHDL,
+    else Verilog) with cocotb's runner, run the bench on ``top`` and return the result it
+    wrote; `SimulationError` when it wrote none or reports errors.  ``label`` names the
+    run in messages."""
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
+    build.mkdir(parents=True, exist_ok=True)
+    stim, result = build / "stimulus.json", build / "result.json"
+    stim.write_text(json.dumps(stimulus))
+    if result.exists():
+        result.unlink()
+    env = {"NNFPGA_COCOTB_STIMULUS": str(stim), "NNFPGA_COCOTB_RESULT": str(result)}
+    failed = _build_and_test(simulator, sources, top, build, test_module, env, testcase)
+    if not result.is_file():
+        raise SimulationError(f"{label} wrote no result{' (the test failed)' if failed else ''}: see {build}")
+    res = json.loads(result.read_text())
+    if res["n_errors"]:
+        raise SimulationError(f"{label}: {res['n_errors']} errors: {res['errors'][:5]}")
+    return res
+
+
+def _build_and_test(simulator: str, sources: list[Path], top: str, build: Path, test_module: str,
+                    env: dict, testcase: str | None) -> SystemExit | None:
     from cocotb_tools.runner import get_runner
     runner = get_runner(simulator)
     if simulator == "ghdl":
@@ -62,36 +93,19 @@ def run_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", g
         raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
     fw_dir = Path(fw_dir).resolve()
     info = read_summary(fw_dir)
-    in_t, out_t = FixedType.from_json(info["in_type"]), FixedType.from_json(info["out_type"])
-    x = check_raw(x_raw, in_t, info["n_inputs"])
-    want = check_raw(want_raw, out_t, info["n_outputs"], "expected output")
-    n = x.shape[0]
+    xs, ws = packed_samples(info, x_raw, want_raw)
+    n = len(xs)
     gaps = [0] * n if gaps is None else [int(g) for g in gaps]
     if len(gaps) != n or min(gaps, default=0) < 0:
         raise ValueError("gaps: one non-negative number of extra idle cycles per sample")
     resets = {int(k): (int(o), int(m)) for k, (o, m) in (resets or {}).items()}
     if any(not 0 < k < n or o < 1 or m < 1 for k, (o, m) in resets.items()):
         raise ValueError("resets: {sample k (1 <= k < n): (offset >= 1 after sample k-1, length >= 1)}")
-    xs = [int(h, 16) for h in to_hex(x, in_t.width, -(-info["in_bus_width"] // 4))]
-    ws = [int(h, 16) for h in to_hex(want, out_t.width, -(-info["out_bus_width"] // 4))]
     rng = np.random.default_rng(seed)
     junk = int.from_bytes(rng.bytes(-(-info["in_bus_width"] // 8)), "little") & ((1 << info["in_bus_width"]) - 1)
-    build = fw_dir / "sim" / f"cocotb_{simulator}"
-    build.mkdir(parents=True, exist_ok=True)
-    stim, result = build / "stimulus.json", build / "result.json"
-    stim.write_text(json.dumps({"latency": info["latency_cycles"], "ii": info["ii_cycles"], "junk": str(junk),
-                                "samples": [{"x": str(a), "want": str(b), "gap": g, "reset": resets.get(k)}
-                                            for k, (a, b, g) in enumerate(zip(xs, ws, gaps))]}))
-    if result.exists():
-        result.unlink()
-    top = info["top"]
-    env = {"NNFPGA_COCOTB_STIMULUS": str(stim), "NNFPGA_COCOTB_RESULT": str(result)}
     lang = "vhdl" if simulator == "ghdl" else "verilog"
-    failed = build_and_test(simulator, [fw_dir / info["files"][lang]], top, build, "nnfpga.sim.cocotb_bench", env)
-    if not result.is_file():
-        raise SimulationError(f"cocotb ({simulator}) wrote no result{' (the test failed)' if failed else ''}: "
-                              f"see {build}")
-    res = json.loads(result.read_text())
-    if res["n_errors"]:
-        raise SimulationError(f"cocotb ({simulator}): {res['n_errors']} errors: {res['errors'][:5]}")
-    return res
+    stimulus = {"latency": info["latency_cycles"], "ii": info["ii_cycles"], "junk": str(junk),
+                "samples": [{"x": str(a), "want": str(b), "gap": g, "reset": resets.get(k)}
+                            for k, (a, b, g) in enumerate(zip(xs, ws, gaps))]}
+    return run_bench(simulator, [fw_dir / info["files"][lang]], info["top"], fw_dir / "sim" / f"cocotb_{simulator}",
+                     "nnfpga.sim.cocotb_bench", stimulus, f"cocotb ({simulator})")

@@ -11,17 +11,14 @@ result.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from nnfpga.backends.rtl.bus import check_raw, to_hex
 from nnfpga.backends.rtl.wrappers import read_wrappers
 from nnfpga.backends.rtl.wrappers.common import core_sources
 from nnfpga.backends.rtl.writer import read_summary
-from nnfpga.ir.fixed import FixedType
-from nnfpga.sim.cocotb_run import SIMULATORS, build_and_test
+from nnfpga.sim.cocotb_run import packed_samples, run_bench
 from nnfpga.sim.errors import SimulationError
 
 #: The default AXI4-Stream schedule: (cycles, p_valid, p_ready), repeated in turn.  First
@@ -31,36 +28,11 @@ AXIS_PHASES = ((300, 1.0, 1.0), (400, 1.0, 0.0), (1500, 0.7, 0.5), (600, 1.0, 0.
                (200, 0.0, 0.0), (1500, 0.9, 0.7))
 
 
-def _packed(info: dict, x_raw, want_raw) -> tuple[list[int], list[int]]:
-    in_t, out_t = FixedType.from_json(info["in_type"]), FixedType.from_json(info["out_type"])
-    x = check_raw(x_raw, in_t, info["n_inputs"])
-    want = check_raw(want_raw, out_t, info["n_outputs"], "expected output")
-    xs = [int(h, 16) for h in to_hex(x, in_t.width, -(-info["in_bus_width"] // 4))]
-    ws = [int(h, 16) for h in to_hex(want, out_t.width, -(-info["out_bus_width"] // 4))]
-    return xs, ws
-
-
 def _run(fw_dir: Path, info: dict, plan: dict, simulator: str, testcase: str, stimulus: dict) -> dict:
-    if simulator not in SIMULATORS:
-        raise ValueError(f"simulator must be one of {SIMULATORS}, got {simulator!r}")
-    build = fw_dir / "sim" / f"cocotb_{testcase}_{simulator}"
-    build.mkdir(parents=True, exist_ok=True)
-    stim, result = build / "stimulus.json", build / "result.json"
-    stim.write_text(json.dumps(stimulus))
-    if result.exists():
-        result.unlink()
     lang = "vhdl" if simulator == "ghdl" else "verilog"
     sources = [fw_dir / f for f in core_sources(info, lang)] + [fw_dir / plan["files"][lang]]
-    top = plan["top"]
-    env = {"NNFPGA_COCOTB_STIMULUS": str(stim), "NNFPGA_COCOTB_RESULT": str(result)}
-    failed = build_and_test(simulator, sources, top, build, "nnfpga.sim.cocotb_wrappers", env, testcase)
-    if not result.is_file():
-        raise SimulationError(f"cocotb ({simulator}, {testcase}) wrote no result"
-                              f"{' (the test failed)' if failed else ''}: see {build}")
-    res = json.loads(result.read_text())
-    if res["n_errors"]:
-        raise SimulationError(f"cocotb ({simulator}, {testcase}): {res['n_errors']} errors: {res['errors'][:5]}")
-    return res
+    return run_bench(simulator, sources, plan["top"], fw_dir / "sim" / f"cocotb_{testcase}_{simulator}",
+                     "nnfpga.sim.cocotb_wrappers", stimulus, f"cocotb ({simulator}, {testcase})", testcase)
 
 
 def run_axis_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus", seed: int = 1,
@@ -76,7 +48,7 @@ def run_axis_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icaru
     plan = read_wrappers(fw_dir).get("axi_stream")
     if plan is None:
         raise SimulationError(f"{fw_dir}: no AXI4-Stream wrapper in wrappers.json (write_wrappers(axi_stream=True))")
-    xs, ws = _packed(info, x_raw, want_raw)
+    xs, ws = packed_samples(info, x_raw, want_raw)
     rng = np.random.default_rng(seed)
     width = plan["s_axis_tdata_width"]
     junk = int.from_bytes(rng.bytes(width // 8), "little")
@@ -103,7 +75,7 @@ def run_bx_cocotb(fw_dir: Path | str, x_raw, want_raw, simulator: str = "icarus"
     if plan is None:
         raise SimulationError(f"{fw_dir}: no bunch-crossing wrapper in wrappers.json "
                               "(write_wrappers(bx_clock_mhz=...))")
-    xs, ws = _packed(info, x_raw, want_raw)
+    xs, ws = packed_samples(info, x_raw, want_raw)
     n = len(xs)
     gaps = [0] * n if gaps is None else [int(g) for g in gaps]
     aborts = [0] * n if aborts is None else [int(a) for a in aborts]
