@@ -22,7 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile a model into a firmware tree")
-    c.add_argument("model", help="model file (.h5, .keras, .onnx, TorchScript .pt/.pth)")
+    c.add_argument("model", nargs="+",
+                   help="model file (.h5, .keras, .onnx, TorchScript .pt/.pth); several models with the "
+                        "same layers make one banked ensemble (model k = bank k, selected per sample)")
     c.add_argument("--target", default="xcvu9p", help="FPGA part, short (xcvu9p) or full (xcvu9p-flga2104-2L-e)")
     c.add_argument("--clock", default="240MHz", help="clock frequency, e.g. 240MHz")
     c.add_argument("-o", "--output", required=True, help="output directory")
@@ -111,7 +113,8 @@ def _compile(args) -> int:
     from nnfpga.compiler.driver import compile_model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
-        result = compile_model(args.model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
+        model = args.model[0] if len(args.model) == 1 else args.model
+        result = compile_model(model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
                                reuse=args.reuse, name=args.name, library=args.library,
                                axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing,
                                **_optimisation_kwargs(args))

@@ -100,6 +100,8 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
 
 
 def _model_name(model) -> str:
+    if isinstance(model, (list, tuple)):
+        return f"banked ensemble of {len(model)} models"
     return str(model) if isinstance(model, (str, Path)) else f"model {getattr(model, 'name', '')!r}"
 
 

@@ -50,8 +50,12 @@ def load_model(source, precision: Precision | None = None) -> Graph:
 def build_graph(source, precision: Precision | None = None, dump_dir: Path | None = None,
                 options: CompileOptions | None = None) -> Graph:
     """``options`` (`config.make_options`: config file, calibration data, reuse targets)
-    replaces ``precision`` when given."""
+    replaces ``precision`` when given.  ``source`` may be a list of two or more models
+    with the same layers: they become one banked ensemble (`nnfpga.compiler.banked`),
+    model ``b`` being bank ``b``."""
     options = options or make_options(precision=precision)
+    if isinstance(source, (list, tuple)):
+        return _build_banked(list(source), dump_dir, options)
     graph = load_model(source, options.precision)
     for name, run in PIPELINE:
         try:
@@ -61,4 +65,19 @@ def build_graph(source, precision: Precision | None = None, dump_dir: Path | Non
         if dump_dir is not None:
             dump_dir.mkdir(parents=True, exist_ok=True)
             graph.save(dump_dir / f"{len(list(dump_dir.iterdir())):02d}_{name}.json")
+    return graph
+
+
+def _build_banked(sources: list, dump_dir: Path | None, options: CompileOptions) -> Graph:
+    from nnfpga.compiler.banked import merge_banks
+    if len(sources) < 2:
+        raise UserError("a banked ensemble needs at least two models")
+    graphs = [build_graph(s, dump_dir=None, options=options) for s in sources]
+    try:
+        graph = merge_banks(graphs)
+    except ValueError as e:
+        raise UserError(f"banked ensemble of {len(sources)} models: {e}") from None
+    if dump_dir is not None:
+        dump_dir.mkdir(parents=True, exist_ok=True)
+        graph.save(dump_dir / f"{len(list(dump_dir.iterdir())):02d}_merge_banks.json")
     return graph

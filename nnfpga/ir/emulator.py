@@ -38,22 +38,31 @@ def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
 CHUNK = 8192
 
 
-def run_raw(graph: Graph, x_raw: np.ndarray) -> np.ndarray:
-    """Raw input integers in, raw output integers out (int64)."""
+def run_raw(graph: Graph, x_raw: np.ndarray, bank=None) -> np.ndarray:
+    """Raw input integers in, raw output integers out (int64).  ``bank``: the samples'
+    bank indices, for a graph with weight banks (`Graph.banks`)."""
     x_raw = np.asarray(x_raw)
+    bank = graph.check_bank(bank, len(x_raw))
     if len(x_raw) > CHUNK:
-        return np.concatenate([_run_chunk(graph, x_raw[i:i + CHUNK]) for i in range(0, len(x_raw), CHUNK)])
-    return _run_chunk(graph, x_raw)
+        return np.concatenate([_run_chunk(graph, x_raw[i:i + CHUNK], None if bank is None else bank[i:i + CHUNK])
+                               for i in range(0, len(x_raw), CHUNK)])
+    return _run_chunk(graph, x_raw, bank)
 
 
-def _run_chunk(graph: Graph, x_raw: np.ndarray) -> np.ndarray:
+def _run_chunk(graph: Graph, x_raw: np.ndarray, bank: np.ndarray | None) -> np.ndarray:
+    return _values(graph, x_raw, bank)[graph.outputs[0]].astype(np.int64)
+
+
+def _values(graph: Graph, x_raw: np.ndarray, bank: np.ndarray | None) -> dict[str, np.ndarray]:
     values: dict[str, np.ndarray] = {}
     for n in graph.nodes:
         if n.op_type == "Input":
             values[n.name] = np.asarray(x_raw)
-            continue
-        values[n.name] = n.emulate([values[i] for i in n.inputs], graph.in_infos(n))
-    return values[graph.outputs[0]].astype(np.int64)
+        elif n.op_type == "BankedDense":
+            values[n.name] = n.emulate([values[i] for i in n.inputs], graph.in_infos(n), bank)
+        else:
+            values[n.name] = n.emulate([values[i] for i in n.inputs], graph.in_infos(n))
+    return values
 
 
 def user_output(graph: Graph, raw: np.ndarray) -> np.ndarray:
@@ -62,15 +71,12 @@ def user_output(graph: Graph, raw: np.ndarray) -> np.ndarray:
     return graph.output_layout.to_user(y) if graph.output_layout is not None else y
 
 
-def emulate(graph: Graph, x: np.ndarray) -> np.ndarray:
+def emulate(graph: Graph, x: np.ndarray, bank=None) -> np.ndarray:
     """Float inputs in, real-valued outputs out (exact fixed-point values as float64)."""
-    return user_output(graph, run_raw(graph, quantize_input(graph, x)))
+    return user_output(graph, run_raw(graph, quantize_input(graph, x), bank))
 
 
-def trace_raw(graph: Graph, x_raw: np.ndarray) -> dict[str, np.ndarray]:
+def trace_raw(graph: Graph, x_raw: np.ndarray, bank=None) -> dict[str, np.ndarray]:
     """Every node's raw output, for bisecting a mismatch layer by layer."""
-    values: dict[str, np.ndarray] = {}
-    for n in graph.nodes:
-        values[n.name] = np.asarray(x_raw) if n.op_type == "Input" else \
-            n.emulate([values[i] for i in n.inputs], graph.in_infos(n))
-    return values
+    x_raw = np.asarray(x_raw)
+    return _values(graph, x_raw, graph.check_bank(bank, len(x_raw)))

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from nnfpga.ir.layout import Layout
 from nnfpga.ir.ops import OP_CLASSES, Input, Op, TensorInfo  # noqa: F401  (registers ops)
 
@@ -27,6 +29,36 @@ class Graph:
     #: What the compiler passes decided and changed (adjustments, per-pass summaries);
     #: JSON-serialisable, written into the IR only when non-empty.
     annotations: dict = field(default_factory=dict)
+    #: Number of weight banks (0: none).  A banked graph takes, with every sample, a bank
+    #: index in ``[0, banks)`` that selects the weights of its `BankedDense` layers.
+    banks: int = 0
+
+    @property
+    def bank_bits(self) -> int:
+        """Width of the unsigned bank index (0 for a graph without banks)."""
+        return max(1, (self.banks - 1).bit_length()) if self.banks else 0
+
+    def check_bank(self, bank, n: int):
+        """``bank`` as an int64 array of ``n`` valid indices (None for an unbanked graph)."""
+        if not self.banks:
+            if bank is not None:
+                raise ValueError(f"model {self.name!r} has no weight banks; do not pass bank indices")
+            return None
+        if bank is None:
+            raise ValueError(f"model {self.name!r} has {self.banks} weight banks: every sample needs "
+                             "a bank index")
+        b = np.asarray(bank)
+        if b.dtype.kind == "f" and np.all(b == np.round(b)):
+            b = b.astype(np.int64)
+        if b.dtype.kind not in "iu":
+            raise ValueError(f"bank indices must be integers, got {b.dtype}")
+        b = b.reshape(-1).astype(np.int64)
+        if len(b) != n:
+            raise ValueError(f"{len(b)} bank indices for {n} samples")
+        if b.size and (b.min() < 0 or b.max() >= self.banks):
+            raise ValueError(f"bank indices span [{b.min()}, {b.max()}]; model {self.name!r} has "
+                             f"banks 0..{self.banks - 1}")
+        return b
 
     def node(self, name: str) -> Op:
         for n in self.nodes:
@@ -84,6 +116,8 @@ class Graph:
                 d[key] = getattr(self, key).to_json()
         if self.annotations:
             d["annotations"] = self.annotations
+        if self.banks:
+            d["banks"] = self.banks
         return d
 
     @classmethod
@@ -92,7 +126,7 @@ class Graph:
             raise ValueError(f"IR version {d.get('ir_version')!r} is not supported (expected {IR_VERSION})")
         return cls(d["name"], [Op.from_json(n) for n in d["nodes"]], list(d["outputs"]),
                    Layout.from_json(d.get("input_layout")), Layout.from_json(d.get("output_layout")),
-                   dict(d.get("annotations", {})))
+                   dict(d.get("annotations", {})), int(d.get("banks", 0)))
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1))

@@ -106,7 +106,7 @@ import numpy as np
 from nnfpga.compiler.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Op as IrOp, Reshape
+from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Input, MaxPool2D, Op as IrOp, Reshape
 from nnfpga.ir.ops.conv2d import window_geometry
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, RESERVED, Namer, top_name, unit_name
 from nnfpga.backends.rtl.resources import dsp_count
@@ -182,6 +182,8 @@ class Builder:
         self.ops: list[Op] = []
         self.namer = Namer(set(RESERVED))
         self.layer = ""
+        #: the bank index at the latest stage a banked layer needed it (delays are shared)
+        self.bank_tap: Signal | None = None
 
     # every method returns the signal holding the result; it may be an existing one
     # (nothing to compute) or a constant (folded), in which case no operation is added
@@ -194,8 +196,8 @@ class Builder:
         self.ops.append(op)
         return op.out
 
-    def input_slice(self, name: str, index: int, t: FixedType) -> Signal:
-        return self._add(InputSlice(None, index=index, elem_type=t), name, t.frac)
+    def input_slice(self, name: str, index: int, t: FixedType, offset: int | None = None) -> Signal:
+        return self._add(InputSlice(None, index=index, elem_type=t, offset=offset), name, t.frac)
 
     def mul(self, name: str, a: Signal, c: int, frac: int, note: str = "") -> Signal:
         if a.is_const or c in (0, 1):
@@ -364,7 +366,7 @@ def _check_in_ir_range(node: IrOp, values: list[Value]) -> None:
 def _conversions(node_list: list[IrOp]) -> list[tuple[IrOp, str]]:
     out = []
     for n in node_list:
-        if isinstance(n, (Dense, Conv2D)):
+        if isinstance(n, (Dense, BankedDense, Conv2D)):
             out.append((n, "none"))
         else:
             out.append((n, n.function))
@@ -446,6 +448,10 @@ class LinearPlan:
     acc_frac: int
     reuse: int
     description: str
+    #: a BankedDense: per output the (input, per-bank weights) pairs and the per-bank
+    #: biases at ``acc_frac``
+    bank_cols: list[list[tuple[int, tuple[int, ...]]]] | None = None
+    bank_bias: list[tuple[int, ...]] | None = None
 
 
 def _dense_plan(dense: Dense, n_in: int, in_frac: int) -> LinearPlan:
@@ -459,6 +465,30 @@ def _dense_plan(dense: Dense, n_in: int, in_frac: int) -> LinearPlan:
     kinds = sorted({dense.kernel_q.kind.value})
     return LinearPlan(dense.name, cols, bias, dense.kernel_q.frac, dense.acc_frac(in_frac),
                       _reuse(dense), f"Dense {n_in}->{dense.n_out} ({', '.join(kinds)} weights)")
+
+
+def _banked_plan(dense: BankedDense, n_in: int, in_frac: int) -> LinearPlan:
+    w = dense.kernel_q.raw
+    if w.shape[1:] != (n_in, dense.n_out):
+        raise _unsupported(dense, f"kernel shape {w.shape} does not match {n_in} inputs")
+    acc_frac = dense.acc_frac(in_frac)
+    cols = [[(int(i), tuple(int(v) for v in w[:, i, j])) for i in np.flatnonzero(np.any(w[:, :, j], axis=0))]
+            for j in range(dense.n_out)]
+    if dense.bias_q is None:
+        bias = [(0,) * dense.banks] * dense.n_out
+    else:
+        shift = acc_frac - dense.bias_q.frac
+        bias = [tuple(int(v) << shift for v in dense.bias_q.raw[:, j]) for j in range(dense.n_out)]
+    return LinearPlan(dense.name, [], [None] * dense.n_out, dense.kernel_q.frac, acc_frac, _reuse(dense),
+                      f"BankedDense {n_in}->{dense.n_out} x {dense.banks} banks "
+                      f"({dense.kernel_q.kind.value} weights, selected by the bank index)",
+                      bank_cols=cols, bank_bias=bias)
+
+
+def _bank_table(b: Builder, name: str, per_bank: tuple[int, ...], bank_bits: int, note: str) -> RomTable:
+    """A ROM addressed by the bank index; addresses past the last bank read bank 0."""
+    entries = tuple(per_bank) + (per_bank[0],) * ((1 << bank_bits) - len(per_bank))
+    return RomTable(b.namer.take(name), entries, note=note)
 
 
 def _biases(bias_q, n: int, channel) -> list[tuple[int, int] | None]:
@@ -510,36 +540,16 @@ def _lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Ac
     name = plan.name
     b.layer = name
     first_op = len(b.ops)
-    kf = plan.kf
     stages = {s.stage for s, _ in xs if not s.is_const}
     if len(stages) > 1:
         raise AssertionError(f"inputs of {name} are at different stages {stages}")
     s0 = stages.pop() if stages else 0
 
-    # ---- per output: constant part and the (input, odd, shift, sign) items ----------
-    plan_items: list[list[tuple[int, int, int, bool]]] = []
-    consts: list[tuple[int, int] | None] = []
-    for j, col in enumerate(plan.cols):
-        items, c = [], plan.bias[j]
-        for i, wij in col:
-            x, fx = xs[i]
-            if x.is_const:
-                c = _align_add(c, None if x.value == 0 else _strip(x.value * wij, fx + kf))
-                continue
-            mag = abs(wij)
-            k = (mag & -mag).bit_length() - 1
-            items.append((i, mag >> k, k, wij < 0))
-        plan_items.append(items)
-        consts.append(c)
-    n_mult = sum(odd != 1 for items in plan_items for (_, odd, _, _) in items)
-    R = plan.reuse if n_mult else 1
     mr = cfg.multiplier_registers
-    if R > 1:
-        leaves, start = _reuse_leaves(b, name, plan_items, xs, kf, R, s0, mr)
-        n_units = -(-n_mult // R)
+    if plan.bank_cols is not None:
+        leaves, consts, start, n_units, R = _banked_leaves(b, plan, xs, s0, mr)
     else:
-        leaves, start = _parallel_leaves(b, name, plan_items, xs, kf, mr), mr * int(n_mult > 0)
-        n_units = n_mult
+        leaves, consts, start, n_units, R = _fixed_leaves(b, plan, xs, s0, mr)
 
     # ---- balanced adder trees --------------------------------------------------------
     depth = max((math.ceil(math.log2(len(r))) for r in leaves if len(r) > 1), default=0)
@@ -604,15 +614,102 @@ def _lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Ac
     return values, info
 
 
+def _fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int):
+    """Constant weights: (tree leaves per output, constant per output, the leaves' stage
+    offset, multiplier units, the layer's II)."""
+    name, kf = plan.name, plan.kf
+    # ---- per output: constant part and the (input, odd, shift, sign) items ----------
+    plan_items: list[list[tuple[int, int, int, bool]]] = []
+    consts: list[tuple[int, int] | None] = []
+    for j, col in enumerate(plan.cols):
+        items, c = [], plan.bias[j]
+        for i, wij in col:
+            x, fx = xs[i]
+            if x.is_const:
+                c = _align_add(c, None if x.value == 0 else _strip(x.value * wij, fx + kf))
+                continue
+            mag = abs(wij)
+            k = (mag & -mag).bit_length() - 1
+            items.append((i, mag >> k, k, wij < 0))
+        plan_items.append(items)
+        consts.append(c)
+    n_mult = sum(odd != 1 for items in plan_items for (_, odd, _, _) in items)
+    R = plan.reuse if n_mult else 1
+    if R > 1:
+        leaves, start = _reuse_leaves(b, name, plan_items, xs, kf, R, s0, mr)
+        n_units = -(-n_mult // R)
+    else:
+        leaves, start = _parallel_leaves(b, name, plan_items, xs, kf, mr), mr * int(n_mult > 0)
+        n_units = n_mult
+    return leaves, consts, start, n_units, R
+
+
+def _banked_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int):
+    """A BankedDense: like `_fixed_leaves`, but a weight that differs between banks is a
+    `Mul` of the input by a ROM of the per-bank weights addressed by the bank index (at
+    reuse R > 1 the units' weight tables hold a sequence per bank), and a bias that
+    differs is a ROM leaf of the tree.  Weights equal in every bank are constants as in a
+    Dense layer; zero in every bank, never built."""
+    name, kf, acc_frac = plan.name, plan.kf, plan.acc_frac
+    tap = b.bank_tap
+    bank = b.bank_tap = b.delay(f"{name}_bank", tap, s0 - tap.stage)
+    bits = tap.width
+    plan_items: list[list[tuple[int, int, int, bool]]] = []
+    banked: list[list[tuple[int, tuple[int, ...]]]] = []
+    consts: list[tuple[int, int] | None] = []
+    bias_rows: list[tuple[int, ...] | None] = []
+    for j, col in enumerate(plan.bank_cols):
+        items, var, cb = [], [], list(plan.bank_bias[j])
+        for i, wv in col:
+            x, fx = xs[i]
+            if x.is_const:
+                cb = [c + ((x.value * w) << (acc_frac - fx - kf)) for c, w in zip(cb, wv)]
+            elif len(set(wv)) == 1:
+                mag = abs(wv[0])
+                k = (mag & -mag).bit_length() - 1
+                items.append((i, mag >> k, k, wv[0] < 0))
+            else:
+                var.append((i, wv))
+        plan_items.append(items)
+        banked.append(var)
+        uniform = len(set(cb)) == 1
+        consts.append(_strip(cb[0], acc_frac) if uniform and cb[0] else None)
+        bias_rows.append(None if uniform else tuple(cb))
+    n_mult = sum(odd != 1 for items in plan_items for (_, odd, _, _) in items) + sum(map(len, banked))
+    R = plan.reuse if n_mult else 1
+    if R > 1:
+        leaves, start = _reuse_leaves(b, name, plan_items, xs, kf, R, s0, mr, banked, bank)
+        n_units = -(-n_mult // R)
+        bias_bank = b.delay(f"{name}_bankd", bank, start)
+    else:
+        start, n_units = mr * int(n_mult > 0), n_mult
+        leaves = _parallel_leaves(b, name, plan_items, xs, kf, mr, product_stage=n_mult > 0)
+        for j, var in enumerate(banked):
+            for i, wv in var:
+                x, fx = xs[i]
+                table = _bank_table(b, f"{name}_w{i}_{j}", wv, bits, f"{name}: w[{i},{j}] by bank")
+                w = b.rom(f"{name}_wr{i}_{j}", bank, table, kf)
+                m = b.mult(f"{name}_m{i}_{j}", x, w, fx + kf, note=f"{name}: x{i} * w[{i},{j}] of the bank")
+                leaves[j].append(Node(b.delay(f"{name}_p{i}_{j}", m, mr), fx + kf))
+        bias_bank = b.delay(f"{name}_bankd", bank, start)
+    for j, row in enumerate(bias_rows):
+        if row is not None:
+            table = _bank_table(b, f"{name}_b{j}", row, bits, f"{name}: bias[{j}] by bank")
+            leaves[j].append(Node(b.rom(f"{name}_br{j}", bias_bank, table, acc_frac), acc_frac))
+    return leaves, consts, start, n_units, R
+
+
 def _register_bits(ops: list[Op]) -> int:
     return sum(op.out.width for op in ops if isinstance(op, (Reg, Acc, Counter)))
 
 
 def _parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int,
-                     mr: int) -> list[list[Node]]:
+                     mr: int, product_stage: bool | None = None) -> list[list[Node]]:
     """Reuse factor 1: one constant multiplier per product by a non-power of two,
-    followed by ``mr`` registers; wiring for the others (delayed alike)."""
-    product_stage = any(odd != 1 for items in plan_items for (_, odd, _, _) in items)
+    followed by ``mr`` registers; wiring for the others (delayed alike).
+    ``product_stage``: whether the layer has multipliers (default: these items')."""
+    if product_stage is None:
+        product_stage = any(odd != 1 for items in plan_items for (_, odd, _, _) in items)
     xd: dict[int, Signal] = {}
     leaves: list[list[Node]] = []
     for j, items in enumerate(plan_items):
@@ -635,12 +732,20 @@ def _parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int
 
 
 def _reuse_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int, R: int,
-                  s0: int, mr: int) -> tuple[list[list[Node]], int]:
+                  s0: int, mr: int, banked: list[list[tuple[int, tuple[int, ...]]]] | None = None,
+                  bank: Signal | None = None) -> tuple[list[list[Node]], int]:
     """Reuse factor R > 1 (see the module doc): ``ceil(N / R)`` multiplier units, each
     with a sequence of R (weight, input) pairs and ``mr`` product registers; returns the
-    tree leaves per output (at stage ``s0 + R + mr + 1``) and that offset ``R + mr + 1``."""
+    tree leaves per output (at stage ``s0 + R + mr + 1``) and that offset ``R + mr + 1``.
+    A banked layer (`_banked_leaves`) adds ``banked`` (per output the (input, per-bank
+    weights) pairs) and the ``bank`` index: each unit's weight table then holds a
+    sequence per bank, addressed by ``bank * P + phase`` (P the power of two above R)."""
     mults = sorted(((j, i, (-1 if neg else 1) * (odd << k))
                     for j, items in enumerate(plan_items) for (i, odd, k, neg) in items if odd != 1))
+    if bank is not None:
+        n_banks = len(banked[0][0][1]) if any(banked) else 1
+        mults = sorted([(j, i, (w,) * n_banks) for j, i, w in mults]
+                       + [(j, i, wv) for j, var in enumerate(banked) for i, wv in var])
     used = sorted({i for _, i, _ in mults})
     F = max(xs[i][1] for i in used)
     meet = s0 + R + mr + 1
@@ -654,6 +759,12 @@ def _reuse_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int, R
             b.ops[-1].note = f"{name}: the inputs, captured when valid (held for the {R} phases)"
     ph = b.counter(f"{name}_ph", vin, R)
     b.ops[-1].note = f"{name}: phase 0..{R - 1} of the schedule, {R} = idle"
+    if bank is not None:
+        phase_bits = R.bit_length()
+        bank_c = b.reg(f"{name}_bankc", bank, 0, en=vin)
+        b.ops[-1].note = f"{name}: the bank index, captured when valid"
+        addr = b.sum(f"{name}_wa", [Term(bank_c, phase_bits), Term(ph)], 0,
+                     note=f"{name}: weight address: bank * {1 << phase_bits} + phase")
     phd = ph  # the phase as the accumulators see it: delayed like the products
     for k in range(mr):
         phd = b.reg(f"{name}_phd{k + 1}" if mr > 1 else f"{name}_phd", phd, 0, reset=R)
@@ -663,9 +774,16 @@ def _reuse_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int, R
         un = u // R
         pad = R + 1 - len(seq)
         xsel = b.mux(f"{name}_u{un}_x", ph, [xc[i] for _, i, _ in seq] + [xc[seq[-1][1]]] * pad, F)
-        table = RomTable(b.namer.take(f"{name}_u{un}_w"), tuple(w for _, _, w in seq) + (seq[-1][2],) * pad,
-                         note=f"{name}: weights of multiplier unit {un} by phase")
-        wsel = b.rom(f"{name}_u{un}_wr", ph, table, kf)
+        if bank is None:
+            table = RomTable(b.namer.take(f"{name}_u{un}_w"), tuple(w for _, _, w in seq) + (seq[-1][2],) * pad,
+                             note=f"{name}: weights of multiplier unit {un} by phase")
+            wsel = b.rom(f"{name}_u{un}_wr", ph, table, kf)
+        else:
+            per_bank = [seq[min(p, len(seq) - 1)][2] for p in range(1 << phase_bits)]
+            entries = tuple(w[k if k < n_banks else 0] for k in range(1 << bank.width) for w in per_bank)
+            table = RomTable(b.namer.take(f"{name}_u{un}_w"), entries,
+                             note=f"{name}: weights of multiplier unit {un} by bank and phase")
+            wsel = b.rom(f"{name}_u{un}_wr", addr, table, kf)
         m = b.mult(f"{name}_u{un}_m", xsel, wsel, F + kf,
                    note=f"{name}: multiplier unit {un}: " + ", ".join(
                        f"x{i}*w[{i},{j}]" for j, i, _ in seq))
@@ -679,7 +797,8 @@ def _reuse_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int, R
             terms = []
             for j_, i, w in seq[p:q + 1]:
                 x = xc[i]
-                terms.append((min(x.lo * w, x.hi * w), max(x.lo * w, x.hi * w)))
+                ws = w if isinstance(w, tuple) else (w,)
+                terms.append((min(min(x.lo * v, x.hi * v) for v in ws), max(max(x.lo * v, x.hi * v) for v in ws)))
             a = b.acc(f"{name}_u{un}_a{j}", pr, phd, p, q, terms, meet, F + kf,
                       note=f"{name}: unit {un}, partial sum of output {j} (phases {p}..{q})")
             leaves[j].append(Node(a, F + kf, False))
@@ -903,8 +1022,10 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
     inp = nodes[0]
     if not isinstance(inp, Input):
         raise ValueError(f"model {graph.name!r} does not start with an Input")
+    if bool(graph.banks) != any(isinstance(n, BankedDense) for n in nodes):
+        raise ValueError(f"model {graph.name!r}: banked layers and the graph's bank count disagree")
     for n in nodes[1:]:
-        if isinstance(n, (Dense, Reshape, Conv2D, MaxPool2D)):
+        if isinstance(n, (Dense, BankedDense, Reshape, Conv2D, MaxPool2D)):
             continue
         if isinstance(n, Activation) and (n.function in FOLDABLE or
                                           (n.function in TABLES and n.table is not None) or
@@ -914,9 +1035,9 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
         why = {"Activation": "supported activations are linear, relu, leaky_relu, hard_tanh, tanh, "
                              "sigmoid and softmax (with their tables)"}.get(
             n.op_type, f"{n.op_type} is not supported by the RTL backend "
-                       "(supported: Dense, Conv2D, MaxPool2D, Activation, Reshape)")
+                       "(supported: Dense, BankedDense, Conv2D, MaxPool2D, Activation, Reshape)")
         raise _unsupported(n, why)
-    if not any(isinstance(n, (Dense, Conv2D)) for n in nodes):
+    if not any(isinstance(n, (Dense, BankedDense, Conv2D)) for n in nodes):
         raise ValueError(f"model {graph.name!r} has no Dense or Conv2D layer: nothing to build")
 
     b = Builder()
@@ -927,6 +1048,10 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
     b.layer = inp.name
     inputs = [b.input_slice(f"{inp.name}_x{k}", k, in_type) for k in range(n_in)]
     values: list[Value] = [(s, in_type.frac) for s in inputs]
+    bank = None
+    if graph.banks:
+        bits = graph.bank_bits
+        bank = b.bank_tap = b.input_slice(f"{inp.name}_bank", n_in, FixedType(bits, bits, False), n_in * in_type.width)
     layers: list[LayerInfo] = []
     if cfg.register_input:
         first = len(b.ops)
@@ -943,13 +1068,14 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
             shape = tuple(n.info.shape)
             k += 1  # row-major flattening: the bus order does not change
             continue
-        if isinstance(n, (Dense, Conv2D)):
+        if isinstance(n, (Dense, BankedDense, Conv2D)):
             folded = []
             while k + 1 < len(nodes) and isinstance(nodes[k + 1], Activation) \
                     and nodes[k + 1].function in FOLDABLE:
                 folded.append(nodes[k + 1])
                 k += 1
             plan = (_dense_plan(n, len(values), type_frac) if isinstance(n, Dense)
+                    else _banked_plan(n, len(values), type_frac) if isinstance(n, BankedDense)
                     else _conv_plan(n, shape, type_frac))
             values, info = _lower_linear(b, plan, values, folded, cfg, n)
         elif isinstance(n, MaxPool2D):
@@ -977,6 +1103,6 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
         info.dsp = dsp_count(ops)
     nl = Netlist(name=top, model_name=graph.name, in_type=in_type, out_type=out_type,
                  inputs=inputs, outputs=outputs, ops=b.ops, layers=layers, latency=stage,
-                 config=asdict(cfg), ii=max(info.ii for info in layers))
+                 config=asdict(cfg), ii=max(info.ii for info in layers), bank=bank, banks=graph.banks)
     nl.check()
     return nl

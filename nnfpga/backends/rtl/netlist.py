@@ -156,10 +156,12 @@ class InputSlice(Op):
     kind: ClassVar[str] = "input"
     index: int = 0
     elem_type: FixedType | None = None
+    #: bit position on the bus when not ``index * width`` (the bank index field)
+    offset: int | None = None
 
     @property
     def lsb(self) -> int:
-        return self.index * self.elem_type.width
+        return self.index * self.elem_type.width if self.offset is None else self.offset
 
     def range(self) -> tuple[int, int]:
         return self.elem_type.min_raw, self.elem_type.max_raw
@@ -521,6 +523,10 @@ class Netlist:
     config: dict = field(default_factory=dict)
     #: initiation interval of the network: the largest of its layers'
     ii: int = 1
+    #: the bank index (a banked graph): an unsigned field above the data elements of
+    #: ``in_data``; raw input rows then carry it as one more column (`in_columns`)
+    bank: Signal | None = None
+    banks: int = 0
 
     @property
     def sequential(self) -> bool:
@@ -537,8 +543,17 @@ class Netlist:
         return len(self.outputs)
 
     @property
+    def bank_bits(self) -> int:
+        return self.bank.width if self.bank is not None else 0
+
+    @property
+    def in_columns(self) -> int:
+        """Columns of a raw input row: the data elements, then the bank index if any."""
+        return self.n_in + (self.bank is not None)
+
+    @property
     def in_bus_width(self) -> int:
-        return self.n_in * self.in_type.width
+        return self.n_in * self.in_type.width + self.bank_bits
 
     @property
     def out_bus_width(self) -> int:
@@ -657,8 +672,8 @@ def evaluate(netlist: Netlist, x_raw, check_ranges: bool = True):
     import numpy as np
 
     x = np.asarray(x_raw)
-    if x.ndim != 2 or x.shape[1] != netlist.n_in:
-        raise ValueError(f"expected inputs of shape (n, {netlist.n_in}), got {x.shape}")
+    if x.ndim != 2 or x.shape[1] != netlist.in_columns:
+        raise ValueError(f"expected inputs of shape (n, {netlist.in_columns}), got {x.shape}")
     x = x.astype(np.int64)
     n = x.shape[0]
     vals: dict[int, np.ndarray] = {}
@@ -790,11 +805,10 @@ def simulate(netlist: Netlist, x_raw, gaps=None, lanes: int = 1024, check_ranges
             state[id(op.out)] = np.full(lanes, init, dtype=np.int64)
     valid_hist: list[int] = []
     out = np.zeros((m, lanes, netlist.n_out), dtype=np.int64)
-    it = netlist.in_type
     for cyc in range(n_cycles):
         q = start_of.get(cyc)
         valid_hist.append(int(q is not None))
-        xin = xp[q] if q is not None else rng.integers(it.min_raw, it.max_raw + 1, (lanes, netlist.n_in))
+        xin = xp[q] if q is not None else _junk(rng, netlist, lanes)
         vals: dict[int, np.ndarray] = {}
 
         def val(s: Signal) -> np.ndarray:
@@ -819,3 +833,13 @@ def simulate(netlist: Netlist, x_raw, gaps=None, lanes: int = 1024, check_ranges
             out[qo] = np.stack([val(s) for s in netlist.outputs], axis=1)
         _clock(ops, val, state)
     return out.reshape(m * lanes, -1)[:n]
+
+
+def _junk(rng, netlist: Netlist, lanes: int):
+    """Random in-range input rows (data elements, then any bank index field)."""
+    import numpy as np
+    it = netlist.in_type
+    x = rng.integers(it.min_raw, it.max_raw + 1, (lanes, netlist.n_in))
+    if netlist.bank is None:
+        return x
+    return np.concatenate([x, rng.integers(0, 1 << netlist.bank_bits, (lanes, 1))], axis=1)

@@ -1,6 +1,7 @@
 """The op set: one op per module.  Importing this package registers every op."""
 
 from nnfpga.ir.ops.activation import Activation  # noqa: F401
+from nnfpga.ir.ops.banked_dense import BankedDense  # noqa: F401
 from nnfpga.ir.ops.base import OP_CLASSES, Op, TensorInfo  # noqa: F401
 from nnfpga.ir.ops.batchnorm import BatchNorm  # noqa: F401
 from nnfpga.ir.ops.conv2d import Conv2D  # noqa: F401
