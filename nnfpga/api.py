@@ -73,12 +73,15 @@ def make_config(model, path: str | Path | None = None, *, config=None, calibrati
     return text
 
 
-def emulate(outdir: str | Path, x: np.ndarray) -> np.ndarray:
-    return emulate_firmware(outdir, x)
+def emulate(outdir: str | Path, x: np.ndarray, bank: np.ndarray | None = None) -> np.ndarray:
+    """``bank``: per sample its bank index, for a banked ensemble (compiled from a list of
+    models)."""
+    return emulate_firmware(outdir, x, bank)
 
 
-def verify(outdir: str | Path, x: np.ndarray, sims: list[str] | None = None) -> dict:
-    return verify_firmware(outdir, x, sims)
+def verify(outdir: str | Path, x: np.ndarray, sims: list[str] | None = None,
+           bank: np.ndarray | None = None) -> dict:
+    return verify_firmware(outdir, x, sims, bank=bank)
 
 
 def report(outdir: str | Path) -> dict:

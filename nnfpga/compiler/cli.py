@@ -146,9 +146,9 @@ def _config(args) -> int:
 
 
 def _emulate(args) -> int:
-    from nnfpga.compiler.driver import emulate_firmware, load_firmware, load_samples
+    from nnfpga.compiler.driver import emulate_firmware, load_bank, load_firmware, load_samples
     load_firmware(args.outdir)  # a wrong directory is the first thing to report
-    y = emulate_firmware(args.outdir, load_samples(args.input))
+    y = emulate_firmware(args.outdir, load_samples(args.input), load_bank(args.input))
     out = Path(args.output)
     if out.suffix != ".npy":
         raise UserError(f"{out}: the output file must end in .npy")
@@ -159,11 +159,12 @@ def _emulate(args) -> int:
 
 def _verify(args) -> int:
     from nnfpga.backends.report.text import print_verify
-    from nnfpga.compiler.driver import load_firmware, load_samples, verify_firmware
+    from nnfpga.compiler.driver import load_bank, load_firmware, load_samples, verify_firmware
     load_firmware(args.outdir)
     sims = [s.strip() for s in args.sim.split(",") if s.strip()]
     summary = verify_firmware(args.outdir, load_samples(args.input), sims,
-                              progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
+                              progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True),
+                              bank=load_bank(args.input))
     print_verify(summary)
     return 0 if summary["bit_exact"] else 1
 

@@ -165,6 +165,27 @@ def load_samples(path: str | Path) -> np.ndarray:
     return np.asarray(data, dtype=np.float64)
 
 
+def load_bank(path: str | Path) -> np.ndarray | None:
+    """The samples' bank indices (array ``bank`` of an ``.npz``), for a banked ensemble;
+    None when the file has none."""
+    path = Path(path)
+    if path.suffix != ".npz" or not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return np.asarray(data["bank"]) if "bank" in data else None
+
+
+def _checked_bank(graph: Graph, bank, n: int, where: str):
+    if graph.banks and bank is None:
+        raise UserError(f"{where}: model {graph.name!r} is a banked ensemble of {graph.banks} networks: "
+                        "every sample needs its bank index (an integer array 'bank' in the .npz, "
+                        "beside 'x')")
+    try:
+        return graph.check_bank(bank, n)
+    except ValueError as e:
+        raise UserError(f"{where}: {e}") from None
+
+
 def _quantized(graph: Graph, x: np.ndarray, where: str) -> np.ndarray:
     try:
         return quantize_input(graph, x)
@@ -172,9 +193,11 @@ def _quantized(graph: Graph, x: np.ndarray, where: str) -> np.ndarray:
         raise UserError(f"{where}: {e}") from None
 
 
-def emulate_firmware(outdir: str | Path, x: np.ndarray) -> np.ndarray:
+def emulate_firmware(outdir: str | Path, x: np.ndarray, bank=None) -> np.ndarray:
+    """``bank``: per sample its bank index (a banked ensemble only)."""
     graph = load_firmware(outdir)
-    raw = run_raw(graph, _quantized(graph, x, "input"))
+    x_raw = _quantized(graph, x, "input")
+    raw = run_raw(graph, x_raw, _checked_bank(graph, bank, len(x_raw), "input"))
     return user_output(graph, raw)
 
 
@@ -193,8 +216,9 @@ def _runner(sim: str) -> Callable[[Path, np.ndarray], np.ndarray]:
 
 
 def verify_firmware(outdir: str | Path, x: np.ndarray, sims: list[str] | None = None,
-                    progress: Callable[[str], None] = lambda s: None) -> dict:
-    """Run each simulator on the samples and compare with the golden emulator bit for bit."""
+                    progress: Callable[[str], None] = lambda s: None, bank=None) -> dict:
+    """Run each simulator on the samples and compare with the golden emulator bit for bit.
+    ``bank``: per sample its bank index (a banked ensemble only)."""
     outdir = Path(outdir)
     graph = load_firmware(outdir)
     sims = list(sims or SIMULATORS)
@@ -202,8 +226,11 @@ def verify_firmware(outdir: str | Path, x: np.ndarray, sims: list[str] | None = 
         if s not in SIMULATORS:
             raise UserError(f"unknown simulator {s!r}; choose from {', '.join(SIMULATORS)}")
     x_raw = _quantized(graph, x, "input")
-    golden = run_raw(graph, x_raw).reshape(len(x_raw), -1)
+    bank = _checked_bank(graph, bank, len(x_raw), "input")
+    golden = run_raw(graph, x_raw, bank).reshape(len(x_raw), -1)
     flat_in = x_raw.reshape(len(x_raw), -1).astype(np.int64)
+    if bank is not None:  # the bank index travels as the last column (`bus.check_input`)
+        flat_in = np.concatenate([flat_in, bank[:, None]], axis=1)
     results = {}
     for sim in sims:
         progress(f"{sim}: simulating {len(flat_in)} samples")

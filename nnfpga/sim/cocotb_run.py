@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnfpga.backends.rtl.bus import check_raw, to_hex
+from nnfpga.backends.rtl.bus import check_input, check_raw, input_hex, to_hex
 from nnfpga.backends.rtl.writer import read_summary
 from nnfpga.ir.fixed import FixedType
 from nnfpga.sim.errors import SimulationError
@@ -28,10 +28,10 @@ SIMULATORS = ("icarus", "verilator", "ghdl")
 def packed_samples(info: dict, x_raw, want_raw) -> tuple[list[int], list[int]]:
     """Inputs and expected outputs of the core described by ``info`` (its ``rtl.json``)
     as packed ``in_data`` / ``out_data`` integers, checked against the port types."""
-    in_t, out_t = FixedType.from_json(info["in_type"]), FixedType.from_json(info["out_type"])
-    x = check_raw(x_raw, in_t, info["n_inputs"])
+    out_t = FixedType.from_json(info["out_type"])
+    x = check_input(x_raw, info)
     want = check_raw(want_raw, out_t, info["n_outputs"], "expected output")
-    xs = [int(h, 16) for h in to_hex(x, in_t.width, -(-info["in_bus_width"] // 4))]
+    xs = [int(h, 16) for h in input_hex(x, info)]
     ws = [int(h, 16) for h in to_hex(want, out_t.width, -(-info["out_bus_width"] // 4))]
     return xs, ws
 

@@ -98,6 +98,22 @@ def _toolchain_id() -> str:
 
 
 def _raw_inputs(x_raw: np.ndarray, man: dict) -> np.ndarray:
+    """Checked raw input rows; a banked ensemble's rows end with the bank index."""
+    banks = int(man.get("banks", 0))
+    if not banks:
+        return _raw_data(x_raw, man)
+    x = np.asarray(x_raw)
+    n_in = int(man["n_in"])
+    if x.ndim != 2 or x.shape[1] != n_in + 1:
+        raise ValueError(f"C-sim input of shape {x.shape}: each row of the banked ensemble must hold "
+                         f"{n_in} values and the bank index")
+    bank = x[:, n_in]
+    if np.any(bank != np.round(bank)) or (bank.size and (bank.min() < 0 or bank.max() >= banks)):
+        raise ValueError(f"C-sim bank indices must be integers in 0..{banks - 1}")
+    return np.concatenate([_raw_data(x[:, :n_in], man), bank.astype(np.int64)[:, None]], axis=1)
+
+
+def _raw_data(x_raw: np.ndarray, man: dict) -> np.ndarray:
     t = FixedType.from_json(man["input_type"])
     n_in = int(man["n_in"])
     x = np.asarray(x_raw)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnfpga.backends.rtl.bus import check_raw, from_hex, to_hex
+from nnfpga.backends.rtl.bus import check_input, from_hex, input_hex
 from nnfpga.backends.rtl.writer import read_summary
 from nnfpga.ir.fixed import FixedType
 from nnfpga.sim.errors import SimulationError
@@ -165,8 +165,8 @@ def run_ghdl(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, s
     ``cycles`` and ``samples_per_second``."""
     fw_dir = Path(fw_dir).resolve()
     info = read_summary(fw_dir)
-    in_t, out_t = FixedType.from_json(info["in_type"]), FixedType.from_json(info["out_type"])
-    x = check_raw(x_raw, in_t, info["n_inputs"])
+    out_t = FixedType.from_json(info["out_type"])
+    x = check_input(x_raw, info)
     if not 0 <= idle_permille < 1000:
         raise ValueError(f"idle_permille must be in [0, 1000), got {idle_permille}")
     n, top, lat = x.shape[0], info["top"], info["latency_cycles"]
@@ -185,8 +185,7 @@ def run_ghdl(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, s
     build_s = time.perf_counter() - t0
 
     rng = np.random.default_rng(seed)
-    hex_digits = -(-info["in_bus_width"] // 4)
-    words = to_hex(x, in_t.width, hex_digits)
+    words = input_hex(x, info)
     ii = int(info.get("ii_cycles", 1))
     lines = []
     for k, h in enumerate(words):

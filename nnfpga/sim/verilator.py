@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnfpga.backends.rtl.bus import check_raw, pack, unpack, words_for
+from nnfpga.backends.rtl.bus import check_input, pack_input, unpack, words_for
 from nnfpga.backends.rtl.writer import read_summary
 from nnfpga.ir.fixed import FixedType
 from nnfpga.sim.errors import SimulationError
@@ -206,7 +206,8 @@ def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int =
                   stats: dict | None = None, jobs: int | None = None, opt: str = DEFAULT_OPT,
                   timeout: float | None = None, verilog: Path | None = None,
                   build: Path | None = None) -> np.ndarray:
-    """Simulate ``fw_dir``'s Verilog on raw inputs ``(n, n_inputs)``; returns raw outputs
+    """Simulate ``fw_dir``'s Verilog on raw inputs ``(n, n_inputs)`` (a banked core: ``(n,
+    n_inputs + 1)``, the bank index last, `bus.check_input`); returns raw outputs
     ``(n, n_outputs)`` int64 (sign-extended by the output type).
 
     ``idle_permille``: leave in_valid low on about that many cycles per thousand (tests
@@ -217,8 +218,8 @@ def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int =
     """
     fw_dir = Path(fw_dir).resolve()
     info = read_summary(fw_dir)
-    in_t, out_t = FixedType.from_json(info["in_type"]), FixedType.from_json(info["out_type"])
-    x = check_raw(x_raw, in_t, info["n_inputs"])
+    out_t = FixedType.from_json(info["out_type"])
+    x = check_input(x_raw, info)
     if not 0 <= idle_permille < 1000:
         raise ValueError(f"idle_permille must be in [0, 1000), got {idle_permille}")
     t0 = time.perf_counter()
@@ -231,7 +232,7 @@ def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int =
     run_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
         in_file, out_file = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        pack(x, in_t.width).tofile(in_file)
+        pack_input(x, info).tofile(in_file)
         cmd = [str(binary), str(in_file), str(out_file), str(n), str(info["latency_cycles"]),
                str(info["in_bus_width"]), str(info["out_bus_width"]), str(int(idle_permille)),
                str(int(seed)), str(int(info.get("ii_cycles", 1)))]

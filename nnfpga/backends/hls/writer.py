@@ -29,6 +29,7 @@ import numpy as np
 
 from nnfpga.backends.hls import tcl
 from nnfpga.backends.hls.layers import EMITTERS, SUPPORTED, LayerCode, LayerContext
+from nnfpga.backends.hls.layers.banked_dense import BANK_TYPE
 from nnfpga.backends.hls.names import Names
 from nnfpga.backends.hls.testbench import testbench_cpp
 from nnfpga.ir.fixed import FLOAT64_EXACT_BITS, FixedType
@@ -89,6 +90,10 @@ def write_hls(graph: Graph, outdir: Path, part: str, clock_mhz: float) -> dict:
         else:
             type_name[n.name] = f"{names.node_id(n.name)}_t"
     typedefs.append(_typedef("input_t", inp.info.type, f"{inp.name}: model input"))
+    if graph.banks:
+        typedefs.append(f"static const unsigned N_BANKS = {graph.banks};  // weight banks of the ensemble\n"
+                        f"typedef ap_uint<{graph.bank_bits}> {BANK_TYPE};  // the sample's bank index, "
+                        f"0..{graph.banks - 1}\n")
     if out is inp:
         typedefs.append("typedef input_t result_t;  // the model is its input\n")
 
@@ -127,9 +132,9 @@ def write_hls(graph: Graph, outdir: Path, part: str, clock_mhz: float) -> dict:
     files[f"{top}.h"] = _guarded(top.upper(), (
         '#include "defines.h"\n\n'
         f"// {graph.name}: {n_in} inputs -> {n_out} outputs, pipelined with II={ii}\n"
-        f"void {top}(const input_t x[N_IN], result_t y[N_OUT]);\n"))
+        f"void {top}({_top_args(graph)});\n"))
     files[f"{top}.cpp"] = _top_cpp(graph, top, layers, ii, inp, out)
-    files[f"tb_{top}.cpp"] = testbench_cpp(top)
+    files[f"tb_{top}.cpp"] = testbench_cpp(top, graph.banks)
     sources = [f"{top}.cpp"]
     headers = [f"{top}.h", "defines.h", "parameters.h", HELPER_HEADER, *weight_files]
 
@@ -151,6 +156,7 @@ def write_hls(graph: Graph, outdir: Path, part: str, clock_mhz: float) -> dict:
         "n_in": n_in, "n_out": n_out,
         "input_shape": list(inp.info.shape), "output_shape": list(out.info.shape),
         "input_type": inp.info.type.to_json(), "output_type": out.info.type.to_json(),
+        **({"banks": graph.banks, "bank_bits": graph.bank_bits} if graph.banks else {}),
         "layers": [{"name": c.node.name, "op": c.node.op_type, "function": c.function_name,
                     "reuse_factor": code.reuse_factor, "summary": code.summary} for c, code in layers],
         "notes": list(names.notes),
@@ -195,7 +201,8 @@ def _top_cpp(graph: Graph, top: str, layers: list, ii: int, inp, out) -> str:
         if not last:
             body.append(f"    {ctx.y_t} {dst}[{ctx.n_out}];\n"
                         f"#pragma HLS ARRAY_PARTITION variable={dst} complete dim=0\n")
-        body.append(f"    {ctx.function_name}({prev}, {dst});\n")
+        bank = "bank, " if ctx.node.op_type == "BankedDense" else ""
+        body.append(f"    {ctx.function_name}({prev}, {bank}{dst});\n")
         prev = dst
     if not layers:
         body.append("Copy:\n    for (unsigned i = 0; i < N_IN; i++) {\n#pragma HLS UNROLL\n"
@@ -208,8 +215,8 @@ def _top_cpp(graph: Graph, top: str, layers: list, ii: int, inp, out) -> str:
 
 {helpers}{functions}
 // ---------------------------------------------------------------------------- top
-void {top}(const input_t x[N_IN], result_t y[N_OUT]) {{
-#pragma HLS INTERFACE ap_vld port=x
+void {top}({_top_args(graph)}) {{
+#pragma HLS INTERFACE ap_vld port=x{chr(10) + "#pragma HLS INTERFACE ap_vld port=bank" if graph.banks else ""}
 #pragma HLS INTERFACE ap_vld port=y
 #pragma HLS ARRAY_RESHAPE variable=x complete dim=0
 #pragma HLS ARRAY_RESHAPE variable=y complete dim=0
@@ -218,9 +225,14 @@ void {top}(const input_t x[N_IN], result_t y[N_OUT]) {{
 """
 
 
+def _top_args(graph: Graph) -> str:
+    bank = f"const {BANK_TYPE} bank, " if graph.banks else ""
+    return f"const input_t x[N_IN], {bank}result_t y[N_OUT]"
+
+
 def _tb_vectors(graph: Graph, t: FixedType) -> tuple[str, str]:
     """Raw test vectors (zero, minimum, maximum, then uniform random) and the golden
-    emulator's outputs for them."""
+    emulator's outputs for them; a banked graph's rows end with a random bank index."""
     from nnfpga.ir.emulator import run_raw
 
     shape = tuple(graph.input.info.shape)
@@ -230,8 +242,10 @@ def _tb_vectors(graph: Graph, t: FixedType) -> tuple[str, str]:
     raw = np.concatenate([np.zeros((1, n), np.int64), np.full((1, n), t.min_raw, np.int64),
                           np.full((1, n), t.max_raw, np.int64), rand])
     x = raw.astype(np.float64) if t.width <= FLOAT64_EXACT_BITS else raw
-    y = run_raw(graph, x.reshape((len(raw), *shape))).reshape(len(raw), -1)
-    return _rows(raw), _rows(y)
+    bank = rng.integers(0, graph.banks, size=len(raw)) if graph.banks else None
+    y = run_raw(graph, x.reshape((len(raw), *shape)), bank).reshape(len(raw), -1)
+    rows = raw if bank is None else np.concatenate([raw, bank[:, None]], axis=1)
+    return _rows(rows), _rows(y)
 
 
 def _rows(a: np.ndarray) -> str:

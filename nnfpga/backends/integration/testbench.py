@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from nnfpga import __version__
-from nnfpga.backends.rtl.bus import to_hex
+from nnfpga.backends.rtl.bus import input_hex, to_hex
 from nnfpga.ir.emulator import run_raw
 from nnfpga.ir.fixed import FLOAT64_EXACT_BITS, FixedType
 from nnfpga.ir.graph import Graph
@@ -35,7 +35,8 @@ def template(name: str) -> str:
 
 
 def golden_vectors(graph: Graph, n: int = TB_SAMPLES, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` raw input samples ``(n, n_inputs)`` and the golden outputs ``(n, n_outputs)``."""
+    """``n`` raw input samples ``(n, n_inputs)`` and the golden outputs ``(n, n_outputs)``;
+    a banked graph's samples end with a random bank index (`bus.check_input`)."""
     t = graph.input.info.type
     shape = tuple(graph.input.info.shape)
     k = int(np.prod(shape))
@@ -44,12 +45,17 @@ def golden_vectors(graph: Graph, n: int = TB_SAMPLES, seed: int = 0) -> tuple[np
     rand = rng.integers(t.min_raw, t.max_raw, size=(max(n - 3, 0), k), endpoint=True, dtype=np.int64)
     raw = np.concatenate([edges, rand])[:n]
     x = raw.astype(np.float64) if t.width <= FLOAT64_EXACT_BITS else raw
-    y = run_raw(graph, x.reshape((len(raw), *shape))).reshape(len(raw), -1).astype(np.int64)
-    return raw, y
+    bank = rng.integers(0, graph.banks, size=len(raw)) if graph.banks else None
+    y = run_raw(graph, x.reshape((len(raw), *shape)), bank).reshape(len(raw), -1).astype(np.int64)
+    return (raw if bank is None else np.concatenate([raw, bank[:, None]], axis=1)), y
 
 
 def vector_lines(raw: np.ndarray, t: FixedType, bus_width: int) -> str:
     return "".join(h + "\n" for h in to_hex(raw, t.width, -(-bus_width // 4)))
+
+
+def input_lines(raw: np.ndarray, rtl: dict) -> str:
+    return "".join(h + "\n" for h in input_hex(raw, rtl))
 
 
 def _fields(rtl: dict, vlnv: str) -> dict:
@@ -74,9 +80,9 @@ def write_testbench(graph: Graph, rtl: dict, outdir: Path, vlnv: str) -> dict:
     files = {"vhdl": f"tb/tb_{name}.vhd", "verilog": f"tb/tb_{name}.v",
              "inputs": TB_INPUTS, "expected": TB_EXPECTED}
     raw, y = golden_vectors(graph)
-    in_t, out_t = FixedType.from_json(rtl["in_type"]), FixedType.from_json(rtl["out_type"])
+    out_t = FixedType.from_json(rtl["out_type"])
     texts = {files["vhdl"]: testbench_vhdl(rtl, vlnv), files["verilog"]: testbench_verilog(rtl, vlnv),
-             files["inputs"]: vector_lines(raw, in_t, rtl["in_bus_width"]),
+             files["inputs"]: input_lines(raw, rtl),
              files["expected"]: vector_lines(y, out_t, rtl["out_bus_width"])}
     for rel, text in texts.items():
         path = outdir / rel

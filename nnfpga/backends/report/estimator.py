@@ -332,7 +332,7 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
     for tid, rs in reads.items():
         table = rs[0].table
         bits = len(table.entries) * table.width
-        if len(rs) <= 2 and bits > ROM_LUT_MAX_BITS:
+        if len(rs) <= 2 and bits > ROM_LUT_MAX_BITS and all(only_regs(r) for r in rs):
             n18 = _bram18(len(table.entries), table.width)
             if has_uram and n18 / 2 > URAM_MIN_BRAM36:
                 table_cost[tid] = ("uram", math.ceil(bits / URAM_BITS))

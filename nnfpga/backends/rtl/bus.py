@@ -3,6 +3,10 @@
 Element ``k`` of a sample occupies bits ``[k*w + w-1 : k*w]`` (two's complement for
 signed types).  A bus travels as little-endian 32-bit words (``ceil(bits / 32)`` per
 sample, unused top bits zero), which is also Verilator's ``VlWide`` layout.
+
+A banked core (weight banks selected per sample) has its unsigned bank index field
+right above the data elements of ``in_data``; its raw input rows carry the index as one
+more, last column (`check_input`, `pack_input`).
 """
 
 from __future__ import annotations
@@ -37,15 +41,56 @@ def check_raw(x_raw, t: FixedType, n_elems: int, what: str = "input") -> np.ndar
     return xi
 
 
-def pack(x: np.ndarray, width: int) -> np.ndarray:
-    """``(n, k)`` raw ints -> ``(n, words)`` uint32 bus words."""
+def _bits(x: np.ndarray, width: int) -> np.ndarray:
     n, k = x.shape
     u = (x.astype(np.int64) & ((1 << width) - 1)).astype(np.uint64)
     bits = ((u[:, :, None] >> np.arange(width, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
-    bits = bits.reshape(n, k * width)
-    nw = words_for(k * width)
-    bits = np.pad(bits, ((0, 0), (0, nw * 32 - k * width)))
-    return np.packbits(bits, axis=1, bitorder="little").view("<u4").reshape(n, nw)
+    return bits.reshape(n, k * width)
+
+
+def pack(x: np.ndarray, width: int, bank: np.ndarray | None = None, bank_bits: int = 0) -> np.ndarray:
+    """``(n, k)`` raw ints (and a bank index field of ``bank_bits`` above them) ->
+    ``(n, words)`` uint32 bus words."""
+    bits = _bits(x, width)
+    if bank is not None:
+        bits = np.concatenate([bits, _bits(bank.reshape(-1, 1), bank_bits)], axis=1)
+    total = bits.shape[1]
+    nw = words_for(total)
+    bits = np.pad(bits, ((0, 0), (0, nw * 32 - total)))
+    return np.packbits(bits, axis=1, bitorder="little").view("<u4").reshape(len(x), nw)
+
+
+def check_input(x_raw, info: dict) -> np.ndarray:
+    """Raw input rows for the core described by ``info`` (``rtl.json``): ``(n,
+    n_inputs)`` checked against the input type, plus for a banked core a last column of
+    bank indices in ``[0, banks)``."""
+    in_t = FixedType.from_json(info["in_type"])
+    n_in, banks = int(info["n_inputs"]), int(info.get("banks", 0))
+    if not banks:
+        return check_raw(x_raw, in_t, n_in)
+    x = np.asarray(x_raw)
+    if x.ndim != 2 or x.shape[1] != n_in + 1:
+        raise ValueError(f"raw input rows of the banked core must have shape (n, {n_in + 1}): "
+                         f"{n_in} values and the bank index; got {x.shape}")
+    data = check_raw(x[:, :n_in], in_t, n_in)
+    bank = check_raw(x[:, n_in:], FixedType(int(info["bank_bits"]), int(info["bank_bits"]), False), 1,
+                     "bank index")
+    if bank.size and bank.max() >= banks:
+        raise ValueError(f"bank indices reach {bank.max()}; the core has banks 0..{banks - 1}")
+    return np.concatenate([data, bank], axis=1)
+
+
+def pack_input(x: np.ndarray, info: dict) -> np.ndarray:
+    """Rows from `check_input` as ``in_data`` bus words."""
+    width, n_in = int(info["in_width"]), int(info["n_inputs"])
+    if not info.get("banks"):
+        return pack(x, width)
+    return pack(x[:, :n_in], width, x[:, n_in], int(info["bank_bits"]))
+
+
+def input_hex(x: np.ndarray, info: dict) -> list[str]:
+    """Rows from `check_input` as hex strings of the packed ``in_data`` bus."""
+    return _hex(pack_input(x, info), -(-int(info["in_bus_width"]) // 4))
 
 
 def unpack(words: np.ndarray, k: int, t: FixedType) -> np.ndarray:
@@ -62,7 +107,10 @@ def unpack(words: np.ndarray, k: int, t: FixedType) -> np.ndarray:
 
 def to_hex(x: np.ndarray, width: int, digits: int) -> list[str]:
     """One upper-case hex string of ``digits`` digits per sample (the packed bus)."""
-    words = pack(x, width)
+    return _hex(pack(x, width), digits)
+
+
+def _hex(words: np.ndarray, digits: int) -> list[str]:
     out = []
     for row in words:
         v = 0

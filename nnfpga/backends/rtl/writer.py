@@ -30,6 +30,7 @@ def summary(nl: Netlist) -> dict:
         "in_bus_width": nl.in_bus_width,
         "out_bus_width": nl.out_bus_width,
         "in_type": nl.in_type.to_json(),
+        **({"banks": nl.banks, "bank_bits": nl.bank_bits} if nl.bank is not None else {}),
         "out_type": nl.out_type.to_json(),
         "multipliers": sum(i.multipliers for i in nl.layers),
         "dsp": sum(i.dsp for i in nl.layers),

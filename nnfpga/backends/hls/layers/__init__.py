@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from nnfpga.backends.hls.layers import activation, conv2d, dense, maxpool2d, reshape
+from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, maxpool2d, reshape
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext  # noqa: F401
 
 EMITTERS = {
     "Dense": dense.emit,
+    "BankedDense": banked_dense.emit,
     "Activation": activation.emit,
     "Reshape": reshape.emit,
     "Conv2D": conv2d.emit,
@@ -14,6 +15,6 @@ EMITTERS = {
 }
 
 #: Human-readable list for error messages.
-SUPPORTED = ("Input", "Dense (fixed, ternary, binary, po2 weights)",
+SUPPORTED = ("Input", "Dense (fixed, ternary, binary, po2 weights)", "BankedDense",
              f"Activation ({', '.join(activation.FUNCTIONS)})", "Reshape",
              "Conv2D (valid/same, any stride)", "MaxPool2D (valid/same, any stride)")

@@ -46,7 +46,8 @@ def acc_type(ctx: LayerContext) -> tuple[FixedType, int]:
     return linear.acc_type_for(lo, hi, frac), frac
 
 
-def weight_files(ctx: LayerContext, kernel_shape: tuple[int, ...]) -> tuple[dict[str, str], list, str | None]:
+def weight_files(ctx: LayerContext, kernel_shape: tuple[int, ...], bias_shape: tuple[int, ...] = (-1,)
+                 ) -> tuple[dict[str, str], list, str | None]:
     """weights/w_<id>.h and weights/b_<id>.h; returns (files, typedefs, bias array name)."""
     kq, bq = quantized(ctx)
     wt = kq.storage_type
@@ -62,7 +63,7 @@ def weight_files(ctx: LayerContext, kernel_shape: tuple[int, ...]) -> tuple[dict
         typedefs.append((f"{ctx.id}_bias_t", bt, f"{ctx.node.name}: biases (storage type)"))
         bias_name = f"b_{ctx.id}"
         files[f"weights/b_{ctx.id}.h"] = _header(
-            bias_name, const_array(f"{ctx.id}_bias_t", bias_name, bq.raw.reshape(-1), bq.frac,
+            bias_name, const_array(f"{ctx.id}_bias_t", bias_name, bq.raw.reshape(bias_shape), bq.frac,
                                    f"{ctx.node.name}: biases"))
     return files, typedefs, bias_name
 
