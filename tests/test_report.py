@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from xml.etree import ElementTree
 
 import pytest
 
@@ -184,10 +185,13 @@ def test_compile_writes_json_md_html_and_the_json_follows_the_schema(qmlp_fw):
     md = (qmlp_fw / "report.md").read_text()
     assert "| analytic estimate |" in md and "## Layers" in md and "fc1" in md
     html = (qmlp_fw / "report.html").read_text()
-    imgs = re.findall(r"<img id='(plot-[a-z]+)'[^>]*src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
+    imgs = re.findall(r"<img id='(plot-[a-z]+)'[^>]*src='data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)'", html)
     assert [i for i, _ in imgs] == ["plot-latency", "plot-utilisation", "plot-resources"]
-    for _, data in imgs:
-        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    for name, data in imgs:  # well-formed SVG documents naming the layers
+        root = ElementTree.fromstring(base64.b64decode(data))
+        assert root.tag == "{http://www.w3.org/2000/svg}svg" and int(root.get("width")) > 0
+        texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+        assert name == "plot-utilisation" or "fc1" in texts, name
     assert "src='http" not in html and "<link" not in html  # one self-contained file
 
 
