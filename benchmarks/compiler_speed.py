@@ -3,7 +3,8 @@
     python benchmarks/compiler_speed.py
 
 * compile time (frontend, passes, all backends) of the shipped models, in a fresh
-  process each, and whether TensorFlow got imported;
+  process each, and whether TensorFlow got imported; and of a 10k-parameter dense IR
+  model (64-128-16-5, 6-bit weights, no zero weights: the backends only);
 * golden emulator throughput for the 16-64-32-32-5 QKeras MLP with 6-bit weights.
 """
 
@@ -25,7 +26,13 @@ import sys, time, json
 t0 = time.perf_counter()
 from nnfpga.compiler.driver import compile_model
 t1 = time.perf_counter()
-r = compile_model(sys.argv[1], "xcvu9p", "240MHz", sys.argv[2])
+model = sys.argv[1]
+if model.startswith("ir:"):  # a random dense IR model "ir:64-128-16-5", built before the clock starts
+    sys.path.insert(0, ".")
+    from tests.irmodels import random_mlp
+    model = random_mlp([int(v) for v in model[3:].split("-")], seed=0, sparsity=0.0, name="dense_ir")
+    t1 = time.perf_counter()
+r = compile_model(model, "xcvu9p", "240MHz", sys.argv[2])
 t2 = time.perf_counter()
 params = sum(n.kernel_q.raw.size + (n.bias_q.raw.size if n.bias_q is not None else 0)
              for n in r.graph.nodes if hasattr(n, "kernel_q") and n.kernel_q is not None)
@@ -37,9 +44,10 @@ print(json.dumps({"import_s": t1 - t0, "compile_s": t2 - t1, "params": params,
 def compile_times() -> None:
     import json
     print("compile time (fresh process; compile_s excludes the Python import of nnfpga)")
-    for model in ("qmlp.h5", "ternary_mlp.h5", "float_mlp.h5", "float_mlp.keras"):
+    for model in ("qmlp.h5", "ternary_mlp.h5", "float_mlp.h5", "float_mlp.keras", "ir:64-128-16-5"):
         with tempfile.TemporaryDirectory() as tmp:
-            out = subprocess.run([sys.executable, "-c", _COMPILE, str(MODELS / model), f"{tmp}/fw"],
+            src = model if model.startswith("ir:") else str(MODELS / model)
+            out = subprocess.run([sys.executable, "-c", _COMPILE, src, f"{tmp}/fw"],
                                  check=True, capture_output=True, text=True, cwd=ROOT)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"  {model:18s} {r['params']:6d} parameters  compile {r['compile_s']:.3f} s  "

@@ -74,7 +74,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     try:
         graph.save(tmp / MARKER)
         try:
-            netlist = lower(graph, name=top_name(graph.name) if name is None else name)
+            netlist = lower(graph, name=top_name(graph.name) if name is None else name, check=False)
             rtl = write_netlist(netlist, tmp, library)
             extra: dict[str, list[str]] = {"vhdl": [], "verilog": []}
             if axi_stream or bunch_crossing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Callable
 
@@ -36,7 +37,10 @@ PIPELINE: list[tuple[str, Callable[[Graph, CompileOptions], Graph]]] = [
 
 
 def load_model(source, precision: Precision | None = None) -> Graph:
-    """Any supported model (path or live object) as an unquantised IR graph."""
+    """Any supported model (path or live object) as an unquantised IR graph; an IR
+    `Graph` itself is taken as it is (a copy)."""
+    if isinstance(source, Graph):
+        return copy.deepcopy(source)
     from nnfpga.compiler.frontends import pytorch  # imports torch only when used
     suffix = Path(source).suffix.lower() if isinstance(source, (str, Path)) else ""
     if suffix == ".onnx" or type(source).__name__ == "ModelProto":

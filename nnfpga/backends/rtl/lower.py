@@ -1008,10 +1008,14 @@ def _layer_ops(ops: list[Op], layers: list[LayerInfo]) -> list[list[Op]]:
     return [by_layer.get(info.name, []) for info in layers]
 
 
-def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None) -> Netlist:
+def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None,
+          check: bool = True) -> Netlist:
     """Build the RTL description of ``graph`` (a typed chain; see the module doc).
     ``name``: the top entity/module (default `names.top_name` of the graph name); no
-    signal is given it or the name of another design unit of the core."""
+    signal is given it or the name of another design unit of the core.  ``check``:
+    re-derive every range and stage of the result (`Netlist.check`; the tests always
+    do, the compiler skips the re-derivation of what the builder just derived -- the
+    firmware's bit-exactness is what `nnfpga verify` proves)."""
     cfg = config or RtlConfig()
     nodes = graph.chain()
     for n in nodes:
@@ -1104,5 +1108,6 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
     nl = Netlist(name=top, model_name=graph.name, in_type=in_type, out_type=out_type,
                  inputs=inputs, outputs=outputs, ops=b.ops, layers=layers, latency=stage,
                  config=asdict(cfg), ii=max(info.ii for info in layers), bank=bank, banks=graph.banks)
-    nl.check()
+    if check:
+        nl.check()
     return nl

@@ -34,8 +34,13 @@ RESERVED = frozenset({"clk", "rst", "in_valid", "in_data", "out_valid", "out_dat
                       "lowbits", "ieee", "std", "work", "rtl", "numeric_std", "std_logic_1164"})
 
 
+_CLEAN = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+
+
 def sanitize(text: str, fallback: str = "n") -> str:
     """Lower-case identifier: letters, digits, single underscores, starting with a letter."""
+    if isinstance(text, str) and _CLEAN.fullmatch(text):
+        return text  # already one (the lowering's own names: the common case)
     s = re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
     s = re.sub(r"_+", "_", s)
     if not s:

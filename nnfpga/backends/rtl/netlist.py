@@ -53,6 +53,7 @@ the widths it is given.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -76,8 +77,8 @@ class Signal:
         if self.lo > self.hi:
             raise ValueError(f"signal {self.name!r}: empty range [{self.lo}, {self.hi}]")
 
-    @property
-    def width(self) -> int:
+    @functools.cached_property
+    def width(self) -> int:  # the range never changes after construction
         return bits_for_range(self.lo, self.hi)[0]
 
     @property
