@@ -31,7 +31,8 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
             calibration: np.ndarray | None = None, labels: np.ndarray | None = None,
             max_dsp: int | None = None, ii: int | None = None, event_rate=None, trim: bool | None = None,
             reuse: int | None = None, dump_ir: str | Path | None = None, name: str | None = None,
-            library: str | None = None, axi_stream: bool = False, bunch_crossing: bool = False) -> CompileResult:
+            library: str | None = None, axi_stream: bool = False, bunch_crossing: bool = False,
+            html: bool = False) -> CompileResult:
     """Compile ``model`` (a .h5/.keras/.onnx/.pt path, a Keras model, an ONNX ModelProto or a
     PyTorch module).  ``example_input`` (a tensor or array of one or more samples) fixes the
     input shape of a PyTorch module or TorchScript file, which is exported to ONNX with it.
@@ -50,7 +51,7 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
     return compile_model(model, target, clock, outdir, precision, dump_ir, config=config,
                          calibration=calibration, labels=labels, max_dsp=max_dsp, ii=ii,
                          event_rate=event_rate, trim=trim, reuse=reuse, name=name, library=library,
-                         axi_stream=axi_stream, bunch_crossing=bunch_crossing)
+                         axi_stream=axi_stream, bunch_crossing=bunch_crossing, html=html)
 
 
 def make_config(model, path: str | Path | None = None, *, config=None, calibration: np.ndarray | None = None,

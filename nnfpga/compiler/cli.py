@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--library", help="VHDL library of the core (default: nnfpga_<name>)")
     c.add_argument("--axi-stream", action="store_true",
                    help="also write an AXI4-Stream wrapper with back-pressure (<name>_axis)")
+    c.add_argument("--html", action="store_true",
+                   help="also write report.html with plots now (otherwise nnfpga report writes it)")
     c.add_argument("--bunch-crossing", action="store_true",
                    help="also write a bunch-crossing wrapper: the input frame arrives over clock/40MHz "
                         "words per 25 ns crossing (<name>_bx)")
@@ -57,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--input", "--data", dest="input", required=True, help="float samples (.npy or .npz)")
     v.add_argument("--sim", default="verilator,ghdl,csim", help="comma-separated: verilator, ghdl, csim")
 
-    r = sub.add_parser("report", help="print latency, II, resources and timing (--synth: Yosys synthesis)")
+    r = sub.add_parser("report", help="print latency, II, resources and timing, write report.html "
+                                      "(--synth: Yosys synthesis first)")
     r.add_argument("outdir")
     r.add_argument("--synth", action="store_true",
                    help="synthesise with Yosys synth_xilinx (the Verilog, and the VHDL through GHDL) and "
@@ -116,7 +119,7 @@ def _compile(args) -> int:
         model = args.model[0] if len(args.model) == 1 else args.model
         result = compile_model(model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
                                reuse=args.reuse, name=args.name, library=args.library,
-                               axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing,
+                               axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing, html=args.html,
                                **_optimisation_kwargs(args))
     for entry in result.adjustments:
         print(f"nnfpga compile: warning: {adjustment_message(entry)}", file=sys.stderr)

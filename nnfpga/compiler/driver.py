@@ -46,13 +46,15 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                   trim: bool | None = None, reuse: int | None = None,
                   options: CompileOptions | None = None, name: str | None = None,
                   library: str | None = None, axi_stream: bool = False,
-                  bunch_crossing: bool = False) -> CompileResult:
+                  bunch_crossing: bool = False, html: bool = False) -> CompileResult:
     """``config`` (a YAML path or dict), ``calibration``/``labels`` (arrays), ``max_dsp``,
     ``ii``, ``event_rate``, ``trim`` and ``reuse`` (the global reuse factor) drive the optimisation passes (`config.make_options`).
     ``name``: the core's name (top entity/module and the prefix of its other design units;
     default: the model's name); ``library``: its VHDL library (default ``nnfpga_<name>``).
     ``axi_stream`` / ``bunch_crossing``: also write the AXI4-Stream wrapper / the
-    bunch-crossing frame wrapper for ``clock`` (`nnfpga.backends.rtl.wrappers`)."""
+    bunch-crossing frame wrapper for ``clock`` (`nnfpga.backends.rtl.wrappers`).
+    ``html``: also write report.html (matplotlib plots; about 2 s, so by default it is
+    left to ``nnfpga report``, which writes it)."""
     from nnfpga.backends.hls import write_hls
     from nnfpga.backends.integration import write_integration
     from nnfpga.backends.report import build_report, write_report_files
@@ -91,7 +93,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                               compile_seconds=time.perf_counter() - start, netlist=netlist)
         report["adjustments"] = graph.annotations.get("adjustments", [])
         report["optimisation"] = graph.annotations.get("passes", {})
-        write_report_files(tmp, report)  # report.json, report.md, report.html
+        write_report_files(tmp, report, html=html)  # report.json, report.md (, report.html)
         _replace_dir(tmp, outdir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,7 @@
-"""``nnfpga report OUTDIR [--synth]``: print the report; with ``--synth`` run Yosys first
+"""``nnfpga report OUTDIR [--synth]``: print the report and write report.html (its
+matplotlib plots are made here, not by every compile); with ``--synth`` run Yosys first
 (a rich status line with the elapsed time and the pass each run is in), store the results
-in report.json and rewrite report.md / report.html."""
+in report.json and rewrite report.md too."""
 
 from __future__ import annotations
 
@@ -62,6 +63,9 @@ def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeo
             status, start)
         report = add_synthesis(report, results)
         write_report_files(outdir, report)
+    else:
+        from nnfpga.backends.report.html import report_html
+        (outdir / "report.html").write_text(report_html(report))
     print_summary(report, outdir, compact=False)
     return report
 

@@ -1,21 +1,32 @@
-"""report.html: one self-contained page with the tables of report.md and three charts
-(inline SVG images, `svg`): the pipeline timeline (per-layer latency), the per-layer
-resources and the utilisation of the part (estimate and, after ``--synth``, Yosys)."""
+"""report.html: one self-contained page (plots embedded as base64 PNG) with the tables of
+report.md and three matplotlib figures: the pipeline timeline (per-layer latency), the
+per-layer resources and the utilisation of the part (estimate and, after ``--synth``,
+Yosys)."""
 
 from __future__ import annotations
 
 import base64
 import html
+import io
 
-from nnfpga.backends.report import svg as S
 from nnfpga.backends.report.markdown import KEYS, _fmt
 
-#: Chart colours: estimate, synthesis, third series.
+#: Plot colours (matplotlib's tab10): estimate, synthesis, third series.
 BLUE, ORANGE, GREEN, RED, PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"
 
 
-def _data_uri(chart: S.Svg) -> str:
-    return "data:image/svg+xml;base64," + base64.b64encode(chart.render().encode()).decode("ascii")
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _own_layers(r: dict) -> list[dict]:
@@ -26,27 +37,38 @@ def _own_layers(r: dict) -> list[dict]:
 def latency_plot(r: dict) -> str:
     layers = _own_layers(r) or r["layers"]
     period = 1000.0 / r["clock_mhz"]
-    chart = S.Svg(760, int(24 * len(layers) + 90))
-    starts = [float(layer.get("first_cycle") or 0) for layer in layers]
-    lat = [float(layer["latency_cycles"]) for layer in layers]
-    texts = [f"{n:g} cy = {n * period:.1f} ns" if n else "" for n in lat]
-    S.hbars(chart, (0, 0, chart.width, chart.height),
-            f"pipeline: latency {r['latency']['cycles']} cycles = {r['latency']['ns']:g} ns, II {r['ii_cycles']}",
-            f"clock cycle ({period:.3g} ns each)", [layer["name"] for layer in layers],
-            [("latency", BLUE, starts, lat, texts)], max(r["latency"]["cycles"], 1) * 1.35)
-    return _data_uri(chart)
+    fig = _figure(7.5, 0.45 * len(layers) + 1.4)
+    ax = fig.add_subplot(1, 1, 1)
+    names = [layer["name"] for layer in layers][::-1]
+    starts = [(layer.get("first_cycle") or 0) for layer in layers][::-1]
+    lat = [layer["latency_cycles"] for layer in layers][::-1]
+    ax.barh(names, lat, left=starts, color=BLUE)
+    for y, (s, n) in enumerate(zip(starts, lat)):
+        if n:
+            ax.text(s + n + 0.1, y, f"{n} cy = {n * period:.1f} ns", va="center", fontsize=8)
+    ax.set_xlabel(f"clock cycle ({period:.3g} ns each)")
+    ax.set_title(f"pipeline: latency {r['latency']['cycles']} cycles = {r['latency']['ns']:g} ns, "
+                 f"II {r['ii_cycles']}")
+    ax.set_xlim(0, max(r["latency"]["cycles"], 1) * 1.35)
+    return _png(fig)
 
 
 def resources_plot(r: dict) -> str:
     layers = _own_layers(r) or r["layers"]
     names = [layer["name"] for layer in layers]
+    fig = _figure(9, 4.2)
     colours = {"lut": BLUE, "ff": PURPLE, "dsp": GREEN, "bram": RED}
-    chart = S.Svg(900, 440)
     for i, k in enumerate(KEYS):
-        box = (450 * (i % 2), 220 * (i // 2), 450, 220)
-        S.vbars(chart, box, f"{k.upper()} per layer (estimate)", names,
-                [float(layer["resources"][k]) for layer in layers], colours[k])
-    return _data_uri(chart)
+        ax = fig.add_subplot(2, 2, i + 1)
+        values = [layer["resources"][k] for layer in layers]
+        ax.bar(range(len(names)), values, color=colours[k])
+        ax.set_ylim(0, max(values + [1]) * 1.1)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=7)
+        ax.set_title(f"{k.upper()} per layer (estimate)", fontsize=9)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return _png(fig)
 
 
 def utilisation_plot(r: dict) -> str:
@@ -55,17 +77,28 @@ def utilisation_plot(r: dict) -> str:
     keys = [k for k in ("dsp", "lut", "ff", "bram", "uram") if avail.get(k)]
     est = {**res["estimate"], "uram": res["estimate_detail"].get("uram", 0)}
     syn = (res.get("synthesis") or {}).get("verilog")
+    fig = _figure(7.5, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    ys = range(len(keys))
+    h = 0.38 if syn else 0.6
     pe = [100.0 * est.get(k, 0) / avail[k] for k in keys]
-    series = [("estimate", BLUE, [0.0] * len(keys), pe, [f"{v:.2f}%" for v in pe])]
+    ax.barh([y + (h / 2 if syn else 0) for y in ys], pe, height=h, color=BLUE, label="estimate")
     if syn:
         ps = [100.0 * syn.get(k, 0) / avail[k] for k in keys]
-        series.append(("Yosys", ORANGE, [0.0] * len(keys), ps, [f"{v:.2f}%" for v in ps]))
-    peak = max([v for _, _, _, vals, _ in series for v in vals] + [0.0])
-    chart = S.Svg(760, 60 + 34 * len(keys) + 40)
-    S.hbars(chart, (0, 0, chart.width, chart.height), "utilisation of the part", f"% of {r['part']}",
-            [k.upper() for k in keys], series, min(max(peak * 1.25, 5.0), 1000.0),
-            mark=100.0 if peak * 1.25 >= 100.0 else None)
-    return _data_uri(chart)
+        ax.barh([y - h / 2 for y in ys], ps, height=h, color=ORANGE, label="Yosys")
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels([k.upper() for k in keys])
+    ax.invert_yaxis()
+    peak = max(pe + (ps if syn else []) + [0.0])
+    ax.set_xlim(0, min(max(peak * 1.25, 5.0), 1000.0))
+    if peak * 1.25 >= 100.0:
+        ax.axvline(100.0, color=RED, linestyle="--", linewidth=1)
+    for y, v in zip(ys, pe):
+        ax.text(v, y + (h / 2 if syn else 0), f" {v:.2f}%", va="center", fontsize=7)
+    ax.set_xlabel(f"% of {r['part']}")
+    ax.set_title("utilisation of the part")
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -101,7 +134,7 @@ def report_html(r: dict) -> str:
                          "keeps up with 40 MHz", "Fmax estimate (MHz)"],
                         [[r["latency"]["cycles"], r["latency"]["ns"], r["ii_cycles"], r["events_per_second"],
                           r["keeps_up_with_40mhz"], tim["estimate"]["fmax_mhz"]]]))
-    parts.append(f"<img id='plot-latency' alt='per-layer latency' src='{latency_plot(r)}'>")
+    parts.append(f"<img id='plot-latency' alt='per-layer latency' src='data:image/png;base64,{latency_plot(r)}'>")
     parts.append("<h2>Resources</h2>")
     syn = res.get("synthesis") or {}
     rows = [["analytic estimate", *(res["estimate"][k] for k in KEYS), res["estimate_detail"]["uram"],
@@ -115,9 +148,9 @@ def report_html(r: dict) -> str:
     rows.append(["available", *(res["available"][k] for k in KEYS), res["available"].get("uram"), None])
     parts.append(_table(["", "DSP", "LUT", "FF", "BRAM36", "URAM", "CARRY8"], rows))
     parts.append(f"<img id='plot-utilisation' alt='utilisation of the part' "
-                 f"src='{utilisation_plot(r)}'>")
+                 f"src='data:image/png;base64,{utilisation_plot(r)}'>")
     parts.append(f"<img id='plot-resources' alt='per-layer resources' "
-                 f"src='{resources_plot(r)}'>")
+                 f"src='data:image/png;base64,{resources_plot(r)}'>")
     parts.append("<h2>Timing</h2>")
     trows = [["estimate", tim["estimate"]["logic_levels"], tim["estimate"]["critical_path_ns"],
               tim["estimate"]["fmax_mhz"], tim["estimate"]["meets_clock"]]]
