@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +43,12 @@ if str(ROOT) not in sys.path:
 from benchmarks.electron_ringer import figures as F  # noqa: E402
 from benchmarks.electron_ringer import generator as G  # noqa: E402
 from benchmarks.electron_ringer import train as T  # noqa: E402
+from benchmarks.firmware import CLOCKS_MHZ, PART, Log, RtlRunner, compile_at_clocks  # noqa: E402
 
 OUT_DIR = HERE / "results" / "firmware"
 BUILD_DIR = ROOT / "build" / "bench" / "ringer"
-CLOCKS_MHZ = (240, 320)
-PART = "xcvu9p"
 #: the acceptance criterion of the benchmark: |PD firmware - PD float| at equal FA
 MAX_PD_DIFFERENCE = 0.005
-
-
-def log(msg: str, t0: float) -> None:
-    print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)
 
 
 def matched_threshold(bkg: np.ndarray, target_fa: float) -> float:
@@ -107,42 +101,19 @@ def float_scores(test: G.RingEvents, x: np.ndarray) -> np.ndarray:
     return score
 
 
-def firmware(x: np.ndarray, bins: np.ndarray, reuse: int, t0: float, build_dir: Path = BUILD_DIR) -> dict:
+def firmware(x: np.ndarray, bins: np.ndarray, reuse: int, log: Log, build_dir: Path = BUILD_DIR) -> dict:
     """Compile the banked core at each clock; golden and Verilator outputs at the first."""
-    import nnfpga
-    from nnfpga.compiler.driver import load_firmware
-    from nnfpga.ir.emulator import quantize_input, run_raw
-    from nnfpga.sim.verilator import run_verilator
-
     models = [T.model_path("qkeras", b) for b in range(G.N_BINS)]
-    hardware, outdirs = {}, {}
-    for mhz in CLOCKS_MHZ:
-        outdirs[mhz] = build_dir / f"ringer_r{reuse}_{mhz}mhz"
-        res = nnfpga.compile(models, target=PART, clock=f"{mhz}MHz", outdir=outdirs[mhz], reuse=reuse,
-                             name="ringer")
-        rep = res.report
-        hardware[f"{mhz}MHz"] = {"latency_cycles": rep["latency"]["cycles"], "latency_ns": rep["latency"]["ns"],
-                                 "ii_cycles": rep["ii_cycles"], "resources": rep["resources"]["estimate"],
-                                 "compile_seconds": round(res.seconds, 2),
-                                 "timing": rep.get("timing", {}).get("estimate", rep.get("timing"))}
-        log(f"compiled the banked core at {mhz} MHz in {res.seconds:.1f} s: latency "
-            f"{rep['latency']['cycles']} cycles ({rep['latency']['ns']} ns), II {rep['ii_cycles']}, "
-            f"resources {rep['resources']['estimate']}", t0)
-    fw_dir = outdirs[CLOCKS_MHZ[0]]
-    graph = load_firmware(fw_dir)
-    x_raw = quantize_input(graph, x)
-    golden = run_raw(graph, x_raw, bins).reshape(len(x), -1)
-    log(f"golden emulator: {len(x)} events", t0)
-    stats: dict = {}
-    rows = np.concatenate([x_raw.reshape(len(x), -1).astype(np.int64), bins[:, None]], axis=1)
-    rtl = run_verilator(fw_dir, rows, stats=stats)
-    mismatches = int(np.any(rtl != golden, axis=1).sum())
-    log(f"Verilator: {len(x)} events, {mismatches} differ from golden (build {stats['build_seconds']:.1f} s, "
-        f"{stats['samples_per_second']:,.0f} events/s)", t0)
-    out_t = graph.output.info.type
-    return {"golden_raw": golden[:, 0], "rtl_raw": rtl[:, 0], "mismatches": mismatches,
-            "output_type": str(out_t), "output_frac": out_t.frac, "hardware": hardware,
-            "verilator": {k: round(v, 3) for k, v in stats.items()}, "firmware_dir": str(fw_dir.relative_to(ROOT)) if ROOT in fw_dir.parents else str(fw_dir)}
+    dirs, hardware = compile_at_clocks(models, build_dir, f"ringer_r{reuse}", reuse, log)
+    runner = RtlRunner(dirs[CLOCKS_MHZ[0]])
+    golden, rtl = runner.raw(x, bins)
+    summary = runner.summary()
+    log(f"golden and Verilator: {summary['events']} events, {summary['mismatches']} differ "
+        f"(Verilator build {runner.build_seconds:.1f} s, {summary['events_per_second']:,} events/s)")
+    fw_dir = runner.fw_dir
+    return {"golden_raw": golden[:, 0], "rtl_raw": rtl[:, 0], "mismatches": summary["mismatches"],
+            "output_type": str(runner.graph.output.info.type), "hardware": hardware, "verilator": summary,
+            "firmware_dir": str(fw_dir.relative_to(ROOT)) if ROOT in fw_dir.parents else str(fw_dir)}
 
 
 def markdown(res: dict) -> str:
@@ -169,7 +140,7 @@ def markdown(res: dict) -> str:
     lines += ["", f"AUC (common threshold over all bins): float {res['auc']['float']:.4f}, "
               f"firmware {res['auc']['firmware']:.4f}.",
               f"RTL vs golden: {res['rtl_mismatches']} of {res['events']['total']} events differ "
-              f"(Verilator, {res['verilator'].get('samples_per_second', 0):,.0f} events/s).", "",
+              f"(Verilator, {res['verilator']['events_per_second']:,} events/s).", "",
               "| clock | latency (cycles) | latency (ns) | II | DSP | LUT | FF | BRAM | est. Fmax (MHz) | meets clock |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for clk, h in res["hardware"].items():
@@ -227,16 +198,16 @@ def run(reuse: int = 4, outdir: Path = OUT_DIR, n_per_class: int | None = None,
         build_dir: Path = BUILD_DIR) -> dict:
     """The whole benchmark; returns what results.json holds.  ``n_per_class``: only the
     first N electrons and N jets of the test sample; ``build_dir``: the firmware trees."""
-    t0 = time.perf_counter()
+    log = Log()
     test = T.sample("test")
     if n_per_class is not None:  # a quick look: the first n electrons and the first n jets
         e, j = np.nonzero(test.is_electron)[0][:n_per_class], np.nonzero(~test.is_electron)[0][:n_per_class]
         test = test.take(np.concatenate([e, j]))
     x, bins, sig = test.normalised(), test.bin, test.is_electron
-    log(f"test sample: {sig.sum()} electrons, {(~sig).sum()} jets", t0)
+    log(f"test sample: {sig.sum()} electrons, {(~sig).sum()} jets")
     fl = float_scores(test, x)
-    log("float ensemble (Keras) predictions", t0)
-    fw = firmware(x, bins, reuse, t0, build_dir)
+    log("float ensemble (Keras) predictions")
+    fw = firmware(x, bins, reuse, log, build_dir)
     fw_score = fw["rtl_raw"].astype(np.float64)
     comparison = compare_at_float_fa(fl, fw_score, bins, sig, F.stored_thresholds("float"))
     curves = {"float": F.roc(fl[sig], fl[~sig]), "firmware": F.roc(fw_score[sig], fw_score[~sig])}
@@ -250,11 +221,11 @@ def run(reuse: int = 4, outdir: Path = OUT_DIR, n_per_class: int | None = None,
            "roc": {k: {"pd": v[0].round(5).tolist(), "fa": v[1].round(6).tolist()} for k, v in curves.items()}}
     res["criterion_met"] = bool(abs(comparison["overall"]["pd_difference"]) < MAX_PD_DIFFERENCE)
     outdir.mkdir(parents=True, exist_ok=True)
-    res["seconds"] = round(time.perf_counter() - t0, 1)
+    res["seconds"] = round(log.elapsed(), 1)
     (outdir / "results.json").write_text(json.dumps(res, indent=1) + "\n")
     (outdir / "results.md").write_text(markdown(res))
     plots(res, curves, outdir)
-    log(f"wrote {outdir}/results.json, results.md, roc_firmware.png, pd_fa_bins.png", t0)
+    log(f"wrote {outdir}/results.json, results.md, roc_firmware.png, pd_fa_bins.png")
     return res
 
 
