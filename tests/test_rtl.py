@@ -461,6 +461,11 @@ def test_verilator_corner_cases_idle_cycles_and_config(tmp_path):
         assert_bit_exact(run_verilator(d, x, idle_permille=300, seed=3, stats=st), want, "idle")
         assert st["cycles"] > len(x) * 1.2  # idle cycles happened
         assert info["latency_cycles"] == lower(g, cfg).latency
+        # several model instances, each streaming a chunk in its own thread: the same bits
+        for streams in (2, 3):
+            assert_bit_exact(run_verilator(d, x, streams=streams), want, f"{streams} streams")
+            assert_bit_exact(run_verilator(d, x, streams=streams, idle_permille=200, seed=5), want,
+                             f"{streams} streams, idle")
 
 
 @needs_verilator
@@ -475,6 +480,8 @@ def test_verilator_detects_wrong_latency(tmp_path):
     (tmp_path / "rtl.json").write_text(json.dumps(info))
     with pytest.raises(SimulationError, match="out_valid"):
         run_verilator(tmp_path, inputs(g, 100))
+    with pytest.raises(SimulationError, match="out_valid"):
+        run_verilator(tmp_path, inputs(g, 100), streams=2)
 
 
 @needs_verilator

@@ -47,6 +47,8 @@ MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include CFG_LDLIBS_THREADS=-pthread "
 #: Optimisation of the model's per-cycle code: -O1 compiles about twice as fast as -O2
 #: and simulates as fast; -O0 halves the compile time again but simulates ~3x slower.
 DEFAULT_OPT = "-O1"
+#: Samples per stream below which `run_verilator` uses a single model instance.
+MIN_STREAM_SAMPLES = 20_000
 
 
 
@@ -202,10 +204,18 @@ def _build(info: dict, verilog: Path, harness: Path, exe: str, env: dict,
     return binary
 
 
+def _streams(asked: int | None, n: int) -> int:
+    if asked is not None:
+        if isinstance(asked, bool) or not isinstance(asked, int) or asked < 1:
+            raise ValueError(f"streams must be an integer >= 1, got {asked!r}")
+        return asked
+    return max(1, min(os.cpu_count() or 1, 4, n // MIN_STREAM_SAMPLES))
+
+
 def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, seed: int = 1,
                   stats: dict | None = None, jobs: int | None = None, opt: str = DEFAULT_OPT,
                   timeout: float | None = None, verilog: Path | None = None,
-                  build: Path | None = None) -> np.ndarray:
+                  build: Path | None = None, streams: int | None = None) -> np.ndarray:
     """Simulate ``fw_dir``'s Verilog on raw inputs ``(n, n_inputs)`` (a banked core: ``(n,
     n_inputs + 1)``, the bank index last, `bus.check_input`); returns raw outputs
     ``(n, n_outputs)`` int64 (sign-extended by the output type).
@@ -215,6 +225,9 @@ def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int =
     ``build_seconds``, ``run_seconds`` (simulation loop only), ``cycles`` and
     ``samples_per_second``.  ``opt``: C++ optimisation of the model (see `DEFAULT_OPT`).
     ``verilog``/``build``: simulate another rendering of the design (see `build_verilator`).
+    ``streams``: independent instances of the model, each streaming a consecutive chunk of
+    the samples in its own thread (each checked cycle by cycle); default: one per core
+    (at most 4) when every chunk gets at least `MIN_STREAM_SAMPLES` samples, else one.
     """
     fw_dir = Path(fw_dir).resolve()
     info = read_summary(fw_dir)
@@ -235,7 +248,7 @@ def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int =
         pack_input(x, info).tofile(in_file)
         cmd = [str(binary), str(in_file), str(out_file), str(n), str(info["latency_cycles"]),
                str(info["in_bus_width"]), str(info["out_bus_width"]), str(int(idle_permille)),
-               str(int(seed)), str(int(info.get("ii_cycles", 1)))]
+               str(int(seed)), str(int(info.get("ii_cycles", 1))), str(_streams(streams, n))]
         result = _run(cmd, f"Verilator simulation of {info['top']}", timeout=timeout)
         nw = words_for(info["out_bus_width"])
         words = np.fromfile(out_file, dtype="<u4")
