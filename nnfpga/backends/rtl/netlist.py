@@ -53,7 +53,6 @@ the widths it is given.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -76,10 +75,9 @@ class Signal:
         self.lo, self.hi = int(self.lo), int(self.hi)
         if self.lo > self.hi:
             raise ValueError(f"signal {self.name!r}: empty range [{self.lo}, {self.hi}]")
-
-    @functools.cached_property
-    def width(self) -> int:  # the range never changes after construction
-        return bits_for_range(self.lo, self.hi)[0]
+        #: bits of the two's complement (signed) or plain (unsigned) representation; the
+        #: range never changes after construction
+        self.width: int = bits_for_range(self.lo, self.hi)[0]
 
     @property
     def signed(self) -> bool:

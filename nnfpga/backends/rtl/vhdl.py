@@ -566,7 +566,7 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
     for ops in runs:
         layer = ops[0].out.layer
         out += ["", f"  -- ===== {layer} " + "=" * max(0, 60 - len(layer))]
-        steps = [(op, s) for op in ops for s in flat_ops([op])]
+        steps = [(op, s) for op in ops for s in (op.steps if isinstance(op, Requant) else (op,))]
         if not any(isinstance(s, (Reg, Counter, Acc)) for _, s in steps):
             out += _assignments(steps, "  ", signals)
             continue
