@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from nnfpga.compiler.beside import Beside, run_beside
 from nnfpga.compiler.config import CompileOptions, make_options
 from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.frontends.keras import Precision
@@ -59,6 +60,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     from nnfpga.backends.integration import write_integration
     from nnfpga.backends.report import build_report, write_report_files
     from nnfpga.backends.rtl import lower, write_netlist
+    from nnfpga.backends.rtl.writer import LANGUAGES, resolve_library, write_hdl
     from nnfpga.backends.rtl.names import top_name
     from nnfpga.backends.rtl.wrappers import write_wrappers
 
@@ -73,11 +75,15 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     graph = build_graph(model, precision, Path(dump_ir) if dump_ir else None, options=options)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
+    hdl: Beside | None = None
     try:
         graph.save(tmp / MARKER)
         try:
             netlist = lower(graph, name=top_name(graph.name) if name is None else name, check=False)
-            rtl = write_netlist(netlist, tmp, library)
+            library = resolve_library(netlist, library)
+            # the HDL printers run beside HLS, integration and the report
+            hdl = run_beside(lambda: write_hdl(netlist, tmp, LANGUAGES, library), "VHDL and Verilog")
+            rtl = write_netlist(netlist, tmp, library, languages=())
             extra: dict[str, list[str]] = {"vhdl": [], "verilog": []}
             if axi_stream or bunch_crossing:
                 wrappers = write_wrappers(tmp, rtl, axi_stream=axi_stream,
@@ -91,11 +97,17 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
             raise UserError(f"{_model_name(model)}: {e}") from None
         report = build_report(graph, rtl, hls, part, clock_mhz,
                               compile_seconds=time.perf_counter() - start, netlist=netlist)
+        try:
+            hdl.wait()
+        except ValueError as e:
+            raise UserError(f"{_model_name(model)}: {e}") from None
         report["adjustments"] = graph.annotations.get("adjustments", [])
         report["optimisation"] = graph.annotations.get("passes", {})
         write_report_files(tmp, report, html=html)  # report.json, report.md (, report.html)
         _replace_dir(tmp, outdir)
     except BaseException:
+        if hdl is not None:
+            hdl.cancel()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return CompileResult(outdir, graph, report, time.perf_counter() - start, report["adjustments"])

@@ -266,10 +266,12 @@ def bits_for_range(lo: int, hi: int) -> tuple[int, bool]:
     lo, hi = int(lo), int(hi)
     if lo > hi:
         raise ValueError(f"empty range [{lo}, {hi}]")
+    # (called for every signal of an RTL description: no builtin max calls)
     if lo >= 0:
-        return max(hi.bit_length(), 1), False
-    width = max((-lo - 1).bit_length(), max(hi, 0).bit_length()) + 1
-    return width, True
+        return hi.bit_length() or 1, False
+    neg = (-lo - 1).bit_length()
+    pos = hi.bit_length() if hi > 0 else 0
+    return (neg if neg >= pos else pos) + 1, True
 
 
 def type_for_range(lo: int, hi: int, frac: int,

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 
 from nnfpga.backends.report import timing as T
 from nnfpga.backends.report.mulrule import mul_dsp_count, shift_add_terms, var_mul_dsp_count
+from nnfpga.backends.rtl.netlist import acyclic_pass
 
 #: A table read at most twice and larger than this goes to block RAM.
 ROM_LUT_MAX_BITS = 2048
@@ -244,6 +245,7 @@ def _kind(op) -> str:
     return type(op).__name__
 
 
+@acyclic_pass
 def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> NetlistEstimate:
     """Estimate every layer of ``nl`` (an `nnfpga.backends.rtl.netlist.Netlist`)."""
     ops = nl.primitive_ops()
@@ -257,18 +259,18 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
         return ("c", s.lo) if s.is_const else canon[id(s)]
 
     for op in ops:
-        kind = _kind(op)
+        kind = type(op).__name__  # _kind(op), inlined
         try:
-            if kind == "InputSlice":
-                key = ("in", op.index)
-            elif kind == "MulConst":
-                key = ("mul", key_of(op.a), op.c, op.out.width)
-            elif kind == "Sum":
-                key = ("sum", op.out.width, tuple((key_of(t.sig), t.shift, t.neg) for t in op.terms))
-            elif kind == "Reg":
+            if kind == "Reg":  # the commonest first (the kinds exclude each other)
                 en = getattr(op, "en", None)
                 key = (kind, key_of(op.a), op.out.width, None if en is None else key_of(en),
                        getattr(op, "reset", None), getattr(op, "aligned_stage", None))
+            elif kind == "Sum":
+                key = ("sum", op.out.width, tuple([(key_of(t.sig), t.shift, t.neg) for t in op.terms]))
+            elif kind == "InputSlice":
+                key = ("in", op.index)
+            elif kind == "MulConst":
+                key = ("mul", key_of(op.a), op.c, op.out.width)
             elif kind == "Wrap":
                 key = (kind, key_of(op.a), op.out.width)
             elif kind == "Shr":
@@ -297,13 +299,16 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
     # are all zero) is removed by synthesis: keep what the outputs reach
     by_key = {canon[id(op.out)]: op for op in unique}
     live: set = set()
+    #: the keys of a live operation's non-constant operands (read by every pass below)
+    in_keys: dict[int, list[int]] = {}
     todo = [canon[id(s)] for s in nl.outputs if not s.is_const]
     while todo:
         k = todo.pop()
         if k in live or k not in by_key:
             continue
         live.add(k)
-        todo.extend(canon[id(s)] for s in by_key[k].operands() if not s.is_const)
+        ks = in_keys[k] = [canon[id(s)] for s in by_key[k].operands() if not s.is_const]
+        todo.extend(ks)
     dead = [op for op in unique if canon[id(op.out)] not in live]
     if dead:
         notes.append(f"{len(dead)} operations drive nothing the outputs depend on; synthesis removes them")
@@ -312,9 +317,8 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
     # consumers of each distinct signal
     consumers: dict[int, list] = defaultdict(list)
     for op in unique:
-        for s in op.operands():
-            if not s.is_const:
-                consumers[canon[id(s)]].append(op)
+        for src in in_keys[canon[id(op.out)]]:
+            consumers[src].append(op)
     port_driven = {canon[id(s)] for s in nl.outputs if not s.is_const}
 
     def only_regs(op) -> bool:
@@ -367,16 +371,29 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
     layers: dict[str, Cost] = defaultdict(Cost)
     arrival: dict[int, tuple[float, int, int]] = {}  # key -> (ns, LUT levels, CARRY4s)
 
-    def arr(s) -> tuple[float, int, int]:
-        return (0.0, 0, 0) if s.is_const else arrival.get(canon[id(s)], (0.0, 0, 0))
+    #: (terms, constant, width) -> `_sum_cost`: adder trees repeat the same shapes
+    sum_costs: dict[tuple, tuple[int, int, int]] = {}
+    #: (entries, width) -> `_lut_rom`: every element's read of an activation table is alike
+    rom_luts: dict[tuple, float] = {}
 
+    def lut_rom(entries: tuple[int, ...], width: int) -> float:
+        luts = rom_luts.get((entries, width))
+        if luts is None:
+            luts = rom_luts[entries, width] = _lut_rom(entries, width)
+        return luts
+
+    zero = (0.0, 0, 0)
     for op in unique:
-        kind = _kind(op)
+        kind = type(op).__name__  # _kind(op), inlined
         c = layers[op.out.layer]
         c.operations += 1
         k = canon[id(op.out)]
         w = op.out.width
-        start = max((arr(s) for s in op.operands()), default=(0.0, 0, 0))
+        start = zero  # the latest operand arrival (arrivals are never below zero)
+        for src in in_keys[k]:
+            a = arrival.get(src, zero)
+            if a > start:
+                start = a
         delay, lv, cy = 0.0, 0, 0
         if kind == "InputSlice":
             start = (0.0, 0, 0)
@@ -402,9 +419,13 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
                     delay, lv, cy = T.T_LUT + T.T_CARRY_IO + math.ceil(w / 4) * T.T_CARRY4, 1, math.ceil(w / 4)
                 c.lut_products += 1
         elif kind == "Sum":
-            terms = [(t.sig.width, t.sig.signed, t.shift, t.neg) for t in op.terms if not t.sig.is_const]
-            const = sum((-1 if t.neg else 1) * (t.sig.value << t.shift) for t in op.terms if t.sig.is_const)
-            luts, carry, series = _sum_cost(terms, const, w)
+            terms = tuple([(t.sig.width, t.sig.signed, t.shift, t.neg) for t in op.terms if not t.sig.is_const])
+            const = sum([(-1 if t.neg else 1) * (t.sig.value << t.shift) for t in op.terms if t.sig.is_const])
+            shape = (terms, const, w)
+            cost = sum_costs.get(shape)
+            if cost is None:
+                cost = sum_costs[shape] = _sum_cost(list(terms), const, w)
+            luts, carry, series = cost
             cat = "requant" if "_rnd" in op.out.name or "_q" in op.out.name else "adders"
             c.lut[cat] += luts
             c.carry4 += carry
@@ -433,7 +454,7 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
         elif kind == "Rom":
             choice = table_cost.get(id(op.table))
             if choice is None:
-                luts = _lut_rom(op.table.entries[op.a.lo:op.a.hi + 1], w)
+                luts = lut_rom(op.table.entries[op.a.lo:op.a.hi + 1], w)
                 c.lut["rom"] += luts
                 n = max(1, op.a.hi - op.a.lo + 1)
                 kbits = max((n - 1).bit_length(), 1)
@@ -475,7 +496,7 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
         elif kind == "Mux":
             ins = op.inputs[op.sel.lo:op.sel.hi + 1]
             if all(s.is_const for s in ins):  # a constant sequence (weights): a LUT-ROM
-                luts = _lut_rom(tuple(s.value for s in ins), w)
+                luts = lut_rom(tuple(s.value for s in ins), w)
                 c.lut["rom"] += luts
             else:
                 n = len(ins)

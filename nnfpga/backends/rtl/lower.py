@@ -205,8 +205,12 @@ class Builder:
         return self._add(MulConst(None, a=a, c=c, note=note), name, frac)
 
     def sum(self, name: str, terms: list[Term], frac: int, note: str = "") -> Signal:
-        c = sum(((-1 if t.neg else 1) * (t.sig.value << t.shift)) for t in terms if t.sig.is_const)
-        live = [t for t in terms if not t.sig.is_const]
+        c, live = 0, []  # the constant part; the signal terms
+        for t in terms:
+            if t.sig.is_const:
+                c += (-1 if t.neg else 1) * (t.sig.value << t.shift)
+            else:
+                live.append(t)
         if not live:
             return const(c, frac)
         if c:

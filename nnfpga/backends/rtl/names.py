@@ -50,9 +50,11 @@ def sanitize(text: str, fallback: str = "n") -> str:
     return s
 
 
+_ALL_RESERVED = VHDL_KEYWORDS | VERILOG_KEYWORDS | RESERVED
+
+
 def is_reserved(name: str) -> bool:
-    n = name.lower()
-    return n in VHDL_KEYWORDS or n in VERILOG_KEYWORDS or n in RESERVED
+    return name.lower() in _ALL_RESERVED
 
 
 def top_name(model_name: str) -> str:
@@ -70,9 +72,11 @@ class Namer:
     def take(self, name: str) -> str:
         base = sanitize(name)
         cand, k = base, 1
-        while cand.lower() in self._taken or is_reserved(cand):
+        key = cand.lower()
+        while key in self._taken or key in _ALL_RESERVED:
             cand, k = f"{base}_{k}", k + 1
-        self._taken.add(cand.lower())
+            key = cand.lower()
+        self._taken.add(key)
         return cand
 
 

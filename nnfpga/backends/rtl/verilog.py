@@ -14,7 +14,7 @@ from __future__ import annotations
 from nnfpga.backends.rtl.common import header_lines, op_note, sections, wrap_unsigned
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
                                         Netlist, Op, Reg, Requant, Rom, RomTable, Shr, Signal, Sum,
-                                        ValidTap, Wrap)
+                                        ValidTap, Wrap, acyclic_pass)
 
 
 def _decl(kind: str, s: Signal) -> str:
@@ -75,7 +75,7 @@ def _expr(op: Op) -> str:
             parts.append((t.neg, e))
         if not parts:
             return _lit(0, w)
-        parts.sort(key=lambda p: p[0])  # positive terms first
+        parts = [p for p in parts if not p[0]] + [p for p in parts if p[0]]  # positive terms first (stable)
         text = ("-" if parts[0][0] else "") + parts[0][1]
         for neg, e in parts[1:]:
             text += f" {'-' if neg else '+'} {e}"
@@ -153,17 +153,19 @@ def _stateful(op: Op, ind: str) -> list[str]:
 
 
 def _rom_decl(t: RomTable) -> list[str]:
+    width = t.width
     lines = [f"  // {t.note}" if t.note else f"  // table {t.name}",
-             f"  reg [{t.width - 1}:0] {t.name} [0:{len(t.entries) - 1}];",
+             f"  reg [{width - 1}:0] {t.name} [0:{len(t.entries) - 1}];",
              "  initial begin"]
     for k, e in enumerate(t.entries):
-        lines.append(f"    {t.name}[{k}] = {_lit(e, t.width)};")
+        lines.append(f"    {t.name}[{k}] = {_lit(e, width)};")
     lines.append("  end")
     return lines
 
 
 def _comb(op: Op, ind: str) -> list[str]:
-    lines = [f"{ind}// {line}" for line in op_note(op).splitlines() if line]
+    note = op_note(op)
+    lines = [f"{ind}// {line}" for line in note.splitlines() if line] if note else []
     if isinstance(op, (Counter, Acc)) or (isinstance(op, Reg) and not op.plain):
         return lines + _stateful(op, ind)
     for step in (op.steps if isinstance(op, Requant) else [op]):
@@ -176,6 +178,7 @@ def _comb(op: Op, ind: str) -> list[str]:
     return lines
 
 
+@acyclic_pass
 def print_verilog(nl: Netlist) -> str:
     L = nl.latency
     out = ["// " + line if line else "//" for line in header_lines(nl, "Verilog-2005")]

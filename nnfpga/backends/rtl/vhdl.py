@@ -55,8 +55,8 @@ from __future__ import annotations
 from nnfpga.backends.rtl.common import bits, header_lines, op_note, wrap_signed
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, default_library, unit_name
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
-                                        Netlist, Op, Reg, Requant, Rom, RomTable, Shr, Signal, Sum,
-                                        ValidTap, Wrap, flat_ops)
+                                        Netlist, Op, Reg, Requant, Rom, RomTable, STATEFUL, Shr, Signal,
+                                        Sum, ValidTap, Wrap, acyclic_pass, flat_ops)
 
 _INT_LIMIT = 1 << 31  # numeric_std literals: to_signed(v, w) for |v| < 2**31
 #: The largest magnitude of an integer-typed value: VHDL guarantees -(2**31-1) .. 2**31-1.
@@ -69,7 +69,7 @@ def fits_integer(lo: int, hi: int) -> bool:
 
 def is_int(s: Signal) -> bool:
     """Is ``s`` (a constant or a driven signal) printed as a VHDL integer?"""
-    return fits_integer(s.lo, s.hi)
+    return -INT_MAX <= s.lo and s.hi <= INT_MAX  # fits_integer, inlined: called per operand
 
 
 # --------------------------------------------------------------------------- numeric_std
@@ -218,13 +218,14 @@ def _lit(v: int) -> str:
 
 def _int_sum(op: Sum) -> str | None:
     """``op`` as an integer expression, or None when a partial sum could leave the range."""
-    parts = sorted(op.terms, key=lambda t: t.neg)  # positive terms first
+    parts = [t for t in op.terms if not t.neg] + [t for t in op.terms if t.neg]  # positive terms first
     lo = hi = 0
     text = ""
     for k, t in enumerate(parts):
         tlo, thi = t.range()
         lo, hi = lo + tlo, hi + thi
-        if not (fits_integer(tlo, thi) and fits_integer(-thi, -tlo) and fits_integer(lo, hi)):
+        # the term, its negation and the partial sum fit (tlo <= thi, lo <= hi)
+        if tlo < -INT_MAX or thi > INT_MAX or lo < -INT_MAX or hi > INT_MAX:
             return None
         if t.sig.is_const:
             v = t.sig.value << t.shift
@@ -244,16 +245,21 @@ def _int_expr(op: Op) -> str | None:
     """``op`` as an integer expression (operands and result are integers), or None when
     the integer rules do not apply (see the module doc)."""
     y = op.out
-    if not is_int(y) or not all(s.is_const or is_int(s) for s in op.operands()):
+    if not is_int(y):
         return None
+    if isinstance(op, Sum):  # the commonest; `_int_sum` checks every term, so every operand
+        return _int_sum(op)
+    for s in op.operands():
+        if not (s.is_const or -INT_MAX <= s.lo and s.hi <= INT_MAX):
+            return None
+    if isinstance(op, Reg):
+        return op.a.name
     if isinstance(op, InputSlice):
         t = op.elem_type
         sl = f"in_data({op.lsb + t.width - 1} downto {op.lsb})"
         return f"to_integer({'signed' if t.signed else 'unsigned'}({sl}))"
     if isinstance(op, MulConst):
         return f"{op.a.name} * {_lit(op.c)}"
-    if isinstance(op, Sum):
-        return _int_sum(op)
     a = getattr(op, "a", None)
     if isinstance(op, Shr):
         if op.s > 30:
@@ -283,8 +289,6 @@ def _int_expr(op: Op) -> str | None:
         return f"(({a.name} + {h}) mod {1 << w}) - {h}"
     if isinstance(op, Rom):
         return f"{op.table.name}({a.name})" if _int_table(op.table) else None
-    if isinstance(op, Reg):
-        return a.name
     if isinstance(op, ValidTap):
         v = "in_valid" if op.delay == 0 else f"valid_sr({op.delay - 1})"
         return f"1 when {v} = '1' else 0"
@@ -317,7 +321,7 @@ def _expr(op: Op) -> str:
 
 
 def _int_table(t: RomTable) -> bool:
-    return fits_integer(min(t.entries), max(t.entries))
+    return fits_integer(*t.entry_range)
 
 
 def _decl_type(s: Signal) -> str:
@@ -327,14 +331,15 @@ def _decl_type(s: Signal) -> str:
 def _rom_decl(t: RomTable) -> list[str]:
     lines = [f"  -- {t.note}" if t.note else f"  -- table {t.name}"]
     if _int_table(t):
+        lo, hi = t.entry_range
         lines.append(f"  type {t.name}_t is array (0 to {len(t.entries) - 1}) of "
-                     f"integer range {min(t.entries)} to {max(t.entries)};")
+                     f"integer range {lo} to {hi};")
         items = [str(e) for e in t.entries]
         per = 16
     else:
         kind = "signed" if t.signed else "unsigned"
         lines.append(f"  type {t.name}_t is array (0 to {len(t.entries) - 1}) of {kind}({t.width - 1} downto 0);")
-        dummy = Signal("rom", min(t.entries), max(t.entries))
+        dummy = Signal("rom", *t.entry_range)
         items = [_typed_lit(e, dummy) for e in t.entries]
         per = 4
     lines.append(f"  constant {t.name} : {t.name}_t := (")
@@ -363,16 +368,26 @@ def _signals(nl: Netlist, runs: list[list[Op]]) -> set[int]:
     assignments), and what a concurrent assignment reads within its layer."""
     run_of: dict[int, int] = {}
     step: dict[int, Op] = {}
+    need: set[int] = set()
     for k, ops in enumerate(runs):
-        for s in flat_ops(ops):
-            run_of[id(s.out)] = k
-            step[id(s.out)] = s
-    has_regs = {k: any(isinstance(op, (Reg, Counter, Acc)) for op in flat_ops(ops)) for k, ops in enumerate(runs)}
-    need = {i for i, k in run_of.items() if not has_regs[k] or _is_stateful(step[i])}
+        prims = flat_ops(ops)
+        has_regs = False
+        for s in prims:
+            i = id(s.out)
+            run_of[i] = k
+            step[i] = s
+            if isinstance(s, (Reg, Counter, Acc)):
+                has_regs = True
+                if _is_stateful(s):
+                    need.add(i)
+        if not has_regs:
+            need.update(id(s.out) for s in prims)
     need |= {id(s) for s in nl.outputs if id(s) in step}
-    for op in step.values():
+    for i, op in step.items():
+        k = run_of[i]
         for s in op.operands():
-            if id(s) in step and run_of[id(s)] != run_of[id(op.out)]:
+            j = run_of.get(id(s))
+            if j is not None and j != k:
                 need.add(id(s))
     stack = [i for i in need if not isinstance(step[i], (Reg, Counter, Acc))]
     while stack:  # a concurrent assignment reads signals only
@@ -423,24 +438,25 @@ def _init(s: Op) -> str:
 
 
 def _is_stateful(s: Op) -> bool:
-    return isinstance(s, (Counter, Acc)) or (isinstance(s, Reg) and not s.plain)
+    return isinstance(s, STATEFUL) or (isinstance(s, Reg) and not s.plain)
 
 
 def _assignments(steps: list[tuple[Op, Op]], ind: str, signals: set[int]) -> list[str]:
     """``(operation, primitive step)`` pairs as assignments (``<=`` to a signal, ``:=`` to a
     variable), each operation's note above its first step."""
     lines: list[str] = []
+    append = lines.append
     last = None
     for op, s in steps:
         if op is not last:
             note = s.note if isinstance(s, Reg) else op_note(op)
-            lines += [f"{ind}-- {line}" for line in note.splitlines() if line]
+            if note:
+                lines += [f"{ind}-- {line}" for line in note.splitlines() if line]
             last = op
-        if _is_stateful(s):
+        if isinstance(s, STATEFUL) or (isinstance(s, Reg) and not s.plain):  # _is_stateful
             lines += _stateful(s, ind)
             continue
-        sym = "<=" if id(s.out) in signals else ":="
-        lines.append(f"{ind}{s.out.name} {sym} {_expr(s)};")
+        append(f"{ind}{s.out.name} {'<=' if id(s.out) in signals else ':='} {_expr(s)};")
     return lines
 
 
@@ -452,30 +468,59 @@ def _process_order(steps: list[tuple[Op, Op]], signals: set[int]) -> list[tuple[
     the highest down."""
     import heapq
 
-    pos = {id(s.out): k for k, (_, s) in enumerate(steps)}
-    succ: dict[int, list[int]] = {k: [] for k in range(len(steps))}
-    indeg = [0] * len(steps)
-    for k, (_, s) in enumerate(steps):
-        for x in s.operands():
-            j = pos.get(id(x))
-            if j is None or id(x) in signals:
-                continue
-            a, c = (k, j) if isinstance(steps[j][1], Reg) else (j, k)  # a before c
-            succ[a].append(c)
-            indeg[c] += 1
-    heap = [(-_logic_stage(s), k) for k, (_, s) in enumerate(steps) if indeg[k] == 0]
+    n = len(steps)
+    priority = [-_logic_stage(s) for _, s in steps]
+    # The order is the topological one that takes the smallest (priority, position) among
+    # the ready statements at every step.  When sorting by that key already respects
+    # every constraint (the usual case), that greedy order is the sorted order itself.
+    order = sorted(range(n), key=priority.__getitem__)  # stable: ties by position
+    rank = [0] * n
+    for r, k in enumerate(order):
+        rank[k] = r
+    # positions of the results that are variables (a signal imposes no order)
+    pos = {id(s.out): k for k, (_, s) in enumerate(steps) if id(s.out) not in signals}
+
+    def edges():
+        """(earlier, later) position pairs."""
+        for k, (_, s) in enumerate(steps):
+            for x in s.operands():
+                j = pos.get(id(x))
+                if j is not None:
+                    yield (k, j) if isinstance(steps[j][1], Reg) else (j, k)
+
+    if _respects(steps, pos, rank):
+        return [steps[k] for k in order]
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for a, c in edges():
+        succ[a].append(c)
+        indeg[c] += 1
+    heap = [(priority[k], k) for k in range(n) if indeg[k] == 0]
     heapq.heapify(heap)
     order = []
     while heap:
         _, k = heapq.heappop(heap)
-        order.append(steps[k])
+        order.append(k)
         for c in succ[k]:
             indeg[c] -= 1
             if indeg[c] == 0:
-                heapq.heappush(heap, (-_logic_stage(steps[c][1]), c))
+                heapq.heappush(heap, (priority[c], c))
+    order = [steps[k] for k in order]
     if len(order) != len(steps):
         raise AssertionError("the VHDL printer found a cycle among the variables of a process")
     return order
+
+
+def _respects(steps: list[tuple[Op, Op]], pos: dict[int, int], rank: list[int]) -> bool:
+    """Does the order ``rank`` (a rank per position) respect every constraint of
+    `_process_order`'s ``edges``?  (The same test, without building the pairs.)"""
+    for k, (_, s) in enumerate(steps):
+        rk = rank[k]
+        for x in s.operands():
+            j = pos.get(id(x))
+            if j is not None and (rank[j] <= rk if isinstance(steps[j][1], Reg) else rank[j] >= rk):
+                return False
+    return True
 
 
 def _logic_stage(s: Op) -> int:
@@ -506,6 +551,7 @@ def package_lines(nl: Netlist) -> list[str]:
     return lines + [f"end package {pkg};"]
 
 
+@acyclic_pass
 def print_vhdl(nl: Netlist, library: str | None = None) -> str:
     """The VHDL file of ``nl`` (``library``, default ``nnfpga_<top>``, is named in the
     header: the file compiles into any library)."""
@@ -543,12 +589,11 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
         out += _rom_decl(t)
     runs = _layer_runs(nl)
     signals = _signals(nl, runs)
-    drivers = {id(s.out): s for s in nl.primitive_ops()}
     for ops in runs:
-        sigs = [s.out for s in flat_ops(ops) if id(s.out) in signals]
-        if sigs:
+        drivers = [s for s in flat_ops(ops) if id(s.out) in signals]
+        if drivers:
             out += ["", f"  -- {ops[0].out.layer}"]
-            out += [f"  signal {s.name} : {_decl_type(s)}{_init(drivers[id(s)])};" for s in sigs]
+            out += [f"  signal {s.out.name} : {_decl_type(s.out)}{_init(s)};" for s in drivers]
     out += ["", "begin", "",
             "  -- valid pipeline: out_valid is in_valid delayed by the latency",
             "  process (clk)",
@@ -567,28 +612,38 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
         layer = ops[0].out.layer
         out += ["", f"  -- ===== {layer} " + "=" * max(0, 60 - len(layer))]
         steps = [(op, s) for op in ops for s in (op.steps if isinstance(op, Requant) else (op,))]
-        if not any(isinstance(s, (Reg, Counter, Acc)) for _, s in steps):
+        # concurrent assignments (combinational signals) and the process body; the stages
+        # of the registers
+        conc, inner, reg_stages = [], [], set()
+        for p in steps:
+            s = p[1]
+            if isinstance(s, (Reg, Counter, Acc)):
+                inner.append(p)
+                reg_stages.add(s.out.stage)
+            else:
+                (conc if id(s.out) in signals else inner).append(p)
+        if not reg_stages:  # no registers: concurrent assignments only
             out += _assignments(steps, "  ", signals)
             continue
-        conc = [(op, s) for op, s in steps
-                if not isinstance(s, (Reg, Counter, Acc)) and id(s.out) in signals]
         out += _assignments(conc, "  ", signals)
-        body = _process_order([p for p in steps if p not in conc], signals)
-        stages = sorted({s.out.stage for _, s in body if isinstance(s, (Reg, Counter, Acc))})
+        body = _process_order(inner, signals)
+        stages = sorted(reg_stages)
         out += [f"  -- {layer}: one clocked process (pipeline stage{'s' if len(stages) > 1 else ''} "
                 f"{', '.join(map(str, stages))}); logic and inner registers are variables, the",
                 "  -- layer's output registers signals.  Written last stage first: a register variable is",
                 "  -- read before it is assigned its next value, which makes it a flip-flop.",
                 "  process (clk)"]
-        out += [f"    variable {s.out.name} : {_decl_type(s.out)};" for _, s in body if id(s.out) not in signals]
-        out += ["  begin", "    if rising_edge(clk) then"]
-        groups: list[list[tuple[Op, Op]]] = []
+        groups: list[tuple[int, list[tuple[Op, Op]]]] = []
         for p in body:
-            if not groups or _logic_stage(groups[-1][0][1]) != _logic_stage(p[1]):
-                groups.append([])
-            groups[-1].append(p)
-        for group in groups:
-            st = _logic_stage(group[0][1])
+            s = p[1]
+            if id(s.out) not in signals:
+                out.append(f"    variable {s.out.name} : {_decl_type(s.out)};")
+            st = _logic_stage(s)
+            if not groups or groups[-1][0] != st:
+                groups.append((st, []))
+            groups[-1][1].append(p)
+        out += ["  begin", "    if rising_edge(clk) then"]
+        for st, group in groups:
             out.append(f"      -- stage {st} logic and the registers of stage {st + 1}")
             out += _assignments(group, "      ", signals)
         out += ["    end if;", "  end process;"]

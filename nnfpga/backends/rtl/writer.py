@@ -56,18 +56,40 @@ def write_rtl(graph: Graph, outdir: Path | str, config: RtlConfig | None = None,
     return write_netlist(lower(graph, config, name=name), outdir, library)
 
 
-def write_netlist(nl: Netlist, outdir: Path | str, library: str | None = None) -> dict:
-    """`write_rtl` for an RTL description already lowered (``lower(graph, name=...)``),
-    so a caller that also needs the description (the report) lowers the graph once."""
-    outdir = Path(outdir)
-    library = default_library(nl.name) if library is None else check_identifier(library, "VHDL library")
-    files = {"vhdl": f"vhdl/{nl.name}.vhd", "verilog": f"verilog/{nl.name}.v"}
-    for key, text in (("vhdl", print_vhdl(nl, library)), ("verilog", print_verilog(nl))):
-        path = outdir / files[key]
+#: The HDL languages every core is printed in.
+LANGUAGES = ("vhdl", "verilog")
+
+
+def hdl_files(name: str) -> dict[str, str]:
+    """The HDL file of each language, relative to the output directory."""
+    return {"vhdl": f"vhdl/{name}.vhd", "verilog": f"verilog/{name}.v"}
+
+
+def resolve_library(nl: Netlist, library: str | None) -> str:
+    return default_library(nl.name) if library is None else check_identifier(library, "VHDL library")
+
+
+def write_hdl(nl: Netlist, outdir: Path | str, languages: tuple[str, ...], library: str) -> None:
+    """Print ``nl`` in each of ``languages`` (of `LANGUAGES`) to its file under ``outdir``."""
+    for language in languages:
+        text = print_vhdl(nl, library) if language == "vhdl" else print_verilog(nl)
+        path = Path(outdir) / hdl_files(nl.name)[language]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+
+
+def write_netlist(nl: Netlist, outdir: Path | str, library: str | None = None,
+                  languages: tuple[str, ...] = LANGUAGES) -> dict:
+    """`write_rtl` for an RTL description already lowered (``lower(graph, name=...)``),
+    so a caller that also needs the description (the report) lowers the graph once.
+    Only the files of ``languages`` are printed: a caller that prints the others itself
+    (`write_hdl`, for instance in another process) passes the rest; the summary names
+    the files of every language."""
+    outdir = Path(outdir)
+    library = resolve_library(nl, library)
+    write_hdl(nl, outdir, languages, library)
     units = {"vhdl": [unit_name(nl.name, PACKAGE_SUFFIX), nl.name], "verilog": [nl.name]}
-    info = summary(nl) | {"name": nl.name, "library": library, "units": units, "files": files}
+    info = summary(nl) | {"name": nl.name, "library": library, "units": units, "files": hdl_files(nl.name)}
     (outdir / SUMMARY_FILE).write_text(json.dumps(info, indent=1) + "\n")
     return info
 
