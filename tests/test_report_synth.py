@@ -1,13 +1,16 @@
 """Yosys synthesis against the analytic estimate, ``nnfpga report --synth``, and report.html
 in a headless browser (slow: ``pytest -m slow tests/test_report_synth.py``).
 
-The calibration test synthesises the shipped ternary and QKeras MLPs and random MLPs of
-every weight kind (two Yosys runs at a time) and prints, per design, the estimate, the
-Yosys figures and their ratio: DSPs must be equal, LUTs and FFs within ±25%.  qmlp is the
-big one (~10k operations, ~3 CPU-minutes of synth_xilinx, so about 4 minutes for the
-whole file on an idle 2-core machine); float_mlp is left out: its two tanh tables are read
-by 64 and 32 ports and the LUT-ROMs add ~4.5 CPU-minutes (measured once: DSP 924 = 924,
-LUT 30,274 vs 27,697 estimated, FF 43,542 vs 43,733).
+The calibration test synthesises the RTL issue's target models -- the QKeras trigger CNN
+(9x16x1, four 3x3 convolutions, 4-bit quantisers), the ternary MLP and the float-trained
+tanh MLP, each at reuse 1 and 4 -- plus the shipped QKeras MLP and random MLPs of every
+weight kind, two Yosys runs at a time, and prints per design the estimate, the Yosys
+figures and their ratio: DSPs and BRAMs must be equal, LUTs and FFs within +-25%.
+Measured once on the 2-core machine (Yosys CPU time): CNN R=4 ~5 min, CNN R=1 ~3.5 min,
+qmlp ~3 min, tanh MLP R=1 ~2 min, R=4 ~1.5 min, the rest under a minute each: about 9
+minutes for the file.  The shipped float_mlp is left out: its two tanh tables are read by
+64 and 32 ports and the LUT-ROMs add ~4.5 CPU-minutes (measured once: DSP 924 = 924, LUT
+30,274 vs 27,697 estimated, FF 43,542 vs 43,733).
 """
 
 from __future__ import annotations
@@ -51,10 +54,30 @@ def _design(tmp: Path, name: str, graph=None, model: Path | None = None):
 
 
 @pytest.fixture(scope="module")
-def calibration(tmp_path_factory):
+def rtl_targets(tmp_path_factory):
+    """The RTL issue's target models (tests.test_rtl_models): QKeras trigger CNN and
+    float tanh MLP, through the Keras frontend."""
+    from nnfpga.compiler.pipeline import build_graph
+    from tests.rtl_models import keras_tanh_mlp, qkeras_trigger_cnn
+    d = tmp_path_factory.mktemp("keras")
+    return {"cnn": build_graph(qkeras_trigger_cnn(d / "cnn.h5")), "tanh": build_graph(keras_tanh_mlp(d / "tanh.h5"))}
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory, rtl_targets):
+    import copy
+
+    from tests.rtl_models import set_reuse
     tmp = tmp_path_factory.mktemp("calib")
-    designs = [_design(tmp, "qmlp", model=MODELS / "qmlp.h5"),
-               _design(tmp, "ternary_mlp", model=MODELS / "ternary_mlp.h5")]
+    designs = []  # the longest synthesis runs first: two workers end about together
+    for name, reuse in (("cnn", 4), ("cnn", 1)):
+        designs.append(_design(tmp, f"{name}_r{reuse}", graph=set_reuse(copy.deepcopy(rtl_targets[name]), reuse)))
+    designs.append(_design(tmp, "qmlp", model=MODELS / "qmlp.h5"))
+    for name, reuse in (("tanh", 1), ("tanh", 4)):
+        designs.append(_design(tmp, f"{name}_r{reuse}", graph=set_reuse(copy.deepcopy(rtl_targets[name]), reuse)))
+    # the ternary MLP at reuse 1; at reuse 4 it is the same design (no multiplication to
+    # share), which test_ternary_reuse_4_is_the_same_design checks
+    designs.append(_design(tmp, "ternary_mlp", model=MODELS / "ternary_mlp.h5"))
     for i, (kind, sizes, act) in enumerate(RANDOM):
         g = random_mlp(sizes, seed=10 + i, weight_kind=kind, final_activation=act, name=f"r{i}_{kind}")
         designs.append(_design(tmp, f"r{i}_{kind}_{act}", graph=g))
@@ -64,7 +87,7 @@ def calibration(tmp_path_factory):
                    input_type=FixedType(16, 6, True, Rounding.RND, Overflow.SAT))
     designs.append(_design(tmp, "r_fixed_reuse4", graph=g))
     start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=2) as pool:  # qmlp first: it is the long one
+    with ThreadPoolExecutor(max_workers=2) as pool:
         futures = [(d, pool.submit(synthesise, d[1], d[2], "xcup", 240.0, "verilog", 1800)) for d in designs]
         results = [(d, f.result()) for d, f in futures]
     wall = time.monotonic() - start
@@ -97,9 +120,26 @@ def test_estimate_matches_yosys(calibration):
     assert not bad, "\n".join(bad)
 
 
+def test_calibration_covers_the_rtl_target_models(calibration):
+    names = {d[0] for d, _ in calibration}
+    assert {"cnn_r1", "cnn_r4", "tanh_r1", "tanh_r4", "ternary_mlp", "qmlp"} <= names
+
+
+def test_ternary_reuse_4_is_the_same_design():
+    """No multiplication to share: the ternary MLP at reuse 4 is the reuse-1 design."""
+    from nnfpga.backends.rtl import print_verilog
+    from tests.rtl_models import set_reuse
+    from tests.test_rtl import example_graph
+    def logic(reuse: int) -> list[str]:  # the Verilog without its comments (they name the reuse asked)
+        text = print_verilog(lower(set_reuse(example_graph("ternary_mlp"), reuse)))
+        return [line for line in text.splitlines() if not line.lstrip().startswith("//")]
+    one, four = logic(1), logic(4)
+    assert len(one) > 1000 and one == four
+
+
 def test_qmlp_synthesis_time_is_recorded(calibration):
-    (name, _, _, _), syn = calibration[0]
-    assert name == "qmlp" and syn["dsp"] > 100
+    ((name, _, _, _), syn), = [c for c in calibration if c[0][0] == "qmlp"]
+    assert syn["dsp"] > 100
     print(f"\nYosys synth_xilinx on qmlp: {syn['yosys_seconds']:.0f} s")
     assert syn["yosys_seconds"] < 900
 

@@ -74,8 +74,11 @@ def sample(which: str) -> G.RingEvents:
     t0 = time.perf_counter()
     ev = G.RingEvents.concatenate([G.generate("electron", n, se), G.generate("jet", n, sj)])
     CACHE_DIR.mkdir(exist_ok=True)
-    np.savez(path, rings=ev.rings, et=ev.et, eta=ev.eta, mu=ev.mu, is_electron=ev.is_electron,
+    # written whole, then renamed: a concurrent reader never sees half a file
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+    np.savez(tmp, rings=ev.rings, et=ev.et, eta=ev.eta, mu=ev.mu, is_electron=ev.is_electron,
              **{f"shape_{k}": v for k, v in ev.shapes.items()})
+    os.replace(tmp, path)
     print(f"generated the {which} sample ({len(ev)} events) in {time.perf_counter() - t0:.0f} s", flush=True)
     return ev
 
