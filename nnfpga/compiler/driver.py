@@ -60,7 +60,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     from nnfpga.backends.integration import write_integration
     from nnfpga.backends.report import build_report, write_report_files
     from nnfpga.backends.rtl import lower, write_netlist
-    from nnfpga.backends.rtl.writer import LANGUAGES, resolve_library, write_hdl
+    from nnfpga.backends.rtl.writer import resolve_library, write_hdl
     from nnfpga.backends.rtl.names import top_name
     from nnfpga.backends.rtl.wrappers import write_wrappers
 
@@ -81,9 +81,10 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
         try:
             netlist = lower(graph, name=top_name(graph.name) if name is None else name, check=False)
             library = resolve_library(netlist, library)
-            # the HDL printers run beside HLS, integration and the report
-            hdl = run_beside(lambda: write_hdl(netlist, tmp, LANGUAGES, library), "VHDL and Verilog")
-            rtl = write_netlist(netlist, tmp, library, languages=())
+            # the VHDL printer (the longest backend) runs beside the Verilog printer, HLS,
+            # integration and the report: the two processes end about together
+            hdl = run_beside(lambda: write_hdl(netlist, tmp, ("vhdl",), library), "VHDL")
+            rtl = write_netlist(netlist, tmp, library, languages=("verilog",))
             extra: dict[str, list[str]] = {"vhdl": [], "verilog": []}
             if axi_stream or bunch_crossing:
                 wrappers = write_wrappers(tmp, rtl, axi_stream=axi_stream,
