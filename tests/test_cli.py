@@ -173,3 +173,13 @@ def test_compile_writes_the_wrappers_asked_for_into_the_core_file_and_scripts(tm
     assert main(["compile", str(MODELS / "qmlp.h5"), "--reuse", "8", "--bunch-crossing", "--clock", "240MHz",
                  "-o", str(tmp_path / "fw2")]) == 2
     assert "II" in capsys.readouterr().err and not (tmp_path / "fw2").exists()
+
+
+def test_compile_names_the_model_in_its_last_line(tmp_path, capsys):
+    model = MODELS / "ternary_mlp.h5"
+    assert main(["compile", str(model), "-o", str(tmp_path / "one")]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith(f"compiled {model} -> {tmp_path / 'one'} in "), last
+    assert main(["compile", str(model), str(model), "-o", str(tmp_path / "two")]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith(f"compiled 2 models as banks ({model}, {model}) -> "), last

@@ -126,7 +126,8 @@ def _compile(args) -> int:
     print_summary(result.report, Path(args.output), compact=True)
     for line in optimisation_lines(result.report.get("optimisation", {})):
         print(line)
-    print(f"compiled {args.model} -> {args.output} in {result.seconds:.2f} s")
+    what = args.model[0] if len(args.model) == 1 else f"{len(args.model)} models as banks ({', '.join(args.model)})"
+    print(f"compiled {what} -> {args.output} in {result.seconds:.2f} s")
     return 0
 
 
