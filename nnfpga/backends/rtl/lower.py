@@ -112,7 +112,8 @@ from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, RESERVED, Namer, top_name,
 from nnfpga.backends.rtl.resources import dsp_count
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, LayerInfo, Max, Mul,
                                         MulConst, Mux, Netlist, Op, Reg, Requant, Rom, RomTable, Shr,
-                                        Signal, Sum, Term, ValidTap, Wrap, const, flat_ops)
+                                        Signal, Sum, Term, ValidTap, Wrap, acyclic_pass, const,
+                                        flat_ops)
 
 
 class RtlUnsupportedError(UserError, ValueError):
@@ -1012,6 +1013,7 @@ def _layer_ops(ops: list[Op], layers: list[LayerInfo]) -> list[list[Op]]:
     return [by_layer.get(info.name, []) for info in layers]
 
 
+@acyclic_pass  # tens of thousands of objects and no reference cycle
 def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None,
           check: bool = True) -> Netlist:
     """Build the RTL description of ``graph`` (a typed chain; see the module doc).

@@ -499,7 +499,7 @@ _F = TypeVar("_F", bound=Callable)
 
 
 def acyclic_pass(fn: _F) -> _F:
-    """Run ``fn`` (a pass over a whole description: a printer, the estimator) with
+    """Run ``fn`` (a pass over a whole description: the lowering, a printer, the estimator) with
     Python's cycle collector paused.  Such a pass allocates tens of thousands of objects
     and no reference cycles (reference counting frees all of it), while each full
     collection it would trigger re-scans the whole description (measured on a
