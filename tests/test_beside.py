@@ -77,3 +77,8 @@ def test_runs_in_this_process_when_another_thread_runs():
     finally:
         stop.set()
         thread.join()
+
+
+def test_one_usable_cpu_means_no_child(monkeypatch):
+    monkeypatch.setattr("nnfpga.compiler.beside.usable_cpus", lambda: 1)
+    assert not can_fork()

@@ -25,8 +25,16 @@ from typing import Callable
 JOBS_ENV = "NNFPGA_JOBS"
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (a container or ``taskset`` can allow fewer than the
+    machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def can_fork() -> bool:
-    if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
+    if not hasattr(os, "fork") or usable_cpus() < 2 or threading.active_count() > 1:
         return False
     try:
         return int(os.environ.get(JOBS_ENV, "2")) > 1
