@@ -33,14 +33,15 @@ def test_forked_printers_write_the_same_tree(tmp_path, monkeypatch):
     assert forked == inline
 
 
+@pytest.mark.parametrize("printer", ["print_vhdl", "print_verilog"])  # this process / the child
 @pytest.mark.parametrize("jobs", ["2", "1"])
-def test_printer_error_is_a_user_error_and_leaves_nothing(tmp_path, monkeypatch, jobs):
+def test_printer_error_is_a_user_error_and_leaves_nothing(tmp_path, monkeypatch, jobs, printer):
     monkeypatch.setenv(JOBS_ENV, jobs)
 
-    def broken(nl, library):
-        raise ValueError("the VHDL printer refuses this core")
+    def broken(nl, library=None):
+        raise ValueError("the printer refuses this core")
 
-    monkeypatch.setattr("nnfpga.backends.rtl.writer.print_vhdl", broken)
+    monkeypatch.setattr(f"nnfpga.backends.rtl.writer.{printer}", broken)
     with pytest.raises(UserError, match="refuses this core"):
         compile_model(random_mlp([6, 4], seed=1, name="broken"), "xcvu9p", "240MHz", tmp_path / "fw")
     assert list(tmp_path.iterdir()) == []
@@ -60,6 +61,7 @@ def test_child_endings_reach_the_parent():
         run_beside(raise_unpicklable, "test task").wait()
     with pytest.raises(RuntimeError, match="test task ended abnormally"):
         run_beside(lambda: os._exit(3), "test task").wait()
+    assert run_beside(lambda: {"sum": sum(range(10))}, "test task").wait() == {"sum": 45}
     started = time.monotonic()
     run_beside(lambda: time.sleep(60), "sleeper").cancel()
     assert time.monotonic() - started < 10

@@ -1,10 +1,11 @@
 """Run an independent part of a compile in a forked child process, beside this one.
 
-Once the RTL description is built, the printers share no state: each reads the
-description and writes its own files.  They are pure Python, so on a machine with two
-or more cores the VHDL printer runs in a child process while this one prints Verilog,
-HLS C++ and the report.  For a 10k-parameter dense model that is 0.35 s of a 1.0 s
-compile (``benchmarks/compiler_speed.py``).
+Once the RTL description is built, the printers and the estimator share no state: each
+reads the description and writes its own files (the estimator returns a small result).
+They are pure Python, so on a machine with two or more cores the Verilog printer and the
+estimator run in a child process while this one prints VHDL and writes the HLS C++ and
+the integration files.  For a 10k-parameter dense model that takes a compile from about
+1.5 s to about 1.0 s on the 2-vCPU machine (``benchmarks/compiler_speed.py``).
 
 A child is forked only where that is safe and useful: POSIX ``fork``, more than one CPU,
 and no other thread in this process.  Forking a threaded process can leave the child
@@ -19,7 +20,7 @@ import os
 import pickle
 import signal
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 #: The environment variable that limits the processes of one compile (1: no child).
 JOBS_ENV = "NNFPGA_JOBS"
@@ -43,27 +44,29 @@ def can_fork() -> bool:
 
 
 class Beside:
-    """A task started by `run_beside`: `wait` for its end (re-raising its exception),
-    or `cancel` it."""
+    """A task started by `run_beside`: `wait` for its end (its result, or the exception
+    it raised), or `cancel` it."""
 
-    def __init__(self, what: str, pid: int | None = None, fd: int | None = None) -> None:
-        self.what, self._pid, self._fd = what, pid, fd
+    def __init__(self, what: str, pid: int | None = None, fd: int | None = None, result: Any = None) -> None:
+        self.what, self._pid, self._fd, self._result = what, pid, fd, result
 
-    def wait(self) -> None:
-        """Block until the task has ended; raise the exception it raised, if any."""
+    def wait(self) -> Any:
+        """Block until the task has ended; return its result or raise its exception."""
         if self._pid is None:
-            return
-        payload = b""
+            return self._result
         with os.fdopen(self._fd, "rb") as f:
             payload = f.read()
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-            return
         if payload:
-            raise pickle.loads(payload)
-        raise RuntimeError(f"the process writing the {self.what} ended abnormally "
-                           f"(status {status}); run with {JOBS_ENV}=1 to write it in this process")
+            ok, value = pickle.loads(payload)
+            if not ok:
+                raise value
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                self._result = value
+                return value
+        raise RuntimeError(f"the process computing the {self.what} ended abnormally "
+                           f"(status {status}); run with {JOBS_ENV}=1 to do it in this process")
 
     def cancel(self) -> None:
         """Stop the task if it still runs (after this process failed: its output is
@@ -79,12 +82,12 @@ class Beside:
         self._pid = None
 
 
-def run_beside(task: Callable[[], None], what: str) -> Beside:
+def run_beside(task: Callable[[], Any], what: str) -> Beside:
     """Start ``task`` in a child process when `can_fork`, else run it now.  ``what``
-    names the task in an error message ("VHDL")."""
+    names the task in an error message ("Verilog and the estimate").  The task's result
+    comes back pickled: keep it small."""
     if not can_fork():
-        task()
-        return Beside(what)
+        return Beside(what, result=task())
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: run the task, report how it ended, never return
@@ -92,13 +95,12 @@ def run_beside(task: Callable[[], None], what: str) -> Beside:
         try:
             os.close(read_fd)
             try:
-                task()
-                payload, code = b"", 0
+                payload, code = pickle.dumps((True, task())), 0
             except BaseException as e:  # noqa: BLE001 -- every ending goes to the parent
                 try:
-                    payload = pickle.dumps(e)
+                    payload = pickle.dumps((False, e))
                 except Exception:  # noqa: BLE001 -- an exception that cannot be pickled
-                    payload = pickle.dumps(RuntimeError(f"{type(e).__name__}: {e}"))
+                    payload = pickle.dumps((False, RuntimeError(f"{type(e).__name__}: {e}")))
             with os.fdopen(write_fd, "wb") as f:
                 f.write(payload)
         finally:

@@ -60,7 +60,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     from nnfpga.backends.integration import write_integration
     from nnfpga.backends.report import build_report, write_report_files
     from nnfpga.backends.rtl import lower, write_netlist
-    from nnfpga.backends.rtl.writer import resolve_library, write_hdl
+    from nnfpga.backends.rtl.writer import resolve_library
     from nnfpga.backends.rtl.names import top_name
     from nnfpga.backends.rtl.wrappers import write_wrappers
 
@@ -75,16 +75,17 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     graph = build_graph(model, precision, Path(dump_ir) if dump_ir else None, options=options)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    hdl: Beside | None = None
+    side: Beside | None = None
     try:
         graph.save(tmp / MARKER)
         try:
             netlist = lower(graph, name=top_name(graph.name) if name is None else name, check=False)
             library = resolve_library(netlist, library)
-            # the VHDL printer (the longest backend) runs beside the Verilog printer, HLS,
-            # integration and the report: the two processes end about together
-            hdl = run_beside(lambda: write_hdl(netlist, tmp, ("vhdl",), library), "VHDL")
-            rtl = write_netlist(netlist, tmp, library, languages=("verilog",))
+            # the Verilog printer and the estimator run beside the VHDL printer, HLS and
+            # integration: the two processes end about together
+            side = run_beside(lambda: _verilog_and_estimate(netlist, tmp, library, part),
+                              "Verilog and the resource estimate")
+            rtl = write_netlist(netlist, tmp, library, languages=("vhdl",))
             extra: dict[str, list[str]] = {"vhdl": [], "verilog": []}
             if axi_stream or bunch_crossing:
                 wrappers = write_wrappers(tmp, rtl, axi_stream=axi_stream,
@@ -96,22 +97,30 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
             write_integration(graph, rtl, tmp, part.name, clock_mhz, extra_sources=extra)
         except ValueError as e:
             raise UserError(f"{_model_name(model)}: {e}") from None
-        report = build_report(graph, rtl, hls, part, clock_mhz,
-                              compile_seconds=time.perf_counter() - start, netlist=netlist)
         try:
-            hdl.wait()
+            estimate = side.wait()
         except ValueError as e:
             raise UserError(f"{_model_name(model)}: {e}") from None
+        report = build_report(graph, rtl, hls, part, clock_mhz, compile_seconds=time.perf_counter() - start,
+                              netlist=netlist, estimate=estimate)
         report["adjustments"] = graph.annotations.get("adjustments", [])
         report["optimisation"] = graph.annotations.get("passes", {})
         write_report_files(tmp, report, html=html)  # report.json, report.md (, report.html)
         _replace_dir(tmp, outdir)
     except BaseException:
-        if hdl is not None:
-            hdl.cancel()
+        if side is not None:
+            side.cancel()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return CompileResult(outdir, graph, report, time.perf_counter() - start, report["adjustments"])
+
+
+def _verilog_and_estimate(netlist, outdir: Path, library: str, part):
+    """Print the Verilog of ``netlist`` and return its resource estimate for ``part``."""
+    from nnfpga.backends.report.estimator import estimate_netlist
+    from nnfpga.backends.rtl.writer import write_hdl
+    write_hdl(netlist, outdir, ("verilog",), library)
+    return estimate_netlist(netlist, part.dsp_type, part.uram > 0)
 
 
 def _model_name(model) -> str:

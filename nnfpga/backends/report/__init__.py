@@ -66,10 +66,15 @@ def _resources(cost: Cost | None) -> dict:
 
 
 def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: float,
-                 compile_seconds: float, netlist=None) -> dict:
+                 compile_seconds: float, netlist=None, estimate=None) -> dict:
+    """``netlist``: the lowered description (else lowered again from ``graph``);
+    ``estimate``: its `estimate_netlist` for ``part`` when the caller already has it."""
     period_ns = 1000.0 / clock_mhz
     family = yosys_family(part)
-    nl, est = estimate_for(graph, rtl, part, netlist)
+    if estimate is not None and netlist is not None:
+        nl, est = netlist, estimate
+    else:
+        nl, est = estimate_for(graph, rtl, part, netlist)
     infos = {info.name: info for info in nl.layers}
     owner = {n: info.name for info in nl.layers for n in info.nodes}
     rtl_layers = {layer["name"]: layer for layer in rtl.get("layers", [])}
