@@ -3,6 +3,7 @@ process, the child's errors reach the user, a failure leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -16,9 +17,16 @@ from nnfpga.compiler.errors import UserError
 from tests.irmodels import random_mlp
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-            and p.name != "report.json"}  # report.json holds the compile time
+def _tree(root: Path) -> dict[str, object]:
+    """Every file's bytes; report.json as data without the compile time (which differs)."""
+    files: dict[str, object] = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            files[str(p.relative_to(root))] = p.read_bytes()
+    report = json.loads(files.pop("report.json"))
+    report.pop("compile_seconds")
+    files["report.json"] = report
+    return files
 
 
 def test_forked_printers_write_the_same_tree(tmp_path, monkeypatch):

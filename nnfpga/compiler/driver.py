@@ -95,9 +95,6 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                         extra[lang].append(file)
             hls = write_hls(graph, tmp, part.name, clock_mhz)
             write_integration(graph, rtl, tmp, part.name, clock_mhz, extra_sources=extra)
-        except ValueError as e:
-            raise UserError(f"{_model_name(model)}: {e}") from None
-        try:
             estimate = side.wait()
         except ValueError as e:
             raise UserError(f"{_model_name(model)}: {e}") from None
@@ -117,10 +114,10 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
 
 def _verilog_and_estimate(netlist, outdir: Path, library: str, part):
     """Print the Verilog of ``netlist`` and return its resource estimate for ``part``."""
-    from nnfpga.backends.report.estimator import estimate_netlist
+    from nnfpga.backends.report import estimate_on_part
     from nnfpga.backends.rtl.writer import write_hdl
     write_hdl(netlist, outdir, ("verilog",), library)
-    return estimate_netlist(netlist, part.dsp_type, part.uram > 0)
+    return estimate_on_part(netlist, part)
 
 
 def _model_name(model) -> str:

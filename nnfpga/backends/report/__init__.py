@@ -43,9 +43,14 @@ def _netlist(graph: Graph, rtl: dict):
     return lower(graph, config)
 
 
+def estimate_on_part(nl, part: Part):
+    """`estimate_netlist` of ``nl`` with the DSP type and memories of ``part``."""
+    return estimate_netlist(nl, part.dsp_type, part.uram > 0)
+
+
 def estimate_for(graph: Graph, rtl: dict, part: Part, netlist=None):
     nl = netlist if netlist is not None else _netlist(graph, rtl)
-    return nl, estimate_netlist(nl, part.dsp_type, part.uram > 0)
+    return nl, estimate_on_part(nl, part)
 
 
 def _multiplications(node) -> int:
@@ -68,13 +73,13 @@ def _resources(cost: Cost | None) -> dict:
 def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: float,
                  compile_seconds: float, netlist=None, estimate=None) -> dict:
     """``netlist``: the lowered description (else lowered again from ``graph``);
-    ``estimate``: its `estimate_netlist` for ``part`` when the caller already has it."""
+    ``estimate``: its `estimate_on_part` when the caller already has it."""
     period_ns = 1000.0 / clock_mhz
     family = yosys_family(part)
-    if estimate is not None and netlist is not None:
-        nl, est = netlist, estimate
-    else:
+    if estimate is None:
         nl, est = estimate_for(graph, rtl, part, netlist)
+    else:
+        nl, est = netlist, estimate
     infos = {info.name: info for info in nl.layers}
     owner = {n: info.name for info in nl.layers for n in info.nodes}
     rtl_layers = {layer["name"]: layer for layer in rtl.get("layers", [])}

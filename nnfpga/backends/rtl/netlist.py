@@ -144,18 +144,16 @@ class Op:
     def stage(self) -> int | None:
         """Pipeline stage of the output, from the operands (combinational by default)."""
         # one pass over the operands (this runs for every operation the lowering adds)
-        stage, mixed, seq = None, False, False
+        stage, mixed = None, False
         for s in self.operands():
-            seq = seq or s.seq
             if s.is_const:
                 continue
             if stage is None:
                 stage = s.stage
             elif s.stage != stage:
                 mixed = True
-                if s.stage > stage:
-                    stage = s.stage
-        if mixed and not (self.seq() if type(self).seq is not Op.seq else seq):
+                stage = max(stage, s.stage)
+        if mixed and not self.seq():
             stages = sorted({s.stage for s in self.operands() if not s.is_const})
             raise ValueError(f"{self.kind} driving {self.out.name!r} mixes pipeline stages {stages}")
         return stage

@@ -69,7 +69,7 @@ def fits_integer(lo: int, hi: int) -> bool:
 
 def is_int(s: Signal) -> bool:
     """Is ``s`` (a constant or a driven signal) printed as a VHDL integer?"""
-    return -INT_MAX <= s.lo and s.hi <= INT_MAX  # fits_integer, inlined: called per operand
+    return fits_integer(s.lo, s.hi)
 
 
 # --------------------------------------------------------------------------- numeric_std
@@ -224,8 +224,9 @@ def _int_sum(op: Sum) -> str | None:
     for k, t in enumerate(parts):
         tlo, thi = t.range()
         lo, hi = lo + tlo, hi + thi
-        # the term, its negation and the partial sum fit (tlo <= thi, lo <= hi)
-        if tlo < -INT_MAX or thi > INT_MAX or lo < -INT_MAX or hi > INT_MAX:
+        # the term and the partial sum fit (the integer range is symmetric: so does the
+        # term's negation)
+        if not (fits_integer(tlo, thi) and fits_integer(lo, hi)):
             return None
         if t.sig.is_const:
             v = t.sig.value << t.shift
@@ -249,9 +250,8 @@ def _int_expr(op: Op) -> str | None:
         return None
     if isinstance(op, Sum):  # the commonest; `_int_sum` checks every term, so every operand
         return _int_sum(op)
-    for s in op.operands():
-        if not (s.is_const or -INT_MAX <= s.lo and s.hi <= INT_MAX):
-            return None
+    if not all(s.is_const or is_int(s) for s in op.operands()):
+        return None
     if isinstance(op, Reg):
         return op.a.name
     if isinstance(op, InputSlice):
@@ -453,7 +453,7 @@ def _assignments(steps: list[tuple[Op, Op]], ind: str, signals: set[int]) -> lis
             if note:
                 lines += [f"{ind}-- {line}" for line in note.splitlines() if line]
             last = op
-        if isinstance(s, STATEFUL) or (isinstance(s, Reg) and not s.plain):  # _is_stateful
+        if _is_stateful(s):
             lines += _stateful(s, ind)
             continue
         append(f"{ind}{s.out.name} {'<=' if id(s.out) in signals else ':='} {_expr(s)};")
@@ -488,7 +488,7 @@ def _process_order(steps: list[tuple[Op, Op]], signals: set[int]) -> list[tuple[
                 if j is not None:
                     yield (k, j) if isinstance(steps[j][1], Reg) else (j, k)
 
-    if _respects(steps, pos, rank):
+    if all(rank[a] < rank[c] for a, c in edges()):
         return [steps[k] for k in order]
     succ: list[list[int]] = [[] for _ in range(n)]
     indeg = [0] * n
@@ -509,18 +509,6 @@ def _process_order(steps: list[tuple[Op, Op]], signals: set[int]) -> list[tuple[
     if len(order) != len(steps):
         raise AssertionError("the VHDL printer found a cycle among the variables of a process")
     return order
-
-
-def _respects(steps: list[tuple[Op, Op]], pos: dict[int, int], rank: list[int]) -> bool:
-    """Does the order ``rank`` (a rank per position) respect every constraint of
-    `_process_order`'s ``edges``?  (The same test, without building the pairs.)"""
-    for k, (_, s) in enumerate(steps):
-        rk = rank[k]
-        for x in s.operands():
-            j = pos.get(id(x))
-            if j is not None and (rank[j] <= rk if isinstance(steps[j][1], Reg) else rank[j] >= rk):
-                return False
-    return True
 
 
 def _logic_stage(s: Op) -> int:

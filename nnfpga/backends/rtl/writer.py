@@ -56,8 +56,10 @@ def write_rtl(graph: Graph, outdir: Path | str, config: RtlConfig | None = None,
     return write_netlist(lower(graph, config, name=name), outdir, library)
 
 
-#: The HDL languages every core is printed in.
-LANGUAGES = ("vhdl", "verilog")
+#: The printer of each HDL language every core is printed in, as (netlist, VHDL library)
+#: -> text (looked up when called, so a patched module function is the one used).
+PRINTERS = {"vhdl": lambda nl, library: print_vhdl(nl, library), "verilog": lambda nl, library: print_verilog(nl)}
+LANGUAGES = tuple(PRINTERS)
 
 
 def hdl_files(name: str) -> dict[str, str]:
@@ -72,7 +74,7 @@ def resolve_library(nl: Netlist, library: str | None) -> str:
 def write_hdl(nl: Netlist, outdir: Path | str, languages: tuple[str, ...], library: str) -> None:
     """Print ``nl`` in each of ``languages`` (of `LANGUAGES`) to its file under ``outdir``."""
     for language in languages:
-        text = print_vhdl(nl, library) if language == "vhdl" else print_verilog(nl)
+        text = PRINTERS[language](nl, library)
         path = Path(outdir) / hdl_files(nl.name)[language]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
