@@ -77,6 +77,14 @@ def test_user_errors_exit_2_without_traceback(args, message, tmp_path, capsys, m
     assert not (tmp_path / "OUT").exists()
 
 
+def test_sample_file_that_is_not_numpy_is_named(fw, tmp_path, capsys):
+    (tmp_path / "events.npy").write_text("px,py\n1,2\n")
+    assert main(["emulate", str(fw), "--input", str(tmp_path / "events.npy"), "--output", str(tmp_path / "y.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "events.npy: not a .npy/.npz file" in err and "pickle" not in err and "Traceback" not in err
+    assert not (tmp_path / "y.npy").exists()
+
+
 def test_unsupported_layer_leaves_no_output(tmp_path, capsys):
     import tf_keras as keras
     m = keras.Sequential([keras.Input((4, 8)), keras.layers.LSTM(3, name="my_lstm"), keras.layers.Dense(2)])

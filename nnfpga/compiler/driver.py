@@ -166,11 +166,21 @@ def load_firmware(outdir: str | Path) -> Graph:
         raise UserError(f"{outdir / MARKER}: corrupt IR file ({e})") from None
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
 def load_samples(path: str | Path) -> np.ndarray:
     """Float samples from ``.npy`` or ``.npz`` (key ``x``, or its only array)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head != _NPY_MAGIC and head[:4] != _ZIP_MAGIC:
+        # numpy would guess "pickled data" for any other file, which misleads
+        raise UserError(f"{path}: not a .npy/.npz file (it has neither signature); save the samples "
+                        "with numpy.save (an array) or numpy.savez (an array 'x')")
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
