@@ -48,28 +48,7 @@ def emit(ctx: LayerContext) -> LayerCode:
     fn = f"""// {node.name}: BankedDense {n_in} -> {n_out} x {banks} banks, {kq.kind.value} weights,
 // the sample's bank selects its weights; {n_mult} weight positions need a multiplier
 {signature(ctx)} {{
-{ctx.header_pragmas(rf)}{linear.allocation_pragma(ctx, rf, n_mult)}{partition}    {ctx.id}_acc_t acc[{n_out}];
-#pragma HLS ARRAY_PARTITION variable=acc complete dim=0
-Bias:
-    for (int j = 0; j < {n_out}; j++) {{
-#pragma HLS UNROLL
-        acc[j] = {init};
-    }}
-Product:
-    for (int i = 0; i < {n_in}; i++) {{
-#pragma HLS UNROLL
-    Accumulate:
-        for (int j = 0; j < {n_out}; j++) {{
-#pragma HLS UNROLL
-            {body}
-        }}
-    }}
-Result:
-    for (int j = 0; j < {n_out}; j++) {{
-#pragma HLS UNROLL
-        y[j] = acc[j];  // the IR's output conversion: rounding and overflow of {ctx.y_t}
-    }}
-}}
+{ctx.header_pragmas(rf)}{linear.allocation_pragma(ctx, rf, n_mult)}{partition}{linear.dense_body(ctx, n_in, n_out, init, body)}}}
 """
     return LayerCode(fn, typedefs, helper, files, rf,
                      f"BankedDense {n_in}->{n_out} x {banks} banks {kq.kind.value}, acc {acc_t.cpp()}")

@@ -28,28 +28,7 @@ def emit(ctx: LayerContext) -> LayerCode:
 // {n_nonzero} non-zero, {n_mult} of them need a multiplier (not +-2^k)
 {ctx.signature()} {{
 {ctx.header_pragmas(rf)}{linear.allocation_pragma(ctx, rf, n_mult)}#pragma HLS ARRAY_PARTITION variable=w_{ctx.id} complete dim=0
-{f"#pragma HLS ARRAY_PARTITION variable={bias} complete dim=0" + chr(10) if bias else ""}    {ctx.id}_acc_t acc[{n_out}];
-#pragma HLS ARRAY_PARTITION variable=acc complete dim=0
-Bias:
-    for (int j = 0; j < {n_out}; j++) {{
-#pragma HLS UNROLL
-        acc[j] = {init};
-    }}
-Product:
-    for (int i = 0; i < {n_in}; i++) {{
-#pragma HLS UNROLL
-    Accumulate:
-        for (int j = 0; j < {n_out}; j++) {{
-#pragma HLS UNROLL
-            {body}
-        }}
-    }}
-Result:
-    for (int j = 0; j < {n_out}; j++) {{
-#pragma HLS UNROLL
-        y[j] = acc[j];  // the IR's output conversion: rounding and overflow of {ctx.y_t}
-    }}
-}}
+{f"#pragma HLS ARRAY_PARTITION variable={bias} complete dim=0" + chr(10) if bias else ""}{linear.dense_body(ctx, n_in, n_out, init, body)}}}
 """
     return LayerCode(fn, typedefs, helper, files, rf,
                      f"Dense {n_in}->{n_out} {kq.kind.value}, acc {acc_t.cpp()}")

@@ -126,3 +126,31 @@ def allocation_pragma(ctx: LayerContext, rf: int, n_mult: int) -> str:
     return (f"// {n_mult} multiplications need a multiplier; reuse factor {rf}: "
             f"ceil({n_mult} / {rf}) multipliers\n"
             f"#pragma HLS ALLOCATION operation instances=mul limit={math.ceil(n_mult / rf)}\n")
+
+
+def dense_body(ctx: LayerContext, n_in: int, n_out: int, init: str, mac_statement: str) -> str:
+    """The loop nest of a dense layer's function: the exact accumulator starts at ``init``
+    (a C++ expression of ``j``), takes ``mac_statement`` for every (i, j) and is converted
+    once, at the output."""
+    return f"""    {ctx.id}_acc_t acc[{n_out}];
+#pragma HLS ARRAY_PARTITION variable=acc complete dim=0
+Bias:
+    for (int j = 0; j < {n_out}; j++) {{
+#pragma HLS UNROLL
+        acc[j] = {init};
+    }}
+Product:
+    for (int i = 0; i < {n_in}; i++) {{
+#pragma HLS UNROLL
+    Accumulate:
+        for (int j = 0; j < {n_out}; j++) {{
+#pragma HLS UNROLL
+            {mac_statement}
+        }}
+    }}
+Result:
+    for (int j = 0; j < {n_out}; j++) {{
+#pragma HLS UNROLL
+        y[j] = acc[j];  // the IR's output conversion: rounding and overflow of {ctx.y_t}
+    }}
+"""
