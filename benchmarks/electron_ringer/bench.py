@@ -166,17 +166,8 @@ def plots(res: dict, curves: dict, outdir: Path) -> None:
         o = c["overall"][name]
         ax.plot([o["fa"]], [o["pd"]], marker="*" if name == "float" else "o", ms=10, ls="",
                 label=f"{name}: per-bin thresholds (PD {o['pd']:.4f}, FA {o['fa']:.4f})")
-    ax.set_xscale("log")
-    ax.set_xlim(1e-3, 1)
-    ax.set_ylim(0.5, 1.0)
-    ax.set_xlabel("fake acceptance (jets)")
-    ax.set_ylabel("detection probability (electrons)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("Ringer: float ensemble vs banked firmware (RTL)")
-    fig.tight_layout()
-    fig.savefig(outdir / "roc_firmware.png", dpi=110)
-    plt.close(fig)
+    F.finish_roc(fig, ax, "Ringer: float ensemble vs banked firmware (RTL)", outdir / "roc_firmware.png",
+                 legend_size=7)
 
     fig, axs = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     b = np.arange(len(c["bins"]))

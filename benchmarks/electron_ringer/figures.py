@@ -150,6 +150,23 @@ def markdown(results: dict, predict_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def finish_roc(fig, ax, title: str, path: Path, legend_size: int) -> None:
+    """The ROC axes every ringer figure shares (log fake acceptance against detection
+    probability), then save and close."""
+    import matplotlib.pyplot as plt
+    ax.set_xscale("log")
+    ax.set_xlim(1e-3, 1)
+    ax.set_ylim(0.5, 1.0)
+    ax.set_xlabel("fake acceptance (jets)")
+    ax.set_ylabel("detection probability (electrons)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=legend_size, loc="lower right")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plots(results: dict, outdir: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -162,17 +179,7 @@ def plots(results: dict, outdir: Path) -> None:
     for f, r in results.items():
         ax.plot([r["overall"]["fa"]], [r["overall"]["pd"]], marker="*", ms=12, ls="",
                 label=f"{f}: per-bin thresholds")
-    ax.set_xscale("log")
-    ax.set_xlim(1e-3, 1)
-    ax.set_ylim(0.5, 1.0)
-    ax.set_xlabel("fake acceptance (jets)")
-    ax.set_ylabel("detection probability (electrons)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("Ringer ROC, all (E_T, |eta|) bins")
-    fig.tight_layout()
-    fig.savefig(outdir / "roc_overall.png", dpi=110)
-    plt.close(fig)
+    finish_roc(fig, ax, "Ringer ROC, all (E_T, |eta|) bins", outdir / "roc_overall.png", legend_size=8)
 
     n_et, n_eta = len(G.ET_EDGES) - 1, len(G.ETA_EDGES) - 1
     fig, axs = plt.subplots(n_et, n_eta, figsize=(13, 11), sharex=True, sharey=True)
