@@ -175,8 +175,11 @@ def load_samples(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        head = f.read(6)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:  # a directory, no permission
+        raise UserError(f"{path}: cannot be read ({e.strerror})") from None
     if head != _NPY_MAGIC and head[:4] != _ZIP_MAGIC:
         # numpy would guess "pickled data" for any other file, which misleads
         raise UserError(f"{path}: not a .npy/.npz file (it has neither signature); save the samples "
