@@ -13,10 +13,12 @@ from nnfpga.compiler.adjustments import AdjustmentWarning
 from nnfpga.compiler.cli import main
 from nnfpga.compiler.config import load_config, make_options
 from nnfpga.compiler.errors import UserError
-from nnfpga.compiler.passes import reuse
 from nnfpga.compiler.passes.apply_config import apply_config
 from nnfpga.compiler.passes.assign_types import assign_types
-from nnfpga.compiler.passes.reuse import COST_MODEL, CostModel, dsp_multiplications, select_reuse
+from nnfpga.backends.rtl.lowering.schedule import CostModel, dsp_multiplications, scheduled_multiplications
+from nnfpga.compiler.passes.reuse import select_reuse
+
+COST_MODEL = CostModel()
 from nnfpga.compiler.pipeline import build_graph
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.ops import Dense
@@ -120,7 +122,7 @@ def test_cost_model_bounds_the_report_estimate_and_gives_the_rtl_latency():
 def test_max_dsp_choice_has_the_least_latency(seed):
     base = random_mlp([5, 4, 3, 2], seed=seed, weight_bits=7, sparsity=0.0)
     layers = _dense(base)
-    tops = [reuse.scheduled_multiplications(x) for x in layers]
+    tops = [scheduled_multiplications(x) for x in layers]
     cost = [{r: (COST_MODEL.dsp(x, r, _x(base, x)), COST_MODEL.latency(x, r, _x(base, x))) for r in range(1, t + 1)}
             for x, t in zip(layers, tops)]
     combos = [(sum(c[r][0] for c, r in zip(cost, rs)), sum(c[r][1] for c, r in zip(cost, rs)))
@@ -162,7 +164,7 @@ def test_configured_reuse_factors_are_kept_and_too_large_ones_reported():
     g = random_mlp([12, 10, 8, 4], seed=2)
     opts = make_options({"layers": {"fc1": {"reuse_factor": 5}, "fc3": {"reuse_factor": 1000}}}, max_dsp=60)
     g = apply_config(g, opts)
-    scheduled = reuse.scheduled_multiplications(g.node("fc3"))
+    scheduled = scheduled_multiplications(g.node("fc3"))
     with pytest.warns(AdjustmentWarning, match=rf"layer 'fc3': reuse_factor 1000 -> {scheduled} \(the layer has "
                                                rf"only {scheduled} multiplications to share\)"):
         g = select_reuse(g, opts)
@@ -176,15 +178,12 @@ def test_configured_reuse_factors_are_kept_and_too_large_ones_reported():
         select_reuse(apply_config(random_mlp([12, 10, 8, 4], seed=2), opts), opts)
 
 
-def test_cost_model_is_swappable(monkeypatch):
+def test_cost_model_is_swappable():
     class Flat(CostModel):
         def dsp(self, node, r, x):   # e.g. counts read from the RTL schedule
             return 10 if r == 1 else 1
 
     g = select_reuse(random_mlp([12, 10, 8, 4], seed=2), make_options(max_dsp=21), model=Flat())
-    assert sorted(x.reuse_factor for x in _dense(g)) == [1, 1, 2]
-    monkeypatch.setattr(reuse, "COST_MODEL", Flat())
-    g = select_reuse(random_mlp([12, 10, 8, 4], seed=2), make_options(max_dsp=21))
     assert sorted(x.reuse_factor for x in _dense(g)) == [1, 1, 2]
 
 

@@ -15,7 +15,7 @@ from tests.conftest import require_tool
 
 from nnfpga.backends.report import build_report, write_report_files
 from nnfpga.backends.report.estimator import _adder, _const_adder, _lut_rom, _Operand, _sum_cost, estimate_netlist
-from nnfpga.backends.report.mulrule import mul_dsp_count, shift_add_terms
+from nnfpga.backends.rtl.dsp import const_product_dsp, lut_product_shifts, op_dsp
 from nnfpga.backends.report.schema import load_schema, validate
 from nnfpga.backends.report.synth import compare, netlist_timing, resources_from_cells
 from nnfpga.backends.report import timing as T
@@ -60,13 +60,13 @@ def test_part_database_has_the_trigger_parts_with_vendor_totals():
 ])
 def test_mul_dsp_rule(a_width, signed, c, out_width, dsp):
     dsp_type = "DSP48E1" if a_width == 24 else "DSP48E2"
-    assert mul_dsp_count(a_width, signed, c, out_width, dsp_type) == dsp
+    assert const_product_dsp(a_width, signed, c, out_width, dsp_type) == dsp
 
 
-def test_shift_add_terms():
-    assert shift_add_terms(3, 8) == [0, 1]
-    assert shift_add_terms(5, 8) == [0, 2]
-    assert shift_add_terms(-1, 4) == [0, 1, 2, 3]
+def test_lut_product_shifts():
+    assert lut_product_shifts(3, 8) == [0, 1]
+    assert lut_product_shifts(5, 8) == [0, 2]
+    assert lut_product_shifts(-1, 4) == [0, 1, 2, 3]
 
 
 def test_adder_costs_follow_the_yosys_mapping():
@@ -104,7 +104,7 @@ def test_dsp_estimate_counts_distinct_products_exactly():
     for op in nl.primitive_ops():
         if isinstance(op, MulConst):
             distinct[(id(op.a), op.c)] = op
-    expected = sum(mul_dsp_count(op.a.width, op.a.signed, op.c, op.out.width) for op in distinct.values())
+    expected = sum(op_dsp(op) for op in distinct.values())
     assert est.total.dsp == expected > 0
     assert est.total.dsp + est.total.lut_products == len(distinct) or est.total.lut_products > 0
     assert est.total.dsp == sum(c.dsp for c in est.layers.values())

@@ -3,7 +3,7 @@ MaxPool2D, Flatten and softmax; the DSP count (analytic and Yosys); the target m
 (a QKeras trigger CNN, a ternary MLP, a float-trained tanh MLP) bit-exact in Verilator
 and GHDL at reuse 1 and 4.
 
-THE SCHEDULE RULE (reuse factor R > 1, see `nnfpga.backends.rtl.lower`): a Dense or
+THE SCHEDULE RULE (reuse factor R > 1, see `nnfpga.backends.rtl.lowering.multiplier_units`): a Dense or
 Conv2D layer with N scheduled multiplications (non-zero weights whose magnitude is not
 a power of two, on non-constant inputs) has exactly ceil(N / R) multiplier units
 (`Mul`) and no constant multiplier; it accepts a sample every R cycles (at any cycle at
@@ -27,7 +27,7 @@ from tests.conftest import needs_ghdl, needs_verilator, require_tool
 
 from nnfpga.backends.rtl import RtlConfig, evaluate, lower, write_rtl
 from nnfpga.backends.rtl.netlist import Acc, Mul, MulConst, simulate
-from nnfpga.backends.rtl.resources import dsp_for
+from nnfpga.backends.rtl.dsp import multiplier_dsp
 from nnfpga.ir.emulator import run_raw
 from nnfpga.ir.ops import Conv2D, Dense
 from tests.rtl_models import (keras_tanh_mlp, pool_cnn, qkeras_trigger_cnn, set_reuse, softmax_mlp,
@@ -139,7 +139,9 @@ def test_conv_multipliers():
 
 
 def test_dsp_rule():
-    """DSP48E2 count of one multiplier (see nnfpga.backends.rtl.resources)."""
+    """DSP48E2 count of one signed multiplier (see nnfpga.backends.rtl.dsp)."""
+    def dsp_for(a, b, y):
+        return multiplier_dsp(a, b, y, signed=True)
     assert dsp_for(8, 5, 8) == 0          # product narrower than 9 bits: LUTs
     assert dsp_for(8, 1, 9) == 0          # a 1-bit operand: LUTs
     assert dsp_for(8, 5, 12) == 1
@@ -260,7 +262,7 @@ def yosys_dsp(fw_dir, info) -> int:
 
 @pytest.mark.slow
 def test_dsp_count_matches_yosys(tmp_path):
-    """The analytic DSP count (`resources`) equals Yosys's synth_xilinx -family xcup
+    """The analytic DSP count (`dsp`) equals Yosys's synth_xilinx -family xcup
     mapping, at reuse 1 (constant multipliers, some below the 9-bit product threshold)
     and reuse > 1 (multiplier units), and for softmax's products (two DSPs each).  Where
     every unit fits one DSP48E2 (cases 1 and 3), Yosys finds exactly ceil(N / R) of them

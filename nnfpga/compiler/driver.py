@@ -7,6 +7,7 @@ half-written OUTDIR.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -72,6 +73,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     _check_outdir(outdir)
     options = options or make_options(config, precision, calibration, labels, max_dsp, ii, event_rate,
                                       clock_mhz, trim, reuse)
+    options = dataclasses.replace(options, dsp_type=part.dsp_type)
     graph = build_graph(model, precision, Path(dump_ir) if dump_ir else None, options=options)
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
@@ -79,7 +81,8 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     try:
         graph.save(tmp / MARKER)
         try:
-            netlist = lower(graph, name=top_name(graph.name) if name is None else name, check=False)
+            netlist = lower(graph, name=top_name(graph.name) if name is None else name, check=False,
+                            dsp_type=part.dsp_type)
             library = resolve_library(netlist, library)
             # the Verilog printer and the estimator run beside the VHDL printer, HLS and
             # integration: the two processes end about together

@@ -10,10 +10,11 @@ Model, per operation (W = the driven signal's width):
 * **merging**: operations with the same operands and parameters are built once (synthesis
   merges them, as it does for the products ``x_i * w`` that several outputs share);
   everything below counts distinct operations.
-* **constant multiplication**: `mulrule.mul_dsp_count` — THE rule shared with the RTL
-  lowering: results of 9 bits or more take DSP slices, smaller ones are LUT shift-add
-  (one adder per further set bit of the constant).
-* **adder** (`Sum` of two signals): one LUT per bit where both operands carry
+* **constant multiplication**: `nnfpga.backends.rtl.dsp`, the one cost rule the
+  lowering and the reuse search also call: a product that takes no DSP is LUT
+  shift-add (one adder per further set bit of the constant).
+* **adder** (`Sum` of two signals; a step of a `Requant` counts as requantisation
+  logic, any other as an adder): one LUT per bit where both operands carry
   information (the propagate XOR; sign extension of the shorter operand counts, zero
   extension and low bits below the other operand's shift do not), and a carry chain
   from the lowest overlapping bit to the top (``CARRY4`` per 4 bits; UltraScale+'s
@@ -36,7 +37,7 @@ Model, per operation (W = the driven signal's width):
   (``SRL16E``: one LUT per bit per 16 stages, no FFs), as ``xilinx_srl -minlen 3`` does.
 * wiring (slices, shifts, resizing, wrap-around, valid taps) is free.
 * time-multiplexed layers (reuse factor > 1): a multiplier unit (`Mul`, two signals)
-  takes DSPs by `mulrule.var_mul_dsp_count`; a `Mux` of constants (a weight sequence) is
+  takes DSPs by the same rule; a `Mux` of constants (a weight sequence) is
   a LUT-ROM like a table, other multiplexers one LUT per bit per 4 inputs (MUXF7/F8
   above); an accumulator (`Acc`) an adder plus its register; a phase `Counter` its
   register, an incrementer and the terminal-count logic; `Max` a comparator and a
@@ -55,8 +56,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from nnfpga.backends.report import timing as T
-from nnfpga.backends.report.mulrule import mul_dsp_count, shift_add_terms, var_mul_dsp_count
-from nnfpga.backends.rtl.netlist import acyclic_pass
+from nnfpga.backends.rtl.dsp import lut_product_shifts, op_dsp
+from nnfpga.backends.rtl.netlist import Requant, acyclic_pass
 
 #: A table read at most twice and larger than this goes to block RAM.
 ROM_LUT_MAX_BITS = 2048
@@ -249,6 +250,8 @@ def _kind(op) -> str:
 def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> NetlistEstimate:
     """Estimate every layer of ``nl`` (an `nnfpga.backends.rtl.netlist.Netlist`)."""
     ops = nl.primitive_ops()
+    #: the operations that requantise a value (rounding, shifts, saturation)
+    requant_steps = {id(step) for op in nl.ops if isinstance(op, Requant) for step in op.steps}
     canon: dict[int, object] = {}
     keys: dict[object, int] = {}
     unique: list = []
@@ -398,13 +401,13 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
         if kind == "InputSlice":
             start = (0.0, 0, 0)
         elif kind == "MulConst":
-            n = mul_dsp_count(op.a.width, op.a.signed, op.c, w, dsp_type)
+            n = op_dsp(op, dsp_type)
             if n:
                 c.dsp += n
                 c.dsp_products += 1
                 delay = T.T_DSP
             else:
-                shifts = shift_add_terms(op.c, w)
+                shifts = lut_product_shifts(op.c, w)
                 if len(shifts) > 1:
                     terms = [(op.a.width, op.a.signed, s, False) for s in shifts]
                     luts, carry, series = _sum_cost(terms, 0, w)
@@ -426,7 +429,7 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
             if cost is None:
                 cost = sum_costs[shape] = _sum_cost(list(terms), const, w)
             luts, carry, series = cost
-            cat = "requant" if "_rnd" in op.out.name or "_q" in op.out.name else "adders"
+            cat = "requant" if id(op) in requant_steps else "adders"
             c.lut[cat] += luts
             c.carry4 += carry
             if series:
@@ -482,7 +485,7 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
         elif kind in ("Shr", "Bit", "Wrap", "ValidTap"):
             pass  # wiring (a valid tap reads the valid shift register)
         elif kind == "Mul":  # a multiplier unit of a time-multiplexed layer
-            n = var_mul_dsp_count(op.a.width, op.a.signed, op.b.width, op.b.signed, w, dsp_type)
+            n = op_dsp(op, dsp_type)
             if n:
                 c.dsp += n
                 c.dsp_products += 1

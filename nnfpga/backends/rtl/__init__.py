@@ -6,7 +6,7 @@ Public API: `write_rtl`, `lower`, `RtlConfig`, `Netlist`, `evaluate`, `simulate`
 `RtlUnsupportedError`.
 """
 
-from nnfpga.backends.rtl.lower import RtlConfig, RtlUnsupportedError, lower
+from nnfpga.backends.rtl.lowering import RtlConfig, RtlUnsupportedError, lower
 from nnfpga.backends.rtl.netlist import Netlist, evaluate, simulate
 from nnfpga.backends.rtl.verilog import print_verilog
 from nnfpga.backends.rtl.vhdl import print_vhdl

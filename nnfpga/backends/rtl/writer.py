@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nnfpga.backends.rtl.lower import RtlConfig, lower
+from nnfpga.backends.rtl.lowering import RtlConfig, lower
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, check_identifier, default_library, top_name, unit_name
 from nnfpga.backends.rtl.netlist import Netlist
 from nnfpga.backends.rtl.verilog import print_verilog

@@ -1,0 +1,109 @@
+"""The element-wise conversions of an output stage (a layer's requantisation and the
+piecewise-linear activations folded into it: linear, relu, leaky_relu, hard_tanh), and
+the same conversions as a stand-alone one-cycle layer.
+
+Each folded activation is its clip and its conversion ``act.info.type.requantize(f(x),
+previous type frac)``.  A leaky ReLU (`leaky`) is a choice by the sign bit between
+``x`` (a deferred shift by ``alpha_frac``) and ``x * alpha_raw`` (wiring when the slope
+is a power of two, else a `MulConst`); with multipliers it is pipelined like a layer's
+products: the values before it are registered, each product passes through
+``multiplier_registers`` (M) registers, ``x`` beside it; so it adds ``1 + M`` cycles to
+the layer (M to a stand-alone conversion layer, whose input comes from registers).
+"""
+
+from __future__ import annotations
+
+from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range
+from nnfpga.backends.rtl.netlist import LayerInfo, MulConst, Reg, Signal, Sum, flat_ops
+from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Op as IrOp
+
+#: Activations built as a clip and a conversion (they fold into a linear layer's output stage).
+FOLDABLE = ("linear", "relu", "leaky_relu", "hard_tanh")
+
+
+def conversion_chain(node_list: list[IrOp]) -> list[tuple[IrOp, str]]:
+    out = []
+    for n in node_list:
+        if isinstance(n, (Dense, BankedDense, Conv2D)):
+            out.append((n, "none"))
+        else:
+            out.append((n, n.function))
+    return out
+
+
+def leaky_multiplies(act: Activation, values: list[Value]) -> bool:
+    """Does the leaky ReLU ``act`` need a multiplier (a slope that is not a power of two
+    and an input element that can be negative)?"""
+    return act.alpha_raw != 1 and any(not v.is_const and v.lo < 0 for v, _ in values)
+
+
+def leaky(b: Builder, name: str, act: Activation, v: Signal, f: int, delay: int) -> Value:
+    """``act``'s exact leaky ReLU of ``(v, f)``, at ``f + alpha_frac``: ``v << alpha_frac``
+    (wiring) when ``v >= 0``, ``v * alpha_raw`` when ``v < 0`` -- a multiplexer selected by
+    the sign bit (``alpha_raw <= 2**alpha_frac``, so at 0 both agree).  The non-negative
+    branch is ``max(v, 0)``: then the multiplexer's range is the exact one.  The product
+    passes through ``delay`` registers (a DSP's M and P registers), ``v`` through as many."""
+    af, ar = act.alpha_frac, act.alpha_raw
+    fo = f + af
+    if v.lo >= 0:
+        return b.delay(f"{name}_d", v, delay), f  # the value itself (the shift is deferred)
+    neg = b.mul(f"{name}_m", v, ar, fo, note=f"{name}: x * {ar} (x * alpha, alpha = {ar}*2^-{af})")
+    neg = b.delay(f"{name}_md", neg, delay)
+    if v.hi <= 0:
+        return neg, fo
+    v = b.delay(f"{name}_d", v, delay)
+    pos = b.materialize(f"{name}_p", b.clip(f"{name}_pos", v, 0, None, f), f, fo)
+    sign = b.bit(f"{name}_sign", v, v.width - 1)
+    return b.mux(name, sign, [pos, neg], fo), fo
+
+
+def apply_conversions(b: Builder, values: list[Value], convs: list[tuple[IrOp, str]],
+                       in_frac: int, mr: int, registered: bool = False) -> tuple[list[Value], int]:
+    """Chain of conversions of the output stage, element by element, as the emulator.
+    A leaky ReLU that multiplies is pipelined: a register before its multipliers (unless
+    ``registered``: the values come straight from registers) and ``mr`` after them.
+    Returns the values and the number of register stages added."""
+    prev_frac = in_frac
+    extra = 0
+    for node, fn in convs:
+        t = node.info.type
+        delay = 0
+        if fn == "leaky_relu" and leaky_multiplies(node, values):
+            if not registered:
+                values = [(b.reg(f"{node.name}_x{j}", v, f), f) for j, (v, f) in enumerate(values)]
+                extra += 1
+            delay = mr
+            extra += mr
+        new = []
+        for j, (v, f) in enumerate(values):
+            clip = None
+            if fn == "relu":
+                clip = (0, None)
+            elif fn == "leaky_relu":
+                v, f = leaky(b, f"{node.name}_lk{j}", node, v, f, delay)
+            elif fn == "hard_tanh":
+                v, f = b.materialize(f"{node.name}_in{j}", v, f, prev_frac), prev_frac
+                clip = (-(1 << f), 1 << f)
+            name = f"{node.name}_q{j}"
+            note = f"{node.name}[{j}]: " + ("" if fn in ("none", "linear") else f"{fn}, then ") + \
+                f"requantize to {t}"
+            new.append(b.requant(name, v, f, t, clip, note))
+        check_in_ir_range(node, new)
+        values, prev_frac, registered = new, t.frac, False
+    return values, extra
+
+
+def lower_conversion_layer(b: Builder, act: Activation, xs: list[Value], in_frac: int, cfg: RtlConfig
+                           ) -> tuple[list[Value], LayerInfo]:
+    b.layer = act.name
+    first_op = len(b.ops)
+    values, extra = apply_conversions(b, xs, [(act, act.function)], in_frac, cfg.multiplier_registers,
+                                      registered=True)
+    values = [(b.reg(f"{act.name}_y{j}", v, f), f) for j, (v, f) in enumerate(values)]
+    layer_ops = flat_ops(b.ops[first_op:])
+    return values, LayerInfo(
+        name=act.name, kind="activation", nodes=[act.name], latency=1 + extra, first_stage=-1,
+        multipliers=sum(isinstance(op, MulConst) for op in layer_ops),
+        adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
+        register_bits=sum(op.out.width for op in layer_ops if isinstance(op, Reg)),
+        description=f"{act.function} -> {act.info.type}")

@@ -1,0 +1,350 @@
+"""Dense, BankedDense and Conv2D: one `LinearPlan` each, lowered by `lower_linear`.
+
+A plan is, per output ``j``, a list of (input, weight) pairs and a bias.  A
+convolution's output ``(y, x, f)`` reads the inputs of its receptive field (zero padding
+contributes nothing); at reuse factor 1 every output position has its own constant
+multipliers (fully parallel, the whole input map on the bus).
+
+Reuse factor 1, per output ``j``:
+
+1. products ``x_i * w_ij`` for every non-zero weight whose input is not constant.
+   ``|w| = odd * 2**k``: ``odd == 1`` (ternary, binary, powers of two) is wiring, the
+   input itself, its sign handled by the adder tree; otherwise a `MulConst` by ``odd``.
+   When the layer has at least one multiplier, products pass through
+   ``multiplier_registers`` (M) registers (the wiring terms' inputs through as many
+   shared registers, so every leaf is at the same stage).
+2. a balanced adder tree: leaves paired in order at every level; negative leaves become
+   subtractions.  A register follows every ``levels_per_register`` levels and the last
+   level.  The bias (and the contributions of constant inputs) is one constant, added
+   where a node has no partner at some level, else in the output stage.
+3. output stage: the layer's conversion, then the folded activations
+   (`conversions`); registered.
+
+Reuse factor R > 1: the multiplications by non-powers of two are shared by multiplier
+units (`multiplier_units`, grouped by `schedule.unit_groups`); their partial sums are
+the leaves of the same adder tree.  The latency is `schedule.linear_latency`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnfpga.backends.rtl.lowering.builder import (Builder, Node, RtlConfig, Value, add_constants, register_bits,
+                                                  strip_zeros, unsupported)
+from nnfpga.backends.rtl.lowering.conversions import apply_conversions, conversion_chain
+from nnfpga.backends.rtl.lowering.multiplier_units import reuse_leaves
+from nnfpga.backends.rtl.lowering import schedule
+from nnfpga.backends.rtl.netlist import LayerInfo, Mul, MulConst, RomTable, Signal, Sum, Term, const, flat_ops
+from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Op as IrOp
+from nnfpga.ir.ops.conv2d import window_geometry
+
+
+@dataclass
+class LinearPlan:
+    """A linear layer as lists of weights: output ``j`` is ``sum(w * x[i] for i, w in
+    cols[j]) + bias[j]`` (raw integers; weights at ``kf`` fractional bits, biases as
+    ``(raw, frac)``).  Dense and Conv2D both lower through it."""
+
+    name: str
+    cols: list[list[tuple[int, int]]]
+    bias: list[tuple[int, int] | None]
+    kf: int
+    acc_frac: int
+    reuse: int
+    description: str
+    #: a BankedDense: per output the (input, per-bank weights) pairs and the per-bank
+    #: biases at ``acc_frac``
+    bank_cols: list[list[tuple[int, tuple[int, ...]]]] | None = None
+    bank_bias: list[tuple[int, ...]] | None = None
+
+
+def dense_plan(dense: Dense, n_in: int, in_frac: int) -> LinearPlan:
+    if dense.kernel_q is None:
+        raise unsupported(dense, "the layer is not quantised")
+    w = dense.kernel_q.raw
+    if w.shape != (n_in, dense.n_out):
+        raise unsupported(dense, f"kernel shape {w.shape} does not match {n_in} inputs")
+    cols = [[(int(i), int(w[i, j])) for i in np.flatnonzero(w[:, j])] for j in range(dense.n_out)]
+    bias = biases(dense.bias_q, dense.n_out, lambda j: j)
+    kinds = sorted({dense.kernel_q.kind.value})
+    return LinearPlan(dense.name, cols, bias, dense.kernel_q.frac, dense.acc_frac(in_frac),
+                      reuse_factor_of(dense), f"Dense {n_in}->{dense.n_out} ({', '.join(kinds)} weights)")
+
+
+def banked_plan(dense: BankedDense, n_in: int, in_frac: int) -> LinearPlan:
+    w = dense.kernel_q.raw
+    if w.shape[1:] != (n_in, dense.n_out):
+        raise unsupported(dense, f"kernel shape {w.shape} does not match {n_in} inputs")
+    acc_frac = dense.acc_frac(in_frac)
+    cols = [[(int(i), tuple(int(v) for v in w[:, i, j])) for i in np.flatnonzero(np.any(w[:, :, j], axis=0))]
+            for j in range(dense.n_out)]
+    if dense.bias_q is None:
+        bias = [(0,) * dense.banks] * dense.n_out
+    else:
+        shift = acc_frac - dense.bias_q.frac
+        bias = [tuple(int(v) << shift for v in dense.bias_q.raw[:, j]) for j in range(dense.n_out)]
+    return LinearPlan(dense.name, [], [None] * dense.n_out, dense.kernel_q.frac, acc_frac, reuse_factor_of(dense),
+                      f"BankedDense {n_in}->{dense.n_out} x {dense.banks} banks "
+                      f"({dense.kernel_q.kind.value} weights, selected by the bank index)",
+                      bank_cols=cols, bank_bias=bias)
+
+
+def bank_table(b: Builder, name: str, per_bank: tuple[int, ...], bank_bits: int, note: str) -> RomTable:
+    """A ROM addressed by the bank index; addresses past the last bank read bank 0."""
+    entries = tuple(per_bank) + (per_bank[0],) * ((1 << bank_bits) - len(per_bank))
+    return RomTable(b.namer.take(name), entries, note=note)
+
+
+def biases(bias_q, n: int, channel) -> list[tuple[int, int] | None]:
+    out = []
+    for j in range(n):
+        raw = 0 if bias_q is None else int(bias_q.raw.reshape(-1)[channel(j)])
+        out.append(strip_zeros(raw, bias_q.frac) if raw else None)
+    return out
+
+
+def reuse_factor_of(node: IrOp) -> int:
+    r = node.reuse_factor
+    if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1:
+        raise unsupported(node, f"reuse factor {r!r} is not an integer >= 1")
+    return int(r)
+
+
+def conv_plan(conv: Conv2D, in_shape: tuple[int, ...], in_frac: int) -> LinearPlan:
+    """Every output element of the convolution as a column of (input index, weight):
+    the inputs of its receptive field in NHWC order; zero padding contributes nothing."""
+    if conv.kernel_q is None:
+        raise unsupported(conv, "the layer is not quantised")
+    h, w, c = in_shape
+    k = conv.kernel_q.raw
+    kh, kw = conv.kernel_size
+    f = conv.n_filters
+    (oh, ow), (pt, _, pl, _) = window_geometry((h, w), (kh, kw), conv.strides, conv.padding)
+    cols = []
+    for y in range(oh):
+        for x in range(ow):
+            taps = []
+            for dy in range(kh):
+                for dx in range(kw):
+                    iy, ix = y * conv.strides[0] + dy - pt, x * conv.strides[1] + dx - pl
+                    if 0 <= iy < h and 0 <= ix < w:
+                        taps += [((iy * w + ix) * c + ch, dy, dx, ch) for ch in range(c)]
+            for fi in range(f):
+                cols.append([(i, int(k[dy, dx, ch, fi])) for i, dy, dx, ch in taps if k[dy, dx, ch, fi] != 0])
+    bias = biases(conv.bias_q, oh * ow * f, lambda j: j % f)
+    kinds = sorted({conv.kernel_q.kind.value})
+    return LinearPlan(conv.name, cols, bias, conv.kernel_q.frac, conv.acc_frac(in_frac), reuse_factor_of(conv),
+                      f"Conv2D {h}x{w}x{c} -> {oh}x{ow}x{f}, {kh}x{kw} kernel, stride {conv.strides}, "
+                      f"{conv.padding} ({', '.join(kinds)} weights)")
+
+
+def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Activation],
+                  cfg: RtlConfig, node: IrOp) -> tuple[list[Value], LayerInfo]:
+    """Dense or Conv2D (``node``) with the foldable activations that follow it."""
+    name = plan.name
+    b.layer = name
+    first_op = len(b.ops)
+    stages = {s.stage for s, _ in xs if not s.is_const}
+    if len(stages) > 1:
+        raise AssertionError(f"inputs of {name} are at different stages {stages}")
+    s0 = stages.pop() if stages else 0
+
+    mr = cfg.multiplier_registers
+    if plan.bank_cols is not None:
+        leaves, consts, n_mult, R = banked_leaves(b, plan, xs, s0, mr)
+    else:
+        leaves, consts, n_mult, R = fixed_leaves(b, plan, xs, s0, mr)
+
+    # ---- balanced adder trees --------------------------------------------------------
+    depth = max((math.ceil(math.log2(len(r))) for r in leaves if len(r) > 1), default=0)
+    lpr = cfg.levels_per_register
+    nodes = leaves
+    for level in range(1, depth + 1):
+        registered = level % lpr == 0 or level == depth
+        new_nodes = []
+        for j, row in enumerate(nodes):
+            new = []
+            for k in range(0, len(row) - 1, 2):
+                new.append(combine(b, f"{name}_s{level}_{j}_{k // 2}", row[k], row[k + 1]))
+            if len(row) % 2:
+                last = row[-1]
+                if consts[j] is not None:  # a free slot: add the constant here
+                    last = add_constant(b, f"{name}_s{level}_{j}_{len(row) // 2}", last, consts[j])
+                    consts[j] = None
+                new.append(last)
+            if registered:
+                new = [Node(b.reg(f"{name}_r{level}_{j}_{k}", n.sig, n.frac), n.frac, n.neg)
+                       for k, n in enumerate(new)]
+            new_nodes.append(new)
+        nodes = new_nodes
+
+    # ---- output stage: accumulator, conversions, register -------------------------
+    acc_frac = plan.acc_frac
+    values: list[Value] = []
+    for j, row in enumerate(nodes):
+        c = consts[j]
+        if not row:
+            raw, f = c if c is not None else (0, acc_frac)
+            values.append((const(raw, f), f))
+            continue
+        (root,) = row
+        if root.neg or c is not None:
+            f = max(root.frac, c[1]) if c is not None else root.frac
+            terms = [Term(root.sig, f - root.frac, root.neg)]
+            if c is not None:
+                terms.append(Term(const(c[0], c[1]), f - c[1]))
+            acc = b.sum(f"{name}_acc{j}", terms, f, note=f"{name}[{j}]: accumulator"
+                        + (" + bias" if c is not None else "") + (" (negated sum)" if root.neg else ""))
+            values.append((acc, f))
+        else:
+            values.append((root.sig, root.frac))
+    values, extra = apply_conversions(b, values, conversion_chain([node, *folded]), acc_frac, mr)
+    last = folded[-1].name if folded else name
+    values = [(b.reg(f"{last}_y{j}", v, f), f) for j, (v, f) in enumerate(values)]
+
+    latency = schedule.linear_latency(n_mult, R, depth, cfg) + extra
+    n_units = len(schedule.unit_groups(n_mult, R))
+    layer_ops = flat_ops(b.ops[first_op:])
+    sched = (f"; reuse {R}: {n_units} multiplier units, a sample every {R} cycles" if R > 1 else
+             (f"; reuse factor {plan.reuse} asked, but no multiplier to share: fully parallel"
+              if plan.reuse > 1 else ""))
+    desc = (plan.description + "".join(f" + {a.function} -> {a.info.type}" for a in folded)
+            + f"; tree depth {depth}" + sched)
+    info = LayerInfo(name=name, kind=node.op_type.lower(), nodes=[name, *(a.name for a in folded)],
+                     latency=latency, first_stage=-1,
+                     multipliers=sum(isinstance(op, (MulConst, Mul)) for op in layer_ops),
+                     adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
+                     register_bits=register_bits(layer_ops),
+                     description=desc, ii=R, reuse_factor=plan.reuse)
+    return values, info
+
+
+def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int):
+    """Constant weights: (tree leaves per output, constant per output, the
+    multiplications by non-powers of two, the layer's II)."""
+    name, kf = plan.name, plan.kf
+    # ---- per output: constant part and the (input, odd, shift, sign) items ----------
+    plan_items: list[list[tuple[int, int, int, bool]]] = []
+    consts: list[tuple[int, int] | None] = []
+    for j, col in enumerate(plan.cols):
+        items, c = [], plan.bias[j]
+        for i, wij in col:
+            x, fx = xs[i]
+            if x.is_const:
+                c = add_constants(c, None if x.value == 0 else strip_zeros(x.value * wij, fx + kf))
+                continue
+            mag = abs(wij)
+            k = (mag & -mag).bit_length() - 1
+            items.append((i, mag >> k, k, wij < 0))
+        plan_items.append(items)
+        consts.append(c)
+    n_mult = sum(odd != 1 for items in plan_items for (_, odd, _, _) in items)
+    R = plan.reuse if n_mult else 1
+    if R > 1:
+        leaves = reuse_leaves(b, name, plan_items, xs, kf, R, s0, mr)
+    else:
+        leaves = parallel_leaves(b, name, plan_items, xs, kf, mr)
+    return leaves, consts, n_mult, R
+
+
+def banked_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int):
+    """A BankedDense: like `fixed_leaves`, but a weight that differs between banks is a
+    `Mul` of the input by a ROM of the per-bank weights addressed by the bank index (at
+    reuse R > 1 the units' weight tables hold a sequence per bank), and a bias that
+    differs is a ROM leaf of the tree.  Weights equal in every bank are constants as in a
+    Dense layer; zero in every bank, never built."""
+    name, kf, acc_frac = plan.name, plan.kf, plan.acc_frac
+    tap = b.bank_tap
+    bank = b.bank_tap = b.delay(f"{name}_bank", tap, s0 - tap.stage)
+    bits = tap.width
+    plan_items: list[list[tuple[int, int, int, bool]]] = []
+    banked: list[list[tuple[int, tuple[int, ...]]]] = []
+    consts: list[tuple[int, int] | None] = []
+    bias_rows: list[tuple[int, ...] | None] = []
+    for j, col in enumerate(plan.bank_cols):
+        items, var, cb = [], [], list(plan.bank_bias[j])
+        for i, wv in col:
+            x, fx = xs[i]
+            if x.is_const:
+                cb = [c + ((x.value * w) << (acc_frac - fx - kf)) for c, w in zip(cb, wv)]
+            elif len(set(wv)) == 1:
+                mag = abs(wv[0])
+                k = (mag & -mag).bit_length() - 1
+                items.append((i, mag >> k, k, wv[0] < 0))
+            else:
+                var.append((i, wv))
+        plan_items.append(items)
+        banked.append(var)
+        uniform = len(set(cb)) == 1
+        consts.append(strip_zeros(cb[0], acc_frac) if uniform and cb[0] else None)
+        bias_rows.append(None if uniform else tuple(cb))
+    n_mult = sum(odd != 1 for items in plan_items for (_, odd, _, _) in items) + sum(map(len, banked))
+    R = plan.reuse if n_mult else 1
+    if R > 1:
+        leaves = reuse_leaves(b, name, plan_items, xs, kf, R, s0, mr, banked, bank)
+        bias_bank = b.delay(f"{name}_bankd", bank, R + mr + 1)
+    else:
+        leaves = parallel_leaves(b, name, plan_items, xs, kf, mr, product_stage=n_mult > 0)
+        for j, var in enumerate(banked):
+            for i, wv in var:
+                x, fx = xs[i]
+                table = bank_table(b, f"{name}_w{i}_{j}", wv, bits, f"{name}: w[{i},{j}] by bank")
+                w = b.rom(f"{name}_wr{i}_{j}", bank, table, kf)
+                m = b.mult(f"{name}_m{i}_{j}", x, w, fx + kf, note=f"{name}: x{i} * w[{i},{j}] of the bank")
+                leaves[j].append(Node(b.delay(f"{name}_p{i}_{j}", m, mr), fx + kf))
+        bias_bank = b.delay(f"{name}_bankd", bank, mr * int(n_mult > 0))
+    for j, row in enumerate(bias_rows):
+        if row is not None:
+            table = bank_table(b, f"{name}_b{j}", row, bits, f"{name}: bias[{j}] by bank")
+            leaves[j].append(Node(b.rom(f"{name}_br{j}", bias_bank, table, acc_frac), acc_frac))
+    return leaves, consts, n_mult, R
+
+
+def parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int,
+                     mr: int, product_stage: bool | None = None) -> list[list[Node]]:
+    """Reuse factor 1: one constant multiplier per product by a non-power of two,
+    followed by ``mr`` registers; wiring for the others (delayed alike).
+    ``product_stage``: whether the layer has multipliers (default: these items')."""
+    if product_stage is None:
+        product_stage = any(odd != 1 for items in plan_items for (_, odd, _, _) in items)
+    xd: dict[int, Signal] = {}
+    leaves: list[list[Node]] = []
+    for j, items in enumerate(plan_items):
+        row = []
+        for i, odd, k, neg in items:
+            x, fx = xs[i]
+            if odd != 1:
+                m = b.mul(f"{name}_m{i}_{j}", x, odd, fx + kf - k,
+                          note=f"{name}: x{i} * w[{i},{j}] = x{i} * {'-' if neg else ''}{odd}*2^{k}")
+                sig = b.delay(f"{name}_p{i}_{j}", m, mr)
+            elif product_stage:
+                if i not in xd:
+                    xd[i] = b.delay(f"{name}_xd{i}", x, mr)
+                sig = xd[i]
+            else:
+                sig = x
+            row.append(Node(sig, fx + kf - k, neg))
+        leaves.append(row)
+    return leaves
+
+
+def combine(b: Builder, name: str, p: Node, q: Node) -> Node:
+    f = max(p.frac, q.frac)
+    if p.neg == q.neg:
+        terms, neg = [Term(p.sig, f - p.frac), Term(q.sig, f - q.frac)], p.neg
+    elif p.neg:
+        terms, neg = [Term(q.sig, f - q.frac), Term(p.sig, f - p.frac, True)], False
+    else:
+        terms, neg = [Term(p.sig, f - p.frac), Term(q.sig, f - q.frac, True)], False
+    return Node(b.sum(name, terms, f), f, neg)
+
+
+def add_constant(b: Builder, name: str, p: Node, c: tuple[int, int]) -> Node:
+    # (-1)^neg * sig * 2^-f + c  =  (-1)^neg * (sig * 2^-f + (-1)^neg * c)
+    raw, fc = (-c[0], c[1]) if p.neg else c
+    f = max(p.frac, fc)
+    s = b.sum(name, [Term(p.sig, f - p.frac), Term(const(raw << (f - fc), f))], f)
+    return Node(s, f, p.neg)

@@ -1,0 +1,190 @@
+"""`lower`: an IR chain to a `Netlist`, one layer rule per op type (`LAYER_RULES`).
+
+Supported: Input; Dense, BankedDense and Conv2D (any reuse factor) with the
+piecewise-linear Activations that follow them folded into their output stage;
+MaxPool2D; tanh / sigmoid Activations as ROM layers; softmax; a piecewise-linear
+Activation that follows no linear layer as a conversion layer; Reshape/Flatten (wiring:
+the bus is the IR layout, NHWC flattened row-major).  Anything else raises
+`RtlUnsupportedError` naming the layer.
+
+Numerics follow the golden emulator exactly; only the representation changes (see
+`builder`).  Every signal's range is exact for its position, per element, and `lower`
+checks it stays inside the IR's per-tensor range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+from nnfpga.backends.rtl.dsp import ops_dsp
+from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, unsupported
+from nnfpga.backends.rtl.lowering.conversions import FOLDABLE, lower_conversion_layer
+from nnfpga.backends.rtl.lowering.linear import banked_plan, conv_plan, dense_plan, lower_linear
+from nnfpga.backends.rtl.lowering.pool import lower_maxpool
+from nnfpga.backends.rtl.lowering.tables import TABLES, lower_softmax, lower_table
+from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, RESERVED, Namer, top_name, unit_name
+from nnfpga.backends.rtl.netlist import LayerInfo, Netlist, Op, Reg, acyclic_pass, flat_ops
+from nnfpga.ir.fixed import FixedType
+from nnfpga.ir.graph import Graph
+from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Input, MaxPool2D, Op as IrOp, Reshape
+
+
+@dataclass
+class LayerInput:
+    """What a layer rule gets besides the builder and its node."""
+
+    values: list[Value]
+    shape: tuple[int, ...]        # the IR shape of the tensor the values hold
+    type_frac: int                # frac of its IR type
+    folded: list[Activation]      # the activations folded into a linear layer's output stage
+    cfg: RtlConfig
+
+
+LayerRule = Callable[[Builder, IrOp, LayerInput], tuple[list[Value], LayerInfo]]
+
+
+def _dense(b: Builder, n: Dense, x: LayerInput):
+    return lower_linear(b, dense_plan(n, len(x.values), x.type_frac), x.values, x.folded, x.cfg, n)
+
+
+def _banked(b: Builder, n: BankedDense, x: LayerInput):
+    return lower_linear(b, banked_plan(n, len(x.values), x.type_frac), x.values, x.folded, x.cfg, n)
+
+
+def _conv(b: Builder, n: Conv2D, x: LayerInput):
+    return lower_linear(b, conv_plan(n, x.shape, x.type_frac), x.values, x.folded, x.cfg, n)
+
+
+def _maxpool(b: Builder, n: MaxPool2D, x: LayerInput):
+    return lower_maxpool(b, n, x.values, x.shape, x.type_frac, x.cfg)
+
+
+def _activation(b: Builder, n: Activation, x: LayerInput):
+    if n.function in TABLES:
+        return lower_table(b, n, x.values)
+    if n.function == "softmax":
+        return lower_softmax(b, n, x.values, x.type_frac, x.cfg)
+    return lower_conversion_layer(b, n, x.values, x.type_frac, x.cfg)
+
+
+#: The layer rule of every op type the RTL backend builds (Reshape is wiring).
+LAYER_RULES: dict[type, LayerRule] = {Dense: _dense, BankedDense: _banked, Conv2D: _conv,
+                                      MaxPool2D: _maxpool, Activation: _activation}
+#: Ops whose output stage can take the folded activations that follow them.
+FOLDS_ACTIVATIONS = (Dense, BankedDense, Conv2D)
+
+
+def _why_unsupported(n: IrOp) -> str | None:
+    if isinstance(n, Reshape):
+        return None
+    if isinstance(n, Activation):
+        if n.function in FOLDABLE or (n.function in TABLES and n.table is not None) or \
+                (n.function == "softmax" and n.table is not None and n.inv_table is not None):
+            return None
+        return (f"supported activations are {', '.join(FOLDABLE)}, {', '.join(TABLES)} and softmax "
+                "(with their tables)")
+    if type(n) in LAYER_RULES:
+        return None
+    names = ", ".join(t.__name__ for t in LAYER_RULES) + ", Reshape"
+    return f"{n.op_type} is not supported by the RTL backend (supported: {names})"
+
+
+def layer_ops(ops: list[Op], layers: list[LayerInfo]) -> list[list[Op]]:
+    by_layer: dict[str, list[Op]] = {}
+    for op in flat_ops(ops):
+        by_layer.setdefault(op.out.layer, []).append(op)
+    return [by_layer.get(info.name, []) for info in layers]
+
+
+def _check_graph(graph: Graph, nodes: list[IrOp]) -> None:
+    for n in nodes:
+        if n.info is None:
+            raise ValueError(f"node {n.name!r} has no type: run assign_types (range analysis) first")
+    if len(graph.outputs) != 1 or graph.outputs[0] != nodes[-1].name:
+        raise ValueError(f"model {graph.name!r}: the output must be the last node of the chain")
+    if not isinstance(nodes[0], Input):
+        raise ValueError(f"model {graph.name!r} does not start with an Input")
+    if bool(graph.banks) != any(isinstance(n, BankedDense) for n in nodes):
+        raise ValueError(f"model {graph.name!r}: banked layers and the graph's bank count disagree")
+    for n in nodes[1:]:
+        why = _why_unsupported(n)
+        if why is not None:
+            raise unsupported(n, why)
+    if not any(isinstance(n, FOLDS_ACTIVATIONS) for n in nodes):
+        raise ValueError(f"model {graph.name!r} has no Dense or Conv2D layer: nothing to build")
+
+
+@acyclic_pass  # tens of thousands of objects and no reference cycle
+def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None,
+          check: bool = True, dsp_type: str = "DSP48E2") -> Netlist:
+    """Build the RTL description of ``graph`` (a typed chain; see the module doc).
+    ``name``: the top entity/module (default `names.top_name` of the graph name); no
+    signal is given it or the name of another design unit of the core.  ``check``:
+    re-derive every range and stage of the result (`Netlist.check`; the tests always
+    do, the compiler skips the re-derivation of what the builder just derived -- the
+    firmware's bit-exactness is what `nnfpga verify` proves).  ``dsp_type``: the part's
+    DSP primitive, for the per-layer DSP counts (`dsp.ops_dsp`)."""
+    cfg = config or RtlConfig()
+    nodes = graph.chain()
+    _check_graph(graph, nodes)
+    inp = nodes[0]
+
+    b = Builder()
+    top = name or top_name(graph.name)
+    b.namer = Namer(set(RESERVED) | {top, unit_name(top, PACKAGE_SUFFIX)})
+    in_type = inp.info.type
+    n_in = int(np.prod(inp.info.shape))
+    b.layer = inp.name
+    inputs = [b.input_slice(f"{inp.name}_x{k}", k, in_type) for k in range(n_in)]
+    values: list[Value] = [(s, in_type.frac) for s in inputs]
+    bank = None
+    if graph.banks:
+        bits = graph.bank_bits
+        bank = b.bank_tap = b.input_slice(f"{inp.name}_bank", n_in, FixedType(bits, bits, False), n_in * in_type.width)
+    layers: list[LayerInfo] = []
+    if cfg.register_input:
+        first = len(b.ops)
+        values = [(b.reg(f"{inp.name}_xr{k}", s, f), f) for k, (s, f) in enumerate(values)]
+        layers.append(LayerInfo(inp.name, "input", [inp.name], 1, -1,
+                                register_bits=sum(op.out.width for op in b.ops[first:] if isinstance(op, Reg)),
+                                description="input register"))
+    type_frac = in_type.frac  # frac of the IR type of the current tensor
+    shape = tuple(inp.info.shape)
+    k = 1
+    while k < len(nodes):
+        n = nodes[k]
+        if isinstance(n, Reshape):
+            shape = tuple(n.info.shape)
+            k += 1  # row-major flattening: the bus order does not change
+            continue
+        folded = []
+        if isinstance(n, FOLDS_ACTIVATIONS):
+            while k + 1 < len(nodes) and isinstance(nodes[k + 1], Activation) \
+                    and nodes[k + 1].function in FOLDABLE:
+                folded.append(nodes[k + 1])
+                k += 1
+        values, info = LAYER_RULES[type(n)](b, n, LayerInput(values, shape, type_frac, folded, cfg))
+        layers.append(info)
+        type_frac = nodes[k].info.type.frac
+        shape = tuple(nodes[k].info.shape)
+        k += 1
+
+    out_node = nodes[-1]
+    out_type = out_node.info.type
+    b.layer = "(output wiring)"
+    outputs = [b.materialize(f"{out_node.name}_o{j}", v, f, out_type.frac) for j, (v, f) in enumerate(values)]
+    stage = 0
+    for info in layers:
+        info.first_stage = stage
+        stage += info.latency
+    for info, ops in zip(layers, layer_ops(b.ops, layers)):
+        info.dsp = ops_dsp(ops, dsp_type)
+    nl = Netlist(name=top, model_name=graph.name, in_type=in_type, out_type=out_type,
+                 inputs=inputs, outputs=outputs, ops=b.ops, layers=layers, latency=stage,
+                 config=asdict(cfg), ii=max(info.ii for info in layers), bank=bank, banks=graph.banks)
+    if check:
+        nl.check()
+    return nl

@@ -1,0 +1,253 @@
+"""The schedule of a linear layer (Dense, BankedDense, Conv2D) and what it costs.
+
+One description, read by the lowering (`linear`, `multiplier_units`), which builds it,
+and by the reuse-factor search (`nnfpga.compiler.passes.reuse`), which prices it before
+anything is built:
+
+* the multiplications of a layer are its products by non-powers of two (a weight
+  ``+-odd * 2**k`` with ``odd > 1``; zero weights are never scheduled, and ternary,
+  binary and power-of-two weights are wiring), over the in-bound taps of every output
+  position of a Conv2D;
+* at reuse 1 each is a constant multiplier (identical products -- the same input
+  element by the same constant -- are one circuit); at reuse R > 1 they are ordered by
+  (output, input) and cut into the consecutive groups of `unit_groups`, one multiplier
+  unit each;
+* the adder tree of an output has one leaf per product (reuse 1) or per unit that
+  works for it (reuse R), plus its multiplier-free terms; the layer's latency is
+  `linear_latency`;
+* DSPs of every product come from `nnfpga.backends.rtl.dsp`, the one cost rule, for the
+  part's DSP type.
+
+`layer_profile` prices a layer from the IR alone: operand ranges are the IR's
+per-tensor ranges, which contain the lowering's exact per-element ranges, so every
+count is an upper bound of what is built -- equal to it unless some element's range or
+some unit's weights are narrower than the layer's (tests/test_passes_reuse.py compares).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nnfpga.backends.rtl.dsp import const_product_dsp, signal_product_dsp
+from nnfpga.backends.rtl.lowering.builder import RtlConfig
+from nnfpga.ir.fixed import bits_for_range
+from nnfpga.ir.graph import Graph
+from nnfpga.ir.ops import Activation, Conv2D
+from nnfpga.ir.ops.base import TensorInfo
+from nnfpga.ir.ops.conv2d import window_geometry
+
+
+# ----------------------------------------------------------------------------- the schedule
+def unit_groups(n: int, reuse: int) -> list[range]:
+    """The multiplier units of ``n`` multiplications (ordered by output, then input) at
+    reuse factor ``reuse``: consecutive groups of at most ``reuse``."""
+    return [range(u, min(u + reuse, n)) for u in range(0, n, reuse)]
+
+
+def units_per_output(per_output: np.ndarray, reuse: int) -> np.ndarray:
+    """For each output, the number of `unit_groups` holding one of its products (its
+    partial sums, the adder-tree leaves the units give it); ``per_output`` counts the
+    products of each output in order."""
+    n = np.asarray(per_output, dtype=np.int64)
+    start = np.cumsum(n) - n
+    return np.where(n > 0, (start + n - 1) // reuse - start // reuse + 1, 0)
+
+
+def tree_depth(leaves: int) -> int:
+    return math.ceil(math.log2(leaves)) if leaves > 1 else 0
+
+
+def linear_latency(multiplications: int, reuse: int, depth: int, cfg: RtlConfig) -> int:
+    """Cycles of a linear layer before any folded activation: the products' registers
+    (``multiplier_registers`` M when there is a multiplier), or at reuse R > 1 the
+    units' ``R + M + 1``; the adder tree's register levels; the output register."""
+    mr = cfg.multiplier_registers
+    start = reuse + mr + 1 if reuse > 1 else mr * int(multiplications > 0)
+    return start + math.ceil(depth / cfg.levels_per_register) + 1
+
+
+# ----------------------------------------------------------------------------- counting weights
+def output_positions(node) -> int:
+    return int(np.prod(node.info.shape[:2])) if isinstance(node, Conv2D) else 1
+
+
+def split_weights(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(odd part of |w|, products by a non-power of two, wiring terms) per weight."""
+    mag = np.abs(raw.astype(np.int64))
+    nz = mag != 0
+    low = np.where(nz, mag & -mag, 1)
+    odd = np.where(nz, mag // low, 0)
+    return odd, nz & (odd != 1), nz & (odd == 1)
+
+
+_COUNTS: dict[int, tuple[object, int, int]] = {}
+
+
+def _weight_counts(kq) -> tuple[int, int]:
+    """(non-zero weights, those whose |raw| is not a power of two), cached per array."""
+    hit = _COUNTS.get(id(kq))
+    if hit is None or hit[0] is not kq:
+        if len(_COUNTS) > 1024:
+            _COUNTS.clear()
+        _, mult, wiring = split_weights(kq.raw)
+        hit = _COUNTS[id(kq)] = (kq, int(mult.sum() + wiring.sum()), int(mult.sum()))
+    return hit[1], hit[2]
+
+
+def scheduled_multiplications(node) -> int:
+    """Multiplications per inference: non-zero weights (times output positions)."""
+    return _weight_counts(node.kernel_q)[0] * output_positions(node)
+
+
+def dsp_multiplications(node) -> int:
+    """Multiplications by non-powers of two, times output positions: the products a
+    multiplier unit can share."""
+    return _weight_counts(node.kernel_q)[1] * output_positions(node)
+
+
+# ----------------------------------------------------------------------------- the layer's price
+@dataclass(frozen=True)
+class LayerProfile:
+    """What the lowering builds for one linear layer, as far as DSPs and latency go."""
+
+    multipliers: int              # N: products by non-powers of two
+    parallel_dsp: int             # DSPs at reuse 1
+    unit_dsp: int                 # DSPs of one multiplier unit at reuse > 1
+    per_output: np.ndarray        # products by non-powers of two, per output (lowering order)
+    wiring: np.ndarray            # multiplier-free terms, per output
+
+    def leaves(self, reuse: int) -> int:
+        """Most adder-tree leaves of an output at reuse ``reuse``."""
+        if reuse <= 1 or self.multipliers == 0:
+            return int((self.per_output + self.wiring).max(initial=0))
+        return int((units_per_output(self.per_output, reuse) + self.wiring).max(initial=0))
+
+    def dsp(self, reuse: int) -> int:
+        if self.multipliers == 0:
+            return 0
+        return self.parallel_dsp if reuse <= 1 else len(unit_groups(self.multipliers, reuse)) * self.unit_dsp
+
+    def latency(self, reuse: int, cfg: RtlConfig) -> int:
+        r = reuse if self.multipliers else 1  # nothing to share: built as at reuse 1
+        return linear_latency(self.multipliers, r, tree_depth(self.leaves(r)), cfg)
+
+
+def _product_bits(a: tuple[int, int], b: tuple[int, int]) -> int:
+    c = [a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1]]
+    return bits_for_range(min(c), max(c))[0]
+
+
+_PROFILES: dict[tuple, tuple[object, LayerProfile]] = {}
+
+
+def _conv_products(node, x: TensorInfo, odd, mult, wiring) -> tuple[np.ndarray, np.ndarray, Counter]:
+    h, w, _ = x.shape
+    kh, kw = node.kernel_size
+    (oh, ow), (pt, _, pl, _) = window_geometry((h, w), (kh, kw), node.strides, node.padding)
+    vy = np.array([[0 <= y * node.strides[0] + d - pt < h for d in range(kh)] for y in range(oh)]).astype(np.int64)
+    vx = np.array([[0 <= c * node.strides[1] + d - pl < w for d in range(kw)] for c in range(ow)]).astype(np.int64)
+    per_output = np.einsum("yd,xe,def->yxf", vy, vx, mult.sum(axis=2)).reshape(-1)
+    wires = np.einsum("yd,xe,def->yxf", vy, vx, wiring.sum(axis=2)).reshape(-1)
+    # input rows / columns grouped by the kernel offsets that read them
+    rows = Counter(tuple(d for d in range(kh) for y in range(oh) if y * node.strides[0] + d - pt == i)
+                   for i in range(h))
+    cols = Counter(tuple(d for d in range(kw) for c in range(ow) if c * node.strides[1] + d - pl == i)
+                   for i in range(w))
+    pairs: Counter = Counter()  # odd constant -> distinct (input element, constant) products
+    for dys, ny in rows.items():
+        for dxs, nx in cols.items():
+            if not dys or not dxs:
+                continue
+            sub_odd, sub_mult = odd[np.ix_(dys, dxs)], mult[np.ix_(dys, dxs)]
+            for ch in range(odd.shape[2]):
+                for c in np.unique(sub_odd[:, :, ch][sub_mult[:, :, ch]]):
+                    pairs[int(c)] += ny * nx
+    return per_output, wires, pairs
+
+
+def layer_profile(node, x: TensorInfo, dsp_type: str = "DSP48E2") -> LayerProfile:
+    """`LayerProfile` of a Dense/Conv2D whose input is ``x`` (cached per weight array)."""
+    kq = node.kernel_q
+    key = (id(kq), x.shape, x.lo, x.hi, dsp_type, getattr(node, "strides", None), getattr(node, "padding", None))
+    hit = _PROFILES.get(key)
+    if hit is not None and hit[0] is kq:
+        return hit[1]
+    raw = kq.raw.astype(np.int64)
+    odd, mult, wiring = split_weights(raw)
+    xr = (int(x.lo), int(x.hi))
+    a_width, a_signed = bits_for_range(*xr)
+    if isinstance(node, Conv2D):
+        per_output, wires, pairs = _conv_products(node, x, odd, mult, wiring)
+    else:
+        per_output, wires, pairs = mult.sum(axis=0), wiring.sum(axis=0), Counter()
+        for i in range(raw.shape[0]):
+            for c in np.unique(odd[i][mult[i]]):
+                pairs[int(c)] += 1
+    n = int(per_output.sum())
+    parallel = sum(cnt * const_product_dsp(a_width, a_signed, c, _product_bits(xr, (c, c)), dsp_type)
+                   for c, cnt in pairs.items())
+    unit = 0
+    if n:
+        wr = (int(raw[mult].min()), int(raw[mult].max()))
+        b_width, b_signed = bits_for_range(*wr)
+        unit = signal_product_dsp(a_width, a_signed, b_width, b_signed, _product_bits(xr, wr), dsp_type)
+    prof = LayerProfile(n, int(parallel), int(unit), per_output.astype(np.int64), wires.astype(np.int64))
+    if len(_PROFILES) > 256:
+        _PROFILES.clear()
+    _PROFILES[key] = (kq, prof)
+    return prof
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """DSPs and extra latency of a linear layer at reuse factor R, for a part's DSP
+    type and the lowering's options; ``x`` is the layer's input (`TensorInfo`)."""
+
+    dsp_type: str = "DSP48E2"
+    rtl: RtlConfig = field(default_factory=RtlConfig)
+
+    def dsp(self, node, reuse: int, x: TensorInfo) -> int:
+        return layer_profile(node, x, self.dsp_type).dsp(reuse)
+
+    def latency(self, node, reuse: int, x: TensorInfo) -> int:
+        """Extra cycles over the fully parallel layer."""
+        p = layer_profile(node, x, self.dsp_type)
+        return p.latency(reuse, self.rtl) - p.latency(1, self.rtl)
+
+    def max_reuse(self, node) -> int:
+        return max(scheduled_multiplications(node), 1)
+
+    def multipliers(self, node, x: TensorInfo) -> int:
+        """N: the multiplications a unit can share."""
+        return layer_profile(node, x, self.dsp_type).multipliers
+
+    def fixed_dsp(self, graph: Graph) -> dict[str, int]:
+        """DSPs outside the multiplier units of the linear layers (no reuse factor changes
+        them), per node: a softmax multiplies every exp by the reciprocal of their sum; a
+        leaky ReLU multiplies every element that can be negative by its slope."""
+        out = {}
+        for n in graph.nodes:
+            if isinstance(n, Activation) and n.function == "leaky_relu":
+                alpha = int(getattr(n, "alpha_raw", 0) or 0)
+                x = graph.in_infos(n)[0]
+                if alpha > 0 and x.lo < 0:
+                    xr = (int(x.lo), int(x.hi))
+                    each = const_product_dsp(*bits_for_range(*xr), alpha, _product_bits(xr, (alpha, alpha)),
+                                             self.dsp_type)
+                    if each:
+                        out[n.name] = each * int(np.prod(x.shape))
+            if isinstance(n, Activation) and n.function == "softmax" and n.table is not None \
+                    and n.inv_table is not None:
+                er = (int(n.table.entries.min()), int(n.table.entries.max()))
+                rr = (int(n.inv_table.entries.min()), int(n.inv_table.entries.max()))
+                if er[0] == er[1] and rr[0] == rr[1]:
+                    continue
+                each = signal_product_dsp(*bits_for_range(*er), *bits_for_range(*rr), _product_bits(er, rr),
+                                          self.dsp_type)
+                if each:
+                    out[n.name] = each * int(np.prod(n.info.shape))
+        return out
