@@ -12,12 +12,12 @@ import pytest
 from nnfpga.compiler.adjustments import AdjustmentWarning
 from nnfpga.compiler.cli import main
 from nnfpga.compiler.config import load_config, make_options
-from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.passes import reuse
 from nnfpga.compiler.passes.apply_config import apply_config
 from nnfpga.compiler.passes.assign_types import assign_types
 from nnfpga.compiler.passes.reuse import COST_MODEL, CostModel, dsp_multiplications, select_reuse
 from nnfpga.compiler.pipeline import build_graph
+from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.ops import Dense
 from tests.conftest import MODELS

@@ -103,7 +103,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from nnfpga.compiler.errors import UserError
+from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Input, MaxPool2D, Op as IrOp, Reshape
