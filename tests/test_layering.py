@@ -139,3 +139,10 @@ def test_core_is_self_contained():
     outside = sorted(f"{m} imports {t}" for m, targets in graph.items() if m.startswith("nnfpga.core")
                      for t in targets if not t.startswith("nnfpga.core"))
     assert not outside, "\n".join(outside)
+
+
+def test_every_package_has_a_layer():
+    # a new sub-package must be placed in LAYERS on purpose, not fall into the top layer
+    unplaced = sorted(m for m in module_files() if m not in ("nnfpga", "nnfpga.__main__")
+                      and not any(m == p or m.startswith(p + ".") for p, _ in LAYERS if p != "nnfpga"))
+    assert not unplaced, f"modules in no layer of LAYERS: {unplaced}"
