@@ -1,6 +1,6 @@
 """nnfpga: trained neural networks to bit-exact trigger-FPGA firmware."""
 
-__version__ = "0.1.0"
+from nnfpga.core.version import __version__  # noqa: F401
 
 
 def __getattr__(name):

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from nnfpga.compiler.driver import CompileResult, compile_model, emulate_firmware, verify_firmware
-from nnfpga.compiler.errors import UserError
-from nnfpga.compiler.frontends.keras import Precision
+from nnfpga.compiler.frontends.precision import Precision
+from nnfpga.core.errors import UserError
 
 
 def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | float = "240MHz",  # noqa: A001
@@ -63,7 +63,7 @@ def make_config(model, path: str | Path | None = None, *, config=None, calibrati
     With calibration data or a DSP/II target the values the searches choose are written
     active, so compiling with the file reproduces them."""
     from nnfpga.compiler.config_template import config_text
-    from nnfpga.compiler.targets import parse_clock_mhz
+    from nnfpga.core.clock import parse_clock_mhz
     if path is not None and Path(path).exists():
         raise UserError(f"{path}: exists; nnfpga config does not overwrite files")
     text = config_text(model, config=config, precision=precision, calibration=calibration, labels=labels,

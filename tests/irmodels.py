@@ -41,7 +41,7 @@ def random_mlp(sizes: list[int], seed: int = 0, weight_kind: str = "fixed", weig
             nodes.append(Activation("out_relu", [dense.name], function="relu",
                                     out_type=FixedType(act_bits, act_int, False, Rounding.RND_CONV, Overflow.SAT)))
         elif final_activation in ("tanh", "sigmoid"):
-            from nnfpga.compiler.frontends.keras import Precision
+            from nnfpga.compiler.frontends.precision import Precision
             nodes.append(Activation(f"out_{final_activation}", [dense.name], function=final_activation,
                                     table=Precision().table(final_activation)))
     graph = Graph(name, nodes, [nodes[-1].name])

@@ -78,7 +78,7 @@ def trigger_cnn(seed: int = 0, kind: str = "fixed", reuse: int = 1) -> Graph:
 def pool_cnn(seed: int = 0, padding: str = "same", softmax: bool = True, reuse: int = 1) -> Graph:
     """Conv2D (``padding``, stride (1, 2)), MaxPool2D 2x2 (``padding``), a 2x2
     convolution, MaxPool2D 3x2 stride (2, 1), flatten, Dense 5 and softmax."""
-    from nnfpga.compiler.frontends.keras import Precision
+    from nnfpga.compiler.frontends.precision import Precision
     rng = np.random.default_rng(seed)
     nodes = [Input("input", [], out_type=FixedType(6, 3, True, Rounding.RND_CONV, Overflow.SAT), shape=(12, 13, 2))]
     nodes.append(_conv("conv_a", "input", rng, 2, 3, strides=(1, 2), padding=padding))
@@ -100,7 +100,7 @@ def pool_cnn(seed: int = 0, padding: str = "same", softmax: bool = True, reuse: 
 
 
 def softmax_mlp(seed: int = 0, n_out: int = 5, reuse: int = 1) -> Graph:
-    from nnfpga.compiler.frontends.keras import Precision
+    from nnfpga.compiler.frontends.precision import Precision
     rng = np.random.default_rng(seed)
     nodes = [Input("input", [], out_type=FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT), shape=(10,))]
     nodes.append(_dense("fc1", "input", rng, 10, 12))

@@ -21,8 +21,8 @@ from nnfpga.backends.rtl.bus import check_input, pack, pack_input
 from nnfpga.backends.rtl.netlist import Mul, evaluate, simulate
 from nnfpga.compiler.banked import merge_banks
 from nnfpga.compiler.cli import main
-from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.pipeline import build_graph
+from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import quantize_input, run_raw
 from nnfpga.ir.graph import Graph
 from tests.irmodels import random_inputs, random_mlp

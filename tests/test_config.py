@@ -13,8 +13,8 @@ import pytest
 from nnfpga.compiler.adjustments import AdjustmentWarning
 from nnfpga.compiler.cli import main
 from nnfpga.compiler.config import load_config, make_options
-from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.pipeline import build_graph
+from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import emulate
 from tests.conftest import MODELS
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from nnfpga.backends.hls import write_hls
-from nnfpga.compiler.frontends.keras import Precision
+from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.compiler.passes.assign_types import assign_types
 from nnfpga.ir.emulator import quantize_input, run_raw
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding

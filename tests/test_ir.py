@@ -145,7 +145,7 @@ def test_tables_follow_their_definition():
 
 
 def test_softmax_keeps_the_argmax_and_sums_near_one():
-    from nnfpga.compiler.frontends.keras import Precision
+    from nnfpga.compiler.frontends.precision import Precision
     exp, inv, out = Precision().softmax_tables(5)
     node = Activation("sm", ["input"], out_type=out, function="softmax", table=exp, inv_table=inv)
     g = assign_types(Graph("sm", [Input("input", [], out_type=I8, shape=(5,)), node], ["sm"]))

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.passes.error_bound import error_bound
 from nnfpga.compiler.pipeline import build_graph
+from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import emulate
 from nnfpga.ir.graph import Graph
 from tests.conftest import MODELS, ROOT
@@ -194,7 +194,8 @@ def test_keras2_leaky_relu_within_precision_bound(tmp_path):
 def test_keras3_leaky_relu_configs():
     """Keras 3 spells the slope negative_slope; activation="leaky_relu" has slope 0.2; a
     slope of 0 is a relu; slopes outside [0, 1) are refused naming the layer."""
-    from nnfpga.compiler.frontends.keras import KerasModel, Precision, _Builder
+    from nnfpga.compiler.frontends.keras import KerasModel, _Builder
+    from nnfpga.compiler.frontends.precision import Precision
     rng = np.random.default_rng(0)
 
     def build(*layers):

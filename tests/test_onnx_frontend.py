@@ -12,10 +12,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from nnfpga.compiler.cli import main
-from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.frontends.onnx import onnx_to_ir
 from nnfpga.compiler.passes.error_bound import error_bound
 from nnfpga.compiler.pipeline import build_graph
+from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import emulate
 from nnfpga.ir.graph import Graph
 from tests.conftest import ROOT

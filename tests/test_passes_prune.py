@@ -11,13 +11,13 @@ import pytest
 import nnfpga
 from nnfpga.compiler.cli import main
 from nnfpga.compiler.config import make_options
-from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.passes.apply_config import apply_config
 from nnfpga.compiler.passes.assign_types import assign_types
 from nnfpga.compiler.passes.precision import infer_precision
 from nnfpga.compiler.passes.prune import prune
 from nnfpga.compiler.passes.remove_dead import remove_dead_units
 from nnfpga.compiler.pipeline import build_graph
+from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import emulate
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph

@@ -12,10 +12,10 @@ import nnfpga
 import nnfpga.compiler.driver
 from nnfpga.compiler.cli import main
 from nnfpga.compiler.config import make_options
-from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.float_reference import float_forward
 from nnfpga.compiler.passes.ptq import auc
 from nnfpga.compiler.pipeline import build_graph
+from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import emulate, quantize_input, trace_raw
 from nnfpga.ir.fixed import FixedType
 from tests.conftest import MODELS

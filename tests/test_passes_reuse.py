@@ -12,18 +12,18 @@ import pytest
 from nnfpga.compiler.adjustments import AdjustmentWarning
 from nnfpga.compiler.cli import main
 from nnfpga.compiler.config import load_config, make_options
-from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.passes.apply_config import apply_config
 from nnfpga.compiler.passes.assign_types import assign_types
 from nnfpga.backends.rtl.lowering.schedule import CostModel, dsp_multiplications, scheduled_multiplications
 from nnfpga.compiler.passes.reuse import select_reuse
-
-COST_MODEL = CostModel()
 from nnfpga.compiler.pipeline import build_graph
+from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.ops import Dense
 from tests.conftest import MODELS
 from tests.irmodels import random_mlp
+
+COST_MODEL = CostModel()
 
 
 def _dense(g):

@@ -13,16 +13,16 @@ import pytest
 
 from tests.conftest import require_tool
 
-from nnfpga.backends.report import build_report, write_report_files
+from nnfpga.backends.report import build_report, compare, write_report_files
 from nnfpga.backends.report.estimator import _adder, _const_adder, _lut_rom, _Operand, _sum_cost, estimate_netlist
 from nnfpga.backends.rtl.dsp import const_product_dsp, lut_product_shifts, op_dsp
 from nnfpga.backends.report.schema import load_schema, validate
-from nnfpga.backends.report.synth import compare, netlist_timing, resources_from_cells
 from nnfpga.backends.report import timing as T
 from nnfpga.backends.rtl import lower, write_rtl
 from nnfpga.backends.rtl.netlist import MulConst, Reg
 from nnfpga.compiler.cli import main
-from nnfpga.compiler.targets import YOSYS_FAMILIES, find_part, known_parts, yosys_family
+from nnfpga.core.parts import YOSYS_FAMILIES, find_part, known_parts, yosys_family
+from nnfpga.synth.firmware import netlist_timing, resources_from_cells
 from tests.conftest import MODELS
 from tests.irmodels import random_mlp
 
@@ -288,7 +288,7 @@ needs_yosys = pytest.mark.usefixtures("yosys_installed")
 
 @needs_yosys
 def test_yosys_timeout_and_memory_limit_give_clear_errors(tmp_path):
-    from nnfpga.sim import yosys
+    from nnfpga.synth import yosys
     v = tmp_path / "t.v"
     v.write_text("module t(input wire clk, input wire [7:0] a, output reg [7:0] q);\n"
                  "always @(posedge clk) q <= a + 8'd3;\nendmodule\n")
@@ -301,8 +301,8 @@ def test_yosys_timeout_and_memory_limit_give_clear_errors(tmp_path):
 
 
 def test_missing_yosys_is_a_user_error(monkeypatch, tmp_path):
-    from nnfpga.compiler.errors import UserError
-    from nnfpga.sim import yosys
+    from nnfpga.core.errors import UserError
+    from nnfpga.synth import yosys
     monkeypatch.setattr(yosys.shutil, "which", lambda name: None)
     with pytest.raises(UserError, match="yosys not found on PATH"):
         yosys.run_yosys("help\n", tmp_path)
@@ -310,7 +310,7 @@ def test_missing_yosys_is_a_user_error(monkeypatch, tmp_path):
 
 def test_synth_script_is_synth_xilinx_with_the_rom_step():
     from pathlib import Path
-    from nnfpga.sim.yosys import synth_script
+    from nnfpga.synth.yosys import synth_script
     text = synth_script(Path("/x/top.v"), "top", "xcu")
     assert "synth_xilinx -family xcu -top top -run :map_memory" in text
     assert "memory_map t:$mem_v2 r:RD_PORTS>2 %i" in text

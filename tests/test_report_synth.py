@@ -28,10 +28,10 @@ import pytest
 
 from nnfpga.backends.report.estimator import estimate_netlist
 from nnfpga.backends.report.schema import validate
-from nnfpga.backends.report.synth import synthesise
 from nnfpga.backends.rtl import lower, write_rtl
 from nnfpga.compiler.cli import main
 from nnfpga.compiler.driver import load_firmware
+from nnfpga.synth.firmware import synthesise
 from tests.conftest import MODELS
 from tests.irmodels import random_mlp
 

@@ -26,13 +26,13 @@ from tests.conftest import have, needs_ghdl, needs_verilator, require_tool
 from nnfpga.backends.rtl import (RtlConfig, RtlUnsupportedError, evaluate, lower, print_verilog,
                                  print_vhdl, read_summary, write_rtl)
 from nnfpga.backends.rtl.netlist import MulConst, Reg, Sum
+from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.compiler.passes.assign_types import assign_types
 from nnfpga.ir.emulator import quantize_input, run_raw
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, Reshape
 from nnfpga.ir.quant import QuantArray, Quantizer, WeightKind
-from nnfpga.compiler.frontends.keras import Precision
 from tests.irmodels import leaky_mlp, random_inputs, random_mlp
 
 KINDS = ["fixed", "ternary", "binary", "po2"]

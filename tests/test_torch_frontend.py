@@ -15,7 +15,7 @@ import torch  # a project dependency (requirements.txt): never skipped
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit's deprecation notices
 
 import nnfpga  # noqa: E402
-from nnfpga.compiler.errors import UserError  # noqa: E402
+from nnfpga.core.errors import UserError  # noqa: E402
 from nnfpga.compiler.frontends.pytorch import TorchModel  # noqa: E402
 from nnfpga.compiler.passes.error_bound import error_bound  # noqa: E402
 from nnfpga.compiler.pipeline import build_graph  # noqa: E402

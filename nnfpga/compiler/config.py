@@ -43,8 +43,9 @@ import numpy as np
 import yaml
 
 from nnfpga.compiler.config_schema import SCHEMA, Key, SchemaError, TypeValue
-from nnfpga.compiler.errors import UserError
-from nnfpga.compiler.frontends.keras import Precision
+from nnfpga.compiler.frontends.precision import Precision
+from nnfpga.core.errors import UserError
+from nnfpga.core.samples import load_samples
 
 
 # ----------------------------------------------------------------------------- located YAML
@@ -383,7 +384,6 @@ def make_options(config=None, precision: Precision | None = None, calibration=No
 def load_calibration(path: str | Path, labels_path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Calibration samples from ``.npy`` / ``.npz`` (array ``x``; labels ``y`` in the same
     ``.npz`` or in ``labels_path``)."""
-    from nnfpga.compiler.driver import load_samples
     x = load_samples(path)
     y = None
     if Path(path).suffix == ".npz":

@@ -17,7 +17,7 @@ import textwrap
 
 from nnfpga.compiler.config import CompileOptions, Config
 from nnfpga.compiler.config_schema import CONFIG_VERSION, SCHEMA, Key
-from nnfpga.compiler.layers import Layer, layer_groups
+from nnfpga.compiler.source_layers import Layer, layer_groups
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense
 from nnfpga.ir.ops.linear import acc_type_for

@@ -18,12 +18,13 @@ from typing import Callable
 
 import numpy as np
 
-from nnfpga.compiler.beside import Beside, run_beside
 from nnfpga.compiler.config import CompileOptions, make_options
-from nnfpga.compiler.errors import UserError
-from nnfpga.compiler.frontends.keras import Precision
+from nnfpga.compiler.forked_child import Beside, run_beside
+from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.compiler.pipeline import build_graph
-from nnfpga.compiler.targets import find_part, parse_clock_mhz
+from nnfpga.core.clock import parse_clock_mhz
+from nnfpga.core.errors import UserError
+from nnfpga.core.parts import find_part
 from nnfpga.ir.emulator import quantize_input, run_raw, user_output
 from nnfpga.ir.graph import Graph
 
@@ -167,49 +168,6 @@ def load_firmware(outdir: str | Path) -> Graph:
         return Graph.load(outdir / MARKER)
     except (ValueError, KeyError, json.JSONDecodeError) as e:
         raise UserError(f"{outdir / MARKER}: corrupt IR file ({e})") from None
-
-
-_NPY_MAGIC = b"\x93NUMPY"
-_ZIP_MAGIC = b"PK\x03\x04"
-
-
-def load_samples(path: str | Path) -> np.ndarray:
-    """Float samples from ``.npy`` or ``.npz`` (key ``x``, or its only array)."""
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(6)
-    except OSError as e:  # a directory, no permission
-        raise UserError(f"{path}: cannot be read ({e.strerror})") from None
-    if head != _NPY_MAGIC and head[:4] != _ZIP_MAGIC:
-        # numpy would guess "pickled data" for any other file, which misleads
-        raise UserError(f"{path}: not a .npy/.npz file (it has neither signature); save the samples "
-                        "with numpy.save (an array) or numpy.savez (an array 'x')")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise UserError(f"{path}: not a readable .npy/.npz file ({e})") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        keys = list(data.keys())
-        key = "x" if "x" in keys else (keys[0] if len(keys) == 1 else None)
-        if key is None:
-            raise UserError(f"{path}: has arrays {keys}; name the input array 'x'")
-        data = data[key]
-    if data.dtype.kind not in "fiu":
-        raise UserError(f"{path}: holds {data.dtype} data; numeric samples are needed")
-    return np.asarray(data, dtype=np.float64)
-
-
-def load_bank(path: str | Path) -> np.ndarray | None:
-    """The samples' bank indices (array ``bank`` of an ``.npz``), for a banked ensemble;
-    None when the file has none."""
-    path = Path(path)
-    if path.suffix != ".npz" or not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as data:
-        return np.asarray(data["bank"]) if "bank" in data else None
 
 
 def _checked_bank(graph: Graph, bank, n: int, where: str):

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 from nnfpga.compiler.config import CompileOptions, make_options
-from nnfpga.compiler.errors import UserError
-from nnfpga.compiler.frontends.keras import Precision, keras_to_ir
+from nnfpga.compiler.frontends.keras import keras_to_ir
+from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.compiler.passes.apply_config import apply_config
 from nnfpga.compiler.passes.fold_batchnorm import fold_batchnorm
 from nnfpga.compiler.passes.precision import infer_precision
@@ -18,6 +18,7 @@ from nnfpga.compiler.passes.quantize_weights import quantize_weights
 from nnfpga.compiler.passes.remove_dead import remove_dead_units
 from nnfpga.compiler.passes.reuse import select_reuse
 from nnfpga.compiler.passes.trim import trim_precision
+from nnfpga.core.errors import UserError
 from nnfpga.ir.graph import Graph
 
 #: (name, pass) in the order they run; each takes the graph and the `CompileOptions` and

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import yaml
 
-from nnfpga import __version__
+from nnfpga.core.version import __version__
 
 VENDOR_LIBRARY = "nnfpga:nn"
 CORE_VERSION = "1.0.0"

@@ -4,7 +4,7 @@ with a component instantiation, each between cut lines."""
 
 from __future__ import annotations
 
-from nnfpga import __version__
+from nnfpga.core.version import __version__
 from nnfpga.ir.fixed import FixedType
 
 #: Cut lines around the pieces of the template (tests and scripts find them by these).

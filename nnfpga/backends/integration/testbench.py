@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nnfpga import __version__
 from nnfpga.backends.rtl.bus import input_hex, to_hex
+from nnfpga.core.version import __version__
 from nnfpga.ir.emulator import run_raw
 from nnfpga.ir.fixed import FLOAT64_EXACT_BITS, FixedType
 from nnfpga.ir.graph import Graph

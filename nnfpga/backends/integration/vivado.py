@@ -12,10 +12,10 @@ clock, the sources relative to the output directory -- followed by the static fl
 
 from __future__ import annotations
 
-from nnfpga import __version__
 from nnfpga.backends.hls.tcl import check_part, clock_period_ns, format_period
 from nnfpga.backends.integration.fusesoc import CORE_VERSION
 from nnfpga.backends.integration.testbench import template
+from nnfpga.core.version import __version__
 
 
 def _tcl_word(text: str) -> str:

@@ -5,7 +5,7 @@ the analytic estimate (`estimator`) of DSP, LUT, FF, BRAM (and URAM, carry chain
 shift registers) per layer and in total, latency in cycles and ns, II, events per
 second, whether the design keeps up with the 40 MHz bunch crossings and fits the part,
 and an analytic logic depth / Fmax (`timing`).  `nnfpga report OUTDIR --synth` adds
-Yosys results (`synth`): ``resources.synthesis`` and ``timing.synthesis``.
+Yosys results (`nnfpga.synth`): ``resources.synthesis`` and ``timing.synthesis``.
 
 `write_report_files(outdir, report)` writes report.json, report.md (`markdown`) and the
 self-contained report.html with plots (`html`).  The JSON layout is specified by
@@ -18,10 +18,10 @@ import json
 import math
 from pathlib import Path
 
-from nnfpga import __version__
 from nnfpga.backends.report import timing as T
 from nnfpga.backends.report.estimator import Cost, estimate_netlist
-from nnfpga.compiler.targets import Part, yosys_family
+from nnfpga.core.parts import Part, yosys_family
+from nnfpga.core.version import __version__
 from nnfpga.ir.graph import Graph
 
 BUNCH_CROSSING_MHZ = 40.0
@@ -189,9 +189,18 @@ def fit_and_rate_warnings(report: dict) -> list[str]:
     return out
 
 
+def compare(estimate: dict, synthesis: dict) -> dict:
+    """``estimate / synthesis`` ratio of each figure (None where synthesis has 0)."""
+    out = {}
+    for k in ("dsp", "lut", "ff", "bram"):
+        e, s = estimate.get(k, 0), synthesis.get(k, 0)
+        out[k] = round(e / s, 3) if s else (1.0 if not e else None)
+    return out
+
+
 def add_synthesis(report: dict, results: dict) -> dict:
-    """Put Yosys results (``{source: record}`` from `synth.run_synthesis`) into the report."""
-    from nnfpga.backends.report.synth import compare
+    """Put Yosys results (``{source: record}`` from `nnfpga.synth.firmware.run_synthesis`)
+    into the report."""
     syn = dict(results)
     main = syn.get("verilog") or next(iter(syn.values()))
     syn["ratio"] = compare(report["resources"]["estimate"], main)

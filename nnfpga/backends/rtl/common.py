@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nnfpga import __version__
 from nnfpga.backends.rtl.netlist import Netlist, Op, Reg, Requant
+from nnfpga.core.version import __version__
 
 
 def wrap_unsigned(value: int, width: int) -> int:

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nnfpga.compiler.errors import UserError
-from nnfpga.compiler.frontends.keras import Precision, _safe_name
+from nnfpga.compiler.frontends.keras import _safe_name
 from nnfpga.compiler.frontends.onnx_convert import Converter, _Skip
 from nnfpga.compiler.frontends.onnx_quant import Unsupported
+from nnfpga.compiler.frontends.precision import Precision
+from nnfpga.core.errors import UserError
 from nnfpga.ir.graph import Graph
 
 MIN_OPSET, MAX_OPSET = 13, 26

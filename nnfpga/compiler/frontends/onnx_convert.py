@@ -18,12 +18,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from nnfpga.compiler.frontends.keras import Precision
 from nnfpga.compiler.frontends.onnx_layout import BATCH, Val, channels_last_order, is_identity, normalized, same_order
 from nnfpga.compiler.frontends.onnx_ops import REFUSED, OpHandlers, as_str
 from nnfpga.compiler.frontends.onnx_quant import (
     QONNX_DOMAINS, QuantMark, Unsupported, bipolar_constant, dequantize_linear_constant, exact_quantizer,
     quant_constant, quantize_linear_constant, trunc_constant, weight_quantizer)
+from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.layout import Layout
 from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, Op, Reshape

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from nnfpga.compiler.errors import UserError
+from nnfpga.core.errors import UserError
 
 #: The ONNX opset the export asks for (inside the ONNX frontend's supported 13-26).
 EXPORT_OPSET = 17

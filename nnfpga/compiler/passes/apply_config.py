@@ -29,7 +29,7 @@ import numpy as np
 
 from nnfpga.compiler.adjustments import record_adjustment, record_pass
 from nnfpga.compiler.config import CompileOptions, Config, LayerEntry, Setting, _suggest
-from nnfpga.compiler.layers import Layer, layer_groups, rebuild_table
+from nnfpga.compiler.source_layers import Layer, layer_groups, rebuild_table
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense

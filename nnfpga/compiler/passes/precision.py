@@ -19,7 +19,7 @@ import numpy as np
 
 from nnfpga.compiler.adjustments import record_adjustment, record_pass
 from nnfpga.compiler.config import CompileOptions
-from nnfpga.compiler.layers import layer_of
+from nnfpga.compiler.source_layers import layer_of
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding, type_for_range
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Conv2D, Dense

@@ -24,7 +24,7 @@ import numpy as np
 from nnfpga.compiler.adjustments import record_pass
 from nnfpga.compiler.config import CompileOptions
 from nnfpga.compiler.float_reference import float_forward
-from nnfpga.compiler.layers import layer_of, weight_nodes
+from nnfpga.compiler.source_layers import layer_of, weight_nodes
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.quant import QuantArray, WeightKind
 

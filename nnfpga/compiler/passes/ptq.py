@@ -36,11 +36,11 @@ import numpy as np
 
 from nnfpga.compiler.adjustments import record_pass
 from nnfpga.compiler.config import CompileOptions
-from nnfpga.compiler.errors import UserError
 from nnfpga.compiler.float_reference import float_forward, trace_float
-from nnfpga.compiler.layers import layer_of
 from nnfpga.compiler.passes.precision import auto_type
 from nnfpga.compiler.passes.quantize_weights import quantize_weights
+from nnfpga.compiler.source_layers import layer_of
+from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import quantize_input, run_raw, user_output
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding, type_for_range
 from nnfpga.ir.graph import Graph

@@ -32,8 +32,8 @@ import numpy as np
 from nnfpga.compiler.adjustments import record_pass
 from nnfpga.compiler.config import CompileOptions
 from nnfpga.compiler.float_reference import _activation
-from nnfpga.compiler.layers import layer_of, weight_nodes
 from nnfpga.compiler.passes.precision import assign_exact_types
+from nnfpga.compiler.source_layers import layer_of, weight_nodes
 from nnfpga.ir.emulator import trace_raw
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense, MaxPool2D, Reshape

@@ -38,8 +38,8 @@ import numpy as np
 from nnfpga.backends.rtl.lowering.schedule import CostModel, scheduled_multiplications
 from nnfpga.compiler.adjustments import record_adjustment, record_pass
 from nnfpga.compiler.config import CompileOptions
-from nnfpga.compiler.errors import UserError
-from nnfpga.compiler.layers import layer_of, weight_nodes
+from nnfpga.compiler.source_layers import layer_of, weight_nodes
+from nnfpga.core.errors import UserError
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops.base import TensorInfo
 

@@ -24,8 +24,8 @@ import numpy as np
 
 from nnfpga.compiler.adjustments import record_pass
 from nnfpga.compiler.config import CompileOptions
-from nnfpga.compiler.layers import layer_of
 from nnfpga.compiler.passes.precision import assign_exact_types
+from nnfpga.compiler.source_layers import layer_of
 from nnfpga.ir.emulator import quantize_input, run_raw, trace_raw
 from nnfpga.ir.fixed import Overflow, type_for_range
 from nnfpga.ir.graph import Graph

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnfpga.compiler.errors import UserError
+from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.ops import Activation, Op as IrOp
 from nnfpga.backends.rtl.names import RESERVED, Namer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nnfpga import __version__
+from nnfpga.core.version import __version__
 
 
 class WrapperError(ValueError):

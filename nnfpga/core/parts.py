@@ -1,14 +1,13 @@
-"""The part database (``parts.yaml``) and clock parsing."""
+"""The part database (``parts.yaml``): each FPGA part's family, DSP type and resource totals."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from importlib import resources
 
 import yaml
 
-from nnfpga.compiler.errors import UserError
+from nnfpga.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ def yosys_family(part: Part) -> str:
 
 
 def _database() -> dict:
-    return yaml.safe_load(resources.files("nnfpga.compiler").joinpath("parts.yaml").read_text())
+    return yaml.safe_load(resources.files("nnfpga.core").joinpath("parts.yaml").read_text())
 
 
 def known_parts() -> list[str]:
@@ -57,21 +56,3 @@ def find_part(name: str) -> Part:
         raise UserError(f"unknown part {name!r}; known parts: {', '.join(known_parts())} "
                         "(a full part number like xcvu9p-flga2104-2L-e also works)")
     return Part(name=name.strip(), base=key, **db[key])
-
-
-_CLOCK_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(mhz|ghz|ns)?\s*$", re.IGNORECASE)
-
-
-def parse_clock_mhz(text: str | float) -> float:
-    """``240MHz``, ``0.24GHz``, ``4.1667ns`` or a bare number of MHz."""
-    if isinstance(text, (int, float)):
-        mhz = float(text)
-    else:
-        m = _CLOCK_RE.match(str(text))
-        if not m:
-            raise UserError(f"cannot read clock {text!r}; write it like 240MHz, 0.32GHz or 4ns")
-        value, unit = float(m.group(1)), (m.group(2) or "mhz").lower()
-        mhz = {"mhz": value, "ghz": value * 1000.0, "ns": 1000.0 / value if value else 0.0}[unit]
-    if not 1.0 <= mhz <= 1500.0:
-        raise UserError(f"clock {text!r} ({mhz:g} MHz) is outside the plausible 1-1500 MHz range")
-    return mhz

@@ -35,7 +35,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from nnfpga.compiler.errors import UserError
+from nnfpga.core.errors import UserError
 
 #: Default limits of one Yosys run.
 DEFAULT_TIMEOUT_S = 3600.0
@@ -72,7 +72,7 @@ def synth_script(verilog: Path, top: str, family: str) -> str:
     return "\n".join([
         f"read_verilog {_quote(verilog)}",
         f"synth_xilinx -family {family} -top {top} -run :map_memory",
-        "# ROMs with more than two read ports: logic (see nnfpga.sim.yosys)",
+        "# ROMs with more than two read ports: logic (see nnfpga.synth.yosys)",
         "memory_map t:$mem_v2 r:RD_PORTS>2 %i",
         f"synth_xilinx -family {family} -top {top} -run map_memory:",
         "tee -q -o stat.txt stat",

@@ -1,4 +1,4 @@
-"""The HDL printers in a forked child (`nnfpga.compiler.beside`): same files as in one
+"""The HDL printers in a forked child (`nnfpga.compiler.forked_child`): same files as in one
 process, the child's errors reach the user, a failure leaves nothing behind."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from nnfpga.compiler.beside import JOBS_ENV, can_fork, run_beside
 from nnfpga.compiler.driver import compile_model
-from nnfpga.compiler.errors import UserError
+from nnfpga.compiler.forked_child import JOBS_ENV, can_fork, run_beside
+from nnfpga.core.errors import UserError
 from tests.irmodels import random_mlp
 
 
@@ -90,5 +90,5 @@ def test_runs_in_this_process_when_another_thread_runs():
 
 
 def test_one_usable_cpu_means_no_child(monkeypatch):
-    monkeypatch.setattr("nnfpga.compiler.beside.usable_cpus", lambda: 1)
+    monkeypatch.setattr("nnfpga.compiler.forked_child.usable_cpus", lambda: 1)
     assert not can_fork()

@@ -5,12 +5,34 @@ in report.json and rewrite report.md too."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
-from nnfpga.compiler.errors import UserError
+from nnfpga.core.errors import UserError
+
+
+def add_parser(sub) -> None:
+    r = sub.add_parser("report", help="print latency, II, resources and timing, write report.html "
+                                      "(--synth: Yosys synthesis first)")
+    r.add_argument("outdir")
+    r.add_argument("--synth", action="store_true",
+                   help="synthesise with Yosys synth_xilinx (the Verilog, and the VHDL through GHDL) and "
+                        "store the results in report.json/.md/.html")
+    r.add_argument("--no-vhdl", dest="vhdl", action="store_false",
+                   help="with --synth: skip the VHDL cross-check")
+    r.add_argument("--timeout", type=float, help="with --synth: seconds per Yosys run (default 3600)")
+    r.add_argument("--memory-gb", type=float, help="with --synth: memory limit per Yosys run (default 16)")
+    r.add_argument("--jobs", type=int, default=2, help="with --synth: Yosys runs at once (default 2)")
+
+
+def run(args: argparse.Namespace) -> int:
+    run_report(args.outdir, synth=args.synth, vhdl=args.vhdl, timeout=args.timeout, memory_gb=args.memory_gb,
+               jobs=args.jobs)
+    return 0
 
 
 def load_report(outdir: Path) -> dict:
@@ -29,7 +51,7 @@ def _refresh(outdir: Path, old: dict) -> dict:
     from nnfpga.backends.report import build_report
     from nnfpga.backends.rtl import read_summary
     from nnfpga.compiler.driver import load_firmware
-    from nnfpga.compiler.targets import find_part
+    from nnfpga.core.parts import find_part
     graph = load_firmware(outdir)
     try:
         rtl = read_summary(outdir)
@@ -44,10 +66,13 @@ def _refresh(outdir: Path, old: dict) -> dict:
 
 def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeout: float | None = None,
                memory_gb: float | None = None, jobs: int = 2) -> dict:
+    """Print the report of the firmware tree ``outdir`` and write its report.html; with
+    ``synth``, first synthesise it (`nnfpga.synth.firmware.run_synthesis`; ``vhdl``: the
+    VHDL too) and store the results in report.json/.md/.html.  Returns the report."""
     from nnfpga.backends.report import add_synthesis, write_report_files
-    from nnfpga.backends.report.synth import run_synthesis
     from nnfpga.backends.report.text import print_summary
-    from nnfpga.sim import yosys
+    from nnfpga.synth import yosys
+    from nnfpga.synth.firmware import run_synthesis
     outdir = Path(outdir)
     report = load_report(outdir)
     if synth:
@@ -70,7 +95,7 @@ def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeo
     return report
 
 
-def _with_status(work, status: dict, start: float):
+def _with_status(work: Callable[[Callable[[str, str], None]], dict], status: dict, start: float) -> dict:
     """Run ``work(progress)`` under a rich status line refreshed every second."""
     from rich.console import Console
     con = Console(stderr=True)

@@ -1,11 +1,12 @@
-"""``nnfpga report OUTDIR --synth``: Yosys synthesis of the firmware, its resources and
-logic depth, side by side with the analytic estimate.
+"""``nnfpga report OUTDIR --synth``: Yosys synthesis of a firmware tree, its resources and
+logic depth, for the report to set beside the analytic estimate.
 
-`run_synthesis(outdir, report)` synthesises ``OUTDIR/verilog/<top>.v`` with
-``synth_xilinx -family <family>`` (`nnfpga.sim.yosys`) and, as a cross-check, the VHDL
+`run_synthesis(outdir, top, family, clock_mhz)` synthesises ``OUTDIR/verilog/<top>.v`` with
+``synth_xilinx -family <family>`` (`nnfpga.synth.yosys`) and, as a cross-check, the VHDL
 read by GHDL (``ghdl --synth --out=verilog``, `nnfpga.sim.ghdl.ghdl_synth_verilog`)
 through the same script; the two run concurrently.  Results go to ``OUTDIR/synth/``
-(logs, scripts, netlists) and into the report: ``resources.synthesis`` and ``timing``.
+(logs, scripts, netlists); `nnfpga.backends.report.add_synthesis` puts the records into
+the report: ``resources.synthesis`` and ``timing``.
 
 Counting, from the synthesised netlist's cells:
 
@@ -18,7 +19,7 @@ Counting, from the synthesised netlist's cells:
 * ``bram``: BRAM36 equivalents (a RAMB18 is one half); ``uram``: URAM288.
 
 Logic depth (`netlist_timing`): the longest register-to-register path of the synthesised
-netlist under the delay model of `timing` (flip-flops, shift registers, block RAMs and
+netlist under the delay model of `nnfpga.backends.report.timing` (flip-flops, shift registers, block RAMs and
 registered DSPs start and end paths; LUT, carry, MUXF and unregistered DSP cells add
 their delays), reported as LUT levels, carry cells on the path, path delay and Fmax.
 """
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from nnfpga.backends.report import timing as T
-from nnfpga.sim import yosys
+from nnfpga.synth import yosys
 
 LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV")
 SRL_CELLS = ("SRL16E", "SRLC16E", "SRLC32E")
@@ -239,12 +240,3 @@ def run_synthesis(outdir: Path, top: str, family: str, clock_mhz: float, sources
         futures = {src: pool.submit(synthesise, outdir, top, family, clock_mhz, src, timeout, memory_gb,
                                     lambda msg, src=src: progress(src, msg)) for src in sources}
         return {src: f.result() for src, f in futures.items()}
-
-
-def compare(estimate: dict, synthesis: dict) -> dict:
-    """``estimate / synthesis`` ratio of each figure (None where synthesis has 0)."""
-    out = {}
-    for k in ("dsp", "lut", "ff", "bram"):
-        e, s = estimate.get(k, 0), synthesis.get(k, 0)
-        out[k] = round(e / s, 3) if s else (1.0 if not e else None)
-    return out

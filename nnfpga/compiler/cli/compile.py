@@ -1,0 +1,57 @@
+"""``nnfpga compile MODEL... -o OUTDIR``: compile a model (or several as banks) into a
+firmware tree and print its summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nnfpga.compiler.cli.options import add_optimisation_args, optimisation_kwargs
+
+
+def add_parser(sub) -> None:
+    c = sub.add_parser("compile", help="compile a model into a firmware tree")
+    c.add_argument("model", nargs="+",
+                   help="model file (.h5, .keras, .onnx, TorchScript .pt/.pth); several models with the "
+                        "same layers make one banked ensemble (model k = bank k, selected per sample)")
+    c.add_argument("--target", default="xcvu9p", help="FPGA part, short (xcvu9p) or full (xcvu9p-flga2104-2L-e)")
+    c.add_argument("--clock", default="240MHz", help="clock frequency, e.g. 240MHz")
+    c.add_argument("-o", "--output", required=True, help="output directory")
+    c.add_argument("--dump-ir", help="write the IR after each pass into this directory")
+    c.add_argument("--reuse", type=int, help="reuse factor of every layer (multiplications per DSP; "
+                                             "per-layer config entries override it)")
+    c.add_argument("--name", help="name of the core: the top entity/module, prefix of its other design "
+                                  "units and files (default: the model's name)")
+    c.add_argument("--library", help="VHDL library of the core (default: nnfpga_<name>)")
+    c.add_argument("--axi-stream", action="store_true",
+                   help="also write an AXI4-Stream wrapper with back-pressure (<name>_axis)")
+    c.add_argument("--html", action="store_true",
+                   help="also write report.html with plots now (otherwise nnfpga report writes it)")
+    c.add_argument("--bunch-crossing", action="store_true",
+                   help="also write a bunch-crossing wrapper: the input frame arrives over clock/40MHz "
+                        "words per 25 ns crossing (<name>_bx)")
+    add_optimisation_args(c)
+
+
+def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    from nnfpga.backends.report.text import print_summary
+    from nnfpga.compiler.adjustments import AdjustmentWarning, adjustment_message, optimisation_lines
+    from nnfpga.compiler.driver import compile_model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
+        model = args.model[0] if len(args.model) == 1 else args.model
+        result = compile_model(model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
+                               reuse=args.reuse, name=args.name, library=args.library,
+                               axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing, html=args.html,
+                               **optimisation_kwargs(args))
+    for entry in result.adjustments:
+        print(f"nnfpga compile: warning: {adjustment_message(entry)}", file=sys.stderr)
+    print_summary(result.report, Path(args.output), compact=True)
+    for line in optimisation_lines(result.report.get("optimisation", {})):
+        print(line)
+    what = args.model[0] if len(args.model) == 1 else f"{len(args.model)} models as banks ({', '.join(args.model)})"
+    print(f"compiled {what} -> {args.output} in {result.seconds:.2f} s")
+    return 0

@@ -1,0 +1,35 @@
+"""``nnfpga config MODEL [-o FILE]``: write (or print) a commented configuration file
+listing every layer's settings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nnfpga.compiler.cli.options import add_optimisation_args, optimisation_kwargs
+
+
+def add_parser(sub) -> None:
+    g = sub.add_parser("config", help="write a commented configuration file listing every layer's settings")
+    g.add_argument("model", help="model file (.h5, .keras, .onnx, TorchScript .pt/.pth)")
+    g.add_argument("-o", "--output", help="the file to write (default: print it); never overwritten")
+    g.add_argument("--clock", default="240MHz", help="clock frequency (for --event-rate)")
+    add_optimisation_args(g)
+
+
+def run(args: argparse.Namespace) -> int:
+    import warnings
+
+    from nnfpga.api import make_config
+    from nnfpga.compiler.adjustments import AdjustmentWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AdjustmentWarning)
+        text = make_config(args.model, args.output, clock=args.clock, **optimisation_kwargs(args))
+    for w in caught:
+        if issubclass(w.category, AdjustmentWarning):
+            print(f"nnfpga config: warning: {w.message}", file=sys.stderr)
+    if args.output:
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
