@@ -134,7 +134,7 @@ def _yosys_dsp(tmp_path, case) -> int:
     src = tmp_path / "m.v"
     src.write_text(f"module m(input clk, {body}\n  always @(posedge clk) y <= p;\nendmodule\n")
     stat = tmp_path / "stat.txt"
-    subprocess.run(["yosys", "-q", "-p", f"read_verilog {src}; synth_xilinx -family xcup -top m -run begin:coarse; "
+    subprocess.run(["yosys", "-q", "-p", f"read_verilog {src}; synth_xilinx -family xcup -top m; "
                     f"tee -q -o {stat} stat"], check=True, capture_output=True, text=True)
     m = re.findall(r"DSP48E2\s+(\d+)", stat.read_text())
     return int(m[0]) if m else 0
