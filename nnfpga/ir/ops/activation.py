@@ -13,6 +13,10 @@ source model's float slope for the float reference (`nnfpga.compiler.float_refer
 tanh and sigmoid are `LookupTable`s.  softmax is ``e_i = exp_table(x_i - max x)``,
 ``s = sum e_i`` (exact), ``r = inv_table(s)``, ``y_i = e_i * r`` converted to the output
 type; subtracting the maximum keeps the arg-max entry at ``exp(0) = 1``.
+
+What each function is beyond this arithmetic (float meaning, error-bound rule,
+signedness, what passes may do with it) is its entry in
+`nnfpga.ir.ops.activation_functions`; a function without an entry is refused.
 """
 
 from __future__ import annotations
@@ -23,10 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnfpga.ir.fixed import FixedType, type_for_range
+from nnfpga.ir.ops.activation_functions import ActivationFunction, activation_function
 from nnfpga.ir.ops.base import Op, TensorInfo, convert, output_info, register
 from nnfpga.ir.tables import LookupTable
-
-FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_tanh", "tanh", "sigmoid", "softmax")
 
 #: leaky_relu slopes are rounded to this many fractional bits (more for slopes below
 #: 2**-9, so that ``alpha_raw`` keeps `ALPHA_MIN_BITS` significant bits).
@@ -71,9 +74,7 @@ class Activation(Op):
     alpha_frac: int = 0
 
     def __post_init__(self) -> None:
-        if self.function not in FUNCTIONS:
-            raise ValueError(f"activation {self.function!r} of {self.name!r} is not supported; "
-                             f"supported: {', '.join(FUNCTIONS)}")
+        activation_function(self.function, self.name)   # an unknown function is refused here
         if self.function == "leaky_relu":
             if self.alpha is not None:
                 raw, frac = quantize_alpha(self.alpha, self.name)  # checks 0 < alpha < 1
@@ -86,6 +87,23 @@ class Activation(Op):
                                  "must be an integer multiple of a power of two in (0, 1]; give alpha "
                                  "(0 < alpha < 1) or alpha_raw / alpha_frac")
             self.alpha_raw, self.alpha_frac = strip_zeros(self.alpha_raw, self.alpha_frac)
+
+    @property
+    def properties(self) -> ActivationFunction:
+        """What the function is (`nnfpga.ir.ops.activation_functions`)."""
+        return activation_function(self.function, self.name)
+
+    @property
+    def auto_typed(self) -> bool:
+        return self.properties.auto_typed
+
+    @property
+    def trimmable(self) -> bool:
+        return self.properties.trimmable
+
+    def float_forward(self, x: np.ndarray) -> np.ndarray:
+        """The float network's function on float values (the source model's slope)."""
+        return self.properties.float_function(x, self.float_alpha)
 
     @property
     def alpha_q(self) -> float:
@@ -113,8 +131,10 @@ class Activation(Op):
         elif f == "hard_tanh":
             one = 1 << max(x.type.frac, 0)
             lo, hi = min(max(x.lo, -one), one), max(min(x.hi, one), -one)
-        else:
+        elif f == "linear":
             lo, hi = x.lo, x.hi
+        else:   # an entry of activation_functions without its arithmetic here
+            raise ValueError(f"activation {f!r} of {self.name!r} has no fixed-point arithmetic in the IR")
         return lo, hi, type_for_range(lo, hi, self.pre_frac(x.type.frac))
 
     def leaky_raw(self, v: int) -> int:
@@ -123,7 +143,7 @@ class Activation(Op):
 
     def infer(self, ins: list[TensorInfo]) -> TensorInfo:
         (x,) = ins
-        if self.function in ("tanh", "sigmoid"):
+        if self.properties.table_lookup:
             t = self.table
             return TensorInfo(x.shape, t.out_type, int(t.entries.min()), int(t.entries.max()))
         if self.function == "softmax":
@@ -138,7 +158,7 @@ class Activation(Op):
     def emulate(self, xs: list[np.ndarray], ins: list[TensorInfo]) -> np.ndarray:
         x, info = xs[0], ins[0]
         f = self.function
-        if f in ("tanh", "sigmoid"):
+        if self.properties.table_lookup:
             return self.table.lookup(x, info.type.frac)
         if f == "softmax":
             return self._softmax(x, info)
