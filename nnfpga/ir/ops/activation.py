@@ -67,15 +67,16 @@ class Activation(Op):
     function: str = "linear"
     table: LookupTable | None = None          # tanh, sigmoid; exp for softmax
     inv_table: LookupTable | None = None      # softmax's reciprocal
-    #: leaky_relu: the source model's float slope (None: ``alpha_q`` is the slope)
+    #: a function with a slope (`ActivationFunction.slope`: leaky_relu): the source model's
+    #: float slope (None: ``alpha_q`` is the slope)
     alpha: float | None = None
-    #: leaky_relu: the exact slope ``alpha_raw * 2**-alpha_frac`` (from ``alpha`` when 0)
+    #: a function with a slope: the exact slope ``alpha_raw * 2**-alpha_frac`` (from
+    #: ``alpha`` when 0)
     alpha_raw: int = 0
     alpha_frac: int = 0
 
     def __post_init__(self) -> None:
-        activation_function(self.function, self.name)   # an unknown function is refused here
-        if self.function == "leaky_relu":
+        if activation_function(self.function, self.name).slope:   # an unknown function is refused here
             if self.alpha is not None:
                 raw, frac = quantize_alpha(self.alpha, self.name)  # checks 0 < alpha < 1
                 self.alpha = float(self.alpha)
@@ -83,7 +84,7 @@ class Activation(Op):
                     self.alpha_raw, self.alpha_frac = raw, frac
             if not isinstance(self.alpha_raw, (int, np.integer)) or isinstance(self.alpha_raw, bool) \
                     or not 0 < self.alpha_raw or self.alpha_frac < 0 or self.alpha_raw > 1 << self.alpha_frac:
-                raise ValueError(f"leaky_relu {self.name!r}: slope {self.alpha_raw!r} * 2**-{self.alpha_frac} "
+                raise ValueError(f"{self.function} {self.name!r}: slope {self.alpha_raw!r} * 2**-{self.alpha_frac} "
                                  "must be an integer multiple of a power of two in (0, 1]; give alpha "
                                  "(0 < alpha < 1) or alpha_raw / alpha_frac")
             self.alpha_raw, self.alpha_frac = strip_zeros(self.alpha_raw, self.alpha_frac)
@@ -113,13 +114,13 @@ class Activation(Op):
     @property
     def float_alpha(self) -> float | None:
         """leaky_relu: the slope of the float network (the source model's, else ``alpha_q``)."""
-        if self.function != "leaky_relu":
+        if not self.properties.slope:
             return None
         return self.alpha if self.alpha is not None else self.alpha_q
 
     def pre_frac(self, in_frac: int) -> int:
         """Fractional bits of the exact value before the output conversion."""
-        return in_frac + self.alpha_frac if self.function == "leaky_relu" else in_frac
+        return in_frac + self.alpha_frac if self.properties.slope else in_frac
 
     def _pre(self, x: TensorInfo) -> tuple[int, int, FixedType]:
         """Exact range and type before the output conversion."""
@@ -196,7 +197,7 @@ class Activation(Op):
         d = {"function": self.function,
              "table": self.table.to_json() if self.table else None,
              "inv_table": self.inv_table.to_json() if self.inv_table else None}
-        if self.function == "leaky_relu":
+        if self.properties.slope:
             d.update(alpha=self.alpha, alpha_raw=int(self.alpha_raw), alpha_frac=int(self.alpha_frac))
         return d
 
@@ -205,6 +206,6 @@ class Activation(Op):
         out = {"function": d["function"],
                "table": LookupTable.from_json(d["table"]) if d.get("table") else None,
                "inv_table": LookupTable.from_json(d["inv_table"]) if d.get("inv_table") else None}
-        if d["function"] == "leaky_relu":
+        if activation_function(d["function"], d.get("name")).slope:
             out.update(alpha=d.get("alpha"), alpha_raw=int(d["alpha_raw"]), alpha_frac=int(d["alpha_frac"]))
         return out

@@ -13,7 +13,8 @@ of function names of its own:
   fixed-point model holds differently from the float network);
 * ``negative_for_negative_input``: the signedness of the output;
 * ``piecewise_linear`` / ``foldable``: computed exactly, then converted -- such a function
-  may be folded into the output stage of a preceding Dense/Conv2D;
+  may be folded into the output stage of a preceding Dense/Conv2D; ``slope``: it
+  multiplies negative inputs by the op's exact slope (a constant multiplier in hardware);
 * ``table_lookup`` / ``tables`` / ``elementwise``: how it is computed;
 * ``auto_typed`` / ``trimmable``: what the compiler may choose about its output type.
 
@@ -89,6 +90,10 @@ class ActivationFunction:
     auto_typed: bool
     #: `trim_precision` may narrow that conversion to the range seen in calibration data
     trimmable: bool
+    #: ``y = x`` for ``x >= 0`` and ``y = alpha_q * x`` for ``x < 0`` with the op's exact
+    #: slope ``alpha_q = alpha_raw * 2**-alpha_frac`` in (0, 1] (`Activation.alpha`, ...):
+    #: one constant multiplication per element that can be negative
+    slope: bool = False
     parameter_error: ParameterError | None = None
 
     def __post_init__(self) -> None:
@@ -105,6 +110,7 @@ class ActivationFunction:
             (self.error_rule is not ErrorRule.TABLE or self.table_lookup, "has the table error rule only as a table"),
             (not (self.auto_typed and self.table_lookup), "cannot be both auto-typed and a table (entries type it)"),
             (not self.trimmable or self.auto_typed, "is trimmable only if auto-typed"),
+            (not self.slope or self.piecewise_linear, "has a slope only if piecewise-linear"),
         ]
         for holds, rule in rules:
             if not holds:
@@ -153,13 +159,13 @@ def _leaky_slope_error(node: "Activation", x_min: float, e_in: np.ndarray) -> np
     return abs(node.float_alpha - node.alpha_q) * np.maximum(e_in - x_min, 0.0)
 
 
-def _exact(name: str, float_function: FloatFunction, negative: bool,
+def _exact(name: str, float_function: FloatFunction, negative: bool, slope: bool = False,
            parameter_error: ParameterError | None = None) -> ActivationFunction:
     """A 1-Lipschitz piecewise-linear function, computed exactly and then converted."""
     return ActivationFunction(name, float_function, ErrorRule.EXACT_THEN_CONVERSION, lipschitz=1.0,
                               negative_for_negative_input=negative, piecewise_linear=True, foldable=True,
                               table_lookup=False, tables=(), elementwise=True, auto_typed=True, trimmable=True,
-                              parameter_error=parameter_error)
+                              slope=slope, parameter_error=parameter_error)
 
 
 def _table(name: str, float_function: FloatFunction, lipschitz: float, negative: bool) -> ActivationFunction:
@@ -175,7 +181,7 @@ ACTIVATION_FUNCTIONS: dict[str, ActivationFunction] = {f.name: f for f in (
     _exact("linear", _linear, negative=True),
     _exact("relu", _relu, negative=False),
     # 1-Lipschitz: its exact slope alpha_q is in (0, 1]
-    _exact("leaky_relu", _leaky_relu, negative=True, parameter_error=_leaky_slope_error),
+    _exact("leaky_relu", _leaky_relu, negative=True, slope=True, parameter_error=_leaky_slope_error),
     _exact("hard_tanh", _hard_tanh, negative=True),
     _table("tanh", _tanh, lipschitz=1.0, negative=True),
     _table("sigmoid", _sigmoid, lipschitz=0.25, negative=False),
