@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nnfpga.ir.fixed import FixedType
+from nnfpga.ir.ops.activation_functions import names_where
 
 CONFIG_VERSION = 1
 
@@ -159,19 +160,25 @@ def _t(name, doc, default=None):
 
 
 # ----------------------------------------------------------------------------- the keys
+# Which activations a key applies to comes from their entries, so the documentation
+# follows the op set: "linear/relu/.../softmax output; the table entries for tanh/sigmoid".
+_OUTPUT_TYPED = "/".join(names_where(lambda f: not f.table_lookup))
+_TABLE_LOOKUPS = "/".join(names_where(lambda f: f.table_lookup))
+_WITH_TABLES = "/".join(names_where(lambda f: bool(f.tables)))
+
 _LAYER_KEYS = [
     _t("weight", "type of the kernel weights (replaces the model's quantiser for this layer)"),
     _t("bias", "type of the biases"),
     _t("output", "type of the layer's output (for Dense/Conv2D: before its activation)"),
-    _t("activation", "type of the output of the layer's own activation (relu/leaky_relu/linear/hard_tanh/"
-                     "softmax output; the table entries for tanh/sigmoid)"),
+    _t("activation", f"type of the output of the layer's own activation ({_OUTPUT_TYPED} output; "
+                     f"the table entries for {_TABLE_LOOKUPS})"),
     _t("accumulator", "an upper bound for the exact accumulator: accumulators always keep every bit; "
                       "a type that cannot hold the exact range is an error, a wider one is reported"),
     Key("rounding", "choice", "rounding of the types the compiler chooses for this layer", choices=ROUNDING),
     Key("overflow", "choice", "overflow of the types the compiler chooses for this layer", choices=OVERFLOW),
     Key("reuse_factor", "int", "multiplications per multiplier unit (the layer accepts an input every "
                                "R cycles and uses about ceil(multiplications/R) DSPs)", lo=1, default=1),
-    Key("table_size", "pow2", "entries of the tanh/sigmoid/softmax lookup tables (same input range, "
+    Key("table_size", "pow2", f"entries of the {_WITH_TABLES} lookup tables (same input range, "
                               "finer steps)", default=1024),
     Key("sparsity", "float", "magnitude pruning: fraction of this layer's weights that become zero",
         lo=0.0, hi=1.0, hi_open=True, default=0.0),

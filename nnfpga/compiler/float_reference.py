@@ -4,9 +4,9 @@ This is what the fixed-point model is measured against (post-training quantisati
 pruning figures): the network as trained, computed with real numbers.  No framework is
 imported.  Inputs are not quantised; Dense / Conv2D use the float ``kernel`` / ``bias``;
 BatchNorm (when not yet folded) is applied in float; activations are the real functions
-(tanh, sigmoid, softmax, relu, leaky_relu with the source model's float slope, hard_tanh,
-linear) -- an activation's fixed-point output type (e.g. QKeras ``quantized_relu``) is
-ignored, as are lookup tables and the quantised leaky slope.
+(each function's ``float_function`` in `nnfpga.ir.ops.activation_functions`; leaky_relu
+with the source model's float slope) -- an activation's fixed-point output type (e.g.
+QKeras ``quantized_relu``) is ignored, as are lookup tables and the quantised leaky slope.
 
 Samples and results are in the user's layout, like `nnfpga.ir.emulator.emulate`.
 """
@@ -18,28 +18,6 @@ import numpy as np
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Input, MaxPool2D, Reshape
 from nnfpga.ir.ops.conv2d import windows
-
-
-def _activation(fn: str, x: np.ndarray, alpha: float | None = None) -> np.ndarray:
-    """The real function ``fn``; ``alpha`` is leaky_relu's slope (`Activation.float_alpha`)."""
-    if fn == "linear":
-        return x
-    if fn == "relu":
-        return np.maximum(x, 0.0)
-    if fn == "leaky_relu":
-        if alpha is None:
-            raise ValueError("leaky_relu needs its slope alpha")
-        return np.where(x >= 0, x, alpha * x)
-    if fn == "hard_tanh":
-        return np.clip(x, -1.0, 1.0)
-    if fn == "tanh":
-        return np.tanh(x)
-    if fn == "sigmoid":
-        return 0.5 * (1.0 + np.tanh(0.5 * x))   # no overflow warnings for large |x|
-    if fn == "softmax":
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    raise ValueError(f"no float meaning for activation {fn!r}")
 
 
 def _conv(node: Conv2D, x: np.ndarray) -> np.ndarray:
@@ -91,7 +69,7 @@ def trace_float(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
             scale, shift = node.scale_shift()
             values[node.name] = v * scale + shift
         elif isinstance(node, Activation):
-            values[node.name] = _activation(node.function, v, node.float_alpha)
+            values[node.name] = node.float_forward(v)
         elif isinstance(node, MaxPool2D):
             values[node.name] = _maxpool(node, v)
         elif isinstance(node, Reshape):

@@ -15,8 +15,6 @@ from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, Op
 from nnfpga.ir.tables import LookupTable
 
-TABLE_FUNCTIONS = ("tanh", "sigmoid", "softmax")
-
 
 @dataclass
 class Layer:
@@ -38,7 +36,8 @@ class Layer:
 
     @property
     def tables(self) -> list[Activation]:
-        return [n for n in self.nodes if isinstance(n, Activation) and n.function in TABLE_FUNCTIONS]
+        """The activations that read lookup tables (`ActivationFunction.tables`)."""
+        return [n for n in self.nodes if isinstance(n, Activation) and n.properties.tables]
 
     @property
     def is_input(self) -> bool:
@@ -79,19 +78,23 @@ def layer_of(node: Op) -> str:
 
 
 def rebuild_table(node: Activation, out_type: FixedType | None = None, index_bits: int | None = None) -> None:
-    """Rebuild a tanh/sigmoid table (or softmax's exp and reciprocal tables) with a new
-    entry type and/or a new number of index bits (same index range: integer bits kept)."""
+    """Rebuild the table of a table lookup (tanh, sigmoid), or the tables behind an
+    output conversion (softmax's exp and reciprocal tables), with a new entry type (of a
+    lookup; the output type of the other) and/or a new number of index bits (same index
+    range: integer bits kept)."""
     def index(t: FixedType) -> FixedType:
         if index_bits is None:
             return t
         return FixedType(index_bits, t.integer, t.signed, t.rounding, t.overflow)
-    if node.function in ("tanh", "sigmoid"):
+    fn = node.properties
+    if fn.table_lookup:
         t = node.table
         node.table = LookupTable.build(t.function, index(t.index_type), out_type or t.out_type)
-    elif node.function == "softmax":
+    elif fn.tables:
         if index_bits is not None:
-            node.table = LookupTable.build("exp", index(node.table.index_type), node.table.out_type)
-            node.inv_table = LookupTable.build("reciprocal", index(node.inv_table.index_type),
+            node.table = LookupTable.build(node.table.function, index(node.table.index_type),
+                                           node.table.out_type)
+            node.inv_table = LookupTable.build(node.inv_table.function, index(node.inv_table.index_type),
                                                node.inv_table.out_type)
         if out_type is not None:
             node.out_type = out_type

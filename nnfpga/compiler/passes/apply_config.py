@@ -6,10 +6,10 @@ Sets, exactly as written and nowhere else:
 * ``input``: the Input node's type (replacing the model's own input quantiser);
 * ``defaults``: the things the compiler would otherwise choose -- weight/bias
   quantisers of float layers (``weight``/``bias``), output types of float layers
-  (``output`` for Dense/Conv2D, ``activation`` for relu/leaky_relu/linear/hard_tanh outputs, table
-  entries and softmax outputs), ``accumulator`` bounds, ``reuse_factor`` of every
-  Dense/Conv2D; ``weight_frac``/``output_frac``/``table_size`` reach the frontend
-  through `config.precision_from_config`;
+  (``output`` for Dense/Conv2D, ``activation`` for the outputs of auto-typed activations
+  (`Op.auto_typed`), for table entries and softmax outputs), ``accumulator`` bounds,
+  ``reuse_factor`` of every Dense/Conv2D; ``weight_frac``/``output_frac``/``table_size``
+  reach the frontend through `config.precision_from_config`;
 * ``layers.<name>``: the same for one source layer, overriding the model's own
   quantisers too, plus its pruning target ``sparsity``.
 
@@ -33,9 +33,17 @@ from nnfpga.compiler.source_layers import Layer, layer_groups, rebuild_table
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense
+from nnfpga.ir.ops.activation_functions import names_where
 from nnfpga.ir.quant import Quantizer, WeightKind
 
-AUTO_FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_tanh")
+
+def _listed(names: tuple[str, ...]) -> str:
+    """``a, b or c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+#: for the message on ``table_size``: "tanh, sigmoid or softmax"
+_TABLE_FUNCTIONS = _listed(names_where(lambda f: bool(f.tables)))
 
 
 def apply_config(graph: Graph, options: CompileOptions) -> Graph:
@@ -89,9 +97,9 @@ def _apply_defaults(graph: Graph, options: CompileOptions, note) -> None:
         elif isinstance(node, Activation):
             if "activation" in d:
                 t = d["activation"].value.type
-                if node.function in AUTO_FUNCTIONS and node.auto_frac is not None:
+                if node.auto_typed and node.auto_frac is not None:
                     node.out_type, node.auto_frac = t, None
-                elif node.function in ("tanh", "sigmoid", "softmax"):
+                elif node.properties.tables:
                     rebuild_table(node, out_type=t)
                     options.pinned.add(f"{node.name}:output")
         if node.auto_frac is not None and ("rounding" in d or "overflow" in d):
@@ -140,9 +148,9 @@ def _apply_layer_key(graph: Graph, options: CompileOptions, layer: Layer, entry:
         return
     if key == "output":
         node = layer.primary
-        if isinstance(node, (Dense, Conv2D)) or (isinstance(node, Activation) and node.function in AUTO_FUNCTIONS):
+        if node.auto_typed:
             node.out_type, node.auto_frac = s.value.type, None
-        elif isinstance(node, Activation):   # tanh / sigmoid / softmax layer of its own
+        elif isinstance(node, Activation):   # an activation with tables, a layer of its own
             rebuild_table(node, out_type=s.value.type)
         else:
             raise refuse("has no output type of its own (it keeps its input's type)")
@@ -152,7 +160,7 @@ def _apply_layer_key(graph: Graph, options: CompileOptions, layer: Layer, entry:
         node = layer.activation
         if node is None:
             raise refuse("has no activation of its own; use output")
-        if node.function in AUTO_FUNCTIONS:
+        if node.auto_typed:
             node.out_type, node.auto_frac = s.value.type, None
         else:
             rebuild_table(node, out_type=s.value.type)
@@ -161,7 +169,7 @@ def _apply_layer_key(graph: Graph, options: CompileOptions, layer: Layer, entry:
     if key == "table_size":
         tables = layer.tables
         if not tables:
-            raise refuse("has no lookup table; table_size applies to layers with tanh, sigmoid or softmax")
+            raise refuse(f"has no lookup table; table_size applies to layers with {_TABLE_FUNCTIONS}")
         for node in tables:
             rebuild_table(node, index_bits=int(math.log2(s.value)))
             options.pinned.add(f"{node.name}:table_size")

@@ -8,18 +8,24 @@ the returned bound, element-wise.  Errors are propagated forward:
 * input rounding: half an LSB (RND / RND_CONV) or one LSB (TRN);
 * Dense / Conv2D: ``sum |Wq| e_in + sum |W - Wq| max|x| + |b - bq|``, then the
   output conversion's rounding;
-* relu, hard_tanh: 1-Lipschitz, plus the conversion's rounding;
-* leaky_relu: 1-Lipschitz (its exact slope is in (0, 1]), plus ``|alpha - alpha_q| *
-  max(0, -x)`` (the float slope against the exact one, x down to the range's minimum
-  less the input error), plus the conversion's rounding;
-* tanh / sigmoid tables: Lipschitz 1 and 1/4 on the input error and on the index
-  rounding, plus the entry rounding, plus what clipping the index range can cost;
+* activations: by the ``error_rule`` of the function's entry in
+  `nnfpga.ir.ops.activation_functions`, with its ``lipschitz`` constant L --
+
+  - exact then conversion (linear, relu, leaky_relu, hard_tanh: L = 1): ``L e_in``, plus
+    the entry's ``parameter_error`` (leaky_relu: ``|alpha - alpha_q| * max(0, -x)``, the
+    float slope against the exact one, x down to the range's minimum less the input
+    error), plus the conversion's rounding;
+  - table (tanh: L = 1, sigmoid: L = 1/4): L times the input error and the index
+    rounding, plus the entry rounding, plus what clipping the index range can cost;
+  - none (softmax): no bound, the result is None;
+
+  a function without an entry is an error (`UnknownActivationError`), never assumed
+  1-Lipschitz;
 * MaxPool, Reshape: errors carried through.
 
 The bound is returned in the order of the emulator's outputs (the user's layout when
-the graph has an ``output_layout``).  Softmax gets no bound (None).  A framework
-computing in float32 adds its own rounding on top (about 1e-6 relative), which callers
-account for separately.
+the graph has an ``output_layout``).  A framework computing in float32 adds its own
+rounding on top (about 1e-6 relative), which callers account for separately.
 """
 
 from __future__ import annotations
@@ -29,9 +35,8 @@ import numpy as np
 from nnfpga.ir.fixed import FixedType, Rounding
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Reshape
-from nnfpga.ir.tables import FUNCTIONS, LookupTable
-
-LIPSCHITZ = {"tanh": 1.0, "sigmoid": 0.25}
+from nnfpga.ir.ops.activation_functions import ActivationFunction, ErrorRule
+from nnfpga.ir.tables import LookupTable
 
 
 def rounding_error(t: FixedType) -> float:
@@ -47,11 +52,12 @@ def _conversion_error(src_frac: int, dst: FixedType) -> float:
     return 0.0 if dst.frac >= src_frac else rounding_error(dst)
 
 
-def _table_error(table: LookupTable, e_in: float, in_lo: float, in_hi: float) -> float:
-    f = FUNCTIONS[table.function]
-    lip = LIPSCHITZ[table.function]
+def _table_error(fn: ActivationFunction, table: LookupTable, e_in: float, in_lo: float,
+                 in_hi: float) -> float:
+    def f(x: float) -> float:   # the float network's function
+        return fn.float_function(x, None)
     idx = table.index_type
-    err = lip * (e_in + rounding_error(idx)) + rounding_error(table.out_type)
+    err = fn.lipschitz * (e_in + rounding_error(idx)) + rounding_error(table.out_type)
     # Inputs beyond the index range are clipped to its ends.
     lo_end, hi_end = idx.min_value, idx.max_value
     clip = 0.0
@@ -80,16 +86,9 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None) ->
         if isinstance(node, (Dense, Conv2D)):
             e = _linear_error(node, src, e_in)
         elif isinstance(node, Activation):
-            if node.function == "softmax":
+            e = _activation_error(node, src, e_in)
+            if e is None:
                 return None
-            if node.function in LIPSCHITZ:
-                lo, hi = src.info.lo * src.info.type.lsb, src.info.hi * src.info.type.lsb
-                e = np.array([_table_error(node.table, v, lo, hi) for v in e_in])
-            else:
-                e = e_in + _conversion_error(node.pre_frac(src.info.type.frac), node.info.type)
-                if node.function == "leaky_relu":  # the float net's slope vs the exact alpha_q
-                    lo = src.info.lo * src.info.type.lsb
-                    e = e + abs(node.float_alpha - node.alpha_q) * np.maximum(e_in - lo, 0.0)
         elif isinstance(node, MaxPool2D):
             e = np.full(int(np.prod(node.info.shape)), e_in.max())
         elif isinstance(node, Reshape):
@@ -101,6 +100,22 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None) ->
     if graph.output_layout is not None:
         bound = graph.output_layout.to_user(bound[None]).reshape(-1)
     return bound
+
+
+def _activation_error(node: Activation, src, e_in: np.ndarray) -> np.ndarray | None:
+    """The output error of an activation by its function's rule (None: no bound)."""
+    fn = node.properties   # an unknown function is an error here, never 1-Lipschitz
+    lo, hi = src.info.lo * src.info.type.lsb, src.info.hi * src.info.type.lsb
+    if fn.error_rule is ErrorRule.NONE:
+        return None
+    if fn.error_rule is ErrorRule.TABLE:
+        return np.array([_table_error(fn, node.table, v, lo, hi) for v in e_in])
+    if fn.error_rule is ErrorRule.EXACT_THEN_CONVERSION:
+        e = fn.lipschitz * e_in + _conversion_error(node.pre_frac(src.info.type.frac), node.info.type)
+        if fn.parameter_error is not None:
+            e = e + fn.parameter_error(node, lo, e_in)
+        return e
+    raise ValueError(f"error_bound: no rule {fn.error_rule} for activation {node.function!r} of {node.name!r}")
 
 
 def _narrowed(graph: Graph, lo: float, hi: float) -> Graph:

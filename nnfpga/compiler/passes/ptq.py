@@ -12,7 +12,8 @@ quantisers (QKeras, QONNX) or by the config file are never touched:
   bits hold the range observed on the calibration data times ``ptq.margin`` (never more
   than the exact range, and never more than the input range of the lookup table it
   feeds), round to nearest, **SAT** -- values outside the observed range saturate,
-* per tanh/sigmoid table: the entries' fractional bits and the table size.
+* per table lookup (tanh, sigmoid: `ActivationFunction.table_lookup`): the entries'
+  fractional bits and the table size.
 
 The reference is the float network (`float_reference`, float64, the float weights
 after pruning).  The metric -- ``max_deviation`` (max |fixed - float| over all outputs
@@ -49,7 +50,6 @@ from nnfpga.ir.quant import float_weight_quantizer
 from nnfpga.ir.tables import LookupTable
 
 DEFAULT_TOLERANCE = {"max_deviation": 0.01, "agreement": 0.001, "auc": 0.001}
-SIGNED_FUNCTIONS = ("linear", "leaky_relu", "hard_tanh")
 
 
 # ----------------------------------------------------------------------------- metric
@@ -202,7 +202,7 @@ class _Search:
                 self.vars.append(Var(f"{n.name}:output", "output", n.name, 0, self.max_frac,
                                      {"max": float(np.abs(obs).max()) if obs.size else 0.0, "rounding": rnd,
                                       "cap": self._table_cap(n)}))
-            if isinstance(n, Activation) and n.function in ("tanh", "sigmoid"):
+            if isinstance(n, Activation) and n.properties.table_lookup:
                 if f"{n.name}:output" not in opt.pinned and not opt.output_frac_pinned:
                     self.vars.append(Var(f"{n.name}:table_frac", "table_frac", n.name, 1, self.max_frac))
                 if f"{n.name}:table_size" not in opt.pinned and not opt.table_size_pinned:
@@ -212,7 +212,7 @@ class _Search:
 
     def _table_cap(self, node) -> int | None:
         cons = self.g.consumers(node.name)
-        if len(cons) == 1 and isinstance(cons[0], Activation) and cons[0].function in ("tanh", "sigmoid"):
+        if len(cons) == 1 and isinstance(cons[0], Activation) and cons[0].properties.table_lookup:
             idx = cons[0].table.index_type
             return idx.integer - 1 if idx.signed else idx.integer
         return None
@@ -237,7 +237,7 @@ class _Search:
                     node.bias_quantizer = float_weight_quantizer(node.bias, f)
                 node.kernel_q = node.bias_q = None
         for n in g.nodes:
-            if isinstance(n, Activation) and n.name in self.orig_tables and n.function in ("tanh", "sigmoid"):
+            if isinstance(n, Activation) and n.name in self.orig_tables and n.properties.table_lookup:
                 table, _ = self.orig_tables[n.name]
                 if state is None:
                     n.table = table

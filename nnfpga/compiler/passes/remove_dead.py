@@ -4,8 +4,8 @@ Contract: runs on integer weights (after `quantize_weights`) when pruning is req
 (``pruning`` section or a layer ``sparsity``) and ``pruning.dead_units`` is not
 ``keep``.  Bit-exact: the golden emulator gives identical outputs for every input before
 and after.  A unit ``j`` of a Dense/Conv2D layer ``L`` whose outputs reach the next
-Dense/Conv2D ``M`` through element-wise activations (not softmax), max pools and a
-flatten, each read by nothing else, is removed when
+Dense/Conv2D ``M`` through element-wise activations (`ActivationFunction.elementwise`),
+max pools and a flatten, each read by nothing else, is removed when
 
 * every weight of ``M`` that reads it is zero (*unused*): drop ``L``'s column ``j``
   and bias ``j`` and ``M``'s rows for ``j``; or
@@ -31,7 +31,6 @@ import numpy as np
 
 from nnfpga.compiler.adjustments import record_pass
 from nnfpga.compiler.config import CompileOptions
-from nnfpga.compiler.float_reference import _activation
 from nnfpga.compiler.passes.precision import assign_exact_types
 from nnfpga.compiler.source_layers import layer_of, weight_nodes
 from nnfpga.ir.emulator import trace_raw
@@ -92,7 +91,7 @@ def _path(graph: Graph, layer) -> tuple[list, object, object] | None:
             return (inter, nxt, flat) if (not conv or flat is not None) else None
         if isinstance(nxt, Conv2D):
             return (inter, nxt, None) if conv and flat is None else None
-        if isinstance(nxt, Activation) and nxt.function != "softmax":
+        if isinstance(nxt, Activation) and nxt.properties.elementwise:
             inter.append(nxt)
         elif isinstance(nxt, MaxPool2D) and conv and flat is None:
             inter.append(nxt)
@@ -167,7 +166,7 @@ def _fold_constants(typed: Graph, layer, inter, nxt, feed, const, n_units, p_fla
         c_float = float(layer.bias[j]) if layer.bias is not None else 0.0
         for n in inter:
             if isinstance(n, Activation):
-                c_float = float(_activation(n.function, np.array([c_float]), n.float_alpha)[0])
+                c_float = float(n.float_forward(np.array([c_float]))[0])
         fbias = fbias + c_float * nxt.kernel[idx].reshape(-1, n_out).sum(axis=0)
     nxt.bias_q = QuantArray(np.array(braw, dtype=np.int64), fb, WeightKind.FIXED)
     nxt.bias = fbias

@@ -1,16 +1,17 @@
 """trim_precision: narrow layer output types to the range seen in calibration data.
 
-Contract: runs after `infer_precision` when trimming is requested (``precision.trim``
-or ``--trim``; calibration data required).  Data-dependent, and marked so in the
-summary.  Only types the compiler chose from range analysis are trimmed -- Dense/Conv2D
-outputs and relu/leaky_relu/linear/hard_tanh outputs that are exact (no type requested) or come
-from ``auto_frac`` -- never a type set by the model's quantisers, the config or
-post-training quantisation, never the input, tables or softmax.  For each such tensor
-the golden emulator runs on the calibration samples; its integer bits are reduced to
-hold the observed raw range times ``precision.margin`` (the sign is kept when the exact
-range has negative values), the fractional bits and rounding are kept, and the
-overflow becomes **SAT**: data outside the observed range saturates instead of
-wrapping.  Downstream ranges and accumulators are re-derived exactly.  On the
+Contract: runs after `infer_precision` when trimming is requested (``precision.trim`` or
+``--trim``; calibration data required).  Data-dependent, and marked so in the summary.
+Only types the compiler chose from range analysis are trimmed -- outputs of
+`Op.trimmable` ops (Dense/Conv2D, and the activations whose entry in
+`nnfpga.ir.ops.activation_functions` says so: the piecewise-linear ones) that are exact
+(no type requested) or come from ``auto_frac`` -- never a type set by the model's
+quantisers, the config or post-training quantisation, never the input, tables or
+softmax.  For each such tensor the golden emulator runs on the calibration samples; its
+integer bits are reduced to hold the observed raw range times ``precision.margin`` (the
+sign is kept when the exact range has negative values), the fractional bits and rounding
+are kept, and the overflow becomes **SAT**: data outside the observed range saturates
+instead of wrapping.  Downstream ranges and accumulators are re-derived exactly.  On the
 calibration samples the outputs are bit-identical before and after (checked).  The
 summary ``trim`` lists every trimmed tensor with its old and new type and the observed
 range.
@@ -29,16 +30,10 @@ from nnfpga.compiler.source_layers import layer_of
 from nnfpga.ir.emulator import quantize_input, run_raw, trace_raw
 from nnfpga.ir.fixed import Overflow, type_for_range
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense
-
-TRIMMABLE_FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_tanh")
 
 
 def _eligible(node, exact_nodes: set) -> bool:
-    if not (isinstance(node, (Dense, Conv2D)) or
-            (isinstance(node, Activation) and node.function in TRIMMABLE_FUNCTIONS)):
-        return False
-    return node.name in exact_nodes
+    return node.trimmable and node.name in exact_nodes
 
 
 def trim_precision(graph: Graph, options: CompileOptions, exact_nodes: set | None = None) -> Graph:

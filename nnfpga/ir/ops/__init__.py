@@ -1,4 +1,7 @@
-"""The op set: one op per module.  Importing this package registers every op."""
+"""The op set: one op per module.  Importing this package registers every op.
+
+`activation_functions` is the Activation op's table of functions: what each one is
+(float meaning, error-bound rule, signedness, what passes may do with it)."""
 
 from nnfpga.ir.ops.activation import Activation  # noqa: F401
 from nnfpga.ir.ops.banked_dense import BankedDense  # noqa: F401

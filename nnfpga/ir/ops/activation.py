@@ -13,6 +13,10 @@ source model's float slope for the float reference (`nnfpga.compiler.float_refer
 tanh and sigmoid are `LookupTable`s.  softmax is ``e_i = exp_table(x_i - max x)``,
 ``s = sum e_i`` (exact), ``r = inv_table(s)``, ``y_i = e_i * r`` converted to the output
 type; subtracting the maximum keeps the arg-max entry at ``exp(0) = 1``.
+
+What each function is beyond this arithmetic (float meaning, error-bound rule,
+signedness, what passes may do with it) is its entry in
+`nnfpga.ir.ops.activation_functions`; a function without an entry is refused.
 """
 
 from __future__ import annotations
@@ -23,10 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnfpga.ir.fixed import FixedType, type_for_range
+from nnfpga.ir.ops.activation_functions import ActivationFunction, activation_function
 from nnfpga.ir.ops.base import Op, TensorInfo, convert, output_info, register
 from nnfpga.ir.tables import LookupTable
-
-FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_tanh", "tanh", "sigmoid", "softmax")
 
 #: leaky_relu slopes are rounded to this many fractional bits (more for slopes below
 #: 2**-9, so that ``alpha_raw`` keeps `ALPHA_MIN_BITS` significant bits).
@@ -64,17 +67,16 @@ class Activation(Op):
     function: str = "linear"
     table: LookupTable | None = None          # tanh, sigmoid; exp for softmax
     inv_table: LookupTable | None = None      # softmax's reciprocal
-    #: leaky_relu: the source model's float slope (None: ``alpha_q`` is the slope)
+    #: a function with a slope (`ActivationFunction.slope`: leaky_relu): the source model's
+    #: float slope (None: ``alpha_q`` is the slope)
     alpha: float | None = None
-    #: leaky_relu: the exact slope ``alpha_raw * 2**-alpha_frac`` (from ``alpha`` when 0)
+    #: a function with a slope: the exact slope ``alpha_raw * 2**-alpha_frac`` (from
+    #: ``alpha`` when 0)
     alpha_raw: int = 0
     alpha_frac: int = 0
 
     def __post_init__(self) -> None:
-        if self.function not in FUNCTIONS:
-            raise ValueError(f"activation {self.function!r} of {self.name!r} is not supported; "
-                             f"supported: {', '.join(FUNCTIONS)}")
-        if self.function == "leaky_relu":
+        if activation_function(self.function, self.name).slope:   # an unknown function is refused here
             if self.alpha is not None:
                 raw, frac = quantize_alpha(self.alpha, self.name)  # checks 0 < alpha < 1
                 self.alpha = float(self.alpha)
@@ -82,10 +84,27 @@ class Activation(Op):
                     self.alpha_raw, self.alpha_frac = raw, frac
             if not isinstance(self.alpha_raw, (int, np.integer)) or isinstance(self.alpha_raw, bool) \
                     or not 0 < self.alpha_raw or self.alpha_frac < 0 or self.alpha_raw > 1 << self.alpha_frac:
-                raise ValueError(f"leaky_relu {self.name!r}: slope {self.alpha_raw!r} * 2**-{self.alpha_frac} "
+                raise ValueError(f"{self.function} {self.name!r}: slope {self.alpha_raw!r} * 2**-{self.alpha_frac} "
                                  "must be an integer multiple of a power of two in (0, 1]; give alpha "
                                  "(0 < alpha < 1) or alpha_raw / alpha_frac")
             self.alpha_raw, self.alpha_frac = strip_zeros(self.alpha_raw, self.alpha_frac)
+
+    @property
+    def properties(self) -> ActivationFunction:
+        """What the function is (`nnfpga.ir.ops.activation_functions`)."""
+        return activation_function(self.function, self.name)
+
+    @property
+    def auto_typed(self) -> bool:
+        return self.properties.auto_typed
+
+    @property
+    def trimmable(self) -> bool:
+        return self.properties.trimmable
+
+    def float_forward(self, x: np.ndarray) -> np.ndarray:
+        """The float network's function on float values (the source model's slope)."""
+        return self.properties.float_function(x, self.float_alpha)
 
     @property
     def alpha_q(self) -> float:
@@ -95,13 +114,13 @@ class Activation(Op):
     @property
     def float_alpha(self) -> float | None:
         """leaky_relu: the slope of the float network (the source model's, else ``alpha_q``)."""
-        if self.function != "leaky_relu":
+        if not self.properties.slope:
             return None
         return self.alpha if self.alpha is not None else self.alpha_q
 
     def pre_frac(self, in_frac: int) -> int:
         """Fractional bits of the exact value before the output conversion."""
-        return in_frac + self.alpha_frac if self.function == "leaky_relu" else in_frac
+        return in_frac + self.alpha_frac if self.properties.slope else in_frac
 
     def _pre(self, x: TensorInfo) -> tuple[int, int, FixedType]:
         """Exact range and type before the output conversion."""
@@ -113,8 +132,10 @@ class Activation(Op):
         elif f == "hard_tanh":
             one = 1 << max(x.type.frac, 0)
             lo, hi = min(max(x.lo, -one), one), max(min(x.hi, one), -one)
-        else:
+        elif f == "linear":
             lo, hi = x.lo, x.hi
+        else:   # an entry of activation_functions without its arithmetic here
+            raise ValueError(f"activation {f!r} of {self.name!r} has no fixed-point arithmetic in the IR")
         return lo, hi, type_for_range(lo, hi, self.pre_frac(x.type.frac))
 
     def leaky_raw(self, v: int) -> int:
@@ -123,7 +144,7 @@ class Activation(Op):
 
     def infer(self, ins: list[TensorInfo]) -> TensorInfo:
         (x,) = ins
-        if self.function in ("tanh", "sigmoid"):
+        if self.properties.table_lookup:
             t = self.table
             return TensorInfo(x.shape, t.out_type, int(t.entries.min()), int(t.entries.max()))
         if self.function == "softmax":
@@ -138,7 +159,7 @@ class Activation(Op):
     def emulate(self, xs: list[np.ndarray], ins: list[TensorInfo]) -> np.ndarray:
         x, info = xs[0], ins[0]
         f = self.function
-        if f in ("tanh", "sigmoid"):
+        if self.properties.table_lookup:
             return self.table.lookup(x, info.type.frac)
         if f == "softmax":
             return self._softmax(x, info)
@@ -176,7 +197,7 @@ class Activation(Op):
         d = {"function": self.function,
              "table": self.table.to_json() if self.table else None,
              "inv_table": self.inv_table.to_json() if self.inv_table else None}
-        if self.function == "leaky_relu":
+        if self.properties.slope:
             d.update(alpha=self.alpha, alpha_raw=int(self.alpha_raw), alpha_frac=int(self.alpha_frac))
         return d
 
@@ -185,6 +206,6 @@ class Activation(Op):
         out = {"function": d["function"],
                "table": LookupTable.from_json(d["table"]) if d.get("table") else None,
                "inv_table": LookupTable.from_json(d["inv_table"]) if d.get("inv_table") else None}
-        if d["function"] == "leaky_relu":
+        if activation_function(d["function"], d.get("name")).slope:
             out.update(alpha=d.get("alpha"), alpha_raw=int(d["alpha_raw"]), alpha_frac=int(d["alpha_frac"]))
         return out

@@ -42,6 +42,13 @@ class Op:
     by range analysis); ``info`` is filled by `infer`."""
 
     op_type: ClassVar[str] = "op"
+    #: What passes may do with the op's output type (an Activation asks its function's
+    #: entry in `nnfpga.ir.ops.activation_functions`).  ``auto_typed``: the output is a
+    #: conversion whose type the compiler chooses by range analysis (``auto_frac``) and the
+    #: configuration's ``output``/``activation`` key sets; ``trimmable``: `trim_precision`
+    #: may narrow that type to the range seen in calibration data.
+    auto_typed: ClassVar[bool] = False
+    trimmable: ClassVar[bool] = False
 
     name: str
     inputs: list[str]

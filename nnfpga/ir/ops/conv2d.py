@@ -46,6 +46,8 @@ def windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
 @dataclass
 class Conv2D(Op):
     op_type = "Conv2D"
+    auto_typed = True
+    trimmable = True
     kernel: np.ndarray | None = None          # float (kh, kw, cin, cout)
     bias: np.ndarray | None = None
     kernel_quantizer: Quantizer | None = None

@@ -16,6 +16,8 @@ from nnfpga.ir.quant import QuantArray, Quantizer
 @dataclass
 class Dense(Op):
     op_type = "Dense"
+    auto_typed = True
+    trimmable = True
     kernel: np.ndarray | None = None          # float (n_in, n_out), as trained
     bias: np.ndarray | None = None            # float (n_out,) or None
     kernel_quantizer: Quantizer | None = None

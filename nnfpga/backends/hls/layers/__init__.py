@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, maxpool2d, reshape
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext  # noqa: F401
+from nnfpga.ir.ops.activation_functions import ACTIVATION_FUNCTIONS
 
 EMITTERS = {
     "Dense": dense.emit,
@@ -16,5 +17,5 @@ EMITTERS = {
 
 #: Human-readable list for error messages.
 SUPPORTED = ("Input", "Dense (fixed, ternary, binary, po2 weights)", "BankedDense",
-             f"Activation ({', '.join(activation.FUNCTIONS)})", "Reshape",
+             f"Activation ({', '.join(ACTIVATION_FUNCTIONS)})", "Reshape",
              "Conv2D (valid/same, any stride)", "MaxPool2D (valid/same, any stride)")

@@ -10,6 +10,9 @@ over the input type's whole range, so nothing is lost before the output conversi
 A table lookup converts the input to the table's index type (its rounding and overflow
 apply) and reads ``entries[raw - index_type.min_raw]`` (`nnfpga::table_address`); the
 entries are the IR's `LookupTable.entries`, written exactly.
+
+Which of these a function is comes from its entry in `nnfpga.ir.ops.activation_functions`
+(piecewise-linear, table lookup, or softmax); the code below is the C++ of each.
 """
 
 from __future__ import annotations
@@ -19,16 +22,22 @@ from nnfpga.backends.hls.literals import check_storable, const_array, exact_deci
 from nnfpga.ir.fixed import FixedType, type_for_range
 from nnfpga.ir.tables import LookupTable
 
-FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_tanh", "tanh", "sigmoid", "softmax")
-
 
 def emit(ctx: LayerContext) -> LayerCode:
-    f = ctx.node.function
-    if f not in FUNCTIONS:
-        raise ValueError(f"activation {f!r} of layer {ctx.node.name!r} is not supported by the HLS backend; "
-                         f"supported: {', '.join(FUNCTIONS)}")
-    return {"linear": _elementwise, "relu": _elementwise, "leaky_relu": _elementwise, "hard_tanh": _elementwise,
-            "tanh": _table, "sigmoid": _table, "softmax": _softmax}[f](ctx)
+    fn = ctx.node.properties   # a function the IR does not know is refused here
+    if fn.piecewise_linear:
+        return _elementwise(ctx)
+    if fn.table_lookup:
+        return _table(ctx)
+    if fn.name == "softmax":
+        return _softmax(ctx)
+    raise _unsupported(ctx)
+
+
+def _unsupported(ctx: LayerContext) -> ValueError:
+    """An activation the IR defines but this backend has no C++ for."""
+    return ValueError(f"activation {ctx.node.function!r} of layer {ctx.node.name!r} is not supported by the "
+                      "HLS backend")
 
 
 def _elementwise(ctx: LayerContext) -> LayerCode:
@@ -52,7 +61,7 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
                 f"        if (x[i] < 0) v = x[i] * alpha;  // exact product\n"
                 f"        else v = x[i];\n"
                 f"        y[i] = v;")
-    else:  # hard_tanh: clip to [-1, 1] exactly (in a type holding both), then convert
+    elif f == "hard_tanh":  # clip to [-1, 1] exactly (in a type holding both), then convert
         frac = ctx.x.type.frac
         if frac < 0:
             raise ValueError(f"hard_tanh {ctx.node.name!r} needs an input with fractional bits")
@@ -63,6 +72,8 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
                 f"        if (v > 1) v = 1;\n"
                 f"        else if (v < -1) v = -1;\n"
                 f"        y[i] = v;")
+    else:
+        raise _unsupported(ctx)
     fn = f"""// {ctx.node.name}: {f} on {n} values, then the conversion to {ctx.y_t}
 {ctx.signature()} {{
 {ctx.header_pragmas()}Elementwise:

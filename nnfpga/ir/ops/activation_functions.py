@@ -1,0 +1,213 @@
+"""The activation functions of the `Activation` op: one entry per function, holding
+everything the rest of the compiler may ask about it.
+
+The op's fixed-point arithmetic (range analysis, golden emulation) lives in
+`nnfpga.ir.ops.activation`; a lookup table's entries are defined by `nnfpga.ir.tables`.
+This table says what a function *is*, so that no pass, backend or analysis keeps a list
+of function names of its own:
+
+* ``float_function``: the float network's meaning (`nnfpga.compiler.float_reference`,
+  post-training quantisation, the error bound);
+* ``error_rule`` and ``lipschitz``: how `nnfpga.compiler.passes.error_bound` carries an
+  input error through it (and ``parameter_error``: the error of a parameter the
+  fixed-point model holds differently from the float network);
+* ``negative_for_negative_input``: the signedness of the output;
+* ``piecewise_linear`` / ``foldable``: computed exactly, then converted -- such a function
+  may be folded into the output stage of a preceding Dense/Conv2D; ``slope``: it
+  multiplies negative inputs by the op's exact slope (a constant multiplier in hardware);
+* ``table_lookup`` / ``tables`` / ``elementwise``: how it is computed;
+* ``auto_typed`` / ``trimmable``: what the compiler may choose about its output type.
+
+Adding an activation means adding its entry here, its arithmetic to the op, and its
+implementations to the backends.  An unknown name is an error everywhere
+(`activation_function`), never a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from nnfpga.ir.ops.activation import Activation
+
+#: ``float_function(x, alpha)``: ``alpha`` is the function's float parameter (leaky_relu's
+#: slope, `Activation.float_alpha`), None for functions without one.
+FloatFunction = Callable[[np.ndarray, "float | None"], np.ndarray]
+
+#: ``parameter_error(node, x_min, e_in)``: the error added by a parameter whose exact
+#: fixed-point value differs from the float network's (``x_min``: the smallest real input,
+#: ``e_in``: the input error per element).
+ParameterError = Callable[["Activation", float, np.ndarray], np.ndarray]
+
+
+class ErrorRule(Enum):
+    """How an input error ``e_in`` becomes an output error (`error_bound`)."""
+
+    #: exact arithmetic, then the output conversion: ``lipschitz * e_in`` plus the
+    #: conversion's rounding (plus ``parameter_error``)
+    EXACT_THEN_CONVERSION = "exact then conversion"
+    #: one lookup table: ``lipschitz * (e_in + index rounding)`` plus the entry rounding,
+    #: plus what clipping the input to the index range can cost
+    TABLE = "table"
+    #: no guaranteed bound is derived: the error bound of the whole model is None
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class ActivationFunction:
+    """What one activation function is (see the module doc for who reads what)."""
+
+    name: str
+    float_function: FloatFunction
+    error_rule: ErrorRule
+    #: |f(a) - f(b)| <= lipschitz * |a - b|; None when no bound is derived
+    lipschitz: float | None
+    #: the output is negative for some negative input (and never for a non-negative one):
+    #: the output of a signed input is signed, that of an unsigned input unsigned.  False:
+    #: the output is never negative.
+    negative_for_negative_input: bool
+    #: exact in fixed point: the IR computes it without rounding (with the exact parameter
+    #: of `Activation`), then converts to the output type
+    piecewise_linear: bool
+    #: may be folded into the output stage of a preceding Dense/Conv2D (after its
+    #: accumulator, before or instead of the output conversion)
+    foldable: bool
+    #: one lookup table, ``Activation.table``: the input is converted to its index type
+    #: and the entry read; the output type is the entries' type
+    table_lookup: bool
+    #: the `nnfpga.ir.tables` functions of the tables the op reads (``table``, then
+    #: ``inv_table``); their size is ``table_size`` in the configuration
+    tables: tuple[str, ...]
+    #: each output element depends on the matching input element only
+    elementwise: bool
+    #: the output is a conversion whose type the compiler chooses by range analysis
+    #: (``auto_frac``, the rounding/overflow keys) and the configuration's
+    #: ``output``/``activation`` sets
+    auto_typed: bool
+    #: `trim_precision` may narrow that conversion to the range seen in calibration data
+    trimmable: bool
+    #: ``y = x`` for ``x >= 0`` and ``y = alpha_q * x`` for ``x < 0`` with the op's exact
+    #: slope ``alpha_q = alpha_raw * 2**-alpha_frac`` in (0, 1] (`Activation.alpha`, ...):
+    #: one constant multiplication per element that can be negative
+    slope: bool = False
+    parameter_error: ParameterError | None = None
+
+    def __post_init__(self) -> None:
+        # the combinations the passes rely on: an entry that breaks one fails on import
+        rules = [
+            ((self.lipschitz is None) == (self.error_rule is ErrorRule.NONE),
+             "has a Lipschitz constant exactly when it has an error rule"),
+            (not self.foldable or (self.piecewise_linear and self.elementwise),
+             "is foldable only if piecewise-linear and element-wise"),
+            (not self.table_lookup or (len(self.tables) == 1 and self.elementwise),
+             "is a table lookup only with one table, element-wise"),
+            (not self.piecewise_linear or (not self.tables and self.error_rule is ErrorRule.EXACT_THEN_CONVERSION),
+             "is piecewise-linear only without tables, with the exact error rule"),
+            (self.error_rule is not ErrorRule.TABLE or self.table_lookup, "has the table error rule only as a table"),
+            (not (self.auto_typed and self.table_lookup), "cannot be both auto-typed and a table (entries type it)"),
+            (not self.trimmable or self.auto_typed, "is trimmable only if auto-typed"),
+            (not self.slope or self.piecewise_linear, "has a slope only if piecewise-linear"),
+        ]
+        for holds, rule in rules:
+            if not holds:
+                raise ValueError(f"activation function {self.name!r}: an entry {rule}")
+
+    def output_signed(self, input_signed: bool) -> bool:
+        """Whether the output can be negative, for a signed or an unsigned input."""
+        return input_signed and self.negative_for_negative_input
+
+
+# ----------------------------------------------------------------------------- float meanings
+def _linear(x: np.ndarray, alpha: float | None) -> np.ndarray:
+    return x
+
+
+def _relu(x: np.ndarray, alpha: float | None) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+def _leaky_relu(x: np.ndarray, alpha: float | None) -> np.ndarray:
+    if alpha is None:
+        raise ValueError("leaky_relu needs its slope alpha")
+    return np.where(x >= 0, x, alpha * x)
+
+
+def _hard_tanh(x: np.ndarray, alpha: float | None) -> np.ndarray:
+    return np.clip(x, -1.0, 1.0)
+
+
+def _tanh(x: np.ndarray, alpha: float | None) -> np.ndarray:
+    return np.tanh(x)
+
+
+def _sigmoid(x: np.ndarray, alpha: float | None) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))   # no overflow warnings for large |x|
+
+
+def _softmax(x: np.ndarray, alpha: float | None) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _leaky_slope_error(node: "Activation", x_min: float, e_in: np.ndarray) -> np.ndarray:
+    """The float network's slope against the exact ``alpha_q``: ``|alpha - alpha_q| *
+    max(0, -x)`` for x down to the range's minimum less the input error."""
+    return abs(node.float_alpha - node.alpha_q) * np.maximum(e_in - x_min, 0.0)
+
+
+def _exact(name: str, float_function: FloatFunction, negative: bool, slope: bool = False,
+           parameter_error: ParameterError | None = None) -> ActivationFunction:
+    """A 1-Lipschitz piecewise-linear function, computed exactly and then converted."""
+    return ActivationFunction(name, float_function, ErrorRule.EXACT_THEN_CONVERSION, lipschitz=1.0,
+                              negative_for_negative_input=negative, piecewise_linear=True, foldable=True,
+                              table_lookup=False, tables=(), elementwise=True, auto_typed=True, trimmable=True,
+                              slope=slope, parameter_error=parameter_error)
+
+
+def _table(name: str, float_function: FloatFunction, lipschitz: float, negative: bool) -> ActivationFunction:
+    """A smooth function read from one lookup table of the same name."""
+    return ActivationFunction(name, float_function, ErrorRule.TABLE, lipschitz=lipschitz,
+                              negative_for_negative_input=negative, piecewise_linear=False, foldable=False,
+                              table_lookup=True, tables=(name,), elementwise=True, auto_typed=False,
+                              trimmable=False)
+
+
+#: name -> entry, in the order error messages list them.
+ACTIVATION_FUNCTIONS: dict[str, ActivationFunction] = {f.name: f for f in (
+    _exact("linear", _linear, negative=True),
+    _exact("relu", _relu, negative=False),
+    # 1-Lipschitz: its exact slope alpha_q is in (0, 1]
+    _exact("leaky_relu", _leaky_relu, negative=True, slope=True, parameter_error=_leaky_slope_error),
+    _exact("hard_tanh", _hard_tanh, negative=True),
+    _table("tanh", _tanh, lipschitz=1.0, negative=True),
+    _table("sigmoid", _sigmoid, lipschitz=0.25, negative=False),
+    # e_i = exp_table(x_i - max x), y_i = e_i * reciprocal_table(sum e): its output type is
+    # set (config output/activation), but not chosen by range analysis
+    ActivationFunction("softmax", _softmax, ErrorRule.NONE, lipschitz=None, negative_for_negative_input=False,
+                       piecewise_linear=False, foldable=False, table_lookup=False, tables=("exp", "reciprocal"),
+                       elementwise=False, auto_typed=False, trimmable=False),
+)}
+
+
+class UnknownActivationError(ValueError):
+    """An activation function without an entry in `ACTIVATION_FUNCTIONS`."""
+
+
+def activation_function(name: str, node: str | None = None) -> ActivationFunction:
+    """The entry of function ``name`` (``node``: the IR node using it, for the message)."""
+    entry = ACTIVATION_FUNCTIONS.get(name)
+    if entry is None:
+        of = f" of {node!r}" if node is not None else ""
+        raise UnknownActivationError(f"activation {name!r}{of} is not supported; "
+                                     f"supported: {', '.join(ACTIVATION_FUNCTIONS)}")
+    return entry
+
+
+def names_where(test: Callable[[ActivationFunction], bool]) -> tuple[str, ...]:
+    """The names of the functions whose entry passes ``test``, in table order (for
+    messages and documentation)."""
+    return tuple(name for name, entry in ACTIVATION_FUNCTIONS.items() if test(entry))
