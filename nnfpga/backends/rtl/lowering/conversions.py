@@ -13,22 +13,16 @@ the layer (M to a stand-alone conversion layer, whose input comes from registers
 
 from __future__ import annotations
 
+from typing import Callable
+
 from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range
 from nnfpga.backends.rtl.netlist import LayerInfo, MulConst, Reg, Signal, Sum, flat_ops
-from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Op as IrOp
-
-#: Activations built as a clip and a conversion (they fold into a linear layer's output stage).
-FOLDABLE = ("linear", "relu", "leaky_relu", "hard_tanh")
+from nnfpga.ir.ops import Activation, Op as IrOp
 
 
 def conversion_chain(node_list: list[IrOp]) -> list[tuple[IrOp, str]]:
-    out = []
-    for n in node_list:
-        if isinstance(n, (Dense, BankedDense, Conv2D)):
-            out.append((n, "none"))
-        else:
-            out.append((n, n.function))
-    return out
+    """(node, function) of each conversion; a linear layer's own is ``"linear"``."""
+    return [(n, n.function if isinstance(n, Activation) else "linear") for n in node_list]
 
 
 def leaky_multiplies(act: Activation, values: list[Value]) -> bool:
@@ -57,6 +51,35 @@ def leaky(b: Builder, name: str, act: Activation, v: Signal, f: int, delay: int)
     return b.mux(name, sign, [pos, neg], fo), fo
 
 
+Clip = tuple[int | None, int | None] | None
+#: ``rule(builder, node, element, value, frac, previous type's frac, product delay)``
+#: -> (value, frac, clip bounds) that the node's conversion then requantises
+ElementRule = Callable[[Builder, IrOp, int, Signal, int, int, int], tuple[Signal, int, Clip]]
+
+
+def _linear(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: int, delay: int):
+    return v, f, None
+
+
+def _relu(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: int, delay: int):
+    return v, f, (0, None)
+
+
+def _leaky_relu(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: int, delay: int):
+    v, f = leaky(b, f"{node.name}_lk{j}", node, v, f, delay)
+    return v, f, None
+
+
+def _hard_tanh(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: int, delay: int):
+    v = b.materialize(f"{node.name}_in{j}", v, f, prev_frac)
+    return v, prev_frac, (-(1 << prev_frac), 1 << prev_frac)
+
+
+#: The RTL of each piecewise-linear activation (and of a linear layer's own conversion).
+ELEMENT_RULES: dict[str, ElementRule] = {"linear": _linear, "relu": _relu, "leaky_relu": _leaky_relu,
+                                         "hard_tanh": _hard_tanh}
+
+
 def apply_conversions(b: Builder, values: list[Value], convs: list[tuple[IrOp, str]],
                        in_frac: int, mr: int, registered: bool = False) -> tuple[list[Value], int]:
     """Chain of conversions of the output stage, element by element, as the emulator.
@@ -68,25 +91,18 @@ def apply_conversions(b: Builder, values: list[Value], convs: list[tuple[IrOp, s
     for node, fn in convs:
         t = node.info.type
         delay = 0
-        if fn == "leaky_relu" and leaky_multiplies(node, values):
+        if fn != "linear" and node.properties.slope and leaky_multiplies(node, values):
             if not registered:
                 values = [(b.reg(f"{node.name}_x{j}", v, f), f) for j, (v, f) in enumerate(values)]
                 extra += 1
             delay = mr
             extra += mr
+        rule = ELEMENT_RULES[fn]
         new = []
         for j, (v, f) in enumerate(values):
-            clip = None
-            if fn == "relu":
-                clip = (0, None)
-            elif fn == "leaky_relu":
-                v, f = leaky(b, f"{node.name}_lk{j}", node, v, f, delay)
-            elif fn == "hard_tanh":
-                v, f = b.materialize(f"{node.name}_in{j}", v, f, prev_frac), prev_frac
-                clip = (-(1 << f), 1 << f)
+            v, f, clip = rule(b, node, j, v, f, prev_frac, delay)
             name = f"{node.name}_q{j}"
-            note = f"{node.name}[{j}]: " + ("" if fn in ("none", "linear") else f"{fn}, then ") + \
-                f"requantize to {t}"
+            note = f"{node.name}[{j}]: " + ("" if fn == "linear" else f"{fn}, then ") + f"requantize to {t}"
             new.append(b.requant(name, v, f, t, clip, note))
         check_in_ir_range(node, new)
         values, prev_frac, registered = new, t.frac, False

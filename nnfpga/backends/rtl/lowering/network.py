@@ -21,14 +21,15 @@ import numpy as np
 
 from nnfpga.backends.rtl.dsp import ops_dsp
 from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, unsupported
-from nnfpga.backends.rtl.lowering.conversions import FOLDABLE, lower_conversion_layer
+from nnfpga.backends.rtl.lowering.conversions import ELEMENT_RULES, lower_conversion_layer
 from nnfpga.backends.rtl.lowering.linear import banked_plan, conv_plan, dense_plan, lower_linear
 from nnfpga.backends.rtl.lowering.pool import lower_maxpool
-from nnfpga.backends.rtl.lowering.tables import TABLES, lower_softmax, lower_table
+from nnfpga.backends.rtl.lowering.tables import lower_softmax, lower_table
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, RESERVED, Namer, top_name, unit_name
 from nnfpga.backends.rtl.netlist import LayerInfo, Netlist, Op, Reg, acyclic_pass, flat_ops
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.graph import Graph
+from nnfpga.ir.ops.activation_functions import names_where
 from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Input, MaxPool2D, Op as IrOp, Reshape
 
 
@@ -62,10 +63,27 @@ def _maxpool(b: Builder, n: MaxPool2D, x: LayerInput):
     return lower_maxpool(b, n, x.values, x.shape, x.type_frac, x.cfg)
 
 
+def _activation_form(n: Activation) -> str | None:
+    """How the RTL builds ``n``: "table", "softmax", "conversion", or None (it cannot)."""
+    fn = n.properties
+    if fn.name == "softmax":  # its own construction: max tree, exp table, sum, reciprocal
+        return "softmax" if n.table is not None and n.inv_table is not None else None
+    if fn.table_lookup:
+        return "table" if n.table is not None else None
+    if fn.piecewise_linear and fn.name in ELEMENT_RULES:
+        return "conversion"
+    return None
+
+
+def _foldable(n: IrOp) -> bool:
+    return isinstance(n, Activation) and n.properties.foldable and n.function in ELEMENT_RULES
+
+
 def _activation(b: Builder, n: Activation, x: LayerInput):
-    if n.function in TABLES:
+    form = _activation_form(n)
+    if form == "table":
         return lower_table(b, n, x.values)
-    if n.function == "softmax":
+    if form == "softmax":
         return lower_softmax(b, n, x.values, x.type_frac, x.cfg)
     return lower_conversion_layer(b, n, x.values, x.type_frac, x.cfg)
 
@@ -81,11 +99,10 @@ def _why_unsupported(n: IrOp) -> str | None:
     if isinstance(n, Reshape):
         return None
     if isinstance(n, Activation):
-        if n.function in FOLDABLE or (n.function in TABLES and n.table is not None) or \
-                (n.function == "softmax" and n.table is not None and n.inv_table is not None):
+        if _activation_form(n) is not None:
             return None
-        return (f"supported activations are {', '.join(FOLDABLE)}, {', '.join(TABLES)} and softmax "
-                "(with their tables)")
+        return (f"supported activations are {', '.join(ELEMENT_RULES)}, "
+                f"{', '.join(names_where(lambda f: f.table_lookup))} and softmax (with their tables)")
     if type(n) in LAYER_RULES:
         return None
     names = ", ".join(t.__name__ for t in LAYER_RULES) + ", Reshape"
@@ -162,8 +179,7 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
             continue
         folded = []
         if isinstance(n, FOLDS_ACTIVATIONS):
-            while k + 1 < len(nodes) and isinstance(nodes[k + 1], Activation) \
-                    and nodes[k + 1].function in FOLDABLE:
+            while k + 1 < len(nodes) and _foldable(nodes[k + 1]):
                 folded.append(nodes[k + 1])
                 k += 1
         values, info = LAYER_RULES[type(n)](b, n, LayerInput(values, shape, type_frac, folded, cfg))

@@ -231,7 +231,7 @@ class CostModel:
         leaky ReLU multiplies every element that can be negative by its slope."""
         out = {}
         for n in graph.nodes:
-            if isinstance(n, Activation) and n.function == "leaky_relu":
+            if isinstance(n, Activation) and n.properties.slope:
                 alpha = int(getattr(n, "alpha_raw", 0) or 0)
                 x = graph.in_infos(n)[0]
                 if alpha > 0 and x.lo < 0:

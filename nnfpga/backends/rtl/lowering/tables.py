@@ -8,9 +8,6 @@ from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, bala
 from nnfpga.backends.rtl.netlist import LayerInfo, Mul, MulConst, Reg, RomTable, Signal, Sum, Term, const, flat_ops
 from nnfpga.ir.ops import Activation
 
-#: Activations built as one table read per element.
-TABLES = ("tanh", "sigmoid")
-
 
 def lower_table(b: Builder, act: Activation, xs: list[Value]) -> tuple[list[Value], LayerInfo]:
     """tanh / sigmoid: the IR's `LookupTable` as a ROM, two cycles.  Cycle 1: the index
