@@ -1,6 +1,6 @@
-"""RTL backend: an RTL description (`netlist`) lowered from the IR (`lower`) and printed
-as VHDL-2008 (`vhdl`) and Verilog-2005 (`verilog`) from the same description; DSP counts
-in `resources`.
+"""RTL backend: an RTL description (`netlist`) lowered from the IR (`lowering`) and
+printed as VHDL-2008 (`vhdl`) and Verilog-2005 (`verilog`) from the same description;
+what a product costs in DSPs in `dsp` (the one rule).
 
 Public API: `write_rtl`, `lower`, `RtlConfig`, `Netlist`, `evaluate`, `simulate`,
 `RtlUnsupportedError`.
