@@ -52,3 +52,32 @@ def ghdl_installed() -> None:
 # Fixtures live here (not in a test module) so that every module using the marks sees them.
 needs_verilator = pytest.mark.usefixtures("verilator_installed")
 needs_ghdl = pytest.mark.usefixtures("ghdl_installed")
+
+
+def _dsp_disagreements(root: Path) -> list[str]:
+    """Firmware trees below ``root`` whose rtl.json (the lowering's count) and
+    report.json (the estimator's) give different DSPs: the two call one rule."""
+    import json
+    bad = []
+    for report_path in sorted(root.rglob("report.json")):
+        rtl_path = report_path.with_name("rtl.json")
+        try:
+            report, rtl = json.loads(report_path.read_text()), json.loads(rtl_path.read_text())
+            estimate = report["resources"]["estimate"]["dsp"]
+            per_layer = {x["name"]: x["resources"]["dsp"] for x in report["layers"]}
+            built = {x["name"]: x["dsp"] for x in rtl["layers"]}
+            total = rtl["dsp"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a complete tree (a test of broken input)
+        if estimate != total or any(per_layer.get(k, 0) != v for k, v in built.items()):
+            bad.append(f"{report_path.parent}: rtl.json {total} {built}, report.json {estimate} {per_layer}")
+    return bad
+
+
+@pytest.fixture(scope="session", autouse=True)
+def rtl_and_report_agree_on_dsps(tmp_path_factory):
+    """Every firmware tree the tests write: the same DSP count in rtl.json and
+    report.json, in total and per layer."""
+    yield
+    bad = _dsp_disagreements(tmp_path_factory.getbasetemp())
+    assert not bad, "rtl.json and report.json disagree on DSPs:\n" + "\n".join(bad)
