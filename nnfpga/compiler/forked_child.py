@@ -4,8 +4,8 @@ Once the RTL description is built, the printers and the estimator share no state
 reads the description and writes its own files (the estimator returns a small result).
 They are pure Python, so on a machine with two or more cores the Verilog printer and the
 estimator run in a child process while this one prints VHDL and writes the HLS C++ and
-the integration files.  For a 10k-parameter dense model that takes a compile from about
-1.5 s to about 1.0 s on the 2-vCPU machine (``benchmarks/compiler_speed.py``).
+the integration files (``benchmarks/compiler_speed.py`` times the 10k-parameter model
+with and without it: ``NNFPGA_JOBS=1``).
 
 A child is forked only where that is safe and useful: POSIX ``fork``, more than one CPU,
 and no other thread in this process.  Forking a threaded process can leave the child
