@@ -14,7 +14,8 @@ import pytest
 from tests.conftest import require_tool
 
 from nnfpga.backends.report import build_report, compare, write_report_files
-from nnfpga.backends.report.estimator import _adder, _const_adder, _lut_rom, _Operand, _sum_cost, estimate_netlist
+from nnfpga.backends.report.estimator import estimate_netlist
+from nnfpga.backends.report.primitive_costs import Operand, adder_cost, const_adder_cost, lut_rom_cost, sum_cost
 from nnfpga.backends.rtl.dsp import const_product_dsp, lut_product_shifts, op_dsp
 from nnfpga.backends.report.schema import load_schema, validate
 from nnfpga.backends.report import timing as T
@@ -71,28 +72,28 @@ def test_lut_product_shifts():
 
 def test_adder_costs_follow_the_yosys_mapping():
     # signed 10 + 10 bits into 11: 10 propagate LUTs (the sign extension shares one), 3 CARRY4
-    assert _adder(_Operand(0, 10, True), _Operand(0, 10, True), 11)[:2] == (10, 3)
+    assert adder_cost(Operand(0, 10, True), Operand(0, 10, True), 11)[:2] == (10, 3)
     # (b << 3) + a: the three low bits of a pass through
-    assert _adder(_Operand(0, 10, True), _Operand(3, 13, True), 14)[:2] == (10, 3)
+    assert adder_cost(Operand(0, 10, True), Operand(3, 13, True), 14)[:2] == (10, 3)
     # unsigned 6-bit x + (x << 1) into 8 bits (x * 3)
-    assert _adder(_Operand(0, 6, False), _Operand(1, 7, False), 8)[:2] == (5, 2)
+    assert adder_cost(Operand(0, 6, False), Operand(1, 7, False), 8)[:2] == (5, 2)
     # a constant costs one inverter per set bit, the chain starts at its lowest set bit
-    assert _const_adder(0x5B, 11) == (5, 3)
+    assert const_adder_cost(0x5B, 11) == (5, 3)
     # v + const + one bit (RND_CONV): the bit is the carry-in
-    assert _sum_cost([(10, True, 0, False), (1, False, 0, False)], 7, 11)[:2] == (3, 3)
+    assert sum_cost([(10, True, 0, False), (1, False, 0, False)], 7, 11)[:2] == (3, 3)
     # negation: one inverter per bit
-    assert _sum_cost([(10, True, 0, True)], 0, 11)[:2] == (11, 3)
+    assert sum_cost([(10, True, 0, True)], 0, 11)[:2] == (11, 3)
 
 
 def test_lut_rom_counts_distinct_slices():
-    assert _lut_rom(tuple(range(64)), 6) == 6.0                   # 6 address bits: one LUT per bit
+    assert lut_rom_cost(tuple(range(64)), 6) == 6.0                   # 6 address bits: one LUT per bit
     flat = tuple([0] * 512 + [1023] * 512)                          # a step: every slice constant
-    assert _lut_rom(flat, 10) < 10 * 4
-    assert _lut_rom(tuple(range(1024)), 10) <= 10                    # a ramp: the same slice everywhere
+    assert lut_rom_cost(flat, 10) < 10 * 4
+    assert lut_rom_cost(tuple(range(1024)), 10) <= 10                    # a ramp: the same slice everywhere
     import random
     rnd = random.Random(0)
     noise = tuple(rnd.randrange(1024) for _ in range(1024))
-    assert _lut_rom(noise, 10) >= 10 * 16                            # 16 distinct slices per bit
+    assert lut_rom_cost(noise, 10) >= 10 * 16                            # 16 distinct slices per bit
 
 
 # ----------------------------------------------------------------------------- estimator

@@ -54,8 +54,11 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Callable
 
 from nnfpga.backends.report import timing as T
+from nnfpga.backends.report.primitive_costs import (bram18_count, comparator_cost, lut_rom_cost,
+                                                    sum_cost)
 from nnfpga.backends.rtl.dsp import lut_product_shifts, op_dsp
 from nnfpga.backends.rtl.netlist import Requant, acyclic_pass
 
@@ -64,8 +67,6 @@ ROM_LUT_MAX_BITS = 2048
 #: A block-RAM table needing more BRAM36 than this goes to UltraRAM (parts with URAM).
 URAM_MIN_BRAM36 = 16
 URAM_BITS = 288 * 1024
-#: (depth, width) configurations of a RAMB18.
-BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 SRL_MIN_LENGTH = 3
 SRL_DEPTH = 16
 #: The LUT categories of the breakdown.
@@ -120,119 +121,6 @@ class Cost:
                 "operations": int(self.operations), "merged_operations": int(self.merged)}
 
 
-# ----------------------------------------------------------------------------- helpers
-@dataclass
-class _Operand:
-    lsb: int      # lowest bit that can be non-zero
-    top: int      # one above the highest information bit
-    signed: bool  # extended by copies of its top bit (else by zeros)
-
-
-def _operand(width: int, signed: bool, shift: int, neg: bool) -> _Operand:
-    # a negated operand is inverted: its zero extension turns into ones, like a sign
-    return _Operand(shift, shift + width, signed or neg)
-
-
-def _adder(p: _Operand, q: _Operand, w: int) -> tuple[int, int, _Operand]:
-    """(LUTs, CARRY4s, result) of a two-signal carry-chain adder of output width ``w``."""
-    lo = max(p.lsb, q.lsb)
-    shorter, longer = (p, q) if p.top <= q.top else (q, p)
-    hi = longer.top if shorter.signed else shorter.top
-    hi = min(hi, w)
-    luts = max(0, hi - lo)
-    chain = max(0, w - lo)
-    return luts, math.ceil(chain / 4), _Operand(min(p.lsb, q.lsb), w, True)
-
-
-def _const_adder(c: int, w: int) -> tuple[int, int]:
-    """(inverters, CARRY4s) of adding constant ``c`` to a signal, output width ``w``: the
-    chain starts at the constant's lowest set bit."""
-    pattern = c & ((1 << w) - 1)
-    if pattern == 0:
-        return 0, 0
-    lo = (pattern & -pattern).bit_length() - 1
-    return bin(pattern).count("1"), math.ceil((w - lo) / 4)
-
-
-def _sum_cost(terms: list[tuple[int, bool, int, bool]], const: int, w: int) -> tuple[int, int, int]:
-    """(LUTs, CARRY4s, chain adders in series) of ``sum(+-(x << s)) + const``; ``terms``
-    are (width, signed, shift, neg) of the signal terms."""
-    if not terms:
-        return 0, 0, 0
-    carry_in = [t for t in terms if t[0] == 1 and not t[1] and not t[3]]
-    rest = [t for t in terms if not (t[0] == 1 and not t[1] and not t[3])]
-    if carry_in and (len(rest) >= 1 or const):
-        carry_in = carry_in[1:]  # one single-bit term rides on the carry-in
-    terms = rest + carry_in
-    if not terms:  # only single bits plus maybe a constant
-        return 0, 1, 1
-    luts = carry = series = 0
-    ops = [_operand(*t) for t in terms]
-    acc = ops[0]
-    if len(ops) == 1:
-        width, signed, shift, neg = terms[0]
-        if neg:
-            n = max(0, w - shift)
-            luts, carry, series = n, math.ceil(n / 4), 1
-        if const:
-            i, c = _const_adder(const, w)
-            luts, carry, series = luts + i, carry + c, series + 1
-        return luts, carry, series
-    for q in ops[1:]:
-        lu, ca, acc = _adder(acc, q, w)
-        luts, carry, series = luts + lu, carry + ca, series + 1
-    if const:
-        i, c = _const_adder(const, w)
-        luts, carry, series = luts + i, carry + c, series + 1
-    return luts, carry, series
-
-
-def _pow2_exponent(v: int) -> int | None:
-    return v.bit_length() - 1 if v > 0 and v & (v - 1) == 0 else None
-
-
-def _comparator(a_width: int, a_signed: bool, bound: int, upper: bool) -> tuple[int, int]:
-    """(LUTs, CARRY4s) of ``a > bound`` (upper) or ``a < bound``."""
-    if not upper:
-        if bound == 0 and a_signed:
-            return 0, 0  # the sign bit
-        k = _pow2_exponent(-bound) if bound < 0 else None
-        if k is not None and a_signed:
-            return math.ceil(max(1, a_width - 1 - k) / 6), 0
-    else:
-        k = _pow2_exponent(bound + 1)
-        if k is not None:
-            return math.ceil(max(1, a_width - k) / 6), 0
-    return math.ceil(a_width / 2), math.ceil(a_width / 4)
-
-
-def _bram18(entries: int, width: int) -> int:
-    return min(math.ceil(entries / d) * math.ceil(width / w) for d, w in BRAM18_SHAPES)
-
-
-def _lut_rom(entries: tuple[int, ...], width: int) -> float:
-    """LUTs of one asynchronous read of a table: per output bit one LUT6 per distinct
-    non-constant 64-entry slice, plus the 4:1 multiplexers above MUXF7/F8."""
-    n = len(entries)
-    k = max((n - 1).bit_length(), 1)
-    if k <= 6:
-        return float(width)
-    chunks = math.ceil(n / 64)
-    total = 0
-    for b in range(width):
-        bits = [(e >> b) & 1 for e in entries]
-        every = {tuple(bits[i:i + 64]) for i in range(0, n, 64)}
-        total += sum(1 for s in every if any(s) and not all(s))
-        if len(every) == 1:
-            continue  # the same function in every slice: no multiplexer
-        # multiplexers: MUXF7/F8 merge 4 slices for free; above, one LUT6 per 4:1 mux
-        level = math.ceil(chunks / 4)
-        while level > 1:
-            level = math.ceil(level / 4)
-            total += level
-    return float(total)
-
-
 # ----------------------------------------------------------------------------- estimator
 @dataclass
 class NetlistEstimate:
@@ -246,13 +134,65 @@ def _kind(op) -> str:
     return type(op).__name__
 
 
-@acyclic_pass
-def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> NetlistEstimate:
-    """Estimate every layer of ``nl`` (an `nnfpga.backends.rtl.netlist.Netlist`)."""
-    ops = nl.primitive_ops()
-    #: the operations that requantise a value (rounding, shifts, saturation)
-    requant_steps = {id(step) for op in nl.ops if isinstance(op, Requant) for step in op.steps}
-    canon: dict[int, object] = {}
+ZERO = (0.0, 0, 0)
+#: (ns, LUT levels, CARRY4s) of a path
+Arrival = tuple[float, int, int]
+
+
+@dataclass
+class _Design:
+    """The distinct operations of a netlist that its outputs depend on, as synthesis
+    keeps them (`_distinct_live_ops`), with their fan-in and fan-out by key."""
+
+    unique: list
+    canon: dict[int, int]                 # id(signal) -> key of the distinct operation driving it
+    in_keys: dict[int, list[int]]         # key -> keys of its non-constant operands
+    consumers: dict[int, list]            # key -> the operations reading it
+    port_driven: set[int]                 # keys that drive an output port
+    merged_by_layer: dict[str, int]
+    notes: list[str]
+
+    def key(self, op) -> int:
+        return self.canon[id(op.out)]
+
+    def only_regs(self, op) -> bool:
+        """Is ``op`` read by registers only (and no port)?"""
+        k = self.canon[id(op.out)]
+        users = self.consumers.get(k, [])
+        return bool(users) and k not in self.port_driven and all(_kind(u) == "Reg" for u in users)
+
+
+def _merge_key(op, key_of):
+    kind = type(op).__name__
+    if kind == "Reg":  # the commonest first (the kinds exclude each other)
+        en = getattr(op, "en", None)
+        return (kind, key_of(op.a), op.out.width, None if en is None else key_of(en),
+                getattr(op, "reset", None), getattr(op, "aligned_stage", None))
+    if kind == "Sum":
+        return ("sum", op.out.width, tuple([(key_of(t.sig), t.shift, t.neg) for t in op.terms]))
+    if kind == "InputSlice":
+        return ("in", op.index)
+    if kind == "MulConst":
+        return ("mul", key_of(op.a), op.c, op.out.width)
+    if kind == "Wrap":
+        return (kind, key_of(op.a), op.out.width)
+    if kind == "Shr":
+        return ("shr", key_of(op.a), op.s)
+    if kind == "Bit":
+        return ("bit", key_of(op.a), op.k)
+    if kind == "Clip":
+        return ("clip", key_of(op.a), op.lo, op.hi)
+    if kind == "Rom":
+        return ("rom", key_of(op.a), id(op.table))
+    if kind in ("Mux", "Mul", "Max"):
+        return (kind, tuple(key_of(s) for s in op.operands()), op.out.width)
+    return ("op", id(op))
+
+
+def _distinct_live_ops(nl) -> _Design:
+    """Operations with the same operands and parameters are built once (synthesis merges
+    them), and logic no output depends on is removed."""
+    canon: dict[int, int] = {}
     keys: dict[object, int] = {}
     unique: list = []
     merged_by_layer: dict[str, int] = defaultdict(int)
@@ -261,33 +201,9 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
     def key_of(s):
         return ("c", s.lo) if s.is_const else canon[id(s)]
 
-    for op in ops:
-        kind = type(op).__name__  # _kind(op), inlined
+    for op in nl.primitive_ops():
         try:
-            if kind == "Reg":  # the commonest first (the kinds exclude each other)
-                en = getattr(op, "en", None)
-                key = (kind, key_of(op.a), op.out.width, None if en is None else key_of(en),
-                       getattr(op, "reset", None), getattr(op, "aligned_stage", None))
-            elif kind == "Sum":
-                key = ("sum", op.out.width, tuple([(key_of(t.sig), t.shift, t.neg) for t in op.terms]))
-            elif kind == "InputSlice":
-                key = ("in", op.index)
-            elif kind == "MulConst":
-                key = ("mul", key_of(op.a), op.c, op.out.width)
-            elif kind == "Wrap":
-                key = (kind, key_of(op.a), op.out.width)
-            elif kind == "Shr":
-                key = ("shr", key_of(op.a), op.s)
-            elif kind == "Bit":
-                key = ("bit", key_of(op.a), op.k)
-            elif kind == "Clip":
-                key = ("clip", key_of(op.a), op.lo, op.hi)
-            elif kind == "Rom":
-                key = ("rom", key_of(op.a), id(op.table))
-            elif kind in ("Mux", "Mul", "Max"):
-                key = (kind, tuple(key_of(s) for s in op.operands()), op.out.width)
-            else:
-                key = ("op", id(op))
+            key = _merge_key(op, key_of)
         except KeyError:
             key = ("op", id(op))
         if key in keys:
@@ -302,7 +218,6 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
     # are all zero) is removed by synthesis: keep what the outputs reach
     by_key = {canon[id(op.out)]: op for op in unique}
     live: set = set()
-    #: the keys of a live operation's non-constant operands (read by every pass below)
     in_keys: dict[int, list[int]] = {}
     todo = [canon[id(s)] for s in nl.outputs if not s.is_const]
     while todo:
@@ -317,239 +232,289 @@ def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> N
         notes.append(f"{len(dead)} operations drive nothing the outputs depend on; synthesis removes them")
         unique = [op for op in unique if canon[id(op.out)] in live]
 
-    # consumers of each distinct signal
     consumers: dict[int, list] = defaultdict(list)
     for op in unique:
         for src in in_keys[canon[id(op.out)]]:
             consumers[src].append(op)
     port_driven = {canon[id(s)] for s in nl.outputs if not s.is_const}
+    return _Design(unique, canon, in_keys, consumers, port_driven, merged_by_layer, notes)
 
-    def only_regs(op) -> bool:
-        k = canon[id(op.out)]
-        users = consumers.get(k, [])
-        return bool(users) and k not in port_driven and all(_kind(u) == "Reg" for u in users)
 
-    # tables: distinct reads per table decide block RAM or LUT-ROM
+def _place_tables(d: _Design, has_uram: bool) -> tuple[dict[int, list], dict[int, tuple[str, int]], set[int]]:
+    """Distinct reads per table decide block RAM (or UltraRAM) or LUT-ROM: (reads per
+    table, table id -> ("bram"|"uram", count), keys of the reads a memory serves)."""
     reads: dict[int, list] = defaultdict(list)
-    for op in unique:
+    for op in d.unique:
         if _kind(op) == "Rom":
             reads[id(op.table)].append(op)
-    rom_in_bram: set[int] = set()
-    table_cost: dict[int, tuple[str, int]] = {}
+    in_memory: set[int] = set()
+    placement: dict[int, tuple[str, int]] = {}
     for tid, rs in reads.items():
         table = rs[0].table
         bits = len(table.entries) * table.width
-        if len(rs) <= 2 and bits > ROM_LUT_MAX_BITS and all(only_regs(r) for r in rs):
-            n18 = _bram18(len(table.entries), table.width)
+        if len(rs) <= 2 and bits > ROM_LUT_MAX_BITS and all(d.only_regs(r) for r in rs):
+            n18 = bram18_count(len(table.entries), table.width)
             if has_uram and n18 / 2 > URAM_MIN_BRAM36:
-                table_cost[tid] = ("uram", math.ceil(bits / URAM_BITS))
+                placement[tid] = ("uram", math.ceil(bits / URAM_BITS))
             else:
-                table_cost[tid] = ("bram", n18)
-            rom_in_bram.update(canon[id(r.out)] for r in rs)
+                placement[tid] = ("bram", n18)
+            in_memory.update(d.key(r) for r in rs)
+    return reads, placement, in_memory
 
-    # shift-register chains
-    srl_of: dict[int, tuple[int, int]] = {}  # reg key -> (luts, stages) for the chain head
+
+def _srl_chains(d: _Design) -> tuple[dict[int, tuple[int, int]], set[int]]:
+    """Chains of three or more single-fanout plain registers become SRL16E: (chain head
+    key -> (LUTs, stages), keys of every register in a chain)."""
+    by_key = {d.key(op): op for op in d.unique}
+    srl_of: dict[int, tuple[int, int]] = {}
     in_chain: set[int] = set()
-    regs = [op for op in unique if _kind(op) == "Reg" and getattr(op, "plain", True)]
-    for r in regs:
-        k = canon[id(r.out)]
-        src = None if r.a.is_const else canon[id(r.a)]
+    for r in d.unique:
+        if _kind(r) != "Reg" or not getattr(r, "plain", True):
+            continue
+        src = None if r.a.is_const else d.canon[id(r.a)]
         src_op = by_key.get(src)
-        if src_op is not None and _kind(src_op) == "Reg" and len(consumers[src]) == 1 and src not in port_driven:
+        if src_op is not None and _kind(src_op) == "Reg" and len(d.consumers[src]) == 1 \
+                and src not in d.port_driven:
             continue  # not a chain head
         chain = [r]
         while True:
-            ck = canon[id(chain[-1].out)]
-            users = consumers.get(ck, [])
+            ck = d.key(chain[-1])
+            users = d.consumers.get(ck, [])
             if len(users) == 1 and _kind(users[0]) == "Reg" and getattr(users[0], "plain", True) \
-                    and ck not in port_driven:
+                    and ck not in d.port_driven:
                 chain.append(users[0])
             else:
                 break
         if len(chain) >= SRL_MIN_LENGTH:
             width = max(x.out.width for x in chain)
-            srl_of[k] = (width * math.ceil(len(chain) / SRL_DEPTH), len(chain))
-            in_chain.update(canon[id(x.out)] for x in chain)
+            srl_of[d.key(r)] = (width * math.ceil(len(chain) / SRL_DEPTH), len(chain))
+            in_chain.update(d.key(x) for x in chain)
+    return srl_of, in_chain
 
-    layers: dict[str, Cost] = defaultdict(Cost)
-    arrival: dict[int, tuple[float, int, int]] = {}  # key -> (ns, LUT levels, CARRY4s)
 
-    #: (terms, constant, width) -> `_sum_cost`: adder trees repeat the same shapes
-    sum_costs: dict[tuple, tuple[int, int, int]] = {}
-    #: (entries, width) -> `_lut_rom`: every element's read of an activation table is alike
-    rom_luts: dict[tuple, float] = {}
+@dataclass
+class _Pricing:
+    """What the per-operation rules read besides the operation."""
 
-    def lut_rom(entries: tuple[int, ...], width: int) -> float:
-        luts = rom_luts.get((entries, width))
+    design: _Design
+    dsp_type: str
+    requant_steps: set[int]
+    table_placement: dict[int, tuple[str, int]]
+    in_memory: set[int]
+    srl_of: dict[int, tuple[int, int]]
+    in_chain: set[int]
+    #: (terms, constant, width) -> `sum_cost`: adder trees repeat the same shapes
+    sum_costs: dict = field(default_factory=dict)
+    #: (entries, width) -> `lut_rom_cost`: every element's read of an activation table is alike
+    rom_luts: dict = field(default_factory=dict)
+
+    def lut_rom(self, entries: tuple[int, ...], width: int) -> float:
+        luts = self.rom_luts.get((entries, width))
         if luts is None:
-            luts = rom_luts[entries, width] = _lut_rom(entries, width)
+            luts = self.rom_luts[entries, width] = lut_rom_cost(entries, width)
         return luts
 
-    zero = (0.0, 0, 0)
-    for op in unique:
-        kind = type(op).__name__  # _kind(op), inlined
+
+def _end_path(c: Cost, end: Arrival) -> None:
+    if end[0] > c.path_ns:
+        c.path_ns, c.levels, c.path_carry4 = end
+
+
+def _after(start: Arrival, delay: float, levels: int, carry4: int) -> Arrival:
+    return (start[0] + delay, start[1] + levels, start[2] + carry4)
+
+
+# Each rule charges ``c`` (the layer's cost) for ``op`` (output width ``w``, operands
+# arriving at ``start``) and returns when its output arrives (registers: 0, a new path).
+
+def _input_slice(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    return ZERO
+
+
+def _mul_const(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    n = op_dsp(op, p.dsp_type)
+    if n:
+        c.dsp += n
+        c.dsp_products += 1
+        return _after(start, T.T_DSP, 0, 0)
+    c.lut_products += 1
+    shifts = lut_product_shifts(op.c, w)
+    if len(shifts) > 1:
+        terms = [(op.a.width, op.a.signed, s, False) for s in shifts]
+        luts, carry, series = sum_cost(terms, 0, w)
+        c.lut["multipliers"] += luts
+        c.carry4 += carry
+        depth = math.ceil(math.log2(len(shifts)))
+        return _after(start, depth * (T.T_LUT + T.T_CARRY_IO) + carry / max(series, 1) * T.T_CARRY4 * depth,
+                      depth, math.ceil(carry / max(series, 1)) * depth)
+    if op.c < 0:  # -2^k: a negation
+        c.lut["multipliers"] += w
+        c.carry4 += math.ceil(w / 4)
+        return _after(start, T.T_LUT + T.T_CARRY_IO + math.ceil(w / 4) * T.T_CARRY4, 1, math.ceil(w / 4))
+    return start
+
+
+def _sum(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    terms = tuple([(t.sig.width, t.sig.signed, t.shift, t.neg) for t in op.terms if not t.sig.is_const])
+    const = sum([(-1 if t.neg else 1) * (t.sig.value << t.shift) for t in op.terms if t.sig.is_const])
+    shape = (terms, const, w)
+    cost = p.sum_costs.get(shape)
+    if cost is None:
+        cost = p.sum_costs[shape] = sum_cost(list(terms), const, w)
+    luts, carry, series = cost
+    c.lut["requant" if id(op) in p.requant_steps else "adders"] += luts
+    c.carry4 += carry
+    if not series:
+        return start
+    per = math.ceil(carry / series)
+    return _after(start, series * (T.T_LUT + T.T_CARRY_IO) + carry * T.T_CARRY4, series, per * series)
+
+
+def _clip(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    a = op.a
+    bounds = [(b, up) for b, up in ((op.lo, False), (op.hi, True)) if b is not None]
+    luts = carry = 0
+    for b, up in bounds:
+        lu, ca = comparator_cost(a.width, a.signed, b, up)
+        luts, carry = luts + lu, carry + ca
+    if len(bounds) == 1 and p.design.only_regs(op):
+        pass  # the register's synchronous set/reset does the multiplexing
+    elif len(bounds) == 2:
+        luts = w + max(0, luts - 2)
+    else:
+        luts += w
+    c.lut["requant"] += luts
+    c.carry4 += carry
+    delay = (T.T_LUT if luts else 0.0) + (T.T_CARRY_IO + carry * T.T_CARRY4 if carry else 0.0)
+    return _after(start, delay, 1 if luts else 0, carry)
+
+
+def _rom(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    if id(op.table) in p.table_placement:
+        return (T.T_BRAM_CLK, 0, 0)  # a synchronous read starts a path
+    luts = p.lut_rom(op.table.entries[op.a.lo:op.a.hi + 1], w)
+    c.lut["rom"] += luts
+    n = max(1, op.a.hi - op.a.lo + 1)
+    kbits = max((n - 1).bit_length(), 1)
+    lv = 1 if kbits <= 6 else (1 if kbits <= 8 else 1 + math.ceil((kbits - 8) / 2))
+    return _after(start, lv * T.T_LUT + (T.T_MUXF if kbits > 6 else 0.0), lv, 0)
+
+
+def _reg(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    k = p.design.key(op)
+    if k in p.srl_of:
+        luts, _ = p.srl_of[k]
+        c.lut["srl"] += luts
+        c.srl += luts
+    elif k in p.in_chain:
+        pass
+    elif not op.a.is_const and p.design.canon[id(op.a)] in p.in_memory:
+        pass  # the block RAM's own output register
+    else:
+        c.ff += w
+    _end_path(c, start)
+    return ZERO
+
+
+def _wiring(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    return start  # slices, shifts, wrap-around; a valid tap reads the valid shift register
+
+
+def _mul(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    """A multiplier unit of a time-multiplexed layer (or any product of two signals)."""
+    n = op_dsp(op, p.dsp_type)
+    if n:
+        c.dsp += n
+        c.dsp_products += 1
+        return _after(start, T.T_DSP, 0, 0)
+    nb = min(op.a.width, op.b.width)  # a tiny product: LUTs, about one adder per bit of the narrower operand
+    c.lut["multipliers"] += nb * w
+    c.carry4 += nb * math.ceil(w / 4)
+    c.lut_products += 1
+    return _after(start, nb * (T.T_LUT + T.T_CARRY_IO), nb, nb)
+
+
+def _mux(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    ins = op.inputs[op.sel.lo:op.sel.hi + 1]
+    if all(s.is_const for s in ins):  # a constant sequence (weights): a LUT-ROM
+        c.lut["rom"] += p.lut_rom(tuple(s.value for s in ins), w)
+    else:
+        n = len(ins)
+        per_bit = 1 if n <= 4 else math.ceil(n / 4) + max(0, math.ceil(n / 16) - 1)
+        c.lut["other"] += per_bit * w
+    kbits = max((len(ins) - 1).bit_length(), 1)
+    lv = 1 + max(0, math.ceil((kbits - 4) / 2))
+    return _after(start, lv * T.T_LUT + (T.T_MUXF if kbits > 2 else 0.0), lv, 0)
+
+
+def _max(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    """A comparator (carry chain) and a multiplexer."""
+    wc = max(op.a.width, op.b.width) + 1
+    c.lut["other"] += wc + w
+    c.carry4 += math.ceil(wc / 4)
+    return _after(start, 2 * T.T_LUT + T.T_CARRY_IO + math.ceil(wc / 4) * T.T_CARRY4, 2, math.ceil(wc / 4))
+
+
+def _counter(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    """State register, incrementer, terminal-count logic."""
+    c.ff += w
+    c.lut["other"] += 2 * w
+    c.carry4 += math.ceil(w / 4)
+    return ZERO
+
+
+def _acc(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    """An accumulator register: an adder whose load multiplexer merges into its LUTs."""
+    c.ff += w
+    c.lut["adders"] += w
+    c.carry4 += math.ceil(w / 4)
+    _end_path(c, _after(start, T.T_LUT + T.T_CARRY_IO + math.ceil(w / 4) * T.T_CARRY4, 1, math.ceil(w / 4)))
+    return ZERO
+
+
+OpRule = Callable[[object, Cost, int, Arrival, _Pricing], Arrival]
+#: The cost rule of each primitive operation kind.
+OP_RULES: dict[str, OpRule] = {
+    "InputSlice": _input_slice, "MulConst": _mul_const, "Sum": _sum, "Clip": _clip, "Rom": _rom,
+    "Reg": _reg, "Shr": _wiring, "Bit": _wiring, "Wrap": _wiring, "ValidTap": _wiring, "Mul": _mul,
+    "Mux": _mux, "Max": _max, "Counter": _counter, "Acc": _acc}
+
+
+@acyclic_pass
+def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> NetlistEstimate:
+    """Estimate every layer of ``nl`` (an `nnfpga.backends.rtl.netlist.Netlist`)."""
+    d = _distinct_live_ops(nl)
+    reads, placement, in_memory = _place_tables(d, has_uram)
+    srl_of, in_chain = _srl_chains(d)
+    pricing = _Pricing(d, dsp_type, {id(step) for op in nl.ops if isinstance(op, Requant) for step in op.steps},
+                       placement, in_memory, srl_of, in_chain)
+    notes = list(d.notes)
+    layers: dict[str, Cost] = defaultdict(Cost)
+    arrival: dict[int, Arrival] = {}
+    for op in d.unique:
         c = layers[op.out.layer]
         c.operations += 1
-        k = canon[id(op.out)]
-        w = op.out.width
-        start = zero  # the latest operand arrival (arrivals are never below zero)
-        for src in in_keys[k]:
-            a = arrival.get(src, zero)
+        k = d.canon[id(op.out)]
+        start = ZERO  # the latest operand arrival (arrivals are never below zero)
+        for src in d.in_keys[k]:
+            a = arrival.get(src, ZERO)
             if a > start:
                 start = a
-        delay, lv, cy = 0.0, 0, 0
-        if kind == "InputSlice":
-            start = (0.0, 0, 0)
-        elif kind == "MulConst":
-            n = op_dsp(op, dsp_type)
-            if n:
-                c.dsp += n
-                c.dsp_products += 1
-                delay = T.T_DSP
-            else:
-                shifts = lut_product_shifts(op.c, w)
-                if len(shifts) > 1:
-                    terms = [(op.a.width, op.a.signed, s, False) for s in shifts]
-                    luts, carry, series = _sum_cost(terms, 0, w)
-                    c.lut["multipliers"] += luts
-                    c.carry4 += carry
-                    depth = math.ceil(math.log2(len(shifts)))
-                    delay = depth * (T.T_LUT + T.T_CARRY_IO) + carry / max(series, 1) * T.T_CARRY4 * depth
-                    lv, cy = depth, math.ceil(carry / max(series, 1)) * depth
-                elif op.c < 0:  # -2^k: a negation
-                    c.lut["multipliers"] += w
-                    c.carry4 += math.ceil(w / 4)
-                    delay, lv, cy = T.T_LUT + T.T_CARRY_IO + math.ceil(w / 4) * T.T_CARRY4, 1, math.ceil(w / 4)
-                c.lut_products += 1
-        elif kind == "Sum":
-            terms = tuple([(t.sig.width, t.sig.signed, t.shift, t.neg) for t in op.terms if not t.sig.is_const])
-            const = sum([(-1 if t.neg else 1) * (t.sig.value << t.shift) for t in op.terms if t.sig.is_const])
-            shape = (terms, const, w)
-            cost = sum_costs.get(shape)
-            if cost is None:
-                cost = sum_costs[shape] = _sum_cost(list(terms), const, w)
-            luts, carry, series = cost
-            cat = "requant" if id(op) in requant_steps else "adders"
-            c.lut[cat] += luts
-            c.carry4 += carry
-            if series:
-                per = math.ceil(carry / series)
-                delay = series * (T.T_LUT + T.T_CARRY_IO) + carry * T.T_CARRY4
-                lv, cy = series, per * series
-        elif kind == "Clip":
-            a = op.a
-            bounds = [(b, up) for b, up in ((op.lo, False), (op.hi, True)) if b is not None]
-            luts = carry = 0
-            for b, up in bounds:
-                lu, ca = _comparator(a.width, a.signed, b, up)
-                luts, carry = luts + lu, carry + ca
-            if len(bounds) == 1 and only_regs(op):
-                pass  # the register's synchronous set/reset does the multiplexing
-            elif len(bounds) == 2:
-                luts = w + max(0, luts - 2)
-            else:
-                luts += w
-            c.lut["requant"] += luts
-            c.carry4 += carry
-            delay, lv = (T.T_LUT if luts else 0.0) + (T.T_CARRY_IO + carry * T.T_CARRY4 if carry else 0.0), \
-                (1 if luts else 0)
-            cy = carry
-        elif kind == "Rom":
-            choice = table_cost.get(id(op.table))
-            if choice is None:
-                luts = lut_rom(op.table.entries[op.a.lo:op.a.hi + 1], w)
-                c.lut["rom"] += luts
-                n = max(1, op.a.hi - op.a.lo + 1)
-                kbits = max((n - 1).bit_length(), 1)
-                lv = 1 if kbits <= 6 else (1 if kbits <= 8 else 1 + math.ceil((kbits - 8) / 2))
-                delay = lv * T.T_LUT + (T.T_MUXF if kbits > 6 else 0.0)
-            else:
-                delay = T.T_BRAM_CLK
-        elif kind == "Reg":
-            if k in srl_of:
-                luts, stages = srl_of[k]
-                c.lut["srl"] += luts
-                c.srl += luts
-            elif k in in_chain:
-                pass
-            elif not op.a.is_const and canon[id(op.a)] in rom_in_bram:
-                pass  # the block RAM's own output register
-            else:
-                c.ff += w
-            # the path ends here
-            end = (start[0], start[1], start[2])
-            if end[0] > c.path_ns:
-                c.path_ns, c.levels, c.path_carry4 = end
-            arrival[k] = (0.0, 0, 0)
-            continue
-        elif kind in ("Shr", "Bit", "Wrap", "ValidTap"):
-            pass  # wiring (a valid tap reads the valid shift register)
-        elif kind == "Mul":  # a multiplier unit of a time-multiplexed layer
-            n = op_dsp(op, dsp_type)
-            if n:
-                c.dsp += n
-                c.dsp_products += 1
-                delay = T.T_DSP
-            else:  # a tiny product: LUTs, about one adder per bit of the narrower operand
-                nb = min(op.a.width, op.b.width)
-                c.lut["multipliers"] += nb * w
-                c.carry4 += nb * math.ceil(w / 4)
-                delay, lv, cy = nb * (T.T_LUT + T.T_CARRY_IO), nb, nb
-                c.lut_products += 1
-        elif kind == "Mux":
-            ins = op.inputs[op.sel.lo:op.sel.hi + 1]
-            if all(s.is_const for s in ins):  # a constant sequence (weights): a LUT-ROM
-                luts = lut_rom(tuple(s.value for s in ins), w)
-                c.lut["rom"] += luts
-            else:
-                n = len(ins)
-                per_bit = 1 if n <= 4 else math.ceil(n / 4) + max(0, math.ceil(n / 16) - 1)
-                luts = per_bit * w
-                c.lut["other"] += luts
-            kbits = max((len(ins) - 1).bit_length(), 1)
-            lv = 1 + max(0, math.ceil((kbits - 4) / 2))
-            delay = lv * T.T_LUT + (T.T_MUXF if kbits > 2 else 0.0)
-        elif kind == "Max":  # comparator (carry chain) and a multiplexer
-            wc = max(op.a.width, op.b.width) + 1
-            c.lut["other"] += wc + w
-            c.carry4 += math.ceil(wc / 4)
-            delay, lv, cy = 2 * T.T_LUT + T.T_CARRY_IO + math.ceil(wc / 4) * T.T_CARRY4, 2, math.ceil(wc / 4)
-        elif kind == "Counter":  # state register, incrementer, terminal-count logic
-            c.ff += w
-            c.lut["other"] += 2 * w
-            c.carry4 += math.ceil(w / 4)
-            arrival[k] = (0.0, 0, 0)
-            continue
-        elif kind == "Acc":  # accumulator register: an adder whose load multiplexer merges into its LUTs
-            c.ff += w
-            c.lut["adders"] += w
-            c.carry4 += math.ceil(w / 4)
-            end = (start[0] + T.T_LUT + T.T_CARRY_IO + math.ceil(w / 4) * T.T_CARRY4, start[1] + 1,
-                   start[2] + math.ceil(w / 4))
-            if end[0] > c.path_ns:
-                c.path_ns, c.levels, c.path_carry4 = end
-            arrival[k] = (0.0, 0, 0)
-            continue
+        rule = OP_RULES.get(type(op).__name__)
+        if rule is None:
+            c.lut["other"] += op.out.width
+            notes.append(f"no cost model for {_kind(op)} ({op.out.name}); charged one LUT per bit")
+            arrival[k] = _after(start, T.T_LUT, 1, 0)
         else:
-            c.lut["other"] += w
-            notes.append(f"no cost model for {kind} ({op.out.name}); charged one LUT per bit")
-            delay, lv = T.T_LUT, 1
-        if kind == "Rom" and id(op.table) in table_cost:
-            arrival[k] = (T.T_BRAM_CLK, 0, 0)  # a synchronous read starts a path
-        else:
-            arrival[k] = (start[0] + delay, start[1] + lv, start[2] + cy)
+            arrival[k] = rule(op, c, op.out.width, start, pricing)
 
-    for name, n in merged_by_layer.items():
+    for name, n in d.merged_by_layer.items():
         layers[name].merged += n
-    # output ports are path ends too
-    for s in nl.outputs:
+    for s in nl.outputs:  # output ports are path ends too
         if not s.is_const:
-            a = arrival.get(canon[id(s)], (0.0, 0, 0))
-            c = layers[s.layer]
-            if a[0] > c.path_ns:
-                c.path_ns, c.levels, c.path_carry4 = a
+            _end_path(layers[s.layer], arrival.get(d.canon[id(s)], ZERO))
     # tables in block RAM / UltraRAM: charged to the layer of their first read
-    for tid, (what, n) in table_cost.items():
+    for tid, (what, n) in placement.items():
         c = layers[reads[tid][0].out.layer]
         if what == "bram":
             c.bram18 += n
