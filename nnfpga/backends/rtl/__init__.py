@@ -1,13 +1,14 @@
 """RTL backend: an RTL description (`netlist`) lowered from the IR (`lower`) and printed
-as VHDL-2008 (`vhdl`) and Verilog-2005 (`verilog`) from the same description; DSP counts
-in `resources`.
+as VHDL-2008 (`vhdl`) and Verilog-2005 (`verilog`) from the same description, and simulated
+by its reference interpreters (`netlist_sim`); DSP counts in `resources`.
 
 Public API: `write_rtl`, `lower`, `RtlConfig`, `Netlist`, `evaluate`, `simulate`,
 `RtlUnsupportedError`.
 """
 
 from nnfpga.backends.rtl.lower import RtlConfig, RtlUnsupportedError, lower
-from nnfpga.backends.rtl.netlist import Netlist, evaluate, simulate
+from nnfpga.backends.rtl.netlist import Netlist
+from nnfpga.backends.rtl.netlist_sim import evaluate, simulate
 from nnfpga.backends.rtl.verilog import print_verilog
 from nnfpga.backends.rtl.vhdl import print_vhdl
 from nnfpga.backends.rtl.writer import read_summary, write_netlist, write_rtl

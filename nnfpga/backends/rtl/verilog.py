@@ -11,10 +11,11 @@ and compared with ``signed`` literals of its own width.
 
 from __future__ import annotations
 
+from nnfpga.backends.rtl.acyclic import acyclic_pass
 from nnfpga.backends.rtl.common import header_lines, op_note, sections, wrap_unsigned
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
                                         Netlist, Op, Reg, Requant, Rom, RomTable, Shr, Signal, Sum,
-                                        ValidTap, Wrap, acyclic_pass)
+                                        ValidTap, Wrap)
 
 
 def _decl(kind: str, s: Signal) -> str:
