@@ -1,8 +1,8 @@
 """A small structural RTL description for the hand-built blocks around a core (the stream
 wrappers): ports, signals, memories, continuous assignments, clocked processes of
-``if``/``else`` statements and one instance of the core.  `vhdl.print_module` prints it as
-VHDL-2008 and `verilog.print_module` as Verilog-2005, so a wrapper is described once and
-its two HDL texts cannot drift apart (as the core's `Netlist` and its two printers).
+``if``/``else`` statements and one instance of the core.  `structural_print.print_module`
+prints it as VHDL-2008 and as Verilog-2005, so a wrapper is described once and its two HDL
+texts cannot drift apart (as the core's `Netlist` and its two printers).
 
 Values are bit patterns: a `Sig` is one bit (``width`` None: ``std_logic`` / a scalar) or
 a vector of ``width`` bits (``std_logic_vector`` / ``[width-1:0]``); the only arithmetic

@@ -1,5 +1,4 @@
-"""Verilog-2005 printer of a `Netlist` (`print_verilog`) and of a structural module
-(`print_module`, the wrappers; see `structural`); mirrors `vhdl` statement for statement.
+"""Verilog-2005 printer of a `Netlist`; mirrors `vhdl` statement for statement.
 
 Every arithmetic expression is written with all operands exactly ``W`` bits wide (``W``
 the width of the driven signal): operands are sign/zero-extended by concatenation or cut
@@ -12,7 +11,6 @@ and compared with ``signed`` literals of its own width.
 
 from __future__ import annotations
 
-from nnfpga.backends.rtl import structural as st
 from nnfpga.backends.rtl.acyclic import acyclic_pass
 from nnfpga.backends.rtl.common import header_lines, op_note, sections, wrap_unsigned
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
@@ -242,104 +240,3 @@ def print_verilog(nl: Netlist) -> str:
     out += ["", "endmodule", "", "/* verilator lint_on UNUSEDSIGNAL */", "`default_nettype wire", ""]
     return "\n".join(out)
 
-
-# --------------------------------------------------------------------------- structural modules
-def _value(e: st.Expr) -> str:
-    """``e`` as a Verilog expression of exactly its width (`structural.width_of`)."""
-    if isinstance(e, st.Sig):
-        return e.name
-    if isinstance(e, st.Lit):
-        return f"1'b{e.value}" if e.width is None else f"{e.width}'d{e.value}"
-    if isinstance(e, st.Not):
-        return f"~{_operand(e.a)}"
-    if isinstance(e, st.And):
-        return " & ".join(_operand(t) for t in e.terms)
-    if isinstance(e, st.Eq):
-        return f"{_value(e.a)} {'!=' if e.negate else '=='} {_value(e.b)}"
-    if isinstance(e, st.Add):
-        return f"{e.a.name} {'-' if e.k < 0 else '+'} {e.a.width}'d{abs(e.k)}"
-    if isinstance(e, st.Slice):
-        return f"{e.sig.name}[{e.hi}:{e.lo}]"
-    if isinstance(e, st.Index):
-        return f"{e.sig.name}[{e.k}]"
-    if isinstance(e, st.Cat):
-        return "{" + ", ".join(_value(p) for p in e.parts) + "}"
-    if isinstance(e, st.Read):
-        return f"{e.mem.name}[{_value(e.addr)}]"
-    raise TypeError(f"no Verilog expression for {e!r}")
-
-
-def _operand(e: st.Expr) -> str:
-    """``e`` as an operand of a logic operator (parenthesised unless it is a name)."""
-    simple = isinstance(e, (st.Sig, st.Lit, st.Index, st.Slice)) or \
-        (isinstance(e, st.Not) and isinstance(e.a, (st.Sig, st.Index)))
-    return _value(e) if simple else f"({_value(e)})"
-
-
-def _statements(body: list, ind: str) -> list[str]:
-    lines: list[str] = []
-    for s in body:
-        if isinstance(s, st.Set):
-            lines.append(f"{ind}{s.target.name} <= {_value(s.value)};")
-        elif isinstance(s, st.Write):
-            lines.append(f"{ind}{s.mem.name}[{_value(s.addr)}] <= {_value(s.data)};")
-        else:
-            word = "if"
-            while True:  # an else branch that is one `if` is an else if
-                lines.append(f"{ind}{word} ({_value(s.cond)}) begin")
-                lines += _statements(s.then, ind + "  ")
-                if len(s.orelse) == 1 and isinstance(s.orelse[0], st.If):
-                    s, word = s.orelse[0], "end else if"
-                    continue
-                if s.orelse:
-                    lines.append(f"{ind}end else begin")
-                    lines += _statements(s.orelse, ind + "  ")
-                break
-            lines.append(f"{ind}end")
-    return lines
-
-
-def _range(width: int | None) -> str:
-    return "" if width is None else f"[{width - 1}:0] "
-
-
-def print_module(m: st.Module) -> str:
-    """The Verilog module of a structural module (`structural`)."""
-    m.check()
-    regs = m.registers()
-    out = ["// " + line if line else "//" for line in st.header_lines(m, "Verilog-2005")]
-    out += ["", "`default_nettype none", "// padding bits of the buses are left unread, by design:",
-            "/* verilator lint_off UNUSEDSIGNAL */", "", f"module {m.name} ("]
-    for k, (s, d) in enumerate(m.ports):
-        end = "," if k + 1 < len(m.ports) else ""
-        note = f"  // {s.note}" if s.note else ""
-        out.append(f"    {'input ' if d == 'in' else 'output'} wire {_range(s.width)}{s.name}{end}{note}")
-    out += [");", ""]
-    for d in m.decls:
-        if d.note:
-            out.append(f"  // {d.note}")
-        if isinstance(d, st.Mem):
-            out.append(f"  reg {_range(d.width)}{d.name} [0:{d.depth - 1}];")
-            continue
-        # no power-up value (`structural`): Verilator flags one on a register that has a reset
-        out.append(f"  {'reg' if id(d) in regs else 'wire'} {_range(d.width)}{d.name};")
-    out.append("")
-    for item in m.items:
-        if not isinstance(item, st.Assign) and out[-1]:
-            out.append("")  # a blank line before each process and the instance
-        if getattr(item, "note", ""):
-            out.append(f"  // {item.note}")
-        if isinstance(item, st.Assign):
-            out.append(f"  assign {item.target.name} = {_value(item.value)};")
-        elif isinstance(item, st.Process):
-            out += [f"  always @(posedge {item.clock.name}) begin"]
-            out += _statements(item.body, "    ")
-            out += ["  end", ""]
-        else:
-            out += [f"  {item.entity} {item.label} ("]
-            out += [f"    .{f}({_value(a)}){',' if k + 1 < len(item.ports) else ''}"
-                    for k, (f, a) in enumerate(item.ports)]
-            out += ["  );", ""]
-    if out[-1] != "":
-        out.append("")
-    return "\n".join(out + ["endmodule", "", "/* verilator lint_on UNUSEDSIGNAL */", "`default_nettype wire", ""])

@@ -1,5 +1,4 @@
-"""VHDL-2008 printer of a `Netlist` (`print_vhdl`) and of a structural module (`print_module`,
-the wrappers; see `structural`).  A netlist becomes one file with a package ``<top>_pkg`` (the core's
+"""VHDL-2008 printer of a `Netlist`: one file with a package ``<top>_pkg`` (the core's
 constants: latency, II, port widths, element types, every name prefixed ``<TOP>_``) and
 the entity ``<top>`` with one architecture.  The file is meant to be compiled into the
 core's own VHDL library (``nnfpga_<top>`` unless configured; `names.default_library`);
@@ -27,7 +26,6 @@ read by the next layer) are concurrent signal assignments.
 
 from __future__ import annotations
 
-from nnfpga.backends.rtl import structural as st
 from nnfpga.backends.rtl.acyclic import acyclic_pass
 from nnfpga.backends.rtl.common import bits, header_lines, op_note
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, default_library, unit_name
@@ -336,129 +334,3 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
     out += ["", "end architecture rtl;", ""]
     return "\n".join(out)
 
-
-# --------------------------------------------------------------------------- structural modules
-def _bits_lit(value: int, width: int | None) -> str:
-    return f"'{value}'" if width is None else f'"{bits(value, width)}"'
-
-
-def _value(e: st.Expr) -> str:
-    """``e`` as a ``std_logic`` (one bit) or ``std_logic_vector`` expression."""
-    if isinstance(e, st.Sig):
-        return e.name
-    if isinstance(e, st.Lit):
-        return _bits_lit(e.value, e.width)
-    if isinstance(e, st.Not):
-        return f"not {_value(e.a)}" if isinstance(e.a, (st.Sig, st.Index)) else f"not ({_value(e.a)})"
-    if isinstance(e, st.And):
-        return " and ".join(_value(t) if isinstance(t, (st.Sig, st.Index, st.Not)) else f"({_value(t)})"
-                            for t in e.terms)
-    if isinstance(e, st.Add):
-        return f"std_logic_vector(unsigned({e.a.name}) {'-' if e.k < 0 else '+'} {abs(e.k)})"
-    if isinstance(e, st.Slice):
-        return f"{e.sig.name}({e.hi} downto {e.lo})"
-    if isinstance(e, st.Index):
-        return f"{e.sig.name}({e.k})"
-    if isinstance(e, st.Cat):
-        return " & ".join(_value(p) for p in e.parts)
-    if isinstance(e, st.Read):
-        return f"{e.mem.name}(to_integer(unsigned({_value(e.addr)})))"
-    raise TypeError(f"no VHDL value for {e!r}")
-
-
-def _cond(e: st.Expr) -> str:
-    """``e`` (one bit) as a VHDL ``boolean``."""
-    if isinstance(e, (st.Sig, st.Index)):
-        return f"{_value(e)} = '1'"
-    if isinstance(e, st.Not) and isinstance(e.a, (st.Sig, st.Index)):
-        return f"{_value(e.a)} = '0'"
-    if isinstance(e, st.Not):
-        return f"not ({_cond(e.a)})"
-    if isinstance(e, st.And):
-        return " and ".join(_cond(t) for t in e.terms)
-    if isinstance(e, st.Eq):
-        a, b, op = e.a, e.b, "/=" if e.negate else "="
-        if isinstance(b, st.Lit) and b.width is not None:  # a vector and a number
-            return f"unsigned({_value(a)}) {op} {b.value}"
-        return f"{_value(a)} {op} {_value(b)}"
-    raise TypeError(f"no VHDL condition for {e!r}")
-
-
-def _assigned(target: st.Sig, e: st.Expr) -> str:
-    """The right-hand side of an assignment of ``e`` to ``target``."""
-    if isinstance(e, st.Lit) and e.width is not None and e.value == 0:
-        return "(others => '0')"
-    if target.width is None and st.has_compare(e):
-        return f"'1' when {_cond(e)} else '0'"
-    return _value(e)
-
-
-def _statements(body: list, ind: str) -> list[str]:
-    lines: list[str] = []
-    for s in body:
-        if isinstance(s, st.Set):
-            lines.append(f"{ind}{s.target.name} <= {_assigned(s.target, s.value)};")
-        elif isinstance(s, st.Write):
-            lines.append(f"{ind}{s.mem.name}(to_integer(unsigned({_value(s.addr)}))) <= {_value(s.data)};")
-        else:
-            word = "if"
-            while True:  # an else branch that is one `if` is an elsif
-                lines.append(f"{ind}{word} {_cond(s.cond)} then")
-                lines += _statements(s.then, ind + "  ")
-                if len(s.orelse) == 1 and isinstance(s.orelse[0], st.If):
-                    s, word = s.orelse[0], "elsif"
-                    continue
-                if s.orelse:
-                    lines.append(f"{ind}else")
-                    lines += _statements(s.orelse, ind + "  ")
-                break
-            lines.append(f"{ind}end if;")
-    return lines
-
-
-def _vhdl_type(width: int | None) -> str:
-    return "std_logic" if width is None else f"std_logic_vector({width - 1} downto 0)"
-
-
-def print_module(m: st.Module) -> str:
-    """The VHDL entity and architecture of a structural module (`structural`)."""
-    m.check()
-    out = ["-- " + line if line else "--" for line in st.header_lines(m, "VHDL-2008")]
-    out += ["", "library ieee;", "use ieee.std_logic_1164.all;", "use ieee.numeric_std.all;", "",
-            f"entity {m.name} is", "  port ("]
-    pad = max(len(s.name) for s, _ in m.ports)
-    for k, (s, d) in enumerate(m.ports):
-        end = ";" if k + 1 < len(m.ports) else ""
-        note = f"  -- {s.note}" if s.note else ""
-        out.append(f"    {s.name:<{pad}} : {d:<3} {_vhdl_type(s.width)}{end}{note}")
-    out += ["  );", f"end entity {m.name};", "", f"architecture rtl of {m.name} is", ""]
-    for d in m.decls:
-        if d.note:
-            out.append(f"  -- {d.note}")
-        if isinstance(d, st.Mem):
-            out += [f"  type {d.name}_t is array (0 to {d.depth - 1}) of {_vhdl_type(d.width)};",
-                    f"  signal {d.name} : {d.name}_t;"]
-            continue
-        init = "" if d.init is None else f" := {_assigned(d, st.Lit(d.init, d.width))}"
-        out.append(f"  signal {d.name} : {_vhdl_type(d.width)}{init};")
-    out += ["", "begin", ""]
-    for item in m.items:
-        if not isinstance(item, st.Assign) and out[-1]:
-            out.append("")  # a blank line before each process and the instance
-        if getattr(item, "note", ""):
-            out.append(f"  -- {item.note}")
-        if isinstance(item, st.Assign):
-            out.append(f"  {item.target.name} <= {_assigned(item.target, item.value)};")
-        elif isinstance(item, st.Process):
-            out += [f"  process ({item.clock.name})", "  begin", f"    if rising_edge({item.clock.name}) then"]
-            out += _statements(item.body, "      ")
-            out += ["    end if;", "  end process;", ""]
-        else:
-            pad = max(len(f) for f, _ in item.ports)
-            out += [f"  {item.label} : entity work.{item.entity}", "    port map ("]
-            out += [f"      {f:<{pad}} => {_value(a)}{',' if k + 1 < len(item.ports) else ''}"
-                    for k, (f, a) in enumerate(item.ports)]
-            out += ["    );", ""]
-    if out[-1] != "":
-        out.append("")
-    return "\n".join(out + ["end architecture rtl;", ""])

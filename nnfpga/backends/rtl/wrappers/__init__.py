@@ -3,7 +3,7 @@
 
 Each is one structural description (`nnfpga.backends.rtl.structural`, built from its plan:
 the dict of its numbers, also in ``wrappers.json``) printed as Verilog-2005 and VHDL-2008
-by the core's printers, next to the core: ``verilog/<top>_axis.v``, ``vhdl/<top>_axis.vhd``,
+(`nnfpga.backends.rtl.structural_print`), next to the core: ``verilog/<top>_axis.v``, ``vhdl/<top>_axis.vhd``,
 ``verilog/<top>_bx.v``, ``vhdl/<top>_bx.vhd``.  Each wrapper instantiates the core by its
 name from ``rtl.json`` (``entity work.<top>`` in VHDL: compile the wrapper into the
 core's library).  `write_wrappers` also writes ``wrappers.json``: per wrapper its top,
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nnfpga.backends.rtl import verilog, vhdl
+from nnfpga.backends.rtl.structural_print import print_module
 from nnfpga.backends.rtl.wrappers.axis import axis_module, axis_plan
 from nnfpga.backends.rtl.wrappers.bunch_crossing import BX_RATE_MHZ, bx_module, bx_plan, words_per_crossing
 from nnfpga.backends.rtl.wrappers.common import WrapperError
@@ -57,7 +57,8 @@ def write_wrappers(outdir: Path | str, info: dict | None = None, *, axi_stream: 
                 "core_ii_cycles": info["ii_cycles"]}
     for key, plan, describe in plans:
         module = describe(plan)
-        for lang, text in (("verilog", verilog.print_module(module)), ("vhdl", vhdl.print_module(module))):
+        for lang in ("verilog", "vhdl"):
+            text = print_module(module, lang)
             file = outdir / plan["files"][lang]
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_text(text)

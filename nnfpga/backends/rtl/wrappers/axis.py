@@ -100,7 +100,7 @@ def _summary(plan: dict) -> list[str]:
 
 
 def axis_module(plan: dict) -> Module:
-    """The wrapper's one description (printed by `vhdl.print_module` and `verilog.print_module`)."""
+    """The wrapper's one description, printed in both languages by `structural_print.print_module`."""
     iw, ow = plan["in_bus_width"], plan["out_bus_width"]
     iw8, ow8 = plan["s_axis_tdata_width"], plan["m_axis_tdata_width"]
     d, ii = plan["fifo_depth"], plan["ii_cycles"]

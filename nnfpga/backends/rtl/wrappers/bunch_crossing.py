@@ -101,7 +101,7 @@ def _summary(plan: dict) -> list[str]:
 
 
 def bx_module(plan: dict) -> Module:
-    """The wrapper's one description (printed by `vhdl.print_module` and `verilog.print_module`)."""
+    """The wrapper's one description, printed in both languages by `structural_print.print_module`."""
     n, w, f = plan["words_per_bx"], plan["word_width"], plan["frame_width"]
     iw, ow, d = plan["in_bus_width"], plan["out_bus_width"], plan["align_delay_cycles"]
     m = Module(plan["top"], _summary(plan), wrapper_kind(plan))
