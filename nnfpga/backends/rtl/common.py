@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nnfpga import __version__
-from nnfpga.backends.rtl.netlist import Netlist, Op, Reg, Requant
+from nnfpga.backends.rtl.netlist import Clip, Netlist, Op, Reg, Requant
 
 
 def wrap_unsigned(value: int, width: int) -> int:
@@ -73,6 +73,12 @@ def header_lines(nl: Netlist, language: str) -> list[str]:
                  f"{regs} register bits"
                  " (+ the valid shift register)")
     return lines
+
+
+def clip_sides(op: Clip) -> list[tuple[str, int]]:
+    """(relation, bound) of each side ``op`` clips, low side first: the result is the bound
+    where ``a <relation> bound``, else ``a``."""
+    return [(rel, b) for rel, b in (("<", op.lo), (">", op.hi)) if b is not None]
 
 
 def op_note(op: Op) -> str:

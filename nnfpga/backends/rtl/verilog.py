@@ -12,7 +12,7 @@ and compared with ``signed`` literals of its own width.
 from __future__ import annotations
 
 from nnfpga.backends.rtl.acyclic import acyclic_pass
-from nnfpga.backends.rtl.common import header_lines, op_note, sections, wrap_unsigned
+from nnfpga.backends.rtl.common import clip_sides, header_lines, op_note, sections, wrap_unsigned
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
                                         Netlist, Op, Reg, Requant, Rom, RomTable, Shr, Signal, Sum,
                                         ValidTap, Wrap)
@@ -87,12 +87,8 @@ def _expr(op: Op) -> str:
         return f"{op.a.name}[{op.k}]"
     if isinstance(op, Clip):
         a = op.a
-        text = ""
-        if op.lo is not None:
-            text += f"({a.name} < {_lit(op.lo, a.width, a.signed)}) ? {_lit(op.lo, w)} : "
-        if op.hi is not None:
-            text += f"({a.name} > {_lit(op.hi, a.width, a.signed)}) ? {_lit(op.hi, w)} : "
-        return text + _cast(a, w)
+        return "".join(f"({a.name} {rel} {_lit(b, a.width, a.signed)}) ? {_lit(b, w)} : "
+                       for rel, b in clip_sides(op)) + _cast(a, w)
     if isinstance(op, Wrap):
         return _cast(op.a, w)
     if isinstance(op, Rom):
@@ -104,10 +100,8 @@ def _expr(op: Op) -> str:
         return "in_valid" if op.delay == 0 else f"valid_sr[{op.delay - 1}]"
     if isinstance(op, Mux):
         sel = op.sel
-        text = ""
-        for k in range(sel.lo, sel.hi):
-            text += f"({sel.name} == {_lit(k, sel.width)}) ? {_cast(op.inputs[k], w)} : "
-        return text + _cast(op.inputs[sel.hi], w)
+        return "".join(f"({sel.name} == {_lit(k, sel.width)}) ? {_cast(op.inputs[k], w)} : "
+                       for k in range(sel.lo, sel.hi)) + _cast(op.inputs[sel.hi], w)
     if isinstance(op, Mul):
         # signed operands of their natural widths (a DSP's shape), extended by the context
         return f"{_signed(op.a)} * {_signed(op.b)}"

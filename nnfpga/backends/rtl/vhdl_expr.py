@@ -31,7 +31,7 @@ Two representations, chosen per signal:
 
 from __future__ import annotations
 
-from nnfpga.backends.rtl.common import bits, wrap_signed
+from nnfpga.backends.rtl.common import bits, clip_sides, wrap_signed
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, InputSlice, Max, Mul, MulConst, Mux, Op, Reg, Rom,
                                         RomTable, Shr, Signal, Sum, ValidTap, Wrap)
 
@@ -148,12 +148,8 @@ def _vec_expr(op: Op) -> str:
         return f"unsigned({sl})" if op.a.signed else sl
     if isinstance(op, Clip):
         a = op.a
-        text = ""
-        if op.lo is not None:
-            text += f"{typed_lit(op.lo, y)} when {a.name} < {typed_lit(op.lo, a)} else "
-        if op.hi is not None:
-            text += f"{typed_lit(op.hi, y)} when {a.name} > {typed_lit(op.hi, a)} else "
-        return text + convert(a, y)
+        return "".join(f"{typed_lit(b, y)} when {a.name} {rel} {typed_lit(b, a)} else "
+                       for rel, b in clip_sides(op)) + convert(a, y)
     if isinstance(op, Wrap):
         return convert(op.a, y)
     if isinstance(op, Rom):
@@ -250,12 +246,7 @@ def _int_expr(op: Op) -> str | None:
             return f"1 when {a.name} < 0 else 0"
         return f"({a.name} mod {2 << op.k}) / {1 << op.k}" if op.k < 30 else None
     if isinstance(op, Clip):
-        text = ""
-        if op.lo is not None:
-            text += f"{_lit(op.lo)} when {a.name} < {_lit(op.lo)} else "
-        if op.hi is not None:
-            text += f"{_lit(op.hi)} when {a.name} > {_lit(op.hi)} else "
-        return text + a.name
+        return "".join(f"{_lit(b)} when {a.name} {rel} {_lit(b)} else " for rel, b in clip_sides(op)) + a.name
     if isinstance(op, Wrap):
         w = y.width
         if w > 30 or not fits_integer(a.lo + (1 << (w - 1)), a.hi + (1 << (w - 1))):
