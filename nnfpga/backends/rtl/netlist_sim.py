@@ -114,9 +114,7 @@ def _run_island(ops: list[Op], outer, n: int, check_ranges: bool) -> dict:
     base = min(op.delay for op in ops if isinstance(op, ValidTap))
     end = max(op.aligned_stage for op in ops if isinstance(op, Acc))
     inside = {id(op.out) for op in ops}
-    state = {id(op.out): np.full(n, op.reset if isinstance(op, Reg) and op.reset is not None else
-                                 (op.n if isinstance(op, Counter) else op.out.lo), dtype=np.int64)
-             for op in ops if isinstance(op, (Reg, Counter, Acc))}
+    state = _power_up(ops, n)
     result: dict[int, np.ndarray] = {}
     for cyc in range(end - base + 1):
         vals: dict[int, np.ndarray] = {}
@@ -129,20 +127,39 @@ def _run_island(ops: list[Op], outer, n: int, check_ranges: bool) -> dict:
             v = vals.get(id(s))
             return state[id(s)] if v is None else v
 
-        for op in ops:
-            if isinstance(op, (Reg, Counter, Acc)):
-                v = state[id(op.out)]
-            elif isinstance(op, ValidTap):
-                v = np.full(n, int(op.delay - base == cyc), dtype=np.int64)
-            else:
-                v = _apply(op, val, None, n)
-            if check_ranges:
-                _check_range(op, v)
-            vals[id(op.out)] = v
-            if isinstance(op, Acc) and op.aligned_stage - base == cyc:
-                result[id(op.out)] = v
+        _cycle(ops, val, vals, state, lambda tap: int(tap.delay - base == cyc), None, n, check_ranges)
+        result |= {id(op.out): vals[id(op.out)] for op in ops
+                   if isinstance(op, Acc) and op.aligned_stage - base == cyc}
         _clock(ops, val, state)
     return result
+
+
+#: The operations that hold state from one cycle to the next.
+_STATE = (Reg, Counter, Acc)
+
+
+def _power_up(ops: list[Op], n: int) -> dict[int, np.ndarray]:
+    """The state before the first edge: a register's reset value (its power-up value), an
+    idle counter, an accumulator's lowest value."""
+    return {id(op.out): np.full(n, op.reset if isinstance(op, Reg) and op.reset is not None else
+                                (op.n if isinstance(op, Counter) else op.out.lo), dtype=np.int64)
+            for op in ops if isinstance(op, _STATE)}
+
+
+def _cycle(ops: list[Op], val, vals: dict, state: dict, valid, x, n: int, check_ranges: bool) -> None:
+    """The values of one cycle into ``vals``: each register, counter and accumulator shows
+    its state, each valid tap ``valid(tap)`` (0 or 1), the logic its operands' function
+    (``x``: the input rows)."""
+    for op in ops:
+        if isinstance(op, _STATE):
+            v = state[id(op.out)]
+        elif isinstance(op, ValidTap):
+            v = np.full(n, valid(op), dtype=np.int64)
+        else:
+            v = _apply(op, val, x, n)
+        if check_ranges:
+            _check_range(op, v)
+        vals[id(op.out)] = v
 
 
 def _clock(ops: list[Op], val, state: dict) -> None:
@@ -191,12 +208,7 @@ def simulate(netlist: Netlist, x_raw, gaps=None, lanes: int = 1024, check_ranges
     start_of = {c: q for q, c in enumerate(starts)}
     rng = np.random.default_rng(seed)
     ops = netlist.primitive_ops()
-    state: dict[int, np.ndarray] = {}
-    for op in ops:
-        if isinstance(op, (Reg, Counter, Acc)):
-            init = op.reset if isinstance(op, Reg) and op.reset is not None else \
-                (op.n if isinstance(op, Counter) else op.out.lo)
-            state[id(op.out)] = np.full(lanes, init, dtype=np.int64)
+    state = _power_up(ops, lanes)
     valid_hist: list[int] = []
     out = np.zeros((m, lanes, netlist.n_out), dtype=np.int64)
     for cyc in range(n_cycles):
@@ -211,17 +223,8 @@ def simulate(netlist: Netlist, x_raw, gaps=None, lanes: int = 1024, check_ranges
             v = vals.get(id(s))
             return state[id(s)] if v is None else v
 
-        for op in ops:
-            if isinstance(op, (Reg, Counter, Acc)):
-                v = state[id(op.out)]
-            elif isinstance(op, ValidTap):
-                d = cyc - op.delay
-                v = np.full(lanes, valid_hist[d] if d >= 0 else 0, dtype=np.int64)
-            else:
-                v = _apply(op, val, xin, lanes)
-            if check_ranges:
-                _check_range(op, v)
-            vals[id(op.out)] = v
+        _cycle(ops, val, vals, state, lambda tap: valid_hist[cyc - tap.delay] if cyc >= tap.delay else 0,
+               xin, lanes, check_ranges)
         qo = start_of.get(cyc - L)
         if qo is not None:
             out[qo] = np.stack([val(s) for s in netlist.outputs], axis=1)

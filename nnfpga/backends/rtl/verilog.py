@@ -11,6 +11,8 @@ and compared with ``signed`` literals of its own width.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from nnfpga.backends.rtl.acyclic import acyclic_pass
 from nnfpga.backends.rtl.common import clip_sides, header_lines, op_note, sections, wrap_unsigned
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
@@ -58,58 +60,62 @@ def _slice_ext(s: Signal, lsb: int, width: int) -> str:
     return f"{{{_fill(s, lsb + width - w)}, {s.name}[{w - 1}:{lsb}]}}"
 
 
+def _sum(op: Sum, w: int) -> str:
+    parts = []
+    for t in op.terms:
+        if t.shift >= w:
+            continue  # contributes 0 modulo 2**w
+        e = _cast(t.sig, w - t.shift)
+        if t.shift:
+            e = f"{{{e}, {t.shift}'d0}}"
+        parts.append((t.neg, e))
+    if not parts:
+        return _lit(0, w)
+    parts = [p for p in parts if not p[0]] + [p for p in parts if p[0]]  # positive terms first (stable)
+    text = ("-" if parts[0][0] else "") + parts[0][1]
+    for neg, e in parts[1:]:
+        text += f" {'-' if neg else '+'} {e}"
+    return text
+
+
+def _choose(cases, default: str) -> str:
+    """The first value whose condition holds, else ``default``: ``(condition, value)`` pairs."""
+    return "".join(f"({c}) ? {v} : " for c, v in cases) + default
+
+
+#: The expression of each combinational operation (and a register's input), exactly ``w``
+#: bits wide (``w`` its output's width).
+_RULES: dict[type, Callable[..., str]] = {
+    InputSlice: lambda op, w: f"in_data[{op.lsb + op.elem_type.width - 1}:{op.lsb}]",
+    MulConst: lambda op, w: f"{_cast(op.a, w)} * {_lit(op.c, w)}",
+    Sum: _sum,
+    Shr: lambda op, w: _slice_ext(op.a, op.s, w),
+    Bit: lambda op, w: f"{op.a.name}[{op.k}]",
+    Clip: lambda op, w: _choose([(f"{op.a.name} {rel} {_lit(b, op.a.width, op.a.signed)}", _lit(b, w))
+                                 for rel, b in clip_sides(op)], _cast(op.a, w)),
+    Wrap: lambda op, w: _cast(op.a, w),
+    Rom: lambda op, w: f"{op.table.name}[{op.a.name}]" + (f"[{w - 1}:0]" if w < op.table.width else ""),
+    Reg: lambda op, w: _cast(op.a, w),
+    ValidTap: lambda op, w: "in_valid" if op.delay == 0 else f"valid_sr[{op.delay - 1}]",
+    Mux: lambda op, w: _choose([(f"{op.sel.name} == {_lit(k, op.sel.width)}", _cast(op.inputs[k], w))
+                                for k in range(op.sel.lo, op.sel.hi)], _cast(op.inputs[op.sel.hi], w)),
+    # signed operands of their natural widths (a DSP's shape), extended by the context
+    Mul: lambda op, w: f"{_signed(op.a)} * {_signed(op.b)}",
+    Max: lambda op, w: _choose([(f"$signed({_cast(op.a, _max_w(op))}) > $signed({_cast(op.b, _max_w(op))})",
+                                 _cast(op.a, w))], _cast(op.b, w)),
+}
+
+
+def _max_w(op: Max) -> int:
+    """The width both operands of a comparison of ``max`` are extended to: no overflow."""
+    return max(op.a.width, op.b.width) + 1
+
+
 def _expr(op: Op) -> str:
-    y = op.out
-    w = y.width
-    if isinstance(op, InputSlice):
-        return f"in_data[{op.lsb + op.elem_type.width - 1}:{op.lsb}]"
-    if isinstance(op, MulConst):
-        return f"{_cast(op.a, w)} * {_lit(op.c, w)}"
-    if isinstance(op, Sum):
-        parts = []
-        for t in op.terms:
-            if t.shift >= w:
-                continue  # contributes 0 modulo 2**w
-            e = _cast(t.sig, w - t.shift)
-            if t.shift:
-                e = f"{{{e}, {t.shift}'d0}}"
-            parts.append((t.neg, e))
-        if not parts:
-            return _lit(0, w)
-        parts = [p for p in parts if not p[0]] + [p for p in parts if p[0]]  # positive terms first (stable)
-        text = ("-" if parts[0][0] else "") + parts[0][1]
-        for neg, e in parts[1:]:
-            text += f" {'-' if neg else '+'} {e}"
-        return text
-    if isinstance(op, Shr):
-        return _slice_ext(op.a, op.s, w)
-    if isinstance(op, Bit):
-        return f"{op.a.name}[{op.k}]"
-    if isinstance(op, Clip):
-        a = op.a
-        return "".join(f"({a.name} {rel} {_lit(b, a.width, a.signed)}) ? {_lit(b, w)} : "
-                       for rel, b in clip_sides(op)) + _cast(a, w)
-    if isinstance(op, Wrap):
-        return _cast(op.a, w)
-    if isinstance(op, Rom):
-        t = op.table
-        return f"{t.name}[{op.a.name}]" + (f"[{w - 1}:0]" if w < t.width else "")
-    if isinstance(op, Reg):
-        return _cast(op.a, w)
-    if isinstance(op, ValidTap):
-        return "in_valid" if op.delay == 0 else f"valid_sr[{op.delay - 1}]"
-    if isinstance(op, Mux):
-        sel = op.sel
-        return "".join(f"({sel.name} == {_lit(k, sel.width)}) ? {_cast(op.inputs[k], w)} : "
-                       for k in range(sel.lo, sel.hi)) + _cast(op.inputs[sel.hi], w)
-    if isinstance(op, Mul):
-        # signed operands of their natural widths (a DSP's shape), extended by the context
-        return f"{_signed(op.a)} * {_signed(op.b)}"
-    if isinstance(op, Max):
-        cw = max(op.a.width, op.b.width) + 1
-        return (f"($signed({_cast(op.a, cw)}) > $signed({_cast(op.b, cw)})) ? "
-                f"{_cast(op.a, w)} : {_cast(op.b, w)}")
-    raise TypeError(f"the Verilog printer has no rule for {op.kind}")
+    rule = _RULES.get(type(op))
+    if rule is None:
+        raise TypeError(f"the Verilog printer has no rule for {op.kind}")
+    return rule(op, op.out.width)
 
 
 def _signed(s: Signal) -> str:
