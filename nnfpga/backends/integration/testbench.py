@@ -175,7 +175,8 @@ def _checking_process(name: str) -> tuple[list[str], list[str]]:
             "  fail(integer'image(n_out) & \" outputs for \" & integer'image(n_in) & \" samples\");",
             "end if;",
             "assert errors = 0",
-            f'  report "tb_{name}: FAIL: " & integer\'image(errors) & " errors in " & integer\'image(n_in) & " samples"',
+            f'  report "tb_{name}: FAIL: " & integer\'image(errors) & " errors in " & integer\'image(n_in) &',
+            '         " samples"',
             "  severity failure;",
             f'report "tb_{name}: PASS: " & integer\'image(n_in) & " samples bit-exact, out_valid exactly " &',
             "       integer'image(LATENCY) & \" cycles after in_valid\" severity note;"]

@@ -228,11 +228,17 @@ class Process:
 
 @dataclass(eq=False)
 class Instance:
-    """An instance ``label`` of the entity/module ``entity`` (in the same VHDL library)."""
+    """An instance ``label`` of the entity/module ``entity`` (in the same VHDL library):
+    (formal, actual) pairs of its inputs, then of its outputs (each drives its actual)."""
 
     entity: str
     label: str
-    ports: list[tuple[str, Expr]]
+    inputs: list[tuple[str, Expr]]
+    outputs: list[tuple[str, Sig]]
+
+    @property
+    def ports(self) -> list[tuple[str, Expr]]:
+        return [*self.inputs, *self.outputs]
 
 
 Item = Union[Assign, Process, Instance]
@@ -272,8 +278,9 @@ class Module:
     def process(self, clock: Sig, body: list[Stmt], note: str = "") -> None:
         self.items.append(Process(clock, body, note))
 
-    def instance(self, entity: str, label: str, ports: list[tuple[str, Expr]]) -> None:
-        self.items.append(Instance(entity, label, ports))
+    def instance(self, entity: str, label: str, inputs: list[tuple[str, Expr]],
+                 outputs: list[tuple[str, Sig]]) -> None:
+        self.items.append(Instance(entity, label, inputs, outputs))
 
     def registers(self) -> set[int]:
         """ids of the signals a process drives."""
@@ -340,9 +347,10 @@ class Module:
             elif isinstance(item, Process):
                 walk(item.body, k)
             else:
-                for _, actual in item.ports:
-                    if isinstance(actual, Sig) and id(actual) not in inputs and not driver.get(id(actual)):
-                        drive(actual, f"instance {item.label}")
+                for _, actual in item.inputs:
+                    reads(actual)
+                for _, actual in item.outputs:
+                    drive(actual, f"instance {item.label}")
         for s in self.decls:
             if isinstance(s, Sig) and s.init is not None and id(s) not in regs:
                 raise ValueError(f"{self.name}: {s.name!r} has a power-up value but is no register")

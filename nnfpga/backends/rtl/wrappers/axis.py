@@ -154,6 +154,6 @@ def axis_module(plan: dict) -> Module:
                      If(core_out_valid, [Write(fifo, Slice(wr_ptr, aw - 1, 0), core_out_data)])],
               note="the data path: no reset")
     m.instance(plan["core"], "u_core", [("clk", aclk), ("rst", rst), ("in_valid", core_in_valid),
-                                        ("in_data", core_in_data), ("out_valid", core_out_valid),
-                                        ("out_data", core_out_data)])
+                                        ("in_data", core_in_data)],
+               [("out_valid", core_out_valid), ("out_data", core_out_data)])
     return m

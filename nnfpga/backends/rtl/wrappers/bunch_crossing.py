@@ -149,6 +149,6 @@ def bx_module(plan: dict) -> Module:
                                       If(last, [assign(out_data_r, hold_data)])]),
                         If(core_out_valid, [assign(hold_data, core_out_data)])])
     m.instance(plan["core"], "u_core", [("clk", clk), ("rst", rst), ("in_valid", core_in_valid),
-                                        ("in_data", Slice(frame, iw - 1, 0)), ("out_valid", core_out_valid),
-                                        ("out_data", core_out_data)])
+                                        ("in_data", Slice(frame, iw - 1, 0))],
+               [("out_valid", core_out_valid), ("out_data", core_out_data)])
     return m
