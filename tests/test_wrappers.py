@@ -165,8 +165,8 @@ def test_wrappers_lint_and_elaborate(tmp_path, reuse, clock):
 
 
 def test_wrapper_descriptions_are_checked():
-    """A structural description refuses a width mismatch, a second driver, a driven input and
-    a read output before anything is printed."""
+    """A structural description refuses a width mismatch, a second driver, a driven input, a
+    read output and a name declared twice before anything is printed."""
     from nnfpga.backends.rtl.structural import Module, assign
     from nnfpga.backends.rtl.structural_print import print_module
 
@@ -198,6 +198,10 @@ def test_wrapper_descriptions_are_checked():
     m.assign(y, a)
     m.process(clk, [assign(m.signal("s", 4), y)])
     with pytest.raises(ValueError, match="output 'y' is read"):
+        m.check()
+    m, clk, a, y, r = module()
+    m.signal("R", 4)
+    with pytest.raises(ValueError, match="the name 'R' is declared twice"):
         m.check()
 
 

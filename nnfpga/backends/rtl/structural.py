@@ -300,9 +300,15 @@ class Module:
         return out
 
     def check(self) -> None:
-        """Every assignment of a value of the target's width; every signal driven once (by
-        one continuous assignment, one process or the instance); no input driven, no output
-        read (VHDL-93 tools may not read an ``out`` port); initial values on registers only."""
+        """Names unique (without regard to case); every assignment of a value of the target's
+        width; every signal driven once (by one continuous assignment, one process or the
+        instance); no input driven, no output read (VHDL-93 tools may not read an ``out``
+        port); initial values on registers only."""
+        seen: set[str] = set()
+        for name in [s.name for s, _ in self.ports] + [d.name for d in self.decls]:
+            if name.lower() in seen:  # VHDL names ignore case
+                raise ValueError(f"{self.name}: the name {name!r} is declared twice")
+            seen.add(name.lower())
         regs = self.registers()
         outputs = {id(s) for s, d in self.ports if d == "out"}
         inputs = {id(s) for s, d in self.ports if d == "in"}
