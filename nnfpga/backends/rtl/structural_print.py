@@ -169,6 +169,30 @@ def _statements(body: list[Stmt], ind: str, lang: int) -> list[str]:
 
 
 # --------------------------------------------------------------------------- the module
+def port_lines(ports: list[tuple[Sig, str]], language: str) -> list[str]:
+    """The port list of an entity/module, one port a line (the core's printers use it too)."""
+    lang = LANGUAGES[language]
+    mark = SYNTAX["comment"][lang]
+    pad = max(len(s.name) for s, _ in ports)
+    return [_say("port", lang, name=s.name, pad=pad, dir=d, vdir="input " if d == "in" else "output",
+                 type=_type(s.width, lang), sep=SYNTAX["port_sep"][lang] if k + 1 < len(ports) else "",
+                 note=f"  {mark} {s.note}" if s.note else "")
+            for k, (s, d) in enumerate(ports)]
+
+
+def signal_line(s: Sig, language: str, register: bool) -> str:
+    """The declaration of ``s`` (without its power-up value); ``register``: driven by a process."""
+    lang = LANGUAGES[language]
+    return _say("signal", lang, name=s.name, type=_type(s.width, lang), init="", kind="reg" if register else "wire")
+
+
+def core_ports(in_bus_width: int, out_bus_width: int) -> list[tuple[Sig, str]]:
+    """The ports of a core (DESIGN: clk, rst, in_valid, in_data, out_valid, out_data)."""
+    return [(Sig("clk"), "in"), (Sig("rst", note="synchronous, active high; clears the valid pipeline"), "in"),
+            (Sig("in_valid"), "in"), (Sig("in_data", in_bus_width), "in"),
+            (Sig("out_valid"), "out"), (Sig("out_data", out_bus_width), "out")]
+
+
 def print_module(m: Module, language: str) -> str:
     """The text of ``m`` in ``language`` (``"vhdl"`` or ``"verilog"``)."""
     lang = LANGUAGES[language]
@@ -176,11 +200,7 @@ def print_module(m: Module, language: str) -> str:
     mark = SYNTAX["comment"][lang]
     out = [f"{mark} {line}" if line else mark for line in header_lines(m, SYNTAX["language"][lang])]
     out += _lines("prologue", lang, name=m.name)
-    pad = max(len(s.name) for s, _ in m.ports)
-    for k, (s, d) in enumerate(m.ports):
-        out.append(_say("port", lang, name=s.name, pad=pad, dir=d, vdir="input " if d == "in" else "output",
-                        type=_type(s.width, lang), sep=SYNTAX["port_sep"][lang] if k + 1 < len(m.ports) else "",
-                        note=f"  {mark} {s.note}" if s.note else ""))
+    out += port_lines(m.ports, language)
     out += _lines("ports_end", lang, name=m.name)
     regs = m.registers()
     for d in m.decls:

@@ -14,10 +14,13 @@ from __future__ import annotations
 from typing import Callable
 
 from nnfpga.backends.rtl.acyclic import acyclic_pass
-from nnfpga.backends.rtl.common import clip_sides, header_lines, op_note, sections, wrap_unsigned
+from nnfpga.backends.rtl.common import (clip_sides, header_lines, op_note, sections, stateful_lines, table_declarations,
+                                       wrap_unsigned)
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
                                         Netlist, Op, Reg, Requant, Rom, RomTable, Shr, Signal, Sum,
                                         ValidTap, Wrap)
+from nnfpga.backends.rtl.structural import Sig
+from nnfpga.backends.rtl.structural_print import core_ports, port_lines, signal_line
 
 
 def _decl(kind: str, s: Signal) -> str:
@@ -101,6 +104,7 @@ _RULES: dict[type, Callable[..., str]] = {
                                 for k in range(op.sel.lo, op.sel.hi)], _cast(op.inputs[op.sel.hi], w)),
     # signed operands of their natural widths (a DSP's shape), extended by the context
     Mul: lambda op, w: f"{_signed(op.a)} * {_signed(op.b)}",
+    Acc: lambda op, w: f"{op.out.name} + {_cast(op.a, w)}",  # an accumulator's sum
     Max: lambda op, w: _choose([(f"$signed({_cast(op.a, _max_w(op))}) > $signed({_cast(op.b, _max_w(op))})",
                                  _cast(op.a, w))], _cast(op.b, w)),
 }
@@ -127,30 +131,8 @@ def _signed(s: Signal) -> str:
 
 def _stateful(op: Op, ind: str) -> list[str]:
     """An always block for a counter, an accumulator, or a register with enable/reset."""
-    y = op.out
-    w = y.width
-    lines = [f"{ind}always @(posedge clk) begin"]
-    if isinstance(op, Counter):
-        n = op.n
-        lines += [f"{ind}  if (rst)", f"{ind}    {y.name} <= {_lit(n, w)};",
-                  f"{ind}  else if ({op.start.name})", f"{ind}    {y.name} <= {_lit(0, w)};",
-                  f"{ind}  else if ({y.name} != {_lit(n, w)})", f"{ind}    {y.name} <= {y.name} + {_lit(1, w)};"]
-    elif isinstance(op, Acc):
-        sel, sw = op.sel.name, op.sel.width
-        lines += [f"{ind}  if ({sel} == {_lit(op.first, sw)})", f"{ind}    {y.name} <= {_cast(op.a, w)};"]
-        if op.last > op.first:
-            lines += [f"{ind}  else if ({sel} > {_lit(op.first, sw)} && {sel} <= {_lit(op.last, sw)})",
-                      f"{ind}    {y.name} <= {y.name} + {_cast(op.a, w)};"]
-    else:
-        cond = "if"
-        if op.reset is not None:
-            lines += [f"{ind}  if (rst)", f"{ind}    {y.name} <= {_lit(op.reset, w)};"]
-            cond = "else if"
-        if op.en is not None:
-            lines += [f"{ind}  {cond} ({op.en.name})", f"{ind}    {y.name} <= {_cast(op.a, w)};"]
-        else:
-            lines += [f"{ind}  else", f"{ind}    {y.name} <= {_cast(op.a, w)};"]
-    return lines + [f"{ind}end"]
+    return stateful_lines(op, ind, "verilog", lambda v, like: _lit(v, like.width), _expr,
+                          lambda acc: _cast(acc.a, acc.out.width))
 
 
 def _rom_decl(t: RomTable) -> list[str]:
@@ -187,17 +169,10 @@ def print_verilog(nl: Netlist) -> str:
             "// Rounding drops low bits and zero weights leave inputs unread, by design:",
             "/* verilator lint_off UNUSEDSIGNAL */", "",
             f"module {nl.name} (",
-            "    input  wire clk,",
-            "    input  wire rst,  // synchronous, active high; clears the valid pipeline",
-            "    input  wire in_valid,",
-            f"    input  wire [{nl.in_bus_width - 1}:0] in_data,",
-            "    output wire out_valid,",
-            f"    output wire [{nl.out_bus_width - 1}:0] out_data",
+            *port_lines(core_ports(nl.in_bus_width, nl.out_bus_width), "verilog"),
             ");", "",
-            f"  reg [{L - 1}:0] valid_sr;"]
-    for t in nl.tables():
-        out.append("")
-        out += _rom_decl(t)
+            signal_line(Sig("valid_sr", L), "verilog", register=True)]
+    out += table_declarations(nl, _rom_decl)
     secs = sections(nl)
     for sec in secs:
         out.append("")

@@ -27,9 +27,11 @@ read by the next layer) are concurrent signal assignments.
 from __future__ import annotations
 
 from nnfpga.backends.rtl.acyclic import acyclic_pass
-from nnfpga.backends.rtl.common import bits, header_lines, op_note
+from nnfpga.backends.rtl.common import bits, header_lines, op_note, stateful_lines, table_declarations
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, default_library, unit_name
-from nnfpga.backends.rtl.netlist import Acc, Counter, Netlist, Op, Reg, Requant, STATEFUL, flat_ops
+from nnfpga.backends.rtl.netlist import Acc, Counter, Netlist, Op, Reg, Requant, STATEFUL, Signal, flat_ops
+from nnfpga.backends.rtl.structural import Sig
+from nnfpga.backends.rtl.structural_print import core_ports, port_lines, signal_line
 from nnfpga.backends.rtl.vhdl_expr import convert, decl_type, expr, is_int, rom_decl, typed_lit
 
 
@@ -84,32 +86,18 @@ def _signals(nl: Netlist, runs: list[list[Op]]) -> set[int]:
 
 def _stateful(s: Op, ind: str) -> list[str]:
     """A counter, an accumulator or a register with enable/reset, inside a clocked process."""
-    y = s.out
-    if isinstance(s, Counter):
-        return [f"{ind}if rst = '1' then", f"{ind}  {y.name} <= {s.n};",
-                f"{ind}elsif {s.start.name} = 1 then", f"{ind}  {y.name} <= 0;",
-                f"{ind}elsif {y.name} /= {s.n} then", f"{ind}  {y.name} <= {y.name} + 1;",
-                f"{ind}end if;"]
-    if isinstance(s, Acc):
-        sel = s.sel.name
-        if is_int(y):
-            load = s.a.name if is_int(s.a) else f"to_integer({s.a.name})"
-        else:
-            load = convert(s.a, y)
-        lines = [f"{ind}if {sel} = {s.first} then", f"{ind}  {y.name} <= {load};"]
-        if s.last > s.first:
-            lines += [f"{ind}elsif {sel} > {s.first} and {sel} <= {s.last} then", f"{ind}  {y.name} <= {expr(s)};"]
-        return lines + [f"{ind}end if;"]
-    lines = []
-    cond = "if"
-    if s.reset is not None:
-        lines += [f"{ind}if rst = '1' then", f"{ind}  {y.name} <= {s.reset if is_int(y) else typed_lit(s.reset, y)};"]
-        cond = "elsif"
-    if s.en is not None:
-        lines += [f"{ind}{cond} {s.en.name} = 1 then", f"{ind}  {y.name} <= {expr(s)};"]
-    else:
-        lines += [f"{ind}else", f"{ind}  {y.name} <= {expr(s)};"]
-    return lines + [f"{ind}end if;"]
+    return stateful_lines(s, ind, "vhdl", _literal, expr, _acc_load)
+
+
+def _literal(value: int, like: Signal) -> str:
+    return str(value) if is_int(like) else typed_lit(value, like)
+
+
+def _acc_load(s: Acc) -> str:
+    """An accumulator's first term, of the accumulator's type."""
+    if is_int(s.out):
+        return s.a.name if is_int(s.a) else f"to_integer({s.a.name})"
+    return convert(s.a, s.out)
 
 
 def _init(s: Op) -> str:
@@ -237,12 +225,7 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
     out += ["", "library ieee;", "use ieee.std_logic_1164.all;", "use ieee.numeric_std.all;", "",
             f"entity {nl.name} is",
             "  port (",
-            "    clk       : in  std_logic;",
-            "    rst       : in  std_logic;  -- synchronous, active high; clears the valid pipeline",
-            "    in_valid  : in  std_logic;",
-            f"    in_data   : in  std_logic_vector({nl.in_bus_width - 1} downto 0);",
-            "    out_valid : out std_logic;",
-            f"    out_data  : out std_logic_vector({nl.out_bus_width - 1} downto 0)",
+            *port_lines(core_ports(nl.in_bus_width, nl.out_bus_width), "vhdl"),
             "  );",
             f"end entity {nl.name};", "",
             f"architecture rtl of {nl.name} is", "",
@@ -254,10 +237,8 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
             "  begin",
             "    return v(w - 1 downto 0);",
             "  end function lowbits;", "",
-            f"  signal valid_sr : std_logic_vector({L - 1} downto 0);"]
-    for t in nl.tables():
-        out.append("")
-        out += rom_decl(t)
+            signal_line(Sig("valid_sr", L), "vhdl", register=True)]
+    out += table_declarations(nl, rom_decl)
     runs = _layer_runs(nl)
     signals = _signals(nl, runs)
     for ops in runs:
