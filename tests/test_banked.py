@@ -18,7 +18,8 @@ import pytest
 import nnfpga
 from nnfpga.backends.rtl import lower
 from nnfpga.backends.rtl.bus import check_input, pack, pack_input
-from nnfpga.backends.rtl.netlist import Mul, evaluate, simulate
+from nnfpga.backends.rtl.netlist import Mul
+from nnfpga.backends.rtl.netlist_sim import evaluate, simulate
 from nnfpga.compiler.banked import merge_banks
 from nnfpga.compiler.cli import main
 from nnfpga.compiler.pipeline import build_graph

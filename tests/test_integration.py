@@ -24,6 +24,7 @@ from nnfpga.backends.integration import write_integration
 from nnfpga.backends.integration.instantiation import piece
 from nnfpga.backends.rtl import read_summary, write_rtl
 from nnfpga.backends.rtl.bus import from_hex, to_hex
+from nnfpga.backends.rtl.vhdl_testbench import Bench, Channel, logging_process, slv, vhdl_testbench
 from nnfpga.compiler.cli import main
 from nnfpga.compiler.driver import load_firmware
 from nnfpga.ir.emulator import run_raw
@@ -138,90 +139,24 @@ def _vho_pieces(fw: Path) -> dict[str, str]:
     return {k: piece(text, k) for k in ("entity", "component", "instance")}
 
 
-PAIR_TB_VHDL = """\
-library ieee;
-use ieee.std_logic_1164.all;
-use std.textio.all;
-library {lib_a};
-use {lib_a}.{a}_pkg.all;
-library {lib_b};
-use {lib_b}.{b}_pkg.all;
-
-entity tb_pair is
-  generic (IN_FILE : string; OUT_FILE : string);
-end entity tb_pair;
-
-architecture sim of tb_pair is
-  signal clk, rst, in_valid, valid_a, valid_b : std_logic := '0';
-  signal in_a  : std_logic_vector({A}_IN_BUS_WIDTH - 1 downto 0) := (others => '0');
-  signal in_b  : std_logic_vector({B}_IN_BUS_WIDTH - 1 downto 0) := (others => '0');
-  signal out_a : std_logic_vector({A}_OUT_BUS_WIDTH - 1 downto 0);
-  signal out_b : std_logic_vector({B}_OUT_BUS_WIDTH - 1 downto 0);
-  signal done  : boolean := false;
-begin
-  top : entity work.pair_top
-    port map (clk => clk, rst => rst, in_valid => in_valid, in_a => in_a, in_b => in_b,
-              valid_a => valid_a, out_a => out_a, valid_b => valid_b, out_b => out_b);
-  clk <= not clk after 5 ns when not done;
-
-  main : process
-    file fin  : text open read_mode is IN_FILE;
-    file fout : text open write_mode is OUT_FILE;
-    variable l, lo : line;
-    variable flag  : integer;
-    variable wa    : std_logic_vector({ha} - 1 downto 0);
-    variable wb    : std_logic_vector({hb} - 1 downto 0);
-    variable oa    : std_logic_vector({hoa} - 1 downto 0);
-    variable ob    : std_logic_vector({hob} - 1 downto 0);
-    variable cycle : natural := 0;
-    variable tail  : natural := 0;
-    procedure edge is
-    begin
-      wait until rising_edge(clk);
-      cycle := cycle + 1;
-      if in_valid = '1' then
-        write(lo, string'("I ")); write(lo, cycle); writeline(fout, lo);
-      end if;
-      if valid_a = '1' then
-        oa := (others => '0'); oa(out_a'range) := out_a;
-        write(lo, string'("A ")); write(lo, cycle); write(lo, ' '); hwrite(lo, oa); writeline(fout, lo);
-      end if;
-      if valid_b = '1' then
-        ob := (others => '0'); ob(out_b'range) := out_b;
-        write(lo, string'("B ")); write(lo, cycle); write(lo, ' '); hwrite(lo, ob); writeline(fout, lo);
-      end if;
-    end procedure edge;
-  begin
-    rst <= '1';
-    for k in 1 to 4 loop
-      wait until rising_edge(clk);
-    end loop;
-    rst <= '0';
-    while not endfile(fin) loop
-      readline(fin, l);
-      read(l, flag);
-      if flag = 1 then
-        hread(l, wa);
-        hread(l, wb);
-        in_a <= wa(in_a'range);
-        in_b <= wb(in_b'range);
-        in_valid <= '1';
-      else
-        in_a <= not in_a;
-        in_b <= not in_b;
-        in_valid <= '0';
-      end if;
-      edge;
-    end loop;
-    in_valid <= '0';
-    for k in 0 to {tail} loop
-      edge;
-    end loop;
-    done <= true;
-    wait;
-  end process main;
-end architecture sim;
-"""
+def _pair_tb_vhdl(a: dict, b: dict) -> str:
+    """The logging bench of `vhdl_testbench` around pair_top: the same samples into both
+    cores, their outputs logged as A and B; the bus widths from the cores' packages."""
+    ports = ["in_valid", "in_a", "in_b", "valid_a", "out_a", "valid_b", "out_b"]
+    signals = [("in_valid", "std_logic", "'0'"), ("valid_a", "std_logic", "'0'"), ("valid_b", "std_logic", "'0'")]
+    for side, info in (("a", a), ("b", b)):
+        pkg = info["name"].upper()
+        signals += [(f"in_{side}", slv(f"{pkg}_IN_BUS_WIDTH"), "(others => '0')"),
+                    (f"out_{side}", slv(f"{pkg}_OUT_BUS_WIDTH"), "")]
+    decls, body = logging_process([("in_a", a["in_bus_width"]), ("in_b", b["in_bus_width"])],
+                                  [Channel("A", "valid_a", "out_a", a["out_bus_width"]),
+                                   Channel("B", "valid_b", "out_b", b["out_bus_width"])],
+                                  tail=max(a["latency_cycles"], b["latency_cycles"]) + 3)
+    context = [line for info in (a, b) for line in (f"library {info['library']};",
+                                                    f"use {info['library']}.{info['name']}_pkg.all;")]
+    return vhdl_testbench(Bench("tb_pair", ["the two cores side by side"], "work.pair_top",
+                                [("clk", "clk"), ("rst", "rst"), *((p, p) for p in ports)], signals, decls, body,
+                                context=context))
 
 
 def test_two_cores_side_by_side_vhdl(cores, tmp_path):
@@ -259,11 +194,7 @@ architecture rtl of pair_top is
 {_renamed(vb['entity'], 'u_b', _signals('b'))}
 end architecture rtl;
 """
-    hexw = {k: 4 * -(-w // 4) for k, w in (("ha", a["in_bus_width"]), ("hb", b["in_bus_width"]),
-                                           ("hoa", a["out_bus_width"]), ("hob", b["out_bus_width"]))}
-    tb = PAIR_TB_VHDL.format(lib_a=a["library"], a=a["name"], A=a["name"].upper(), lib_b=b["library"],
-                             b=b["name"], B=b["name"].upper(), tail=max(a["latency_cycles"], b["latency_cycles"]) + 2,
-                             **hexw)
+    tb = _pair_tb_vhdl(a, b)
     (tmp_path / "pair_top.vhd").write_text(top)
     (tmp_path / "tb_pair.vhd").write_text(tb)
     n = 250

@@ -562,7 +562,7 @@ def test_vhdl_integer_signals():
     wider ones are numeric_std vectors of exactly their width."""
     import re
 
-    from nnfpga.backends.rtl.vhdl import is_int
+    from nnfpga.backends.rtl.vhdl_expr import is_int
     for g in (model([16, 24, 12, 5], "fixed", "relu", 3, dense=True), wide_graph()):
         nl = lower(g)
         text = print_vhdl(nl)

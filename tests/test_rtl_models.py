@@ -26,7 +26,8 @@ import pytest
 from tests.conftest import needs_ghdl, needs_verilator, require_tool
 
 from nnfpga.backends.rtl import RtlConfig, evaluate, lower, write_rtl
-from nnfpga.backends.rtl.netlist import Acc, Mul, MulConst, simulate
+from nnfpga.backends.rtl.netlist import Acc, Mul, MulConst
+from nnfpga.backends.rtl.netlist_sim import simulate
 from nnfpga.backends.rtl.dsp import multiplier_dsp
 from nnfpga.ir.emulator import run_raw
 from nnfpga.ir.ops import Conv2D, Dense

@@ -138,9 +138,11 @@ def test_write_wrappers_files_and_summary(tmp_path):
         write_wrappers(tmp_path, info, fifo_depth=8)
 
 
-@pytest.mark.parametrize("reuse, clock", [(1, 240), (4, 320), (4, 160)])
+@pytest.mark.parametrize("reuse, clock", [(1, 240), (4, 320), (4, 160), (1, 40), (1, 80), (1, 120)])
 def test_wrappers_lint_and_elaborate(tmp_path, reuse, clock):
-    """The Verilog is clean under ``verilator --lint-only -Wall``; the VHDL elaborates in GHDL."""
+    """The Verilog is clean under ``verilator --lint-only -Wall``; the VHDL elaborates in GHDL
+    (every shape of the bunch-crossing wrapper: one word per crossing at 40 MHz, an alignment
+    of 0, 1 and several cycles)."""
     _require("verilator")
     _require("ghdl")
     from nnfpga.sim.verilator import verilator_env
@@ -160,6 +162,47 @@ def test_wrappers_lint_and_elaborate(tmp_path, reuse, clock):
             r = subprocess.run(["ghdl", *cmd[:1], "--std=08", f"--workdir={work}", *cmd[1:]], capture_output=True,
                                text=True, cwd=work)
             assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_wrapper_descriptions_are_checked():
+    """A structural description refuses a width mismatch, a second driver, a driven input, a
+    read output and a name declared twice before anything is printed."""
+    from nnfpga.backends.rtl.structural import Module, assign
+    from nnfpga.backends.rtl.structural_print import print_module
+
+    def module(*, out_from_reg=True):
+        m = Module("m", [])
+        clk, a = m.port("clk", "in"), m.port("a", "in", 4)
+        y = m.port("y", "out", 4)
+        r = m.signal("r", 4, 0)
+        m.process(clk, [assign(r, a)])
+        if out_from_reg:
+            m.assign(y, r)
+        return m, clk, a, y, r
+
+    m, *_ = module()
+    assert "r <= a;" in print_module(m, "vhdl") and "assign y = r;" in print_module(m, "verilog")
+    m, clk, a, y, r = module(out_from_reg=False)
+    m.assign(y, clk)
+    with pytest.raises(ValueError, match="'y' .4 bits. assigned None bits"):
+        m.check()
+    m, clk, a, y, r = module()
+    m.assign(r, a)
+    with pytest.raises(ValueError, match="'r' is driven by process 0 and a continuous assignment"):
+        m.check()
+    m, clk, a, y, r = module()
+    m.assign(a, r)
+    with pytest.raises(ValueError, match="input 'a' is driven"):
+        m.check()
+    m, clk, a, y, r = module(out_from_reg=False)
+    m.assign(y, a)
+    m.process(clk, [assign(m.signal("s", 4), y)])
+    with pytest.raises(ValueError, match="output 'y' is read"):
+        m.check()
+    m, clk, a, y, r = module()
+    m.signal("R", 4)
+    with pytest.raises(ValueError, match="the name 'R' is declared twice"):
+        m.check()
 
 
 # --------------------------------------------------------------------------- AXI4-Stream, cocotb
@@ -260,6 +303,7 @@ def _bx(tmp_path, simulator, clock, reuse, n=300, align=True, irregular=False, s
     ("icarus", 240, 4, True, False),
     ("icarus", 320, 1, True, True),
     ("icarus", 240, 1, False, True),
+    ("icarus", 40, 1, True, False),   # one word per crossing
     ("ghdl", 240, 6, True, True),     # II = N
     ("ghdl", 320, 8, True, False),    # II = N
 ])

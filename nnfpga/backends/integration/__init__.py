@@ -18,8 +18,10 @@ its sources)::
 
 and records these files in ``rtl.json`` under ``integration``.  Everything is a pure
 function of the graph, the RTL summary, the part and the clock: the same inputs give
-the same bytes.  The static parts (test benches, the Tcl flows) are files in
-``nnfpga/firmware_templates/integration``; the model-specific pieces are formatted here.
+the same bytes.  The static parts (the Verilog test bench, the Tcl flows) are files in
+``nnfpga/firmware_templates/integration``; the model-specific pieces are formatted here,
+and the VHDL test bench is built by the generator every VHDL bench shares
+(`nnfpga.backends.rtl.vhdl_testbench`).
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@
 maximum, then uniform random raw values over the input type; seeded, so always the same),
 one packed ``in_data`` word per line in hex (element 0 in the least significant bits, as
 `nnfpga.backends.rtl.bus.to_hex`); ``tb/expected.txt`` the golden emulator's outputs for
-them, packed the same way.  ``tb/tb_<name>.vhd`` and ``tb/tb_<name>.v`` (the static
-templates ``firmware_templates/integration/tb.vhd`` / ``tb.v`` with the core's name,
-library, widths, latency and II filled in) read both files, drive the core and check the
+them, packed the same way.  ``tb/tb_<name>.vhd`` (built on the bench generator
+`nnfpga.backends.rtl.vhdl_testbench`) and ``tb/tb_<name>.v`` (the static template
+``firmware_templates/integration/tb.v`` with the core's name, widths, latency and II
+filled in) read both files, drive the core and check the
 outputs bit for bit and ``out_valid``'s timing cycle by cycle.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nnfpga.backends.rtl.bus import input_hex, to_hex
+from nnfpga.backends.rtl.vhdl_testbench import CORE_PORT_MAP, Bench, core_signals, vhdl_testbench
 from nnfpga.core.version import __version__
 from nnfpga.ir.emulator import run_raw
 from nnfpga.ir.fixed import FLOAT64_EXACT_BITS, FixedType
@@ -67,7 +69,118 @@ def _fields(rtl: dict, vlnv: str) -> dict:
 
 
 def testbench_vhdl(rtl: dict, vlnv: str) -> str:
-    return template("tb.vhd").format(**_fields(rtl, vlnv))
+    """The self-checking VHDL bench: reads the inputs and the expected outputs, presents a
+    sample every II cycles (one more idle cycle after every 7th), checks out_valid's timing
+    and every output at every edge, and ends with PASS or a failure (exit status 1)."""
+    f = _fields(rtl, vlnv)
+    name, lib = f["name"], f["library"]
+    header = [f"tb_{name}: self-checking VHDL-2008 test bench of {lib}.{name}, {f['generated']}.",
+              "Do not edit: regenerate from the model instead.", "",
+              "Reads IN_FILE (one hex in_data word per line) and EXP_FILE (one hex out_data word per",
+              "line: the golden model's outputs for those inputs), presents a sample every II clock",
+              "cycles (one more idle cycle after every 7th sample; in_data carries junk while",
+              "in_valid is low) and checks, at every clock edge after the reset, that out_valid is",
+              "in_valid delayed by exactly LATENCY cycles and that every output equals the next",
+              f'expected word, bit for bit.  It ends with "tb_{name}: PASS" or with a failure',
+              "(GHDL exit status 1).", "",
+              f"  ghdl -a --std=08 --work={lib} ../vhdl/{name}.vhd",
+              f"  ghdl -a --std=08 tb_{name}.vhd && ghdl -e --std=08 tb_{name} && ghdl -r --std=08 tb_{name}",
+              f"  (in this directory; or fusesoc run --target sim {f['vlnv']})"]
+    constants = [("IN_W", "positive", f["in_width"], "in_data bits"),
+                 ("OUT_W", "positive", f["out_width"], "out_data bits"),
+                 ("IN_HEX", "positive", f["in_hex_bits"], "in_data bits rounded up to whole hex digits"),
+                 ("OUT_HEX", "positive", f["out_hex_bits"], "out_data bits rounded up to whole hex digits"),
+                 ("LATENCY", "positive", f["latency"], "cycles from in_valid to out_valid"),
+                 ("II", "positive", f["ii"], "cycles between accepted inputs"),
+                 ("MAX_REPORTS", "natural", 10, "")]
+    decls, body = _checking_process(name)
+    return vhdl_testbench(Bench(f"tb_{name}", header, f"{lib}.{name}", CORE_PORT_MAP, core_signals("IN_W", "OUT_W"),
+                                decls, body, [("IN_FILE", "inputs.txt"), ("EXP_FILE", "expected.txt")],
+                                constants, [f"library {lib};"]))
+
+
+def _checking_process(name: str) -> tuple[list[str], list[str]]:
+    """The main process of the self-checking bench (after the reset)."""
+    decls = ["file fin      : text open read_mode is IN_FILE;",
+             "file fexp     : text open read_mode is EXP_FILE;",
+             "variable l    : line;",
+             "variable word_in  : std_logic_vector(IN_HEX - 1 downto 0);",
+             "variable word_exp : std_logic_vector(OUT_HEX - 1 downto 0);",
+             "variable word_out : std_logic_vector(OUT_HEX - 1 downto 0);",
+             "-- hist(k): in_valid as the core captured it k + 1 edges ago",
+             "variable hist   : std_logic_vector(LATENCY downto 0) := (others => '0');",
+             "variable n_in   : natural := 0;",
+             "variable n_out  : natural := 0;",
+             "variable errors : natural := 0;",
+             "variable cycle  : natural := 0;",
+             "",
+             "procedure fail(msg : string) is",
+             "begin",
+             "  errors := errors + 1;",
+             "  if errors <= MAX_REPORTS then",
+             f'    report "tb_{name}: cycle " & integer\'image(cycle) & ": " & msg severity error;',
+             "  end if;",
+             "end procedure fail;",
+             "",
+             "-- one clock edge: check what the core shows just before it (its registers update",
+             "-- after this process has read them), then note what it captures at this edge",
+             "procedure tick is",
+             "begin",
+             "  wait until rising_edge(clk);",
+             "  cycle := cycle + 1;",
+             "  if out_valid /= hist(LATENCY - 1) then",
+             "    fail(\"out_valid is \" & std_logic'image(out_valid) & \", expected \" & "
+             "std_logic'image(hist(LATENCY - 1)));",
+             "  end if;",
+             "  if out_valid = '1' then",
+             "    if endfile(fexp) then",
+             "      fail(\"output \" & integer'image(n_out) & \" has no expected value (more outputs than samples)\");",
+             "    else",
+             "      readline(fexp, l);",
+             "      hread(l, word_exp);",
+             "      word_out := (others => '0');",
+             "      word_out(OUT_W - 1 downto 0) := out_data;",
+             "      if word_out /= word_exp then",
+             "        fail(\"output \" & integer'image(n_out) & \" is \" & to_hstring(word_out) & \", expected \" &",
+             "              to_hstring(word_exp));",
+             "      end if;",
+             "    end if;",
+             "    n_out := n_out + 1;",
+             "  end if;",
+             "  hist := hist(LATENCY - 1 downto 0) & in_valid;",
+             "end procedure tick;"]
+    body = ["while not endfile(fin) loop",
+            "  readline(fin, l);",
+            "  hread(l, word_in);",
+            "  in_data <= word_in(IN_W - 1 downto 0);",
+            "  in_valid <= '1';",
+            "  tick;",
+            "  n_in := n_in + 1;",
+            "  in_valid <= '0';",
+            "  in_data <= not word_in(IN_W - 1 downto 0);",
+            "  for k in 2 to II loop",
+            "    tick;",
+            "  end loop;",
+            "  if n_in mod 7 = 0 then",
+            "    tick;",
+            "  end if;",
+            "end loop;",
+            "for k in 1 to LATENCY + 2 loop",
+            "  tick;",
+            "end loop;",
+            "if not endfile(fexp) then",
+            "  fail(\"expected outputs left over: \" & integer'image(n_out) & \" outputs for more expected values\");",
+            "end if;",
+            "if n_out /= n_in then",
+            "  fail(integer'image(n_out) & \" outputs for \" & integer'image(n_in) & \" samples\");",
+            "end if;",
+            "assert errors = 0",
+            f'  report "tb_{name}: FAIL: " & integer\'image(errors) & " errors in " & integer\'image(n_in) &',
+            '         " samples"',
+            "  severity failure;",
+            f'report "tb_{name}: PASS: " & integer\'image(n_in) & " samples bit-exact, out_valid exactly " &',
+            "       integer'image(LATENCY) & \" cycles after in_valid\" severity note;"]
+    return decls, body
 
 
 def testbench_verilog(rtl: dict, vlnv: str) -> str:

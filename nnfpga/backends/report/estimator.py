@@ -60,7 +60,8 @@ from nnfpga.backends.report import timing as T
 from nnfpga.backends.report.primitive_costs import (bram18_count, comparator_cost, lut_rom_cost,
                                                     sum_cost)
 from nnfpga.backends.rtl.dsp import lut_product_shifts, op_dsp
-from nnfpga.backends.rtl.netlist import Requant, acyclic_pass
+from nnfpga.backends.rtl.acyclic import acyclic_pass
+from nnfpga.backends.rtl.netlist import Requant
 
 #: A table read at most twice and larger than this goes to block RAM.
 ROM_LUT_MAX_BITS = 2048

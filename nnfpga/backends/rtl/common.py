@@ -1,10 +1,12 @@
-"""What the VHDL and Verilog printers share: sections, header text, literal arithmetic."""
+"""What the VHDL and Verilog printers share: sections, header text, literal arithmetic, the
+clocked logic of the stateful operations."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
-from nnfpga.backends.rtl.netlist import Netlist, Op, Reg, Requant
+from nnfpga.backends.rtl.netlist import Acc, Clip, Counter, Netlist, Op, Reg, Requant, RomTable, Signal
 from nnfpga.core.version import __version__
 
 
@@ -75,7 +77,78 @@ def header_lines(nl: Netlist, language: str) -> list[str]:
     return lines
 
 
+def clip_sides(op: Clip) -> list[tuple[str, int]]:
+    """(relation, bound) of each side ``op`` clips, low side first: the result is the bound
+    where ``a <relation> bound``, else ``a``."""
+    return [(rel, b) for rel, b in (("<", op.lo), (">", op.hi)) if b is not None]
+
+
+def table_declarations(nl: Netlist, rom_decl: Callable[[RomTable], list[str]]) -> list[str]:
+    """The declarations ``rom_decl`` prints of every distinct ROM table, a blank line before each."""
+    return [line for t in nl.tables() for line in ("", *rom_decl(t))]
+
+
 def op_note(op: Op) -> str:
     if isinstance(op, Requant):
         return op.note or f"requantize to {op.type}"
     return op.note
+
+
+# --------------------------------------------------------------------------- stateful operations
+#: The clocked next-value logic of a counter, an accumulator or a register with enable or
+#: reset, as (VHDL, Verilog): in VHDL inside its layer's clocked process, in Verilog its own
+#: always block.  ``{g}`` a guard (`_GUARDS`), ``{y}`` the register, ``{v}`` its next value.
+_CHAIN = {
+    "open": ((), ("{ind}always @(posedge clk) begin",)),
+    "if": ("{ind}if {g} then", "{ind}  if ({g})"),
+    "elif": ("{ind}elsif {g} then", "{ind}  else if ({g})"),
+    "else": ("{ind}else", "{ind}  else"),
+    "set": ("{ind}  {y} <= {v};", "{ind}    {y} <= {v};"),
+    "close": (("{ind}end if;",), ("{ind}end",)),
+}
+_GUARDS = {
+    "reset": ("rst = '1'", "rst"),
+    "start": ("{start} = 1", "{start}"),
+    "counting": ("{y} /= {n}", "{y} != {n}"),
+    "first": ("{sel} = {first}", "{sel} == {first}"),
+    "phases": ("{sel} > {first} and {sel} <= {last}", "{sel} > {first} && {sel} <= {last}"),
+    "enable": ("{en} = 1", "{en}"),
+}
+
+
+def _next_value_branches(op: Op) -> list[tuple[str | None, str]]:
+    """(guard, next value) in priority order (guard None: otherwise): a counter counts from 0
+    after ``start`` up to ``n`` and stays; an accumulator loads in its first phase and adds
+    in the others; a register loads its reset value, then its input when enabled."""
+    if isinstance(op, Counter):
+        return [("reset", "idle"), ("start", "zero"), ("counting", "increment")]
+    if isinstance(op, Acc):
+        return [("first", "load")] + ([("phases", "accumulate")] if op.last > op.first else [])
+    return ([("reset", "reset")] if op.reset is not None else []) + \
+        [("enable" if op.en is not None else None, "input")]
+
+
+def stateful_lines(op: Op, ind: str, language: str, literal: Callable[[int, Signal], str],
+                   expr: Callable[[Op], str], load: Callable[[Acc], str]) -> list[str]:
+    """The clocked logic of a `Counter`, an `Acc` or a `Reg` with enable/reset in
+    ``language`` ("vhdl" or "verilog"), from the printer's ``literal(value, like_signal)``,
+    its expression of an operation ``expr(op)`` (an accumulator: its sum) and of an
+    accumulator's first term ``load(acc)``."""
+    lang = 0 if language == "vhdl" else 1
+    y = op.out
+    fields = {"y": y.name, "ind": ind}
+    if isinstance(op, Counter):
+        fields |= {"start": op.start.name, "n": literal(op.n, y)}
+        values = {"idle": literal(op.n, y), "zero": literal(0, y), "increment": f"{y.name} + {literal(1, y)}"}
+    elif isinstance(op, Acc):
+        fields |= {"sel": op.sel.name, "first": literal(op.first, op.sel), "last": literal(op.last, op.sel)}
+        values = {"load": load(op), "accumulate": expr(op)}
+    else:
+        fields |= {"en": op.en.name if op.en is not None else ""}
+        values = {"reset": literal(op.reset, y) if op.reset is not None else "", "input": expr(op)}
+    lines = [line.format(**fields) for line in _CHAIN["open"][lang]]
+    for k, (guard, value) in enumerate(_next_value_branches(op)):
+        word = "else" if guard is None else ("if" if k == 0 else "elif")
+        lines.append(_CHAIN[word][lang].format(g=_GUARDS[guard][lang].format(**fields) if guard else "", **fields))
+        lines.append(_CHAIN["set"][lang].format(v=values[value], **fields))
+    return lines + [line.format(**fields) for line in _CHAIN["close"][lang]]

@@ -11,10 +11,16 @@ and compared with ``signed`` literals of its own width.
 
 from __future__ import annotations
 
-from nnfpga.backends.rtl.common import header_lines, op_note, sections, wrap_unsigned
+from typing import Callable
+
+from nnfpga.backends.rtl.acyclic import acyclic_pass
+from nnfpga.backends.rtl.common import (clip_sides, header_lines, op_note, sections, stateful_lines, table_declarations,
+                                       wrap_unsigned)
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
                                         Netlist, Op, Reg, Requant, Rom, RomTable, Shr, Signal, Sum,
-                                        ValidTap, Wrap, acyclic_pass)
+                                        ValidTap, Wrap)
+from nnfpga.backends.rtl.structural import Sig
+from nnfpga.backends.rtl.structural_print import core_ports, port_lines, signal_line
 
 
 def _decl(kind: str, s: Signal) -> str:
@@ -57,64 +63,63 @@ def _slice_ext(s: Signal, lsb: int, width: int) -> str:
     return f"{{{_fill(s, lsb + width - w)}, {s.name}[{w - 1}:{lsb}]}}"
 
 
+def _sum(op: Sum, w: int) -> str:
+    parts = []
+    for t in op.terms:
+        if t.shift >= w:
+            continue  # contributes 0 modulo 2**w
+        e = _cast(t.sig, w - t.shift)
+        if t.shift:
+            e = f"{{{e}, {t.shift}'d0}}"
+        parts.append((t.neg, e))
+    if not parts:
+        return _lit(0, w)
+    parts = [p for p in parts if not p[0]] + [p for p in parts if p[0]]  # positive terms first (stable)
+    text = ("-" if parts[0][0] else "") + parts[0][1]
+    for neg, e in parts[1:]:
+        text += f" {'-' if neg else '+'} {e}"
+    return text
+
+
+def _choose(cases, default: str) -> str:
+    """The first value whose condition holds, else ``default``: ``(condition, value)`` pairs."""
+    return "".join(f"({c}) ? {v} : " for c, v in cases) + default
+
+
+#: The expression of each combinational operation (and a register's input), exactly ``w``
+#: bits wide (``w`` its output's width).
+_RULES: dict[type, Callable[..., str]] = {
+    InputSlice: lambda op, w: f"in_data[{op.lsb + op.elem_type.width - 1}:{op.lsb}]",
+    MulConst: lambda op, w: f"{_cast(op.a, w)} * {_lit(op.c, w)}",
+    Sum: _sum,
+    Shr: lambda op, w: _slice_ext(op.a, op.s, w),
+    Bit: lambda op, w: f"{op.a.name}[{op.k}]",
+    Clip: lambda op, w: _choose([(f"{op.a.name} {rel} {_lit(b, op.a.width, op.a.signed)}", _lit(b, w))
+                                 for rel, b in clip_sides(op)], _cast(op.a, w)),
+    Wrap: lambda op, w: _cast(op.a, w),
+    Rom: lambda op, w: f"{op.table.name}[{op.a.name}]" + (f"[{w - 1}:0]" if w < op.table.width else ""),
+    Reg: lambda op, w: _cast(op.a, w),
+    ValidTap: lambda op, w: "in_valid" if op.delay == 0 else f"valid_sr[{op.delay - 1}]",
+    Mux: lambda op, w: _choose([(f"{op.sel.name} == {_lit(k, op.sel.width)}", _cast(op.inputs[k], w))
+                                for k in range(op.sel.lo, op.sel.hi)], _cast(op.inputs[op.sel.hi], w)),
+    # signed operands of their natural widths (a DSP's shape), extended by the context
+    Mul: lambda op, w: f"{_signed(op.a)} * {_signed(op.b)}",
+    Acc: lambda op, w: f"{op.out.name} + {_cast(op.a, w)}",  # an accumulator's sum
+    Max: lambda op, w: _choose([(f"$signed({_cast(op.a, _max_w(op))}) > $signed({_cast(op.b, _max_w(op))})",
+                                 _cast(op.a, w))], _cast(op.b, w)),
+}
+
+
+def _max_w(op: Max) -> int:
+    """The width both operands of a comparison of ``max`` are extended to: no overflow."""
+    return max(op.a.width, op.b.width) + 1
+
+
 def _expr(op: Op) -> str:
-    y = op.out
-    w = y.width
-    if isinstance(op, InputSlice):
-        return f"in_data[{op.lsb + op.elem_type.width - 1}:{op.lsb}]"
-    if isinstance(op, MulConst):
-        return f"{_cast(op.a, w)} * {_lit(op.c, w)}"
-    if isinstance(op, Sum):
-        parts = []
-        for t in op.terms:
-            if t.shift >= w:
-                continue  # contributes 0 modulo 2**w
-            e = _cast(t.sig, w - t.shift)
-            if t.shift:
-                e = f"{{{e}, {t.shift}'d0}}"
-            parts.append((t.neg, e))
-        if not parts:
-            return _lit(0, w)
-        parts = [p for p in parts if not p[0]] + [p for p in parts if p[0]]  # positive terms first (stable)
-        text = ("-" if parts[0][0] else "") + parts[0][1]
-        for neg, e in parts[1:]:
-            text += f" {'-' if neg else '+'} {e}"
-        return text
-    if isinstance(op, Shr):
-        return _slice_ext(op.a, op.s, w)
-    if isinstance(op, Bit):
-        return f"{op.a.name}[{op.k}]"
-    if isinstance(op, Clip):
-        a = op.a
-        text = ""
-        if op.lo is not None:
-            text += f"({a.name} < {_lit(op.lo, a.width, a.signed)}) ? {_lit(op.lo, w)} : "
-        if op.hi is not None:
-            text += f"({a.name} > {_lit(op.hi, a.width, a.signed)}) ? {_lit(op.hi, w)} : "
-        return text + _cast(a, w)
-    if isinstance(op, Wrap):
-        return _cast(op.a, w)
-    if isinstance(op, Rom):
-        t = op.table
-        return f"{t.name}[{op.a.name}]" + (f"[{w - 1}:0]" if w < t.width else "")
-    if isinstance(op, Reg):
-        return _cast(op.a, w)
-    if isinstance(op, ValidTap):
-        return "in_valid" if op.delay == 0 else f"valid_sr[{op.delay - 1}]"
-    if isinstance(op, Mux):
-        sel = op.sel
-        text = ""
-        for k in range(sel.lo, sel.hi):
-            text += f"({sel.name} == {_lit(k, sel.width)}) ? {_cast(op.inputs[k], w)} : "
-        return text + _cast(op.inputs[sel.hi], w)
-    if isinstance(op, Mul):
-        # signed operands of their natural widths (a DSP's shape), extended by the context
-        return f"{_signed(op.a)} * {_signed(op.b)}"
-    if isinstance(op, Max):
-        cw = max(op.a.width, op.b.width) + 1
-        return (f"($signed({_cast(op.a, cw)}) > $signed({_cast(op.b, cw)})) ? "
-                f"{_cast(op.a, w)} : {_cast(op.b, w)}")
-    raise TypeError(f"the Verilog printer has no rule for {op.kind}")
+    rule = _RULES.get(type(op))
+    if rule is None:
+        raise TypeError(f"the Verilog printer has no rule for {op.kind}")
+    return rule(op, op.out.width)
 
 
 def _signed(s: Signal) -> str:
@@ -126,30 +131,8 @@ def _signed(s: Signal) -> str:
 
 def _stateful(op: Op, ind: str) -> list[str]:
     """An always block for a counter, an accumulator, or a register with enable/reset."""
-    y = op.out
-    w = y.width
-    lines = [f"{ind}always @(posedge clk) begin"]
-    if isinstance(op, Counter):
-        n = op.n
-        lines += [f"{ind}  if (rst)", f"{ind}    {y.name} <= {_lit(n, w)};",
-                  f"{ind}  else if ({op.start.name})", f"{ind}    {y.name} <= {_lit(0, w)};",
-                  f"{ind}  else if ({y.name} != {_lit(n, w)})", f"{ind}    {y.name} <= {y.name} + {_lit(1, w)};"]
-    elif isinstance(op, Acc):
-        sel, sw = op.sel.name, op.sel.width
-        lines += [f"{ind}  if ({sel} == {_lit(op.first, sw)})", f"{ind}    {y.name} <= {_cast(op.a, w)};"]
-        if op.last > op.first:
-            lines += [f"{ind}  else if ({sel} > {_lit(op.first, sw)} && {sel} <= {_lit(op.last, sw)})",
-                      f"{ind}    {y.name} <= {y.name} + {_cast(op.a, w)};"]
-    else:
-        cond = "if"
-        if op.reset is not None:
-            lines += [f"{ind}  if (rst)", f"{ind}    {y.name} <= {_lit(op.reset, w)};"]
-            cond = "else if"
-        if op.en is not None:
-            lines += [f"{ind}  {cond} ({op.en.name})", f"{ind}    {y.name} <= {_cast(op.a, w)};"]
-        else:
-            lines += [f"{ind}  else", f"{ind}    {y.name} <= {_cast(op.a, w)};"]
-    return lines + [f"{ind}end"]
+    return stateful_lines(op, ind, "verilog", lambda v, like: _lit(v, like.width), _expr,
+                          lambda acc: _cast(acc.a, acc.out.width))
 
 
 def _rom_decl(t: RomTable) -> list[str]:
@@ -186,17 +169,10 @@ def print_verilog(nl: Netlist) -> str:
             "// Rounding drops low bits and zero weights leave inputs unread, by design:",
             "/* verilator lint_off UNUSEDSIGNAL */", "",
             f"module {nl.name} (",
-            "    input  wire clk,",
-            "    input  wire rst,  // synchronous, active high; clears the valid pipeline",
-            "    input  wire in_valid,",
-            f"    input  wire [{nl.in_bus_width - 1}:0] in_data,",
-            "    output wire out_valid,",
-            f"    output wire [{nl.out_bus_width - 1}:0] out_data",
+            *port_lines(core_ports(nl.in_bus_width, nl.out_bus_width), "verilog"),
             ");", "",
-            f"  reg [{L - 1}:0] valid_sr;"]
-    for t in nl.tables():
-        out.append("")
-        out += _rom_decl(t)
+            signal_line(Sig("valid_sr", L), "verilog", register=True)]
+    out += table_declarations(nl, _rom_decl)
     secs = sections(nl)
     for sec in secs:
         out.append("")
@@ -238,3 +214,4 @@ def print_verilog(nl: Netlist) -> str:
         out.append(f"  assign {sl} = {_cast(s, wo)};{note}")
     out += ["", "endmodule", "", "/* verilator lint_on UNUSEDSIGNAL */", "`default_nettype wire", ""]
     return "\n".join(out)
+

@@ -4,36 +4,10 @@ the entity ``<top>`` with one architecture.  The file is meant to be compiled in
 core's own VHDL library (``nnfpga_<top>`` unless configured; `names.default_library`);
 nothing in it refers to a library by name, so any library works.
 
-Two representations, chosen per signal:
-
-* **integer**: a signal whose range fits a VHDL integer (``|value| <= 2**31 - 1``) is an
-  ``integer range lo to hi`` with exactly the netlist range (a synthesis tool sizes it
-  from that range, so it has exactly the netlist width), and its arithmetic is integer
-  arithmetic.  GHDL simulates integer operations some 30 times faster than numeric_std
-  function calls.  The rules:
-
-  - ``Shr`` (arithmetic shift right, floor): ``(a - (a mod M)) / M`` with ``M = 2**s``
-    (``mod`` floors for a positive divisor; the division is then exact, so VHDL's
-    truncating ``/`` does no harm); ``a / M`` when ``a`` is never negative;
-  - ``Bit`` k: ``(a mod 2M) / M`` with ``M = 2**k`` (``(a / M) mod 2`` when ``a >= 0``);
-  - ``Wrap`` to ``w`` bits: ``a mod 2**w`` (unsigned) or
-    ``((a + 2**(w-1)) mod 2**w) - 2**(w-1)`` (signed);
-  - ``Clip``: comparisons;  ``Sum``: ``+``/``-`` with left shifts as products by ``2**k``;
-    ``MulConst``: ``*``;  ``Rom``: an array of integers indexed by the address.
-
-  Every partial result of an expression is checked (here, at print time) to stay inside
-  the integer range; an operation whose expression could leave it is printed with
-  numeric_std instead.
-
-* **numeric_std**: a signal wider than that is ``signed``/``unsigned`` of exactly its
-  width, and every expression driving it is computed as ``signed(W-1 downto 0)`` with
-  ``W`` its width; operands are sign/zero-extended (or cut) to ``W`` by `_cast`, so the
-  result is the exact value modulo ``2**W``, which the range analysis guarantees is the
-  exact value.  Integer operands enter through ``to_signed``; an integer result leaves
-  through ``to_integer``.
-
-Ports stay ``std_logic_vector``: inputs are converted where they are sliced from
-``in_data``, outputs where they are packed into ``out_data``.
+Signals are VHDL integers where their range allows and numeric_std vectors otherwise
+(`vhdl_expr` writes every expression).  Ports stay ``std_logic_vector``: inputs are
+converted where they are sliced from ``in_data``, outputs where they are packed into
+``out_data``.
 
 Structure (chosen for simulation speed, measured on the 16-64-32-32-5 example MLP:
 numeric_std signals 13 samples/s, integer signals with concurrent assignments 210/s,
@@ -52,302 +26,13 @@ read by the next layer) are concurrent signal assignments.
 
 from __future__ import annotations
 
-from nnfpga.backends.rtl.common import bits, header_lines, op_note, wrap_signed
+from nnfpga.backends.rtl.acyclic import acyclic_pass
+from nnfpga.backends.rtl.common import bits, header_lines, op_note, stateful_lines, table_declarations
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, default_library, unit_name
-from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux,
-                                        Netlist, Op, Reg, Requant, Rom, RomTable, STATEFUL, Shr, Signal,
-                                        Sum, ValidTap, Wrap, acyclic_pass, flat_ops)
-
-_INT_LIMIT = 1 << 31  # numeric_std literals: to_signed(v, w) for |v| < 2**31
-#: The largest magnitude of an integer-typed value: VHDL guarantees -(2**31-1) .. 2**31-1.
-INT_MAX = (1 << 31) - 1
-
-
-def fits_integer(lo: int, hi: int) -> bool:
-    return -INT_MAX <= lo and hi <= INT_MAX
-
-
-def is_int(s: Signal) -> bool:
-    """Is ``s`` (a constant or a driven signal) printed as a VHDL integer?"""
-    return fits_integer(s.lo, s.hi)
-
-
-# --------------------------------------------------------------------------- numeric_std
-def _vtype(s: Signal) -> str:
-    return f"{'signed' if s.signed else 'unsigned'}({s.width - 1} downto 0)"
-
-
-def _signed_lit(value: int, width: int) -> str:
-    """A ``signed(width-1 downto 0)`` literal holding ``value`` modulo 2**width."""
-    v = wrap_signed(value, width)
-    if -_INT_LIMIT < v < _INT_LIMIT:
-        return f"to_signed({v}, {width})"
-    return f'signed\'("{bits(v, width)}")'
-
-
-def _typed_lit(value: int, s: Signal) -> str:
-    """A literal of ``s``'s own type and width (``value`` is representable in it)."""
-    if s.signed:
-        return _signed_lit(value, s.width)
-    if value < _INT_LIMIT:
-        return f"to_unsigned({value}, {s.width})"
-    return f'unsigned\'("{bits(value, s.width)}")'
-
-
-def _cast(s: Signal, width: int) -> str:
-    """``s`` as ``signed(width-1 downto 0)``: extended by its signedness, or its low bits."""
-    if s.is_const:
-        return _signed_lit(s.value, width)
-    w = s.width
-    if is_int(s):  # an integer operand of a numeric_std expression
-        if s.signed or width > w:
-            e = f"to_signed({s.name}, {max(w, width)})"
-        else:
-            e = f"signed(to_unsigned({s.name}, {w}))"
-        return e if max(w, width) == width else f"lowbits({e}, {width})"
-    if w == width:
-        return s.name if s.signed else f"signed({s.name})"
-    if w > width:
-        return f"signed({s.name}({width - 1} downto 0))"
-    return f"resize({s.name}, {width})" if s.signed else f"signed(resize({s.name}, {width}))"
-
-
-def _convert(s: Signal, y: Signal) -> str:
-    """``s`` as ``y``'s type and width (extended, or its low bits): no arithmetic."""
-    width, kind = y.width, ("signed" if y.signed else "unsigned")
-    if s.is_const or is_int(s):
-        return _to(y, _cast(s, width))
-    w = s.width
-    e = s.name if w == width else (f"{s.name}({width - 1} downto 0)" if w > width
-                                   else f"resize({s.name}, {width})")
-    return e if s.signed == y.signed else f"{kind}({e})"
-
-
-def _to(s: Signal, signed_expr: str) -> str:
-    """Convert a ``signed`` expression of ``s``'s width to ``s``'s type."""
-    return signed_expr if s.signed else f"unsigned({signed_expr})"
-
-
-def _vec_expr(op: Op) -> str:
-    """The numeric_std expression of ``op``, of the type and width of ``op.out`` (its
-    operands may be integers: `_cast` converts them)."""
-    y = op.out
-    w = y.width
-    if isinstance(op, InputSlice):
-        t = op.elem_type
-        sl = f"in_data({op.lsb + t.width - 1} downto {op.lsb})"
-        return f"signed({sl})" if y.signed else f"unsigned({sl})"
-    if isinstance(op, MulConst):
-        # operands of their natural widths (GHDL's synthesis writes invalid Verilog when it
-        # has to sign-extend a constant factor); the product is exact, then cut to w bits
-        cw = abs(op.c).bit_length() + 1
-        aw = op.a.width + (0 if op.a.signed else 1)
-        prod = f"{_cast(op.a, aw)} * {_signed_lit(op.c, cw)}"
-        return _to(y, prod if aw + cw == w else f"lowbits({prod}, {w})")
-    if isinstance(op, Sum):
-        parts = []
-        for t in op.terms:
-            if t.shift >= w:
-                continue  # contributes 0 modulo 2**w
-            e = _cast(t.sig, w)
-            if t.shift:
-                e = f"shift_left({e}, {t.shift})"
-            parts.append((t.neg, e))
-        if not parts:
-            return _to(y, _signed_lit(0, w))
-        parts.sort(key=lambda p: p[0])  # positive terms first
-        text = ("-" if parts[0][0] else "") + parts[0][1]
-        for neg, e in parts[1:]:
-            text += f" {'-' if neg else '+'} {e}"
-        return _to(y, text)
-    if isinstance(op, Shr):
-        a = op.a  # wider than the integer range (else the integer rule applies)
-        if op.s + w <= a.width:
-            sl = f"{a.name}({op.s + w - 1} downto {op.s})"
-            return sl if a.signed == y.signed else (f"signed({sl})" if y.signed else f"unsigned({sl})")
-        return _to(y, f"lowbits(shift_right({_cast(a, op.s + w)}, {op.s}), {w})")
-    if isinstance(op, Bit):
-        sl = f"{op.a.name}({op.k} downto {op.k})"
-        return f"unsigned({sl})" if op.a.signed else sl
-    if isinstance(op, Clip):
-        a = op.a
-        text = ""
-        if op.lo is not None:
-            text += f"{_typed_lit(op.lo, y)} when {a.name} < {_typed_lit(op.lo, a)} else "
-        if op.hi is not None:
-            text += f"{_typed_lit(op.hi, y)} when {a.name} > {_typed_lit(op.hi, a)} else "
-        return text + _convert(a, y)
-    if isinstance(op, Wrap):
-        return _convert(op.a, y)
-    if isinstance(op, Rom):
-        t = op.table
-        addr = op.a.name if is_int(op.a) else f"to_integer({op.a.name})"
-        if _int_table(t):
-            return _to(y, f"to_signed({t.name}({addr}), {w})") if y.signed else \
-                f"to_unsigned({t.name}({addr}), {w})"
-        e = f"{t.name}({addr})"
-        if w < t.width:
-            e += f"({w - 1} downto 0)"
-        if t.signed == y.signed:
-            return e
-        return f"signed({e})" if y.signed else f"unsigned({e})"
-    if isinstance(op, Reg):
-        return _convert(op.a, y)
-    if isinstance(op, Mux):
-        sel = op.sel
-        text = "".join(f"{_convert(op.inputs[k], y)} when {sel.name} = {k} else " for k in range(sel.lo, sel.hi))
-        return text + _convert(op.inputs[sel.hi], y)
-    if isinstance(op, Mul):
-        aw = op.a.width + (0 if op.a.signed else 1)
-        bw = op.b.width + (0 if op.b.signed else 1)
-        prod = f"{_cast(op.a, aw)} * {_cast(op.b, bw)}"
-        return _to(y, prod if aw + bw == w else f"lowbits({prod}, {w})" if aw + bw > w
-                   else f"resize({prod}, {w})")
-    if isinstance(op, Max):
-        cw = max(op.a.width, op.b.width) + 1
-        return f"{_convert(op.a, y)} when {_cast(op.a, cw)} > {_cast(op.b, cw)} else {_convert(op.b, y)}"
-    if isinstance(op, Acc):
-        return _to(y, f"{_cast(y, w)} + {_cast(op.a, w)}")
-    raise TypeError(f"the VHDL printer has no rule for {op.kind}")
-
-
-# --------------------------------------------------------------------------- integers
-def _lit(v: int) -> str:
-    return str(v) if v >= 0 else f"({v})"
-
-
-def _int_sum(op: Sum) -> str | None:
-    """``op`` as an integer expression, or None when a partial sum could leave the range."""
-    parts = [t for t in op.terms if not t.neg] + [t for t in op.terms if t.neg]  # positive terms first
-    lo = hi = 0
-    text = ""
-    for k, t in enumerate(parts):
-        tlo, thi = t.range()
-        lo, hi = lo + tlo, hi + thi
-        # the term and the partial sum fit (the integer range is symmetric: so does the
-        # term's negation)
-        if not (fits_integer(tlo, thi) and fits_integer(lo, hi)):
-            return None
-        if t.sig.is_const:
-            v = t.sig.value << t.shift
-            e = str(abs(v))
-            neg = t.neg != (v < 0)
-        else:
-            e = t.sig.name + (f" * {1 << t.shift}" if t.shift else "")
-            neg = t.neg
-        if k == 0:
-            text = ("-" if neg else "") + e
-        else:
-            text += f" {'-' if neg else '+'} {e}"
-    return text or "0"
-
-
-def _int_expr(op: Op) -> str | None:
-    """``op`` as an integer expression (operands and result are integers), or None when
-    the integer rules do not apply (see the module doc)."""
-    y = op.out
-    if not is_int(y):
-        return None
-    if isinstance(op, Sum):  # the commonest; `_int_sum` checks every term, so every operand
-        return _int_sum(op)
-    if not all(s.is_const or is_int(s) for s in op.operands()):
-        return None
-    if isinstance(op, Reg):
-        return op.a.name
-    if isinstance(op, InputSlice):
-        t = op.elem_type
-        sl = f"in_data({op.lsb + t.width - 1} downto {op.lsb})"
-        return f"to_integer({'signed' if t.signed else 'unsigned'}({sl}))"
-    if isinstance(op, MulConst):
-        return f"{op.a.name} * {_lit(op.c)}"
-    a = getattr(op, "a", None)
-    if isinstance(op, Shr):
-        if op.s > 30:
-            return None
-        m = 1 << op.s
-        return f"{a.name} / {m}" if a.lo >= 0 else f"({a.name} - ({a.name} mod {m})) / {m}"
-    if isinstance(op, Bit):
-        if a.lo >= 0:
-            return f"({a.name} / {1 << op.k}) mod 2" if op.k <= 30 else None
-        if op.k >= a.width - 1:
-            return f"1 when {a.name} < 0 else 0"
-        return f"({a.name} mod {2 << op.k}) / {1 << op.k}" if op.k < 30 else None
-    if isinstance(op, Clip):
-        text = ""
-        if op.lo is not None:
-            text += f"{_lit(op.lo)} when {a.name} < {_lit(op.lo)} else "
-        if op.hi is not None:
-            text += f"{_lit(op.hi)} when {a.name} > {_lit(op.hi)} else "
-        return text + a.name
-    if isinstance(op, Wrap):
-        w = y.width
-        if w > 30 or not fits_integer(a.lo + (1 << (w - 1)), a.hi + (1 << (w - 1))):
-            return None
-        if not y.signed:
-            return f"{a.name} mod {1 << w}"
-        h = 1 << (w - 1)
-        return f"(({a.name} + {h}) mod {1 << w}) - {h}"
-    if isinstance(op, Rom):
-        return f"{op.table.name}({a.name})" if _int_table(op.table) else None
-    if isinstance(op, ValidTap):
-        v = "in_valid" if op.delay == 0 else f"valid_sr({op.delay - 1})"
-        return f"1 when {v} = '1' else 0"
-    if isinstance(op, Mux):
-        sel = op.sel
-        text = "".join(f"{_operand(op.inputs[k])} when {sel.name} = {k} else " for k in range(sel.lo, sel.hi))
-        return text + _operand(op.inputs[sel.hi])
-    if isinstance(op, Mul):
-        return f"{_operand(op.a)} * {_operand(op.b)}"
-    if isinstance(op, Max):
-        return f"{_operand(op.a)} when {_operand(op.a)} > {_operand(op.b)} else {_operand(op.b)}"
-    if isinstance(op, Acc):
-        if not fits_integer(y.lo + min(a.lo, 0), y.hi + max(a.hi, 0)):
-            return None
-        return f"{y.name} + {a.name}"
-    raise TypeError(f"the VHDL printer has no rule for {op.kind}")
-
-
-def _operand(s: Signal) -> str:
-    return _lit(s.value) if s.is_const else s.name
-
-
-def _expr(op: Op) -> str:
-    """The right-hand side of the assignment of ``op.out`` in its own representation."""
-    e = _int_expr(op)
-    if e is not None:
-        return e
-    e = _vec_expr(op)
-    return f"to_integer({e})" if is_int(op.out) else e
-
-
-def _int_table(t: RomTable) -> bool:
-    return fits_integer(*t.entry_range)
-
-
-def _decl_type(s: Signal) -> str:
-    return f"integer range {s.lo} to {s.hi}" if is_int(s) else _vtype(s)
-
-
-def _rom_decl(t: RomTable) -> list[str]:
-    lines = [f"  -- {t.note}" if t.note else f"  -- table {t.name}"]
-    if _int_table(t):
-        lo, hi = t.entry_range
-        lines.append(f"  type {t.name}_t is array (0 to {len(t.entries) - 1}) of "
-                     f"integer range {lo} to {hi};")
-        items = [str(e) for e in t.entries]
-        per = 16
-    else:
-        kind = "signed" if t.signed else "unsigned"
-        lines.append(f"  type {t.name}_t is array (0 to {len(t.entries) - 1}) of {kind}({t.width - 1} downto 0);")
-        dummy = Signal("rom", *t.entry_range)
-        items = [_typed_lit(e, dummy) for e in t.entries]
-        per = 4
-    lines.append(f"  constant {t.name} : {t.name}_t := (")
-    for k in range(0, len(items), per):
-        sep = "," if k + per < len(items) else ""
-        lines.append("    " + ", ".join(items[k:k + per]) + sep)
-    lines.append("  );")
-    return lines
+from nnfpga.backends.rtl.netlist import Acc, Counter, Netlist, Op, Reg, Requant, STATEFUL, Signal, flat_ops
+from nnfpga.backends.rtl.structural import Sig
+from nnfpga.backends.rtl.structural_print import core_ports, port_lines, signal_line
+from nnfpga.backends.rtl.vhdl_expr import convert, decl_type, expr, is_int, rom_decl, typed_lit
 
 
 # --------------------------------------------------------------------------- structure
@@ -401,32 +86,18 @@ def _signals(nl: Netlist, runs: list[list[Op]]) -> set[int]:
 
 def _stateful(s: Op, ind: str) -> list[str]:
     """A counter, an accumulator or a register with enable/reset, inside a clocked process."""
-    y = s.out
-    if isinstance(s, Counter):
-        return [f"{ind}if rst = '1' then", f"{ind}  {y.name} <= {s.n};",
-                f"{ind}elsif {s.start.name} = 1 then", f"{ind}  {y.name} <= 0;",
-                f"{ind}elsif {y.name} /= {s.n} then", f"{ind}  {y.name} <= {y.name} + 1;",
-                f"{ind}end if;"]
-    if isinstance(s, Acc):
-        sel = s.sel.name
-        if is_int(y):
-            load = s.a.name if is_int(s.a) else f"to_integer({s.a.name})"
-        else:
-            load = _convert(s.a, y)
-        lines = [f"{ind}if {sel} = {s.first} then", f"{ind}  {y.name} <= {load};"]
-        if s.last > s.first:
-            lines += [f"{ind}elsif {sel} > {s.first} and {sel} <= {s.last} then", f"{ind}  {y.name} <= {_expr(s)};"]
-        return lines + [f"{ind}end if;"]
-    lines = []
-    cond = "if"
-    if s.reset is not None:
-        lines += [f"{ind}if rst = '1' then", f"{ind}  {y.name} <= {s.reset if is_int(y) else _typed_lit(s.reset, y)};"]
-        cond = "elsif"
-    if s.en is not None:
-        lines += [f"{ind}{cond} {s.en.name} = 1 then", f"{ind}  {y.name} <= {_expr(s)};"]
-    else:
-        lines += [f"{ind}else", f"{ind}  {y.name} <= {_expr(s)};"]
-    return lines + [f"{ind}end if;"]
+    return stateful_lines(s, ind, "vhdl", _literal, expr, _acc_load)
+
+
+def _literal(value: int, like: Signal) -> str:
+    return str(value) if is_int(like) else typed_lit(value, like)
+
+
+def _acc_load(s: Acc) -> str:
+    """An accumulator's first term, of the accumulator's type."""
+    if is_int(s.out):
+        return s.a.name if is_int(s.a) else f"to_integer({s.a.name})"
+    return convert(s.a, s.out)
 
 
 def _init(s: Op) -> str:
@@ -434,7 +105,7 @@ def _init(s: Op) -> str:
     v = s.n if isinstance(s, Counter) else (s.reset if isinstance(s, Reg) else None)
     if v is None:
         return ""
-    return f" := {v}" if is_int(s.out) else f" := {_typed_lit(v, s.out)}"
+    return f" := {v}" if is_int(s.out) else f" := {typed_lit(v, s.out)}"
 
 
 def _is_stateful(s: Op) -> bool:
@@ -456,7 +127,7 @@ def _assignments(steps: list[tuple[Op, Op]], ind: str, signals: set[int]) -> lis
         if _is_stateful(s):
             lines += _stateful(s, ind)
             continue
-        append(f"{ind}{s.out.name} {'<=' if id(s.out) in signals else ':='} {_expr(s)};")
+        append(f"{ind}{s.out.name} {'<=' if id(s.out) in signals else ':='} {expr(s)};")
     return lines
 
 
@@ -554,12 +225,7 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
     out += ["", "library ieee;", "use ieee.std_logic_1164.all;", "use ieee.numeric_std.all;", "",
             f"entity {nl.name} is",
             "  port (",
-            "    clk       : in  std_logic;",
-            "    rst       : in  std_logic;  -- synchronous, active high; clears the valid pipeline",
-            "    in_valid  : in  std_logic;",
-            f"    in_data   : in  std_logic_vector({nl.in_bus_width - 1} downto 0);",
-            "    out_valid : out std_logic;",
-            f"    out_data  : out std_logic_vector({nl.out_bus_width - 1} downto 0)",
+            *port_lines(core_ports(nl.in_bus_width, nl.out_bus_width), "vhdl"),
             "  );",
             f"end entity {nl.name};", "",
             f"architecture rtl of {nl.name} is", "",
@@ -571,17 +237,15 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
             "  begin",
             "    return v(w - 1 downto 0);",
             "  end function lowbits;", "",
-            f"  signal valid_sr : std_logic_vector({L - 1} downto 0);"]
-    for t in nl.tables():
-        out.append("")
-        out += _rom_decl(t)
+            signal_line(Sig("valid_sr", L), "vhdl", register=True)]
+    out += table_declarations(nl, rom_decl)
     runs = _layer_runs(nl)
     signals = _signals(nl, runs)
     for ops in runs:
         drivers = [s for s in flat_ops(ops) if id(s.out) in signals]
         if drivers:
             out += ["", f"  -- {ops[0].out.layer}"]
-            out += [f"  signal {s.out.name} : {_decl_type(s.out)}{_init(s)};" for s in drivers]
+            out += [f"  signal {s.out.name} : {decl_type(s.out)}{_init(s)};" for s in drivers]
     out += ["", "begin", "",
             "  -- valid pipeline: out_valid is in_valid delayed by the latency",
             "  process (clk)",
@@ -625,7 +289,7 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
         for p in body:
             s = p[1]
             if id(s.out) not in signals:
-                out.append(f"    variable {s.out.name} : {_decl_type(s.out)};")
+                out.append(f"    variable {s.out.name} : {decl_type(s.out)};")
             st = _logic_stage(s)
             if not groups or groups[-1][0] != st:
                 groups.append((st, []))
@@ -650,3 +314,4 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
             out.append(f"  {sl} <= std_logic_vector(resize({s.name}, {wo}));")
     out += ["", "end architecture rtl;", ""]
     return "\n".join(out)
+

@@ -27,12 +27,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from nnfpga.ir.ops.activation import Activation
+
+class SlopedNode(Protocol):
+    """What a parameter-error rule reads of its `Activation` (a protocol: the op's module
+    imports this one)."""
+
+    float_alpha: float
+    alpha_q: float
 
 #: ``float_function(x, alpha)``: ``alpha`` is the function's float parameter (leaky_relu's
 #: slope, `Activation.float_alpha`), None for functions without one.
@@ -41,7 +46,7 @@ FloatFunction = Callable[[np.ndarray, "float | None"], np.ndarray]
 #: ``parameter_error(node, x_min, e_in)``: the error added by a parameter whose exact
 #: fixed-point value differs from the float network's (``x_min``: the smallest real input,
 #: ``e_in``: the input error per element).
-ParameterError = Callable[["Activation", float, np.ndarray], np.ndarray]
+ParameterError = Callable[[SlopedNode, float, np.ndarray], np.ndarray]
 
 
 class ErrorRule(Enum):
@@ -153,7 +158,7 @@ def _softmax(x: np.ndarray, alpha: float | None) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _leaky_slope_error(node: "Activation", x_min: float, e_in: np.ndarray) -> np.ndarray:
+def _leaky_slope_error(node: SlopedNode, x_min: float, e_in: np.ndarray) -> np.ndarray:
     """The float network's slope against the exact ``alpha_q``: ``|alpha - alpha_q| *
     max(0, -x)`` for x down to the range's minimum less the input error."""
     return abs(node.float_alpha - node.alpha_q) * np.maximum(e_in - x_min, 0.0)

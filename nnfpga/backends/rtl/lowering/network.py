@@ -26,7 +26,8 @@ from nnfpga.backends.rtl.lowering.linear import banked_plan, conv_plan, dense_pl
 from nnfpga.backends.rtl.lowering.pool import lower_maxpool
 from nnfpga.backends.rtl.lowering.tables import lower_softmax, lower_table
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, RESERVED, Namer, top_name, unit_name
-from nnfpga.backends.rtl.netlist import LayerInfo, Netlist, Op, Reg, acyclic_pass, flat_ops
+from nnfpga.backends.rtl.acyclic import acyclic_pass
+from nnfpga.backends.rtl.netlist import LayerInfo, Netlist, Op, Reg, flat_ops
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops.activation_functions import names_where

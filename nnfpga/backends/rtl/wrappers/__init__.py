@@ -1,8 +1,9 @@
 """Optional outer layers around a compiled core: an AXI4-Stream wrapper with back-pressure
 (`axis`) and a bunch-crossing frame wrapper for trigger boards (`bunch_crossing`).
 
-Both are printed as Verilog-2005 and VHDL-2008 from one plan (a dict of the numbers the
-two printers share), next to the core: ``verilog/<top>_axis.v``, ``vhdl/<top>_axis.vhd``,
+Each is one structural description (`nnfpga.backends.rtl.structural`, built from its plan:
+the dict of its numbers, also in ``wrappers.json``) printed as Verilog-2005 and VHDL-2008
+(`nnfpga.backends.rtl.structural_print`), next to the core: ``verilog/<top>_axis.v``, ``vhdl/<top>_axis.vhd``,
 ``verilog/<top>_bx.v``, ``vhdl/<top>_bx.vhd``.  Each wrapper instantiates the core by its
 name from ``rtl.json`` (``entity work.<top>`` in VHDL: compile the wrapper into the
 core's library).  `write_wrappers` also writes ``wrappers.json``: per wrapper its top,
@@ -14,9 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nnfpga.backends.rtl.wrappers.axis import axis_plan, axis_verilog, axis_vhdl
-from nnfpga.backends.rtl.wrappers.bunch_crossing import (BX_RATE_MHZ, bx_plan, bx_verilog, bx_vhdl,
-                                                         words_per_crossing)
+from nnfpga.backends.rtl.structural_print import print_module
+from nnfpga.backends.rtl.wrappers.axis import axis_module, axis_plan
+from nnfpga.backends.rtl.wrappers.bunch_crossing import BX_RATE_MHZ, bx_module, bx_plan, words_per_crossing
 from nnfpga.backends.rtl.wrappers.common import WrapperError
 
 #: The wrappers' summary next to ``rtl.json``.
@@ -45,17 +46,19 @@ def write_wrappers(outdir: Path | str, info: dict | None = None, *, axi_stream: 
     info = read_summary(outdir) if info is None else info
     plans = []
     if axi_stream:
-        plans.append(("axi_stream", axis_plan(info, fifo_depth), axis_verilog, axis_vhdl))
+        plans.append(("axi_stream", axis_plan(info, fifo_depth), axis_module))
     elif fifo_depth is not None:
         raise WrapperError("fifo_depth is a setting of the AXI4-Stream wrapper: ask for it with axi_stream=True")
     if bx_clock_mhz is not None:
-        plans.append(("bunch_crossing", bx_plan(info, bx_clock_mhz, bx_align), bx_verilog, bx_vhdl))
+        plans.append(("bunch_crossing", bx_plan(info, bx_clock_mhz, bx_align), bx_module))
     path = outdir / WRAPPERS_FILE
     summary = json.loads(path.read_text()) if path.is_file() else {}
     summary |= {"core": info["top"], "core_latency_cycles": info["latency_cycles"],
                 "core_ii_cycles": info["ii_cycles"]}
-    for key, plan, to_verilog, to_vhdl in plans:
-        for lang, text in (("verilog", to_verilog(plan)), ("vhdl", to_vhdl(plan))):
+    for key, plan, describe in plans:
+        module = describe(plan)
+        for lang in ("verilog", "vhdl"):
+            text = print_module(module, lang)
             file = outdir / plan["files"][lang]
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_text(text)

@@ -39,7 +39,9 @@ bits with an asynchronous read (distributed RAM); the credit counter has
 
 from __future__ import annotations
 
-from nnfpga.backends.rtl.wrappers.common import WrapperError, bits_for, comment, core_facts, header
+from nnfpga.backends.rtl.structural import (Add, Cat, If, Lit, Module, Not, Read, Slice, Write, assign, chain,
+                                           conj, eq, ne)
+from nnfpga.backends.rtl.wrappers.common import WrapperError, bits_for, core_facts, wrapper_kind
 
 
 def fifo_depth_rule(latency: int, ii: int) -> int:
@@ -97,206 +99,61 @@ def _summary(plan: dict) -> list[str]:
     ]
 
 
-def axis_verilog(plan: dict) -> str:
-    top, core = plan["top"], plan["core"]
+def axis_module(plan: dict) -> Module:
+    """The wrapper's one description, printed in both languages by `structural_print.print_module`."""
     iw, ow = plan["in_bus_width"], plan["out_bus_width"]
     iw8, ow8 = plan["s_axis_tdata_width"], plan["m_axis_tdata_width"]
     d, ii = plan["fifo_depth"], plan["ii_cycles"]
-    aw = d.bit_length() - 1
-    cw = aw + 1
-    out = comment(header(plan, "Verilog-2005", _summary(plan)), "//")
-    pad = f"{{{{{ow8 - ow}{{1'b0}}}}, fifo_rdata}}" if ow8 > ow else "fifo_rdata"
-    gap = ""
-    gap_decl = ""
-    gap_reset = ""
-    ready = f"aresetn & (credits != {cw}'d{d})"
-    if ii > 1:
-        gw = bits_for(ii - 1)
-        gap_decl = (f"  // cycles until the core may take the next sample (its II is {ii})\n"
-                    f"  reg [{gw - 1}:0] ii_wait;\n")
-        gap_reset = f"      ii_wait <= {gw}'d0;\n"
-        gap = (f"      if (accept) ii_wait <= {gw}'d{ii - 1};\n"
-               f"      else if (ii_wait != {gw}'d0) ii_wait <= ii_wait - {gw}'d1;\n")
-        ready += f" & (ii_wait == {gw}'d0)"
-    out += f"""
-`default_nettype none
-/* verilator lint_off UNUSEDSIGNAL */
+    aw = d.bit_length() - 1  # FIFO address bits; the pointers have one more (full vs empty)
+    m = Module(plan["top"], _summary(plan), wrapper_kind(plan))
+    aclk = m.port("aclk", "in")
+    aresetn = m.port("aresetn", "in", note="synchronous, active low")
+    s_tdata = m.port("s_axis_tdata", "in", iw8)
+    s_tvalid = m.port("s_axis_tvalid", "in")
+    s_tready = m.port("s_axis_tready", "out")
+    m_tdata = m.port("m_axis_tdata", "out", ow8)
+    m_tvalid = m.port("m_axis_tvalid", "out")
+    m_tready = m.port("m_axis_tready", "in")
 
-module {top} (
-    input  wire aclk,
-    input  wire aresetn,  // synchronous, active low
-    input  wire [{iw8 - 1}:0] s_axis_tdata,
-    input  wire s_axis_tvalid,
-    output wire s_axis_tready,
-    output wire [{ow8 - 1}:0] m_axis_tdata,
-    output wire m_axis_tvalid,
-    input  wire m_axis_tready
-);
+    rst = m.signal("rst")
+    credits = m.signal("credits", aw + 1, 0, f"samples accepted and not yet handed out on m_axis: 0 .. {d}")
+    ii_wait = m.signal("ii_wait", bits_for(ii - 1), 0,
+                       f"cycles until the core may take the next sample (its II is {ii})") if ii > 1 else None
+    core_in_valid = m.signal("core_in_valid", None, 0)
+    core_in_data = m.signal("core_in_data", iw, 0)
+    core_out_valid = m.signal("core_out_valid")
+    core_out_data = m.signal("core_out_data", ow)
+    fifo = m.memory("fifo_mem", d, ow, f"output FIFO: {d} x {ow} bits, read asynchronously (distributed RAM)")
+    wr_ptr = m.signal("wr_ptr", aw + 1, 0)
+    rd_ptr = m.signal("rd_ptr", aw + 1, 0)
+    fifo_rdata = m.signal("fifo_rdata", ow)
+    ready, valid, accept, pop = (m.signal(name) for name in ("ready", "valid", "accept", "pop"))
 
-  wire rst = ~aresetn;
-  // samples accepted and not yet handed out on m_axis: 0 .. {d}
-  reg [{cw - 1}:0] credits;
-{gap_decl}  reg core_in_valid;
-  reg [{iw - 1}:0] core_in_data;
-  wire core_out_valid;
-  wire [{ow - 1}:0] core_out_data;
-  // output FIFO: {d} x {ow} bits, read asynchronously (distributed RAM)
-  reg [{ow - 1}:0] fifo_mem [0:{d - 1}];
-  reg [{aw}:0] wr_ptr;
-  reg [{aw}:0] rd_ptr;
-  wire [{ow - 1}:0] fifo_rdata = fifo_mem[rd_ptr[{aw - 1}:0]];
+    m.assign(rst, Not(aresetn))
+    m.assign(fifo_rdata, Read(fifo, Slice(rd_ptr, aw - 1, 0)))
+    m.assign(ready, conj(aresetn, ne(credits, d), *([eq(ii_wait, 0)] if ii_wait else [])))
+    m.assign(valid, conj(aresetn, ne(wr_ptr, rd_ptr)))
+    m.assign(s_tready, ready)
+    m.assign(m_tvalid, valid)
+    m.assign(m_tdata, Cat((Lit(0, ow8 - ow), fifo_rdata)) if ow8 > ow else fifo_rdata)
+    m.assign(accept, conj(s_tvalid, ready))
+    m.assign(pop, conj(valid, m_tready))
 
-  assign s_axis_tready = {ready};
-  assign m_axis_tvalid = aresetn & (wr_ptr != rd_ptr);
-  assign m_axis_tdata = {pad};
-  wire accept = s_axis_tvalid & s_axis_tready;
-  wire pop = m_axis_tvalid & m_axis_tready;
-
-  always @(posedge aclk) begin
-    if (rst) begin
-      credits <= {cw}'d0;
-{gap_reset}      core_in_valid <= 1'b0;
-      wr_ptr <= {aw + 1}'d0;
-      rd_ptr <= {aw + 1}'d0;
-    end else begin
-      if (accept & ~pop) credits <= credits + {cw}'d1;
-      else if (pop & ~accept) credits <= credits - {cw}'d1;
-{gap}      core_in_valid <= accept;
-      if (core_out_valid) wr_ptr <= wr_ptr + {aw + 1}'d1;
-      if (pop) rd_ptr <= rd_ptr + {aw + 1}'d1;
-    end
-  end
-
-  always @(posedge aclk) begin
-    if (accept) core_in_data <= s_axis_tdata[{iw - 1}:0];
-    if (core_out_valid) fifo_mem[wr_ptr[{aw - 1}:0]] <= core_out_data;
-  end
-
-  {core} u_core (
-    .clk(aclk),
-    .rst(rst),
-    .in_valid(core_in_valid),
-    .in_data(core_in_data),
-    .out_valid(core_out_valid),
-    .out_data(core_out_data)
-  );
-
-endmodule
-
-/* verilator lint_on UNUSEDSIGNAL */
-`default_nettype wire
-"""
-    return out
-
-
-def axis_vhdl(plan: dict) -> str:
-    top, core = plan["top"], plan["core"]
-    iw, ow = plan["in_bus_width"], plan["out_bus_width"]
-    iw8, ow8 = plan["s_axis_tdata_width"], plan["m_axis_tdata_width"]
-    d, ii = plan["fifo_depth"], plan["ii_cycles"]
-    aw = d.bit_length() - 1
-    cw = aw + 1
-    out = comment(header(plan, "VHDL-2008", _summary(plan)), "--")
-    gap_decl = gap_reset = gap = ""
-    ready = f"aresetn = '1' and credits /= {d}"
-    if ii > 1:
-        gw = bits_for(ii - 1)
-        gap_decl = (f"  -- cycles until the core may take the next sample (its II is {ii})\n"
-                    f"  signal ii_wait : unsigned({gw - 1} downto 0) := (others => '0');\n")
-        gap_reset = "        ii_wait <= (others => '0');\n"
-        gap = (f"        if accept = '1' then\n"
-               f"          ii_wait <= to_unsigned({ii - 1}, {gw});\n"
-               f"        elsif ii_wait /= 0 then\n"
-               f"          ii_wait <= ii_wait - 1;\n"
-               f"        end if;\n")
-        ready += " and ii_wait = 0"
-    pad = (f"  m_axis_tdata({ow8 - 1} downto {ow}) <= (others => '0');\n" if ow8 > ow else "")
-    out += f"""
-library ieee;
-use ieee.std_logic_1164.all;
-use ieee.numeric_std.all;
-
-entity {top} is
-  port (
-    aclk          : in  std_logic;
-    aresetn       : in  std_logic;  -- synchronous, active low
-    s_axis_tdata  : in  std_logic_vector({iw8 - 1} downto 0);
-    s_axis_tvalid : in  std_logic;
-    s_axis_tready : out std_logic;
-    m_axis_tdata  : out std_logic_vector({ow8 - 1} downto 0);
-    m_axis_tvalid : out std_logic;
-    m_axis_tready : in  std_logic
-  );
-end entity {top};
-
-architecture rtl of {top} is
-
-  signal rst : std_logic;
-  -- samples accepted and not yet handed out on m_axis: 0 .. {d}
-  signal credits : unsigned({cw - 1} downto 0) := (others => '0');
-{gap_decl}  signal core_in_valid : std_logic := '0';
-  signal core_in_data : std_logic_vector({iw - 1} downto 0) := (others => '0');
-  signal core_out_valid : std_logic;
-  signal core_out_data : std_logic_vector({ow - 1} downto 0);
-  -- output FIFO: {d} x {ow} bits, read asynchronously (distributed RAM)
-  type fifo_t is array (0 to {d - 1}) of std_logic_vector({ow - 1} downto 0);
-  signal fifo_mem : fifo_t;
-  signal wr_ptr : unsigned({aw} downto 0) := (others => '0');
-  signal rd_ptr : unsigned({aw} downto 0) := (others => '0');
-  signal ready, valid, accept, pop : std_logic;
-
-begin
-
-  rst <= not aresetn;
-  ready <= '1' when {ready} else '0';
-  valid <= '1' when aresetn = '1' and wr_ptr /= rd_ptr else '0';
-  s_axis_tready <= ready;
-  m_axis_tvalid <= valid;
-  m_axis_tdata({ow - 1} downto 0) <= fifo_mem(to_integer(rd_ptr({aw - 1} downto 0)));
-{pad}  accept <= s_axis_tvalid and ready;
-  pop <= valid and m_axis_tready;
-
-  process (aclk)
-  begin
-    if rising_edge(aclk) then
-      if rst = '1' then
-        credits <= (others => '0');
-{gap_reset}        core_in_valid <= '0';
-        wr_ptr <= (others => '0');
-        rd_ptr <= (others => '0');
-      else
-        if accept = '1' and pop = '0' then
-          credits <= credits + 1;
-        elsif pop = '1' and accept = '0' then
-          credits <= credits - 1;
-        end if;
-{gap}        core_in_valid <= accept;
-        if core_out_valid = '1' then
-          wr_ptr <= wr_ptr + 1;
-        end if;
-        if pop = '1' then
-          rd_ptr <= rd_ptr + 1;
-        end if;
-      end if;
-      if accept = '1' then
-        core_in_data <= s_axis_tdata({iw - 1} downto 0);
-      end if;
-      if core_out_valid = '1' then
-        fifo_mem(to_integer(wr_ptr({aw - 1} downto 0))) <= core_out_data;
-      end if;
-    end if;
-  end process;
-
-  u_core : entity work.{core}
-    port map (
-      clk       => aclk,
-      rst       => rst,
-      in_valid  => core_in_valid,
-      in_data   => core_in_data,
-      out_valid => core_out_valid,
-      out_data  => core_out_data
-    );
-
-end architecture rtl;
-"""
-    return out
+    pace = [chain((accept, [assign(ii_wait, ii - 1)]),
+                  (ne(ii_wait, 0), [assign(ii_wait, Add(ii_wait, -1))]))] if ii_wait else []
+    m.process(aclk, [chain(
+        (rst, [assign(credits, 0), *([assign(ii_wait, 0)] if ii_wait else []), assign(core_in_valid, 0),
+               assign(wr_ptr, 0), assign(rd_ptr, 0)]),
+        orelse=[chain((conj(accept, Not(pop)), [assign(credits, Add(credits, 1))]),
+                      (conj(pop, Not(accept)), [assign(credits, Add(credits, -1))])),
+                *pace,
+                assign(core_in_valid, accept),
+                If(core_out_valid, [assign(wr_ptr, Add(wr_ptr, 1))]),
+                If(pop, [assign(rd_ptr, Add(rd_ptr, 1))])])])
+    m.process(aclk, [If(accept, [assign(core_in_data, Slice(s_tdata, iw - 1, 0))]),
+                     If(core_out_valid, [Write(fifo, Slice(wr_ptr, aw - 1, 0), core_out_data)])],
+              note="the data path: no reset")
+    m.instance(plan["core"], "u_core", [("clk", aclk), ("rst", rst), ("in_valid", core_in_valid),
+                                        ("in_data", core_in_data)],
+               [("out_valid", core_out_valid), ("out_data", core_out_data)])
+    return m

@@ -33,7 +33,8 @@ one whose data it judges.  Without alignment ``D = 0`` and ``latency_bx`` is the
 
 from __future__ import annotations
 
-from nnfpga.backends.rtl.wrappers.common import WrapperError, bits_for, comment, core_facts, header
+from nnfpga.backends.rtl.structural import Add, Cat, If, Index, Module, Slice, assign, chain, eq, ne
+from nnfpga.backends.rtl.wrappers.common import WrapperError, bits_for, core_facts, wrapper_kind
 
 #: The LHC bunch-crossing rate the word count is taken from (nominal; 40.079 MHz is within tolerance).
 BX_RATE_MHZ = 40.0
@@ -99,258 +100,55 @@ def _summary(plan: dict) -> list[str]:
     ]
 
 
-def _counter_verilog(n: int, cw: int) -> str:
-    if n == 1:
-        return """  always @(posedge clk) begin
-    if (rst) core_in_valid <= 1'b0;
-    else core_in_valid <= bx_start;
-  end
-"""
-    return f"""  always @(posedge clk) begin
-    if (rst) begin
-      word_cnt <= {cw}'d0;
-      core_in_valid <= 1'b0;
-    end else if (bx_start) begin
-      word_cnt <= {cw}'d1;
-      core_in_valid <= 1'b0;
-    end else if (word_cnt == {cw}'d{n - 1}) begin
-      word_cnt <= {cw}'d0;
-      core_in_valid <= 1'b1;
-    end else begin
-      if (word_cnt != {cw}'d0) word_cnt <= word_cnt + {cw}'d1;
-      core_in_valid <= 1'b0;
-    end
-  end
-"""
-
-
-def bx_verilog(plan: dict) -> str:
-    top, core = plan["top"], plan["core"]
+def bx_module(plan: dict) -> Module:
+    """The wrapper's one description, printed in both languages by `structural_print.print_module`."""
     n, w, f = plan["words_per_bx"], plan["word_width"], plan["frame_width"]
     iw, ow, d = plan["in_bus_width"], plan["out_bus_width"], plan["align_delay_cycles"]
-    cw = bits_for(n - 1)
-    out = comment(header(plan, "Verilog-2005", _summary(plan)), "//")
-    shift = "frame <= in_word;" if n == 1 else f"frame <= {{in_word, frame[{f - 1}:{w}]}};"
-    if d == 0:
-        stage = f"""  always @(posedge clk) begin
-    if (rst) begin
-      out_valid_r <= 1'b0;
-      out_data_r <= {ow}'d0;
-    end else begin
-      out_valid_r <= core_out_valid;
-      if (core_out_valid) out_data_r <= core_out_data;
-    end
-  end
-"""
-        decl = ""
+    m = Module(plan["top"], _summary(plan), wrapper_kind(plan))
+    clk = m.port("clk", "in")
+    rst = m.port("rst", "in", note="synchronous, active high")
+    bx_start = m.port("bx_start", "in", note="high with word 0 of a frame")
+    in_word = m.port("in_word", "in", w)
+    out_valid = m.port("out_valid", "out")
+    out_data = m.port("out_data", "out", ow)
+
+    frame = m.signal("frame", f, 0, f"the frame: words enter at the top, word 0 is at the bottom after {n} shifts")
+    word_cnt = m.signal("word_cnt", bits_for(n - 1), 0,
+                        "words of the current frame received so far (0: no frame)") if n > 1 else None
+    core_in_valid = m.signal("core_in_valid", None, 0)
+    core_out_valid = m.signal("core_out_valid")
+    core_out_data = m.signal("core_out_data", ow)
+    if d:
+        # a one-bit delay line is a scalar: VHDL does not mix std_logic and a 1-bit vector
+        align_sr = m.signal("align_sr", d if d > 1 else None, 0,
+                            f"alignment of the decision to a crossing boundary: {d} cycle{'s' if d > 1 else ''}")
+        hold_data = m.signal("hold_data", ow)
+    out_valid_r = m.signal("out_valid_r", None, 0)
+    out_data_r = m.signal("out_data_r", ow, 0)
+
+    m.assign(out_valid, out_valid_r)
+    m.assign(out_data, out_data_r)
+    m.process(clk, [assign(frame, in_word if n == 1 else Cat((in_word, Slice(frame, f - 1, w))))])
+    if word_cnt is None:  # one word per crossing: every bx_start is a complete frame
+        m.process(clk, [chain((rst, [assign(core_in_valid, 0)]), orelse=[assign(core_in_valid, bx_start)])])
     else:
-        decl = (f"  // alignment of the decision to a crossing boundary: {d} cycle{'s' if d > 1 else ''}\n"
-                f"  reg [{d - 1}:0] align_sr;\n"
-                f"  reg [{ow - 1}:0] hold_data;\n")
-        sr = "align_sr <= core_out_valid;" if d == 1 else f"align_sr <= {{align_sr[{d - 2}:0], core_out_valid}};"
-        stage = f"""  always @(posedge clk) begin
-    if (rst) begin
-      align_sr <= {d}'d0;
-      out_valid_r <= 1'b0;
-      out_data_r <= {ow}'d0;
-    end else begin
-      {sr}
-      out_valid_r <= align_sr[{d - 1}];
-      if (align_sr[{d - 1}]) out_data_r <= hold_data;
-    end
-  end
-
-  always @(posedge clk) begin
-    if (core_out_valid) hold_data <= core_out_data;
-  end
-"""
-    cnt_decl = "" if n == 1 else (f"  // words of the current frame received so far (0: no frame)\n"
-                                  f"  reg [{cw - 1}:0] word_cnt;\n")
-    out += f"""
-`default_nettype none
-/* verilator lint_off UNUSEDSIGNAL */
-
-module {top} (
-    input  wire clk,
-    input  wire rst,       // synchronous, active high
-    input  wire bx_start,  // high with word 0 of a frame
-    input  wire [{w - 1}:0] in_word,
-    output wire out_valid,
-    output wire [{ow - 1}:0] out_data
-);
-
-  // the frame: words enter at the top, word 0 is at the bottom after {n} shifts
-  reg [{f - 1}:0] frame;
-{cnt_decl}  reg core_in_valid;
-  wire core_out_valid;
-  wire [{ow - 1}:0] core_out_data;
-{decl}  reg out_valid_r;
-  reg [{ow - 1}:0] out_data_r;
-
-  assign out_valid = out_valid_r;
-  assign out_data = out_data_r;
-
-  always @(posedge clk) begin
-    {shift}
-  end
-
-{_counter_verilog(n, cw)}
-{stage}
-  {core} u_core (
-    .clk(clk),
-    .rst(rst),
-    .in_valid(core_in_valid),
-    .in_data(frame[{iw - 1}:0]),
-    .out_valid(core_out_valid),
-    .out_data(core_out_data)
-  );
-
-endmodule
-
-/* verilator lint_on UNUSEDSIGNAL */
-`default_nettype wire
-"""
-    return out
-
-
-def _counter_vhdl(n: int, cw: int) -> str:
-    if n == 1:
-        return """  process (clk)
-  begin
-    if rising_edge(clk) then
-      if rst = '1' then
-        core_in_valid <= '0';
-      else
-        core_in_valid <= bx_start;
-      end if;
-    end if;
-  end process;
-"""
-    return f"""  process (clk)
-  begin
-    if rising_edge(clk) then
-      if rst = '1' then
-        word_cnt <= (others => '0');
-        core_in_valid <= '0';
-      elsif bx_start = '1' then
-        word_cnt <= to_unsigned(1, {cw});
-        core_in_valid <= '0';
-      elsif word_cnt = {n - 1} then
-        word_cnt <= (others => '0');
-        core_in_valid <= '1';
-      else
-        if word_cnt /= 0 then
-          word_cnt <= word_cnt + 1;
-        end if;
-        core_in_valid <= '0';
-      end if;
-    end if;
-  end process;
-"""
-
-
-def bx_vhdl(plan: dict) -> str:
-    top, core = plan["top"], plan["core"]
-    n, w, f = plan["words_per_bx"], plan["word_width"], plan["frame_width"]
-    iw, ow, d = plan["in_bus_width"], plan["out_bus_width"], plan["align_delay_cycles"]
-    cw = bits_for(n - 1)
-    out = comment(header(plan, "VHDL-2008", _summary(plan)), "--")
-    shift = "frame <= in_word;" if n == 1 else f"frame <= in_word & frame({f - 1} downto {w});"
-    if d == 0:
-        decl = ""
-        stage = """  process (clk)
-  begin
-    if rising_edge(clk) then
-      if rst = '1' then
-        out_valid_r <= '0';
-        out_data_r <= (others => '0');
-      else
-        out_valid_r <= core_out_valid;
-        if core_out_valid = '1' then
-          out_data_r <= core_out_data;
-        end if;
-      end if;
-    end if;
-  end process;
-"""
+        m.process(clk, [chain(
+            (rst, [assign(word_cnt, 0), assign(core_in_valid, 0)]),
+            (bx_start, [assign(word_cnt, 1), assign(core_in_valid, 0)]),
+            (eq(word_cnt, n - 1), [assign(word_cnt, 0), assign(core_in_valid, 1)]),
+            orelse=[If(ne(word_cnt, 0), [assign(word_cnt, Add(word_cnt, 1))]), assign(core_in_valid, 0)])])
+    if not d:
+        m.process(clk, [chain((rst, [assign(out_valid_r, 0), assign(out_data_r, 0)]),
+                              orelse=[assign(out_valid_r, core_out_valid),
+                                      If(core_out_valid, [assign(out_data_r, core_out_data)])])])
     else:
-        decl = (f"  -- alignment of the decision to a crossing boundary: {d} cycle{'s' if d > 1 else ''}\n"
-                f"  signal align_sr : std_logic_vector({d - 1} downto 0) := (others => '0');\n"
-                f"  signal hold_data : std_logic_vector({ow - 1} downto 0);\n")
-        sr = "align_sr(0) <= core_out_valid;" if d == 1 else \
-            f"align_sr <= align_sr({d - 2} downto 0) & core_out_valid;"
-        stage = f"""  process (clk)
-  begin
-    if rising_edge(clk) then
-      if rst = '1' then
-        align_sr <= (others => '0');
-        out_valid_r <= '0';
-        out_data_r <= (others => '0');
-      else
-        {sr}
-        out_valid_r <= align_sr({d - 1});
-        if align_sr({d - 1}) = '1' then
-          out_data_r <= hold_data;
-        end if;
-      end if;
-      if core_out_valid = '1' then
-        hold_data <= core_out_data;
-      end if;
-    end if;
-  end process;
-"""
-    cnt_decl = "" if n == 1 else (f"  -- words of the current frame received so far (0: no frame)\n"
-                                  f"  signal word_cnt : unsigned({cw - 1} downto 0) := (others => '0');\n")
-    out += f"""
-library ieee;
-use ieee.std_logic_1164.all;
-use ieee.numeric_std.all;
-
-entity {top} is
-  port (
-    clk       : in  std_logic;
-    rst       : in  std_logic;  -- synchronous, active high
-    bx_start  : in  std_logic;  -- high with word 0 of a frame
-    in_word   : in  std_logic_vector({w - 1} downto 0);
-    out_valid : out std_logic;
-    out_data  : out std_logic_vector({ow - 1} downto 0)
-  );
-end entity {top};
-
-architecture rtl of {top} is
-
-  -- the frame: words enter at the top, word 0 is at the bottom after {n} shifts
-  signal frame : std_logic_vector({f - 1} downto 0) := (others => '0');
-{cnt_decl}  signal core_in_valid : std_logic := '0';
-  signal core_out_valid : std_logic;
-  signal core_out_data : std_logic_vector({ow - 1} downto 0);
-{decl}  signal out_valid_r : std_logic := '0';
-  signal out_data_r : std_logic_vector({ow - 1} downto 0) := (others => '0');
-
-begin
-
-  out_valid <= out_valid_r;
-  out_data <= out_data_r;
-
-  process (clk)
-  begin
-    if rising_edge(clk) then
-      {shift}
-    end if;
-  end process;
-
-{_counter_vhdl(n, cw)}
-{stage}
-  u_core : entity work.{core}
-    port map (
-      clk       => clk,
-      rst       => rst,
-      in_valid  => core_in_valid,
-      in_data   => frame({iw - 1} downto 0),
-      out_valid => core_out_valid,
-      out_data  => core_out_data
-    );
-
-end architecture rtl;
-"""
-    return out
+        last = align_sr if d == 1 else Index(align_sr, d - 1)
+        shifted = core_out_valid if d == 1 else Cat((Slice(align_sr, d - 2, 0), core_out_valid))
+        m.process(clk, [chain((rst, [assign(align_sr, 0), assign(out_valid_r, 0), assign(out_data_r, 0)]),
+                              orelse=[assign(align_sr, shifted), assign(out_valid_r, last),
+                                      If(last, [assign(out_data_r, hold_data)])]),
+                        If(core_out_valid, [assign(hold_data, core_out_data)])])
+    m.instance(plan["core"], "u_core", [("clk", clk), ("rst", rst), ("in_valid", core_in_valid),
+                                        ("in_data", Slice(frame, iw - 1, 0))],
+               [("out_valid", core_out_valid), ("out_data", core_out_data)])
+    return m
