@@ -440,6 +440,17 @@ def test_unsupported_graph_lists_every_bad_node(tmp_path, capsys):
     assert not (tmp_path / "fw").exists()
 
 
+def test_the_supported_list_is_made_from_the_handlers():
+    """The list every refusal ends with names each op that has a handler, once, and a note
+    belongs to an op with a handler (adding an op is adding its handler)."""
+    from nnfpga.compiler.frontends.onnx_ops import NOTES, SUPPORTED, OpHandlers
+    handled = [a.split("_", 2)[2] for a in vars(OpHandlers) if a.startswith(("_op_", "_q_"))]
+    assert set(NOTES) <= set(handled)
+    listed = [s.split(" (")[0].removeprefix("QONNX ") for s in SUPPORTED]
+    assert listed == [*handled, "constant sub-graphs"]
+    assert "LeakyRelu (0 <= alpha < 1)" in SUPPORTED and "QONNX Quant" in SUPPORTED
+
+
 @pytest.mark.parametrize("case, why", [
     ("asymmetric_pads", "neither 'valid'"),
     ("narrow_activation", "narrow=1"),
