@@ -12,8 +12,9 @@ them and their `NOTES`):
   (2-D), BatchNormalization right after Gemm/MatMul/Conv (folded into the weights);
 * activations: Relu, Clip(0, inf) (relu), Clip(-1, 1) (hard tanh), LeakyRelu with
   0 <= alpha < 1 (alpha 0 is a relu; the slope is rounded to an exact constant, see
-  `nnfpga.ir.ops.activation.quantize_alpha`), Tanh, Sigmoid (lookup tables), Softmax over
-  the features of a (N, features) tensor;
+  `nnfpga.ir.ops.activation.quantize_alpha`), HardSigmoid with alpha = beta = 0.5
+  (QKeras's hard sigmoid; other slopes are refused), Tanh, Sigmoid (lookup tables),
+  Softmax over the features of a (N, features) tensor;
 * layout: Flatten (axis 1), Reshape and Squeeze/Unsqueeze keeping the batch axis,
   Transpose keeping the batch axis, Identity, Dropout (inference);
 * quantisers (`onnx_quant`): QONNX Quant, BipolarQuant (weights), Trunc (qonnx opset 2),
@@ -49,7 +50,7 @@ REFUSED = {
 
 #: What a handler accepts beyond its op's name, in the list of supported ops (`SUPPORTED`).
 NOTES = {"Add": "of a bias", "Sub": "of a bias", "Conv": "2-D", "MaxPool": "2-D", "LeakyRelu": "0 <= alpha < 1",
-         "Clip": "relu, hard tanh", "BipolarQuant": "weights"}
+         "Clip": "relu, hard tanh", "HardSigmoid": "alpha = beta = 0.5", "BipolarQuant": "weights"}
 
 
 def as_str(v) -> str:
@@ -272,6 +273,14 @@ class OpHandlers:
             return self._elementwise(node, self._ready(x), "hard_tanh", auto_frac=self.p.activation_frac)
         raise Unsupported(f"Clip({lo:g}, {hi:g}) is not supported; only Clip(0, inf) (relu) and Clip(-1, 1) "
                           "(hard tanh)")
+
+    def _op_HardSigmoid(self, node, x, a):
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        if (alpha, beta) != (0.5, 0.5):
+            raise Unsupported(f"HardSigmoid with alpha={alpha:g}, beta={beta:g} is not supported; only alpha=0.5, "
+                              "beta=0.5 (QKeras's hard_sigmoid, clip(0.5*x + 0.5, 0, 1), exact in fixed point): "
+                              "the ONNX default 0.2/0.5 (Keras 2) and PyTorch's 1/6, 0.5 are other functions")
+        return self._elementwise(node, self._ready(x), "hard_sigmoid", auto_frac=self.p.activation_frac)
 
     def _op_Tanh(self, node, x, a):
         return self._elementwise(node, self._ready(x), "tanh", table=self.p.table("tanh"))
