@@ -7,8 +7,8 @@ import numpy as np
 from nnfpga.compiler.passes.assign_types import assign_types
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Dense, Input
-from nnfpga.ir.quant import Quantizer, WeightKind
+from nnfpga.ir.ops import Activation, Dense, Input, Reshape
+from nnfpga.ir.quant import QuantArray, Quantizer, WeightKind
 
 
 def random_mlp(sizes: list[int], seed: int = 0, weight_kind: str = "fixed", weight_bits: int = 6,
@@ -72,3 +72,54 @@ def leaky_mlp(sizes: list[int], seed: int = 0, reuse_factor: int = 1, name: str 
     nodes[2].inputs = ["leaky_in"]
     nodes.append(Activation("leaky_out", [nodes[-1].name], function="leaky_relu", alpha=0.25))
     return assign_types(Graph(name, nodes, ["leaky_out"]))
+
+
+def hard_sigmoid_mlp(sizes: list[int], seed: int = 0, weight_kind: str = "fixed", reuse_factor: int = 1,
+                     name: str = "hard_sigmoid_mlp") -> Graph:
+    """`random_mlp` with hard sigmoids: a stand-alone one (exact output type, ufixed<7,1>)
+    reads the input; the hidden ReLUs become hard sigmoids ``hs1``, ``hs2``, ... after
+    their Dense layers, into ufixed<7,0,RND,SAT> (1 saturates to 127/128) and
+    ufixed<5,0,TRN,WRAP> (1 wraps to 0) in turn; a final one has an exact output type."""
+    g = random_mlp(sizes, seed=seed, weight_kind=weight_kind, reuse_factor=reuse_factor, name=name)
+    hidden = (FixedType(7, 0, False, Rounding.RND, Overflow.SAT), FixedType(5, 0, False, Rounding.TRN, Overflow.WRAP))
+    nodes, k, renamed = [], 0, {}
+    for n in g.nodes:
+        n.inputs = [renamed.get(i, i) for i in n.inputs]
+        if isinstance(n, Activation) and n.function == "relu":
+            renamed[n.name] = f"hs{k + 1}"
+            n = Activation(f"hs{k + 1}", n.inputs, function="hard_sigmoid", out_type=hidden[k % 2],
+                           source_layer=f"hs{k + 1}")
+            k += 1
+        nodes.append(n)
+    nodes.insert(1, Activation("hs_in", ["input"], function="hard_sigmoid"))
+    nodes[2].inputs = ["hs_in"]
+    nodes.append(Activation("hs_out", [nodes[-1].name], function="hard_sigmoid"))
+    return assign_types(Graph(name, nodes, ["hs_out"]))
+
+
+def hard_sigmoid_corner_graph() -> Graph:
+    """Two unsigned 6-bit inputs (exhaustively testable) -> Dense 2->5 (weights of kernel
+    frac -1) into fixed<16,13,RND,SAT>, outputs never negative, never positive, of both
+    signs, constant, and one in multiples of 32 (weights +-2**8: it arrives with a
+    deferred shift, at frac -5) -> hard_sigmoid with an exact output type -> Dense 5->3
+    -> hard_sigmoid into ufixed<4,0,RND_CONV,SAT> (rounds; 1 saturates) -> Reshape -> a
+    stand-alone hard_sigmoid into fixed<4,1,TRN,WRAP>."""
+    nodes = [Input("in", [], out_type=FixedType(6, 2, False, Rounding.TRN, Overflow.WRAP), shape=(2,))]
+
+    def dense(name, kernel, bias, kernel_frac, out_type=None):
+        d = Dense(name, [nodes[-1].name], kernel=np.asarray(kernel, float), bias=np.asarray(bias, float),
+                  out_type=out_type)
+        d.kernel_q = QuantArray(np.asarray(kernel, np.int64), kernel_frac)
+        d.bias_q = QuantArray(np.asarray(bias, np.int64), 0)
+        nodes.append(d)
+
+    dense("fc1", [[1, -3, 5, 0, 256], [3, -1, -7, 0, -256]], [0, -1, 3, 2, 0], -1,
+          out_type=FixedType(16, 13, True, Rounding.RND, Overflow.SAT))
+    nodes.append(Activation("hs1", ["fc1"], function="hard_sigmoid"))
+    dense("fc2", [[3, -6, 1], [-5, 7, 2], [6, 2, -7], [1, 1, 1], [4, -3, 5]], [0, 1, -1], 3)
+    nodes.append(Activation("hs2", ["fc2"], function="hard_sigmoid",
+                            out_type=FixedType(4, 0, False, Rounding.RND_CONV, Overflow.SAT)))
+    nodes.append(Reshape("flat", ["hs2"], target_shape=(-1,)))   # hs3 follows no Dense
+    nodes.append(Activation("hs3", ["flat"], function="hard_sigmoid",
+                            out_type=FixedType(4, 1, True, Rounding.TRN, Overflow.WRAP)))
+    return assign_types(Graph("hard_sigmoid_corner", nodes, ["hs3"]))

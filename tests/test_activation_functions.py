@@ -116,6 +116,28 @@ def test_float_function_agrees_with_the_emulator_within_the_error_rule(function,
         assert np.array_equal(golden, ref), function
 
 
+def test_hard_sigmoid_range_analysis():
+    """hard_sigmoid = clip(0.5 x + 0.5, 0, 1), QKeras's: exact at the input's fractional
+    bits + 1, unsigned, its range the image of the input's ([0, 1] when both clips can
+    happen); Lipschitz 1/2; an input without fractional bits is refused."""
+    fn = ACTIVATION_FUNCTIONS["hard_sigmoid"]
+    assert fn.lipschitz == 0.5 and fn.foldable and not fn.output_signed(True)
+    narrow = FixedType(4, 1, True, Rounding.TRN, Overflow.WRAP)            # [-1, 0.875], frac 3
+    for in_type, lo, hi in ((SIGNED_IN, 0, 64), (UNSIGNED_IN, 32, 64), (narrow, 0, 15)):
+        info = _graph("hard_sigmoid", in_type=in_type).node("act").info
+        assert info.type.frac == in_type.frac + 1 and not info.type.signed, in_type
+        assert (info.lo, info.hi) == (lo, hi), in_type
+        assert info.type.contains(lo, hi) and info.type.width == max(hi, 1).bit_length()
+    info = _graph("hard_sigmoid", auto_frac=3).node("act").info             # rounded to 3 bits: [0, 1]
+    assert (info.type.frac, info.type.signed, info.lo, info.hi) == (3, False, 0, 8)
+    with pytest.raises(ValueError, match="hard_sigmoid 'act' needs an input with fractional bits"):
+        _graph("hard_sigmoid", in_type=FixedType(6, 8, True))
+    g = _graph("hard_sigmoid")
+    x = np.array([[-16.0], [-1.0], [-0.5], [0.0], [0.25], [1.0], [15.0]])
+    y = g.node("act").info.type.to_float(run_raw(g, SIGNED_IN.quantize(x)))
+    assert y.ravel().tolist() == [0.0, 0.0, 0.25, 0.5, 0.625, 1.0, 1.0]
+
+
 def test_softmax_float_function_agrees_with_the_emulator_and_has_no_bound():
     g = _graph("softmax", shape=(4,))
     rng = np.random.default_rng(0)

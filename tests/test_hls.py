@@ -30,7 +30,7 @@ from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Reshape, 
 from nnfpga.ir.ops.base import Op, TensorInfo
 from nnfpga.ir.quant import Quantizer, WeightKind
 from nnfpga.sim.csim import CSimError, build_csim, run_csim
-from tests.irmodels import leaky_mlp, random_inputs, random_mlp
+from tests.irmodels import hard_sigmoid_corner_graph, hard_sigmoid_mlp, leaky_mlp, random_inputs, random_mlp
 
 PART = "xcvu13p-flga2577-2-e"
 CLOCK_MHZ = 240.0
@@ -220,6 +220,31 @@ def test_leaky_relu_bit_exact(tmp_path, csim_cache):
     values = trace_raw(g, x)
     for name in ("fc1", "fc2", "fc3"):
         assert (values[name] < 0).any() and (values[name] > 0).any()
+
+
+def test_hard_sigmoid_bit_exact(tmp_path, csim_cache):
+    """Hard sigmoids stand-alone on the input, after Dense layers into ufixed<7,0,RND,SAT>
+    (1 saturates) and ufixed<5,0,TRN,WRAP> (1 wraps to 0), and final with an exact type:
+    the C-sim, the golden emulator and the RTL description agree bit for bit; so they do
+    on every input of the corner graph (rounding RND_CONV, a deferred-shift column)."""
+    from nnfpga.backends.rtl import evaluate, lower
+    g = hard_sigmoid_mlp([10, 12, 8, 4], seed=5)
+    fw = firmware(g, tmp_path / "mlp", csim_cache)
+    x = raw_samples(g, N_SAMPLES, seed=9)
+    assert_bit_exact(fw, x)
+    assert np.array_equal(evaluate(lower(g), x.astype(np.int64)), run_raw(g, x))
+    from nnfpga.ir.emulator import trace_raw
+    values = trace_raw(g, x)
+    for name in ("fc1", "fc2", "fc3"):   # both clip sides exercised
+        one = 1 << g.node(name).info.type.frac
+        assert (values[name] < -one).any() and (values[name] > one).any(), name
+    g = hard_sigmoid_corner_graph()
+    fw = firmware(g, tmp_path / "corner", csim_cache)
+    t = g.input.info.type
+    grid = np.meshgrid(*[np.arange(t.min_raw, t.max_raw + 1)] * 2, indexing="ij")
+    x = np.stack([v.reshape(-1) for v in grid], axis=1).astype(np.float64)
+    assert_bit_exact(fw, x, min_distinct=4)
+    assert np.array_equal(evaluate(lower(g), x.astype(np.int64)), run_raw(g, x))
 
 
 def test_conv_bit_exact(tmp_path, csim_cache):

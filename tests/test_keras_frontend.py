@@ -220,3 +220,47 @@ def test_keras3_leaky_relu_configs():
     assert all(n.auto_frac == 10 for n in acts)
     with pytest.raises(UserError, match=r"layer 'steep' \(LeakyReLU\): leaky ReLU slope 1.5"):
         build(("LeakyReLU", {"name": "steep", "negative_slope": 1.5}))
+
+
+def test_qkeras_hard_sigmoid_within_precision_bound(tmp_path):
+    """QKeras's hard_sigmoid, clip(0.5*x + 0.5, 0, 1), as a QDense activation (folded after
+    the layer) and as QActivation('hard_sigmoid'), against QKeras predict within the error
+    bound; both clip sides reached."""
+    import tf_keras as keras
+    from qkeras import QActivation, QDense, quantized_bits
+    from qkeras.utils import load_qmodel
+    keras.utils.set_random_seed(5)
+    q = dict(kernel_quantizer=quantized_bits(6, 1, alpha=1), bias_quantizer=quantized_bits(8, 3, alpha=1),
+             bias_initializer="random_normal")
+    m = keras.Sequential([keras.Input((16,)), QActivation(quantized_bits(8, 3, alpha=1), name="q_in"),
+                          QDense(12, activation="hard_sigmoid", name="fc1", **q),
+                          QDense(6, name="fc2", **q), QActivation("hard_sigmoid", name="hs")])
+    m.save(tmp_path / "hs.h5")
+    graph = build_graph(tmp_path / "hs.h5")
+    acts = [(n.name, n.function) for n in graph.nodes if n.op_type == "Activation"]
+    assert acts == [("fc1_hard_sigmoid", "hard_sigmoid"), ("hs", "hard_sigmoid")]
+    ref = load_qmodel(str(tmp_path / "hs.h5"), compile=False)
+    x = _samples(5000, seed=10)
+    y = ref.predict(x, batch_size=4096, verbose=0)
+    assert (y == 0).any() and (y == 1).any()
+    worst, bound = _float_check(graph, lambda v: ref.predict(v, batch_size=4096, verbose=0), x)
+    assert 0 < worst < bound
+
+
+@pytest.mark.parametrize("layer", ["activation", "dense"])
+def test_keras_hard_sigmoid_is_refused_by_name(layer, tmp_path):
+    """Keras's own hard_sigmoid (0.2x + 0.5 in Keras 2) is not QKeras's: refused, naming
+    the layer and what is supported, never mapped to the IR's hard_sigmoid."""
+    import tf_keras as keras
+    if layer == "activation":
+        layers = [keras.layers.Dense(4, name="d"), keras.layers.Activation("hard_sigmoid", name="gate")]
+        where = r"'gate' \(Activation\)"
+    else:
+        layers = [keras.layers.Dense(4, activation="hard_sigmoid", name="gate")]
+        where = r"'gate' \(Dense\)"
+    keras.Sequential([keras.Input((3,)), *layers]).save(tmp_path / "k.h5")
+    with pytest.raises(UserError, match=where + r": activation 'hard_sigmoid' is not supported in a Keras "
+                                              r"layer: Keras's hard_sigmoid is another function \(0.2\*x \+ 0.5"):
+        build_graph(tmp_path / "k.h5")
+    with pytest.raises(UserError, match=r"QActivation\('hard_sigmoid'\).*HardSigmoid\(alpha=0.5, beta=0.5\)"):
+        build_graph(tmp_path / "k.h5")

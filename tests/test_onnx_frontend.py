@@ -291,6 +291,57 @@ def test_float_leaky_relu_mlp_within_precision_bound(tmp_path):
     assert all((values[n.name] < 0).mean() > 0.1 for n in acts[:2])   # the slopes matter
 
 
+def test_float_hard_sigmoid_mlp_within_precision_bound(tmp_path):
+    """HardSigmoid(alpha=0.5, beta=0.5) -- QKeras's hard_sigmoid -- on the input (stand-alone)
+    and after Gemm and MatMul+Add (folded), against onnxruntime within the error bound;
+    every clip side is reached."""
+    rng = np.random.default_rng(23)
+    g = G()
+    h = g.node("HardSigmoid", ["x"], name="hs_in", alpha=0.5, beta=0.5)
+    h = g.node("Gemm", [h, g.const("w1", rng.normal(0, 1.5, (12, 16))), g.const("b1", rng.normal(0, .5, 16))],
+               name="fc1")
+    h = g.node("HardSigmoid", [h], name="hs1", alpha=0.5, beta=0.5)
+    h = g.node("Add", [g.node("MatMul", [h, g.const("w2", rng.normal(0, 1.0, (16, 6)))], name="fc2"),
+                       g.const("b2", rng.normal(0, .5, 6))])
+    y = g.node("HardSigmoid", [h], name="hs2", alpha=0.5, beta=0.5)
+    model = g.model((12,), y, (6,), "hard_sigmoid_mlp")
+    graph = build_graph(_save(model, tmp_path))
+    acts = [n for n in graph.nodes if n.op_type == "Activation"]
+    assert [n.function for n in acts] == ["hard_sigmoid"] * 3
+    assert all(not n.info.type.signed and n.info.type.frac == 10 for n in acts)
+    x = rng.normal(0, 2, (5000, 12)).astype(np.float32)
+    reference = _ort(model, x)
+    worst, bound = _float_check(graph, reference, x)
+    assert 0 < worst < bound
+    assert (reference == 0).any() and (reference == 1).any() and ((reference > 0) & (reference < 1)).any()
+    from nnfpga.ir.emulator import quantize_input, trace_raw
+    values = trace_raw(graph, quantize_input(graph, x))
+    for n in acts:   # every hard sigmoid clips on both sides
+        v = graph.node(n.name).info.type.to_float(values[n.name])
+        assert (v == 0).any() and (v == 1).any(), n.name
+
+
+@pytest.mark.parametrize("attrs, shown", [({}, "alpha=0.2, beta=0.5"),
+                                          ({"alpha": 1 / 6, "beta": 0.5}, "alpha=0.166667, beta=0.5"),
+                                          ({"alpha": 0.5, "beta": 0.25}, "alpha=0.5, beta=0.25")])
+def test_hard_sigmoid_with_other_slopes_is_refused(attrs, shown, tmp_path, capsys):
+    """Only QKeras's hard sigmoid (alpha = beta = 0.5) is supported: the ONNX default
+    (Keras 2's 0.2x + 0.5) and PyTorch's x/6 + 0.5 are refused by name, never mapped."""
+    rng = np.random.default_rng(24)
+    g = G()
+    h = g.node("Gemm", ["x", g.const("w", rng.normal(0, 1, (4, 3)))], name="fc")
+    y = g.node("HardSigmoid", [h], name="gate", **attrs)
+    path = _save(g.model((4,), y, (3,)), tmp_path)
+    with pytest.raises(UserError) as err:
+        build_graph(path)
+    msg = str(err.value)
+    assert "'gate'" in msg and "HardSigmoid" in msg, msg
+    assert f"HardSigmoid with {shown} is not supported; only alpha=0.5, beta=0.5" in msg, msg
+    assert main(["compile", str(path), "-o", str(tmp_path / "fw")]) == 2
+    assert "'gate' (HardSigmoid)" in capsys.readouterr().err
+    assert not (tmp_path / "fw").exists()
+
+
 def test_qonnx_leaky_relu_merges_with_its_quant_and_is_bit_exact(tmp_path):
     """A Quant after a LeakyRelu sets the leaky ReLU's output type (one rounding of the
     exact value); with a power-of-two slope qonnx computes the same bits."""
@@ -438,6 +489,17 @@ def test_unsupported_graph_lists_every_bad_node(tmp_path, capsys):
     assert main(["compile", str(path), "-o", str(tmp_path / "fw")]) == 2
     assert "'leaky' (LeakyRelu)" in capsys.readouterr().err
     assert not (tmp_path / "fw").exists()
+
+
+def test_the_supported_list_is_made_from_the_handlers():
+    """The list every refusal ends with names each op that has a handler, once, and a note
+    belongs to an op with a handler (adding an op is adding its handler)."""
+    from nnfpga.compiler.frontends.onnx_ops import NOTES, SUPPORTED, OpHandlers
+    handled = [a.split("_", 2)[2] for a in vars(OpHandlers) if a.startswith(("_op_", "_q_"))]
+    assert set(NOTES) <= set(handled)
+    listed = [s.split(" (")[0].removeprefix("QONNX ") for s in SUPPORTED]
+    assert listed == [*handled, "constant sub-graphs"]
+    assert "LeakyRelu (0 <= alpha < 1)" in SUPPORTED and "QONNX Quant" in SUPPORTED
 
 
 @pytest.mark.parametrize("case, why", [

@@ -33,7 +33,7 @@ from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, Reshape
 from nnfpga.ir.quant import QuantArray, Quantizer, WeightKind
-from tests.irmodels import leaky_mlp, random_inputs, random_mlp
+from tests.irmodels import hard_sigmoid_corner_graph, hard_sigmoid_mlp, leaky_mlp, random_inputs, random_mlp
 
 KINDS = ["fixed", "ternary", "binary", "po2"]
 
@@ -103,6 +103,10 @@ def element_ranges(graph: Graph) -> dict[str, list[tuple[int, int]]]:
                     p, q = int(w[i, j]) * a << sh, int(w[i, j]) * b << sh
                     lo, hi = lo + min(p, q), hi + max(p, q)
                 cur.append(_convert(t, lo, hi, af))
+        elif n.function == "hard_sigmoid":  # clip(x + 2**f, 0, 2**(f + 1)) at f + 1
+            one = 1 << prev_frac
+            cur = [_convert(t, min(max(lo + one, 0), 2 * one), min(max(hi + one, 0), 2 * one), prev_frac + 1)
+                   for lo, hi in prev]
         else:  # relu / linear activation
             cur = [_convert(t, max(lo, 0), max(hi, 0), prev_frac) if n.function == "relu"
                    else _convert(t, lo, hi, prev_frac) for lo, hi in prev]
@@ -298,6 +302,43 @@ def test_description_leaky_relu():
     assert sum(isinstance(op, Mux) and op.out.layer == "fc1" for op in ops) == 1
     lk = run_raw(g, x)
     assert (lk < 0).any() and (lk > 0).any()
+
+
+def test_description_hard_sigmoid():
+    """Hard sigmoids folded into Dense layers (every weight kind, reuse 1 and 3) and
+    stand-alone, bit-exact; no multiplier (an adder of a constant and a clip), folded
+    without a layer of their own; both clip sides, saturation and wrap-around reached."""
+    for kind in KINDS:
+        for reuse in (1, 3):
+            g = hard_sigmoid_mlp([10, 12, 8, 4], seed=5, weight_kind=kind, reuse_factor=reuse)
+            nl = lower(g)
+            x = inputs(g, 3000, seed=5)
+            assert_bit_exact(evaluate(nl, x), run_raw(g, x), f"hard_sigmoid mlp, {kind}, reuse {reuse}")
+            assert [i.name for i in nl.layers] == ["hs_in", "fc1", "fc2", "fc3"]   # folded
+            assert nl.layers[0].latency == 1 and nl.layers[0].multipliers == 0
+            if reuse == 1:
+                assert nl.count(MulConst) == expected_multipliers(g)
+    from nnfpga.ir.emulator import trace_raw
+    g = hard_sigmoid_mlp([10, 12, 8, 4], seed=5)
+    x = inputs(g, 3000, seed=5)
+    values = trace_raw(g, x)
+    for name in ("fc1", "fc2", "fc3"):   # clipped below and above
+        one = 1 << g.node(name).info.type.frac
+        assert (values[name] < -one).any() and (values[name] > one).any(), name
+    assert (values["hs1"] == 127).any()                                       # 1 saturated
+    above = values["fc2"] > 1 << g.node("fc2").info.type.frac
+    assert above.any() and (values["hs2"][above] == 0).all()                   # 1 wrapped to 0
+    g = hard_sigmoid_corner_graph()
+    nl = lower(g)
+    x = all_inputs(g)
+    want = run_raw(g, x)
+    assert_bit_exact(evaluate(nl, x), want, "hard_sigmoid corner graph")
+    assert nl.count(MulConst) == expected_multipliers(g)
+    assert g.node("hs1").info.type == FixedType(5, 1, False, Rounding.TRN, Overflow.WRAP)   # frac 3 + 1
+    assert g.node("hs1").info.lo == 0 and g.node("hs1").info.hi == 16
+    values = trace_raw(g, x)
+    assert (values["hs1"] == 0).any() and (values["hs1"] == 16).any() and (values["hs2"] == 15).any()
+    assert set(np.unique(values["hs1"][:, 4])) == {0, 8, 16}   # the deferred-shift column: 0, 0.5, 1
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -539,6 +580,20 @@ def test_leaky_relu_in_simulation(tmp_path):
 
 @needs_verilator
 @needs_ghdl
+def test_hard_sigmoid_in_simulation(tmp_path):
+    """The hard_sigmoid corner graph, all 4,096 inputs, in Verilator and GHDL (with idle cycles)."""
+    from nnfpga.sim.ghdl import run_ghdl
+    from nnfpga.sim.verilator import run_verilator
+    g = hard_sigmoid_corner_graph()
+    x = all_inputs(g)
+    write_rtl(g, tmp_path)
+    want = run_raw(g, x)
+    assert_bit_exact(run_verilator(tmp_path, x), want, "Verilator hard_sigmoid corner graph")
+    assert_bit_exact(run_ghdl(tmp_path, x, idle_permille=100), want, "GHDL hard_sigmoid corner graph")
+
+
+@needs_verilator
+@needs_ghdl
 def test_vhdl_through_ghdl_synthesis(tmp_path):
     """GHDL synthesises the VHDL to a Verilog netlist, Verilator runs it: the VHDL is
     synthesisable and, at Verilator speed, bit-exact."""
@@ -685,6 +740,24 @@ def test_leaky_mlp_in_simulation(tmp_path, reuse):
     want = run_raw(g, x)
     assert_bit_exact(run_verilator(tmp_path, x), want, f"Verilator leaky mlp, reuse {reuse}")
     assert_bit_exact(run_ghdl(tmp_path, x[:2000], idle_permille=50), want[:2000], f"GHDL leaky mlp, reuse {reuse}")
+
+
+@pytest.mark.slow
+@needs_verilator
+@needs_ghdl
+@pytest.mark.parametrize("kind,reuse", [("fixed", 1), ("po2", 3)])
+def test_hard_sigmoid_mlp_in_simulation(tmp_path, kind, reuse):
+    """The hard_sigmoid MLP (folded into Dense layers, stand-alone and final), 20,000
+    samples in Verilator, 2,000 in GHDL."""
+    from nnfpga.sim.ghdl import run_ghdl
+    from nnfpga.sim.verilator import run_verilator
+    g = hard_sigmoid_mlp([10, 12, 8, 4], seed=5, weight_kind=kind, reuse_factor=reuse)
+    write_rtl(g, tmp_path)
+    x = inputs(g, 20_000, seed=6)
+    want = run_raw(g, x)
+    assert_bit_exact(run_verilator(tmp_path, x), want, f"Verilator hard_sigmoid mlp, {kind}, reuse {reuse}")
+    assert_bit_exact(run_ghdl(tmp_path, x[:2000], idle_permille=50), want[:2000],
+                     f"GHDL hard_sigmoid mlp, {kind}, reuse {reuse}")
 
 
 @pytest.mark.slow

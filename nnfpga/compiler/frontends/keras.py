@@ -27,7 +27,13 @@ SUPPORTED_LAYERS = ("InputLayer", "Dense", "QDense", "Conv2D", "QConv2D", "MaxPo
                     "LeakyReLU", "Dropout")
 KERAS_ACTIVATIONS = {"linear": "linear", None: "linear", "relu": "relu", "tanh": "tanh",
                      "sigmoid": "sigmoid", "softmax": "softmax", "hard_tanh": "hard_tanh",
-                     "leaky_relu": "leaky_relu"}
+                     "leaky_relu": "leaky_relu", "hard_sigmoid": "hard_sigmoid"}
+#: Activation names whose meaning is QKeras's only: in a QActivation or as the activation
+#: of a QDense/QConv2D (QKeras's ``get_quantizer``), not in a Keras layer.
+QKERAS_ONLY = {"hard_sigmoid": "Keras's hard_sigmoid is another function (0.2*x + 0.5 in Keras 2, "
+                               "relu6(x + 3)/6 in Keras 3, clipped to [0, 1]); the hard sigmoid supported is "
+                               "QKeras's clip(0.5*x + 0.5, 0, 1): QActivation('hard_sigmoid'), a QDense/QConv2D "
+                               "activation 'hard_sigmoid', or ONNX HardSigmoid(alpha=0.5, beta=0.5)"}
 #: The slope of ``activation="leaky_relu"`` (Keras 3 and tf.nn.leaky_relu default).
 LEAKY_ACTIVATION_SLOPE = 0.2
 
@@ -210,7 +216,7 @@ class _Builder:
             raise UserError(f"{where}: no weights found in the file")
         return w
 
-    def _dense(self, name: str, cfg: dict, where: str) -> None:
+    def _dense(self, name: str, cfg: dict, where: str, qkeras: bool = False) -> None:
         w = self._weights(name, where)
         kq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("kernel_quantizer"), where), where)
         bq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("bias_quantizer"), where), where)
@@ -218,11 +224,12 @@ class _Builder:
         self._append(Dense(name, [self.last], kernel=w[0].astype(np.float64), bias=bias,
                            kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                            auto_frac=None if kq else self.p.activation_frac))
-        self._activation_after(name, cfg.get("activation"), where, quantized=kq is not None)
+        self._activation_after(name, cfg.get("activation"), where, quantized=kq is not None, qkeras=qkeras)
 
-    _qdense = _dense
+    def _qdense(self, name: str, cfg: dict, where: str) -> None:
+        self._dense(name, cfg, where, qkeras=True)
 
-    def _conv2d(self, name: str, cfg: dict, where: str) -> None:
+    def _conv2d(self, name: str, cfg: dict, where: str, qkeras: bool = False) -> None:
         if tuple(cfg.get("dilation_rate", (1, 1))) != (1, 1) or cfg.get("groups", 1) != 1:
             raise UserError(f"{where}: dilated or grouped convolutions are not supported")
         padding = cfg.get("padding", "valid")
@@ -236,9 +243,10 @@ class _Builder:
                             kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                             strides=tuple(_pair(cfg.get("strides", 1))), padding=padding,
                             auto_frac=None if kq else self.p.activation_frac))
-        self._activation_after(name, cfg.get("activation"), where, quantized=kq is not None)
+        self._activation_after(name, cfg.get("activation"), where, quantized=kq is not None, qkeras=qkeras)
 
-    _qconv2d = _conv2d
+    def _qconv2d(self, name: str, cfg: dict, where: str) -> None:
+        self._conv2d(name, cfg, where, qkeras=True)
 
     def _maxpooling2d(self, name: str, cfg: dict, where: str) -> None:
         pool = _pair(cfg.get("pool_size", 2))
@@ -303,7 +311,7 @@ class _Builder:
     def _qactivation(self, name: str, cfg: dict, where: str) -> None:
         act = cfg.get("activation")
         if isinstance(act, str) and act in KERAS_ACTIVATIONS:
-            self._activation_after(name, act, where, quantized=False, own_layer=True)
+            self._activation_after(name, act, where, quantized=False, own_layer=True, qkeras=True)
             return
         function, out_type = qq.activation_of(qq.parse_quantizer(act, where), where)
         prev = self.nodes[-1]
@@ -318,9 +326,11 @@ class _Builder:
         self._append(Activation(name, [self.last], out_type=out_type, function=function, source_layer=name))
 
     # -- activations ------------------------------------------------------------
-    def _activation_after(self, layer: str, act, where: str, quantized: bool, own_layer: bool = False) -> None:
+    def _activation_after(self, layer: str, act, where: str, quantized: bool, own_layer: bool = False,
+                          qkeras: bool = False) -> None:
         """The activation of a layer (or an Activation layer): float keras functions get
-        the model's default precision; QKeras quantiser activations their exact type."""
+        the model's default precision; QKeras quantiser activations their exact type.
+        ``qkeras``: a QKeras layer's, where a name means QKeras's function (`QKERAS_ONLY`)."""
         name = layer if own_layer else f"{layer}_{_act_name(act)}"
         if isinstance(act, dict) and act.get("class_name") not in qq.SUPPORTED:
             act = act.get("config", {}).get("name", act.get("class_name"))
@@ -329,6 +339,8 @@ class _Builder:
             function, out_type = qq.activation_of(qq.parse_quantizer(act, where), where)
             self._append(Activation(name, [self.last], out_type=out_type, function=function, source_layer=layer))
             return
+        if act in QKERAS_ONLY and not qkeras:
+            raise UserError(f"{where}: activation {act!r} is not supported in a Keras layer: {QKERAS_ONLY[act]}")
         if act not in KERAS_ACTIVATIONS:
             raise UserError(f"{where}: activation {act!r} is not supported; supported: "
                             f"{', '.join(k for k in KERAS_ACTIVATIONS if k)} and QKeras quantized_relu/quantized_bits")
@@ -351,7 +363,7 @@ class _Builder:
             exp, inv, out = self.p.softmax_tables(n_classes)
             self._append(Activation(name, [self.last], out_type=out, function="softmax", table=exp,
                                     inv_table=inv, source_layer=layer))
-        else:  # relu, hard_tanh
+        else:  # relu, hard_tanh, hard_sigmoid
             self._append(Activation(name, [self.last], function=function, source_layer=layer,
                                     auto_frac=self.p.activation_frac))
 

@@ -1,21 +1,9 @@
 """ONNX / QONNX frontend: ``.onnx`` files, ``onnx.ModelProto`` objects or their bytes, for
 ONNX opsets 13-26 (older ones are converted with onnx's version converter).
 
-Supported (everything else is refused; every node that cannot be converted is listed, with
-the reason, in one `UserError`):
-
-* layers: Gemm, MatMul (data @ constant weights), an Add/Sub of a constant right after
-  them or after a Conv (folded into the bias), Conv (2-D, group 1, no dilation), MaxPool
-  (2-D), BatchNormalization right after Gemm/MatMul/Conv (folded into the weights);
-* activations: Relu, Clip(0, inf) (relu), Clip(-1, 1) (hard tanh), LeakyRelu with
-  0 <= alpha < 1 (alpha 0 is a relu; the slope is rounded to an exact constant, see
-  `nnfpga.ir.ops.activation.quantize_alpha`), Tanh, Sigmoid (lookup tables), Softmax over
-  the features of a (N, features) tensor;
-* layout: Flatten (axis 1), Reshape and Squeeze/Unsqueeze keeping the batch axis,
-  Transpose keeping the batch axis, Identity, Dropout (inference);
-* quantisers (`onnx_quant`): QONNX Quant, BipolarQuant (weights), Trunc (qonnx opset 2),
-  QuantizeLinear/DequantizeLinear pairs -- power-of-two scales, zero point 0 (exact only);
-* constant sub-graphs (initialisers only, and ``Shape`` of the data) are folded.
+Supported: the ops of `onnx_ops` (one handler per op; its module doc says what each
+accepts, and every refusal lists them).  Everything else is refused; every node that
+cannot be converted is listed, with the reason, in one `UserError`.
 
 Windows must be ``valid`` or TensorFlow-style ``same`` (the IR's Conv2D/MaxPool2D
 paddings); other (asymmetric) pads are refused.  Channels-first graphs are converted to
@@ -30,17 +18,13 @@ from pathlib import Path
 
 from nnfpga.compiler.frontends.keras import _safe_name
 from nnfpga.compiler.frontends.onnx_convert import Converter, _Skip
+from nnfpga.compiler.frontends.onnx_ops import SUPPORTED
 from nnfpga.compiler.frontends.onnx_quant import Unsupported
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.core.errors import UserError
 from nnfpga.ir.graph import Graph
 
 MIN_OPSET, MAX_OPSET = 13, 26
-
-SUPPORTED = ("Gemm", "MatMul", "Add/Sub of a bias", "Conv (2-D)", "MaxPool (2-D)", "BatchNormalization",
-             "Relu", "LeakyRelu (0 <= alpha < 1)", "Clip (relu, hard tanh)", "Tanh", "Sigmoid", "Softmax",
-             "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout", "QuantizeLinear/DequantizeLinear",
-             "QONNX Quant, BipolarQuant (weights), Trunc", "constant sub-graphs")
 
 _FLOAT_TYPES = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 

@@ -3,6 +3,23 @@
 was refused: a handler checks what it can, then stops at ``self._ready(x)``) and the
 plumbing (``_const``, ``_need_chw``, ``_dense``, ``_quantize``, ...).  A handler returns the
 `Val` of its output or raises `Unsupported` with the reason.
+
+The supported ops are the handlers (`SUPPORTED`, listed in every refusal, is made from
+them and their `NOTES`):
+
+* layers: Gemm, MatMul (data @ constant weights), an Add/Sub of a constant right after
+  them or after a Conv (folded into the bias), Conv (2-D, group 1, no dilation), MaxPool
+  (2-D), BatchNormalization right after Gemm/MatMul/Conv (folded into the weights);
+* activations: Relu, Clip(0, inf) (relu), Clip(-1, 1) (hard tanh), LeakyRelu with
+  0 <= alpha < 1 (alpha 0 is a relu; the slope is rounded to an exact constant, see
+  `nnfpga.ir.ops.activation.quantize_alpha`), HardSigmoid with alpha = beta = 0.5
+  (QKeras's hard sigmoid; other slopes are refused), Tanh, Sigmoid (lookup tables),
+  Softmax over the features of a (N, features) tensor;
+* layout: Flatten (axis 1), Reshape and Squeeze/Unsqueeze keeping the batch axis,
+  Transpose keeping the batch axis, Identity, Dropout (inference);
+* quantisers (`onnx_quant`): QONNX Quant, BipolarQuant (weights), Trunc (qonnx opset 2),
+  QuantizeLinear/DequantizeLinear pairs -- power-of-two scales, zero point 0 (exact only);
+* constant sub-graphs (initialisers only, and ``Shape`` of the data) are folded.
 """
 
 from __future__ import annotations
@@ -29,6 +46,11 @@ REFUSED = {
            "weights before export)",
     "Div": "element-wise Div is not supported (fold constant scales into the weights before export)",
 }
+
+
+#: What a handler accepts beyond its op's name, in the list of supported ops (`SUPPORTED`).
+NOTES = {"Add": "of a bias", "Sub": "of a bias", "Conv": "2-D", "MaxPool": "2-D", "LeakyRelu": "0 <= alpha < 1",
+         "Clip": "relu, hard tanh", "HardSigmoid": "alpha = beta = 0.5", "BipolarQuant": "weights"}
 
 
 def as_str(v) -> str:
@@ -252,6 +274,14 @@ class OpHandlers:
         raise Unsupported(f"Clip({lo:g}, {hi:g}) is not supported; only Clip(0, inf) (relu) and Clip(-1, 1) "
                           "(hard tanh)")
 
+    def _op_HardSigmoid(self, node, x, a):
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        if (alpha, beta) != (0.5, 0.5):
+            raise Unsupported(f"HardSigmoid with alpha={alpha:g}, beta={beta:g} is not supported; only alpha=0.5, "
+                              "beta=0.5 (QKeras's hard_sigmoid, clip(0.5*x + 0.5, 0, 1), exact in fixed point): "
+                              "the ONNX default 0.2/0.5 (Keras 2) and PyTorch's 1/6, 0.5 are other functions")
+        return self._elementwise(node, self._ready(x), "hard_sigmoid", auto_frac=self.p.activation_frac)
+
     def _op_Tanh(self, node, x, a):
         return self._elementwise(node, self._ready(x), "tanh", table=self.p.table("tanh"))
 
@@ -421,3 +451,18 @@ class OpHandlers:
             raise Unsupported(f"DequantizeLinear scale {2.0 ** e:g} differs from its QuantizeLinear's "
                               f"{x.qscale:g}: the pair would rescale the values")
         return replace(x, qscale=None)
+
+
+def _supported() -> tuple[str, ...]:
+    """The ops with a handler, in the order of the handlers, with their `NOTES`."""
+    ops = []
+    for attr in vars(OpHandlers):
+        for prefix, family in (("_op_", ""), ("_q_", "QONNX ")):
+            if attr.startswith(prefix):
+                op = attr[len(prefix):]
+                ops.append(f"{family}{op}" + (f" ({NOTES[op]})" if op in NOTES else ""))
+    return (*ops, "constant sub-graphs")
+
+
+#: The supported ops, for the refusal message (`onnx._report`).
+SUPPORTED = _supported()

@@ -9,15 +9,16 @@ the returned bound, element-wise.  Errors are propagated forward:
 * Dense / Conv2D: ``sum |Wq| e_in + sum |W - Wq| max|x| + |b - bq|``, then the
   output conversion's rounding;
 * activations: by the ``error_rule`` of the function's entry in
-  `nnfpga.ir.ops.activation_functions`, with its ``lipschitz`` constant L --
+  `nnfpga.ir.ops.activation_functions`, with its ``lipschitz`` constant L (the entries
+  say which function has which rule and L; the names below are examples) --
 
-  - exact then conversion (linear, relu, leaky_relu, hard_tanh: L = 1): ``L e_in``, plus
+  - exact then conversion (piecewise-linear functions, e.g. relu: L = 1): ``L e_in``, plus
     the entry's ``parameter_error`` (leaky_relu: ``|alpha - alpha_q| * max(0, -x)``, the
     float slope against the exact one, x down to the range's minimum less the input
     error), plus the conversion's rounding;
-  - table (tanh: L = 1, sigmoid: L = 1/4): L times the input error and the index
+  - table (e.g. tanh: L = 1, sigmoid: L = 1/4): L times the input error and the index
     rounding, plus the entry rounding, plus what clipping the index range can cost;
-  - none (softmax): no bound, the result is None;
+  - none (e.g. softmax): no bound, the result is None;
 
   a function without an entry is an error (`UnknownActivationError`), never assumed
   1-Lipschitz;

@@ -1,8 +1,11 @@
-"""Activations: linear (a plain type conversion), relu, leaky_relu, hard_tanh, tanh,
-sigmoid, softmax.
+"""Activations: linear (a plain type conversion), relu, leaky_relu, hard_tanh,
+hard_sigmoid, tanh, sigmoid, softmax.
 
-relu / leaky_relu / linear / hard_tanh are exact operations followed by the conversion
-to the output type (QKeras ``quantized_relu`` is relu into an unsigned RND_CONV/SAT type).
+relu / leaky_relu / linear / hard_tanh / hard_sigmoid are exact operations followed by the
+conversion to the output type (QKeras ``quantized_relu`` is relu into an unsigned
+RND_CONV/SAT type).  hard_sigmoid is QKeras's ``clip(0.5 x + 0.5, 0, 1)``: with ``x`` raw
+at ``f`` fractional bits, ``clip(x + 2**f, 0, 2**(f + 1))`` raw at ``f + 1`` (the halving
+is one more fractional bit, the 0.5 an added constant).
 leaky_relu's slope is an exact dyadic constant ``alpha_q = alpha_raw * 2**-alpha_frac``
 in (0, 1] (`quantize_alpha`: the nearest value with `ALPHA_FRAC` fractional bits, at
 least `ALPHA_MIN_BITS` significant ones, trailing zero bits stripped): ``y = x`` for
@@ -120,6 +123,8 @@ class Activation(Op):
 
     def pre_frac(self, in_frac: int) -> int:
         """Fractional bits of the exact value before the output conversion."""
+        if self.function == "hard_sigmoid":
+            return in_frac + 1
         return in_frac + self.alpha_frac if self.properties.slope else in_frac
 
     def _pre(self, x: TensorInfo) -> tuple[int, int, FixedType]:
@@ -132,11 +137,18 @@ class Activation(Op):
         elif f == "hard_tanh":
             one = 1 << max(x.type.frac, 0)
             lo, hi = min(max(x.lo, -one), one), max(min(x.hi, one), -one)
+        elif f == "hard_sigmoid":
+            lo, hi = (self.hard_sigmoid_raw(v, x.type.frac) for v in (x.lo, x.hi))   # monotone
         elif f == "linear":
             lo, hi = x.lo, x.hi
         else:   # an entry of activation_functions without its arithmetic here
             raise ValueError(f"activation {f!r} of {self.name!r} has no fixed-point arithmetic in the IR")
         return lo, hi, type_for_range(lo, hi, self.pre_frac(x.type.frac))
+
+    @staticmethod
+    def hard_sigmoid_raw(v: int, frac: int) -> int:
+        """hard_sigmoid of one raw input integer at ``frac`` (>= 0), exactly (raw at ``frac + 1``)."""
+        return min(max(v + (1 << frac), 0), 1 << (frac + 1))
 
     def leaky_raw(self, v: int) -> int:
         """leaky_relu of one raw input integer, exactly (raw at ``x_frac + alpha_frac``)."""
@@ -151,8 +163,8 @@ class Activation(Op):
             if self.out_type is None:
                 raise ValueError(f"softmax {self.name!r} needs an output type")
             return TensorInfo(x.shape, self.out_type, 0, self.out_type.max_raw)
-        if self.function == "hard_tanh" and x.type.frac < 0:
-            raise ValueError(f"hard_tanh {self.name!r} needs an input with fractional bits")
+        if self.function in ("hard_tanh", "hard_sigmoid") and x.type.frac < 0:
+            raise ValueError(f"{self.function} {self.name!r} needs an input with fractional bits")
         lo, hi, exact = self._pre(x)
         return output_info(self.out_type, exact, lo, hi, x.shape, exact.frac)
 
@@ -170,6 +182,9 @@ class Activation(Op):
         elif f == "hard_tanh":
             one = 1 << info.type.frac
             x = np.clip(x, -one, one)
+        elif f == "hard_sigmoid":   # clipped first: every value stays within [-2**f, 2**(f+1)]
+            one = 1 << info.type.frac
+            x = np.clip(x, -one, one) + one
         lo, hi, exact = self._pre(info)
         return convert(x, exact.frac, lo, hi, self.info.type)
 

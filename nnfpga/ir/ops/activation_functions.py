@@ -145,6 +145,11 @@ def _hard_tanh(x: np.ndarray, alpha: float | None) -> np.ndarray:
     return np.clip(x, -1.0, 1.0)
 
 
+def _hard_sigmoid(x: np.ndarray, alpha: float | None) -> np.ndarray:
+    # QKeras's hard_sigmoid (Keras's own are 0.2x + 0.5 and relu6(x + 3) / 6: other functions)
+    return np.clip(0.5 * x + 0.5, 0.0, 1.0)
+
+
 def _tanh(x: np.ndarray, alpha: float | None) -> np.ndarray:
     return np.tanh(x)
 
@@ -165,9 +170,10 @@ def _leaky_slope_error(node: SlopedNode, x_min: float, e_in: np.ndarray) -> np.n
 
 
 def _exact(name: str, float_function: FloatFunction, negative: bool, slope: bool = False,
-           parameter_error: ParameterError | None = None) -> ActivationFunction:
-    """A 1-Lipschitz piecewise-linear function, computed exactly and then converted."""
-    return ActivationFunction(name, float_function, ErrorRule.EXACT_THEN_CONVERSION, lipschitz=1.0,
+           parameter_error: ParameterError | None = None, lipschitz: float = 1.0) -> ActivationFunction:
+    """A piecewise-linear function (1-Lipschitz unless said), computed exactly and then
+    converted."""
+    return ActivationFunction(name, float_function, ErrorRule.EXACT_THEN_CONVERSION, lipschitz=lipschitz,
                               negative_for_negative_input=negative, piecewise_linear=True, foldable=True,
                               table_lookup=False, tables=(), elementwise=True, auto_typed=True, trimmable=True,
                               slope=slope, parameter_error=parameter_error)
@@ -188,6 +194,8 @@ ACTIVATION_FUNCTIONS: dict[str, ActivationFunction] = {f.name: f for f in (
     # 1-Lipschitz: its exact slope alpha_q is in (0, 1]
     _exact("leaky_relu", _leaky_relu, negative=True, slope=True, parameter_error=_leaky_slope_error),
     _exact("hard_tanh", _hard_tanh, negative=True),
+    # clip(0.5 x + 0.5, 0, 1): a one-bit shift and an added constant, exact in fixed point
+    _exact("hard_sigmoid", _hard_sigmoid, negative=False, lipschitz=0.5),
     _table("tanh", _tanh, lipschitz=1.0, negative=True),
     _table("sigmoid", _sigmoid, lipschitz=0.25, negative=False),
     # e_i = exp_table(x_i - max x), y_i = e_i * reciprocal_table(sum e): its output type is

@@ -1,11 +1,14 @@
-"""Activation: linear, relu, leaky_relu, hard_tanh (exact, then the output conversion),
-tanh and sigmoid (a table lookup), softmax (exp table, exact sum, reciprocal table,
-product).
+"""Activation: linear, relu, leaky_relu, hard_tanh, hard_sigmoid (exact, then the output
+conversion), tanh and sigmoid (a table lookup), softmax (exp table, exact sum, reciprocal
+table, product).
 
 leaky_relu: the slope is the IR's exact ``alpha_raw * 2**-alpha_frac`` in an
 ``ap_ufixed<alpha_frac + 1, 1>`` constant; ``x * alpha`` (an exact ap_fixed product) or
 ``x`` is assigned to a type with ``x_frac + alpha_frac`` fractional bits that holds both
 over the input type's whole range, so nothing is lost before the output conversion.
+
+hard_sigmoid: ``x`` clipped to ``[-1, 1]``, shifted right by one bit and ``0.5`` added, in a
+type with ``x_frac + 1`` fractional bits that holds ``x`` and ``+-1``: exact, in ``[0, 1]``.
 
 A table lookup converts the input to the table's index type (its rounding and overflow
 apply) and reads ``entries[raw - index_type.min_raw]`` (`nnfpga::table_address`); the
@@ -71,6 +74,19 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
         stmt = (f"{ctx.id}_pre_t v = x[i];\n"
                 f"        if (v > 1) v = 1;\n"
                 f"        else if (v < -1) v = -1;\n"
+                f"        y[i] = v;")
+    elif f == "hard_sigmoid":  # clip(0.5 x + 0.5, 0, 1) = 0.5 clip(x, -1, 1) + 0.5, exactly, then convert
+        frac = ctx.x.type.frac
+        if frac < 0:
+            raise ValueError(f"hard_sigmoid {ctx.node.name!r} needs an input with fractional bits")
+        one = 1 << (frac + 1)   # 1 at frac + 1
+        pre = type_for_range(min(ctx.x.type.min_raw * 2, -one), max(ctx.x.type.max_raw * 2, one), frac + 1)
+        typedefs.append((f"{ctx.id}_pre_t", pre, f"{ctx.node.name}: input, +-1 and 0.5 x + 0.5, exactly"))
+        stmt = (f"const {ctx.id}_pre_t half = 0.5;\n"
+                f"        {ctx.id}_pre_t v = x[i];\n"
+                f"        if (v > 1) v = 1;\n"
+                f"        else if (v < -1) v = -1;\n"
+                f"        v = (v >> 1) + half;  // exact: v has a spare fractional bit\n"
                 f"        y[i] = v;")
     else:
         raise _unsupported(ctx)

@@ -1,6 +1,6 @@
 """The element-wise conversions of an output stage (a layer's requantisation and the
-piecewise-linear activations folded into it: linear, relu, leaky_relu, hard_tanh), and
-the same conversions as a stand-alone one-cycle layer.
+piecewise-linear activations folded into it: linear, relu, leaky_relu, hard_tanh,
+hard_sigmoid), and the same conversions as a stand-alone one-cycle layer.
 
 Each folded activation is its clip and its conversion ``act.info.type.requantize(f(x),
 previous type frac)``.  A leaky ReLU (`leaky`) is a choice by the sign bit between
@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Callable
 
 from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range
-from nnfpga.backends.rtl.netlist import LayerInfo, MulConst, Reg, Signal, Sum, flat_ops
+from nnfpga.backends.rtl.netlist import LayerInfo, MulConst, Reg, Signal, Sum, Term, const, flat_ops
 from nnfpga.ir.ops import Activation, Op as IrOp
 
 
@@ -75,9 +75,21 @@ def _hard_tanh(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: int
     return v, prev_frac, (-(1 << prev_frac), 1 << prev_frac)
 
 
+def _hard_sigmoid(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: int, delay: int):
+    """``clip(0.5 x + 0.5, 0, 1)`` of ``x = v * 2**-f``: ``v + 2**f`` read at ``f + 1``
+    fractional bits (one adder of a constant; the halving is wiring), clipped to
+    ``[0, 2**(f + 1)]``.  A value whose shift was deferred (``f < prev_frac``) keeps it,
+    unless ``f < 0`` (``2**f`` must be an integer)."""
+    if f < 0:
+        v, f = b.materialize(f"{node.name}_in{j}", v, f, 0), 0
+    v = b.sum(f"{node.name}_hs{j}", [Term(v), Term(const(1 << f))], f + 1,
+              note=f"{node.name}[{j}]: x + 1 at one more fractional bit (0.5 x + 0.5)")
+    return v, f + 1, (0, 1 << (f + 1))
+
+
 #: The RTL of each piecewise-linear activation (and of a linear layer's own conversion).
 ELEMENT_RULES: dict[str, ElementRule] = {"linear": _linear, "relu": _relu, "leaky_relu": _leaky_relu,
-                                         "hard_tanh": _hard_tanh}
+                                         "hard_tanh": _hard_tanh, "hard_sigmoid": _hard_sigmoid}
 
 
 def apply_conversions(b: Builder, values: list[Value], convs: list[tuple[IrOp, str]],
