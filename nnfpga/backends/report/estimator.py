@@ -61,6 +61,7 @@ from nnfpga.backends.report.primitive_costs import (bram18_count, comparator_cos
                                                     sum_cost)
 from nnfpga.backends.rtl.dsp import lut_product_shifts, op_dsp
 from nnfpga.backends.rtl.acyclic import acyclic_pass
+from nnfpga.backends.rtl.distinct import DistinctOps, distinct_live_ops
 from nnfpga.backends.rtl.netlist import Requant
 
 #: A table read at most twice and larger than this goes to block RAM.
@@ -140,108 +141,7 @@ ZERO = (0.0, 0, 0)
 Arrival = tuple[float, int, int]
 
 
-@dataclass
-class _Design:
-    """The distinct operations of a netlist that its outputs depend on, as synthesis
-    keeps them (`_distinct_live_ops`), with their fan-in and fan-out by key."""
-
-    unique: list
-    canon: dict[int, int]                 # id(signal) -> key of the distinct operation driving it
-    in_keys: dict[int, list[int]]         # key -> keys of its non-constant operands
-    consumers: dict[int, list]            # key -> the operations reading it
-    port_driven: set[int]                 # keys that drive an output port
-    merged_by_layer: dict[str, int]
-    notes: list[str]
-
-    def key(self, op) -> int:
-        return self.canon[id(op.out)]
-
-    def only_regs(self, op) -> bool:
-        """Is ``op`` read by registers only (and no port)?"""
-        k = self.canon[id(op.out)]
-        users = self.consumers.get(k, [])
-        return bool(users) and k not in self.port_driven and all(_kind(u) == "Reg" for u in users)
-
-
-def _merge_key(op, key_of):
-    kind = type(op).__name__
-    if kind == "Reg":  # the commonest first (the kinds exclude each other)
-        en = getattr(op, "en", None)
-        return (kind, key_of(op.a), op.out.width, None if en is None else key_of(en),
-                getattr(op, "reset", None), getattr(op, "aligned_stage", None))
-    if kind == "Sum":
-        return ("sum", op.out.width, tuple([(key_of(t.sig), t.shift, t.neg) for t in op.terms]))
-    if kind == "InputSlice":
-        return ("in", op.index)
-    if kind == "MulConst":
-        return ("mul", key_of(op.a), op.c, op.out.width)
-    if kind == "Wrap":
-        return (kind, key_of(op.a), op.out.width)
-    if kind == "Shr":
-        return ("shr", key_of(op.a), op.s)
-    if kind == "Bit":
-        return ("bit", key_of(op.a), op.k)
-    if kind == "Clip":
-        return ("clip", key_of(op.a), op.lo, op.hi)
-    if kind == "Rom":
-        return ("rom", key_of(op.a), id(op.table))
-    if kind in ("Mux", "Mul", "Max"):
-        return (kind, tuple(key_of(s) for s in op.operands()), op.out.width)
-    return ("op", id(op))
-
-
-def _distinct_live_ops(nl) -> _Design:
-    """Operations with the same operands and parameters are built once (synthesis merges
-    them), and logic no output depends on is removed."""
-    canon: dict[int, int] = {}
-    keys: dict[object, int] = {}
-    unique: list = []
-    merged_by_layer: dict[str, int] = defaultdict(int)
-    notes: list[str] = []
-
-    def key_of(s):
-        return ("c", s.lo) if s.is_const else canon[id(s)]
-
-    for op in nl.primitive_ops():
-        try:
-            key = _merge_key(op, key_of)
-        except KeyError:
-            key = ("op", id(op))
-        if key in keys:
-            canon[id(op.out)] = keys[key]
-            merged_by_layer[op.out.layer] += 1
-            continue
-        keys[key] = len(keys)
-        canon[id(op.out)] = keys[key]
-        unique.append(op)
-
-    # dead logic (values no output depends on, e.g. a hidden unit whose outgoing weights
-    # are all zero) is removed by synthesis: keep what the outputs reach
-    by_key = {canon[id(op.out)]: op for op in unique}
-    live: set = set()
-    in_keys: dict[int, list[int]] = {}
-    todo = [canon[id(s)] for s in nl.outputs if not s.is_const]
-    while todo:
-        k = todo.pop()
-        if k in live or k not in by_key:
-            continue
-        live.add(k)
-        ks = in_keys[k] = [canon[id(s)] for s in by_key[k].operands() if not s.is_const]
-        todo.extend(ks)
-    dead = [op for op in unique if canon[id(op.out)] not in live]
-    if dead:
-        notes.append(f"{len(dead)} operations drive nothing the outputs depend on; synthesis removes them")
-        unique = [op for op in unique if canon[id(op.out)] in live]
-
-    consumers: dict[int, list] = defaultdict(list)
-    for op in unique:
-        for src in in_keys[canon[id(op.out)]]:
-            consumers[src].append(op)
-    port_driven = {canon[id(s)] for s in nl.outputs if not s.is_const}
-    return _Design(unique, canon, in_keys, consumers, port_driven, merged_by_layer, notes)
-
-
-def _place_tables(d: _Design, has_uram: bool) -> tuple[dict[int, list], dict[int, tuple[str, int]], set[int]]:
+def _place_tables(d: DistinctOps, has_uram: bool) -> tuple[dict[int, list], dict[int, tuple[str, int]], set[int]]:
     """Distinct reads per table decide block RAM (or UltraRAM) or LUT-ROM: (reads per
     table, table id -> ("bram"|"uram", count), keys of the reads a memory serves)."""
     reads: dict[int, list] = defaultdict(list)
@@ -263,7 +163,7 @@ def _place_tables(d: _Design, has_uram: bool) -> tuple[dict[int, list], dict[int
     return reads, placement, in_memory
 
 
-def _srl_chains(d: _Design) -> tuple[dict[int, tuple[int, int]], set[int]]:
+def _srl_chains(d: DistinctOps) -> tuple[dict[int, tuple[int, int]], set[int]]:
     """Chains of three or more single-fanout plain registers become SRL16E: (chain head
     key -> (LUTs, stages), keys of every register in a chain)."""
     by_key = {d.key(op): op for op in d.unique}
@@ -297,7 +197,7 @@ def _srl_chains(d: _Design) -> tuple[dict[int, tuple[int, int]], set[int]]:
 class _Pricing:
     """What the per-operation rules read besides the operation."""
 
-    design: _Design
+    design: DistinctOps
     dsp_type: str
     requant_steps: set[int]
     table_placement: dict[int, tuple[str, int]]
@@ -484,7 +384,7 @@ OP_RULES: dict[str, OpRule] = {
 @acyclic_pass
 def estimate_netlist(nl, dsp_type: str = "DSP48E2", has_uram: bool = False) -> NetlistEstimate:
     """Estimate every layer of ``nl`` (an `nnfpga.backends.rtl.netlist.Netlist`)."""
-    d = _distinct_live_ops(nl)
+    d = distinct_live_ops(nl)
     reads, placement, in_memory = _place_tables(d, has_uram)
     srl_of, in_chain = _srl_chains(d)
     pricing = _Pricing(d, dsp_type, {id(step) for op in nl.ops if isinstance(op, Requant) for step in op.steps},

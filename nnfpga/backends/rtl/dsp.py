@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nnfpga.backends.rtl.distinct import DistinctOps
 from nnfpga.backends.rtl.netlist import Mul, MulConst, Op, Signal
 
 
@@ -132,16 +133,15 @@ def op_dsp(op: Op, dsp_type: str = "DSP48E2") -> int:
     return 0
 
 
-def ops_dsp(ops: list[Op], dsp_type: str = "DSP48E2") -> int:
-    """DSP slices of ``ops``: identical products (the same input by the same constant
-    for two outputs) are one circuit after synthesis, so they count once."""
-    seen: dict[tuple, int] = {}
-    for op in ops:
-        if isinstance(op, MulConst):
-            seen[("c", id(op.a), op.c)] = op_dsp(op, dsp_type)
-        elif isinstance(op, Mul):
-            seen[("m", id(op.a), id(op.b))] = op_dsp(op, dsp_type)
-    return sum(seen.values())
+def layer_dsp(distinct: DistinctOps, dsp_type: str = "DSP48E2") -> dict[str, int]:
+    """DSP slices per layer of a netlist's distinct, live operations (`distinct`): what
+    synthesis keeps (identical products built once, dead ones removed)."""
+    out: dict[str, int] = {}
+    for op in distinct.unique:
+        n = op_dsp(op, dsp_type)
+        if n:
+            out[op.out.layer] = out.get(op.out.layer, 0) + n
+    return out
 
 
 def lut_product_shifts(c: int, y_width: int) -> list[int]:

@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from nnfpga.backends.rtl.dsp import ops_dsp
+from nnfpga.backends.rtl.distinct import distinct_live_ops
+from nnfpga.backends.rtl.dsp import layer_dsp
 from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, unsupported
 from nnfpga.backends.rtl.lowering.conversions import ELEMENT_RULES, lower_conversion_layer
 from nnfpga.backends.rtl.lowering.linear import banked_plan, conv_plan, dense_plan, lower_linear
@@ -27,7 +28,7 @@ from nnfpga.backends.rtl.lowering.pool import lower_maxpool
 from nnfpga.backends.rtl.lowering.tables import lower_softmax, lower_table
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, RESERVED, Namer, top_name, unit_name
 from nnfpga.backends.rtl.acyclic import acyclic_pass
-from nnfpga.backends.rtl.netlist import LayerInfo, Netlist, Op, Reg, flat_ops
+from nnfpga.backends.rtl.netlist import LayerInfo, Netlist, Reg
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops.activation_functions import names_where
@@ -110,13 +111,6 @@ def _why_unsupported(n: IrOp) -> str | None:
     return f"{n.op_type} is not supported by the RTL backend (supported: {names})"
 
 
-def layer_ops(ops: list[Op], layers: list[LayerInfo]) -> list[list[Op]]:
-    by_layer: dict[str, list[Op]] = {}
-    for op in flat_ops(ops):
-        by_layer.setdefault(op.out.layer, []).append(op)
-    return [by_layer.get(info.name, []) for info in layers]
-
-
 def _check_graph(graph: Graph, nodes: list[IrOp]) -> None:
     for n in nodes:
         if n.info is None:
@@ -197,11 +191,12 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
     for info in layers:
         info.first_stage = stage
         stage += info.latency
-    for info, ops in zip(layers, layer_ops(b.ops, layers)):
-        info.dsp = ops_dsp(ops, dsp_type)
     nl = Netlist(name=top, model_name=graph.name, in_type=in_type, out_type=out_type,
                  inputs=inputs, outputs=outputs, ops=b.ops, layers=layers, latency=stage,
                  config=asdict(cfg), ii=max(info.ii for info in layers), bank=bank, banks=graph.banks)
+    dsp = layer_dsp(distinct_live_ops(nl), dsp_type)
+    for info in layers:
+        info.dsp = dsp.get(info.name, 0)
     if check:
         nl.check()
     return nl
