@@ -232,12 +232,20 @@ def _input_slice(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
     return ZERO
 
 
-def _mul_const(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+def _in_dsp(op, c: Cost, start: Arrival, p: _Pricing) -> Arrival | None:
+    """Charge a product that the DSP rule puts in DSP slices; None when it is LUT logic."""
     n = op_dsp(op, p.dsp_type)
-    if n:
-        c.dsp += n
-        c.dsp_products += 1
-        return _after(start, T.T_DSP, 0, 0)
+    if not n:
+        return None
+    c.dsp += n
+    c.dsp_products += 1
+    return _after(start, T.T_DSP, 0, 0)
+
+
+def _mul_const(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
+    arrival = _in_dsp(op, c, start, p)
+    if arrival is not None:
+        return arrival
     c.lut_products += 1
     shifts = lut_product_shifts(op.c, w)
     if len(shifts) > 1:
@@ -323,11 +331,9 @@ def _wiring(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
 
 def _mul(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:
     """A multiplier unit of a time-multiplexed layer (or any product of two signals)."""
-    n = op_dsp(op, p.dsp_type)
-    if n:
-        c.dsp += n
-        c.dsp_products += 1
-        return _after(start, T.T_DSP, 0, 0)
+    arrival = _in_dsp(op, c, start, p)
+    if arrival is not None:
+        return arrival
     nb = min(op.a.width, op.b.width)  # a tiny product: LUTs, about one adder per bit of the narrower operand
     c.lut["multipliers"] += nb * w
     c.carry4 += nb * math.ceil(w / 4)
