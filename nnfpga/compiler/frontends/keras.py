@@ -314,22 +314,37 @@ class _Builder:
             self._activation_after(name, act, where, quantized=False, own_layer=True, qkeras=True)
             return
         function, out_type = qq.activation_of(qq.parse_quantizer(act, where), where)
-        prev = self.nodes[-1]
-        if isinstance(prev, Activation) and prev.function == "leaky_relu" and prev.out_type is None:
-            prev.auto_frac = None  # the quantiser rounds the exact leaky ReLU once
         if function == "linear" and len(self.nodes) == 1 and not self.quantized_input:
             # A quantiser right on the input defines the input type: the float samples are
             # rounded once, exactly as QKeras rounds them (no double rounding).
             self.nodes[0].out_type = out_type
             self.quantized_input = True
             return
-        self._append(Activation(name, [self.last], out_type=out_type, function=function, source_layer=name))
+        self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=name))
+
+    def _quantiser(self, node: Activation) -> None:
+        """Append a quantiser of the source model.  It sees the exact value the framework
+        computes before it: the exact activations (relu, linear, leaky_relu, ... of
+        `ActivationFunction.piecewise_linear`) and the layer right before it lose any
+        compiler-chosen rounding (``auto_frac``), so the quantiser rounds once, as QKeras
+        does.  Max-pooling and reshapes in between move values without changing them, so
+        the walk goes through them.  A type set by a quantiser or the model is kept."""
+        for prev in reversed(self.nodes):
+            if prev.out_type is not None:
+                break
+            prev.auto_frac = None
+            if not (isinstance(prev, (MaxPool2D, Reshape)) or
+                    (isinstance(prev, Activation) and prev.properties.piecewise_linear)):
+                break   # the linear layer (or whatever computes the value): exact from here up
+        self._append(node)
 
     # -- activations ------------------------------------------------------------
     def _activation_after(self, layer: str, act, where: str, quantized: bool, own_layer: bool = False,
                           qkeras: bool = False) -> None:
         """The activation of a layer (or an Activation layer): float keras functions get
-        the model's default precision; QKeras quantiser activations their exact type.
+        the model's default precision, except a linear or relu of an exact value (a
+        quantised layer's accumulator), which stays exact; QKeras quantiser activations
+        their exact type, and the value before them stays exact (`_quantiser`).
         ``qkeras``: a QKeras layer's, where a name means QKeras's function (`QKERAS_ONLY`)."""
         name = layer if own_layer else f"{layer}_{_act_name(act)}"
         if isinstance(act, dict) and act.get("class_name") not in qq.SUPPORTED:
@@ -337,7 +352,7 @@ class _Builder:
             act = act if isinstance(act, str) else None
         if isinstance(act, (dict,)) or (isinstance(act, str) and "(" in act):
             function, out_type = qq.activation_of(qq.parse_quantizer(act, where), where)
-            self._append(Activation(name, [self.last], out_type=out_type, function=function, source_layer=layer))
+            self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=layer))
             return
         if act in QKERAS_ONLY and not qkeras:
             raise UserError(f"{where}: activation {act!r} is not supported in a Keras layer: {QKERAS_ONLY[act]}")
@@ -363,9 +378,19 @@ class _Builder:
             exp, inv, out = self.p.softmax_tables(n_classes)
             self._append(Activation(name, [self.last], out_type=out, function="softmax", table=exp,
                                     inv_table=inv, source_layer=layer))
-        else:  # relu, hard_tanh, hard_sigmoid
+        elif function == "relu" and self._exact_last():
+            # relu of an exact value (a quantised layer's accumulator, a quantiser's output)
+            # is exact, as the framework computes it: no compiler-chosen rounding
+            self._append(Activation(name, [self.last], function=function, source_layer=layer))
+        else:  # relu of a float layer, hard_tanh, hard_sigmoid
             self._append(Activation(name, [self.last], function=function, source_layer=layer,
                                     auto_frac=self.p.activation_frac))
+
+    def _exact_last(self) -> bool:
+        """The last node's value is what the source model computes (a quantised layer's
+        exact accumulator, a quantiser's output): not the input, not compiler-rounded."""
+        last = self.nodes[-1]
+        return not isinstance(last, Input) and last.auto_frac is None
 
 
 def _act_name(act) -> str:
