@@ -1,5 +1,5 @@
 """QKeras layers with every combination of their own activation and a following
-QActivation, bit-exact against QKeras ``predict`` (golden), and against Verilator and
+QActivation, bit-exact against QKeras ``predict`` (golden), and against Verilator, GHDL and
 C-sim (slow).
 
 The rule checked: a quantiser of the source model sees the exact value the framework
@@ -151,7 +151,7 @@ def test_mnist_like_cnn_logits_equal_qkeras(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind,own,after", [("dense", "relu", "qrelu"), ("conv", "relu", "qbits"),
                                             ("conv", "linear", "qrelu"), ("dense", "qbits", "qrelu")])
-def test_golden_verilator_csim_agree(kind, own, after, tmp_path):
+def test_golden_verilator_ghdl_csim_agree(kind, own, after, tmp_path):
     from nnfpga.compiler.cli import main
     model, path = _saved(tmp_path, kind, own, after)
     x = on_grid(model.input_shape[1:], 300, seed=5)
@@ -161,8 +161,8 @@ def test_golden_verilator_csim_agree(kind, own, after, tmp_path):
     assert main(["emulate", str(out), "--input", str(tmp_path / "x.npz"), "--output", str(tmp_path / "y.npy")]) == 0
     theirs = model.predict(x, batch_size=300, verbose=0).reshape(len(x), -1)
     assert np.array_equal(np.load(tmp_path / "y.npy"), theirs)
-    assert main(["verify", str(out), "--data", str(tmp_path / "x.npz"), "--sim", "verilator,csim"]) == 0
+    assert main(["verify", str(out), "--data", str(tmp_path / "x.npz"), "--sim", "verilator,ghdl,csim"]) == 0
     summary = json.loads((out / "verify.json").read_text())
     assert summary["bit_exact"]
-    for sim in ("verilator", "csim"):
+    for sim in ("verilator", "ghdl", "csim"):
         assert summary["results"][sim]["mismatches"] == 0 and summary["results"][sim]["samples"] == len(x)
