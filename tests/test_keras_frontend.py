@@ -520,10 +520,59 @@ def test_non_chain_functional_model_is_refused(tmp_path):
         build_graph(tmp_path / "two_out.h5")
 
 
-def test_json_architecture_file_is_refused_in_one_line(tmp_path, capsys):
+def _write_weights_h5(path, layer_names, layer_weights: dict) -> None:
+    """A weights file as Keras 2.0.8 ``save_weights`` wrote it (topology.py
+    save_weights_to_hdf5_group on the file's root group)."""
+    import h5py
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [n.encode() for n in layer_names]
+        f.attrs["backend"], f.attrs["keras_version"] = b"tensorflow", b"2.0.8"
+        for n in layer_names:
+            g = f.create_group(n)
+            ws = layer_weights.get(n, [])
+            g.attrs["weight_names"] = [w.encode() for w, _ in ws]
+            for w, val in ws:
+                g.create_dataset(w, val.shape, dtype=val.dtype)[:] = val
+
+
+def test_json_architecture_with_weights_file(tmp_path, capsys):
+    """``model.json`` + a weights ``.h5`` (Keras 2.0 list form, and tf_keras to_json +
+    save_weights): the same IR as the whole-model file, through the CLI (--weights) and
+    the Python API (weights=)."""
+    import json
+
+    import nnfpga
+    from nnfpga.compiler.cli import main
+    from nnfpga.compiler.frontends.keras import KerasJson
+    weights = _mlp_weights()
+    config = _keras20_mlp_config()
+    per_layer = {f"dense_{i + 1}": [(f"dense_{i + 1}/kernel:0", w), (f"dense_{i + 1}/bias:0", b)]
+                 for i, (w, b) in enumerate(weights)}
+    _write_old_h5(tmp_path / "whole.h5", config, per_layer)
+    expected = _ir(build_graph(tmp_path / "whole.h5"))
+    (tmp_path / "model.json").write_text(json.dumps(config))
+    _write_weights_h5(tmp_path / "model_weights.h5", [lc["config"]["name"] for lc in config["config"]], per_layer)
+    assert _ir(build_graph(KerasJson(tmp_path / "model.json", tmp_path / "model_weights.h5"))) == expected
+    m = _tf_keras_mlp(weights, functional=False)
+    (tmp_path / "tf.json").write_text(m.to_json())
+    m.save_weights(tmp_path / "tf_weights.h5")
+    assert _ir(build_graph(KerasJson(tmp_path / "tf.json", tmp_path / "tf_weights.h5"))) == expected
+    assert main(["compile", str(tmp_path / "model.json"), "--weights", str(tmp_path / "model_weights.h5"),
+                 "-o", str(tmp_path / "fw")]) == 0
+    api = nnfpga.compile(tmp_path / "tf.json", weights=tmp_path / "tf_weights.h5", outdir=tmp_path / "fw2")
+    assert _ir(Graph.load(tmp_path / "fw" / "ir.json")) == _ir(api.graph)
+    assert main(["config", str(tmp_path / "model.json"), "--weights", str(tmp_path / "model_weights.h5")]) == 0
+    assert "dense_3" in capsys.readouterr().out
+    assert main(["compile", str(tmp_path / "whole.h5"), "--weights", str(tmp_path / "model_weights.h5"),
+                 "-o", str(tmp_path / "fw3")]) == 2
+    assert "a weights file goes with a Keras .json architecture file only" in capsys.readouterr().err
+
+
+def test_json_architecture_file_without_weights_is_refused_in_one_line(tmp_path, capsys):
     from nnfpga.compiler.cli import main
     (tmp_path / "model.json").write_text('{"class_name": "Sequential", "config": []}')
     assert main(["compile", str(tmp_path / "model.json"), "-o", str(tmp_path / "fw")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err
-    assert "model.json: a Keras .json file holds the architecture only, not the weights" in err
+    assert "model.json: a Keras .json file holds the architecture only, not the weights; give the weights " \
+           "file too (nnfpga compile model.json --weights model_weights.h5" in err

@@ -53,7 +53,36 @@ class KerasModel:
     source: str
 
 
+@dataclass(frozen=True)
+class KerasJson:
+    """A Keras model held as two files: its architecture (``model.to_json()``, a ``.json``
+    file) and its weights (``model.save_weights`` or a whole-model ``.h5``)."""
+
+    architecture: str | Path
+    weights: str | Path
+
+    @property
+    def name(self) -> str:
+        return Path(self.architecture).stem
+
+    def __str__(self) -> str:
+        return f"{self.architecture} (weights {self.weights})"
+
+
+def with_weights(model, weights):
+    """``model`` with its weights file: a `KerasJson` for a ``.json`` architecture file;
+    ``model`` itself when ``weights`` is None.  Anything else is a user error."""
+    if weights is None:
+        return model
+    if not (isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".json"):
+        raise UserError(f"weights {weights} given for {model}: a weights file goes with a Keras .json "
+                        "architecture file only")
+    return KerasJson(model, weights)
+
+
 def read_keras(source) -> KerasModel:
+    if isinstance(source, KerasJson):
+        return _read_json(source)
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
@@ -63,9 +92,9 @@ def read_keras(source) -> KerasModel:
         if path.suffix in (".h5", ".hdf5"):
             return _read_h5(path)
         if path.suffix == ".json":
-            raise UserError(f"{path}: a Keras .json file holds the architecture only, not the weights; load it "
-                            "in Keras (model_from_json, then load_weights) and save the whole model with "
-                            "model.save('model.h5')")
+            raise UserError(f"{path}: a Keras .json file holds the architecture only, not the weights; give "
+                            "the weights file too (nnfpga compile model.json --weights model_weights.h5; "
+                            "in Python weights='model_weights.h5')")
         raise UserError(f"{path}: unknown model format {path.suffix!r}; supported: .h5, .keras, .onnx")
     if hasattr(source, "get_config") and hasattr(source, "layers"):
         return _read_live(source)
@@ -189,21 +218,49 @@ def _read_h5(path: Path) -> KerasModel:
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise UserError(f"{path}: the model config is not valid JSON ({e})") from None
             name, layers = _config_layers(config, str(path))
-            group = f["model_weights"] if "model_weights" in f else f
-            weights = {}
-            for layer in layers:
-                lname = layer.get("config", {}).get("name") or layer.get("name")
-                if lname in group:
-                    g = group[lname]
-                    names = _h5_names(g, "weight_names")
-                    missing = [n for n in names if n not in g]
-                    if missing:
-                        raise UserError(f"{path}: layer {lname!r}: weight(s) {', '.join(missing)} are named "
-                                        "but not stored in the file")
-                    weights[lname] = [np.asarray(g[n]) for n in names]
+            weights = _h5_weights(f, layers, path)
     except (OSError, KeyError) as e:
         raise UserError(f"{path}: not a readable HDF5 model file ({e})") from None
     return KerasModel(name, layers, weights, str(path))
+
+
+def _h5_weights(f, layers: list[dict], path) -> dict[str, list[np.ndarray]]:
+    """Each layer's weights, in saved order, from a whole-model file (``model_weights``
+    group) or a ``save_weights`` file (layer groups at the root)."""
+    group = f["model_weights"] if "model_weights" in f else f
+    weights = {}
+    for layer in layers:
+        lname = layer.get("config", {}).get("name") or layer.get("name")
+        if lname in group:
+            g = group[lname]
+            names = _h5_names(g, "weight_names")
+            missing = [n for n in names if n not in g]
+            if missing:
+                raise UserError(f"{path}: layer {lname!r}: weight(s) {', '.join(missing)} are named "
+                                "but not stored in the file")
+            weights[lname] = [np.asarray(g[n]) for n in names]
+    return weights
+
+
+def _read_json(source: KerasJson) -> KerasModel:
+    """A ``.json`` architecture (``model.to_json()``, any Keras version's form) with the
+    weights of an ``.h5`` file, matched to the layers by name."""
+    import h5py
+    arch, wpath = Path(source.architecture), Path(source.weights)
+    for p in (arch, wpath):
+        if not p.exists():
+            raise UserError(f"{p}: no such file")
+    try:
+        config = json.loads(arch.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{arch}: not a Keras JSON architecture file ({e})") from None
+    name, layers = _config_layers(config, str(arch))
+    try:
+        with h5py.File(wpath, "r") as f:
+            weights = _h5_weights(f, layers, wpath)
+    except (OSError, KeyError) as e:
+        raise UserError(f"{wpath}: not a readable HDF5 weights file ({e})") from None
+    return KerasModel(name, layers, weights, str(arch))
 
 
 def _read_keras3(path: Path) -> KerasModel:
