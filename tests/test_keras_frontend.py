@@ -469,8 +469,11 @@ def _write_raw_config(path, config) -> None:
 def test_keras3_sequential_and_functional_compile_to_the_same_ir(tmp_path):
     """Keras 3 ``.keras`` Sequential and Functional models (written by Keras 3 itself, in
     a subprocess: Keras 3 must not see the legacy switch) with the same weights as the
-    Keras 2.0 list-form file compile to its IR; a Keras 3 non-chain model is refused."""
+    Keras 2.0 list-form file compile to its IR (also as to_json + save_weights); a
+    Keras 3 non-chain model is refused."""
     import os
+
+    from nnfpga.compiler.frontends.keras import KerasJson
     weights = _mlp_weights()
     np.savez(tmp_path / "w.npz", *[a for wb in weights for a in wb])
     code = """if 1:
@@ -489,6 +492,7 @@ def test_keras3_sequential_and_functional_compile_to_the_same_ir(tmp_path):
             for i, n in enumerate(("dense_1", "dense_2", "dense_3")):
                 m.get_layer(n).set_weights([w[2 * i], w[2 * i + 1]])
         seq.save(sys.argv[1] + "/seq.keras"); fun.save(sys.argv[1] + "/fun.keras")
+        open(sys.argv[1] + "/fun.json", "w").write(fun.to_json()); fun.save_weights(sys.argv[1] + "/fun.weights.h5")
         a = L.Dense(3, name="a")(inp); b = L.Dense(2, name="b")(inp)
         keras.Model(inp, [a, b]).save(sys.argv[1] + "/two.keras")
     """
@@ -500,6 +504,7 @@ def test_keras3_sequential_and_functional_compile_to_the_same_ir(tmp_path):
     expected = _ir(build_graph(tmp_path / "old.h5"))
     assert _ir(build_graph(tmp_path / "seq.keras")) == expected
     assert _ir(build_graph(tmp_path / "fun.keras")) == expected
+    assert _ir(build_graph(KerasJson(tmp_path / "fun.json", tmp_path / "fun.weights.h5"))) == expected
     with pytest.raises(UserError, match=r"layer 'b' \(Dense\) reads \['in'\] rather than the layer before it"):
         build_graph(tmp_path / "two.keras")
 

@@ -257,7 +257,10 @@ def _read_json(source: KerasJson) -> KerasModel:
     name, layers = _config_layers(config, str(arch))
     try:
         with h5py.File(wpath, "r") as f:
-            weights = _h5_weights(f, layers, wpath)
+            if "layers" in f and "model_weights" not in f and not _h5_names(f, "layer_names"):
+                weights = _keras3_weights(f, layers, config.get("class_name") == "Sequential")
+            else:
+                weights = _h5_weights(f, layers, wpath)
     except (OSError, KeyError) as e:
         raise UserError(f"{wpath}: not a readable HDF5 weights file ({e})") from None
     return KerasModel(name, layers, weights, str(arch))
@@ -272,26 +275,32 @@ def _read_keras3(path: Path) -> KerasModel:
     except (zipfile.BadZipFile, KeyError, OSError, json.JSONDecodeError) as e:
         raise UserError(f"{path}: not a readable .keras archive ({e})") from None
     name, layers = _config_layers(config, str(path))
-    weights = {}
-    # Keras 3 stores each layer's variables under a path named after its class in snake
-    # case, numbered among its siblings (dense, dense_1, ...), not under the layer's name.
-    sequential = config.get("class_name") == "Sequential"
-    seen: dict[str, int] = {}
     try:
         with h5py.File(io.BytesIO(blob), "r") as f:
-            root = f["layers"]
-            for layer in layers:
-                if sequential and layer.get("class_name") == "InputLayer":
-                    continue
-                base = _snake_case(layer.get("class_name", ""))
-                key = base if base not in seen else f"{base}_{seen[base]}"
-                seen[base] = seen.get(base, 0) + 1
-                if key in root and "vars" in root[key]:
-                    v = root[key]["vars"]
-                    weights[layer.get("config", {}).get("name")] = [np.asarray(v[k]) for k in sorted(v.keys(), key=int)]
+            weights = _keras3_weights(f, layers, config.get("class_name") == "Sequential")
     except (OSError, KeyError) as e:
         raise UserError(f"{path}: cannot read the weights in the .keras archive ({e})") from None
     return KerasModel(name, layers, weights, str(path))
+
+
+def _keras3_weights(f, layers: list[dict], sequential: bool) -> dict[str, list[np.ndarray]]:
+    """Weights in Keras 3's layout (``model.weights.h5`` of a .keras archive, or a
+    ``save_weights`` file): each layer's variables under a path named after its class in
+    snake case, numbered among its siblings (dense, dense_1, ...), not under the layer's
+    name; a Sequential's InputLayer has none."""
+    weights = {}
+    seen: dict[str, int] = {}
+    root = f["layers"]
+    for layer in layers:
+        if sequential and layer.get("class_name") == "InputLayer":
+            continue
+        base = _snake_case(layer.get("class_name", ""))
+        key = base if base not in seen else f"{base}_{seen[base]}"
+        seen[base] = seen.get(base, 0) + 1
+        if key in root and "vars" in root[key]:
+            v = root[key]["vars"]
+            weights[layer.get("config", {}).get("name")] = [np.asarray(v[k]) for k in sorted(v.keys(), key=int)]
+    return weights
 
 
 def _snake_case(name: str) -> str:
