@@ -447,6 +447,10 @@ def _old_layers(**dense_extra) -> dict:
         {"class_name": "Dense", "config": {"name": "dense_1", "batch_input_shape": [None, 4], "output_dim": 2}},
         {"class_name": "Merge", "config": {"name": "merge_1", "mode": "sum"}}]},
      r"unsupported layer\(s\) 'merge_1' \(Merge\)"),
+    ({"class_name": "Sequential", "config": [
+        {"class_name": "Dense", "config": {"name": "dense_1", "batch_input_shape": [None, 4], "output_dim": 2}},
+        {"class_name": "BatchNormalization", "config": {"name": "bn_1", "mode": 0, "axis": -1, "epsilon": 1e-3}}]},
+     r"layer 'bn_1' \(BatchNormalization\): a Keras 1 batch normalization \(with 'mode'\) is not supported"),
     ({"class_name": "Sequential", "config": "dense"}, r"the model config of the Sequential holds no layer list"),
     ({"class_name": "Sequential", "config": [["Dense"]]}, r"the model config of the Sequential holds no layer list"),
     ({"class_name": "Graph", "config": []}, r"top-level 'Graph' is not a Sequential or Functional model"),

@@ -175,6 +175,9 @@ def _modernize(lc: dict, where: str) -> dict:
     if not isinstance(cfg, dict):
         return lc
     cls = _KERAS1_CLASSES.get(lc["class_name"], lc["class_name"])
+    if cls == "BatchNormalization" and "mode" in cfg:
+        raise UserError(f"{where}: layer {cfg.get('name', '?')!r} (BatchNormalization): a Keras 1 batch "
+                        "normalization (with 'mode') is not supported; re-save the model with Keras 2 or later")
     out = dict(cfg)
     for old, new in _KERAS1_KEYS.items():
         if old in out and new not in out:
