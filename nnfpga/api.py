@@ -32,9 +32,10 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
             max_dsp: int | None = None, ii: int | None = None, event_rate=None, trim: bool | None = None,
             reuse: int | None = None, dump_ir: str | Path | None = None, name: str | None = None,
             library: str | None = None, axi_stream: bool = False, bunch_crossing: bool = False,
-            html: bool = False) -> CompileResult:
+            html: bool = False, weights: str | Path | None = None) -> CompileResult:
     """Compile ``model`` (a .h5/.keras/.onnx/.pt path, a Keras model, an ONNX ModelProto or a
-    PyTorch module).  ``example_input`` (a tensor or array of one or more samples) fixes the
+    PyTorch module).  ``weights``: the weights .h5 of a Keras .json architecture file given
+    as ``model`` (``model.to_json()`` + ``model.save_weights``).  ``example_input`` (a tensor or array of one or more samples) fixes the
     input shape of a PyTorch module or TorchScript file, which is exported to ONNX with it.
 
     ``config``: a YAML file path (or a dict of the same content); ``calibration``: float
@@ -48,6 +49,8 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
     if example_input is not None:
         from nnfpga.compiler.frontends.pytorch import TorchModel
         model = TorchModel(model, example_input)
+    from nnfpga.compiler.frontends.keras import with_weights
+    model = with_weights(model, weights)
     return compile_model(model, target, clock, outdir, precision, dump_ir, config=config,
                          calibration=calibration, labels=labels, max_dsp=max_dsp, ii=ii,
                          event_rate=event_rate, trim=trim, reuse=reuse, name=name, library=library,
@@ -57,12 +60,14 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
 def make_config(model, path: str | Path | None = None, *, config=None, calibration: np.ndarray | None = None,
                 labels: np.ndarray | None = None, max_dsp: int | None = None, ii: int | None = None,
                 event_rate=None, clock: str | float = "240MHz", trim: bool | None = None,
-                precision: Precision | None = None) -> str:
+                precision: Precision | None = None, weights: str | Path | None = None) -> str:
     """A commented configuration file for ``model`` listing every layer with its current
     settings (written to ``path`` when given, which must not exist yet); returns the text.
     With calibration data or a DSP/II target the values the searches choose are written
-    active, so compiling with the file reproduces them."""
+    active, so compiling with the file reproduces them.  ``weights``: as for `compile`."""
     from nnfpga.compiler.config_template import config_text
+    from nnfpga.compiler.frontends.keras import with_weights
+    model = with_weights(model, weights)
     from nnfpga.core.clock import parse_clock_mhz
     if path is not None and Path(path).exists():
         raise UserError(f"{path}: exists; nnfpga config does not overwrite files")

@@ -264,3 +264,324 @@ def test_keras_hard_sigmoid_is_refused_by_name(layer, tmp_path):
         build_graph(tmp_path / "k.h5")
     with pytest.raises(UserError, match=r"QActivation\('hard_sigmoid'\).*HardSigmoid\(alpha=0.5, beta=0.5\)"):
         build_graph(tmp_path / "k.h5")
+
+
+# ------------------------------------------------------------------ old Keras configs
+# Keras 1.x/2.0.x files cannot be written here (those versions do not install), so they
+# are written with h5py exactly as Keras 2.0.x stored them: keras/models.py save_model
+# (Keras 2.0.8) puts the JSON of {"class_name": "Sequential", "config": [layer, ...]} in
+# the file's ``model_config`` attribute, and keras/engine/topology.py
+# save_weights_to_hdf5_group puts the weights in the ``model_weights`` group: attributes
+# ``layer_names``, ``backend``, ``keras_version``, one group per layer (also the layers
+# without weights) with a ``weight_names`` attribute and one dataset per weight, named
+# after the weight tensor ("dense_1/kernel:0", a nested group in HDF5; Keras 1.x named
+# them "dense_1_W:0", "dense_1_b:0").
+
+def _write_old_h5(path, model_config, layer_weights: dict, keras_version: str = "2.0.8") -> None:
+    import json
+
+    import h5py
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = keras_version.encode()
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["model_config"] = json.dumps(model_config).encode()
+        g = f.create_group("model_weights")
+        names = [lc["config"]["name"] for lc in (model_config["config"] if isinstance(model_config["config"], list)
+                                                 else model_config["config"]["layers"])]
+        g.attrs["layer_names"] = [n.encode() for n in names]
+        g.attrs["backend"] = b"tensorflow"
+        g.attrs["keras_version"] = keras_version.encode()
+        for n in names:
+            lg = g.create_group(n)
+            ws = layer_weights.get(n, [])
+            lg.attrs["weight_names"] = [w.encode() for w, _ in ws]
+            for w, val in ws:
+                lg.create_dataset(w, val.shape, dtype=val.dtype)[:] = val
+
+
+def _mlp_weights(seed: int = 11) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(0, 0.4, (i, o)).astype(np.float32), rng.normal(0, 0.2, o).astype(np.float32))
+            for i, o in ((16, 12), (12, 8), (8, 4))]
+
+
+def _keras20_mlp_config() -> dict:
+    """A Keras 2.0.8 Sequential config (list form): Dense(relu), Dropout, Dense, Activation(tanh), Dense."""
+    init = {"class_name": "VarianceScaling", "config": {"scale": 1.0, "mode": "fan_avg",
+                                                        "distribution": "uniform", "seed": None}}
+    zeros = {"class_name": "Zeros", "config": {}}
+
+    def dense(name, units, act, first=False):
+        cfg = {"name": name, "trainable": True, "units": units, "activation": act, "use_bias": True,
+               "kernel_initializer": init, "bias_initializer": zeros, "kernel_regularizer": None,
+               "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+               "bias_constraint": None}
+        if first:
+            cfg = {"name": name, "trainable": True, "batch_input_shape": [None, 16], "dtype": "float32", **cfg}
+        return {"class_name": "Dense", "config": cfg}
+    return {"class_name": "Sequential", "config": [
+        dense("dense_1", 12, "relu", first=True),
+        {"class_name": "Dropout", "config": {"name": "dropout_1", "trainable": True, "rate": 0.25}},
+        dense("dense_2", 8, "linear"),
+        {"class_name": "Activation", "config": {"name": "activation_1", "trainable": True, "activation": "tanh"}},
+        dense("dense_3", 4, "linear")]}
+
+
+def _keras1_mlp_config() -> dict:
+    """The same MLP as Keras 1.2 wrote it: output_dim, init, W_regularizer, bias, input_dtype."""
+    def dense(name, out, act, first=False):
+        cfg = {"name": name, "trainable": True, "output_dim": out, "init": "glorot_uniform", "activation": act,
+               "W_regularizer": None, "b_regularizer": None, "activity_regularizer": None,
+               "W_constraint": None, "b_constraint": None, "bias": True, "input_dim": None}
+        if first:
+            cfg.update(batch_input_shape=[None, 16], input_dtype="float32", input_dim=16)
+        return {"class_name": "Dense", "config": cfg}
+    return {"class_name": "Sequential", "config": [
+        dense("dense_1", 12, "relu", first=True),
+        {"class_name": "Dropout", "config": {"name": "dropout_1", "trainable": True, "p": 0.25}},
+        dense("dense_2", 8, "linear"),
+        {"class_name": "Activation", "config": {"name": "activation_1", "trainable": True, "activation": "tanh"}},
+        dense("dense_3", 4, "linear")]}
+
+
+def _numpy_mlp(weights, x: np.ndarray) -> np.ndarray:
+    (w1, b1), (w2, b2), (w3, b3) = [(w.astype(np.float64), b.astype(np.float64)) for w, b in weights]
+    return np.tanh(np.maximum(x @ w1 + b1, 0) @ w2 + b2) @ w3 + b3
+
+
+def _tf_keras_mlp(weights, functional: bool):
+    import tf_keras as keras
+    layers = [keras.layers.Dense(12, activation="relu", name="dense_1"), keras.layers.Dropout(0.25, name="dropout_1"),
+              keras.layers.Dense(8, name="dense_2"), keras.layers.Activation("tanh", name="activation_1"),
+              keras.layers.Dense(4, name="dense_3")]
+    if functional:
+        h = inp = keras.Input((16,), name="in")
+        for layer in layers:
+            h = layer(h)
+        m = keras.Model(inp, h, name="sequential")
+    else:
+        m = keras.Sequential([keras.Input((16,)), *layers], name="sequential")
+    for layer, (w, b) in zip([m.get_layer(n) for n in ("dense_1", "dense_2", "dense_3")], weights):
+        layer.set_weights([w, b])
+    return m
+
+
+def _ir(graph: Graph) -> dict:
+    """The IR without what names the source file (the model's and the input layer's names)."""
+    d = graph.to_json()
+    d.pop("name")
+    for n in d["nodes"]:
+        if n["op"] == "Input":
+            n.pop("source_layer")
+    return d
+
+
+@pytest.mark.parametrize("form", ["keras2.0", "keras1"])
+def test_old_keras_sequential_list_config_compiles(form, tmp_path):
+    """A Sequential whose config is the layer list (Keras 2.0.x names, or Keras 1.x names
+    and weight names) equals a numpy float forward pass within the bound, and compiles to
+    the same IR as tf_keras-saved Sequential and Functional models with the same weights."""
+    weights = _mlp_weights()
+    if form == "keras2.0":
+        config, version = _keras20_mlp_config(), "2.0.8"
+        wnames = [(f"dense_{i}/kernel:0", f"dense_{i}/bias:0") for i in (1, 2, 3)]
+    else:
+        config, version = _keras1_mlp_config(), "1.2.2"
+        wnames = [(f"dense_{i}_W:0", f"dense_{i}_b:0") for i in (1, 2, 3)]
+    per_layer = {f"dense_{i + 1}": [(kn, w), (bn, b)] for i, ((kn, bn), (w, b)) in enumerate(zip(wnames, weights))}
+    _write_old_h5(tmp_path / "old.h5", config, per_layer, version)
+    graph = build_graph(tmp_path / "old.h5")
+    x = _samples(5000, seed=12) / 2
+    worst, bound = _float_check(graph, lambda v: _numpy_mlp(weights, v.astype(np.float64)), x)
+    assert 0 < worst < bound
+    for functional in (False, True):
+        _tf_keras_mlp(weights, functional).save(tmp_path / f"modern{functional}.h5")
+        assert _ir(build_graph(tmp_path / f"modern{functional}.h5")) == _ir(graph)
+
+
+def test_keras1_convolution2d_config_compiles(tmp_path):
+    """Keras 1 Convolution2D (nb_filter, nb_row/nb_col, border_mode, subsample,
+    dim_ordering 'tf') and Flatten: the same IR as the tf_keras Conv2D model, within the
+    bound of its predict."""
+    import tf_keras as keras
+    rng = np.random.default_rng(13)
+    k, kb = rng.normal(0, 0.3, (3, 3, 1, 4)).astype(np.float32), rng.normal(0, 0.1, 4).astype(np.float32)
+    w, wb = rng.normal(0, 0.2, (3 * 8 * 4, 3)).astype(np.float32), rng.normal(0, 0.1, 3).astype(np.float32)
+    config = {"class_name": "Sequential", "config": [
+        {"class_name": "Convolution2D", "config": {
+            "name": "convolution2d_1", "trainable": True, "batch_input_shape": [None, 6, 16, 1],
+            "input_dtype": "float32", "nb_filter": 4, "nb_row": 3, "nb_col": 3, "init": "glorot_uniform",
+            "activation": "relu", "border_mode": "same", "subsample": [2, 2], "dim_ordering": "tf",
+            "W_regularizer": None, "b_regularizer": None, "activity_regularizer": None,
+            "W_constraint": None, "b_constraint": None, "bias": True}},
+        {"class_name": "Flatten", "config": {"name": "flatten_1", "trainable": True}},
+        {"class_name": "Dense", "config": {"name": "dense_1", "trainable": True, "output_dim": 3, "init": "glorot_uniform",
+                                           "activation": "linear", "W_regularizer": None, "bias": True,
+                                           "input_dim": None}}]}
+    _write_old_h5(tmp_path / "k1.h5", config, {"convolution2d_1": [("convolution2d_1_W:0", k), ("convolution2d_1_b:0", kb)],
+                                               "dense_1": [("dense_1_W:0", w), ("dense_1_b:0", wb)]}, "1.2.2")
+    graph = build_graph(tmp_path / "k1.h5")
+    m = keras.Sequential([keras.Input((6, 16, 1)),
+                          keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="convolution2d_1"),
+                          keras.layers.Flatten(name="flatten_1"), keras.layers.Dense(3, name="dense_1")])
+    m.get_layer("convolution2d_1").set_weights([k, kb])
+    m.get_layer("dense_1").set_weights([w, wb])
+    m.save(tmp_path / "modern.h5")
+    assert _ir(build_graph(tmp_path / "modern.h5")) == _ir(graph)
+    x = np.random.default_rng(14).normal(0, 1, (2000, 6, 16, 1)).astype(np.float32)
+    _float_check(graph, lambda v: m.predict(v, batch_size=2000, verbose=0), x)
+
+
+def _old_layers(**dense_extra) -> dict:
+    return {"class_name": "Sequential", "config": [
+        {"class_name": "Dense", "config": {"name": "dense_1", "batch_input_shape": [None, 4], "units": 2,
+                                           "activation": "linear", **dense_extra}}]}
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"class_name": "Sequential", "config": [
+        {"class_name": "Convolution2D", "config": {"name": "conv_th", "batch_input_shape": [None, 1, 4, 4],
+                                                   "nb_filter": 2, "nb_row": 3, "nb_col": 3, "dim_ordering": "th"}}]},
+     r"layer 'conv_th' \(Convolution2D\): Keras 1 dim_ordering 'th' is not supported"),
+    ({"class_name": "Sequential", "config": [
+        {"class_name": "Dense", "config": {"name": "dense_1", "batch_input_shape": [None, 4], "output_dim": 2}},
+        {"class_name": "Merge", "config": {"name": "merge_1", "mode": "sum"}}]},
+     r"unsupported layer\(s\) 'merge_1' \(Merge\)"),
+    ({"class_name": "Sequential", "config": [
+        {"class_name": "Dense", "config": {"name": "dense_1", "batch_input_shape": [None, 4], "output_dim": 2}},
+        {"class_name": "BatchNormalization", "config": {"name": "bn_1", "mode": 0, "axis": -1, "epsilon": 1e-3}}]},
+     r"layer 'bn_1' \(BatchNormalization\): a Keras 1 batch normalization \(with 'mode'\) is not supported"),
+    ({"class_name": "Sequential", "config": "dense"}, r"the model config of the Sequential holds no layer list"),
+    ({"class_name": "Sequential", "config": [["Dense"]]}, r"the model config of the Sequential holds no layer list"),
+    ({"class_name": "Graph", "config": []}, r"top-level 'Graph' is not a Sequential or Functional model"),
+])
+def test_bad_old_configs_are_refused_by_name(config, message, tmp_path):
+    _write_raw_config(tmp_path / "bad.h5", config)
+    with pytest.raises(UserError, match=message):
+        build_graph(tmp_path / "bad.h5")
+
+
+def _write_raw_config(path, config) -> None:
+    import json
+
+    import h5py
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(config).encode()
+        f.create_group("model_weights").attrs["layer_names"] = []
+
+
+def test_keras3_sequential_and_functional_compile_to_the_same_ir(tmp_path):
+    """Keras 3 ``.keras`` Sequential and Functional models (written by Keras 3 itself, in
+    a subprocess: Keras 3 must not see the legacy switch) with the same weights as the
+    Keras 2.0 list-form file compile to its IR (also as to_json + save_weights); a
+    Keras 3 non-chain model is refused."""
+    import os
+
+    from nnfpga.compiler.frontends.keras import KerasJson
+    weights = _mlp_weights()
+    np.savez(tmp_path / "w.npz", *[a for wb in weights for a in wb])
+    code = """if 1:
+        import sys, numpy as np, keras
+        L = keras.layers
+        w = np.load(sys.argv[1] + "/w.npz"); w = [w[f"arr_{i}"] for i in range(6)]
+        def layers():
+            return [L.Dense(12, activation="relu", name="dense_1"), L.Dropout(0.25, name="dropout_1"),
+                    L.Dense(8, name="dense_2"), L.Activation("tanh", name="activation_1"), L.Dense(4, name="dense_3")]
+        seq = keras.Sequential([keras.Input((16,)), *layers()], name="sequential")
+        h = inp = keras.Input((16,), name="in")
+        for layer in layers():
+            h = layer(h)
+        fun = keras.Model(inp, h, name="sequential")
+        for m in (seq, fun):
+            for i, n in enumerate(("dense_1", "dense_2", "dense_3")):
+                m.get_layer(n).set_weights([w[2 * i], w[2 * i + 1]])
+        seq.save(sys.argv[1] + "/seq.keras"); fun.save(sys.argv[1] + "/fun.keras")
+        open(sys.argv[1] + "/fun.json", "w").write(fun.to_json()); fun.save_weights(sys.argv[1] + "/fun.weights.h5")
+        a = L.Dense(3, name="a")(inp); b = L.Dense(2, name="b")(inp)
+        keras.Model(inp, [a, b]).save(sys.argv[1] + "/two.keras")
+    """
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env, capture_output=True)
+    per_layer = {f"dense_{i + 1}": [(f"dense_{i + 1}/kernel:0", w), (f"dense_{i + 1}/bias:0", b)]
+                 for i, (w, b) in enumerate(weights)}
+    _write_old_h5(tmp_path / "old.h5", _keras20_mlp_config(), per_layer)
+    expected = _ir(build_graph(tmp_path / "old.h5"))
+    assert _ir(build_graph(tmp_path / "seq.keras")) == expected
+    assert _ir(build_graph(tmp_path / "fun.keras")) == expected
+    assert _ir(build_graph(KerasJson(tmp_path / "fun.json", tmp_path / "fun.weights.h5"))) == expected
+    with pytest.raises(UserError, match=r"layer 'b' \(Dense\) reads \['in'\] rather than the layer before it"):
+        build_graph(tmp_path / "two.keras")
+
+
+def test_non_chain_functional_model_is_refused(tmp_path):
+    """A Functional model is read as a chain: a layer reading another than the one before
+    it, or a second output, is refused naming the layer (Keras 2 inbound_nodes)."""
+    import tf_keras as keras
+    inp = keras.Input((4,), name="in")
+    a = keras.layers.Dense(3, name="a")(inp)
+    b = keras.layers.Dense(2, name="b")(inp)
+    keras.Model(inp, [a, b]).save(tmp_path / "two.h5")
+    with pytest.raises(UserError, match=r"layer 'b' \(Dense\) reads \['in'\] rather than the layer before it \('a'\)"):
+        build_graph(tmp_path / "two.h5")
+    c = keras.layers.Dense(2, name="c")(a)
+    keras.Model(inp, [a, c]).save(tmp_path / "two_out.h5")
+    with pytest.raises(UserError, match=r"the model's outputs are \['a', 'c'\]; only one output"):
+        build_graph(tmp_path / "two_out.h5")
+
+
+def _write_weights_h5(path, layer_names, layer_weights: dict) -> None:
+    """A weights file as Keras 2.0.8 ``save_weights`` wrote it (topology.py
+    save_weights_to_hdf5_group on the file's root group)."""
+    import h5py
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [n.encode() for n in layer_names]
+        f.attrs["backend"], f.attrs["keras_version"] = b"tensorflow", b"2.0.8"
+        for n in layer_names:
+            g = f.create_group(n)
+            ws = layer_weights.get(n, [])
+            g.attrs["weight_names"] = [w.encode() for w, _ in ws]
+            for w, val in ws:
+                g.create_dataset(w, val.shape, dtype=val.dtype)[:] = val
+
+
+def test_json_architecture_with_weights_file(tmp_path, capsys):
+    """``model.json`` + a weights ``.h5`` (Keras 2.0 list form, and tf_keras to_json +
+    save_weights): the same IR as the whole-model file, through the CLI (--weights) and
+    the Python API (weights=)."""
+    import json
+
+    import nnfpga
+    from nnfpga.compiler.cli import main
+    from nnfpga.compiler.frontends.keras import KerasJson
+    weights = _mlp_weights()
+    config = _keras20_mlp_config()
+    per_layer = {f"dense_{i + 1}": [(f"dense_{i + 1}/kernel:0", w), (f"dense_{i + 1}/bias:0", b)]
+                 for i, (w, b) in enumerate(weights)}
+    _write_old_h5(tmp_path / "whole.h5", config, per_layer)
+    expected = _ir(build_graph(tmp_path / "whole.h5"))
+    (tmp_path / "model.json").write_text(json.dumps(config))
+    _write_weights_h5(tmp_path / "model_weights.h5", [lc["config"]["name"] for lc in config["config"]], per_layer)
+    assert _ir(build_graph(KerasJson(tmp_path / "model.json", tmp_path / "model_weights.h5"))) == expected
+    m = _tf_keras_mlp(weights, functional=False)
+    (tmp_path / "tf.json").write_text(m.to_json())
+    m.save_weights(tmp_path / "tf_weights.h5")
+    assert _ir(build_graph(KerasJson(tmp_path / "tf.json", tmp_path / "tf_weights.h5"))) == expected
+    assert main(["compile", str(tmp_path / "model.json"), "--weights", str(tmp_path / "model_weights.h5"),
+                 "-o", str(tmp_path / "fw")]) == 0
+    api = nnfpga.compile(tmp_path / "tf.json", weights=tmp_path / "tf_weights.h5", outdir=tmp_path / "fw2")
+    assert _ir(Graph.load(tmp_path / "fw" / "ir.json")) == _ir(api.graph)
+    assert main(["config", str(tmp_path / "model.json"), "--weights", str(tmp_path / "model_weights.h5")]) == 0
+    assert "dense_3" in capsys.readouterr().out
+    assert main(["compile", str(tmp_path / "whole.h5"), "--weights", str(tmp_path / "model_weights.h5"),
+                 "-o", str(tmp_path / "fw3")]) == 2
+    assert "a weights file goes with a Keras .json architecture file only" in capsys.readouterr().err
+
+
+def test_json_architecture_file_without_weights_is_refused_in_one_line(tmp_path, capsys):
+    from nnfpga.compiler.cli import main
+    (tmp_path / "model.json").write_text('{"class_name": "Sequential", "config": []}')
+    assert main(["compile", str(tmp_path / "model.json"), "-o", str(tmp_path / "fw")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "model.json: a Keras .json file holds the architecture only, not the weights; give the weights " \
+           "file too (nnfpga compile model.json --weights model_weights.h5" in err

@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 
 from nnfpga.compiler.cli.options import add_optimisation_args, optimisation_kwargs
+from nnfpga.core.errors import UserError
 
 
 def add_parser(sub) -> None:
     c = sub.add_parser("compile", help="compile a model into a firmware tree")
     c.add_argument("model", nargs="+",
-                   help="model file (.h5, .keras, .onnx, TorchScript .pt/.pth); several models with the "
+                   help="model file (.h5, .keras, .onnx, TorchScript .pt/.pth, Keras .json with --weights); several models with the "
                         "same layers make one banked ensemble (model k = bank k, selected per sample)")
+    c.add_argument("--weights", metavar="FILE",
+                   help="weights (.h5, from model.save_weights) of a Keras .json architecture file given as MODEL")
     c.add_argument("--target", default="xcvu9p", help="FPGA part, short (xcvu9p) or full (xcvu9p-flga2104-2L-e)")
     c.add_argument("--clock", default="240MHz", help="clock frequency, e.g. 240MHz")
     c.add_argument("-o", "--output", required=True, help="output directory")
@@ -43,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
         model = args.model[0] if len(args.model) == 1 else args.model
+        if args.weights is not None:
+            from nnfpga.compiler.frontends.keras import with_weights
+            if len(args.model) != 1:
+                raise UserError("--weights goes with one Keras .json architecture file, not with several models")
+            model = with_weights(model, args.weights)
         result = compile_model(model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
                                reuse=args.reuse, name=args.name, library=args.library,
                                axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing, html=args.html,

@@ -11,7 +11,9 @@ from nnfpga.compiler.cli.options import add_optimisation_args, optimisation_kwar
 
 def add_parser(sub) -> None:
     g = sub.add_parser("config", help="write a commented configuration file listing every layer's settings")
-    g.add_argument("model", help="model file (.h5, .keras, .onnx, TorchScript .pt/.pth)")
+    g.add_argument("model", help="model file (.h5, .keras, .onnx, TorchScript .pt/.pth, Keras .json with --weights)")
+    g.add_argument("--weights", metavar="FILE",
+                   help="weights (.h5, from model.save_weights) of a Keras .json architecture file given as MODEL")
     g.add_argument("-o", "--output", help="the file to write (default: print it); never overwritten")
     g.add_argument("--clock", default="240MHz", help="clock frequency (for --event-rate)")
     add_optimisation_args(g)
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from nnfpga.compiler.adjustments import AdjustmentWarning
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", AdjustmentWarning)
-        text = make_config(args.model, args.output, clock=args.clock, **optimisation_kwargs(args))
+        text = make_config(args.model, args.output, weights=args.weights, clock=args.clock, **optimisation_kwargs(args))
     for w in caught:
         if issubclass(w.category, AdjustmentWarning):
             print(f"nnfpga config: warning: {w.message}", file=sys.stderr)

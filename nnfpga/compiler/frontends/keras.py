@@ -1,8 +1,12 @@
-"""Keras / QKeras frontend: ``.h5`` (Keras 2, QKeras), ``.keras`` (Keras 3) and live models.
+"""Keras / QKeras frontend: ``.h5`` (Keras 1.x/2.0.x/2.x, QKeras), ``.keras`` (Keras 3) and live models.
 
 Files are read with h5py and the saved JSON config, so compiling never imports
 TensorFlow.  The model must be a chain (Sequential, or a Functional model whose layers
-each read the previous one).
+each read the previous one).  The config forms read: a Sequential whose ``"config"`` is
+the layer list itself (Keras 1.x and 2.0.x), a Sequential or Functional (``Model``) whose
+``"config"`` holds ``"layers"`` (Keras 2.1+ and 3); Keras 1 layer attributes
+(``output_dim``, ``bias``, ``border_mode``, ``subsample``, ``nb_filter``, ``dim_ordering``,
+``Convolution2D``) are read as their Keras 2 names (`_modernize`).
 """
 
 from __future__ import annotations
@@ -49,7 +53,36 @@ class KerasModel:
     source: str
 
 
+@dataclass(frozen=True)
+class KerasJson:
+    """A Keras model held as two files: its architecture (``model.to_json()``, a ``.json``
+    file) and its weights (``model.save_weights`` or a whole-model ``.h5``)."""
+
+    architecture: str | Path
+    weights: str | Path
+
+    @property
+    def name(self) -> str:
+        return Path(self.architecture).stem
+
+    def __str__(self) -> str:
+        return f"{self.architecture} (weights {self.weights})"
+
+
+def with_weights(model, weights):
+    """``model`` with its weights file: a `KerasJson` for a ``.json`` architecture file;
+    ``model`` itself when ``weights`` is None.  Anything else is a user error."""
+    if weights is None:
+        return model
+    if not (isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".json"):
+        raise UserError(f"weights {weights} given for {model}: a weights file goes with a Keras .json "
+                        "architecture file only")
+    return KerasJson(model, weights)
+
+
 def read_keras(source) -> KerasModel:
+    if isinstance(source, KerasJson):
+        return _read_json(source)
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
@@ -58,19 +91,121 @@ def read_keras(source) -> KerasModel:
             return _read_keras3(path)
         if path.suffix in (".h5", ".hdf5"):
             return _read_h5(path)
+        if path.suffix == ".json":
+            raise UserError(f"{path}: a Keras .json file holds the architecture only, not the weights; give "
+                            "the weights file too (nnfpga compile model.json --weights model_weights.h5; "
+                            "in Python weights='model_weights.h5')")
         raise UserError(f"{path}: unknown model format {path.suffix!r}; supported: .h5, .keras, .onnx")
     if hasattr(source, "get_config") and hasattr(source, "layers"):
         return _read_live(source)
     raise UserError(f"cannot read a model from {type(source).__name__}; pass a .h5/.keras path or a Keras model")
 
 
-def _config_layers(config: dict, where: str) -> tuple[str, list[dict]]:
-    cls = config.get("class_name")
-    cfg = config.get("config", {})
+def _config_layers(config, where: str) -> tuple[str, list[dict]]:
+    cls = config.get("class_name") if isinstance(config, dict) else None
+    cfg = config.get("config", {}) if isinstance(config, dict) else None
     if cls not in ("Sequential", "Functional", "Model"):
         raise UserError(f"{where}: top-level {cls!r} is not a Sequential or Functional model")
-    layers = cfg.get("layers", [])
-    return cfg.get("name", "model"), layers
+    if cls == "Sequential" and isinstance(cfg, list):
+        # Keras 1.x and 2.0.x: a Sequential's config is its layer list, with no name
+        cfg = {"name": "sequential", "layers": cfg}
+    layers = cfg.get("layers") if isinstance(cfg, dict) else None
+    if not isinstance(layers, list) or not all(isinstance(lc, dict) and isinstance(lc.get("class_name"), str)
+                                               for lc in layers):
+        raise UserError(f"{where}: the model config of the {cls} holds no layer list")
+    if cls != "Sequential":
+        _check_chain(cfg, layers, where)
+    return cfg.get("name") or "model", [_modernize(lc, where) for lc in layers]
+
+
+def _check_chain(cfg: dict, layers: list[dict], where: str) -> None:
+    """A Functional model is read as the chain of its layers in order: refuse, naming the
+    layer, one where a layer does not read exactly the layer before it (Keras 2
+    ``inbound_nodes`` ``[[[name, node, tensor, kwargs]]]``, Keras 3 ``keras_history``)."""
+    names = [lc.get("config", {}).get("name") or lc.get("name") for lc in layers]
+    for prev, lc, name in zip(names, layers[1:], names[1:]):
+        nodes = lc.get("inbound_nodes")
+        if nodes is None:
+            continue  # a config without connectivity (e.g. a live model's): read in order
+        reads = _inbound_names(nodes)
+        if len(nodes) != 1 or reads != [prev]:
+            raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}) reads {reads or 'nothing'} "
+                            f"{'in ' + str(len(nodes)) + ' calls ' if len(nodes) > 1 else ''}"
+                            f"rather than the layer before it ({prev!r}); only chains of layers are supported")
+    outputs = _inbound_names(cfg.get("output_layers", []))
+    if outputs and outputs != names[-1:]:
+        raise UserError(f"{where}: the model's outputs are {outputs}; only one output, from the last layer "
+                        f"({names[-1]!r}), is supported")
+
+
+def _inbound_names(nodes) -> list[str]:
+    """The layer names a node list refers to, in order."""
+    found: list[str] = []
+
+    def walk(x) -> None:
+        if isinstance(x, dict):
+            if "keras_history" in x:
+                found.append(str(x["keras_history"][0]))
+                return
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            if x and isinstance(x[0], str) and len(x) >= 3 and isinstance(x[1], int):
+                found.append(x[0])  # Keras 2: [layer name, node index, tensor index(, kwargs)]
+                return
+            for v in x:
+                walk(v)
+
+    walk(nodes)
+    return found
+
+
+#: Keras 1 layer attribute names and their Keras 2 names (same meaning).
+_KERAS1_KEYS = {"output_dim": "units", "bias": "use_bias", "border_mode": "padding", "subsample": "strides",
+                "nb_filter": "filters"}
+#: Keras 1 layer class names and their Keras 2 names.
+_KERAS1_CLASSES = {"Convolution2D": "Conv2D"}
+
+
+def _modernize(lc: dict, where: str) -> dict:
+    """A Keras 1 layer config with its Keras 2 attribute and class names; any other
+    config unchanged.  Keras 1 ``dim_ordering`` 'tf' is channels_last; 'th' (channels
+    first, kernels stored in another layout) is refused naming the layer."""
+    cfg = lc.get("config")
+    if not isinstance(cfg, dict):
+        return lc
+    cls = _KERAS1_CLASSES.get(lc["class_name"], lc["class_name"])
+    if cls == "BatchNormalization" and "mode" in cfg:
+        raise UserError(f"{where}: layer {cfg.get('name', '?')!r} (BatchNormalization): a Keras 1 batch "
+                        "normalization (with 'mode') is not supported; re-save the model with Keras 2 or later")
+    out = dict(cfg)
+    for old, new in _KERAS1_KEYS.items():
+        if old in out and new not in out:
+            out[new] = out.pop(old)
+    if "nb_row" in out and "kernel_size" not in out:
+        out["kernel_size"] = [out.pop("nb_row"), out.pop("nb_col", None)]
+    if "dim_ordering" in out:
+        ordering = out.pop("dim_ordering")
+        if ordering != "tf":
+            raise UserError(f"{where}: layer {cfg.get('name', '?')!r} ({lc['class_name']}): Keras 1 "
+                            f"dim_ordering {ordering!r} is not supported; only 'tf' (channels last)")
+        out.setdefault("data_format", "channels_last")
+    if "batch_input_shape" not in out and out.get("input_dim") is not None:
+        out["batch_input_shape"] = [None, out["input_dim"]]
+    return {**lc, "class_name": cls, "config": out}
+
+
+def _h5_names(group, name: str) -> list[str]:
+    """A list-of-names attribute, also when Keras split it over ``name0``, ``name1``, ...
+    (``save_attributes_to_hdf5_group``, Keras 2.0.3+, for lists over the HDF5 header limit)."""
+    if name in group.attrs:
+        raw = list(group.attrs[name])
+    else:
+        raw, k = [], 0
+        while f"{name}{k}" in group.attrs:
+            raw.extend(group.attrs[f"{name}{k}"])
+            k += 1
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in raw]
 
 
 def _read_h5(path: Path) -> KerasModel:
@@ -81,19 +216,57 @@ def _read_h5(path: Path) -> KerasModel:
                 raise UserError(f"{path}: holds no model architecture (saved with save_weights?); "
                                 "save the whole model with model.save()")
             raw = f.attrs["model_config"]
-            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            try:
+                config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise UserError(f"{path}: the model config is not valid JSON ({e})") from None
             name, layers = _config_layers(config, str(path))
-            group = f["model_weights"] if "model_weights" in f else f
-            weights = {}
-            for layer in layers:
-                lname = layer.get("config", {}).get("name") or layer.get("name")
-                if lname in group:
-                    g = group[lname]
-                    names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs.get("weight_names", [])]
-                    weights[lname] = [np.asarray(g[n]) for n in names]
-    except OSError as e:
+            weights = _h5_weights(f, layers, path)
+    except (OSError, KeyError) as e:
         raise UserError(f"{path}: not a readable HDF5 model file ({e})") from None
     return KerasModel(name, layers, weights, str(path))
+
+
+def _h5_weights(f, layers: list[dict], path) -> dict[str, list[np.ndarray]]:
+    """Each layer's weights, in saved order, from a whole-model file (``model_weights``
+    group) or a ``save_weights`` file (layer groups at the root)."""
+    group = f["model_weights"] if "model_weights" in f else f
+    weights = {}
+    for layer in layers:
+        lname = layer.get("config", {}).get("name") or layer.get("name")
+        if lname in group:
+            g = group[lname]
+            names = _h5_names(g, "weight_names")
+            missing = [n for n in names if n not in g]
+            if missing:
+                raise UserError(f"{path}: layer {lname!r}: weight(s) {', '.join(missing)} are named "
+                                "but not stored in the file")
+            weights[lname] = [np.asarray(g[n]) for n in names]
+    return weights
+
+
+def _read_json(source: KerasJson) -> KerasModel:
+    """A ``.json`` architecture (``model.to_json()``, any Keras version's form) with the
+    weights of an ``.h5`` file, matched to the layers by name."""
+    import h5py
+    arch, wpath = Path(source.architecture), Path(source.weights)
+    for p in (arch, wpath):
+        if not p.exists():
+            raise UserError(f"{p}: no such file")
+    try:
+        config = json.loads(arch.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{arch}: not a Keras JSON architecture file ({e})") from None
+    name, layers = _config_layers(config, str(arch))
+    try:
+        with h5py.File(wpath, "r") as f:
+            if "layers" in f and "model_weights" not in f and not _h5_names(f, "layer_names"):
+                weights = _keras3_weights(f, layers, config.get("class_name") == "Sequential")
+            else:
+                weights = _h5_weights(f, layers, wpath)
+    except (OSError, KeyError) as e:
+        raise UserError(f"{wpath}: not a readable HDF5 weights file ({e})") from None
+    return KerasModel(name, layers, weights, str(arch))
 
 
 def _read_keras3(path: Path) -> KerasModel:
@@ -105,26 +278,32 @@ def _read_keras3(path: Path) -> KerasModel:
     except (zipfile.BadZipFile, KeyError, OSError, json.JSONDecodeError) as e:
         raise UserError(f"{path}: not a readable .keras archive ({e})") from None
     name, layers = _config_layers(config, str(path))
-    weights = {}
-    # Keras 3 stores each layer's variables under a path named after its class in snake
-    # case, numbered among its siblings (dense, dense_1, ...), not under the layer's name.
-    sequential = config.get("class_name") == "Sequential"
-    seen: dict[str, int] = {}
     try:
         with h5py.File(io.BytesIO(blob), "r") as f:
-            root = f["layers"]
-            for layer in layers:
-                if sequential and layer.get("class_name") == "InputLayer":
-                    continue
-                base = _snake_case(layer.get("class_name", ""))
-                key = base if base not in seen else f"{base}_{seen[base]}"
-                seen[base] = seen.get(base, 0) + 1
-                if key in root and "vars" in root[key]:
-                    v = root[key]["vars"]
-                    weights[layer.get("config", {}).get("name")] = [np.asarray(v[k]) for k in sorted(v.keys(), key=int)]
+            weights = _keras3_weights(f, layers, config.get("class_name") == "Sequential")
     except (OSError, KeyError) as e:
         raise UserError(f"{path}: cannot read the weights in the .keras archive ({e})") from None
     return KerasModel(name, layers, weights, str(path))
+
+
+def _keras3_weights(f, layers: list[dict], sequential: bool) -> dict[str, list[np.ndarray]]:
+    """Weights in Keras 3's layout (``model.weights.h5`` of a .keras archive, or a
+    ``save_weights`` file): each layer's variables under a path named after its class in
+    snake case, numbered among its siblings (dense, dense_1, ...), not under the layer's
+    name; a Sequential's InputLayer has none."""
+    weights = {}
+    seen: dict[str, int] = {}
+    root = f["layers"]
+    for layer in layers:
+        if sequential and layer.get("class_name") == "InputLayer":
+            continue
+        base = _snake_case(layer.get("class_name", ""))
+        key = base if base not in seen else f"{base}_{seen[base]}"
+        seen[base] = seen.get(base, 0) + 1
+        if key in root and "vars" in root[key]:
+            v = root[key]["vars"]
+            weights[layer.get("config", {}).get("name")] = [np.asarray(v[k]) for k in sorted(v.keys(), key=int)]
+    return weights
 
 
 def _snake_case(name: str) -> str:
