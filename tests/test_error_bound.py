@@ -87,3 +87,30 @@ def test_report_json_holds_the_bound(tmp_path):
     assert acc["against"] == "float network"
     assert acc["error_bound_per_output"] == pytest.approx(list(bound), rel=1e-12)
     assert acc["error_bound_max"] == pytest.approx(float(bound.max()), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["linear", "relu", "leaky_relu", "hard_tanh", "hard_sigmoid", "tanh", "sigmoid"])
+def test_activation_entries_keep_what_the_bound_relies_on(name):
+    """``local_lipschitz`` bounds every slope inside the interval, the smallest slope
+    lies at an end (slopes never grow away from zero), ``nondecreasing`` holds and
+    ``breakpoints`` name every kink: checked by finite differences on random intervals."""
+    from nnfpga.ir.ops.activation_functions import ACTIVATION_FUNCTIONS
+    fn = ACTIVATION_FUNCTIONS[name]
+    f = lambda v: fn.float_function(v, 0.1 if fn.slope else None)   # noqa: E731
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        lo, hi = np.sort(rng.normal(0, 3, 2))
+        x = np.linspace(lo, hi, 2001)
+        slopes = np.diff(f(x)) / np.diff(x)
+        assert fn.nondecreasing and np.all(slopes >= -1e-12)
+        if fn.local_lipschitz is not None:
+            big = fn.local_lipschitz(np.array([lo]), np.array([hi]))[0]
+            assert slopes.max() <= big + 1e-9
+            ends = min(fn.local_lipschitz(np.array([v]), np.array([v]))[0] for v in (lo, hi))
+            assert slopes.min() >= ends - 1e-3 * (hi - lo) - 1e-9
+        if fn.piecewise_linear:   # linear between the breakpoints
+            cuts = np.unique(np.clip([lo, hi, *fn.breakpoints], lo, hi))
+            for a, b in zip(cuts, cuts[1:]):
+                seg = np.linspace(a, b, 5)
+                s = np.diff(f(seg)) / np.diff(seg) if b > a else np.zeros(1)
+                assert np.ptp(s) <= 1e-9
