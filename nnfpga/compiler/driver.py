@@ -21,6 +21,7 @@ import numpy as np
 from nnfpga.compiler.config import CompileOptions, make_options
 from nnfpga.compiler.forked_child import Beside, run_beside
 from nnfpga.compiler.frontends.precision import Precision
+from nnfpga.compiler.passes.error_bound import accuracy_summary
 from nnfpga.compiler.pipeline import build_graph
 from nnfpga.core.clock import parse_clock_mhz
 from nnfpga.core.errors import UserError
@@ -104,6 +105,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
             raise UserError(f"{_model_name(model)}: {e}") from None
         report = build_report(graph, rtl, hls, part, clock_mhz, compile_seconds=time.perf_counter() - start,
                               netlist=netlist, estimate=estimate)
+        report["accuracy"] = accuracy_summary(graph)
         report["adjustments"] = graph.annotations.get("adjustments", [])
         report["optimisation"] = graph.annotations.get("passes", {})
         write_report_files(tmp, report, html=html)  # report.json, report.md (, report.html)

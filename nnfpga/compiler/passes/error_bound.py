@@ -1,148 +1,414 @@
 """error_bound: a guaranteed bound on |golden fixed-point output - float network output|.
 
 Contract: read-only analysis of a typed graph whose layers still hold their float
-weights.  For inputs inside the input type's range, every output of the golden
-emulator differs from the exact float network (with the same float weights) by at most
-the returned bound, element-wise.  Errors are propagated forward:
+weights.  For inputs inside the box ``input_range`` (else the input type's range),
+every output of the golden emulator differs from the exact float network (with the same
+float weights) by at most the returned bound, element-wise.
 
-* input rounding: half an LSB (RND / RND_CONV) or one LSB (TRN);
-* Dense / Conv2D: ``sum |Wq| e_in + sum |W - Wq| max|x| + |b - bq|``, then the
-  output conversion's rounding;
-* activations: by the ``error_rule`` of the function's entry in
-  `nnfpga.ir.ops.activation_functions`, with its ``lipschitz`` constant L (the entries
-  say which function has which rule and L; the names below are examples) --
+How it is computed.  Every value is tracked per element, forward through the graph, as
+*affine forms* over shared noise symbols ``eps`` in [-1, 1]: the float network's value
+``z = zc + eps @ zg`` and the error ``golden - float = ec + eps @ eg``.  The symbols are
+the position of each input in its box and one fresh symbol per element for each rounding
+or relaxation; an error that has one cause (the same weights' quantisation seen through
+the same input) keeps its sign across neurons and cancels where the weights make it
+cancel, instead of being added in absolute value.  The bound is ``|ec| + sum |eg|``.
 
-  - exact then conversion (piecewise-linear functions, e.g. relu: L = 1): ``L e_in``, plus
-    the entry's ``parameter_error`` (leaky_relu: ``|alpha - alpha_q| * max(0, -x)``, the
-    float slope against the exact one, x down to the range's minimum less the input
-    error), plus the conversion's rounding;
-  - table (e.g. tanh: L = 1, sigmoid: L = 1/4): L times the input error and the index
-    rounding, plus the entry rounding, plus what clipping the index range can cost;
+* input: its rounding (half an LSB for RND / RND_CONV, one for TRN), plus what
+  saturation costs where the box leaves the type's range;
+* Dense: ``golden - float = Wq^T (xq - x) + (Wq - W)^T x + (bq - b)`` with the actual
+  float and quantised weights, exact on the forms; then the output conversion: its
+  rounding (0 when no bit is dropped) and saturation, which costs only where the float
+  value itself leaves the type's range (it projects towards it); WRAP counts only where
+  the IR's range analysis does not rule overflow out (an infinite bound: None in
+  ``report.json``);
+* activations, by the ``error_rule`` of the function's entry in
+  `nnfpga.ir.ops.activation_functions` (the entries say which function has which rule;
+  the names below are examples), on the interval ``[lo - e, hi + e]`` the fixed-point
+  input can take (float interval widened by the error bound):
+
+  - the error becomes ``s * e_in`` with ``s`` a mean slope of the function there, in
+    ``[m, M]``: ``M`` the entry's ``local_lipschitz`` (e.g. 0 for relu on a negative
+    interval, ``tanh'`` at the point nearest 0 for tanh), capped by its ``lipschitz``,
+    ``m`` the smaller slope at the ends; the form keeps ``(M + m)/2 * e_in`` and a fresh
+    symbol takes ``(M - m)/2 * |e_in|``;
+  - exact then conversion (piecewise-linear, e.g. relu, leaky_relu, hard_tanh): plus
+    the entry's ``parameter_error`` (leaky_relu: ``|alpha - alpha_q| * max(0, -x)``)
+    and the conversion's rounding and saturation; where the function is 0 on the whole
+    interval (relu of a negative input) the error is exactly 0;
+  - table (e.g. tanh, sigmoid): the index conversion's rounding goes in with the slope,
+    plus the entry rounding, plus what clipping the index range can cost;
   - none (e.g. softmax): no bound, the result is None;
 
-  a function without an entry is an error (`UnknownActivationError`), never assumed
-  1-Lipschitz;
-* MaxPool, Reshape: errors carried through.
+  the float value's form is ``lam z + g``: for piecewise-linear functions ``lam`` is
+  the chord's slope and g's range comes from the ends and the entry's ``breakpoints``;
+  otherwise ``lam`` is the smaller end slope (the entries' slopes never grow away from
+  zero, so ``g`` is monotone); a function without an entry is an error
+  (`UnknownActivationError`), never assumed 1-Lipschitz;
+* Conv2D, MaxPool2D: element-wise intervals and error bounds (forms over whole images
+  would be too large): ``|Wq|`` times the window's input errors plus the weight
+  quantisation's largest value over the window's box (``|(Wq-W)^T c| + |Wq-W|^T r``),
+  then the conversion; MaxPool takes the window's largest error; a Dense layer after
+  them starts forms again with one symbol per input element;
+* Reshape: carried through.
+
+Where a ReLU or tanh input interval straddles the kink (the slope may be 0 or 1 for the
+same input) the bound takes the worst case on either side, so it can stay an order of
+magnitude above errors seen on random inputs in deep networks with wide input ranges.
 
 The bound is returned in the order of the emulator's outputs (the user's layout when
-the graph has an ``output_layout``).  A framework computing in float32 adds its own
-rounding on top (about 1e-6 relative), which callers account for separately.
+the graph has an ``output_layout``); `accuracy_summary` is what ``report.json`` holds
+(over the input type's range).  A framework computing in float32 adds its own rounding
+on top (about 1e-6 relative), which callers account for separately.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import numpy as np
 
-from nnfpga.ir.fixed import FixedType, Rounding
+from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Reshape
-from nnfpga.ir.ops.activation_functions import ActivationFunction, ErrorRule
-from nnfpga.ir.tables import LookupTable
+from nnfpga.ir.ops.activation_functions import ErrorRule
+from nnfpga.ir.ops.conv2d import windows
 
 
 def rounding_error(t: FixedType) -> float:
     return t.lsb if t.rounding is Rounding.TRN else t.lsb / 2
 
 
-def _max_abs(node) -> float:
-    i = node.info
-    return max(abs(i.lo), abs(i.hi)) * i.type.lsb
-
-
 def _conversion_error(src_frac: int, dst: FixedType) -> float:
     return 0.0 if dst.frac >= src_frac else rounding_error(dst)
 
 
-def _table_error(fn: ActivationFunction, table: LookupTable, e_in: float, in_lo: float,
-                 in_hi: float) -> float:
-    def f(x: float) -> float:   # the float network's function
-        return fn.float_function(x, None)
-    idx = table.index_type
-    err = fn.lipschitz * (e_in + rounding_error(idx)) + rounding_error(table.out_type)
-    # Inputs beyond the index range are clipped to its ends.
-    lo_end, hi_end = idx.min_value, idx.max_value
-    clip = 0.0
-    if in_hi + e_in > hi_end:
-        clip = max(clip, abs(f(in_hi + e_in) - f(hi_end)))
-    if in_lo - e_in < lo_end:
-        clip = max(clip, abs(f(in_lo - e_in) - f(lo_end)))
-    return err + clip
+@dataclass
+class _State:
+    """One node's output, element by element (IR layout, flattened): the float network's
+    interval ``[lo, hi]`` and the bound ``e`` on |golden - float|."""
+
+    shape: tuple[int, ...]
+    lo: np.ndarray
+    hi: np.ndarray
+    e: np.ndarray
+
+
+def _converted(lo: np.ndarray, hi: np.ndarray, e: np.ndarray, rounding: float, t: FixedType,
+               info=None) -> np.ndarray:
+    """The error after converting a value within ``e`` of a float value in ``[lo, hi]``
+    to type ``t`` (``rounding``: 0 when no bit is dropped).  Saturation projects onto the
+    type's range, which moves the value towards a float value inside it: it costs only
+    where the float value itself is outside.  Wrapping can cost anything, unless the IR's
+    range analysis (``info``, the node's output) proves that it never happens."""
+    over = np.maximum(np.maximum(hi - t.max_value, t.min_value - lo), 0.0)
+    if t.overflow is not Overflow.SAT:
+        if info is not None and (info.lo, info.hi) != (t.min_raw, t.max_raw):
+            return e + rounding   # the range analysis fits the range in the type
+        may_wrap = (hi + e + rounding > t.max_value) | (lo - e - rounding < t.min_value)
+        return np.where(may_wrap, np.inf, e + rounding)
+    return e + rounding + over
 
 
 def error_bound(graph: Graph, input_range: tuple[float, float] | None = None) -> np.ndarray | None:
     """Per-output-element bound (flattened), or None when an op has no bound.
 
-    ``input_range`` (min, max of the real inputs) narrows the range analysis to the data
-    actually fed; without it the whole input type's range is assumed.
+    ``input_range`` (min, max of the real inputs) is the box the inputs lie in; without
+    it the whole input type's range is assumed.
     """
-    if input_range is not None:
-        graph = _narrowed(graph, *input_range)
-    err: dict[str, np.ndarray] = {}
+    # a node's output: affine forms (after Dense layers) or element-wise intervals (the
+    # input, and after Conv2D / MaxPool2D, whose forms would be as large as the image)
+    states: dict[str, _Zono | _State] = {}
     for node in graph.nodes:
         if isinstance(node, Input):
-            err[node.name] = np.full(int(np.prod(node.info.shape)), rounding_error(node.info.type))
+            states[node.name] = _input_state(node, input_range)
             continue
-        src = graph.node(node.inputs[0])
-        e_in = err[src.name]
-        if isinstance(node, (Dense, Conv2D)):
-            e = _linear_error(node, src, e_in)
+        if len(node.inputs) != 1:
+            return None
+        src_node = graph.node(node.inputs[0])
+        src = states[src_node.name]
+        if isinstance(node, (Dense, Conv2D)) and (node.kernel is None or node.kernel_q is None):
+            return None   # no float weights to compare with
+        if isinstance(node, Dense):
+            s = _zono_dense(node, src_node, src)
         elif isinstance(node, Activation):
-            e = _activation_error(node, src, e_in)
-            if e is None:
+            s = (_zono_activation if isinstance(src, _Zono) else _activation)(node, src_node, src)
+            if s is None:
                 return None
-        elif isinstance(node, MaxPool2D):
-            e = np.full(int(np.prod(node.info.shape)), e_in.max())
         elif isinstance(node, Reshape):
-            e = e_in
+            s = dataclasses.replace(src, shape=tuple(node.info.shape))
+        elif isinstance(node, (Conv2D, MaxPool2D)):
+            box = src.box() if isinstance(src, _Zono) else src
+            s = _conv(node, src_node, box) if isinstance(node, Conv2D) else _maxpool(node, box)
         else:
             return None
-        err[node.name] = e
-    bound = err[graph.outputs[0]]
+        if not _finite(s):   # an overflow may wrap: no finite bound
+            return np.full(int(np.prod(graph.output.info.shape)), np.inf)
+        states[node.name] = s
+    out = states[graph.outputs[0]]
+    bound = out.e_max() if isinstance(out, _Zono) else out.e
     if graph.output_layout is not None:
         bound = graph.output_layout.to_user(bound[None]).reshape(-1)
     return bound
 
 
-def _activation_error(node: Activation, src, e_in: np.ndarray) -> np.ndarray | None:
+def _finite(s) -> bool:
+    if isinstance(s, _Zono):
+        return bool(np.all(np.isfinite(s.ec)) and np.all(np.isfinite(s.eg)))
+    return bool(np.all(np.isfinite(s.e)))
+
+
+def accuracy_summary(graph: Graph) -> dict:
+    """The bound for ``report.json``: over the input type's whole range, against the float
+    network (None where no bound is derived or an overflow could wrap)."""
+    bound = error_bound(graph)
+    finite = bound is not None and bool(np.all(np.isfinite(bound)))
+    t = graph.input.info.type
+    return {"against": "float network",
+            "input_range": [t.min_value, t.max_value],
+            "error_bound_max": float(bound.max()) if finite else None,
+            "error_bound_per_output": [float(v) for v in bound] if finite else None,
+            "method": "affine forms over the input box and per-element roundings "
+                      "(nnfpga.compiler.passes.error_bound)"}
+
+
+def _input_state(node: Input, input_range: tuple[float, float] | None) -> _State:
+    t = node.info.type
+    shape = tuple(node.info.shape)
+    n = int(np.prod(shape))
+    lo, hi = (t.min_value, t.max_value) if input_range is None else (float(input_range[0]), float(input_range[1]))
+    lo_a, hi_a = np.full(n, lo), np.full(n, hi)
+    e = _converted(lo_a, hi_a, np.zeros(n), rounding_error(t), t)
+    return _State(shape, lo_a, hi_a, e)
+
+
+def _bias_terms(node, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    if node.bias is None:
+        return np.zeros(n_out), np.zeros(n_out)
+    b = np.asarray(node.bias, dtype=np.float64).reshape(-1)
+    return b, np.abs(b - node.bias_q.value.reshape(-1))
+
+
+def _conv(node: Conv2D, src_node, src: _State) -> _State:
+    def win(v: np.ndarray) -> np.ndarray:   # (OH * OW, kh * kw * C); padding holds 0
+        w_ = windows(v.reshape(1, *src.shape), node.kernel_size, node.strides, node.padding)
+        return w_.reshape(-1, int(np.prod(w_.shape[3:])))
+    wq = node.kernel_q.value.reshape(-1, node.kernel_q.raw.shape[-1])
+    w = np.asarray(node.kernel, dtype=np.float64).reshape(wq.shape)
+    dw = w - wq
+    c, r, e_in = win((src.lo + src.hi) / 2), win((src.hi - src.lo) / 2), win(src.e)
+    b, db = _bias_terms(node, wq.shape[1])
+    mid, rad = (c @ w + b).reshape(-1), (r @ np.abs(w)).reshape(-1)
+    e_acc = (e_in @ np.abs(wq) + np.abs(c @ dw) + r @ np.abs(dw) + db).reshape(-1)
+    rnd = _conversion_error(node.acc_frac(src_node.info.type.frac), node.info.type)
+    e = _converted(mid - rad, mid + rad, e_acc, rnd, node.info.type, node.info)
+    return _State(tuple(node.info.shape), mid - rad, mid + rad, e)
+
+
+def _maxpool(node: MaxPool2D, src: _State) -> _State:
+    """|max xq - max x| <= the largest input error of the window."""
+    def pooled(v: np.ndarray, pad: float) -> np.ndarray:
+        w_ = windows(v.reshape(1, *src.shape), node.pool_size, node.strides, node.padding, pad_value=pad)
+        return w_.max(axis=(3, 4)).reshape(-1)
+    return _State(tuple(node.info.shape), pooled(src.lo, -np.inf), pooled(src.hi, -np.inf), pooled(src.e, 0.0))
+
+
+def _activation(node: Activation, src_node, src: _State) -> _State | None:
     """The output error of an activation by its function's rule (None: no bound)."""
     fn = node.properties   # an unknown function is an error here, never 1-Lipschitz
-    lo, hi = src.info.lo * src.info.type.lsb, src.info.hi * src.info.type.lsb
     if fn.error_rule is ErrorRule.NONE:
         return None
+    shape = tuple(node.info.shape)
+    lo, hi, e_in = src.lo, src.hi, src.e
+    out_lo, out_hi = _float_image(node, lo, hi)
     if fn.error_rule is ErrorRule.TABLE:
-        return np.array([_table_error(fn, node.table, v, lo, hi) for v in e_in])
+        idx = node.table.index_type
+        r_idx = _conversion_error(src_node.info.type.frac, idx)
+        d = e_in + r_idx   # the index is within d of the float input (inside the index range)
+        e = _slope(fn, lo - d, hi + d) * d + rounding_error(node.table.out_type)
+        # inputs beyond the index range are clipped to its ends
+        f = lambda v: node.float_forward(np.asarray(v, dtype=np.float64))   # noqa: E731
+        clip = np.zeros_like(e)
+        above, below = hi + d > idx.max_value, lo - d < idx.min_value
+        clip = np.where(above, np.abs(f(np.maximum(hi + d, idx.max_value)) - f(idx.max_value)), clip)
+        clip = np.where(below, np.maximum(clip, np.abs(f(np.minimum(lo - d, idx.min_value)) - f(idx.min_value))), clip)
+        return _State(shape, out_lo, out_hi, e + clip)
     if fn.error_rule is ErrorRule.EXACT_THEN_CONVERSION:
-        e = fn.lipschitz * e_in + _conversion_error(node.pre_frac(src.info.type.frac), node.info.type)
+        e = _slope(fn, lo - e_in, hi + e_in) * e_in
         if fn.parameter_error is not None:
             e = e + fn.parameter_error(node, lo, e_in)
-        return e
+        rnd = _conversion_error(node.pre_frac(src_node.info.type.frac), node.info.type)
+        e = _converted(out_lo, out_hi, e, rnd, node.info.type, node.info)
+        # a function that is 0 wherever the input can be (relu of a negative input):
+        # exactly 0 in both networks
+        zero = _is_zero_on(node, lo - e_in, hi + e_in)
+        return _State(shape, out_lo, out_hi, np.where(zero, 0.0, e))
     raise ValueError(f"error_bound: no rule {fn.error_rule} for activation {node.function!r} of {node.name!r}")
 
 
-def _narrowed(graph: Graph, lo: float, hi: float) -> Graph:
-    """A copy of the graph whose ranges follow from inputs in ``[lo, hi]`` (types kept
-    wherever the graph fixed them; only the ranges shrink)."""
-    g = Graph.from_json(graph.to_json())
-    t = g.input.info.type
-    raw_lo, raw_hi = (int(v) for v in t.quantize(np.array([lo, hi])))
-    g.input.info = g.input.info.__class__(g.input.info.shape, t, raw_lo, raw_hi)
-    for node in g.nodes[1:]:
-        node.info = node.infer(g.in_infos(node))
-    return g
+def _slope(fn, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """A Lipschitz constant of the function on each ``[lo, hi]``: the entry's local one
+    where it has it, else its global one."""
+    if fn.local_lipschitz is not None:
+        return np.minimum(fn.local_lipschitz(lo, hi), fn.lipschitz)
+    return np.full(lo.shape, fn.lipschitz)
 
 
-def _linear_error(node, src, e_in: np.ndarray) -> np.ndarray:
+def _float_image(node: Activation, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The float function's values for inputs in ``[lo, hi]``: its ends for a
+    non-decreasing function, else the centre's value plus or minus L times the radius."""
+    fn = node.properties
+    if fn.nondecreasing:
+        return node.float_forward(lo), node.float_forward(hi)
+    mid = node.float_forward((lo + hi) / 2)
+    return mid - fn.lipschitz * (hi - lo) / 2, mid + fn.lipschitz * (hi - lo) / 2
+
+
+def _is_zero_on(node: Activation, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    fn = node.properties
+    if not fn.nondecreasing or not fn.piecewise_linear:
+        return np.zeros(lo.shape, dtype=bool)
+    return (node.float_forward(lo) == 0) & (node.float_forward(hi) == 0) & (fn.parameter_error is None)
+
+
+# ------------------------------------------------------------------ affine (zonotope) forms
+@dataclass
+class _Zono:
+    """One node's output as affine forms over shared noise symbols ``eps`` in [-1, 1]^k:
+    float value ``zc + eps @ zg``, error (golden - float) ``ec + eps @ eg`` (``zg``,
+    ``eg``: k x n).  Symbols are the input's position in its box and one fresh symbol per
+    element for each rounding or relaxation, so errors that stem from one cause cancel
+    where the weights make them cancel."""
+
+    shape: tuple[int, ...]
+    zc: np.ndarray
+    zg: np.ndarray
+    ec: np.ndarray
+    eg: np.ndarray
+
+    def interval(self) -> tuple[np.ndarray, np.ndarray]:
+        r = np.abs(self.zg).sum(axis=0)
+        return self.zc - r, self.zc + r
+
+    def e_max(self) -> np.ndarray:
+        return np.abs(self.ec) + np.abs(self.eg).sum(axis=0)
+
+    def box(self) -> _State:
+        lo, hi = self.interval()
+        return _State(self.shape, lo, hi, self.e_max())
+
+
+def _fresh(n_old: int, radius: np.ndarray) -> np.ndarray:
+    """Rows for new symbols, one per nonzero radius (k_new x n)."""
+    nz = np.flatnonzero(radius)
+    rows = np.zeros((len(nz), len(radius)))
+    rows[np.arange(len(nz)), nz] = radius[nz]
+    return rows
+
+
+def _extend(z: _Zono, z_rad: np.ndarray | None, e_rad: np.ndarray | None) -> _Zono:
+    """Append fresh symbols: ``z_rad`` to the float value, ``e_rad`` to the error."""
+    n = len(z.zc)
+    zr = _fresh(n, z_rad) if z_rad is not None else np.zeros((0, n))
+    er = _fresh(n, e_rad) if e_rad is not None else np.zeros((0, n))
+    zg = np.vstack([z.zg, zr, np.zeros((len(er), n))])
+    eg = np.vstack([z.eg, np.zeros((len(zr), n)), er])
+    return _Zono(z.shape, z.zc, zg, z.ec, eg)
+
+
+def _zono_of_box(s: _State, k: int) -> _Zono:
+    n = len(s.lo)
+    z = _Zono(s.shape, (s.lo + s.hi) / 2, np.zeros((k, n)), np.zeros(n), np.zeros((k, n)))
+    return _extend(z, (s.hi - s.lo) / 2, s.e)
+
+
+def _zono_dense(node: Dense, src_node, src: _Zono | _State) -> _Zono:
     wq = node.kernel_q.value.reshape(-1, node.kernel_q.raw.shape[-1])
-    w = node.kernel.reshape(wq.shape)
-    x_max = _max_abs(src) + float(e_in.max())
-    if isinstance(node, Dense):
-        prop = np.abs(wq).T @ e_in
-    else:  # every receptive field sees at most the largest input error
-        prop = np.abs(wq).sum(axis=0) * float(e_in.max())
-    e = prop + np.abs(w - wq).sum(axis=0) * x_max
-    if node.bias is not None:
-        e = e + np.abs(node.bias - node.bias_q.value)
-    e = e + _conversion_error(node.acc_frac(src.info.type.frac), node.info.type)
-    if isinstance(node, Conv2D):
-        e = np.tile(e, int(np.prod(node.info.shape[:2])))
-    return e
+    w = np.asarray(node.kernel, dtype=np.float64).reshape(wq.shape)
+    dw = wq - w
+    b, _ = _bias_terms(node, wq.shape[1])
+    db = (node.bias_q.value.reshape(-1) - b) if node.bias is not None else np.zeros(wq.shape[1])
+    # golden - float = Wq^T (xq - x) + (Wq - W)^T x + (bq - b)
+    if isinstance(src, _State):   # intervals: one symbol per element for x, one for xq - x
+        c, r = (src.lo + src.hi) / 2, (src.hi - src.lo) / 2
+        n_out = wq.shape[1]
+        zg = np.vstack([r[:, None] * w, np.zeros((len(r), n_out))])
+        eg = np.vstack([r[:, None] * dw, src.e[:, None] * wq])
+        z = _Zono(tuple(node.info.shape), c @ w + b, zg, c @ dw + db, eg)
+    else:
+        z = _Zono(tuple(node.info.shape), src.zc @ w + b, src.zg @ w,
+                  src.ec @ wq + src.zc @ dw + db, src.eg @ wq + src.zg @ dw)
+    rnd = _conversion_error(node.acc_frac(src_node.info.type.frac), node.info.type)
+    lo, hi = z.interval()
+    conv = _converted(lo, hi, np.zeros_like(lo), rnd, node.info.type, node.info)   # rounding + saturation
+    if not np.all(np.isfinite(conv)):
+        conv = _converted(lo, hi, z.e_max(), rnd, node.info.type, node.info)
+    return _extend(z, None, conv)
+
+
+def _zono_activation(node: Activation, src_node, src: _Zono) -> _Zono | None:
+    fn = node.properties
+    if fn.error_rule is ErrorRule.NONE:
+        return None
+    if not fn.nondecreasing or fn.local_lipschitz is None:   # interval rules only
+        s = _activation(node, src_node, src.box())
+        return None if s is None else _zono_of_box(s, src.zg.shape[0])
+    shape = tuple(node.info.shape)
+    lo, hi = src.interval()
+    e = src.e_max()
+    f = lambda v: node.float_forward(np.asarray(v, dtype=np.float64))   # noqa: E731
+    point = lambda v: np.minimum(fn.local_lipschitz(v, v), fn.lipschitz)   # noqa: E731
+    lam, g_lo, g_hi = _relaxation(node, lo, hi)
+    zc = lam * src.zc + (g_lo + g_hi) / 2
+    zg = src.zg * lam
+    extra = np.zeros_like(e)
+    if fn.error_rule is ErrorRule.TABLE:
+        idx = node.table.index_type
+        r_idx = _conversion_error(src_node.info.type.frac, idx)
+        d = e + r_idx
+        a, b_ = lo - d, hi + d
+        extra = extra + r_idx   # the index rounding, carried with the slope below
+        clip = np.zeros_like(e)
+        above, below = hi + d > idx.max_value, lo - d < idx.min_value
+        clip = np.where(above, np.abs(f(np.maximum(hi + d, idx.max_value)) - f(idx.max_value)), clip)
+        clip = np.where(below, np.maximum(clip, np.abs(f(np.minimum(lo - d, idx.min_value)) - f(idx.min_value))), clip)
+        after = rounding_error(node.table.out_type) + clip
+        zero = np.zeros(e.shape, dtype=bool)
+    else:
+        a, b_ = lo - e, hi + e
+        after = np.zeros_like(e)
+        if fn.parameter_error is not None:
+            after = after + fn.parameter_error(node, lo, e)
+        rnd = _conversion_error(node.pre_frac(src_node.info.type.frac), node.info.type)
+        out_lo, out_hi = f(lo), f(hi)
+        after = _converted(out_lo, out_hi, after, rnd, node.info.type, node.info)
+        zero = (f(a) == 0) & (f(b_) == 0) & (fn.parameter_error is None) & fn.piecewise_linear
+    # golden - float = s (e_in [+ index rounding]) with s, a mean slope, in [m, M]:
+    # (M + m)/2 e_in plus at most (M - m)/2 |e_in| (fresh)
+    big = np.minimum(fn.local_lipschitz(a, b_), fn.lipschitz)
+    small = np.minimum(np.minimum(point(a), point(b_)), big)
+    c = (big + small) / 2
+    fresh_e = (big - small) / 2 * e + big * extra + after
+    ec, eg = np.where(zero, 0.0, c * src.ec), src.eg * np.where(zero, 0.0, c)
+    fresh_e = np.where(zero, 0.0, fresh_e)
+    z = _Zono(shape, zc, zg, ec, eg)
+    return _extend(z, (g_hi - g_lo) / 2, fresh_e)
+
+
+def _relaxation(node: Activation, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``f(z) = lam z + g`` with ``g`` in ``[g_lo, g_hi]`` for z in ``[lo, hi]``.
+
+    Piecewise-linear: ``lam`` is the chord's slope and g's extremes lie at the ends or
+    the breakpoints.  Else ``lam`` is the smaller end slope, below the slope everywhere in
+    between (the entries' slopes never grow away from zero), so g is non-decreasing."""
+    fn = node.properties
+    f = lambda v: node.float_forward(np.asarray(v, dtype=np.float64))   # noqa: E731
+    if fn.piecewise_linear:
+        width = hi - lo
+        lam = np.where(width > 0, (f(hi) - f(lo)) / np.where(width > 0, width, 1.0), 0.0)
+        pts = [lo, hi] + [np.clip(np.full(lo.shape, p), lo, hi) for p in fn.breakpoints]
+        g = np.array([f(p) - lam * p for p in pts])
+        return lam, g.min(axis=0), g.max(axis=0)
+    point = lambda v: np.minimum(fn.local_lipschitz(v, v), fn.lipschitz)   # noqa: E731
+    lam = np.minimum(point(lo), point(hi))
+    return lam, f(lo) - lam * lo, f(hi) - lam * hi

@@ -10,7 +10,9 @@ of function names of its own:
   post-training quantisation, the error bound);
 * ``error_rule`` and ``lipschitz``: how `nnfpga.compiler.passes.error_bound` carries an
   input error through it (and ``parameter_error``: the error of a parameter the
-  fixed-point model holds differently from the float network);
+  fixed-point model holds differently from the float network; ``local_lipschitz``: a
+  Lipschitz constant on an input interval, e.g. 0 for relu on negative inputs;
+  ``nondecreasing``: the image of an interval is the image of its ends);
 * ``negative_for_negative_input``: the signedness of the output;
 * ``piecewise_linear`` / ``foldable``: computed exactly, then converted -- such a function
   may be folded into the output stage of a preceding Dense/Conv2D; ``slope``: it
@@ -47,6 +49,10 @@ FloatFunction = Callable[[np.ndarray, "float | None"], np.ndarray]
 #: fixed-point value differs from the float network's (``x_min``: the smallest real input,
 #: ``e_in``: the input error per element).
 ParameterError = Callable[[SlopedNode, float, np.ndarray], np.ndarray]
+
+
+#: ``local_lipschitz(lo, hi)``: element-wise Lipschitz constants on the intervals ``[lo, hi]``.
+LocalLipschitz = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class ErrorRule(Enum):
@@ -100,6 +106,14 @@ class ActivationFunction:
     #: one constant multiplication per element that can be negative
     slope: bool = False
     parameter_error: ParameterError | None = None
+    #: ``local_lipschitz(lo, hi)``: per element, a Lipschitz constant of the function on
+    #: ``[lo, hi]`` (at most ``lipschitz``); None: ``lipschitz`` everywhere
+    local_lipschitz: LocalLipschitz | None = None
+    #: never decreasing: an interval's image lies between the images of its ends
+    nondecreasing: bool = False
+    #: piecewise-linear: the inputs where the slope changes (the float function's, for
+    #: any parameter value)
+    breakpoints: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         # the combinations the passes rely on: an entry that breaks one fails on import
@@ -169,35 +183,63 @@ def _leaky_slope_error(node: SlopedNode, x_min: float, e_in: np.ndarray) -> np.n
     return abs(node.float_alpha - node.alpha_q) * np.maximum(e_in - x_min, 0.0)
 
 
+def _distance_from_zero(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return np.maximum(np.maximum(lo, -hi), 0.0)
+
+
+def _relu_slope(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return np.where(hi <= 0, 0.0, 1.0)
+
+
+def _flat_outside(slope: float) -> LocalLipschitz:
+    """``slope`` on intervals meeting (-1, 1), 0 on intervals outside it (hard_tanh,
+    hard_sigmoid)."""
+    return lambda lo, hi: np.where((hi <= -1) | (lo >= 1), 0.0, slope)
+
+
+def _tanh_slope(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return 1.0 - np.tanh(_distance_from_zero(lo, hi)) ** 2    # tanh' is largest nearest 0
+
+
+def _sigmoid_slope(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    s = _sigmoid(_distance_from_zero(lo, hi), None)
+    return s * (1.0 - s)
+
+
 def _exact(name: str, float_function: FloatFunction, negative: bool, slope: bool = False,
-           parameter_error: ParameterError | None = None, lipschitz: float = 1.0) -> ActivationFunction:
+           parameter_error: ParameterError | None = None, lipschitz: float = 1.0,
+           local_lipschitz: LocalLipschitz | None = None, breakpoints: tuple[float, ...] = (0.0,)) -> ActivationFunction:
     """A piecewise-linear function (1-Lipschitz unless said), computed exactly and then
     converted."""
     return ActivationFunction(name, float_function, ErrorRule.EXACT_THEN_CONVERSION, lipschitz=lipschitz,
                               negative_for_negative_input=negative, piecewise_linear=True, foldable=True,
                               table_lookup=False, tables=(), elementwise=True, auto_typed=True, trimmable=True,
-                              slope=slope, parameter_error=parameter_error)
+                              slope=slope, parameter_error=parameter_error, local_lipschitz=local_lipschitz,
+                              nondecreasing=True, breakpoints=breakpoints)
 
 
-def _table(name: str, float_function: FloatFunction, lipschitz: float, negative: bool) -> ActivationFunction:
+def _table(name: str, float_function: FloatFunction, lipschitz: float, negative: bool,
+           local_lipschitz: LocalLipschitz) -> ActivationFunction:
     """A smooth function read from one lookup table of the same name."""
     return ActivationFunction(name, float_function, ErrorRule.TABLE, lipschitz=lipschitz,
                               negative_for_negative_input=negative, piecewise_linear=False, foldable=False,
                               table_lookup=True, tables=(name,), elementwise=True, auto_typed=False,
-                              trimmable=False)
+                              trimmable=False, local_lipschitz=local_lipschitz, nondecreasing=True)
 
 
 #: name -> entry, in the order error messages list them.
 ACTIVATION_FUNCTIONS: dict[str, ActivationFunction] = {f.name: f for f in (
-    _exact("linear", _linear, negative=True),
-    _exact("relu", _relu, negative=False),
+    _exact("linear", _linear, negative=True, breakpoints=()),
+    _exact("relu", _relu, negative=False, local_lipschitz=_relu_slope),
     # 1-Lipschitz: its exact slope alpha_q is in (0, 1]
     _exact("leaky_relu", _leaky_relu, negative=True, slope=True, parameter_error=_leaky_slope_error),
-    _exact("hard_tanh", _hard_tanh, negative=True),
+    _exact("hard_tanh", _hard_tanh, negative=True, local_lipschitz=_flat_outside(1.0),
+           breakpoints=(-1.0, 1.0)),
     # clip(0.5 x + 0.5, 0, 1): a one-bit shift and an added constant, exact in fixed point
-    _exact("hard_sigmoid", _hard_sigmoid, negative=False, lipschitz=0.5),
-    _table("tanh", _tanh, lipschitz=1.0, negative=True),
-    _table("sigmoid", _sigmoid, lipschitz=0.25, negative=False),
+    _exact("hard_sigmoid", _hard_sigmoid, negative=False, lipschitz=0.5, local_lipschitz=_flat_outside(0.5),
+           breakpoints=(-1.0, 1.0)),
+    _table("tanh", _tanh, lipschitz=1.0, negative=True, local_lipschitz=_tanh_slope),
+    _table("sigmoid", _sigmoid, lipschitz=0.25, negative=False, local_lipschitz=_sigmoid_slope),
     # e_i = exp_table(x_i - max x), y_i = e_i * reciprocal_table(sum e): its output type is
     # set (config output/activation), but not chosen by range analysis
     ActivationFunction("softmax", _softmax, ErrorRule.NONE, lipschitz=None, negative_for_negative_input=False,
