@@ -164,12 +164,18 @@ def accuracy_summary(graph: Graph) -> dict:
     bound = error_bound(graph)
     finite = bound is not None and bool(np.all(np.isfinite(bound)))
     t = graph.input.info.type
-    return {"against": "float network",
-            "input_range": [t.min_value, t.max_value],
-            "error_bound_max": float(bound.max()) if finite else None,
-            "error_bound_per_output": [float(v) for v in bound] if finite else None,
-            "method": "affine forms over the input box and per-element roundings "
-                      "(nnfpga.compiler.passes.error_bound)"}
+    summary = {"against": "float network",
+               "input_range": [t.min_value, t.max_value],
+               "error_bound_max": float(bound.max()) if finite else None,
+               "error_bound_per_output": [float(v) for v in bound] if finite else None,
+               "method": "affine forms over the input box and per-element roundings "
+                         "(nnfpga.compiler.passes.error_bound)"}
+    if any(getattr(n, "kernel_quantizer", None) is not None for n in graph.nodes):
+        summary["note"] = ("the model (QKeras, QONNX or the config) quantises its own weights: the bound "
+                           "includes that quantisation against the float weights; the firmware's exactness "
+                           "against the framework's own quantized model is what nnfpga verify and the "
+                           "framework's predict compare")
+    return summary
 
 
 def _input_state(node: Input, input_range: tuple[float, float] | None) -> _State:
