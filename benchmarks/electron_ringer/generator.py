@@ -1,6 +1,6 @@
 """Calorimeter cell generator for a NeuralRinger-style electron trigger (toy).
 
-Facts (shared/BENCHMARKS.md section 2):
+Facts (docs/benchmark-facts.md section 2):
 
 * 7 sampling layers with the ATLAS-like trigger granularity (Delta-eta x Delta-phi):
   PS 0.025 x pi/32, EM1 (strips) 0.003125 x pi/32, EM2 0.025 x pi/128,

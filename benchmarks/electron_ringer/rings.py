@@ -1,4 +1,4 @@
-"""The NeuralRinger ring builder (shared/BENCHMARKS.md section 2), exactly:
+"""The NeuralRinger ring builder (docs/benchmark-facts.md section 2), exactly:
 
 100 rings in 7 sets, in this order (Delta-eta, Delta-phi of the set):
 

@@ -1,6 +1,6 @@
 """RPC hit generator for an ATLAS Phase-II-style Level-0 barrel muon trigger (toy).
 
-Facts (shared/BENCHMARKS.md section 1: toy of the public MuonTriggerPhase2RPC study,
+Facts (docs/benchmark-facts.md section 1: toy of the public MuonTriggerPhase2RPC study,
 EPJC 82 (2022) 576, arXiv:2201.06288, with the Phase-II BI layers):
 
 * 9 RPC eta-strip layers, cylinders at r = BI x3, BM1 (6.80, 6.82 m), BM2 (7.50, 7.52 m),
@@ -12,9 +12,9 @@ EPJC 82 (2022) 576, arXiv:2201.06288, with the Phase-II BI layers):
 * Muons of charge +-1, pT uniform in [3, 30] GeV (or flat in 1/pT), |eta| < 1.05.
 * Network input: the eta view, 9 layers x 16 strips around the road.
 
-Assumptions (everything not in BENCHMARKS.md; each is a parameter or a constant below):
+Assumptions (everything not in docs/benchmark-facts.md; each is a parameter or a constant below):
 
-A1  BI radii 4.90, 4.95, 5.00 m (BENCHMARKS gives "about 4.9-5.0 m").
+A1  BI radii 4.90, 4.95, 5.00 m (the facts give "about 4.9-5.0 m").
 A2  Tracks come from the nominal interaction point (z0 = 0); ``z0_sigma`` adds a Gaussian
     vertex spread (default 0).  eta is uniform in [-1.05, 1.05]; phi plays no role.
 A3  Trajectory in the r-z plane: a straight line z = r sinh(eta) up to r = 6 m, then a
