@@ -1,6 +1,6 @@
 """Benchmark data and shipped benchmark models: generators, ring builder, frontend, bit-exactness.
 
-The muon-trigger and electron-ringer generators follow shared/BENCHMARKS.md; these tests
+The muon-trigger and electron-ringer generators follow docs/benchmark-facts.md; these tests
 check their physics facts within binomial errors, the ring algorithm on hand-made cells,
 and that every shipped model goes through nnfpga's frontend and (fully quantised ones)
 equals QKeras predict bit for bit.

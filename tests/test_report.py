@@ -32,7 +32,7 @@ from tests.irmodels import random_mlp
 def test_part_database_has_the_trigger_parts_with_vendor_totals():
     for name in ("xcvu9p", "xcvu13p", "xcku115", "xcu250", "xczu9eg", "xc7z020"):
         assert name in known_parts()
-    # AMD product tables (and shared/BENCHMARKS.md): LUT, FF, DSP, BRAM36, URAM
+    # AMD product tables: LUT, FF, DSP, BRAM36, URAM
     expected = {"xcvu9p": (1182240, 2364480, 6840, 2160, 960), "xcvu13p": (1728000, 3456000, 12288, 2688, 1280),
                 "xcu250": (1728000, 3456000, 12288, 2688, 1280), "xcku115": (663360, 1326720, 5520, 2160, 0),
                 "xczu9eg": (274080, 548160, 2520, 912, 0), "xc7z020": (53200, 106400, 220, 140, 0)}
