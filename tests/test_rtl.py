@@ -15,7 +15,6 @@ Equality is exact everywhere; there are no tolerances.
 from __future__ import annotations
 
 import math
-import shutil
 import subprocess
 
 import numpy as np
@@ -566,30 +565,18 @@ def test_tables_in_simulation(tmp_path, function):
 
 @needs_verilator
 @needs_ghdl
-def test_leaky_relu_in_simulation(tmp_path):
-    """The leaky corner graph, all 4,096 inputs, in Verilator and GHDL (with idle cycles)."""
+@pytest.mark.parametrize("label, build", [("leaky", leaky_corner_graph),
+                                          ("hard_sigmoid", hard_sigmoid_corner_graph)])
+def test_corner_graph_in_simulation(tmp_path, label, build):
+    """A corner graph, all 4,096 inputs, in Verilator and GHDL (with idle cycles)."""
     from nnfpga.sim.ghdl import run_ghdl
     from nnfpga.sim.verilator import run_verilator
-    g = leaky_corner_graph()
+    g = build()
     x = all_inputs(g)
     write_rtl(g, tmp_path)
     want = run_raw(g, x)
-    assert_bit_exact(run_verilator(tmp_path, x), want, "Verilator leaky corner graph")
-    assert_bit_exact(run_ghdl(tmp_path, x, idle_permille=100), want, "GHDL leaky corner graph")
-
-
-@needs_verilator
-@needs_ghdl
-def test_hard_sigmoid_in_simulation(tmp_path):
-    """The hard_sigmoid corner graph, all 4,096 inputs, in Verilator and GHDL (with idle cycles)."""
-    from nnfpga.sim.ghdl import run_ghdl
-    from nnfpga.sim.verilator import run_verilator
-    g = hard_sigmoid_corner_graph()
-    x = all_inputs(g)
-    write_rtl(g, tmp_path)
-    want = run_raw(g, x)
-    assert_bit_exact(run_verilator(tmp_path, x), want, "Verilator hard_sigmoid corner graph")
-    assert_bit_exact(run_ghdl(tmp_path, x, idle_permille=100), want, "GHDL hard_sigmoid corner graph")
+    assert_bit_exact(run_verilator(tmp_path, x), want, f"Verilator {label} corner graph")
+    assert_bit_exact(run_ghdl(tmp_path, x, idle_permille=100), want, f"GHDL {label} corner graph")
 
 
 @needs_verilator

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 import subprocess
 
 import numpy as np

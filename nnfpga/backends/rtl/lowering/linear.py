@@ -222,6 +222,13 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
     return values, info
 
 
+def _product_item(i: int, w: int) -> tuple[int, int, int, bool]:
+    """``x_i * w`` as (input, odd, shift, negative): ``|w| = odd * 2**shift``."""
+    mag = abs(w)
+    k = (mag & -mag).bit_length() - 1
+    return i, mag >> k, k, w < 0
+
+
 def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int):
     """Constant weights: (tree leaves per output, constant per output, the
     multiplications by non-powers of two, the layer's II)."""
@@ -236,9 +243,7 @@ def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int
             if x.is_const:
                 c = add_constants(c, None if x.value == 0 else strip_zeros(x.value * wij, fx + kf))
                 continue
-            mag = abs(wij)
-            k = (mag & -mag).bit_length() - 1
-            items.append((i, mag >> k, k, wij < 0))
+            items.append(_product_item(i, wij))
         plan_items.append(items)
         consts.append(c)
     n_mult = sum(odd != 1 for items in plan_items for (_, odd, _, _) in items)
@@ -271,9 +276,7 @@ def banked_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: in
             if x.is_const:
                 cb = [c + ((x.value * w) << (acc_frac - fx - kf)) for c, w in zip(cb, wv)]
             elif len(set(wv)) == 1:
-                mag = abs(wv[0])
-                k = (mag & -mag).bit_length() - 1
-                items.append((i, mag >> k, k, wv[0] < 0))
+                items.append(_product_item(i, wv[0]))
             else:
                 var.append((i, wv))
         plan_items.append(items)
