@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import sys
 
 import numpy as np
@@ -94,7 +95,7 @@ def test_unsupported_layer_leaves_no_output(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_failed_compile_keeps_previous_output(fw, tmp_path, monkeypatch):
+def test_failed_compile_keeps_previous_output(fw, tmp_path, monkeypatch, capsys):
     out = tmp_path / "fw"
     assert main(["compile", str(MODELS / "ternary_mlp.h5"), "-o", str(out)]) == 0
     before = (out / "ir.json").read_text()
@@ -103,10 +104,17 @@ def test_failed_compile_keeps_previous_output(fw, tmp_path, monkeypatch):
         raise RuntimeError("backend crashed")
     import nnfpga.backends.hls as hls
     monkeypatch.setattr(hls, "write_hls", broken)
-    with pytest.raises(RuntimeError):
-        main(["compile", str(MODELS / "qmlp.h5"), "-o", str(out)])
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "crash"))
+    (tmp_path / "crash").mkdir()
+    assert main(["compile", str(MODELS / "qmlp.h5"), "-o", str(out)]) == 3
     assert (out / "ir.json").read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fw"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crash", "fw"]
+    # a bug of ours is reported as one: a short message, the traceback in a file it names
+    err = capsys.readouterr().err
+    assert "internal error (a bug in nnfpga" in err and "RuntimeError: backend crashed" in err
+    assert "Traceback" not in err
+    (crash,) = (tmp_path / "crash").iterdir()
+    assert str(crash) in err and "backend crashed" in crash.read_text() and "Traceback" in crash.read_text()
 
 
 def test_refuses_to_overwrite_foreign_directory(tmp_path, capsys):

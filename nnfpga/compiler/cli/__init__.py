@@ -4,13 +4,19 @@ One module per verb: it declares the verb's arguments (``add_parser``) and runs 
 (``run``), importing the compiler only when it runs, so ``nnfpga --help`` stays fast.
 
 User mistakes (missing or corrupt files, unsupported layers, unknown parts) print one
-paragraph and exit with code 2; a failed verification exits with 1.
+paragraph and exit with code 2; a failed verification exits with 1.  Anything else is a
+bug of ours: a short report says so, the traceback goes to a file it names, exit code 3
+(``NNFPGA_DEBUG=1`` lets the exception through instead).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import time
+import traceback
 
 from nnfpga.compiler.cli import compile as compile_verb
 from nnfpga.compiler.cli import config as config_verb
@@ -20,6 +26,7 @@ from nnfpga.compiler.cli import verify as verify_verb
 from nnfpga.core.errors import UserError
 
 EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
 
 #: The verbs in the order ``nnfpga --help`` lists them.
 VERBS = {"compile": compile_verb, "config": config_verb, "emulate": emulate_verb, "verify": verify_verb,
@@ -44,6 +51,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if os.environ.get("NNFPGA_DEBUG"):
+            raise
+        return _internal_error(args.command, argv, e)
+
+
+def _internal_error(command: str, argv: list[str] | None, error: Exception) -> int:
+    """A bug, not the user's mistake: say so in a few lines and keep the traceback in a file."""
+    from nnfpga.core.version import __version__
+    fd, path = tempfile.mkstemp(prefix="nnfpga-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"nnfpga {__version__}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        f.write(f"command: nnfpga {' '.join(sys.argv[1:] if argv is None else argv)}\n\n")
+        f.write("".join(traceback.format_exception(error)))
+    first = (str(error).splitlines() or [""])[0][:200]
+    print(f"nnfpga {command}: internal error (a bug in nnfpga, not a problem with your input): "
+          f"{type(error).__name__}: {first}\n"
+          f"The details are in {path}; please send that file, with the model if you can, "
+          "to the nnfpga developers (see README, 'Reporting a bug').", file=sys.stderr)
+    return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":
