@@ -132,7 +132,10 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None) ->
         if isinstance(node, Dense):
             s = _zono_dense(node, src_node, src)
         elif isinstance(node, Activation):
-            s = (_zono_activation if isinstance(src, _Zono) else _activation)(node, src_node, src)
+            if isinstance(src, _Zono):
+                s = _zono_activation(node, src_node, src, last=node.name == graph.outputs[0])
+            else:
+                s = _activation(node, src_node, src)
             if s is None:
                 return None
         elif isinstance(node, Reshape):
@@ -231,7 +234,8 @@ def _activation(node: Activation, src_node, src: _State) -> _State | None:
         idx = node.table.index_type
         r_idx = _conversion_error(src_node.info.type.frac, idx)
         d = e_in + r_idx   # the index is within d of the float input (inside the index range)
-        e = _slope(fn, lo - d, hi + d) * d + rounding_error(node.table.out_type)
+        moved = np.minimum(_slope(fn, lo - d, hi + d) * d, _largest_step(node, lo, hi, d))
+        e = moved + rounding_error(node.table.out_type)
         # inputs beyond the index range are clipped to its ends
         f = lambda v: node.float_forward(np.asarray(v, dtype=np.float64))   # noqa: E731
         clip = np.zeros_like(e)
@@ -258,6 +262,29 @@ def _slope(fn, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     if fn.local_lipschitz is not None:
         return np.minimum(fn.local_lipschitz(lo, hi), fn.lipschitz)
     return np.full(lo.shape, fn.lipschitz)
+
+
+#: grid points of the search for the largest step (its slack is one grid step times the
+#: largest slope)
+_STEP_GRID = 256
+
+
+def _largest_step(node: Activation, lo: np.ndarray, hi: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """A bound on ``|f(x + e) - f(x)|`` for ``x`` in ``[lo, hi]`` and ``|e| <= d``, for a
+    non-decreasing function whose slope never grows away from zero (the table entries).
+
+    The move spans part of a window ``[t, t + d]`` with ``t`` in ``[lo - d, hi]``, and
+    ``phi(t) = f(t + d) - f(t)`` rises for ``t <= -d``, is concave on ``[-d, 0]`` (its
+    derivative ``f'(t + d) - f'(t)`` falls there) and falls for ``t >= 0``: its largest
+    value on ``[lo - d, hi]`` lies in that interval's part nearest ``[-d, 0]``, searched
+    on a grid plus the slack a grid step can hide (``phi`` moves by at most L times the
+    step).  Much below ``L d`` where ``d`` is wide compared with the function's knee."""
+    fn = node.properties
+    f = lambda v: node.float_forward(np.asarray(v, dtype=np.float64))   # noqa: E731
+    a, b = np.clip(-d, lo - d, hi), np.clip(0.0, lo - d, hi)
+    t = a + (b - a) * np.linspace(0.0, 1.0, _STEP_GRID + 1)[:, None]
+    phi = f(t + d) - f(t)
+    return phi.max(axis=0) + fn.lipschitz * (b - a) / _STEP_GRID
 
 
 def _float_image(node: Activation, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -352,7 +379,7 @@ def _zono_dense(node: Dense, src_node, src: _Zono | _State) -> _Zono:
     return _extend(z, None, conv)
 
 
-def _zono_activation(node: Activation, src_node, src: _Zono) -> _Zono | None:
+def _zono_activation(node: Activation, src_node, src: _Zono, last: bool = False) -> _Zono | None:
     fn = node.properties
     if fn.error_rule is ErrorRule.NONE:
         return None
@@ -394,7 +421,16 @@ def _zono_activation(node: Activation, src_node, src: _Zono) -> _Zono | None:
     big = np.minimum(fn.local_lipschitz(a, b_), fn.lipschitz)
     small = np.minimum(np.minimum(point(a), point(b_)), big)
     c = (big + small) / 2
-    fresh_e = (big - small) / 2 * e + big * extra + after
+    fresh_e = (big - small) / 2 * e + big * extra
+    if fn.error_rule is ErrorRule.TABLE:
+        # the largest step of the function over any move within d: where it is below the
+        # part the form cannot carry, a fresh symbol alone is tighter (and, on the last
+        # node, wherever the whole is smaller)
+        step = _largest_step(node, lo, hi, e + extra)
+        alone = (step <= fresh_e) | (last & (step <= c * e + fresh_e))
+        c = np.where(alone, 0.0, c)
+        fresh_e = np.where(alone, step, fresh_e)
+    fresh_e = fresh_e + after
     ec, eg = np.where(zero, 0.0, c * src.ec), src.eg * np.where(zero, 0.0, c)
     fresh_e = np.where(zero, 0.0, fresh_e)
     z = _Zono(shape, zc, zg, ec, eg)
