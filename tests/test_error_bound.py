@@ -35,8 +35,9 @@ def _bound_and_observed(path) -> tuple[np.ndarray, np.ndarray]:
     return error_bound(graph), observed
 
 
-#: the largest bound / observed ratio reached (guards against loosening; the target is 10)
-REACHED = {"float_mlp.h5": 40, "float_mlp.keras": 35, "mlp_16_64_32_32_5": 150}
+#: the largest bound / observed ratio reached (guards against loosening; the issue's
+#: target of 10 is not reached: benchmarks/error_bound_ratio.py prints the figures)
+REACHED = {"float_mlp.h5": 28, "float_mlp.keras": 27, "mlp_16_64_32_32_5": 140}
 
 
 @pytest.mark.parametrize("name", list(REACHED))
@@ -46,6 +47,77 @@ def test_bound_holds_and_is_not_vacuous(name, mlp_16_64_32_32_5):
     assert np.all(bound >= observed - 1e-12), (bound, observed)   # float64 reference: no slack
     ratio = bound.max() / observed.max()
     assert ratio <= REACHED[name], f"bound {bound.max():.4g} is {ratio:.1f}x the observed {observed.max():.4g}"
+
+
+def _error_gradient(graph, x: np.ndarray, out: int) -> np.ndarray:
+    """d/dx of output ``out`` of (float network with the quantised weights - float
+    network): the error without the roundings, a guide for the search (the check itself
+    uses the golden emulator)."""
+    from nnfpga.ir.ops import Activation, Dense
+    layers = [n for n in graph.nodes[1:]]
+    assert all(isinstance(n, (Dense, Activation)) for n in layers)
+
+    def forward(weights):   # each layer's Jacobian: ("w", matrix) or ("d", slopes per sample)
+        a, jacobians = x, []
+        for n in layers:
+            if isinstance(n, Dense):
+                w, b = weights(n)
+                a = a @ w + b
+                jacobians.append(("w", w))
+            else:
+                h = 1e-6
+                jacobians.append(("d", (n.float_forward(a + h) - n.float_forward(a - h)) / (2 * h)))
+                a = n.float_forward(a)
+        return jacobians
+
+    def backward(jacobians):
+        g = np.zeros((len(x), int(np.prod(graph.output.info.shape))))
+        g[:, out] = 1.0
+        for kind, j in reversed(jacobians):
+            g = g @ j.T if kind == "w" else g * j
+        return g
+
+    exact = lambda n: (np.asarray(n.kernel, np.float64), np.asarray(n.bias, np.float64))   # noqa: E731
+    quant = lambda n: (n.kernel_q.value.reshape(np.shape(n.kernel)), n.bias_q.value.reshape(-1))   # noqa: E731
+    return backward(forward(quant)) - backward(forward(exact))
+
+
+def _adversarial_inputs(graph, starts: int = 300, steps: int = 200, lr: float = 0.5) -> np.ndarray:
+    """Inputs found by Adam ascent of each output's error, both signs, from random
+    starts in the input type's range (projected onto it after each step)."""
+    t = graph.input.info.type
+    lo, hi = t.min_value, t.max_value
+    rng = np.random.default_rng(5)
+    found = []
+    for out in range(int(np.prod(graph.output.info.shape))):
+        for sign in (1.0, -1.0):
+            x = rng.uniform(lo, hi, (starts, *graph.input.info.shape))
+            m, v = np.zeros_like(x), np.zeros_like(x)
+            for k in range(1, steps + 1):
+                g = sign * _error_gradient(graph, x, out)
+                m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+                x = np.clip(x + lr * (m / (1 - 0.9 ** k)) / (np.sqrt(v / (1 - 0.999 ** k)) + 1e-12), lo, hi)
+            found.append(x)
+    return np.concatenate(found)
+
+
+@pytest.mark.parametrize("name", list(REACHED))
+def test_bound_holds_at_corners_and_adversarial_inputs(name, mlp_16_64_32_32_5):
+    """Soundness where the error is largest: every corner of the input box (2**16) and
+    the points of a search that climbs each output's error; the search must beat
+    random inputs, else it tests nothing beyond them."""
+    graph = build_graph(mlp_16_64_32_32_5 if name == "mlp_16_64_32_32_5" else MODELS / name)
+    bound = error_bound(graph)
+    t = graph.input.info.type
+    n_in = int(np.prod(graph.input.info.shape))
+    corners = np.array(np.meshgrid(*[[t.min_value, t.max_value]] * n_in, indexing="ij")).reshape(n_in, -1).T
+    searched = _adversarial_inputs(graph)
+    rand = np.random.default_rng(1).uniform(t.min_value, t.max_value, (20_000, n_in))
+    observed = {}
+    for label, x in (("corners", corners), ("search", searched), ("random", rand)):
+        observed[label] = np.abs(emulate(graph, x) - float_forward(graph, x)).max(axis=0)
+        assert np.all(observed[label] <= bound), (label, observed[label], bound)
+    assert observed["search"].max() > 1.2 * observed["random"].max(), observed
 
 
 def test_relu_of_a_negative_interval_has_no_error():
