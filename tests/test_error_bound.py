@@ -177,3 +177,25 @@ def test_activation_entries_keep_what_the_bound_relies_on(name):
                 seg = np.linspace(a, b, 5)
                 s = np.diff(f(seg)) / np.diff(seg) if b > a else np.zeros(1)
                 assert np.ptp(s) <= 1e-9
+
+
+@pytest.mark.parametrize("function", ["tanh", "sigmoid"])
+def test_largest_step_bounds_every_move_and_is_tight(function):
+    """``_largest_step(lo, hi, d)`` bounds |f(x + e) - f(x)| for x in [lo, hi], |e| <= d
+    (checked on a dense grid of both), and the grid's largest step is within the search's
+    slack of it."""
+    from nnfpga.compiler.passes.error_bound import _STEP_GRID, _largest_step
+    from nnfpga.ir.ops import Activation
+    node = Activation("f", ["x"], function=function)
+    rng = np.random.default_rng(3)
+    lo = rng.normal(0, 4, 200)
+    hi = lo + rng.exponential(3, 200)
+    d = rng.exponential(1.5, 200)
+    step = _largest_step(node, lo, hi, d)
+    x = lo + (hi - lo) * np.linspace(0, 1, 401)[:, None, None]
+    e = d * np.linspace(-1, 1, 201)[None, :, None]
+    seen = np.abs(node.float_forward(x + e) - node.float_forward(x)).max(axis=(0, 1))
+    assert np.all(seen <= step)
+    search = d / _STEP_GRID          # the search's grid step (on [-d, 0] at most)
+    grid = (hi - lo) / 400 + d / 100  # the check's grid steps in x and e
+    assert np.all(step <= seen + node.properties.lipschitz * (search + grid))

@@ -273,18 +273,22 @@ def _largest_step(node: Activation, lo: np.ndarray, hi: np.ndarray, d: np.ndarra
     """A bound on ``|f(x + e) - f(x)|`` for ``x`` in ``[lo, hi]`` and ``|e| <= d``, for a
     non-decreasing function whose slope never grows away from zero (the table entries).
 
-    The move spans part of a window ``[t, t + d]`` with ``t`` in ``[lo - d, hi]``, and
-    ``phi(t) = f(t + d) - f(t)`` rises for ``t <= -d``, is concave on ``[-d, 0]`` (its
-    derivative ``f'(t + d) - f'(t)`` falls there) and falls for ``t >= 0``: its largest
-    value on ``[lo - d, hi]`` lies in that interval's part nearest ``[-d, 0]``, searched
-    on a grid plus the slack a grid step can hide (``phi`` moves by at most L times the
-    step).  Much below ``L d`` where ``d`` is wide compared with the function's knee."""
-    fn = node.properties
-    f = lambda v: node.float_forward(np.asarray(v, dtype=np.float64))   # noqa: E731
-    a, b = np.clip(-d, lo - d, hi), np.clip(0.0, lo - d, hi)
+    The move lies in a window ``[t, t + d]`` that starts at ``x`` or ends at it: ``t`` in
+    ``[lo, hi]`` or in ``[lo - d, hi - d]``.  ``phi(t) = f(t + d) - f(t)`` rises for
+    ``t <= -d``, is concave on ``[-d, 0]`` (its derivative ``f'(t + d) - f'(t)`` falls
+    there) and falls for ``t >= 0``: on each range of starts its largest value lies in the
+    part nearest ``[-d, 0]``, searched on a grid plus the slack a grid step can hide
+    (``phi`` moves by at most L times the step).  Much below ``L d`` where ``d`` is wide
+    compared with the function's knee."""
+    return np.maximum(_largest_window(node, lo, hi, d), _largest_window(node, lo - d, hi - d, d))
+
+
+def _largest_window(node: Activation, t_lo: np.ndarray, t_hi: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The largest ``f(t + d) - f(t)`` for ``t`` in ``[t_lo, t_hi]`` (see `_largest_step`)."""
+    a, b = np.clip(-d, t_lo, t_hi), np.clip(0.0, t_lo, t_hi)
     t = a + (b - a) * np.linspace(0.0, 1.0, _STEP_GRID + 1)[:, None]
-    phi = f(t + d) - f(t)
-    return phi.max(axis=0) + fn.lipschitz * (b - a) / _STEP_GRID
+    phi = node.float_forward(t + d) - node.float_forward(t)
+    return phi.max(axis=0) + node.properties.lipschitz * (b - a) / _STEP_GRID
 
 
 def _float_image(node: Activation, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
