@@ -36,7 +36,10 @@ cancel, instead of being added in absolute value.  The bound is ``|ec| + sum |eg
     and the conversion's rounding and saturation; where the function is 0 on the whole
     interval (relu of a negative input) the error is exactly 0;
   - table (e.g. tanh, sigmoid): the index conversion's rounding goes in with the slope,
-    plus the entry rounding, plus what clipping the index range can cost;
+    plus the entry rounding, plus what clipping the index range can cost; where the
+    function's largest step over any move within the input error (`_largest_step`) is
+    below the part the form cannot carry, one fresh symbol takes that step instead (on
+    the last node: wherever it is below the whole);
   - none (e.g. softmax): no bound, the result is None;
 
   the float value's form is ``lam z + g``: for piecewise-linear functions ``lam`` is
