@@ -82,8 +82,6 @@ def read_model_bytes(path: Path) -> bytes:
 
 def _what_else(data: bytes) -> str | None:
     """A description of a file that is clearly not ONNX, from its first bytes."""
-    if not data:
-        return "it is empty"
     if data.startswith(b"\x89HDF\r\n\x1a\n"):
         return "it is an HDF5 file (a Keras .h5 model?); compile it under its .h5 name"
     if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
@@ -100,19 +98,21 @@ def parse_model(data: bytes, where: str):
     """The ``ModelProto`` in ``data`` (no external data is ever loaded)."""
     import onnx
     from google.protobuf.message import DecodeError
+    if not data:
+        raise UserError(f"{where}: holds no graph: the file is empty")
     other = _what_else(data)
     if other is not None:
-        raise UserError(f"{where}: not an ONNX model: {other}. An ONNX model is a protobuf file written "
+        raise UserError(f"{where}: not a readable ONNX file: {other}. An ONNX model is a protobuf file written "
                         "by onnx.save or torch.onnx.export")
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
     except (DecodeError, ValueError, RuntimeError) as e:
-        raise UserError(f"{where}: not a readable ONNX model: the protobuf does not parse ({e}); the file "
+        raise UserError(f"{where}: not a readable ONNX file: the protobuf does not parse ({e}); the file "
                         "is truncated, corrupt or not ONNX") from None
     if model.ir_version <= 0 or not model.HasField("graph"):
-        raise UserError(f"{where}: not an ONNX model: the data holds no IR version and graph (random bytes, "
-                        "a truncated file or another protobuf)")
+        raise UserError(f"{where}: holds no graph: the data has no IR version and graph (random bytes, a "
+                        "truncated file or another protobuf, not an ONNX model)")
     return model
 
 
@@ -126,7 +126,8 @@ def check_model(model, where: str, min_opset: int, max_opset: int) -> None:
         raise UserError(f"{where}: defines model-local functions ({names}); they are not supported: export "
                         "the model with the functions inlined")
     if not graph.node:
-        raise UserError(f"{where}: the graph {graph.name!r} has no nodes (an empty or truncated model)")
+        raise UserError(f"{where}: holds no graph: the graph {graph.name!r} has no nodes (an empty or truncated "
+                        "model)")
     if len(graph.sparse_initializer):
         raise UserError(f"{where}: sparse initializer {graph.sparse_initializer[0].values.name!r} is not "
                         "supported; store the weights as dense initializers")
