@@ -135,6 +135,9 @@ def check_torchscript(path: Path) -> None:
     names = [i.filename for i in infos]
     has_code = any("/code/" in n or n.startswith("code/") for n in names)
     has_constants = any(n == "constants.pkl" or n.endswith("/constants.pkl") for n in names)
+    if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names) and not (has_code and has_constants):
+        raise UserError(f"{path}: a zip archive that is neither TorchScript nor a torch.save() file (it has no "
+                        f"code/ or data.pkl). Instead, {_ADVICE}")
     if not (has_code and has_constants):
         raise UserError(f"{path}: a torch.save() archive, not TorchScript: {_saved_contents(path)}. Instead, "
                         f"{_ADVICE}")
