@@ -242,6 +242,45 @@ def _negative_variance(model):
                                                 ["bn_out"], name="bn1"))
 
 
+def _reversed_nodes(model):
+    nodes = list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes[::-1])
+
+
+def _no_op_type(model):
+    _node(model, "relu1").op_type = ""
+
+
+def _gemm_without_weights(model):
+    del _node(model, "fc1").input[1:]
+
+
+def _quant_relu(scale: float, bits: float) -> Callable:
+    def edit(model):
+        from onnx import helper, numpy_helper
+        model.opset_import.append(helper.make_opsetid("qonnx.custom_op.general", 1))
+        node = _node(model, "relu1")
+        node.op_type, node.domain = "Quant", "qonnx.custom_op.general"
+        node.input.extend(["q.s", "q.z", "q.b"])
+        model.graph.initializer.extend(numpy_helper.from_array(np.array(v, np.float32), n)
+                                       for n, v in (("q.s", scale), ("q.z", 0.0), ("q.b", bits)))
+    return edit
+
+
+def _two_outputs(model):
+    from onnx import TensorProto, helper
+    model.graph.output.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, ["N", 2, 4, 4]))
+
+
+def _batchnorm(variance, epsilon: float) -> Callable:
+    def edit(model):
+        _negative_variance(model)
+        _replace_init("bn.v", np.asarray(variance, np.float32))(model)
+        _set("bn1", "epsilon", epsilon)(model)
+    return edit
+
+
 def _float_attr(model):
     from onnx import AttributeProto
     node = _node(model, "conv1")
@@ -424,11 +463,30 @@ CASES = [onnx_case(id, edit, words, isolated=True) for id, edit, words in WINDOW
                                                   "qonnx.custom_op.general")),
     onnx_case("local-function", _local_function, ("'MyRelu'", "functions", "inlined")),
     onnx_case("subgraph-attribute", _subgraph, ("'relu1' (Relu)", "then_branch", "sub-graph")),
+    onnx_case("nodes-unsorted", _reversed_nodes, ("'fc1' (Gemm)", "comes before", "'flat' (Flatten)",
+                                                  "topological order")),
+    onnx_case("node-without-op-type", _no_op_type, ("op_type", "non-empty")),
+    onnx_case("gemm-without-weights", _gemm_without_weights, ("fc1", "Gemm", "input size 1")),
+    onnx_case("two-outputs", _two_outputs, ("2 outputs", "'y', 'r'", "exactly one")),
     # attributes
+    onnx_case("conv-auto-pad-unknown", _set("conv1", "auto_pad", "SIDEWAYS"),
+              ("'conv1' (Conv)", "auto_pad", "'SIDEWAYS'", "SAME_UPPER")),
+    onnx_case("conv-auto-pad-int", _set("conv1", "auto_pad", 3), ("'conv1' (Conv)", "auto_pad", "must be STRING")),
+    onnx_case("softmax-axis-string", lambda m: (setattr(_node(m, "relu1"), "op_type", "Softmax"),
+                                                _set("relu1", "axis", "last")(m)),
+              ("'relu1' (Softmax)", "'axis'", "must be INT")),
+    onnx_case("batchnorm-epsilon-negative", _batchnorm([1.0, 1.0], -1.0),
+              ("'bn1' (BatchNormalization)", "epsilon", "must be positive")),
+    onnx_case("batchnorm-zero-variance-no-epsilon", _batchnorm([0.0, 1.0], 0.0),
+              ("'bn1' (BatchNormalization)", "'epsilon' 0", "bn.v")),
+    onnx_case("quant-scale-nan", _quant_relu(float("nan"), 8), ("'q.s'", "'relu1' (Quant)", "NaN")),
+    onnx_case("quant-bits-huge", _quant_relu(0.25, 1e9), ("'relu1' (Quant)", "bit width")),
     onnx_case("gemm-transa", _set("fc1", "transA", 1), ("'fc1'", "Gemm", "transA=1")),
     onnx_case("gemm-alpha-string", _string_alpha, ("'fc1' (Gemm)", "'alpha'", "STRING", "must be FLOAT")),
     onnx_case("gemm-alpha-inf", _set("fc1", "alpha", float("inf")), ("'fc1' (Gemm)", "'alpha'", "finite")),
     onnx_case("leakyrelu-alpha-nan", _leaky_nan, ("'relu1' (LeakyRelu)", "'alpha'", "nan", "finite")),
+    onnx_case("old-opset-stride-zero", lambda m: (_opset(9)(m), _set("pool1", "strides", [0, 2])(m)),
+              ("'pool1' (MaxPool)", "strides", "positive"), isolated=True),
     onnx_case("config-verb-stride-zero", _set("conv1", "strides", [0, 0]), ("'conv1' (Conv)", "strides"),
               isolated=True, args=("config", "{tmp}/" + F, "-o", "{tmp}/out")),
     # files

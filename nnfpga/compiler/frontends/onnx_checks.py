@@ -41,6 +41,8 @@ _FLOATS = (1, 10, 11, 16)
 _WINDOW_OPS = {"Conv": 1, "ConvTranspose": 1, "ConvInteger": 1, "QLinearConv": 3, "MaxPool": None,
                "AveragePool": None, "LpPool": None, "MaxUnpool": None}
 
+_AUTO_PADS = ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
+
 _A_FLOAT, _A_INT, _A_STRING, _A_FLOATS, _A_INTS = 1, 2, 3, 6, 7
 _A_NAMES = {0: "undefined", 1: "FLOAT", 2: "INT", 3: "STRING", 4: "TENSOR", 5: "GRAPH", 6: "FLOATS",
             7: "INTS", 8: "STRINGS", 9: "TENSORS", 10: "GRAPHS", 11: "SPARSE_TENSOR", 12: "SPARSE_TENSORS",
@@ -142,9 +144,10 @@ def check_model(model, where: str, min_opset: int, max_opset: int) -> None:
     for node in graph.node:
         check_node(node, where)
     check_wiring(graph, where)
+    inits = {t.name: t for t in graph.initializer}
     for node in graph.node:
-        check_window(node, graph, where)
-        check_weights(node, graph, where)
+        check_window(node, inits, where)
+        check_weights(node, inits, where)
 
 
 def check_versions(model, where: str, min_opset: int, max_opset: int) -> None:
@@ -224,7 +227,7 @@ def check_tensor(t, what: str, where: str, initializer: bool = False) -> None:
         return
     dims = list(t.dims)
     if any(d < 0 for d in dims):
-        raise UserError(f"{where}: {what} has negative dimensions {dims}")
+        raise UserError(f"{where}: {what} has negative dimensions {dims}; the file is corrupt")
     n = 1
     for d in dims:
         n *= int(d)
@@ -243,9 +246,10 @@ def check_tensor(t, what: str, where: str, initializer: bool = False) -> None:
         bad = ~np.isfinite(np.asarray(values, dtype=np.float64))
         if bad.any():
             index = tuple(int(i) for i in np.argwhere(bad)[0])
+            at = f", at index {list(index)}" if index else ""
             raise UserError(f"{where}: {what} holds {int(bad.sum())} NaN or infinite value(s) (the first, "
-                            f"{float(np.asarray(values)[index])}, at index {list(index)}); firmware needs finite "
-                            "weights: check the training")
+                            f"{float(np.asarray(values)[index])}{at}); firmware needs finite weights and "
+                            "constants: check the training")
 
 
 # ----------------------------------------------------------------------------- nodes
@@ -281,16 +285,16 @@ def check_node(node, where: str) -> None:
 def check_wiring(graph, where: str) -> None:
     """Every tensor produced once, every input produced by something, and no cycle."""
     known = {t.name for t in graph.initializer} | {i.name for i in graph.input}
-    producer: dict[str, object] = {}
-    for node in graph.node:
+    producer: dict[str, int] = {}  # tensor -> index of the node writing it
+    for k, node in enumerate(graph.node):
         for o in node.output:
             if not o:
                 continue
             if o in producer or o in known:
-                first = describe(producer[o]) if o in producer else "a graph input or initializer"
+                first = describe(graph.node[producer[o]]) if o in producer else "a graph input or initializer"
                 raise UserError(f"{where}: {describe(node)} writes tensor {o!r}, which {first} already "
                                 "defines; every tensor must have exactly one producer")
-            producer[o] = node
+            producer[o] = k
     for node in graph.node:
         for i in node.input:
             if i and i not in producer and i not in known:
@@ -299,19 +303,25 @@ def check_wiring(graph, where: str) -> None:
     for o in graph.output:
         if o.name not in producer and o.name not in known:
             raise UserError(f"{where}: graph output {o.name!r} is produced by no node")
-    _check_acyclic(graph, producer, where)
+    deps = [sorted({producer[i] for i in n.input if i in producer}) for n in graph.node]
+    _check_acyclic(graph, deps, where)
+    for k, node in enumerate(graph.node):
+        later = [j for j in deps[k] if j > k]
+        if later:
+            raise UserError(f"{where}: {describe(node)} comes before {describe(graph.node[later[0]])}, whose "
+                            "output it reads; ONNX nodes must be stored in topological order (re-save the model "
+                            "with onnx's tools, e.g. onnx.compose or onnxsim)")
 
 
-def _check_acyclic(graph, producer: dict, where: str) -> None:
-    index = {id(n): k for k, n in enumerate(graph.node)}
-    deps = [{index[id(producer[i])] for i in n.input if i in producer} for n in graph.node]
-    state = [0] * len(deps)  # 0: unvisited, 1: on the path, 2: done
+def _check_acyclic(graph, deps: list[list[int]], where: str) -> None:
+    """A depth-first walk over the producers of each node's inputs (iterative: a hostile
+    graph may be deeper than Python's recursion limit)."""
+    state = [0] * len(deps)  # 0: unvisited, 1: on the current path, 2: done
     for start in range(len(deps)):
         if state[start]:
             continue
-        path, stack = [], [(start, iter(sorted(deps[start])))]
+        path, stack = [start], [(start, iter(deps[start]))]
         state[start] = 1
-        path.append(start)
         while stack:
             k, it = stack[-1]
             nxt = next(it, None)
@@ -320,14 +330,13 @@ def _check_acyclic(graph, producer: dict, where: str) -> None:
                 stack.pop()
                 path.pop()
             elif state[nxt] == 1:
-                loop = path[path.index(nxt):]
-                names = " -> ".join(describe(graph.node[j]) for j in loop)
+                names = " -> ".join(describe(graph.node[j]) for j in path[path.index(nxt):])
                 raise UserError(f"{where}: the graph has a cycle: {names} -> back to the first; an ONNX "
                                 "graph must be acyclic")
             elif state[nxt] == 0:
                 state[nxt] = 1
                 path.append(nxt)
-                stack.append((nxt, iter(sorted(deps[nxt]))))
+                stack.append((nxt, iter(deps[nxt])))
 
 
 # ----------------------------------------------------------------------------- windows
@@ -338,6 +347,13 @@ def _ints(node, name: str) -> list[int] | None:
     return None
 
 
+def _string(node, name: str) -> str | None:
+    for a in node.attribute:
+        if a.name == name:
+            return a.s.decode("utf-8", "replace")
+    return None
+
+
 def _int(node, name: str) -> int | None:
     for a in node.attribute:
         if a.name == name:
@@ -345,21 +361,14 @@ def _int(node, name: str) -> int | None:
     return None
 
 
-def _initializer(graph, name: str):
-    for t in graph.initializer:
-        if t.name == name:
-            return t
-    return None
-
-
-def check_window(node, graph, where: str) -> None:
+def check_window(node, inits: dict, where: str) -> None:
     """strides, dilations, kernel_shape, pads and group of a windowed op, which shape
     inference divides by and indexes with unchecked."""
     if node.op_type not in _WINDOW_OPS or node.domain not in ("", "ai.onnx"):
         return
     me = f"{where}: {describe(node)}"
     w_index = _WINDOW_OPS[node.op_type]
-    weights = _initializer(graph, node.input[w_index]) if w_index is not None and len(node.input) > w_index \
+    weights = inits.get(node.input[w_index]) if w_index is not None and len(node.input) > w_index \
         else None
     kernel = _ints(node, "kernel_shape")
     if weights is not None:
@@ -397,6 +406,9 @@ def check_window(node, graph, where: str) -> None:
                     raise UserError(f"{me}: attribute 'pads' {pads}: pad {p} on spatial axis {axis % r} is not "
                                     f"smaller than the kernel ({span[axis % r]}); such a window sees only "
                                     "padding")
+    auto = _string(node, "auto_pad")
+    if auto is not None and auto not in _AUTO_PADS:
+        raise UserError(f"{me}: attribute 'auto_pad' is {auto!r}; ONNX defines {', '.join(_AUTO_PADS)}")
     group = _int(node, "group")
     if group is not None:
         if group < 1:
@@ -415,19 +427,24 @@ def _check_list(me: str, name: str, values: list[int], length: int | None, least
         raise UserError(f"{me}: attribute {name!r} {values} must be {kind}")
 
 
-def check_weights(node, graph, where: str) -> None:
+def check_weights(node, inits: dict, where: str) -> None:
     """Weights a layer cannot be built from: empty matrices, negative variances."""
     me = f"{where}: {describe(node)}"
     if node.op_type in ("Gemm", "MatMul") and len(node.input) > 1:
-        w = _initializer(graph, node.input[1])
+        w = inits.get(node.input[1])
         if w is not None and any(d == 0 for d in w.dims):
             raise UserError(f"{me}: its weights {w.name!r} have dims {list(w.dims)}: an empty layer")
     if node.op_type == "BatchNormalization" and len(node.input) > 4:
         from onnx import numpy_helper
-        var = _initializer(graph, node.input[4])
+        var = inits.get(node.input[4])
         if var is not None and var.data_type in _FLOATS:
             values = np.asarray(numpy_helper.to_array(var), dtype=np.float64).reshape(-1)
             if np.any(values < 0):
                 bad = int(np.argmax(values < 0))
                 raise UserError(f"{me}: its variance {var.name!r} is negative ({values[bad]:g} at channel "
                                 f"{bad}); a variance is never negative: the file is corrupt")
+            eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
+            if eps < 0 or np.any(values + eps <= 0):
+                raise UserError(f"{me}: attribute 'epsilon' {eps:g} with variance {var.name!r} (smallest "
+                                f"{values.min():g}) divides by the square root of a number that is not "
+                                "positive; epsilon must be positive (the ONNX default is 1e-5)")
