@@ -150,12 +150,54 @@ def _not_zip(path: Path) -> str:
     if not head:
         return "the file is empty"
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return f"it is a plain pickle (torch.save without the zip format): {_saved_contents(path)}"
+        return f"it is a plain pickle (pickle.dump, or torch.save without the zip format): {_pickle_contents(path)}"
     if head.startswith(b"PK"):
         return "it starts like a zip archive but has no readable directory: the file is truncated or corrupt"
     if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
         return "it is a text file"
     return "it is neither a zip archive nor a pickle (random bytes, or a truncated or corrupt file)"
+
+
+#: What a pickled state dict may name: its containers and torch's tensor rebuilders.
+_STATE_DICT_GLOBALS = ("collections.OrderedDict", "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter",
+                       "torch.")
+
+_PICKLE_STRINGS = ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING",
+                   "SHORT_BINSTRING")
+
+
+def _pickle_globals(path: Path) -> list[str]:
+    """The classes and functions a plain pickle file would import, read from its opcodes
+    (pickletools only parses; nothing is imported or called).  torch's legacy format is a
+    few pickles in a row followed by raw tensor data: parsing stops at the first non-pickle."""
+    import pickletools
+    names: list[str] = []
+    strings: list[str] = []
+    with open(path, "rb") as f:
+        for _ in range(4):
+            try:
+                for op, arg, _pos in pickletools.genops(f):
+                    if op.name in _PICKLE_STRINGS:
+                        strings.append(str(arg))
+                    elif op.name == "GLOBAL":
+                        names.append(str(arg).replace(" ", "."))
+                    elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                        names.append(f"{strings[-2]}.{strings[-1]}")
+            except Exception:  # noqa: BLE001 (the raw data after the pickles, or a corrupt file)
+                break
+    return list(dict.fromkeys(names))
+
+
+def _pickle_contents(path: Path) -> str:
+    why = ("a state dict holds only weights, and nnfpga needs the architecture too; nnfpga never unpickles "
+           "such files, which can run arbitrary code")
+    names = _pickle_globals(path)
+    odd = [n for n in names if not n.startswith(_STATE_DICT_GLOBALS)]
+    if names and not odd:
+        return f"it looks like a state dict (tensors only); {why}"
+    if odd:
+        return f"unpickling it would import and call {', '.join(odd[:4])}; {why}"
+    return f"it holds plain Python data, not a model; {why}"
 
 
 def _saved_contents(path: Path) -> str:
