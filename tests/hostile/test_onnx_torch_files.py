@@ -13,6 +13,7 @@ import functools
 import io
 import pickle
 import shutil
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -104,6 +105,18 @@ def _conv_weights_dims(dims):
         t.raw_data = b""
         del t.float_data[:]
     return edit
+
+
+def _computed_conv_weights(model):
+    from onnx import helper
+    model.graph.node.insert(0, helper.make_node("Identity", ["conv1.w"], ["w2"], name="wcopy"))
+    _node(model, "conv1").input[1] = "w2"
+    _set("conv1", "strides", [1, 0])(model)
+
+
+def _average_pool(model):
+    _node(model, "pool1").op_type = "AveragePool"
+    _set("pool1", "strides", [0, 0])(model)
 
 
 def _short_raw(model):
@@ -350,7 +363,9 @@ def _torch_file(kind: str) -> bytes:
     elif kind == "whole_module":
         torch.save(_Pickled(net.state_dict()), buf)
     else:
-        torch.jit.save(torch.jit.trace(net, torch.zeros(2, 4)), buf)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit's notices
+            torch.jit.save(torch.jit.trace(net, torch.zeros(2, 4)), buf)
     return buf.getvalue()
 
 
@@ -412,13 +427,16 @@ WINDOWS = [  # (id, edit, the words of the message): crashed onnx.shape_inferenc
     ("maxpool-kernel-zero", _set("pool1", "kernel_shape", [0, 2]), ("'pool1' (MaxPool)", "kernel_shape", "positive")),
     ("maxpool-pads-length", _set("pool1", "pads", [0, 0]), ("'pool1' (MaxPool)", "pads", "needs 4")),
     ("conv-pads-negative", _set("conv1", "pads", [-1, 0, 0, 0]), ("'conv1' (Conv)", "pads", "non-negative")),
-    ("conv-pads-over-kernel", _set("conv1", "pads", [3, 0, 0, 0]), ("'conv1' (Conv)", "pads", "smaller than the kernel")),
+    ("conv-pads-over-kernel", _set("conv1", "pads", [3, 0, 0, 0]),
+     ("'conv1' (Conv)", "pads", "smaller than the kernel")),
     ("maxpool-pads-over-kernel", _set("pool1", "pads", [0, 0, 0, 5]), ("'pool1' (MaxPool)", "pads", "kernel")),
     ("conv-group-zero", _set("conv1", "group", 0), ("'conv1' (Conv)", "group", "positive")),
     ("conv-group-negative", _set("conv1", "group", -2), ("'conv1' (Conv)", "group", "positive")),
     ("conv-group-not-dividing", _set("conv1", "group", 3), ("'conv1' (Conv)", "group", "2 filters")),
     ("conv-zero-filters", _conv_weights_dims([0, 1, 3, 3]), ("'conv1' (Conv)", "conv1.w", "zero filters")),
     ("conv-zero-kernel", _conv_weights_dims([2, 1, 0, 3]), ("'conv1' (Conv)", "conv1.w", "kernel size")),
+    ("conv-computed-weights-stride-zero", _computed_conv_weights, ("'conv1' (Conv)", "strides", "positive")),
+    ("averagepool-stride-zero", _average_pool, ("'pool1' (AveragePool)", "strides", "positive")),
     ("conv-strides-floats", _float_attr, ("'conv1' (Conv)", "strides", "FLOATS", "must be INTS")),
 ]
 
@@ -426,7 +444,8 @@ CASES = [onnx_case(id, edit, words, isolated=True) for id, edit, words in WINDOW
     # tensors
     onnx_case("init-raw-data-short", _short_raw, ("fc1.w", "'fc1' (Gemm)", "raw_data", "96 bytes")),
     onnx_case("init-float-data-count", _float_data_count, ("fc1.b", "'fc1' (Gemm)", "float_data", "holds 2")),
-    onnx_case("init-string", _typed_bias(8, [b"a", b"b", b"c"]), ("fc1.b", "'fc1' (Gemm)", "STRING", "must be numbers")),
+    onnx_case("init-string", _typed_bias(8, [b"a", b"b", b"c"]),
+              ("fc1.b", "'fc1' (Gemm)", "STRING", "must be numbers", "FLOAT16")),
     onnx_case("init-bool", _typed_bias(9, [True, False, True]), ("fc1.b", "'fc1' (Gemm)", "BOOL")),
     onnx_case("init-complex", _typed_bias(14, [1 + 1j, 0j, 2j]), ("fc1.b", "'fc1' (Gemm)", "COMPLEX64")),
     onnx_case("init-nan", _replace_init("fc1.w", np.full((8, 3), np.nan, np.float32)),
@@ -511,7 +530,8 @@ CASES = [onnx_case(id, edit, words, isolated=True) for id, edit, words in WINDOW
     Case("torch-directory", ("compile", "{tmp}/m.pth", "-o", "{tmp}/out"), ("m.pth", "not a file"), _mkdir("m.pth")),
     torch_case("state-dict", lambda: _torch_file("state_dict"), ("state dict of 2 tensors", "fc.weight",
                                                                  "architecture")),
-    torch_case("legacy-state-dict", lambda: _torch_file("legacy_state_dict"), ("plain pickle", "state dict (tensors only)")),
+    torch_case("legacy-state-dict", lambda: _torch_file("legacy_state_dict"),
+               ("plain pickle", "state dict (tensors only)")),
     torch_case("whole-module", lambda: _torch_file("whole_module"), ("pickles Python objects", "architecture")),
     torch_case("pickle-trap", _pickle_trap, ("plain pickle", "import and call io.open")),
     torch_case("torchscript-untrusted", lambda: _torch_file("traced"), ("holds code", "--trust-model-code")),

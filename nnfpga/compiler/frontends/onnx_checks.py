@@ -222,8 +222,8 @@ def check_tensor(t, what: str, where: str, initializer: bool = False) -> None:
         kind = onnx.TensorProto.DataType.Name(t.data_type) if t.data_type in onnx.TensorProto.DataType.values() \
             else f"unknown type code {t.data_type}"
         if initializer or t.data_type in (8, 14, 15) or t.data_type not in onnx.TensorProto.DataType.values():
-            raise UserError(f"{where}: {what} has element type {kind}; weights must be numbers: "
-                            f"{', '.join(sorted(set(_NUMERIC_TYPES.values())))}")
+            raise UserError(f"{where}: {what} has element type {kind}; weights and constants must be numbers "
+                            f"of a type nnfpga reads: {', '.join(sorted(set(_NUMERIC_TYPES.values())))}")
         return
     dims = list(t.dims)
     if any(d < 0 for d in dims):
@@ -420,8 +420,9 @@ def check_window(node, inits: dict, where: str) -> None:
 
 def _check_list(me: str, name: str, values: list[int], length: int | None, least: int) -> None:
     if length is not None and len(values) != length:
-        raise UserError(f"{me}: attribute {name!r} {values} has {len(values)} values; this {length // 2 if name == 'pads' else length}-D "
-                        f"window needs {length}")
+        rank = length // 2 if name == "pads" else length
+        raise UserError(f"{me}: attribute {name!r} {values} has {len(values)} values; this {rank}-D window "
+                        f"needs {length}")
     if any(v < least for v in values):
         kind = "positive" if least == 1 else "non-negative"
         raise UserError(f"{me}: attribute {name!r} {values} must be {kind}")
