@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.j
 
 import nnfpga  # noqa: E402
 from nnfpga.core.errors import UserError  # noqa: E402
-from nnfpga.compiler.frontends.pytorch import TorchModel  # noqa: E402
+from nnfpga.compiler.frontends.pytorch import TorchModel, trusting_model_code  # noqa: E402
 from nnfpga.compiler.passes.error_bound import error_bound  # noqa: E402
 from nnfpga.compiler.pipeline import build_graph  # noqa: E402
 from nnfpga.ir.emulator import emulate  # noqa: E402
@@ -152,17 +152,17 @@ def test_traced_torchscript_file_knows_its_input_shape(tmp_path):
     module = _cnn()
     x = _images(1000, seed=2)
     torch.jit.save(torch.jit.trace(module, torch.from_numpy(x[:2])), tmp_path / "cnn.pt")
-    graph = build_graph(tmp_path / "cnn.pt")
+    graph = build_graph(TorchModel(tmp_path / "cnn.pt", trust_code=True))
     _check(graph, module, x)
 
 
 def test_scripted_torchscript_file_needs_an_example_input(tmp_path):
     module = _mlp()
     torch.jit.save(torch.jit.script(module), tmp_path / "mlp.pth")
-    with pytest.raises(UserError, match="records no input shape.*example_input"):
+    with pytest.raises(UserError, match="records no input shape.*example_input"), trusting_model_code():
         build_graph(tmp_path / "mlp.pth")
     x = _events(1000, seed=3)
-    _check(build_graph(TorchModel(tmp_path / "mlp.pth", x[:2])), module, x)
+    _check(build_graph(TorchModel(tmp_path / "mlp.pth", x[:2], trust_code=True)), module, x)
 
 
 class _Trap:

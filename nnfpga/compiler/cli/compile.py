@@ -34,6 +34,8 @@ def add_parser(sub) -> None:
     c.add_argument("--bunch-crossing", action="store_true",
                    help="also write a bunch-crossing wrapper: the input frame arrives over clock/40MHz "
                         "words per 25 ns crossing (<name>_bx)")
+    c.add_argument("--trust-model-code", action="store_true",
+                   help="allow running the code inside a TorchScript .pt/.pth model file (refused otherwise)")
     add_optimisation_args(c)
 
 
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from nnfpga.backends.report.text import print_summary
     from nnfpga.compiler.adjustments import AdjustmentWarning, adjustment_message, optimisation_lines
     from nnfpga.compiler.driver import compile_model
-    with warnings.catch_warnings():
+    from nnfpga.compiler.frontends.pytorch import trusting_model_code
+    with warnings.catch_warnings(), trusting_model_code(args.trust_model_code):
         warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
         model = args.model[0] if len(args.model) == 1 else args.model
         if args.weights is not None:

@@ -16,6 +16,8 @@ def add_parser(sub) -> None:
                    help="weights (.h5, from model.save_weights) of a Keras .json architecture file given as MODEL")
     g.add_argument("-o", "--output", help="the file to write (default: print it); never overwritten")
     g.add_argument("--clock", default="240MHz", help="clock frequency (for --event-rate)")
+    g.add_argument("--trust-model-code", action="store_true",
+                   help="allow running the code inside a TorchScript .pt/.pth model file (refused otherwise)")
     add_optimisation_args(g)
 
 
@@ -24,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     from nnfpga.api import make_config
     from nnfpga.compiler.adjustments import AdjustmentWarning
-    with warnings.catch_warnings(record=True) as caught:
+    from nnfpga.compiler.frontends.pytorch import trusting_model_code
+    with warnings.catch_warnings(record=True) as caught, trusting_model_code(args.trust_model_code):
         warnings.simplefilter("always", AdjustmentWarning)
         text = make_config(args.model, args.output, weights=args.weights, clock=args.clock, **optimisation_kwargs(args))
     for w in caught:

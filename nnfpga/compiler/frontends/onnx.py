@@ -10,6 +10,11 @@ paddings); other (asymmetric) pads are refused.  Channels-first graphs are conve
 the IR's channels-last layout (see `onnx_convert`); users feed samples, and receive
 results, in the model's own layout (the graph's `Layout`s).  Reading a model never imports
 PyTorch or onnxruntime.
+
+Every file and model is validated first (`onnx_checks`: versions, tensors, wiring,
+attributes, window geometry), before onnx's checker or shape inference runs on it.  Files
+larger than `onnx_checks.MAX_ONNX_BYTES` (64 MiB) are refused unread, and weights kept in
+external data files are refused (a model file cannot make nnfpga read other files).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nnfpga.compiler.frontends.keras import _safe_name
+from nnfpga.compiler.frontends.onnx_checks import MAX_ONNX_BYTES, check_model, parse_model, read_model_bytes
 from nnfpga.compiler.frontends.onnx_convert import Converter, _Skip
 from nnfpga.compiler.frontends.onnx_ops import SUPPORTED
 from nnfpga.compiler.frontends.onnx_quant import Unsupported
@@ -63,30 +69,24 @@ def _report(where: str, problems: list[tuple[str, str, str]]) -> str:
 
 # ----------------------------------------------------------------------------- reading
 def read_onnx(source, where: str | None = None):
-    """(ModelProto, description for messages); file problems are `UserError`s."""
+    """(ModelProto, description for messages); file and model problems are `UserError`s,
+    found (`onnx_checks`) before onnx's own checker or shape inference sees the model."""
     import onnx
     if isinstance(source, (str, Path)):
         path = Path(source)
         where = where or str(path)
-        if not path.exists():
-            raise UserError(f"{path}: no such file")
-        try:
-            model = onnx.load(str(path))
-        except Exception as e:  # noqa: BLE001 (protobuf raises DecodeError, RuntimeWarning, ...)
-            raise UserError(f"{path}: not a readable ONNX file ({type(e).__name__}: {e})") from None
+        model = parse_model(read_model_bytes(path), where)
     elif isinstance(source, (bytes, bytearray)):
         where = where or "ONNX model"
-        try:
-            model = onnx.load_from_string(bytes(source))
-        except Exception as e:  # noqa: BLE001
-            raise UserError(f"{where}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+        if len(source) > MAX_ONNX_BYTES:
+            raise UserError(f"{where}: {len(source)} bytes, more than the {MAX_ONNX_BYTES} nnfpga reads")
+        model = parse_model(bytes(source), where)
     elif isinstance(source, onnx.ModelProto):
         model = source
         where = where or f"ONNX model {source.graph.name!r}"
     else:
         raise UserError(f"cannot read an ONNX model from {type(source).__name__}")
-    if not model.graph.node:
-        raise UserError(f"{where}: holds no graph (an empty or truncated file, or not an ONNX model)")
+    check_model(model, where, MIN_OPSET, MAX_OPSET)
     try:
         onnx.checker.check_model(model)
     except Exception as e:  # noqa: BLE001 (ValidationError and protobuf errors)

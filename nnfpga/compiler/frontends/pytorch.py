@@ -9,19 +9,30 @@ Files: only TorchScript archives (``torch.jit.save``) are read, with ``torch.jit
 They are recognised without unpickling anything: a TorchScript archive is a zip file with
 a ``code/`` directory and ``constants.pkl``.  Everything else -- a state dict or a whole
 module saved with ``torch.save`` (a pickle, which can run arbitrary code when loaded and,
-for a state dict, holds no architecture) -- is refused with an explanation.  A traced
-TorchScript file records its example input's shape; a scripted one does not, and needs
-``example_input``.
+for a state dict, holds no architecture) -- is refused with an explanation; to say which
+it is, it is only ever read with ``torch.load(weights_only=True)``, which builds tensors
+and containers and nothing else.  A traced TorchScript file records its example input's
+shape; a scripted one does not, and needs ``example_input``.
+
+A TorchScript archive is code: exporting it runs its methods (and ``torch.jit.load``
+restores whatever its ``__setstate__`` does).  So it is loaded only when the user says
+the file is trusted: ``--trust-model-code`` on the command line, in Python
+``TorchModel(path, trust_code=True)`` or ``with trusting_model_code(): ...``; otherwise it
+is refused before torch is imported.  Files larger than `MAX_TORCH_BYTES` are refused
+unread.
 
 torch is imported only here, and only when a PyTorch model is compiled.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import sys
 import warnings
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +44,12 @@ from nnfpga.core.errors import UserError
 #: The ONNX opset the export asks for (inside the ONNX frontend's supported 13-26).
 EXPORT_OPSET = 17
 
+#: Largest .pt/.pth file read, on disk and unpacked (bytes): a trigger network's
+#: TorchScript archive is well under a megabyte.
+MAX_TORCH_BYTES = 64 * 1024 * 1024
+
+_TRUSTED: contextvars.ContextVar[bool] = contextvars.ContextVar("nnfpga_trust_model_code", default=False)
+
 _ADVICE = ("save the model as TorchScript (torch.jit.save(torch.jit.trace(model, example), path)), export it "
            "with torch.onnx.export, or pass the module itself: nnfpga.compile(module, example_input)")
 
@@ -43,12 +60,23 @@ class TorchModel:
 
     module: Any
     example_input: Any = None
+    trust_code: bool = False
 
     @property
     def name(self) -> str:
         if isinstance(self.module, (str, Path)):
             return Path(self.module).stem
         return type(self.module).__name__
+
+
+@contextlib.contextmanager
+def trusting_model_code(trust: bool = True) -> Iterator[None]:
+    """Within the block, TorchScript files (code) may be loaded and run (``--trust-model-code``)."""
+    token = _TRUSTED.set(trust)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
 
 
 def is_torch_model(obj) -> bool:
@@ -65,7 +93,7 @@ def torch_to_ir(source, precision=None):
     tm = source if isinstance(source, TorchModel) else TorchModel(source)
     if isinstance(tm.module, (str, Path)) and Path(tm.module).suffix.lower() in (".pt", ".pth"):
         path = Path(tm.module)
-        module, example = load_torchscript(path, tm.example_input)
+        module, example = load_torchscript(path, tm.example_input, trusted=tm.trust_code or _TRUSTED.get())
         where = str(path)
     elif is_torch_model(tm.module):
         module, example, where = tm.module, tm.example_input, f"PyTorch model {tm.name!r}"
@@ -82,30 +110,124 @@ def torch_to_ir(source, precision=None):
 
 # ----------------------------------------------------------------------------- files
 def check_torchscript(path: Path) -> None:
-    """Refuse anything that is not a TorchScript archive, without unpickling it."""
+    """Refuse anything that is not a TorchScript archive, without running any of it."""
     if not path.exists():
         raise UserError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserError(f"{path}: not a file; a TorchScript archive (.pt/.pth) is needed")
+    size = path.stat().st_size
+    if size > MAX_TORCH_BYTES:
+        raise UserError(f"{path}: the file has {size} bytes, more than the {MAX_TORCH_BYTES} bytes "
+                        f"({MAX_TORCH_BYTES >> 20} MiB) nnfpga reads from a PyTorch model file; check that this "
+                        "is the right file")
     if not zipfile.is_zipfile(path):
-        raise UserError(f"{path}: not a TorchScript archive. It looks like a plain pickle (e.g. a state dict "
-                        "saved with torch.save): a state dict holds only weights, and nnfpga needs the "
-                        "architecture too; it also never unpickles files, which can run arbitrary code. "
-                        f"Instead, {_ADVICE}")
+        raise UserError(f"{path}: not a TorchScript archive: {_not_zip(path)}. Instead, {_ADVICE}")
     try:
         with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-    except (zipfile.BadZipFile, OSError) as e:
-        raise UserError(f"{path}: not a readable TorchScript archive ({e})") from None
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise UserError(f"{path}: not a readable TorchScript archive ({e}); the file is truncated or "
+                        "corrupt") from None
+    unpacked = sum(i.file_size for i in infos)
+    if unpacked > MAX_TORCH_BYTES:
+        raise UserError(f"{path}: the archive unpacks to {unpacked} bytes, more than the {MAX_TORCH_BYTES} "
+                        "bytes nnfpga reads from a PyTorch model file")
+    names = [i.filename for i in infos]
     has_code = any("/code/" in n or n.startswith("code/") for n in names)
     has_constants = any(n == "constants.pkl" or n.endswith("/constants.pkl") for n in names)
+    if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names) and not (has_code and has_constants):
+        raise UserError(f"{path}: a zip archive that is neither TorchScript nor a torch.save() file (it has no "
+                        f"code/ or data.pkl). Instead, {_ADVICE}")
     if not (has_code and has_constants):
-        raise UserError(f"{path}: a torch.save() archive (a pickled state dict or module), not TorchScript: "
-                        "a state dict holds only weights, and nnfpga needs the architecture too; it never "
-                        f"unpickles such files, which can run arbitrary code. Instead, {_ADVICE}")
+        raise UserError(f"{path}: a torch.save() archive, not TorchScript: {_saved_contents(path)}. Instead, "
+                        f"{_ADVICE}")
 
 
-def load_torchscript(path: Path, example_input=None):
-    """(ScriptModule, example input); the shape comes from the traced inputs when not given."""
+def _not_zip(path: Path) -> str:
+    """What a file that is not a zip archive is, for the refusal."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head:
+        return "the file is empty"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return f"it is a plain pickle (pickle.dump, or torch.save without the zip format): {_pickle_contents(path)}"
+    if head.startswith(b"PK"):
+        return "it starts like a zip archive but has no readable directory: the file is truncated or corrupt"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "it is a text file"
+    return "it is neither a zip archive nor a pickle (random bytes, or a truncated or corrupt file)"
+
+
+#: What a pickled state dict may name: its containers and torch's tensor rebuilders.
+_STATE_DICT_GLOBALS = ("collections.OrderedDict", "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter",
+                       "torch.")
+
+_PICKLE_STRINGS = ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING",
+                   "SHORT_BINSTRING")
+
+
+def _pickle_globals(path: Path) -> list[str]:
+    """The classes and functions a plain pickle file would import, read from its opcodes
+    (pickletools only parses; nothing is imported or called).  torch's legacy format is a
+    few pickles in a row followed by raw tensor data: parsing stops at the first non-pickle."""
+    import pickletools
+    names: list[str] = []
+    strings: list[str] = []
+    with open(path, "rb") as f:
+        for _ in range(4):
+            try:
+                for op, arg, _pos in pickletools.genops(f):
+                    if op.name in _PICKLE_STRINGS:
+                        strings.append(str(arg))
+                    elif op.name == "GLOBAL":
+                        names.append(str(arg).replace(" ", "."))
+                    elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                        names.append(f"{strings[-2]}.{strings[-1]}")
+            except Exception:  # noqa: BLE001 (the raw data after the pickles, or a corrupt file)
+                break
+    return list(dict.fromkeys(names))
+
+
+def _pickle_contents(path: Path) -> str:
+    why = ("a state dict holds only weights, and nnfpga needs the architecture too; nnfpga never unpickles "
+           "such files, which can run arbitrary code")
+    names = _pickle_globals(path)
+    odd = [n for n in names if not n.startswith(_STATE_DICT_GLOBALS)]
+    if names and not odd:
+        return f"it looks like a state dict (tensors only); {why}"
+    if odd:
+        return f"unpickling it would import and call {', '.join(odd[:4])}; {why}"
+    return f"it holds plain Python data, not a model; {why}"
+
+
+def _saved_contents(path: Path) -> str:
+    """What a torch.save file holds, read with torch's weights-only unpickler (it builds
+    tensors and plain containers, and refuses any other object instead of creating it)."""
+    import torch
+    why = ("a state dict holds only weights, and nnfpga needs the architecture too; nnfpga never fully "
+           "unpickles such files, which can run arbitrary code")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 (UnpicklingError for any object beyond tensors and containers)
+        return f"it pickles Python objects (a whole module?), which only a full unpickling could read; {why}"
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        keys = ", ".join(str(k) for k in list(obj)[:4]) + (", ..." if len(obj) > 4 else "")
+        return f"it holds a state dict of {len(obj)} tensors ({keys}); {why}"
+    return f"it holds a {type(obj).__name__}, not a model; {why}"
+
+
+def load_torchscript(path: Path, example_input=None, trusted: bool = False):
+    """(ScriptModule, example input); the shape comes from the traced inputs when not given.
+    ``trusted``: the user allows the archive's code to run (refused otherwise)."""
     check_torchscript(path)
+    if not trusted:
+        raise UserError(f"{path}: a TorchScript archive holds code, and compiling it runs that code (torch.jit.load "
+                        "and the export to ONNX execute the model's methods); nnfpga runs code from a model file "
+                        "only when told to: pass --trust-model-code (Python: TorchModel(path, trust_code=True)) "
+                        "if you trust where the file comes from, or export the model to ONNX yourself "
+                        "(torch.onnx.export) and compile the .onnx file")
     import torch
     try:
         with warnings.catch_warnings():
