@@ -1,0 +1,333 @@
+"""The output directory of ``nnfpga compile``: which paths may be written, how a tree is
+put in place, and how nnfpga recognises (and only ever deletes) what it made itself.
+
+* A compile builds its tree inside a *work folder* beside OUTDIR
+  (``.<outdir>.nnfpga-XXXXXXXX``, a unique `tempfile.mkdtemp` name) that carries a marker
+  file with the host and the process id of the compile.  The finished tree is swapped
+  with OUTDIR in one step (``renameat2(RENAME_EXCHANGE)``; two renames where the file
+  system cannot) and the work folder, now holding the previous output, is removed.  Every
+  exit path of the compile removes it; a work folder left by a killed compile is removed
+  by the next compile in that folder once its marker proves that the process which made
+  it has gone.  Nothing else is ever deleted.
+* Every tree carries ``.nnfpga-manifest.json``: each file the compile wrote with its
+  SHA-256, and the paths the other verbs (report, verify) write later.  OUTDIR is only
+  replaced when it is missing, an empty folder, or a tree whose manifest still matches
+  (no foreign file, no edited file); otherwise the compile stops and names the files.
+* The run's own figures (compile time, host, absolute paths) go to ``run.json``: every
+  other file of the tree is the same for the same inputs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nnfpga.core.errors import UserError
+
+MANIFEST = ".nnfpga-manifest.json"
+RUN_RECORD = "run.json"
+MANIFEST_FORMAT = "nnfpga output manifest 1"
+WORK_MARKER = ".nnfpga-work.json"
+WORK_FORMAT = "nnfpga compile work folder 1"
+#: written (or rewritten) inside an output tree by ``nnfpga report`` / ``nnfpga verify``
+#: and the simulators, after the compile: not foreign, their contents not checked
+LATER_FILES = ("report.json", "report.md", "report.html", "verify.json")
+LATER_FOLDERS = ("synth", "sim", ".csim", "hls/.csim")
+#: the file the IR is saved in; an output made before manifests existed has one
+IR_FILE = "ir.json"
+_WORK_NAME = re.compile(r"^\..+\.nnfpga-[A-Za-z0-9_]{8}$")
+_LISTED = 8  # foreign files named in a message; the rest are counted
+
+
+def shown(path: Path | str) -> str:
+    """A path for a one-line message: control characters (a newline in a folder name)
+    are escaped so that the message stays one paragraph."""
+    text = str(path)
+    return repr(text) if any(ord(c) < 32 or ord(c) == 127 for c in text) else text
+
+
+# ----------------------------------------------------------------------------- checks
+def check_paths(outdir: Path, inputs: list[Path], dump_ir: Path | None) -> None:
+    """Everything about ``-o`` and ``--dump-ir`` that can be checked before compiling:
+    raises `UserError` naming the path."""
+    _check_writable_location(outdir, "-o")
+    out = _absolute(outdir)
+    cwd = Path.cwd().resolve()
+    if out == Path(out.anchor):
+        raise UserError(f"-o {shown(outdir)}: is the root of the file system; "
+                        "give a new folder for the firmware (e.g. -o fw)")
+    if out == cwd or out in cwd.parents:
+        raise UserError(f"-o {shown(outdir)}: is the current directory or contains it; nnfpga replaces "
+                        "the output folder whole, so give a new folder for the firmware (e.g. -o fw)")
+    for path in inputs:
+        src = _absolute(path)
+        if src == out or out in src.parents:
+            raise UserError(f"-o {shown(outdir)}: contains the input {shown(path)}; nnfpga replaces the "
+                            "output folder whole, so give a new folder for the firmware (e.g. -o fw)")
+    if dump_ir is not None:
+        _check_dump_dir(dump_ir, out)
+    check_replaceable(outdir)
+
+
+def _absolute(path: Path) -> Path:
+    """``path`` made absolute with its existing part resolved (symbolic links followed)."""
+    path = Path(os.path.abspath(path))
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing.resolve() / path.relative_to(existing)
+
+
+def _check_writable_location(path: Path, flag: str) -> None:
+    """The nearest existing ancestor of ``path`` is a folder we may write into (missing
+    folders in between are created, like ``mkdir -p``)."""
+    parent = Path(os.path.abspath(path)).parent
+    while not parent.exists():
+        if parent.is_symlink():
+            raise UserError(f"{flag} {shown(path)}: {shown(parent)} is a broken symbolic link")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{flag} {shown(path)}: {shown(parent)} is a file, not a folder; "
+                        "give a path inside a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {shown(path)}: cannot write into {shown(parent)} (permission denied); "
+                        "give a folder you can write to")
+
+
+def _check_dump_dir(dump_ir: Path, out: Path) -> None:
+    _check_writable_location(dump_ir, "--dump-ir")
+    where = _absolute(dump_ir)
+    if where == out or out in where.parents or where in out.parents:
+        raise UserError(f"--dump-ir {shown(dump_ir)}: overlaps the output folder; the output folder is "
+                        "replaced whole, so give the IR dumps a folder of their own")
+    if dump_ir.is_symlink() or (dump_ir.exists() and not dump_ir.is_dir()):
+        raise UserError(f"--dump-ir {shown(dump_ir)}: exists and is not a folder; "
+                        "give a new or empty folder for the IR after each pass")
+    if dump_ir.is_dir() and any(dump_ir.iterdir()):
+        raise UserError(f"--dump-ir {shown(dump_ir)}: is a folder that already holds files; the dumps are "
+                        "numbered in the order the passes run, so give a new or empty folder")
+
+
+def check_replaceable(outdir: Path) -> None:
+    """``outdir`` is missing, an empty folder, or an nnfpga output whose manifest matches."""
+    if outdir.is_symlink():
+        raise UserError(f"-o {shown(outdir)}: is a symbolic link; give the folder it points to, "
+                        "or a new folder (nnfpga would replace the link, not its target)")
+    if not outdir.exists():
+        return
+    if not outdir.is_dir():
+        raise UserError(f"-o {shown(outdir)}: exists and is a file, not a folder; give a new folder "
+                        "for the firmware (nnfpga only replaces its own output folders)")
+    if not any(outdir.iterdir()):
+        return
+    if not (outdir / MANIFEST).is_file():
+        if (outdir / IR_FILE).exists():
+            raise UserError(f"-o {shown(outdir)}: has an {IR_FILE} but no {MANIFEST}, so it was written by an "
+                            "nnfpga from before output manifests, or not by nnfpga: nnfpga cannot tell its "
+                            "files from yours and does not replace it; delete the folder yourself or give "
+                            "a new one")
+        raise UserError(f"-o {shown(outdir)}: exists and is not an nnfpga output folder (no {MANIFEST}); "
+                        "give a new folder (nnfpga only replaces its own output)")
+    problems = manifest_problems(outdir)
+    if problems:
+        listed = ", ".join(shown(p) for p in problems[:_LISTED])
+        more = f" and {len(problems) - _LISTED} more" if len(problems) > _LISTED else ""
+        raise UserError(f"-o {shown(outdir)}: is an nnfpga output folder, but these files were not written "
+                        f"by nnfpga or were changed since: {listed}{more}; nnfpga would delete them when "
+                        "replacing the folder, so move them out (or delete the folder yourself) "
+                        "or give a new folder")
+
+
+# ----------------------------------------------------------------------------- manifest
+def write_manifest(tree: Path) -> None:
+    """Record every file below ``tree`` (the run record by name only: it differs per run)."""
+    files = {}
+    for path in sorted(tree.rglob("*")):
+        rel = path.relative_to(tree).as_posix()
+        if path.is_file() and rel not in (MANIFEST, RUN_RECORD):
+            files[rel] = _sha256(path)
+    manifest = {"format": MANIFEST_FORMAT, "files": files, "run_record": RUN_RECORD,
+                "written_later": {"files": list(LATER_FILES), "folders": list(LATER_FOLDERS)}}
+    (tree / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def manifest_problems(outdir: Path) -> list[str]:
+    """The paths (relative to ``outdir``) that contradict its manifest: foreign files and
+    folders, symbolic links, files whose contents changed.  A corrupt manifest is one
+    problem, named.  An empty list: the tree is what nnfpga wrote (plus what the later
+    verbs write)."""
+    try:
+        manifest = json.loads((outdir / MANIFEST).read_text())
+        files = manifest["files"]
+        if manifest.get("format") != MANIFEST_FORMAT or not isinstance(files, dict):
+            raise ValueError("unknown format")
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return [f"{MANIFEST} (unreadable or not an nnfpga manifest)"]
+    folders = {Path(rel).parent.as_posix() for rel in files}
+    folders |= {p.as_posix() for rel in files for p in Path(rel).parents}
+    problems = []
+    for path in sorted(outdir.rglob("*")):
+        rel = path.relative_to(outdir).as_posix()
+        if rel in (MANIFEST, RUN_RECORD) or _written_later(rel):
+            continue
+        if path.is_symlink():
+            problems.append(rel)
+        elif path.is_dir():
+            if rel not in folders:
+                problems.append(rel + "/")
+        elif rel not in files or _sha256(path) != files[rel]:
+            problems.append(rel)
+    return [p for p in problems if not any(p.startswith(q) and q.endswith("/") and p != q for q in problems)]
+
+
+def _written_later(rel: str) -> bool:
+    return rel in LATER_FILES or any(rel == f or rel.startswith(f + "/") for f in LATER_FOLDERS)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- work folder
+@dataclass
+class WorkFolder:
+    """A compile's private folder beside OUTDIR; the tree is built in ``tree``."""
+    path: Path
+    tree: Path
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def make_work_folder(outdir: Path) -> WorkFolder:
+    """Create OUTDIR's missing parents and a marked work folder beside it (after removing
+    stale ones of killed compiles).  The tree inside gets ordinary permissions (the
+    umask's), the work folder itself stays private (0700) while it exists."""
+    parent = Path(os.path.abspath(outdir)).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_work_folders(parent)
+    work = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.nnfpga-", dir=parent))
+    try:
+        (work / WORK_MARKER).write_text(json.dumps(_this_process()))
+        tree = work / "tree"
+        tree.mkdir()
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return WorkFolder(work, tree)
+
+
+def install(work: WorkFolder, outdir: Path) -> None:
+    """Put the finished tree at ``outdir`` and remove the work folder (with the previous
+    output, which the manifest check allowed us to replace)."""
+    check_replaceable(outdir)  # again: the folder may have changed while we compiled
+    if outdir.exists():
+        if not _exchange(work.tree, outdir):
+            old = work.path / "previous"
+            os.rename(outdir, old)
+            try:
+                os.rename(work.tree, outdir)
+            except BaseException:
+                os.rename(old, outdir)
+                raise
+    else:
+        os.rename(work.tree, outdir)
+    work.remove()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2``); False where that is unavailable."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+# ----------------------------------------------------------------------------- stale folders
+def _this_process() -> dict:
+    return {"format": WORK_FORMAT, "host": socket.gethostname(), "pid": os.getpid(),
+            "pid_started": _start_ticks(os.getpid())}
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux), which tells a reused pid
+    from the one that made a work folder; None where /proc does not say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] == "Z":  # a zombie has finished; only its exit status is left
+            return -1
+        return int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _process_gone(pid: int, started: int | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    now = _start_ticks(pid)
+    return now == -1 or (started is not None and now is not None and now != started)
+
+
+def is_stale_work_folder(path: Path) -> bool:
+    """``path`` is a work folder that nnfpga made (its name, owner and marker say so) on
+    this host, and the compile that made it has gone."""
+    try:
+        if not _WORK_NAME.match(path.name) or path.is_symlink() or not path.is_dir():
+            return False
+        if path.stat().st_uid != os.getuid():
+            return False
+        marker = path / WORK_MARKER
+        if marker.is_symlink() or not marker.is_file():
+            return False
+        info = json.loads(marker.read_text())
+        if info.get("format") != WORK_FORMAT or info.get("host") != socket.gethostname():
+            return False
+        pid, started = info["pid"], info.get("pid_started")
+        if not isinstance(pid, int) or pid <= 0 or not (started is None or isinstance(started, int)):
+            return False
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        return False
+    return _process_gone(pid, started)
+
+
+def remove_stale_work_folders(parent: Path) -> list[Path]:
+    """Remove the work folders of killed compiles in ``parent``; returns them."""
+    removed = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        if is_stale_work_folder(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def write_run_record(tree: Path, record: dict) -> None:
+    (tree / RUN_RECORD).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
