@@ -76,13 +76,14 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     clock_mhz = parse_clock_mhz(clock)
     _check_names(name, library)
     outdir = Path(outdir)
-    dump_dir = Path(dump_ir) if dump_ir else None
-    check_paths(outdir, _input_files(model, config), dump_dir)
+    dump_dir = Path(os.path.abspath(dump_ir)) if dump_ir else None
+    check_paths(outdir, _input_files(model, config), Path(dump_ir) if dump_ir else None)
     options = options or make_options(config, precision, calibration, labels, max_dsp, ii, event_rate,
                                       clock_mhz, trim, reuse)
     options = dataclasses.replace(options, dsp_type=part.dsp_type)
     graph = build_graph(model, precision, dump_dir, options=options)
-    work = make_work_folder(outdir)
+    target = Path(os.path.abspath(outdir))  # "a/../fw" need not have an "a"
+    work = make_work_folder(target)
     tmp = work.tree
     side: Beside | None = None
     try:
@@ -116,7 +117,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
         write_manifest(tmp)
         seconds = time.perf_counter() - start
         write_run_record(tmp, _run_record(model, outdir, seconds))
-        install(work, outdir)
+        install(work, target)
     except BaseException:
         if side is not None:
             side.cancel()

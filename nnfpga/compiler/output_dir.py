@@ -68,6 +68,10 @@ def check_paths(outdir: Path, inputs: list[Path], dump_ir: Path | None) -> None:
     if out == cwd or out in cwd.parents:
         raise UserError(f"-o {shown(outdir)}: is the current directory or contains it; nnfpga replaces "
                         "the output folder whole, so give a new folder for the firmware (e.g. -o fw)")
+    for folder in out.parents:
+        if (folder / MANIFEST).is_file():
+            raise UserError(f"-o {shown(outdir)}: is inside the nnfpga output folder {shown(folder)}, which a "
+                            "compile replaces whole; give a folder outside it")
     for path in inputs:
         src = _absolute(path)
         if src == out or out in src.parents:
@@ -75,7 +79,7 @@ def check_paths(outdir: Path, inputs: list[Path], dump_ir: Path | None) -> None:
                             "output folder whole, so give a new folder for the firmware (e.g. -o fw)")
     if dump_ir is not None:
         _check_dump_dir(dump_ir, out)
-    check_replaceable(outdir)
+    check_replaceable(Path(os.path.abspath(outdir)), outdir)
 
 
 def _absolute(path: Path) -> Path:
@@ -109,39 +113,42 @@ def _check_dump_dir(dump_ir: Path, out: Path) -> None:
     if where == out or out in where.parents or where in out.parents:
         raise UserError(f"--dump-ir {shown(dump_ir)}: overlaps the output folder; the output folder is "
                         "replaced whole, so give the IR dumps a folder of their own")
-    if dump_ir.is_symlink() or (dump_ir.exists() and not dump_ir.is_dir()):
+    plain = Path(os.path.abspath(dump_ir))
+    if plain.is_symlink() or (plain.exists() and not plain.is_dir()):
         raise UserError(f"--dump-ir {shown(dump_ir)}: exists and is not a folder; "
                         "give a new or empty folder for the IR after each pass")
-    if dump_ir.is_dir() and any(dump_ir.iterdir()):
+    if plain.is_dir() and any(plain.iterdir()):
         raise UserError(f"--dump-ir {shown(dump_ir)}: is a folder that already holds files; the dumps are "
                         "numbered in the order the passes run, so give a new or empty folder")
 
 
-def check_replaceable(outdir: Path) -> None:
-    """``outdir`` is missing, an empty folder, or an nnfpga output whose manifest matches."""
+def check_replaceable(outdir: Path, given: Path | None = None) -> None:
+    """``outdir`` is missing, an empty folder, or an nnfpga output whose manifest matches.
+    ``given``: the path as the user wrote it, for the message."""
+    name = shown(given if given is not None else outdir)
     if outdir.is_symlink():
-        raise UserError(f"-o {shown(outdir)}: is a symbolic link; give the folder it points to, "
+        raise UserError(f"-o {name}: is a symbolic link; give the folder it points to, "
                         "or a new folder (nnfpga would replace the link, not its target)")
     if not outdir.exists():
         return
     if not outdir.is_dir():
-        raise UserError(f"-o {shown(outdir)}: exists and is a file, not a folder; give a new folder "
+        raise UserError(f"-o {name}: exists and is not a folder; give a new folder "
                         "for the firmware (nnfpga only replaces its own output folders)")
     if not any(outdir.iterdir()):
         return
     if not (outdir / MANIFEST).is_file():
         if (outdir / IR_FILE).exists():
-            raise UserError(f"-o {shown(outdir)}: has an {IR_FILE} but no {MANIFEST}, so it was written by an "
+            raise UserError(f"-o {name}: has an {IR_FILE} but no {MANIFEST}, so it was written by an "
                             "nnfpga from before output manifests, or not by nnfpga: nnfpga cannot tell its "
                             "files from yours and does not replace it; delete the folder yourself or give "
                             "a new one")
-        raise UserError(f"-o {shown(outdir)}: exists and is not an nnfpga output folder (no {MANIFEST}); "
+        raise UserError(f"-o {name}: exists and is not an nnfpga output folder (no {MANIFEST}); "
                         "give a new folder (nnfpga only replaces its own output)")
     problems = manifest_problems(outdir)
     if problems:
         listed = ", ".join(shown(p) for p in problems[:_LISTED])
         more = f" and {len(problems) - _LISTED} more" if len(problems) > _LISTED else ""
-        raise UserError(f"-o {shown(outdir)}: is an nnfpga output folder, but these files were not written "
+        raise UserError(f"-o {name}: is an nnfpga output folder, but these files were not written "
                         f"by nnfpga or were changed since: {listed}{more}; nnfpga would delete them when "
                         "replacing the folder, so move them out (or delete the folder yourself) "
                         "or give a new folder")
