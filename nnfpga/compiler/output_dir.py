@@ -216,6 +216,17 @@ class WorkFolder:
     tree: Path
 
     def remove(self) -> None:
+        """Delete the folder, its marker last: a removal cut short by a kill leaves a
+        folder that the next compile can still prove is ours."""
+        try:
+            entries = [p for p in self.path.iterdir() if p.name != WORK_MARKER]
+        except OSError:
+            return
+        for path in entries:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
         shutil.rmtree(self.path, ignore_errors=True)
 
 
@@ -331,7 +342,7 @@ def remove_stale_work_folders(parent: Path) -> list[Path]:
         return removed
     for path in entries:
         if is_stale_work_folder(path):
-            shutil.rmtree(path, ignore_errors=True)
+            WorkFolder(path, path / "tree").remove()
             removed.append(path)
     return removed
 
