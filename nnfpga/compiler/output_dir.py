@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fnmatch
 import hashlib
 import json
 import os
@@ -38,10 +39,11 @@ RUN_RECORD = "run.json"
 MANIFEST_FORMAT = "nnfpga output manifest 1"
 WORK_MARKER = ".nnfpga-work.json"
 WORK_FORMAT = "nnfpga compile work folder 1"
-#: written (or rewritten) inside an output tree by ``nnfpga report`` / ``nnfpga verify``
-#: and the simulators, after the compile: not foreign, their contents not checked
+#: written (or rewritten) inside an output tree after the compile by ``nnfpga report`` /
+#: ``nnfpga verify``, the simulators, and the tree's own Vivado / HLS scripts run in place
+#: (their default output folders): not foreign, their contents not checked
 LATER_FILES = ("report.json", "report.md", "report.html", "verify.json")
-LATER_FOLDERS = ("synth", "sim", ".csim", "hls/.csim")
+LATER_FOLDERS = ("synth", "sim", ".csim", "hls/.csim", "vivado/out", "vivado/ip", "hls/*_prj")
 #: the file the IR is saved in; an output made before manifests existed has one
 IR_FILE = "ir.json"
 _WORK_NAME = re.compile(r"^\..+\.nnfpga-[A-Za-z0-9_]{8}$")
@@ -197,7 +199,9 @@ def manifest_problems(outdir: Path) -> list[str]:
 
 
 def _written_later(rel: str) -> bool:
-    return rel in LATER_FILES or any(rel == f or rel.startswith(f + "/") for f in LATER_FOLDERS)
+    parts = rel.split("/")
+    return rel in LATER_FILES or any(
+        fnmatch.fnmatchcase("/".join(parts[:len(f.split("/"))]), f) for f in LATER_FOLDERS)
 
 
 def _sha256(path: Path) -> str:

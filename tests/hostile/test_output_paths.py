@@ -68,6 +68,9 @@ def _later_files(out: Path) -> None:
     (out / "sim" / "verilator").mkdir(parents=True)
     (out / "sim" / "verilator" / "obj.o").write_bytes(b"\0")
     (out / "synth" / "verilog").mkdir(parents=True)
+    (out / "vivado" / "out").mkdir()
+    (out / "vivado" / "out" / "post_synth.dcp").write_bytes(b"\0")
+    (out / "hls" / "ternary_mlp_prj" / "solution1").mkdir(parents=True)
 
 
 def _marker(tmp: Path, name: str, **fields) -> None:
@@ -131,6 +134,8 @@ CASES = [
          _output_with(_edit_vhdl), outputs=()),
     Case("out-foreign-folder", (*COMPILE, "-o", "{tmp}/out"), ("mydata/",),
          _output_with(lambda out: (_folder("mydata/run1")(out), _write("mydata/run1/a.csv")(out))), outputs=()),
+    Case("out-file-in-vivado-folder", (*COMPILE, "-o", "{tmp}/out"), ("vivado/notes.txt",),
+         _output_with(lambda out: (out / "vivado" / "notes.txt").write_text("mine")), outputs=()),
     Case("out-foreign-symlink", (*COMPILE, "-o", "{tmp}/out"), ("link",),
          _output_with(lambda out: (out / "link").symlink_to("/etc")), outputs=()),
     Case("out-corrupt-manifest", (*COMPILE, "-o", "{tmp}/out"), ("out", MANIFEST, "unreadable"),
