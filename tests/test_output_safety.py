@@ -243,3 +243,17 @@ def test_the_manifest_lists_every_file_but_the_run_record(tmp_path):
     assert files == written - {MANIFEST, RUN_RECORD}
     assert json.loads((out / RUN_RECORD).read_text())["compile_seconds"] >= 0
     assert "compile_seconds" not in json.loads((out / "report.json").read_text())
+
+
+def test_a_swap_the_file_system_refuses_is_the_users_error(tmp_path, monkeypatch):
+    import errno
+    out = tmp_path / "fw"
+    compile_model(str(MODEL), outdir=out)
+    before = (out / MANIFEST).read_bytes()
+
+    def busy(a, b):
+        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), str(b))
+    monkeypatch.setattr(output_dir, "_exchange", busy)
+    with pytest.raises(UserError, match=f"-o {out}: cannot put the output there: Device or resource busy"):
+        compile_model(str(MODEL), outdir=out, reuse=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["fw"] and (out / MANIFEST).read_bytes() == before

@@ -22,8 +22,8 @@ import numpy as np
 
 from nnfpga.compiler.config import CompileOptions, make_options
 from nnfpga.compiler.forked_child import Beside, run_beside
-from nnfpga.compiler.output_dir import (IR_FILE, check_paths, install, make_work_folder, write_manifest,
-                                        write_run_record)
+from nnfpga.compiler.output_dir import (IR_FILE, check_paths, install, make_work_folder, shown,
+                                        write_manifest, write_run_record)
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.compiler.passes.error_bound import accuracy_summary
 from nnfpga.compiler.pipeline import build_graph
@@ -83,7 +83,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     options = dataclasses.replace(options, dsp_type=part.dsp_type)
     graph = build_graph(model, precision, dump_dir, options=options)
     target = Path(os.path.abspath(outdir))  # "a/../fw" need not have an "a"
-    work = make_work_folder(target)
+    work = _os_error_is_users(outdir, lambda: make_work_folder(target))
     tmp = work.tree
     side: Beside | None = None
     try:
@@ -117,13 +117,23 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
         write_manifest(tmp)
         seconds = time.perf_counter() - start
         write_run_record(tmp, _run_record(model, outdir, seconds))
-        install(work, target)
+        _os_error_is_users(outdir, lambda: install(work, target))
     except BaseException:
         if side is not None:
             side.cancel()
         work.remove()
         raise
     return CompileResult(outdir, graph, report, seconds, report["adjustments"])
+
+
+def _os_error_is_users(outdir: Path, step):
+    """Creating the folders beside OUTDIR and moving the tree in fail for reasons of the
+    user's file system (permissions, a mount point, a full disk): say so, naming the path."""
+    try:
+        return step()
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename else ""
+        raise UserError(f"-o {shown(outdir)}: cannot put the output there: {e.strerror or e}{where}") from None
 
 
 def _input_files(model, config) -> list[Path]:

@@ -181,21 +181,26 @@ def manifest_problems(outdir: Path) -> list[str]:
             raise ValueError("unknown format")
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return [f"{MANIFEST} (unreadable or not an nnfpga manifest)"]
-    folders = {Path(rel).parent.as_posix() for rel in files}
-    folders |= {p.as_posix() for rel in files for p in Path(rel).parents}
-    problems = []
-    for path in sorted(outdir.rglob("*")):
-        rel = path.relative_to(outdir).as_posix()
-        if rel in (MANIFEST, RUN_RECORD) or _written_later(rel):
-            continue
-        if path.is_symlink():
-            problems.append(rel)
-        elif path.is_dir():
-            if rel not in folders:
+    folders = {p.as_posix() for rel in files for p in Path(rel).parents}
+    problems: list[str] = []
+    for top, dirs, names in os.walk(outdir):  # symbolic links are reported, never followed
+        base = Path(top).relative_to(outdir)
+        for name in sorted(dirs):
+            rel = (base / name).as_posix()
+            if os.path.islink(os.path.join(top, name)):
+                problems.append(rel)
+            elif rel not in folders and not _written_later(rel):
                 problems.append(rel + "/")
-        elif rel not in files or _sha256(path) != files[rel]:
-            problems.append(rel)
-    return [p for p in problems if not any(p.startswith(q) and q.endswith("/") and p != q for q in problems)]
+        dirs[:] = [d for d in dirs if (base / d).as_posix() in folders]
+        for name in sorted(names):
+            rel = (base / name).as_posix()
+            if rel in (MANIFEST, RUN_RECORD) or _written_later(rel):
+                continue
+            path = Path(top) / name
+            if (path.is_symlink() or not path.is_file()  # a pipe would block the hashing
+                    or rel not in files or _sha256(path) != files[rel]):
+                problems.append(rel)
+    return sorted(problems)
 
 
 def _written_later(rel: str) -> bool:
