@@ -257,3 +257,15 @@ def test_a_swap_the_file_system_refuses_is_the_users_error(tmp_path, monkeypatch
     with pytest.raises(UserError, match=f"-o {out}: cannot put the output there: Device or resource busy"):
         compile_model(str(MODEL), outdir=out, reuse=2)
     assert [p.name for p in tmp_path.iterdir()] == ["fw"] and (out / MANIFEST).read_bytes() == before
+
+
+def test_a_failed_compile_removes_the_parent_folders_it_made(tmp_path, monkeypatch):
+    import nnfpga.backends.hls as hls
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("stop")
+    monkeypatch.setattr(hls, "write_hls", broken)
+    (tmp_path / "a").mkdir()
+    with pytest.raises(RuntimeError):
+        compile_model(str(MODEL), outdir=tmp_path / "a" / "b" / "c" / "fw")
+    assert [p.name for p in tmp_path.iterdir()] == ["a"] and not any((tmp_path / "a").iterdir())

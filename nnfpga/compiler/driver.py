@@ -121,7 +121,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     except BaseException:
         if side is not None:
             side.cancel()
-        work.remove()
+        work.abandon()
         raise
     return CompileResult(outdir, graph, report, seconds, report["adjustments"])
 

@@ -223,6 +223,17 @@ class WorkFolder:
     """A compile's private folder beside OUTDIR; the tree is built in ``tree``."""
     path: Path
     tree: Path
+    #: OUTDIR's parent folders this compile created, innermost first
+    made_parents: tuple[Path, ...] = ()
+
+    def abandon(self) -> None:
+        """After a failure: remove the folder and the (still empty) parents we made."""
+        self.remove()
+        for folder in self.made_parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: someone else uses it now
+                break
 
     def remove(self) -> None:
         """Delete the folder, its marker last: a removal cut short by a kill leaves a
@@ -244,17 +255,18 @@ def make_work_folder(outdir: Path) -> WorkFolder:
     stale ones of killed compiles).  The tree inside gets ordinary permissions (the
     umask's), the work folder itself stays private (0700) while it exists."""
     parent = Path(os.path.abspath(outdir)).parent
+    missing = [p for p in (parent, *parent.parents) if not p.exists()]
     parent.mkdir(parents=True, exist_ok=True)
     remove_stale_work_folders(parent)
     work = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.nnfpga-", dir=parent))
+    folder = WorkFolder(work, work / "tree", tuple(missing))
     try:
         (work / WORK_MARKER).write_text(json.dumps(_this_process()))
-        tree = work / "tree"
-        tree.mkdir()
+        folder.tree.mkdir()
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        folder.abandon()
         raise
-    return WorkFolder(work, tree)
+    return folder
 
 
 def install(work: WorkFolder, outdir: Path) -> None:
