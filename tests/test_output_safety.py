@@ -269,3 +269,28 @@ def test_a_failed_compile_removes_the_parent_folders_it_made(tmp_path, monkeypat
     with pytest.raises(RuntimeError):
         compile_model(str(MODEL), outdir=tmp_path / "a" / "b" / "c" / "fw")
     assert [p.name for p in tmp_path.iterdir()] == ["a"] and not any((tmp_path / "a").iterdir())
+
+
+def test_the_printer_child_of_a_killed_compile_dies_with_it():
+    """Else it would go on writing into a work folder that the next compile removes."""
+    from nnfpga.compiler.forked_child import can_fork, run_beside
+    assert can_fork(), "this test needs fork, two CPUs and a single thread"
+    read_fd, write_fd = os.pipe()
+    compile_pid = os.fork()
+    if compile_pid == 0:  # pragma: no cover - the compile, killed while its child works
+        try:
+            os.close(read_fd)
+            beside = run_beside(lambda: time.sleep(60), "a long task")
+            os.write(write_fd, str(beside._pid).encode())
+            os.close(write_fd)
+            os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    os.close(write_fd)
+    child = int(os.read(read_fd, 64))  # not to EOF: the child holds the pipe open while it lives
+    os.close(read_fd)
+    os.waitpid(compile_pid, 0)
+    deadline = time.monotonic() + 10
+    while output_dir._start_ticks(child) not in (None, -1) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert output_dir._start_ticks(child) in (None, -1), "the child outlived the killed compile"
