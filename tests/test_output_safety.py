@@ -294,3 +294,20 @@ def test_the_printer_child_of_a_killed_compile_dies_with_it():
     while output_dir._start_ticks(child) not in (None, -1) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert output_dir._start_ticks(child) in (None, -1), "the child outlived the killed compile"
+
+
+def test_sigterm_removes_the_work_folder_before_the_process_ends(tmp_path):
+    out = tmp_path / "fw"
+    _timed_run(out)
+    duration, appeared = _timed_run(out)
+    start_writing = appeared if appeared is not None else 0.0
+    rng = random.Random(15)
+    codes = set()
+    for at in sorted(rng.uniform(start_writing, duration) for _ in range(6)):
+        proc = _child(out)
+        time.sleep(at)
+        proc.send_signal(signal.SIGTERM)
+        codes.add(proc.wait())
+        assert [p.name for p in tmp_path.iterdir()] in (["fw"], []), f"SIGTERM at {at:.3f} s"
+        assert not out.exists() or _complete(out)
+    assert codes <= {0, -signal.SIGTERM}, codes

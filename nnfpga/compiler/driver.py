@@ -22,8 +22,8 @@ import numpy as np
 
 from nnfpga.compiler.config import CompileOptions, make_options
 from nnfpga.compiler.forked_child import Beside, run_beside
-from nnfpga.compiler.output_dir import (IR_FILE, check_paths, install, make_work_folder, shown,
-                                        write_manifest, write_run_record)
+from nnfpga.compiler.output_dir import (IR_FILE, check_paths, cleanup_on_sigterm, install, make_work_folder,
+                                        shown, write_manifest, write_run_record)
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.compiler.passes.error_bound import accuracy_summary
 from nnfpga.compiler.pipeline import build_graph
@@ -63,14 +63,6 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     bunch-crossing frame wrapper for ``clock`` (`nnfpga.backends.rtl.wrappers`).
     ``html``: also write report.html (matplotlib plots; about 2 s, so by default it is
     left to ``nnfpga report``, which writes it)."""
-    from nnfpga.backends.hls import write_hls
-    from nnfpga.backends.integration import write_integration
-    from nnfpga.backends.report import build_report, write_report_files
-    from nnfpga.backends.rtl import lower, write_netlist
-    from nnfpga.backends.rtl.writer import resolve_library
-    from nnfpga.backends.rtl.names import top_name
-    from nnfpga.backends.rtl.wrappers import write_wrappers
-
     start = time.perf_counter()
     part = find_part(target)
     clock_mhz = parse_clock_mhz(clock)
@@ -82,9 +74,33 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                                       clock_mhz, trim, reuse)
     options = dataclasses.replace(options, dsp_type=part.dsp_type)
     graph = build_graph(model, precision, dump_dir, options=options)
-    target = Path(os.path.abspath(outdir))  # "a/../fw" need not have an "a"
-    work = _os_error_is_users(outdir, lambda: make_work_folder(target))
-    tmp = work.tree
+    destination = Path(os.path.abspath(outdir))  # "a/../fw" need not have an "a"
+    with cleanup_on_sigterm():
+        work = _os_error_is_users(outdir, lambda: make_work_folder(destination))
+        try:
+            report = _write_tree(graph, work.tree, part, clock_mhz, model, name, library, axi_stream,
+                                 bunch_crossing, html)
+            write_manifest(work.tree)
+            seconds = time.perf_counter() - start
+            write_run_record(work.tree, _run_record(model, outdir, seconds))
+            _os_error_is_users(outdir, lambda: install(work, destination))
+        except BaseException:
+            work.abandon()
+            raise
+    return CompileResult(outdir, graph, report, seconds, report["adjustments"])
+
+
+def _write_tree(graph: Graph, tmp: Path, part, clock_mhz: float, model, name: str | None, library: str | None,
+                axi_stream: bool, bunch_crossing: bool, html: bool) -> dict:
+    """Write the firmware tree of ``graph`` into ``tmp``; returns the report."""
+    from nnfpga.backends.hls import write_hls
+    from nnfpga.backends.integration import write_integration
+    from nnfpga.backends.report import build_report, write_report_files
+    from nnfpga.backends.rtl import lower, write_netlist
+    from nnfpga.backends.rtl.writer import resolve_library
+    from nnfpga.backends.rtl.names import top_name
+    from nnfpga.backends.rtl.wrappers import write_wrappers
+
     side: Beside | None = None
     try:
         graph.save(tmp / MARKER)
@@ -109,21 +125,16 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
             estimate = side.wait()
         except ValueError as e:
             raise UserError(f"{_model_name(model)}: {e}") from None
-        report = build_report(graph, rtl, hls, part, clock_mhz, netlist=netlist, estimate=estimate)
-        report["accuracy"] = accuracy_summary(graph)
-        report["adjustments"] = graph.annotations.get("adjustments", [])
-        report["optimisation"] = graph.annotations.get("passes", {})
-        write_report_files(tmp, report, html=html)  # report.json, report.md (, report.html)
-        write_manifest(tmp)
-        seconds = time.perf_counter() - start
-        write_run_record(tmp, _run_record(model, outdir, seconds))
-        _os_error_is_users(outdir, lambda: install(work, target))
     except BaseException:
         if side is not None:
             side.cancel()
-        work.abandon()
         raise
-    return CompileResult(outdir, graph, report, seconds, report["adjustments"])
+    report = build_report(graph, rtl, hls, part, clock_mhz, netlist=netlist, estimate=estimate)
+    report["accuracy"] = accuracy_summary(graph)
+    report["adjustments"] = graph.annotations.get("adjustments", [])
+    report["optimisation"] = graph.annotations.get("passes", {})
+    write_report_files(tmp, report, html=html)  # report.json, report.md (, report.html)
+    return report
 
 
 def _os_error_is_users(outdir: Path, step):

@@ -27,8 +27,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,6 +288,36 @@ def install(work: WorkFolder, outdir: Path) -> None:
     else:
         os.rename(work.tree, outdir)
     work.remove()
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived during a compile: it unwinds like Ctrl-C, so the work folder goes."""
+
+
+@contextmanager
+def cleanup_on_sigterm():
+    """Within: SIGTERM (a batch system's time limit, ``kill``) first removes the work
+    folder, then ends the process as the signal asks.  Only where SIGTERM has its default
+    action and this is the main thread: a program with its own handler keeps it."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    pid = os.getpid()
+
+    def stop(signum, frame):
+        if os.getpid() != pid:  # a forked helper: its parent cleans up
+            os._exit(128 + signum)
+        raise Terminated()
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(pid, signal.SIGTERM)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _exchange(a: Path, b: Path) -> bool:
