@@ -64,6 +64,27 @@ def shown(path: Path | str) -> str:
 def check_paths(outdir: Path, inputs: list[Path], dump_ir: Path | None) -> None:
     """Everything about ``-o`` and ``--dump-ir`` that can be checked before compiling:
     raises `UserError` naming the path."""
+    with _named_os_errors("-o", outdir):
+        out = _check_output_location(outdir, inputs)
+    if dump_ir is not None:
+        with _named_os_errors("--dump-ir", dump_ir):
+            _check_dump_dir(dump_ir, out)
+    with _named_os_errors("-o", outdir):
+        check_replaceable(Path(os.path.abspath(outdir)), outdir)
+
+
+@contextmanager
+def _named_os_errors(flag: str, path: Path):
+    """A path the system cannot even look at (a name too long, a loop of links) is the
+    user's to fix."""
+    try:
+        yield
+    except OSError as e:
+        raise UserError(f"{flag} {shown(path)}: cannot use this path ({e.strerror or e})") from None
+
+
+def _check_output_location(outdir: Path, inputs: list[Path]) -> Path:
+    """``outdir`` may hold a compile's output at all; returns it absolute."""
     _check_writable_location(outdir, "-o")
     out = _absolute(outdir)
     cwd = Path.cwd().resolve()
@@ -78,13 +99,14 @@ def check_paths(outdir: Path, inputs: list[Path], dump_ir: Path | None) -> None:
             raise UserError(f"-o {shown(outdir)}: is inside the nnfpga output folder {shown(folder)}, which a "
                             "compile replaces whole; give a folder outside it")
     for path in inputs:
-        src = _absolute(path)
+        try:
+            src = _absolute(path)
+        except OSError:  # an unusable input path: the frontend says so when it reads it
+            continue
         if src == out or out in src.parents:
             raise UserError(f"-o {shown(outdir)}: contains the input {shown(path)}; nnfpga replaces the "
                             "output folder whole, so give a new folder for the firmware (e.g. -o fw)")
-    if dump_ir is not None:
-        _check_dump_dir(dump_ir, out)
-    check_replaceable(Path(os.path.abspath(outdir)), outdir)
+    return out
 
 
 def _absolute(path: Path) -> Path:
@@ -102,7 +124,7 @@ def _check_writable_location(path: Path, flag: str) -> None:
     parent = Path(os.path.abspath(path)).parent
     while not parent.exists():
         if parent.is_symlink():
-            raise UserError(f"{flag} {shown(path)}: {shown(parent)} is a broken symbolic link")
+            raise UserError(f"{flag} {shown(path)}: {shown(parent)} is a symbolic link that leads nowhere (broken, or a loop)")
         parent = parent.parent
     if not parent.is_dir():
         raise UserError(f"{flag} {shown(path)}: {shown(parent)} is a file, not a folder; "
@@ -261,7 +283,8 @@ def make_work_folder(outdir: Path) -> WorkFolder:
     missing = [p for p in (parent, *parent.parents) if not p.exists()]
     parent.mkdir(parents=True, exist_ok=True)
     remove_stale_work_folders(parent)
-    work = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.nnfpga-", dir=parent))
+    # a shortened name: the output's own may use up the file system's 255 bytes
+    work = Path(tempfile.mkdtemp(prefix=f".{outdir.name[:64]}.nnfpga-", dir=parent))
     folder = WorkFolder(work, work / "tree", tuple(missing))
     try:
         (work / WORK_MARKER).write_text(json.dumps(_this_process()))
