@@ -124,7 +124,8 @@ def _check_writable_location(path: Path, flag: str) -> None:
     parent = Path(os.path.abspath(path)).parent
     while not parent.exists():
         if parent.is_symlink():
-            raise UserError(f"{flag} {shown(path)}: {shown(parent)} is a symbolic link that leads nowhere (broken, or a loop)")
+            raise UserError(f"{flag} {shown(path)}: {shown(parent)} is a symbolic link that leads nowhere "
+                            "(broken, or a loop)")
         parent = parent.parent
     if not parent.is_dir():
         raise UserError(f"{flag} {shown(path)}: {shown(parent)} is a file, not a folder; "
