@@ -156,14 +156,16 @@ def test_only_provably_stale_work_folders_are_removed(tmp_path):
     live = _marked(tmp_path / ".fw.nnfpga-live1234", host=host, pid_started=output_dir._start_ticks(os.getpid()))
     other_host = _marked(tmp_path / ".fw.nnfpga-host1234", host=host + "-other", pid=_dead_pid())
     other_name = _marked(tmp_path / ".fw.nnfpga-x", host=host, pid=_dead_pid())  # not a mkdtemp name
+    newline = _marked(tmp_path / ".f\nw.nnfpga-nl123456", host=host, pid=_dead_pid())
     unmarked = tmp_path / ".fw.nnfpga-none1234"
     unmarked.mkdir()
     linked = tmp_path / ".fw.nnfpga-link1234"
     linked.symlink_to(dead)
-    assert sorted(p.name for p in output_dir.remove_stale_work_folders(tmp_path)) == [dead.name, reused.name]
+    removed = sorted(p.name for p in output_dir.remove_stale_work_folders(tmp_path))
+    assert removed == sorted([dead.name, reused.name, newline.name])
     for kept in (live, other_host, other_name, unmarked, linked):
         assert kept.exists() or kept.is_symlink(), kept
-    assert not dead.exists() and not reused.exists()
+    assert not dead.exists() and not reused.exists() and not newline.exists()
 
 
 def test_work_folders_have_unique_names_and_the_users_backup_lookalikes_stay(tmp_path):

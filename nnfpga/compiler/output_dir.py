@@ -49,7 +49,7 @@ LATER_FILES = ("report.json", "report.md", "report.html", "verify.json")
 LATER_FOLDERS = ("synth", "sim", ".csim", "hls/.csim", "vivado/out", "vivado/ip", "hls/*_prj")
 #: the file the IR is saved in; an output made before manifests existed has one
 IR_FILE = "ir.json"
-_WORK_NAME = re.compile(r"^\..+\.nnfpga-[A-Za-z0-9_]{8}$")
+_WORK_NAME = re.compile(r"^\..+\.nnfpga-[A-Za-z0-9_]{8}$", re.DOTALL)  # an output name may hold a newline
 _LISTED = 8  # foreign files named in a message; the rest are counted
 
 
