@@ -47,28 +47,13 @@ def designs() -> list[tuple[str, object, dict]]:
     return out
 
 
-#: fields that measure the compile run, not the firmware
-RUN_FIELDS = ("compile_seconds",)
-
-
-def _content(path: Path) -> bytes:
-    data = path.read_bytes()
-    if path.name != "report.json":
-        return data
-    report = json.loads(data)
-
-    def strip(node):
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if k not in RUN_FIELDS}
-        if isinstance(node, list):
-            return [strip(v) for v in node]
-        return node
-    return json.dumps(strip(report), sort_keys=True).encode()
+#: the tree's one file that records the run (compile time, host, paths), not the firmware
+RUN_RECORD = "run.json"
 
 
 def tree_hashes(outdir: Path) -> dict[str, str]:
-    return {str(p.relative_to(outdir)): hashlib.sha256(_content(p)).hexdigest()
-            for p in sorted(outdir.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(outdir)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(outdir.rglob("*")) if p.is_file() and p.name != RUN_RECORD}
 
 
 def main(argv: list[str] | None = None) -> int:

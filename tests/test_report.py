@@ -269,7 +269,7 @@ def test_no_warning_for_a_design_that_fits_and_keeps_up(qmlp_fw, capsys):
 def test_build_report_directly_matches_write_rtl(tmp_path):
     g = random_mlp([10, 8, 3], seed=7)
     rtl = write_rtl(g, tmp_path)
-    r = build_report(g, rtl, {}, find_part("xcku115"), 320.0, 0.1)
+    r = build_report(g, rtl, {}, find_part("xcku115"), 320.0)
     assert r["synth_family"] == "xcu" and r["latency"]["cycles"] == rtl["latency_cycles"]
     assert validate(r) == []
     assert r["layers"][0]["name"] == "input" and r["layers"][1]["resources"]["ff"] > 0

@@ -1,16 +1,18 @@
 """compile / emulate / verify: the verbs behind the CLI and the Python API.
 
-`compile_model` writes the firmware tree into a temporary sibling directory and moves
-it into place only when everything succeeded, so a failed compile never leaves a
-half-written OUTDIR.
+`compile_model` checks ``-o``/``--dump-ir`` before compiling, builds the firmware tree in a
+work folder beside OUTDIR and swaps it into place only when everything succeeded, so a
+failed or killed compile never leaves a half-written OUTDIR (`nnfpga.compiler.output_dir`
+says which folders it replaces and what it deletes).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
-import shutil
-import tempfile
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,8 @@ import numpy as np
 
 from nnfpga.compiler.config import CompileOptions, make_options
 from nnfpga.compiler.forked_child import Beside, run_beside
+from nnfpga.compiler.output_dir import (IR_FILE, check_paths, cleanup_on_sigterm, install, make_work_folder,
+                                        shown, write_manifest, write_run_record)
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.compiler.passes.error_bound import accuracy_summary
 from nnfpga.compiler.pipeline import build_graph
@@ -30,7 +34,7 @@ from nnfpga.ir.emulator import quantize_input, run_raw, user_output
 from nnfpga.ir.graph import Graph
 
 SIMULATORS = ("verilator", "ghdl", "csim")
-MARKER = "ir.json"
+MARKER = IR_FILE
 
 
 @dataclass
@@ -59,6 +63,36 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     bunch-crossing frame wrapper for ``clock`` (`nnfpga.backends.rtl.wrappers`).
     ``html``: also write report.html (matplotlib plots; about 2 s, so by default it is
     left to ``nnfpga report``, which writes it)."""
+    start = time.perf_counter()
+    part = find_part(target)
+    clock_mhz = parse_clock_mhz(clock)
+    _check_names(name, library)
+    outdir = Path(outdir)
+    dump_dir = Path(os.path.abspath(dump_ir)) if dump_ir else None
+    check_paths(outdir, _input_files(model, config), Path(dump_ir) if dump_ir else None)
+    options = options or make_options(config, precision, calibration, labels, max_dsp, ii, event_rate,
+                                      clock_mhz, trim, reuse)
+    options = dataclasses.replace(options, dsp_type=part.dsp_type)
+    graph = build_graph(model, precision, dump_dir, options=options)
+    destination = Path(os.path.abspath(outdir))  # "a/../fw" need not have an "a"
+    with cleanup_on_sigterm():
+        work = _os_error_is_users(outdir, lambda: make_work_folder(destination))
+        try:
+            report = _write_tree(graph, work.tree, part, clock_mhz, model, name, library, axi_stream,
+                                 bunch_crossing, html)
+            write_manifest(work.tree)
+            seconds = time.perf_counter() - start
+            write_run_record(work.tree, _run_record(model, outdir, seconds))
+            _os_error_is_users(outdir, lambda: install(work, destination))
+        except BaseException:
+            work.abandon()
+            raise
+    return CompileResult(outdir, graph, report, seconds, report["adjustments"])
+
+
+def _write_tree(graph: Graph, tmp: Path, part, clock_mhz: float, model, name: str | None, library: str | None,
+                axi_stream: bool, bunch_crossing: bool, html: bool) -> dict:
+    """Write the firmware tree of ``graph`` into ``tmp``; returns the report."""
     from nnfpga.backends.hls import write_hls
     from nnfpga.backends.integration import write_integration
     from nnfpga.backends.report import build_report, write_report_files
@@ -67,18 +101,6 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     from nnfpga.backends.rtl.names import top_name
     from nnfpga.backends.rtl.wrappers import write_wrappers
 
-    start = time.perf_counter()
-    part = find_part(target)
-    clock_mhz = parse_clock_mhz(clock)
-    _check_names(name, library)
-    outdir = Path(outdir)
-    _check_outdir(outdir)
-    options = options or make_options(config, precision, calibration, labels, max_dsp, ii, event_rate,
-                                      clock_mhz, trim, reuse)
-    options = dataclasses.replace(options, dsp_type=part.dsp_type)
-    graph = build_graph(model, precision, Path(dump_ir) if dump_ir else None, options=options)
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
     side: Beside | None = None
     try:
         graph.save(tmp / MARKER)
@@ -103,19 +125,51 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
             estimate = side.wait()
         except ValueError as e:
             raise UserError(f"{_model_name(model)}: {e}") from None
-        report = build_report(graph, rtl, hls, part, clock_mhz, compile_seconds=time.perf_counter() - start,
-                              netlist=netlist, estimate=estimate)
-        report["accuracy"] = accuracy_summary(graph)
-        report["adjustments"] = graph.annotations.get("adjustments", [])
-        report["optimisation"] = graph.annotations.get("passes", {})
-        write_report_files(tmp, report, html=html)  # report.json, report.md (, report.html)
-        _replace_dir(tmp, outdir)
     except BaseException:
         if side is not None:
             side.cancel()
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return CompileResult(outdir, graph, report, time.perf_counter() - start, report["adjustments"])
+    report = build_report(graph, rtl, hls, part, clock_mhz, netlist=netlist, estimate=estimate)
+    report["accuracy"] = accuracy_summary(graph)
+    report["adjustments"] = graph.annotations.get("adjustments", [])
+    report["optimisation"] = graph.annotations.get("passes", {})
+    write_report_files(tmp, report, html=html)  # report.json, report.md (, report.html)
+    return report
+
+
+def _os_error_is_users(outdir: Path, step):
+    """Creating the folders beside OUTDIR and moving the tree in fail for reasons of the
+    user's file system (permissions, a mount point, a full disk): say so, naming the path."""
+    try:
+        return step()
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename else ""
+        raise UserError(f"-o {shown(outdir)}: cannot put the output there: {e.strerror or e}{where}") from None
+
+
+def _input_files(model, config) -> list[Path]:
+    """The files a compile reads, which ``-o`` must not contain."""
+    from nnfpga.compiler.frontends.keras import KerasJson
+    files: list[Path] = []
+    for item in (model if isinstance(model, (list, tuple)) else [model]):
+        if isinstance(item, KerasJson):
+            files += [Path(item.architecture), Path(item.weights)]
+        elif isinstance(item, (str, Path)):
+            files.append(Path(item))
+    if isinstance(config, (str, Path)):
+        files.append(Path(config))
+    return files
+
+
+def _run_record(model, outdir: Path, seconds: float) -> dict:
+    """What differs from run to run (kept out of every other file of the tree)."""
+    from nnfpga.core.version import __version__
+    items = [getattr(m, "architecture", m) for m in (model if isinstance(model, (list, tuple)) else [model])]
+    return {"compile_seconds": round(seconds, 3),
+            "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "host": socket.gethostname(), "pid": os.getpid(), "nnfpga_version": __version__,
+            "outdir": os.path.abspath(outdir),
+            "models": [os.path.abspath(m) if isinstance(m, (str, Path)) else _model_name(m) for m in items]}
 
 
 def _verilog_and_estimate(netlist, outdir: Path, library: str, part):
@@ -142,23 +196,6 @@ def _check_names(name: str | None, library: str | None) -> None:
             check_identifier(library, "--library")
     except ValueError as e:
         raise UserError(str(e)) from None
-
-
-def _check_outdir(outdir: Path) -> None:
-    if outdir.exists() and (not outdir.is_dir() or (any(outdir.iterdir()) and not (outdir / MARKER).exists())):
-        raise UserError(f"{outdir}: exists and is not an nnfpga output directory; "
-                        "choose a new directory (nnfpga only replaces its own output)")
-
-
-def _replace_dir(new: Path, outdir: Path) -> None:
-    if outdir.exists():
-        old = outdir.with_name(f".{outdir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        outdir.rename(old)
-        new.rename(outdir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(outdir)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -16,6 +16,7 @@ written are the same either way.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import signal
@@ -82,6 +83,19 @@ class Beside:
         self._pid = None
 
 
+def _die_with(parent: int) -> None:
+    """End this child when ``parent`` is killed: it must not go on writing into the work
+    folder that the next compile removes as stale (Linux ``PR_SET_PDEATHSIG``)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    pr_set_pdeathsig = 1
+    prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # killed before the request took effect
+        os._exit(1)
+
+
 def run_beside(task: Callable[[], Any], what: str) -> Beside:
     """Start ``task`` in a child process when `can_fork`, else run it now.  ``what``
     names the task in an error message ("Verilog and the estimate").  The task's result
@@ -89,10 +103,12 @@ def run_beside(task: Callable[[], Any], what: str) -> Beside:
     if not can_fork():
         return Beside(what, result=task())
     read_fd, write_fd = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: run the task, report how it ended, never return
         code = 1
         try:
+            _die_with(parent)
             os.close(read_fd)
             try:
                 payload, code = pickle.dumps((True, task())), 0

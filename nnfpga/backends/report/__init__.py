@@ -71,8 +71,9 @@ def _resources(cost: Cost | None) -> dict:
 
 
 def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: float,
-                 compile_seconds: float, netlist=None, estimate=None) -> dict:
-    """``netlist``: the lowered description (else lowered again from ``graph``);
+                 netlist=None, estimate=None) -> dict:
+    """The report of a compiled design: the same for the same design (the run's own
+    figures, such as the compile time, go to the tree's run.json).  ``netlist``: the lowered description (else lowered again from ``graph``);
     ``estimate``: its `estimate_on_part` when the caller already has it."""
     period_ns = 1000.0 / clock_mhz
     family = yosys_family(part)
@@ -147,7 +148,6 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
         "hls": {k: v for k, v in hls.items() if k != "dir"},   # no temporary path in the report
         "notes": est.notes + ([] if nl.latency == cycles else
                               [f"the re-lowered description has latency {nl.latency}, rtl.json says {cycles}"]),
-        "compile_seconds": round(compile_seconds, 3),
     }
     report["warnings"] = fit_and_rate_warnings(report)
     return report

@@ -57,8 +57,7 @@ def _refresh(outdir: Path, old: dict) -> dict:
         rtl = read_summary(outdir)
     except FileNotFoundError as e:
         raise UserError(str(e)) from None
-    new = build_report(graph, rtl, old.get("hls", {}), find_part(old["part"]), float(old["clock_mhz"]),
-                       float(old.get("compile_seconds", 0.0)))
+    new = build_report(graph, rtl, old.get("hls", {}), find_part(old["part"]), float(old["clock_mhz"]))
     for key, value in old.items():
         new.setdefault(key, value)
     return new
