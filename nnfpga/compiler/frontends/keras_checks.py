@@ -1,0 +1,232 @@
+"""Validation of a Keras model file's contents before any IR is built.
+
+A model file is untrusted input: its JSON config may be malformed, nested without end
+or hold fields of the wrong type, and its weights may have the wrong shape, the wrong
+dtype, or NaN/Inf values.  Every check here returns or raises one `UserError` paragraph
+naming the file, the layer and the field, so the builder (`keras._Builder`) only ever
+sees a config and weights it can use.
+
+Limits (so a hostile file is refused quickly and without unbounded memory):
+`MAX_CONFIG_BYTES` for the JSON config, `MAX_JSON_DEPTH` levels of nesting in it,
+`MAX_WEIGHT_VALUES` values in one weight tensor (checked from the HDF5 header, before
+the data is read) and `MAX_TENSOR_VALUES` values in any layer's input or output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from nnfpga.core.errors import UserError
+
+#: Largest JSON model config read (bytes); trigger models' configs are a few kB.
+MAX_CONFIG_BYTES = 16 * 2 ** 20
+#: Deepest nesting of lists and objects accepted in a JSON model config.
+MAX_JSON_DEPTH = 64
+#: Largest weight tensor read (values); checked from the file's header before reading.
+MAX_WEIGHT_VALUES = 2 ** 24
+#: Largest tensor (values, batch excluded) a layer may take or produce.
+MAX_TENSOR_VALUES = 2 ** 24
+
+
+# ----------------------------------------------------------------------------- JSON
+def parse_config(raw, where: str) -> dict:
+    """A saved model config (bytes or str) as a dict, or a `UserError` saying why not."""
+    if isinstance(raw, np.ndarray) and raw.shape == ():
+        raw = raw.item()
+    if not isinstance(raw, (bytes, str)):
+        raise UserError(f"{where}: the model config is a {type(raw).__name__}, not JSON text; "
+                        "a Keras model file holds its architecture as a JSON string")
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UserError(f"{where}: the model config is {len(raw)} bytes, over the limit of "
+                        f"{MAX_CONFIG_BYTES} bytes for a model config")
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as e:
+        raise UserError(f"{where}: the model config is not UTF-8 text ({e}); a Keras model "
+                        "config is JSON") from None
+    depth = _text_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise UserError(f"{where}: the model config is nested {depth} levels deep; at most "
+                        f"{MAX_JSON_DEPTH} levels are read (a Keras config needs about 10)")
+    try:
+        config = json.loads(text)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, and over-long integers
+        raise UserError(f"{where}: the model config is not valid JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{where}: the model config is a JSON {_json_kind(config)}, not an object with "
+                        "'class_name' and 'config' (a Keras Sequential or Functional model)")
+    return config
+
+
+def _text_depth(text: str) -> int:
+    """The deepest bracket nesting of JSON text, brackets inside strings not counted;
+    one pass, no recursion, so any depth is measured safely."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def _json_kind(value) -> str:
+    kinds = {list: "list", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+# ----------------------------------------------------------------------------- layer list
+def check_layer_list(layers: list, where: str) -> None:
+    """Every entry an object with a string ``class_name`` and an object ``config`` whose
+    ``name`` (if any) is a string."""
+    if not layers:
+        raise UserError(f"{where}: the model has no layers; a model needs at least one layer after its input")
+    for i, lc in enumerate(layers):
+        at = f"{where}: layer {i}"
+        if not isinstance(lc, dict):
+            raise UserError(f"{at} is a JSON {_json_kind(lc)}, not an object with 'class_name' and 'config'")
+        cls = lc.get("class_name")
+        if not isinstance(cls, str):
+            raise UserError(f"{at}: field 'class_name' is {'missing' if cls is None else repr(cls)}; "
+                            "it must be the layer's class name, a string such as 'Dense'")
+        cfg = lc.get("config")
+        if not isinstance(cfg, dict):
+            raise UserError(f"{at} ({cls}): field 'config' is {'null' if cfg is None else 'a JSON ' + _json_kind(cfg)}; "
+                            "it must be an object holding the layer's settings")
+        name = cfg.get("name", lc.get("name"))
+        if name is not None and not (isinstance(name, str) and name):
+            raise UserError(f"{at} ({cls}): field 'name' is {name!r}; a layer name must be a non-empty string")
+
+
+def layer_name(lc: dict) -> str:
+    return lc.get("config", {}).get("name") or lc.get("name") or lc["class_name"].lower()
+
+
+# ----------------------------------------------------------------------------- weights
+def load_weight(obj, where: str, weight: str) -> np.ndarray:
+    """One stored weight tensor as float64: a real numeric HDF5 dataset of bounded size
+    with finite values.  The header (shape, dtype) is checked before the data is read."""
+    import h5py
+    at = f"{where}: weight {weight!r}"
+    if not isinstance(obj, h5py.Dataset):
+        raise UserError(f"{at} is an HDF5 {type(obj).__name__}, not a dataset of numbers")
+    kind = obj.dtype.kind
+    if kind not in "fiu":
+        raise UserError(f"{at} has dtype {obj.dtype} ({_dtype_kind(kind)}); weights must be real numbers "
+                        "(float or integer)")
+    if obj.shape is None or obj.size > MAX_WEIGHT_VALUES:
+        raise UserError(f"{at} holds {obj.size if obj.shape is not None else 'no'} values; a weight may hold "
+                        f"1 to {MAX_WEIGHT_VALUES} values")
+    try:
+        values = np.asarray(obj[()], dtype=np.float64)
+    except (OSError, ValueError, TypeError) as e:
+        raise UserError(f"{at} cannot be read ({e})") from None
+    bad = ~np.isfinite(values)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0]) if values.ndim else ()
+        raise UserError(f"{at} holds {int(bad.sum())} non-finite value(s) (first: {values[index]} at index "
+                        f"{list(index)}); weights must be finite numbers")
+    return values
+
+
+def _dtype_kind(kind: str) -> str:
+    return {"b": "boolean", "c": "complex", "S": "byte string", "U": "string", "O": "object or string",
+            "V": "compound", "M": "date", "m": "time delta"}.get(kind, "not numeric")
+
+
+# ----------------------------------------------------------------------------- fields
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_number(v) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def positive_int(cfg: dict, field: str, where: str, default=None) -> int:
+    v = cfg.get(field, default)
+    if v is None:
+        raise UserError(f"{where}: field {field!r} is missing; it must be a positive whole number")
+    if not _is_int(v) or v <= 0:
+        raise UserError(f"{where}: field {field!r} is {v!r}; it must be a positive whole number")
+    return int(v)
+
+
+def int_pair(cfg: dict, field: str, where: str, default=None) -> tuple[int, int]:
+    """A Keras 2-D size (``kernel_size``, ``strides``, ``pool_size``): an int or a pair of
+    positive ints."""
+    v = cfg.get(field, default)
+    if v is None:
+        raise UserError(f"{where}: field {field!r} is missing; it must be a positive whole number or a pair of them")
+    pair = [v, v] if _is_int(v) else v
+    if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(_is_int(p) and p > 0 for p in pair)):
+        raise UserError(f"{where}: field {field!r} is {v!r}; it must be a positive whole number or a pair of them")
+    return int(pair[0]), int(pair[1])
+
+
+def optional_number(cfg: dict, field: str, where: str) -> None:
+    v = cfg.get(field)
+    if v is not None and not _is_number(v):
+        raise UserError(f"{where}: field {field!r} is {v!r}; it must be a finite number (or null)")
+
+
+def check_activation_field(cfg: dict, field: str, where: str) -> None:
+    v = cfg.get(field)
+    if v is not None and not isinstance(v, (str, dict)):
+        raise UserError(f"{where}: field {field!r} is {v!r}; it must be an activation name (a string) or a "
+                        "QKeras quantiser object")
+
+
+def check_quantizer_field(cfg: dict, field: str, where: str) -> None:
+    v = cfg.get(field)
+    if v is not None and not isinstance(v, (str, dict)):
+        raise UserError(f"{where}: field {field!r} is {v!r}; it must be a QKeras quantiser (a string such as "
+                        "'quantized_bits(8,0)' or an object) or null")
+
+
+def input_shape(cfg: dict, where: str) -> tuple[tuple[int, ...], str] | None:
+    """The model input shape (batch dimension dropped) a layer config declares, with the
+    field it came from; None when it declares none."""
+    for field in ("batch_input_shape", "batch_shape"):
+        if cfg.get(field) is not None:
+            return _shape(cfg[field], field, where), field
+    build = cfg.get("build_config")
+    if isinstance(build, dict) and build.get("input_shape") is not None:
+        return _shape(build["input_shape"], "build_config.input_shape", where), "build_config.input_shape"
+    return None
+
+
+def _shape(v, field: str, where: str) -> tuple[int, ...]:
+    if not isinstance(v, list) or len(v) < 2:
+        raise UserError(f"{where}: field {field!r} is {v!r}; it must be a list [batch, dim, ...] with at least "
+                        "one dimension after the batch")
+    dims = v[1:]
+    if any(d is None for d in dims):
+        raise UserError(f"{where}: field {field!r} {v!r} has unknown (null) dimensions; fixed shapes are "
+                        "needed for firmware")
+    if not all(_is_int(d) and d > 0 for d in dims):
+        raise UserError(f"{where}: field {field!r} is {v!r}; each dimension after the batch must be a "
+                        "positive whole number")
+    shape = tuple(int(d) for d in dims)
+    check_size(shape, where, f"the input shape ({field})")
+    return shape
+
+
+def check_size(shape: tuple[int, ...], where: str, what: str) -> None:
+    if math.prod(shape) > MAX_TENSOR_VALUES:
+        raise UserError(f"{where}: {what} {list(shape)} holds {math.prod(shape)} values; at most "
+                        f"{MAX_TENSOR_VALUES} are supported")
