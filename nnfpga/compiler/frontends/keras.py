@@ -118,7 +118,7 @@ def _config_layers(config, where: str) -> tuple[str, list[dict]]:
     if not isinstance(layers, list):
         raise UserError(f"{where}: the model config of the {cls} holds no layer list (field 'layers' is "
                         f"{'missing' if layers is None else 'a JSON ' + kc._json_kind(layers)})")
-    kc.check_layer_list(layers, where)
+    kc.check_layer_list(layers, where, cls)
     if cls != "Sequential":
         _check_chain(cfg, layers, where)
     return cfg.get("name") or "model", [_modernize(lc, where) for lc in layers]
@@ -242,7 +242,7 @@ def _open_h5(path, what: str):
     try:
         return h5py.File(path, "r")
     except OSError as e:
-        raise UserError(f"{what} is not an HDF5 file ({_first_line(e)}); supported model files: .h5 and "
+        raise UserError(f"{what}: not a readable HDF5 file ({_first_line(e)}); supported model files: .h5 and "
                         ".hdf5 (Keras model.save, HDF5), .keras (Keras 3 zip), .json with --weights, "
                         ".onnx") from None
 
@@ -335,7 +335,7 @@ def _read_keras3(path: Path) -> KerasModel:
     try:
         f = h5py.File(io.BytesIO(blob), "r")
     except OSError as e:
-        raise UserError(f"{where} is not an HDF5 file ({_first_line(e)})") from None
+        raise UserError(f"{where}: not a readable HDF5 file ({_first_line(e)})") from None
     with f:
         try:
             weights = _keras3_weights(f, layers, config.get("class_name") == "Sequential", where)

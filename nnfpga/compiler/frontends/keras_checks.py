@@ -90,15 +90,16 @@ def _json_kind(value) -> str:
 
 
 # ----------------------------------------------------------------------------- layer list
-def check_layer_list(layers: list, where: str) -> None:
+def check_layer_list(layers: list, where: str, model: str) -> None:
     """Every entry an object with a string ``class_name`` and an object ``config`` whose
-    ``name`` (if any) is a string."""
+    ``name`` (if any) is a string.  ``model``: the model's class, for the message."""
     if not layers:
         raise UserError(f"{where}: the model has no layers; a model needs at least one layer after its input")
     for i, lc in enumerate(layers):
         at = f"{where}: layer {i}"
         if not isinstance(lc, dict):
-            raise UserError(f"{at} is a JSON {_json_kind(lc)}, not an object with 'class_name' and 'config'")
+            raise UserError(f"{where}: the model config of the {model} holds no layer list: its entry {i} (layer "
+                            f"{i}) is a JSON {_json_kind(lc)}, not an object with 'class_name' and 'config'")
         cls = lc.get("class_name")
         if not isinstance(cls, str):
             raise UserError(f"{at}: field 'class_name' is {'missing' if cls is None else repr(cls)}; "
@@ -211,7 +212,7 @@ def input_shape(cfg: dict, where: str) -> tuple[tuple[int, ...], str] | None:
 
 
 def _shape(v, field: str, where: str) -> tuple[int, ...]:
-    if not isinstance(v, list) or len(v) < 2:
+    if not isinstance(v, (list, tuple)) or len(v) < 2:
         raise UserError(f"{where}: field {field!r} is {v!r}; it must be a list [batch, dim, ...] with at least "
                         "one dimension after the batch")
     dims = v[1:]

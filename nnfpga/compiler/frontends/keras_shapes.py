@@ -127,7 +127,7 @@ def _flatten(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
 
 def _reshape(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
     target = cfg.get("target_shape")
-    ok = isinstance(target, list) and target and all(kc._is_int(d) and (d > 0 or d == -1) for d in target) \
+    ok = isinstance(target, (list, tuple)) and target and all(kc._is_int(d) and (d > 0 or d == -1) for d in target) \
         and sum(d == -1 for d in target) <= 1
     if not ok:
         raise UserError(f"{where}: field 'target_shape' is {'missing' if target is None else repr(target)}; it "
