@@ -321,6 +321,26 @@ def _json_text(text: str) -> Callable[[Path], None]:
     return lambda tmp: (tmp / "m.json").write_text(text)
 
 
+def _huge_kernel(f) -> None:
+    """A kernel declaring 2**25 values, compressed to almost nothing on disk: refused from
+    its header, before the data is inflated."""
+    g = f["model_weights/fc"]
+    del g["fc/kernel:0"]
+    g.create_dataset("fc/kernel:0", shape=(2 ** 25,), dtype="f8", chunks=(2 ** 16,), compression="gzip",
+                     fillvalue=1.0)
+
+
+def _huge_config(tmp: Path) -> None:
+    """A model_config attribute of 17 MiB (dense attribute storage needs the latest format)."""
+    with h5py.File(tmp / "m.h5", "w", libver="latest") as f:
+        f.attrs["model_config"] = np.bytes_(b" " * (17 * 2 ** 20) + json.dumps(sequential(dense_model()[0])).encode())
+
+
+def _weights_dir(tmp: Path) -> None:
+    (tmp / "w.h5").unlink()
+    (tmp / "w.h5").mkdir()
+
+
 NAN_KERNEL = np.where(np.eye(4, 3) > 0, np.nan, 0.5)
 STRINGS = np.array([b"a", b"b", b"c"])
 
@@ -419,6 +439,14 @@ CASES = [
     h5("q-config-not-object", ("'qfc'", "not a qkeras quantiser object"),
        model=lambda: qdense_model({"class_name": "quantized_bits", "config": "bits=8"})),
     h5("q-quantizer-number", ("'qfc'", "kernel_quantizer"), model=lambda: qdense_model(8)),
+    h5("activation-bad-object", ("'fc'", "'activation'", "class_name"),
+       model=_layer_cfg(activation={"class_name": "relu", "config": 5})),
+    h5("bn-axis-empty", ("'bn'", "'axis' is []"),
+       model=lambda: (lambda ls, ws: ([*ls[:2], {**ls[2], "config": {**ls[2]["config"], "axis": []}}], ws))(*bn_model())),
+    h5("conv-dilated", ("'conv'", "dilation_rate", "not supported"), model=_conv(dilation_rate=2)),
+    h5_layers("too-many-layers", ("20002 layers", "at most 10000"),
+              [_input(), _dense()] + [{"class_name": "Dropout", "config": {"name": f"d{i}", "rate": 0.1}}
+                                      for i in range(20_000)], {"fc": _dense_w()}),
     # -- weights ----------------------------------------------------------------------------------
     h5("weights-group-missing", ("'fc'", "no weights are stored"),
        edit=lambda f: f["model_weights"].__delitem__("fc")),
@@ -446,12 +474,16 @@ CASES = [
            *conv_model())),
     h5("bn-variance-nan", ("'bn'", "moving_variance", "non-finite"),
        model=lambda: bn_model([1, np.nan, 1])),
+    h5("kernel-huge-declared", ("'fc'", "fc/kernel:0", "33554432 values"), edit=_huge_kernel),
     h5("model-weights-dataset", ("model_weights", "not a group"),
        edit=lambda f: (f.__delitem__("model_weights"), f.create_dataset("model_weights", data=[1]))),
     # -- files that are not what their extension says ---------------------------------------------
     raw_file("h5-text", "m.h5", b"model = Dense(3)\n", ("not a readable hdf5 file", ".keras")),
     raw_file("h5-empty", "m.h5", b"", ("not a readable hdf5 file",)),
     raw_file("h5-onnx", "m.h5", _onnx_bytes, ("not a readable hdf5 file", ".onnx")),
+    Case("keras-h5-config-huge", compile_args("m.h5"), ("m.h5", "model_config", "over the limit"), _huge_config),
+    raw_file("keras-is-hdf5", "m.keras", lambda: (Path(__file__).parents[2] / "examples/models/qmlp.h5").read_bytes(),
+             ("not a readable .keras archive",)),
     raw_file("keras-text", "m.keras", b"hello\n", ("not a readable .keras archive",)),
     raw_file("keras-empty", "m.keras", b"", ("not a readable .keras archive",)),
     # -- .keras archives --------------------------------------------------------------------------
@@ -465,6 +497,9 @@ CASES = [
            method=zipfile.ZIP_BZIP2),
     keras3("lzma-kernel-shape", ("'fc'", "expected [4, 3]"),
            model=lambda: ([_input(), _dense()], {"fc": _dense_w(2, 3)}), method=zipfile.ZIP_LZMA),
+    keras3("config-string", ("'config.json'", "json string"), config=b'"Sequential"'),
+    keras3("config-layers-object", ("'config.json'", "field 'layers'", "json object"),
+           config=json.dumps({"class_name": "Sequential", "config": {"layers": {"a": 1}}}).encode()),
     keras3("no-config", ("no 'config.json'",), members={"config.json": None}),
     keras3("config-binary", ("'config.json'", "not utf-8"), config=b"\x89PNG\xff\xfe"),
     keras3("config-list", ("'config.json'", "json list"), config=b"[]"),
@@ -483,6 +518,8 @@ CASES = [
     json_case("weights-layer-missing", ("m.json", "'fc'", "no weights are stored", "w.h5"), edit=_drop_weights_layer),
     json_case("not-json", ("m.json", "not valid json"), edit=_json_text("{'class_name': ")),
     json_case("deep", ("m.json", "nested"), edit=_json_text(_deep(100_000))),
+    json_case("binary", ("m.json", "not utf-8"), edit=lambda tmp: (tmp / "m.json").write_bytes(b"\x00\xff\xfe")),
+    json_case("weights-directory", ("w.h5", "not a file"), edit=_weights_dir),
     json_case("string", ("m.json", "json string"), edit=_json_text('"model"')),
     json_case("kernel-shape", ("m.json", "'fc'", "expected [4, 3]", "w.h5"),
               model=lambda: ([_input(), _dense()], {"fc": _dense_w(5, 3)})),

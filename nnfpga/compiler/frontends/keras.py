@@ -121,7 +121,8 @@ def _config_layers(config, where: str) -> tuple[str, list[dict]]:
     kc.check_layer_list(layers, where, cls)
     if cls != "Sequential":
         _check_chain(cfg, layers, where)
-    return cfg.get("name") or "model", [_modernize(lc, where) for lc in layers]
+    name = cfg.get("name")
+    return name if isinstance(name, str) and name else "model", [_modernize(lc, where) for lc in layers]
 
 
 def _check_chain(cfg: dict, layers: list[dict], where: str) -> None:
@@ -307,8 +308,11 @@ def _read_json(source: KerasJson) -> KerasModel:
     weights of an ``.h5`` file, matched to the layers by name."""
     arch, wpath = Path(source.architecture), Path(source.weights)
     for p in (arch, wpath):
-        if not p.is_file():
+        if not p.exists():
             raise UserError(f"{p}: no such file")
+        if not p.is_file():
+            raise UserError(f"{p}: not a file (a directory?); give the {'weights' if p == wpath else 'model'} "
+                            "file itself")
     size = arch.stat().st_size
     if size > kc.MAX_CONFIG_BYTES:
         raise UserError(f"{arch}: {size} bytes, over the limit of {kc.MAX_CONFIG_BYTES} bytes for a Keras "
@@ -330,7 +334,7 @@ def _read_keras3(path: Path) -> KerasModel:
     import h5py
     raw_config, blob = read_archive(path)
     config = kc.parse_config(raw_config, f"{path}: member 'config.json'")
-    name, layers = _config_layers(config, str(path))
+    name, layers = _config_layers(config, f"{path}: member 'config.json'")
     where = f"{path}: member 'model.weights.h5'"
     try:
         f = h5py.File(io.BytesIO(blob), "r")
@@ -481,8 +485,10 @@ class _Builder:
         self._dense(name, cfg, where, qkeras=True)
 
     def _conv2d(self, name: str, cfg: dict, where: str, qkeras: bool = False) -> None:
-        if tuple(cfg.get("dilation_rate", (1, 1))) != (1, 1) or cfg.get("groups", 1) != 1:
-            raise UserError(f"{where}: dilated or grouped convolutions are not supported")
+        if _pair(cfg.get("dilation_rate", 1)) != (1, 1) or cfg.get("groups", 1) != 1:
+            raise UserError(f"{where}: fields 'dilation_rate' {cfg.get('dilation_rate')!r} and 'groups' "
+                            f"{cfg.get('groups')!r}: dilated or grouped convolutions are not supported; "
+                            "use dilation_rate 1 and groups 1")
         padding = cfg.get("padding", "valid")
         if padding not in ("valid", "same"):
             raise UserError(f"{where}: padding {padding!r} is not supported; use valid or same")

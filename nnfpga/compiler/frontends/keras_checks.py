@@ -29,6 +29,8 @@ MAX_JSON_DEPTH = 64
 MAX_WEIGHT_VALUES = 2 ** 24
 #: Largest tensor (values, batch excluded) a layer may take or produce.
 MAX_TENSOR_VALUES = 2 ** 24
+#: Most layers read from one model (trigger networks have tens).
+MAX_LAYERS = 10_000
 
 
 # ----------------------------------------------------------------------------- JSON
@@ -85,7 +87,7 @@ def _text_depth(text: str) -> int:
 
 
 def _json_kind(value) -> str:
-    kinds = {list: "list", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null"}
+    kinds = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null"}
     return kinds.get(type(value), type(value).__name__)
 
 
@@ -95,6 +97,8 @@ def check_layer_list(layers: list, where: str, model: str) -> None:
     ``name`` (if any) is a string.  ``model``: the model's class, for the message."""
     if not layers:
         raise UserError(f"{where}: the model has no layers; a model needs at least one layer after its input")
+    if len(layers) > MAX_LAYERS:
+        raise UserError(f"{where}: the model has {len(layers)} layers; at most {MAX_LAYERS} are read")
     for i, lc in enumerate(layers):
         at = f"{where}: layer {i}"
         if not isinstance(lc, dict):
@@ -187,9 +191,16 @@ def optional_number(cfg: dict, field: str, where: str) -> None:
 
 def check_activation_field(cfg: dict, field: str, where: str) -> None:
     v = cfg.get(field)
-    if v is not None and not isinstance(v, (str, dict)):
-        raise UserError(f"{where}: field {field!r} is {v!r}; it must be an activation name (a string) or a "
-                        "QKeras quantiser object")
+    serialised = isinstance(v, dict) and isinstance(v.get("class_name"), str) and \
+        isinstance(v.get("config", {}), dict)
+    if v is not None and not (isinstance(v, str) or serialised):
+        raise UserError(f"{where}: field {field!r} is {_short(v)}; it must be an activation name (a string) or "
+                        "an object with a string 'class_name' and an object 'config' (a QKeras quantiser)")
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_quantizer_field(cfg: dict, field: str, where: str) -> None:

@@ -143,6 +143,11 @@ def _batchnorm(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
     eps = cfg.get("epsilon", 1e-3)
     if not kc._is_number(eps) or eps < 0:
         raise UserError(f"{where}: field 'epsilon' is {eps!r}; it must be a finite number >= 0")
+    axis = cfg.get("axis", -1)
+    axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+    if not kc._is_int(axis):
+        raise UserError(f"{where}: field 'axis' is {cfg.get('axis')!r}; it must be one axis (a whole number, "
+                        "-1 for the channels)")
     n = (shape[-1],)
     named = [(k, n) for k, on in (("gamma", cfg.get("scale", True)), ("beta", cfg.get("center", True))) if on]
     arrays = w.expect(named + [("moving_mean", n), ("moving_variance", n)])
