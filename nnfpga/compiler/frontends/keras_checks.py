@@ -22,15 +22,16 @@ import numpy as np
 from nnfpga.core.errors import UserError
 
 #: Largest JSON model config read (bytes); trigger models' configs are a few kB.
-MAX_CONFIG_BYTES = 16 * 2 ** 20
+MAX_CONFIG_BYTES = 4 * 2 ** 20
 #: Deepest nesting of lists and objects accepted in a JSON model config.
 MAX_JSON_DEPTH = 64
 #: Largest weight tensor read (values); checked from the file's header before reading.
 MAX_WEIGHT_VALUES = 2 ** 24
 #: Largest tensor (values, batch excluded) a layer may take or produce.
 MAX_TENSOR_VALUES = 2 ** 24
-#: Most layers read from one model (trigger networks have tens).
-MAX_LAYERS = 10_000
+#: Most layers read from one model (trigger networks have tens; a layer's config is
+#: about 1-4 kB, so `MAX_CONFIG_BYTES` holds this many).
+MAX_LAYERS = 1000
 
 
 # ----------------------------------------------------------------------------- JSON
@@ -49,41 +50,33 @@ def parse_config(raw, where: str) -> dict:
     except UnicodeDecodeError as e:
         raise UserError(f"{where}: the model config is not UTF-8 text ({e}); a Keras model "
                         "config is JSON") from None
-    depth = _text_depth(text)
-    if depth > MAX_JSON_DEPTH:
-        raise UserError(f"{where}: the model config is nested {depth} levels deep; at most "
-                        f"{MAX_JSON_DEPTH} levels are read (a Keras config needs about 10)")
+    too_deep = (f"{where}: the model config is nested {{}} levels deep; at most {MAX_JSON_DEPTH} levels "
+                "are read (a Keras config needs about 10)")
     try:
         config = json.loads(text)
-    except (ValueError, RecursionError) as e:  # JSONDecodeError, and over-long integers
+    except RecursionError:  # the C parser's guard, long before the C stack runs out
+        raise UserError(too_deep.format("hundreds of")) from None
+    except ValueError as e:  # JSONDecodeError, and integers too long to convert
         raise UserError(f"{where}: the model config is not valid JSON ({e})") from None
+    depth = _depth_over(config, MAX_JSON_DEPTH)
+    if depth is not None:
+        raise UserError(too_deep.format(f"more than {depth - 1}"))
     if not isinstance(config, dict):
         raise UserError(f"{where}: the model config is a JSON {_json_kind(config)}, not an object with "
                         "'class_name' and 'config' (a Keras Sequential or Functional model)")
     return config
 
 
-def _text_depth(text: str) -> int:
-    """The deepest bracket nesting of JSON text, brackets inside strings not counted;
-    one pass, no recursion, so any depth is measured safely."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for c in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif c == "\\":
-                escaped = True
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-        elif c in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif c in "]}":
-            depth -= 1
-    return deepest
+def _depth_over(value, limit: int) -> int | None:
+    """The nesting depth of parsed JSON if it exceeds ``limit`` (else None), walked level
+    by level so no depth can exhaust Python's stack."""
+    level, depth = [value] if isinstance(value, (dict, list)) else [], 1
+    while level:
+        if depth > limit:
+            return depth
+        level = [c for v in level for c in (v.values() if isinstance(v, dict) else v) if isinstance(c, (dict, list))]
+        depth += 1
+    return None
 
 
 def _json_kind(value) -> str:
