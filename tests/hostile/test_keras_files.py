@@ -387,6 +387,10 @@ CASES = [
               [{"class_name": "InputLayer", "config": {SHAPE: "abc", "name": "in"}}, _dense()]),
     h5_layers("shape-unknown", ("'in'", "batch_input_shape", "unknown"), [_input((None, None)), _dense()]),
     h5_layers("shape-huge", ("'in'", "batch_input_shape", "at most"), [_input((None, 100000, 100000)), _dense()]),
+    h5_layers("shape-int", ("'in'", "'batch_input_shape' is 4"),
+              [{"class_name": "InputLayer", "config": {SHAPE: 4, "name": "in"}}, _dense()]),
+    h5_layers("shape-bool", ("'in'", "batch_input_shape", "true"), [_input((None, True)), _dense()]),
+    h5_layers("keras3-shape-string", ("'in'", "'batch_shape'", "'4'"), [_input((None, "4"), "batch_shape"), _dense()]),
     h5_layers("shape-missing", ("'fc'", "input shape", "batch_input_shape"), [_dense()], {"fc": _dense_w()}),
     # -- layer fields -----------------------------------------------------------------------------
     h5("reshape-no-target", ("'rs'", "target_shape", "missing"), model=lambda: reshape_model(None)),
@@ -414,6 +418,24 @@ CASES = [
     h5("bn-variance-plus-eps-zero", ("'bn'", "moving_variance", "variance + epsilon > 0"),
        model=lambda: bn_model([1, 0, 1], epsilon=0.0)),
     h5("bn-epsilon-string", ("'bn'", "'epsilon'"), model=lambda: bn_model(epsilon="small")),
+    h5("bn-epsilon-nan", ("'bn'", "'epsilon' is nan"), model=lambda: bn_model(epsilon=float("nan"))),
+    h5("leaky-alpha-string", ("'leak'", "'alpha' is 'x'"),
+       model=lambda: ([_input(), _dense(), {"class_name": "LeakyReLU", "config": {"name": "leak", "alpha": "x"}}],
+                      {"fc": _dense_w()})),
+    h5("relu-slope-infinite", ("'act'", "'negative_slope' is inf"),
+       model=lambda: ([_input(), _dense(), {"class_name": "ReLU", "config": {"name": "act",
+                                                                             "negative_slope": float("inf")}}],
+                      {"fc": _dense_w()})),
+    h5("keras1-kernel-half", ("'conv_1'", "'kernel_size' is [3, None]"), config=json.dumps({
+        "class_name": "Sequential", "config": [{"class_name": "Convolution2D", "config": {
+            "name": "conv_1", "batch_input_shape": [None, 6, 6, 1], "nb_filter": 2, "nb_row": 3,
+            "dim_ordering": "tf"}}]})),
+    h5("keras1-input-dim-string", ("'dense_1'", "batch_input_shape", "'four'"), config=json.dumps({
+        "class_name": "Sequential", "config": [{"class_name": "Dense", "config": {
+            "name": "dense_1", "input_dim": "four", "output_dim": 2}}]})),
+    h5("keras-history-number", ("'fc'", "reads ['5']", "only chains"), config=json.dumps({
+        "class_name": "Functional", "config": {"name": "f", "layers": [
+            _input(), {**_dense(), "inbound_nodes": [{"args": [{"config": {"keras_history": 5}}]}]}]}})),
     h5("relu-threshold-string", ("'act'", "'threshold'"),
        model=lambda: ([_input(), _dense(), {"class_name": "ReLU", "config": {"name": "act", "threshold": "x"}}],
                       {"fc": _dense_w()})),
@@ -436,6 +458,14 @@ CASES = [
        model=lambda: qdense_model(activation="quantized_relu(4,2,0,0,0,0,0,0,0)")),
     h5("q-long-string", ("'qfc'", "cannot parse quantiser"),
        model=lambda: qdense_model(activation="quantized_relu(" + "(" * 5000 + ")" * 5000 + ")")),
+    h5("q-double-star", ("'qfc'", "cannot parse quantiser"),
+       model=lambda: qdense_model(activation="quantized_relu(**{'bits': 4})")),
+    h5("q-po2-bits-wide", ("'qfc'", "quantized_po2", "'bits' is 100"),
+       model=lambda: qdense_model({"class_name": "quantized_po2", "config": {"bits": 100}})),
+    h5("q-ternary-threshold-list", ("'qfc'", "'threshold'"),
+       model=lambda: qdense_model("ternary(1, [0.5])")),
+    h5("q-class-name-list", ("'qfc'", "not a qkeras quantiser object"),
+       model=lambda: qdense_model({"class_name": ["quantized_bits"], "config": {}})),
     h5("q-config-not-object", ("'qfc'", "not a qkeras quantiser object"),
        model=lambda: qdense_model({"class_name": "quantized_bits", "config": "bits=8"})),
     h5("q-quantizer-number", ("'qfc'", "kernel_quantizer"), model=lambda: qdense_model(8)),
@@ -475,6 +505,10 @@ CASES = [
     h5("bn-variance-nan", ("'bn'", "moving_variance", "non-finite"),
        model=lambda: bn_model([1, np.nan, 1])),
     h5("kernel-huge-declared", ("'fc'", "fc/kernel:0", "33554432 values"), edit=_huge_kernel),
+    h5("weights-split-names-numbers", ("'fc'", "weight_names", "not a name"),
+       edit=lambda f: (f["model_weights/fc"].attrs.__delitem__("weight_names"),
+                       f["model_weights/fc"].attrs.__setitem__("weight_names0", [b"fc/kernel:0"]),
+                       f["model_weights/fc"].attrs.__setitem__("weight_names1", np.array([7])))),
     h5("model-weights-dataset", ("model_weights", "not a group"),
        edit=lambda f: (f.__delitem__("model_weights"), f.create_dataset("model_weights", data=[1]))),
     # -- files that are not what their extension says ---------------------------------------------
@@ -512,6 +546,12 @@ CASES = [
     keras3("weights-no-layers", ("'model.weights.h5'", "no 'layers' group"),
            blob=_keras3_vars(lambda f: f.__delitem__("layers"))),
     keras3("conv-stride-zero", ("'conv'", "'strides' is [0, 0]"), model=_conv(strides=[0, 0])),
+    # -- the config verb reads models the same way ---
+    Case("keras-config-verb-nan", ("config", "{tmp}/m.h5", "-o", "{tmp}/n.yml"), ("m.h5", "'fc'", "non-finite"),
+         lambda tmp: write_h5(tmp / "m.h5", [_input(), _dense()], {"fc": [("kernel", NAN_KERNEL), ("bias", np.zeros(3))]}),
+         outputs=("n.yml",)),
+    Case("keras-config-verb-zip-bomb", ("config", "{tmp}/m.keras", "-o", "{tmp}/n.yml"), ("m.keras", "over the limit"),
+         _bomb_zip, outputs=("n.yml",)),
     # -- .json architecture + --weights -----------------------------------------------------------
     json_case("weights-missing", ("w.h5", "no such file"), edit=_weights_missing),
     json_case("weights-not-hdf5", ("w.h5", "not a readable hdf5 file", "m.json"), edit=_weights_text),

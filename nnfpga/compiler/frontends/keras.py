@@ -110,7 +110,8 @@ def _config_layers(config, where: str) -> tuple[str, list[dict]]:
     cls = config.get("class_name") if isinstance(config, dict) else None
     cfg = config.get("config", {}) if isinstance(config, dict) else None
     if cls not in ("Sequential", "Functional", "Model"):
-        raise UserError(f"{where}: top-level {cls!r} is not a Sequential or Functional model")
+        raise UserError(f"{where}: top-level {cls!r} is not a Sequential or Functional model (field "
+                        "'class_name' of the model config); supported: Sequential, Functional, Model")
     if cls == "Sequential" and isinstance(cfg, list):
         # Keras 1.x and 2.0.x: a Sequential's config is its layer list, with no name
         cfg = {"name": "sequential", "layers": cfg}
@@ -220,7 +221,7 @@ def _h5_names(group, name: str, where: str) -> list[str]:
     for part in parts:
         values = np.asarray(part)
         if values.ndim != 1:
-            raise UserError(f"{where}: attribute {name!r} is {values!r}; it must be a list of names")
+            raise UserError(f"{where}: attribute {name!r} is {values.tolist()!r}; it must be a list of names")
         for n in values:
             names.append(_h5_name(n, name, where))
     return names
@@ -234,7 +235,8 @@ def _h5_name(n, attribute: str, where: str) -> str:
             pass
     elif isinstance(n, str):
         return n
-    raise UserError(f"{where}: attribute {attribute!r} holds {n!r}, not a name; every entry must be a string")
+    shown = n.item() if isinstance(n, np.generic) else n
+    raise UserError(f"{where}: attribute {attribute!r} holds {shown!r}, not a name; every entry must be a string")
 
 
 def _open_h5(path, what: str):
@@ -309,7 +311,8 @@ def _read_json(source: KerasJson) -> KerasModel:
     arch, wpath = Path(source.architecture), Path(source.weights)
     for p in (arch, wpath):
         if not p.exists():
-            raise UserError(f"{p}: no such file")
+            raise UserError(f"{p}: no such file" + (f" (the weights for {arch.name}, given with --weights)"
+                                                   if p == wpath else ""))
         if not p.is_file():
             raise UserError(f"{p}: not a file (a directory?); give the {'weights' if p == wpath else 'model'} "
                             "file itself")
@@ -486,8 +489,8 @@ class _Builder:
 
     def _conv2d(self, name: str, cfg: dict, where: str, qkeras: bool = False) -> None:
         if _pair(cfg.get("dilation_rate", 1)) != (1, 1) or cfg.get("groups", 1) != 1:
-            raise UserError(f"{where}: fields 'dilation_rate' {cfg.get('dilation_rate')!r} and 'groups' "
-                            f"{cfg.get('groups')!r}: dilated or grouped convolutions are not supported; "
+            raise UserError(f"{where}: field 'dilation_rate' is {cfg.get('dilation_rate', 1)!r} and 'groups' is "
+                            f"{cfg.get('groups', 1)!r}: dilated or grouped convolutions are not supported; "
                             "use dilation_rate 1 and groups 1")
         padding = cfg.get("padding", "valid")
         if padding not in ("valid", "same"):

@@ -40,7 +40,7 @@ def parse_config(raw, where: str) -> dict:
     if isinstance(raw, np.ndarray) and raw.shape == ():
         raw = raw.item()
     if not isinstance(raw, (bytes, str)):
-        raise UserError(f"{where}: the model config is a {type(raw).__name__}, not JSON text; "
+        raise UserError(f"{where}: the model config is stored as {_stored(raw)}, not JSON text; "
                         "a Keras model file holds its architecture as a JSON string")
     if len(raw) > MAX_CONFIG_BYTES:
         raise UserError(f"{where}: the model config is {len(raw)} bytes, over the limit of "
@@ -65,6 +65,12 @@ def parse_config(raw, where: str) -> dict:
         raise UserError(f"{where}: the model config is a JSON {_json_kind(config)}, not an object with "
                         "'class_name' and 'config' (a Keras Sequential or Functional model)")
     return config
+
+
+def _stored(raw) -> str:
+    if isinstance(raw, np.ndarray):
+        return f"an array of {raw.dtype} with shape {list(raw.shape)}"
+    return f"a value of type {getattr(raw, 'dtype', type(raw).__name__)}"
 
 
 def _depth_over(value, limit: int) -> int | None:
