@@ -217,12 +217,12 @@ def _pool(**cfg) -> Callable:
 
 
 def _onnx_bytes() -> bytes:
-    import onnx
-    from onnx import helper, TensorProto
+    """A valid one-node ONNX model (to be renamed .h5)."""
+    from onnx import TensorProto, helper
     node = helper.make_node("Relu", ["x"], ["y"])
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
-    return onnx.helper.make_model(graph).SerializeToString()
+    return helper.make_model(graph).SerializeToString()
 
 
 def _deep(levels: int) -> str:
@@ -230,17 +230,43 @@ def _deep(levels: int) -> str:
 
 
 def _bomb_zip(tmp: Path) -> None:
-    """A .keras whose config.json declares almost 4 GiB: the directory entry is edited, so
-    the file itself stays tiny; it must be refused from the declared size alone."""
+    _declare_size(tmp, "config.json", 2 ** 32 - 2)
+
+
+def _declare_size(tmp: Path, member: str, size: int) -> None:
+    """A .keras whose ``member`` declares ``size`` bytes uncompressed: the directory entry
+    is edited, so the file itself stays tiny; it must be refused from the declared size
+    alone (a zip bomb)."""
     write_keras(tmp / "m.keras", *dense_model())
     data = bytearray((tmp / "m.keras").read_bytes())
     cd = data.rfind(b"PK\x01\x02")
     while cd != -1:
         name_len = int.from_bytes(data[cd + 28:cd + 30], "little")
-        if data[cd + 46:cd + 46 + name_len] == b"config.json":
-            data[cd + 24:cd + 28] = (2 ** 32 - 2).to_bytes(4, "little")  # uncompressed size
+        if data[cd + 46:cd + 46 + name_len] == member.encode():
+            data[cd + 24:cd + 28] = size.to_bytes(4, "little")  # uncompressed size
         cd = data.rfind(b"PK\x01\x02", 0, cd)
     (tmp / "m.keras").write_bytes(bytes(data))
+
+
+def _external_kernel(f) -> None:
+    """The kernel replaced by an HDF5 external link into a file that does not exist."""
+    g = f["model_weights/fc"]
+    del g["fc/kernel:0"]
+    g["fc/kernel:0"] = h5py.ExternalLink("/nonexistent/elsewhere.h5", "/data")
+
+
+def _looped_kernel(f) -> None:
+    """The kernel replaced by a soft link that points to itself."""
+    g = f["model_weights/fc"]
+    del g["fc/kernel:0"]
+    g["fc/kernel:0"] = h5py.SoftLink("/model_weights/fc/fc/kernel:0")
+
+
+def _keras3_weights_file(edit: Callable) -> Callable[[Path], None]:
+    """The --weights file in Keras 3's save_weights layout, changed by ``edit``."""
+    def setup(tmp: Path) -> None:
+        (tmp / "w.h5").write_bytes(keras3_weights_blob(*dense_model(), edit))
+    return setup
 
 
 def _encrypted_zip(tmp: Path) -> None:
@@ -296,6 +322,11 @@ def _rename_var(f) -> None:
 def _vars_dataset(f) -> None:
     del f["layers/dense/vars"]
     f["layers/dense"].create_dataset("vars", data=np.zeros(3))
+
+
+def _external_vars(f) -> None:
+    del f["layers/dense/vars"]
+    f["layers/dense/vars"] = h5py.ExternalLink("/etc/hostname.h5", "/")
 
 
 def _nan_keras3(f) -> None:
@@ -395,6 +426,7 @@ CASES = [
     # -- layer fields -----------------------------------------------------------------------------
     h5("reshape-no-target", ("'rs'", "target_shape", "missing"), model=lambda: reshape_model(None)),
     h5("reshape-wrong-size", ("'rs'", "target_shape", "4 values"), model=lambda: reshape_model((3, 2))),
+    h5("reshape-two-unknown", ("'rs'", "target_shape", "one may be -1"), model=lambda: reshape_model((-1, -1))),
     h5("reshape-zero", ("'rs'", "target_shape"), model=lambda: reshape_model((0, 4))),
     h5("dense-no-units", ("'fc'", "'units' is missing"), model=_layer_cfg(units=None)),
     h5("dense-zero-units", ("'fc'", "'units' is 0"), model=_layer_cfg(units=0)),
@@ -417,6 +449,8 @@ CASES = [
     h5("bn-negative-variance", ("'bn'", "moving_variance", "-2"), model=lambda: bn_model([1, -2, 1])),
     h5("bn-variance-plus-eps-zero", ("'bn'", "moving_variance", "variance + epsilon > 0"),
        model=lambda: bn_model([1, 0, 1], epsilon=0.0)),
+    h5("bn-weight-count", ("'bn'", "3 weight(s) stored", "expected 4"), model=bn_model,
+       edit=_attr("model_weights/bn", "weight_names", [b"bn/gamma:0", b"bn/beta:0", b"bn/moving_mean:0"])),
     h5("bn-epsilon-string", ("'bn'", "'epsilon'"), model=lambda: bn_model(epsilon="small")),
     h5("bn-epsilon-nan", ("'bn'", "'epsilon' is nan"), model=lambda: bn_model(epsilon=float("nan"))),
     h5("leaky-alpha-string", ("'leak'", "'alpha' is 'x'"),
@@ -458,6 +492,10 @@ CASES = [
        model=lambda: qdense_model(activation="quantized_relu(4,2,0,0,0,0,0,0,0)")),
     h5("q-long-string", ("'qfc'", "cannot parse quantiser"),
        model=lambda: qdense_model(activation="quantized_relu(" + "(" * 5000 + ")" * 5000 + ")")),
+    h5("qconv-bits-too-wide", ("'qconv'", "'bits' is 63"), model=lambda: (lambda ls, ws: (
+        [ls[0], {"class_name": "QConv2D", "config": {**ls[1]["config"], "name": "qconv",
+                                                     "kernel_quantizer": "quantized_bits(63, 0)"}}, *ls[2:]],
+        {**ws, "qconv": ws["conv"]}))(*conv_model())),
     h5("q-double-star", ("'qfc'", "cannot parse quantiser"),
        model=lambda: qdense_model(activation="quantized_relu(**{'bits': 4})")),
     h5("q-po2-bits-wide", ("'qfc'", "quantized_po2", "'bits' is 100"),
@@ -494,6 +532,14 @@ CASES = [
     h5("kernel-strings", ("'fc'", "fc/kernel:0", "byte string"), edit=_weight("fc", "kernel", STRINGS)),
     h5("kernel-complex", ("'fc'", "fc/kernel:0", "complex"), edit=_weight("fc", "kernel", np.ones((4, 3), complex))),
     h5("kernel-bool", ("'fc'", "fc/kernel:0", "boolean"), edit=_weight("fc", "kernel", np.ones((4, 3), bool))),
+    h5("kernel-vlen-strings", ("'fc'", "fc/kernel:0", "object or string"),
+       edit=_weight("fc", "kernel", np.array(["a", "b"], dtype=h5py.string_dtype()))),
+    h5("kernel-compound", ("'fc'", "fc/kernel:0", "compound"),
+       edit=_weight("fc", "kernel", np.zeros(3, dtype=[("re", "f8"), ("im", "f8")]))),
+    h5("kernel-3d", ("'fc'", "'kernel'", "[4, 3, 1]", "expected [4, 3]"),
+       edit=_weight("fc", "kernel", np.ones((4, 3, 1)))),
+    h5("weights-external-link", ("'fc'", "fc/kernel:0", "external link", "elsewhere.h5"), edit=_external_kernel),
+    h5("weights-soft-link-loop", ("'fc'", "fc/kernel:0", "cannot be opened"), edit=_looped_kernel),
     h5("kernel-wrong-shape", ("'fc'", "'kernel'", "[3, 4]", "expected [4, 3]"),
        edit=_weight("fc", "kernel", np.ones((3, 4)))),
     h5("kernel-nan", ("'fc'", "fc/kernel:0", "non-finite", "nan"), edit=_weight("fc", "kernel", NAN_KERNEL)),
@@ -518,6 +564,10 @@ CASES = [
     Case("keras-h5-config-huge", compile_args("m.h5"), ("m.h5", "model_config", "over the limit"), _huge_config),
     raw_file("keras-is-hdf5", "m.keras", lambda: (Path(__file__).parents[2] / "examples/models/qmlp.h5").read_bytes(),
              ("not a readable .keras archive",)),
+    Case("keras-raw-keras-directory", compile_args("m.keras"), ("m.keras", "not a readable .keras archive"),
+         lambda tmp: (tmp / "m.keras").mkdir()),
+    Case("keras-raw-h5-directory", compile_args("m.h5"), ("m.h5", "not a readable hdf5 file"),
+         lambda tmp: (tmp / "m.h5").mkdir()),
     raw_file("keras-text", "m.keras", b"hello\n", ("not a readable .keras archive",)),
     raw_file("keras-empty", "m.keras", b"", ("not a readable .keras archive",)),
     # -- .keras archives --------------------------------------------------------------------------
@@ -531,6 +581,8 @@ CASES = [
            method=zipfile.ZIP_BZIP2),
     keras3("lzma-kernel-shape", ("'fc'", "expected [4, 3]"),
            model=lambda: ([_input(), _dense()], {"fc": _dense_w(2, 3)}), method=zipfile.ZIP_LZMA),
+    Case("keras-zip-weights-bomb", compile_args("m.keras"), ("m.keras", "'model.weights.h5'", "over the limit"),
+         lambda tmp: _declare_size(tmp, "model.weights.h5", 2 ** 31)),
     keras3("config-string", ("'config.json'", "json string"), config=b'"Sequential"'),
     keras3("config-layers-object", ("'config.json'", "field 'layers'", "json object"),
            config=json.dumps({"class_name": "Sequential", "config": {"layers": {"a": 1}}}).encode()),
@@ -542,6 +594,7 @@ CASES = [
     keras3("weights-not-hdf5", ("'model.weights.h5'", "not a readable hdf5 file"), blob=lambda: b"weights\n"),
     keras3("weights-odd-var-name", ("'fc'", "'bias'", "numbers"), blob=_keras3_vars(_rename_var)),
     keras3("weights-vars-dataset", ("'fc'", "not a group"), blob=_keras3_vars(_vars_dataset)),
+    keras3("weights-vars-external", ("'fc'", "'vars'", "external link"), blob=_keras3_vars(_external_vars)),
     keras3("weights-nan", ("'fc'", "non-finite"), blob=_keras3_vars(_nan_keras3)),
     keras3("weights-no-layers", ("'model.weights.h5'", "no 'layers' group"),
            blob=_keras3_vars(lambda f: f.__delitem__("layers"))),
@@ -553,6 +606,8 @@ CASES = [
     Case("keras-config-verb-zip-bomb", ("config", "{tmp}/m.keras", "-o", "{tmp}/n.yml"), ("m.keras", "over the limit"),
          _bomb_zip, outputs=("n.yml",)),
     # -- .json architecture + --weights -----------------------------------------------------------
+    json_case("keras3-weights-nan", ("'fc'", "non-finite", "w.h5"), edit=_keras3_weights_file(_nan_keras3)),
+    json_case("keras3-weights-odd-name", ("'fc'", "'bias'"), edit=_keras3_weights_file(_rename_var)),
     json_case("weights-missing", ("w.h5", "no such file"), edit=_weights_missing),
     json_case("weights-not-hdf5", ("w.h5", "not a readable hdf5 file", "m.json"), edit=_weights_text),
     json_case("weights-layer-missing", ("m.json", "'fc'", "no weights are stored", "w.h5"), edit=_drop_weights_layer),

@@ -284,7 +284,7 @@ def _h5_weights(f, layers: list[dict], path) -> dict[str, list[np.ndarray]]:
     """Each layer's weights, in saved order, from a whole-model file (``model_weights``
     group) or a ``save_weights`` file (layer groups at the root)."""
     import h5py
-    group = f["model_weights"] if "model_weights" in f else f
+    group = _stored_here(f, "model_weights", str(path), "group") if "model_weights" in f else f
     if not isinstance(group, h5py.Group):
         raise UserError(f"{path}: 'model_weights' is an HDF5 {type(group).__name__}, not a group of layers")
     weights = {}
@@ -292,7 +292,7 @@ def _h5_weights(f, layers: list[dict], path) -> dict[str, list[np.ndarray]]:
         lname = kc.layer_name(layer)
         if lname not in group:
             continue
-        g = group[lname]
+        g = _stored_here(group, lname, f"{path}: layer {lname!r}", "weights group")
         where = f"{path}: layer {lname!r} ({layer['class_name']})"
         if not isinstance(g, h5py.Group):
             raise UserError(f"{where}: the weights entry {lname!r} is an HDF5 {type(g).__name__}, not a group")
@@ -301,8 +301,22 @@ def _h5_weights(f, layers: list[dict], path) -> dict[str, list[np.ndarray]]:
         if missing:
             raise UserError(f"{where}: weight(s) {', '.join(missing)} are named in attribute 'weight_names' "
                             "but not stored in the file")
-        weights[lname] = [kc.load_weight(g[n], where, n) for n in names]
+        weights[lname] = [kc.load_weight(_stored_here(g, n, where), where, n) for n in names]
     return weights
+
+
+def _stored_here(group, name: str, where: str, what: str = "weight"):
+    """The object ``name`` of ``group``, refusing an external link: a model file's
+    weights must be in the file itself, not read from another file it points to."""
+    import h5py
+    link = group.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        raise UserError(f"{where}: {what} {name!r} is an external link to {link.filename!r}; weights must be "
+                        "stored in the model file itself")
+    try:
+        return group[name]
+    except (KeyError, OSError, RuntimeError) as e:  # RuntimeError: h5py's for a soft-link loop
+        raise UserError(f"{where}: {what} {name!r} cannot be opened ({_first_line(e)})") from None
 
 
 def _read_json(source: KerasJson) -> KerasModel:
@@ -359,7 +373,7 @@ def _keras3_weights(f, layers: list[dict], sequential: bool, where) -> dict[str,
     import h5py
     weights = {}
     seen: dict[str, int] = {}
-    root = f["layers"] if "layers" in f else None
+    root = _stored_here(f, "layers", str(where), "group") if "layers" in f else None
     if not isinstance(root, h5py.Group):
         raise UserError(f"{where}: no 'layers' group of weights (Keras 3 layout) in the file")
     for layer in layers:
@@ -368,19 +382,19 @@ def _keras3_weights(f, layers: list[dict], sequential: bool, where) -> dict[str,
         base = _snake_case(layer.get("class_name", ""))
         key = base if base not in seen else f"{base}_{seen[base]}"
         seen[base] = seen.get(base, 0) + 1
-        entry = root[key] if key in root else None
+        entry = _stored_here(root, key, str(where), "weights group") if key in root else None
         if not isinstance(entry, h5py.Group) or "vars" not in entry:
             continue
         lname = kc.layer_name(layer)
         at = f"{where}: layer {lname!r} ({layer['class_name']}), weights 'layers/{key}/vars'"
-        v = entry["vars"]
+        v = _stored_here(entry, "vars", at, "group")
         if not isinstance(v, h5py.Group):
             raise UserError(f"{at} is an HDF5 {type(v).__name__}, not a group of numbered variables")
         odd = [k for k in v.keys() if not (k.isdigit() and k.isascii())]
         if odd:
             raise UserError(f"{at} holds variable(s) named {', '.join(repr(k) for k in odd[:5])}; Keras 3 "
                             "numbers a layer's variables 0, 1, ...")
-        weights[lname] = [kc.load_weight(v[k], at, k) for k in sorted(v.keys(), key=int)]
+        weights[lname] = [kc.load_weight(_stored_here(v, k, at), at, k) for k in sorted(v.keys(), key=int)]
     return weights
 
 

@@ -32,7 +32,7 @@ def read_archive(path: Path) -> tuple[bytes, bytes]:
         with zipfile.ZipFile(path) as z:
             return (_member(z, CONFIG, MAX_CONFIG_BYTES, path),
                     _member(z, WEIGHTS, MAX_WEIGHTS_BYTES, path))
-    except zipfile.BadZipFile as e:
+    except (zipfile.BadZipFile, OSError) as e:
         raise UserError(f"{path}: not a readable .keras archive ({e}); a .keras file is the zip Keras 3 "
                         "writes with model.save('model.keras')") from None
 
