@@ -118,7 +118,7 @@ def _config_layers(config, where: str) -> tuple[str, list[dict]]:
     layers = cfg.get("layers") if isinstance(cfg, dict) else None
     if not isinstance(layers, list):
         raise UserError(f"{where}: the model config of the {cls} holds no layer list (field 'layers' is "
-                        f"{'missing' if layers is None else 'a JSON ' + kc._json_kind(layers)})")
+                        f"{'missing' if layers is None else 'a JSON ' + kc.json_kind(layers)})")
     kc.check_layer_list(layers, where, cls)
     if cls != "Sequential":
         _check_chain(cfg, layers, where)
@@ -137,15 +137,15 @@ def _check_chain(cfg: dict, layers: list[dict], where: str) -> None:
             continue  # a config without connectivity (e.g. a live model's): read in order
         if not isinstance(nodes, list):
             raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}): field 'inbound_nodes' is "
-                            f"{nodes!r}; it must be a list of the layer's calls")
+                            f"{kc.short(nodes)}; it must be a list of the layer's calls")
         reads = _inbound_names(nodes)
         if len(nodes) != 1 or reads != [prev]:
-            raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}) reads {reads or 'nothing'} "
+            raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}) reads {kc.short(reads) if reads else 'nothing'} "
                             f"{'in ' + str(len(nodes)) + ' calls ' if len(nodes) > 1 else ''}"
                             f"rather than the layer before it ({prev!r}); only chains of layers are supported")
     outputs = _inbound_names(cfg.get("output_layers", []))
     if outputs and outputs != names[-1:]:
-        raise UserError(f"{where}: the model's outputs are {outputs}; only one output, from the last layer "
+        raise UserError(f"{where}: the model's outputs are {kc.short(outputs)}; only one output, from the last layer "
                         f"({names[-1]!r}), is supported")
 
 
@@ -200,7 +200,7 @@ def _modernize(lc: dict, where: str) -> dict:
         ordering = out.pop("dim_ordering")
         if ordering != "tf":
             raise UserError(f"{where}: layer {cfg.get('name', '?')!r} ({lc['class_name']}): Keras 1 "
-                            f"dim_ordering {ordering!r} is not supported; only 'tf' (channels last)")
+                            f"dim_ordering {kc.short(ordering)} is not supported; only 'tf' (channels last)")
         out.setdefault("data_format", "channels_last")
     if "batch_input_shape" not in out and out.get("input_dim") is not None:
         out["batch_input_shape"] = [None, out["input_dim"]]
@@ -221,7 +221,7 @@ def _h5_names(group, name: str, where: str) -> list[str]:
     for part in parts:
         values = np.asarray(part)
         if values.ndim != 1:
-            raise UserError(f"{where}: attribute {name!r} is {values.tolist()!r}; it must be a list of names")
+            raise UserError(f"{where}: attribute {name!r} is {kc.short(values.tolist())}; it must be a list of names")
         for n in values:
             names.append(_h5_name(n, name, where))
     return names
@@ -236,7 +236,7 @@ def _h5_name(n, attribute: str, where: str) -> str:
     elif isinstance(n, str):
         return n
     shown = n.item() if isinstance(n, np.generic) else n
-    raise UserError(f"{where}: attribute {attribute!r} holds {shown!r}, not a name; every entry must be a string")
+    raise UserError(f"{where}: attribute {attribute!r} holds {kc.short(shown)}, not a name; every entry must be a string")
 
 
 def _open_h5(path, what: str):
@@ -471,7 +471,7 @@ class _Builder:
         name = cfg.get("name", cls.lower())
         where = f"{self.km.source}: layer {name!r} ({cls})"
         if cfg.get("data_format", "channels_last") != "channels_last":
-            raise UserError(f"{where}: data_format {cfg['data_format']!r} is not supported; use channels_last")
+            raise UserError(f"{where}: data_format {kc.short(cfg['data_format'])} is not supported; use channels_last")
         if cls == "InputLayer":
             self._ensure_input({**cfg, "name": name})
             return
@@ -503,12 +503,12 @@ class _Builder:
 
     def _conv2d(self, name: str, cfg: dict, where: str, qkeras: bool = False) -> None:
         if _pair(cfg.get("dilation_rate", 1)) != (1, 1) or cfg.get("groups", 1) != 1:
-            raise UserError(f"{where}: field 'dilation_rate' is {cfg.get('dilation_rate', 1)!r} and 'groups' is "
-                            f"{cfg.get('groups', 1)!r}: dilated or grouped convolutions are not supported; "
+            raise UserError(f"{where}: field 'dilation_rate' is {kc.short(cfg.get('dilation_rate', 1))} and 'groups' is "
+                            f"{kc.short(cfg.get('groups', 1))}: dilated or grouped convolutions are not supported; "
                             "use dilation_rate 1 and groups 1")
         padding = cfg.get("padding", "valid")
         if padding not in ("valid", "same"):
-            raise UserError(f"{where}: padding {padding!r} is not supported; use valid or same")
+            raise UserError(f"{where}: padding {kc.short(padding)} is not supported; use valid or same")
         w = self._weights(name, where)
         kq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("kernel_quantizer"), where), where)
         bq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("bias_quantizer"), where), where)
@@ -527,7 +527,7 @@ class _Builder:
         strides = _pair(cfg.get("strides") or pool)
         padding = cfg.get("padding", "valid")
         if padding not in ("valid", "same"):
-            raise UserError(f"{where}: padding {padding!r} is not supported")
+            raise UserError(f"{where}: padding {kc.short(padding)} is not supported")
         self._append(MaxPool2D(name, [self.last], pool_size=pool, strides=strides, padding=padding,
                                source_layer=name))
 
@@ -629,9 +629,9 @@ class _Builder:
             self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=layer))
             return
         if act in QKERAS_ONLY and not qkeras:
-            raise UserError(f"{where}: activation {act!r} is not supported in a Keras layer: {QKERAS_ONLY[act]}")
+            raise UserError(f"{where}: activation {kc.short(act)} is not supported in a Keras layer: {QKERAS_ONLY[act]}")
         if act not in KERAS_ACTIVATIONS:
-            raise UserError(f"{where}: activation {act!r} is not supported; supported: "
+            raise UserError(f"{where}: activation {kc.short(act)} is not supported; supported: "
                             f"{', '.join(k for k in KERAS_ACTIVATIONS if k)} and QKeras quantized_relu/quantized_bits")
         function = KERAS_ACTIVATIONS[act]
         if function == "linear":

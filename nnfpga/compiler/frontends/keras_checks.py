@@ -29,6 +29,8 @@ MAX_JSON_DEPTH = 64
 MAX_WEIGHT_VALUES = 2 ** 24
 #: Largest tensor (values, batch excluded) a layer may take or produce.
 MAX_TENSOR_VALUES = 2 ** 24
+#: Longest layer or class name accepted (they are named in messages and in the firmware).
+MAX_NAME = 200
 #: Most layers read from one model (trigger networks have tens; a layer's config is
 #: about 1-4 kB, so `MAX_CONFIG_BYTES` holds this many).
 MAX_LAYERS = 1000
@@ -62,7 +64,7 @@ def parse_config(raw, where: str) -> dict:
     if depth is not None:
         raise UserError(too_deep.format(f"more than {depth - 1}"))
     if not isinstance(config, dict):
-        raise UserError(f"{where}: the model config is a JSON {_json_kind(config)}, not an object with "
+        raise UserError(f"{where}: the model config is a JSON {json_kind(config)}, not an object with "
                         "'class_name' and 'config' (a Keras Sequential or Functional model)")
     return config
 
@@ -85,7 +87,7 @@ def _depth_over(value, limit: int) -> int | None:
     return None
 
 
-def _json_kind(value) -> str:
+def json_kind(value) -> str:
     kinds = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number", type(None): "null"}
     return kinds.get(type(value), type(value).__name__)
 
@@ -102,18 +104,22 @@ def check_layer_list(layers: list, where: str, model: str) -> None:
         at = f"{where}: layer {i}"
         if not isinstance(lc, dict):
             raise UserError(f"{where}: the model config of the {model} holds no layer list: its entry {i} (layer "
-                            f"{i}) is a JSON {_json_kind(lc)}, not an object with 'class_name' and 'config'")
+                            f"{i}) is a JSON {json_kind(lc)}, not an object with 'class_name' and 'config'")
         cls = lc.get("class_name")
         if not isinstance(cls, str):
             raise UserError(f"{at}: field 'class_name' is {'missing' if cls is None else repr(cls)}; "
                             "it must be the layer's class name, a string such as 'Dense'")
         cfg = lc.get("config")
         if not isinstance(cfg, dict):
-            raise UserError(f"{at} ({cls}): field 'config' is {'null' if cfg is None else 'a JSON ' + _json_kind(cfg)}; "
+            raise UserError(f"{at} ({cls}): field 'config' is {'null' if cfg is None else 'a JSON ' + json_kind(cfg)}; "
                             "it must be an object holding the layer's settings")
+        if len(cls) > MAX_NAME:
+            raise UserError(f"{at}: field 'class_name' is {len(cls)} characters long; a class name has at most "
+                            f"{MAX_NAME}")
         name = cfg.get("name", lc.get("name"))
-        if name is not None and not (isinstance(name, str) and name):
-            raise UserError(f"{at} ({cls}): field 'name' is {name!r}; a layer name must be a non-empty string")
+        if name is not None and not (isinstance(name, str) and 0 < len(name) <= MAX_NAME):
+            raise UserError(f"{at} ({cls}): field 'name' is {short(name)}; a layer name must be a string of 1 to "
+                            f"{MAX_NAME} characters")
 
 
 def layer_name(lc: dict) -> str:
@@ -153,20 +159,27 @@ def _dtype_kind(kind: str) -> str:
 
 
 # ----------------------------------------------------------------------------- fields
-def _is_int(v) -> bool:
+def is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def _is_number(v) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
+def is_number(v) -> bool:
+    """An int or float with a finite float value (a JSON int may be too large for one)."""
+    if not (is_int(v) or isinstance(v, float)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except OverflowError:
+        return False
 
 
 def positive_int(cfg: dict, field: str, where: str, default=None) -> int:
     v = cfg.get(field, default)
     if v is None:
         raise UserError(f"{where}: field {field!r} is missing; it must be a positive whole number")
-    if not _is_int(v) or v <= 0:
-        raise UserError(f"{where}: field {field!r} is {v!r}; it must be a positive whole number")
+    if not is_int(v) or not 0 < v <= MAX_TENSOR_VALUES:
+        raise UserError(f"{where}: field {field!r} is {short(v)}; it must be a whole number from 1 to "
+                        f"{MAX_TENSOR_VALUES}")
     return int(v)
 
 
@@ -176,16 +189,16 @@ def int_pair(cfg: dict, field: str, where: str, default=None) -> tuple[int, int]
     v = cfg.get(field, default)
     if v is None:
         raise UserError(f"{where}: field {field!r} is missing; it must be a positive whole number or a pair of them")
-    pair = [v, v] if _is_int(v) else v
-    if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(_is_int(p) and p > 0 for p in pair)):
-        raise UserError(f"{where}: field {field!r} is {v!r}; it must be a positive whole number or a pair of them")
+    pair = [v, v] if is_int(v) else v
+    if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(is_int(p) and p > 0 for p in pair)):
+        raise UserError(f"{where}: field {field!r} is {short(v)}; it must be a positive whole number or a pair of them")
     return int(pair[0]), int(pair[1])
 
 
 def optional_number(cfg: dict, field: str, where: str) -> None:
     v = cfg.get(field)
-    if v is not None and not _is_number(v):
-        raise UserError(f"{where}: field {field!r} is {v!r}; it must be a finite number (or null)")
+    if v is not None and not is_number(v):
+        raise UserError(f"{where}: field {field!r} is {short(v)}; it must be a finite number (or null)")
 
 
 def check_activation_field(cfg: dict, field: str, where: str) -> None:
@@ -193,11 +206,11 @@ def check_activation_field(cfg: dict, field: str, where: str) -> None:
     serialised = isinstance(v, dict) and isinstance(v.get("class_name"), str) and \
         isinstance(v.get("config", {}), dict)
     if v is not None and not (isinstance(v, str) or serialised):
-        raise UserError(f"{where}: field {field!r} is {_short(v)}; it must be an activation name (a string) or "
+        raise UserError(f"{where}: field {field!r} is {short(v)}; it must be an activation name (a string) or "
                         "an object with a string 'class_name' and an object 'config' (a QKeras quantiser)")
 
 
-def _short(v) -> str:
+def short(v) -> str:
     text = repr(v)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -205,7 +218,7 @@ def _short(v) -> str:
 def check_quantizer_field(cfg: dict, field: str, where: str) -> None:
     v = cfg.get(field)
     if v is not None and not isinstance(v, (str, dict)):
-        raise UserError(f"{where}: field {field!r} is {v!r}; it must be a QKeras quantiser (a string such as "
+        raise UserError(f"{where}: field {field!r} is {short(v)}; it must be a QKeras quantiser (a string such as "
                         "'quantized_bits(8,0)' or an object) or null")
 
 
@@ -223,14 +236,14 @@ def input_shape(cfg: dict, where: str) -> tuple[tuple[int, ...], str] | None:
 
 def _shape(v, field: str, where: str) -> tuple[int, ...]:
     if not isinstance(v, (list, tuple)) or len(v) < 2:
-        raise UserError(f"{where}: field {field!r} is {v!r}; it must be a list [batch, dim, ...] with at least "
+        raise UserError(f"{where}: field {field!r} is {short(v)}; it must be a list [batch, dim, ...] with at least "
                         "one dimension after the batch")
     dims = v[1:]
     if any(d is None for d in dims):
-        raise UserError(f"{where}: field {field!r} {v!r} has unknown (null) dimensions; fixed shapes are "
+        raise UserError(f"{where}: field {field!r} {short(v)} has unknown (null) dimensions; fixed shapes are "
                         "needed for firmware")
-    if not all(_is_int(d) and d > 0 for d in dims):
-        raise UserError(f"{where}: field {field!r} is {v!r}; each dimension after the batch must be a "
+    if not all(is_int(d) and d > 0 for d in dims):
+        raise UserError(f"{where}: field {field!r} is {short(v)}; each dimension after the batch must be a "
                         "positive whole number")
     shape = tuple(int(d) for d in dims)
     check_size(shape, where, f"the input shape ({field})")

@@ -92,7 +92,7 @@ def _image(shape: Shape, where: str) -> tuple[int, int, int]:
 def _window(shape: Shape, size: tuple[int, int], strides: tuple[int, int], padding, field: str,
             where: str) -> tuple[int, int]:
     if padding not in ("valid", "same"):
-        raise UserError(f"{where}: field 'padding' is {padding!r}; supported: 'valid', 'same'")
+        raise UserError(f"{where}: field 'padding' is {kc.short(padding)}; supported: 'valid', 'same'")
     if padding == "same":
         return -(-shape[0] // strides[0]), -(-shape[1] // strides[1])
     if size[0] > shape[0] or size[1] > shape[1]:
@@ -127,7 +127,7 @@ def _flatten(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
 
 def _reshape(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
     target = cfg.get("target_shape")
-    ok = isinstance(target, (list, tuple)) and target and all(kc._is_int(d) and (d > 0 or d == -1) for d in target) \
+    ok = isinstance(target, (list, tuple)) and target and all(kc.is_int(d) and (d > 0 or d == -1) for d in target) \
         and sum(d == -1 for d in target) <= 1
     if not ok:
         raise UserError(f"{where}: field 'target_shape' is {'missing' if target is None else repr(target)}; it "
@@ -141,12 +141,12 @@ def _reshape(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
 
 def _batchnorm(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
     eps = cfg.get("epsilon", 1e-3)
-    if not kc._is_number(eps) or eps < 0:
-        raise UserError(f"{where}: field 'epsilon' is {eps!r}; it must be a finite number >= 0")
+    if not kc.is_number(eps) or eps < 0:
+        raise UserError(f"{where}: field 'epsilon' is {kc.short(eps)}; it must be a finite number >= 0")
     axis = cfg.get("axis", -1)
     axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
-    if not kc._is_int(axis):
-        raise UserError(f"{where}: field 'axis' is {cfg.get('axis')!r}; it must be one axis (a whole number, "
+    if not kc.is_int(axis):
+        raise UserError(f"{where}: field 'axis' is {kc.short(cfg.get('axis'))}; it must be one axis (a whole number, "
                         "-1 for the channels)")
     n = (shape[-1],)
     named = [(k, n) for k, on in (("gamma", cfg.get("scale", True)), ("beta", cfg.get("center", True))) if on]

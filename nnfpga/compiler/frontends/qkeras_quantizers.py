@@ -103,9 +103,13 @@ def _whole(p: dict, key: str, default: int, where: str) -> int:
 def _number(p: dict, key: str, default: float, where: str) -> float:
     v = p.get(key, default)
     v = default if v is None else v
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+    try:
+        number = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+    except OverflowError:  # an int beyond the float range
+        number = math.nan
+    if not math.isfinite(number):
         raise UserError(f"{where}: quantiser argument {key!r} is {_short(v)}; it must be a finite number")
-    return float(v)
+    return number
 
 
 def _bits(p: dict, where: str, name: str) -> tuple[int, int]:
