@@ -532,6 +532,8 @@ CASES = [
        edit=_attr("model_weights/fc", "weight_names", np.array([1, 2]))),
     h5("weights-names-scalar", ("'fc'", "weight_names", "list of names"),
        edit=_attr("model_weights/fc", "weight_names", b"fc/kernel:0")),
+    h5("weights-names-many", ("'fc'", "weight_names", "over 1000 names"),
+       edit=_attr("model_weights/fc", "weight_names", [f"w{i}".encode() for i in range(2000)])),
     h5("weights-count", ("'fc'", "1 weight(s) stored", "expected 2"),
        edit=_attr("model_weights/fc", "weight_names", [b"fc/kernel:0"])),
     h5("weights-name-is-group", ("'fc'", "'fc'", "not a dataset"),

@@ -222,6 +222,9 @@ def _h5_names(group, name: str, where: str) -> list[str]:
         values = np.asarray(part)
         if values.ndim != 1:
             raise UserError(f"{where}: attribute {name!r} is {kc.short(values.tolist())}; it must be a list of names")
+        if len(names) + len(values) > kc.MAX_LAYERS:
+            raise UserError(f"{where}: attribute {name!r} lists over {kc.MAX_LAYERS} names; a model file lists "
+                            f"at most {kc.MAX_LAYERS} layers, and a layer a few weights")
         for n in values:
             names.append(_h5_name(n, name, where))
     return names
