@@ -12,15 +12,16 @@ the layer list itself (Keras 1.x and 2.0.x), a Sequential or Functional (``Model
 from __future__ import annotations
 
 import io
-import json
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from nnfpga.compiler.frontends import keras_checks as kc
 from nnfpga.compiler.frontends import qkeras_quantizers as qq
+from nnfpga.compiler.frontends.keras_archive import read_archive
+from nnfpga.compiler.frontends.keras_shapes import check_chain
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.core.errors import UserError
 from nnfpga.ir.graph import Graph
@@ -51,6 +52,10 @@ class KerasModel:
     layers: list[dict]
     weights: dict[str, list[np.ndarray]]
     source: str
+    weights_file: str = ""
+
+    def __post_init__(self) -> None:
+        self.weights_file = self.weights_file or self.source
 
 
 @dataclass(frozen=True)
@@ -105,17 +110,20 @@ def _config_layers(config, where: str) -> tuple[str, list[dict]]:
     cls = config.get("class_name") if isinstance(config, dict) else None
     cfg = config.get("config", {}) if isinstance(config, dict) else None
     if cls not in ("Sequential", "Functional", "Model"):
-        raise UserError(f"{where}: top-level {cls!r} is not a Sequential or Functional model")
+        raise UserError(f"{where}: top-level {cls!r} is not a Sequential or Functional model (field "
+                        "'class_name' of the model config); supported: Sequential, Functional, Model")
     if cls == "Sequential" and isinstance(cfg, list):
         # Keras 1.x and 2.0.x: a Sequential's config is its layer list, with no name
         cfg = {"name": "sequential", "layers": cfg}
     layers = cfg.get("layers") if isinstance(cfg, dict) else None
-    if not isinstance(layers, list) or not all(isinstance(lc, dict) and isinstance(lc.get("class_name"), str)
-                                               for lc in layers):
-        raise UserError(f"{where}: the model config of the {cls} holds no layer list")
+    if not isinstance(layers, list):
+        raise UserError(f"{where}: the model config of the {cls} holds no layer list (field 'layers' is "
+                        f"{'missing' if layers is None else 'a JSON ' + kc.json_kind(layers)})")
+    kc.check_layer_list(layers, where, cls)
     if cls != "Sequential":
         _check_chain(cfg, layers, where)
-    return cfg.get("name") or "model", [_modernize(lc, where) for lc in layers]
+    name = cfg.get("name")
+    return name if isinstance(name, str) and name else "model", [_modernize(lc, where) for lc in layers]
 
 
 def _check_chain(cfg: dict, layers: list[dict], where: str) -> None:
@@ -127,14 +135,17 @@ def _check_chain(cfg: dict, layers: list[dict], where: str) -> None:
         nodes = lc.get("inbound_nodes")
         if nodes is None:
             continue  # a config without connectivity (e.g. a live model's): read in order
+        if not isinstance(nodes, list):
+            raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}): field 'inbound_nodes' is "
+                            f"{kc.short(nodes)}; it must be a list of the layer's calls")
         reads = _inbound_names(nodes)
         if len(nodes) != 1 or reads != [prev]:
-            raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}) reads {reads or 'nothing'} "
+            raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}) reads {kc.short(reads) if reads else 'nothing'} "
                             f"{'in ' + str(len(nodes)) + ' calls ' if len(nodes) > 1 else ''}"
                             f"rather than the layer before it ({prev!r}); only chains of layers are supported")
     outputs = _inbound_names(cfg.get("output_layers", []))
     if outputs and outputs != names[-1:]:
-        raise UserError(f"{where}: the model's outputs are {outputs}; only one output, from the last layer "
+        raise UserError(f"{where}: the model's outputs are {kc.short(outputs)}; only one output, from the last layer "
                         f"({names[-1]!r}), is supported")
 
 
@@ -145,7 +156,8 @@ def _inbound_names(nodes) -> list[str]:
     def walk(x) -> None:
         if isinstance(x, dict):
             if "keras_history" in x:
-                found.append(str(x["keras_history"][0]))
+                history = x["keras_history"]
+                found.append(str(history[0]) if isinstance(history, list) and history else repr(history))
                 return
             for v in x.values():
                 walk(v)
@@ -188,121 +200,204 @@ def _modernize(lc: dict, where: str) -> dict:
         ordering = out.pop("dim_ordering")
         if ordering != "tf":
             raise UserError(f"{where}: layer {cfg.get('name', '?')!r} ({lc['class_name']}): Keras 1 "
-                            f"dim_ordering {ordering!r} is not supported; only 'tf' (channels last)")
+                            f"dim_ordering {kc.short(ordering)} is not supported; only 'tf' (channels last)")
         out.setdefault("data_format", "channels_last")
     if "batch_input_shape" not in out and out.get("input_dim") is not None:
         out["batch_input_shape"] = [None, out["input_dim"]]
     return {**lc, "class_name": cls, "config": out}
 
 
-def _h5_names(group, name: str) -> list[str]:
+def _h5_names(group, name: str, where: str) -> list[str]:
     """A list-of-names attribute, also when Keras split it over ``name0``, ``name1``, ...
     (``save_attributes_to_hdf5_group``, Keras 2.0.3+, for lists over the HDF5 header limit)."""
     if name in group.attrs:
-        raw = list(group.attrs[name])
+        parts = [group.attrs[name]]
     else:
-        raw, k = [], 0
+        parts, k = [], 0
         while f"{name}{k}" in group.attrs:
-            raw.extend(group.attrs[f"{name}{k}"])
+            parts.append(group.attrs[f"{name}{k}"])
             k += 1
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in raw]
+    names = []
+    for part in parts:
+        values = np.asarray(part)
+        if values.ndim != 1:
+            raise UserError(f"{where}: attribute {name!r} is {kc.short(values.tolist())}; it must be a list of names")
+        if len(names) + len(values) > kc.MAX_LAYERS:
+            raise UserError(f"{where}: attribute {name!r} lists over {kc.MAX_LAYERS} names; a model file lists "
+                            f"at most {kc.MAX_LAYERS} layers, and a layer a few weights")
+        for n in values:
+            names.append(_h5_name(n, name, where))
+    return names
+
+
+def _h5_name(n, attribute: str, where: str) -> str:
+    if isinstance(n, bytes):
+        try:
+            return n.decode()
+        except UnicodeDecodeError:
+            pass
+    elif isinstance(n, str):
+        return n
+    shown = n.item() if isinstance(n, np.generic) else n
+    raise UserError(f"{where}: attribute {attribute!r} holds {kc.short(shown)}, not a name; every entry must be a string")
+
+
+def _open_h5(path, what: str):
+    """An HDF5 file opened for reading, or a `UserError` saying the file is not one."""
+    import h5py
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise UserError(f"{what}: not a readable HDF5 file ({_first_line(e)}); supported model files: .h5 and "
+                        ".hdf5 (Keras model.save, HDF5), .keras (Keras 3 zip), .json with --weights, "
+                        ".onnx") from None
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:200]
 
 
 def _read_h5(path: Path) -> KerasModel:
-    import h5py
-    try:
-        with h5py.File(path, "r") as f:
+    with _open_h5(path, str(path)) as f:
+        try:
             if "model_config" not in f.attrs:
-                raise UserError(f"{path}: holds no model architecture (saved with save_weights?); "
-                                "save the whole model with model.save()")
-            raw = f.attrs["model_config"]
-            try:
-                config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise UserError(f"{path}: the model config is not valid JSON ({e})") from None
+                raise UserError(f"{path}: holds no model architecture (no 'model_config' attribute; saved with "
+                                "save_weights?); save the whole model with model.save(), or give the "
+                                "architecture as a .json file with --weights")
+            raw = _bounded_attr(f, "model_config", str(path))
+            config = kc.parse_config(raw, f"{path}: attribute 'model_config'")
             name, layers = _config_layers(config, str(path))
             weights = _h5_weights(f, layers, path)
-    except (OSError, KeyError) as e:
-        raise UserError(f"{path}: not a readable HDF5 model file ({e})") from None
+        except (OSError, KeyError) as e:
+            raise UserError(f"{path}: not a readable HDF5 model file ({_first_line(e)})") from None
     return KerasModel(name, layers, weights, str(path))
+
+
+def _bounded_attr(f, name: str, where: str):
+    """An attribute's value, refused from its stored size before it is read if it is
+    larger than any model config."""
+    size = f.attrs.get_id(name).get_storage_size()
+    if size > kc.MAX_CONFIG_BYTES:
+        raise UserError(f"{where}: attribute {name!r} is {size} bytes, over the limit of "
+                        f"{kc.MAX_CONFIG_BYTES} bytes for a model config")
+    return f.attrs[name]
 
 
 def _h5_weights(f, layers: list[dict], path) -> dict[str, list[np.ndarray]]:
     """Each layer's weights, in saved order, from a whole-model file (``model_weights``
     group) or a ``save_weights`` file (layer groups at the root)."""
-    group = f["model_weights"] if "model_weights" in f else f
+    import h5py
+    group = _stored_here(f, "model_weights", str(path), "group") if "model_weights" in f else f
+    if not isinstance(group, h5py.Group):
+        raise UserError(f"{path}: 'model_weights' is an HDF5 {type(group).__name__}, not a group of layers")
     weights = {}
     for layer in layers:
-        lname = layer.get("config", {}).get("name") or layer.get("name")
-        if lname in group:
-            g = group[lname]
-            names = _h5_names(g, "weight_names")
-            missing = [n for n in names if n not in g]
-            if missing:
-                raise UserError(f"{path}: layer {lname!r}: weight(s) {', '.join(missing)} are named "
-                                "but not stored in the file")
-            weights[lname] = [np.asarray(g[n]) for n in names]
+        lname = kc.layer_name(layer)
+        if lname not in group:
+            continue
+        g = _stored_here(group, lname, f"{path}: layer {lname!r}", "weights group")
+        where = f"{path}: layer {lname!r} ({layer['class_name']})"
+        if not isinstance(g, h5py.Group):
+            raise UserError(f"{where}: the weights entry {lname!r} is an HDF5 {type(g).__name__}, not a group")
+        names = _h5_names(g, "weight_names", where)
+        missing = [n for n in names if n not in g]
+        if missing:
+            raise UserError(f"{where}: weight(s) {', '.join(missing)} are named in attribute 'weight_names' "
+                            "but not stored in the file")
+        weights[lname] = [kc.load_weight(_stored_here(g, n, where), where, n) for n in names]
     return weights
+
+
+def _stored_here(group, name: str, where: str, what: str = "weight"):
+    """The object ``name`` of ``group``, refusing an external link: a model file's
+    weights must be in the file itself, not read from another file it points to."""
+    import h5py
+    link = group.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        raise UserError(f"{where}: {what} {name!r} is an external link to {link.filename!r}; weights must be "
+                        "stored in the model file itself")
+    try:
+        return group[name]
+    except (KeyError, OSError, RuntimeError) as e:  # RuntimeError: h5py's for a soft-link loop
+        raise UserError(f"{where}: {what} {name!r} cannot be opened ({_first_line(e)})") from None
 
 
 def _read_json(source: KerasJson) -> KerasModel:
     """A ``.json`` architecture (``model.to_json()``, any Keras version's form) with the
     weights of an ``.h5`` file, matched to the layers by name."""
-    import h5py
     arch, wpath = Path(source.architecture), Path(source.weights)
     for p in (arch, wpath):
         if not p.exists():
-            raise UserError(f"{p}: no such file")
-    try:
-        config = json.loads(arch.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{arch}: not a Keras JSON architecture file ({e})") from None
+            raise UserError(f"{p}: no such file" + (f" (the weights for {arch.name}, given with --weights)"
+                                                   if p == wpath else ""))
+        if not p.is_file():
+            raise UserError(f"{p}: not a file (a directory?); give the {'weights' if p == wpath else 'model'} "
+                            "file itself")
+    size = arch.stat().st_size
+    if size > kc.MAX_CONFIG_BYTES:
+        raise UserError(f"{arch}: {size} bytes, over the limit of {kc.MAX_CONFIG_BYTES} bytes for a Keras "
+                        "JSON architecture file")
+    config = kc.parse_config(arch.read_bytes(), str(arch))
     name, layers = _config_layers(config, str(arch))
-    try:
-        with h5py.File(wpath, "r") as f:
-            if "layers" in f and "model_weights" not in f and not _h5_names(f, "layer_names"):
-                weights = _keras3_weights(f, layers, config.get("class_name") == "Sequential")
+    with _open_h5(wpath, f"{wpath} (the weights for {arch.name})") as f:
+        try:
+            if "layers" in f and "model_weights" not in f and not _h5_names(f, "layer_names", str(wpath)):
+                weights = _keras3_weights(f, layers, config.get("class_name") == "Sequential", wpath)
             else:
                 weights = _h5_weights(f, layers, wpath)
-    except (OSError, KeyError) as e:
-        raise UserError(f"{wpath}: not a readable HDF5 weights file ({e})") from None
-    return KerasModel(name, layers, weights, str(arch))
+        except (OSError, KeyError) as e:
+            raise UserError(f"{wpath}: not a readable HDF5 weights file ({_first_line(e)})") from None
+    return KerasModel(name, layers, weights, str(arch), str(wpath))
 
 
 def _read_keras3(path: Path) -> KerasModel:
     import h5py
+    raw_config, blob = read_archive(path)
+    config = kc.parse_config(raw_config, f"{path}: member 'config.json'")
+    name, layers = _config_layers(config, f"{path}: member 'config.json'")
+    where = f"{path}: member 'model.weights.h5'"
     try:
-        with zipfile.ZipFile(path) as z:
-            config = json.loads(z.read("config.json"))
-            blob = z.read("model.weights.h5")
-    except (zipfile.BadZipFile, KeyError, OSError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not a readable .keras archive ({e})") from None
-    name, layers = _config_layers(config, str(path))
-    try:
-        with h5py.File(io.BytesIO(blob), "r") as f:
-            weights = _keras3_weights(f, layers, config.get("class_name") == "Sequential")
-    except (OSError, KeyError) as e:
-        raise UserError(f"{path}: cannot read the weights in the .keras archive ({e})") from None
-    return KerasModel(name, layers, weights, str(path))
+        f = h5py.File(io.BytesIO(blob), "r")
+    except OSError as e:
+        raise UserError(f"{where}: not a readable HDF5 file ({_first_line(e)})") from None
+    with f:
+        try:
+            weights = _keras3_weights(f, layers, config.get("class_name") == "Sequential", where)
+        except (OSError, KeyError) as e:
+            raise UserError(f"{where}: cannot read the weights ({_first_line(e)})") from None
+    return KerasModel(name, layers, weights, str(path), where)
 
 
-def _keras3_weights(f, layers: list[dict], sequential: bool) -> dict[str, list[np.ndarray]]:
+def _keras3_weights(f, layers: list[dict], sequential: bool, where) -> dict[str, list[np.ndarray]]:
     """Weights in Keras 3's layout (``model.weights.h5`` of a .keras archive, or a
     ``save_weights`` file): each layer's variables under a path named after its class in
     snake case, numbered among its siblings (dense, dense_1, ...), not under the layer's
     name; a Sequential's InputLayer has none."""
+    import h5py
     weights = {}
     seen: dict[str, int] = {}
-    root = f["layers"]
+    root = _stored_here(f, "layers", str(where), "group") if "layers" in f else None
+    if not isinstance(root, h5py.Group):
+        raise UserError(f"{where}: no 'layers' group of weights (Keras 3 layout) in the file")
     for layer in layers:
         if sequential and layer.get("class_name") == "InputLayer":
             continue
         base = _snake_case(layer.get("class_name", ""))
         key = base if base not in seen else f"{base}_{seen[base]}"
         seen[base] = seen.get(base, 0) + 1
-        if key in root and "vars" in root[key]:
-            v = root[key]["vars"]
-            weights[layer.get("config", {}).get("name")] = [np.asarray(v[k]) for k in sorted(v.keys(), key=int)]
+        entry = _stored_here(root, key, str(where), "weights group") if key in root else None
+        if not isinstance(entry, h5py.Group) or "vars" not in entry:
+            continue
+        lname = kc.layer_name(layer)
+        at = f"{where}: layer {lname!r} ({layer['class_name']}), weights 'layers/{key}/vars'"
+        v = _stored_here(entry, "vars", at, "group")
+        if not isinstance(v, h5py.Group):
+            raise UserError(f"{at} is an HDF5 {type(v).__name__}, not a group of numbered variables")
+        odd = [k for k in v.keys() if not (k.isdigit() and k.isascii())]
+        if odd:
+            raise UserError(f"{at} holds variable(s) named {', '.join(repr(k) for k in odd[:5])}; Keras 3 "
+                            "numbers a layer's variables 0, 1, ...")
+        weights[lname] = [kc.load_weight(_stored_here(v, k, at), at, k) for k in sorted(v.keys(), key=int)]
     return weights
 
 
@@ -334,6 +429,7 @@ def keras_to_ir(source, precision: Precision | None = None) -> Graph:
         listed = ", ".join(f"{n!r} ({c})" for n, c in unsupported)
         raise UserError(f"{km.source}: unsupported layer(s) {listed}; supported layers: "
                         f"{', '.join(SUPPORTED_LAYERS)}")
+    check_chain(km.layers, km.weights, km.source, km.weights_file)
     builder = _Builder(km, precision)
     for lc in km.layers:
         builder.add(lc)
@@ -378,7 +474,7 @@ class _Builder:
         name = cfg.get("name", cls.lower())
         where = f"{self.km.source}: layer {name!r} ({cls})"
         if cfg.get("data_format", "channels_last") != "channels_last":
-            raise UserError(f"{where}: data_format {cfg['data_format']!r} is not supported; use channels_last")
+            raise UserError(f"{where}: data_format {kc.short(cfg['data_format'])} is not supported; use channels_last")
         if cls == "InputLayer":
             self._ensure_input({**cfg, "name": name})
             return
@@ -409,11 +505,13 @@ class _Builder:
         self._dense(name, cfg, where, qkeras=True)
 
     def _conv2d(self, name: str, cfg: dict, where: str, qkeras: bool = False) -> None:
-        if tuple(cfg.get("dilation_rate", (1, 1))) != (1, 1) or cfg.get("groups", 1) != 1:
-            raise UserError(f"{where}: dilated or grouped convolutions are not supported")
+        if _pair(cfg.get("dilation_rate", 1)) != (1, 1) or cfg.get("groups", 1) != 1:
+            raise UserError(f"{where}: field 'dilation_rate' is {kc.short(cfg.get('dilation_rate', 1))} and 'groups' is "
+                            f"{kc.short(cfg.get('groups', 1))}: dilated or grouped convolutions are not supported; "
+                            "use dilation_rate 1 and groups 1")
         padding = cfg.get("padding", "valid")
         if padding not in ("valid", "same"):
-            raise UserError(f"{where}: padding {padding!r} is not supported; use valid or same")
+            raise UserError(f"{where}: padding {kc.short(padding)} is not supported; use valid or same")
         w = self._weights(name, where)
         kq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("kernel_quantizer"), where), where)
         bq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("bias_quantizer"), where), where)
@@ -432,7 +530,7 @@ class _Builder:
         strides = _pair(cfg.get("strides") or pool)
         padding = cfg.get("padding", "valid")
         if padding not in ("valid", "same"):
-            raise UserError(f"{where}: padding {padding!r} is not supported")
+            raise UserError(f"{where}: padding {kc.short(padding)} is not supported")
         self._append(MaxPool2D(name, [self.last], pool_size=pool, strides=strides, padding=padding,
                                source_layer=name))
 
@@ -534,9 +632,9 @@ class _Builder:
             self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=layer))
             return
         if act in QKERAS_ONLY and not qkeras:
-            raise UserError(f"{where}: activation {act!r} is not supported in a Keras layer: {QKERAS_ONLY[act]}")
+            raise UserError(f"{where}: activation {kc.short(act)} is not supported in a Keras layer: {QKERAS_ONLY[act]}")
         if act not in KERAS_ACTIVATIONS:
-            raise UserError(f"{where}: activation {act!r} is not supported; supported: "
+            raise UserError(f"{where}: activation {kc.short(act)} is not supported; supported: "
                             f"{', '.join(k for k in KERAS_ACTIVATIONS if k)} and QKeras quantized_relu/quantized_bits")
         function = KERAS_ACTIVATIONS[act]
         if function == "linear":
