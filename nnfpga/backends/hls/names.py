@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from nnfpga.backends.rtl.names import bounded
+
 #: Patterns of every identifier derived from a node id.
 DERIVED = ("{id}_t", "{id}_acc_t", "{id}_weight_t", "{id}_bias_t", "{id}_index_t",
            "{id}_pre_t", "{id}_diff_t", "{id}_exp_t", "{id}_sum_t", "{id}_inv_index_t",
@@ -28,11 +30,13 @@ virtual void volatile wchar_t while xor xor_eq""".split())
 
 
 def sanitize(name: str) -> str:
-    """A C identifier close to ``name``: non-word characters become ``_``."""
+    """A C identifier close to ``name``: non-word characters (non-ASCII ones too) become
+    ``_``; a long name keeps its start and a short hash (`rtl.names.bounded`), since the
+    top function's name is also a file name."""
     ident = re.sub(r"\W", "_", name, flags=re.ASCII) or "_"
     if ident[0].isdigit():
         ident = "l" + ident
-    return ident
+    return bounded(ident, name)
 
 
 class Names:
