@@ -78,20 +78,6 @@ def cpp_comment(text: object) -> str:
     return _no_trailing_backslash(s)
 
 
-def cpp_string(text: object) -> str:
-    """A C++ string literal (with its quotes) holding ``text`` (non-ASCII as its UTF-8 bytes)."""
-    out = []
-    for b in str(text).encode("utf-8"):
-        c = chr(b)
-        if c in '"\\?':
-            out.append("\\" + c)
-        elif " " <= c <= "~":
-            out.append(c)
-        else:
-            out.append(f"\\{b:03o}")  # octal: a hex escape would swallow following hex digits
-    return '"' + "".join(out) + '"'
-
-
 def tcl_comment(text: object) -> str:
     """Text for a Tcl (and XDC) ``#`` comment: one line that does not end in a backslash
     (a backslash-newline would continue the comment onto the next command)."""
@@ -110,11 +96,6 @@ def tcl_word(text: object) -> str:
         else:
             out.append(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
     return '"' + "".join(out) + '"'
-
-
-def yaml_comment(text: object) -> str:
-    """Text for a YAML ``#`` comment (values go through yaml.safe_dump, which quotes them)."""
-    return one_line(text)
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&$])")

@@ -1,0 +1,226 @@
+"""The size guard: refuse a design too large to compile before any pass runs.
+
+The firmware is fully parallel: every multiplication of the model is a multiplier (or
+adder tree) in the RTL, every value of every layer a bundle of wires and registers.  The
+compiler's time and memory grow with these counts, and a model far beyond what an FPGA
+holds (a Dense 1000 -> 100000) would otherwise run for minutes and die of MemoryError.
+So right after the frontend has built the IR, `check_size` counts, from the shapes alone:
+
+* multiplications: the products of the Dense/Conv2D layers (per sample, at reuse 1),
+* parameters: the weights (all banks of a banked layer),
+* activations: the values of the largest tensor (the input or a layer's output),
+
+and refuses when any of them exceeds the limit, with the figures and the layer.
+
+The default limit comes from measurement (a float Dense n_in -> n_out, ``nnfpga compile``
+with the defaults on the 2-core, 23 GB development machine; wall time and peak RSS):
+
+    multiplications    time      peak RSS
+          2,048        0.8 s      70 MB
+          8,192        3.3 s     100 MB
+         32,768       17 s       250 MB
+         65,536       ~40 s      ~450 MB   (see DEFAULT_MAX_MULTIPLICATIONS)
+        131,072       ~90 s      ~850 MB
+        262,144       > 3 min    > 1.6 GB
+
+(1024 -> 4096 = 4.2 M multiplications ran 100 s and died of MemoryError.)  Beyond
+65,536 the compile takes minutes, and such a design needs thousands of DSPs at reuse 1
+(an xcvu13p has 12,288): ``--max-multiplications N`` raises the limit for a user who
+means it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nnfpga.core.errors import UserError
+from nnfpga.ir.graph import Graph
+from nnfpga.ir.ops.conv2d import window_geometry
+
+#: The default of ``--max-multiplications`` (see the module doc for the measurement).
+DEFAULT_MAX_MULTIPLICATIONS = 65_536
+
+FLAG = "--max-multiplications"
+
+
+@dataclass(frozen=True)
+class LayerSize:
+    """One IR node's share of the design."""
+
+    name: str
+    op_type: str
+    shape: tuple[int, ...]       # its output's shape
+    multiplications: int = 0
+    parameters: int = 0
+
+    @property
+    def activations(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= int(d)
+        return n
+
+
+def _kernel_shape(node) -> tuple[int, ...]:
+    k = node.kernel_q.raw if getattr(node, "kernel_q", None) is not None else node.kernel
+    return tuple(int(d) for d in k.shape)
+
+
+def _layer_size(node, in_shape: tuple[int, ...] | None) -> LayerSize:
+    kind = node.op_type
+    if kind == "Input":
+        return LayerSize(node.name, kind, tuple(int(d) for d in node.shape))
+    if kind in ("Dense", "BankedDense"):
+        k = _kernel_shape(node)
+        banks, (n_in, n_out) = (k[0], k[1:]) if kind == "BankedDense" else (1, k)
+        return LayerSize(node.name, kind, (n_out,), n_in * n_out, banks * n_in * n_out)
+    if kind == "Conv2D":
+        kh, kw, cin, cout = _kernel_shape(node)
+        (oh, ow), _ = window_geometry(in_shape[:2], (kh, kw), tuple(node.strides), node.padding)
+        oh, ow = max(oh, 0), max(ow, 0)
+        return LayerSize(node.name, kind, (oh, ow, cout), oh * ow * kh * kw * cin * cout, kh * kw * cin * cout)
+    if kind == "MaxPool2D":
+        (oh, ow), _ = window_geometry(in_shape[:2], tuple(node.pool_size), tuple(node.strides), node.padding)
+        return LayerSize(node.name, kind, (max(oh, 0), max(ow, 0), in_shape[2]))
+    if kind == "Reshape":
+        return LayerSize(node.name, kind, _reshaped(in_shape, tuple(node.target_shape)))
+    return LayerSize(node.name, kind, in_shape or ())   # element-wise ops keep the shape
+
+
+def _reshaped(in_shape: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, ...]:
+    size = 1
+    for d in in_shape:
+        size *= d
+    known = 1
+    for t in target:
+        if t != -1:
+            known *= t
+    return tuple(size // known if t == -1 and known else t for t in target)
+
+
+def estimate(graph: Graph) -> list[LayerSize]:
+    """Every node's size, in graph order, from the shapes only (no weight is read)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    sizes = []
+    for node in graph.nodes:
+        in_shape = shapes.get(node.inputs[0]) if node.inputs else None
+        try:
+            size = _layer_size(node, in_shape)
+        except (TypeError, IndexError, ValueError, AttributeError):
+            # a shape the guard cannot follow; the passes report what is wrong with it
+            size = LayerSize(node.name, node.op_type, in_shape or ())
+        shapes[node.name] = size.shape
+        sizes.append(size)
+    return sizes
+
+
+def _describe(s: LayerSize) -> str:
+    return f"layer {s.name!r} ({s.op_type}, output shape {'x'.join(map(str, s.shape)) or 'scalar'})"
+
+
+def check_size(graph: Graph, limit: int | None, where: str) -> list[LayerSize]:
+    """UserError when the multiplications, the parameters or the largest tensor of
+    ``graph`` exceed ``limit`` (None: `DEFAULT_MAX_MULTIPLICATIONS`); returns the sizes."""
+    limit = DEFAULT_MAX_MULTIPLICATIONS if limit is None else limit
+    sizes = estimate(graph)
+    if not sizes:
+        return sizes
+    mults = sum(s.multiplications for s in sizes)
+    params = sum(s.parameters for s in sizes)
+    widest = max(sizes, key=lambda s: s.activations)
+    heaviest = max(sizes, key=lambda s: (s.multiplications, s.parameters))
+    totals = (f"the model has {mults:,} multiplications, {params:,} weights and at most "
+              f"{widest.activations:,} values in one tensor")
+    raise_it = f"; {FLAG} N raises the limit (compile time and memory grow with the design's size)"
+    if mults > limit:
+        raise UserError(f"{where}: the design is too large to compile: {_describe(heaviest)} alone needs "
+                        f"{heaviest.multiplications:,} multiplications and {totals}, above the limit of "
+                        f"{limit:,} multiplications (a fully parallel design; use a smaller model){raise_it}")
+    if params > limit:
+        raise UserError(f"{where}: the design is too large to compile: {_describe(heaviest)} holds "
+                        f"{heaviest.parameters:,} weights and {totals}, above the limit of {limit:,} "
+                        f"weights{raise_it}")
+    if widest.activations > limit:
+        raise UserError(f"{where}: the design is too large to compile: {_describe(widest)} has "
+                        f"{widest.activations:,} values (each a bus of wires and registers) and {totals}, "
+                        f"above the limit of {limit:,}{raise_it}")
+    return sizes
+
+
+# ----------------------------------------------------------------------------- files
+# A model file far too large (a Dense 1000 -> 100000 is 400 MB of float32) takes the
+# frontend many seconds and gigabytes to read; its weight shapes are in the file's
+# metadata, so it is refused before a weight is read.  Only weight tensors (two or more
+# dimensions) count: biases and normalisation parameters are not weights of the IR, so
+# the same model passes or fails here and in `check_size` alike.
+
+def check_file(source, limit: int | None) -> None:
+    """UserError when the weights of the model file ``source`` (an .h5 or .onnx path)
+    exceed ``limit``; anything else (or a file that cannot be read: the frontend says
+    why) is left to `check_size` after the frontend."""
+    from pathlib import Path
+    if not isinstance(source, (str, Path)):
+        return
+    path = Path(source)
+    limit = DEFAULT_MAX_MULTIPLICATIONS if limit is None else limit
+    suffix = path.suffix.lower()
+    try:
+        tensors = (_h5_weight_shapes(path) if suffix in (".h5", ".hdf5") else
+                   _onnx_weight_shapes(path) if suffix == ".onnx" else [])
+    except Exception:  # noqa: BLE001 -- unreadable here: the frontend reports it properly
+        return
+    sizes = [(layer, shape, _count(shape)) for layer, shape in tensors if len(shape) >= 2]
+    total = sum(n for _, _, n in sizes)
+    if total > limit:
+        layer, shape, n = max(sizes, key=lambda t: t[2])
+        raise UserError(f"{path}: the design is too large to compile: layer {layer!r} holds {n:,} weights "
+                        f"(shape {'x'.join(map(str, shape))}) and the model {total:,} weights (each a "
+                        f"multiplication in the fully parallel design), above the limit of {limit:,}; "
+                        f"{FLAG} N raises the limit (compile time and memory grow with the design's size)")
+
+
+def _count(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+def _h5_weight_shapes(path) -> list[tuple[str, tuple[int, ...]]]:
+    """(layer, shape) of every dataset of a Keras .h5 model or weights file; the layer is
+    the dataset's top group under ``model_weights`` (optimizer state is not counted)."""
+    import h5py
+    out: list[tuple[str, tuple[int, ...]]] = []
+    with h5py.File(path, "r") as f:
+        root = f["model_weights"] if "model_weights" in f else f
+
+        def visit(name: str, obj) -> None:
+            if isinstance(obj, h5py.Dataset) and not name.startswith("optimizer_weights"):
+                out.append((name.split("/")[0], tuple(int(d) for d in obj.shape)))
+        root.visititems(visit)
+    return out
+
+
+def _onnx_weight_shapes(path) -> list[tuple[str, tuple[int, ...]]]:
+    """(tensor, shape) of every initializer and Constant of an ONNX file; external data
+    (a separate weights file) is not read."""
+    import onnx
+    model = onnx.load(str(path), load_external_data=False)
+    # a weight is named after the node that reads it (the layer), as the frontend does
+    reader = {}
+    for node in reversed(model.graph.node):
+        for name in node.input:
+            reader[name] = f"{node.name or node.op_type} ({node.op_type} input {name})"
+    out = [(reader.get(t.name, t.name), tuple(int(d) for d in t.dims)) for t in model.graph.initializer]
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            out += [(reader.get(node.output[0], node.name or node.output[0]), tuple(int(d) for d in a.t.dims))
+                    for a in node.attribute if a.name == "value"]
+    return out
+
+
+def check_limit(limit: int | None) -> None:
+    """The flag's value is a positive count."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise UserError(f"{FLAG} must be a positive number of multiplications, got {limit!r} "
+                        f"(the default is {DEFAULT_MAX_MULTIPLICATIONS:,})")
