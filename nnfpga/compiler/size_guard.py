@@ -12,21 +12,22 @@ So right after the frontend has built the IR, `check_size` counts, from the shap
 
 and refuses when any of them exceeds the limit, with the figures and the layer.
 
-The default limit comes from measurement (a float Dense n_in -> n_out, ``nnfpga compile``
-with the defaults on the 2-core, 23 GB development machine; wall time and peak RSS):
+The default limit comes from measurement: a float Dense n_in -> n_out (relu), ``nnfpga
+compile`` with the defaults, on the shared 2-core, 23 GB development machine (other jobs
+running: load average about 9), wall time and peak RSS:
 
-    multiplications    time      peak RSS
-          2,048        0.8 s      70 MB
-          8,192        3.3 s     100 MB
-         32,768       17 s       250 MB
-         65,536       ~40 s      ~450 MB   (see DEFAULT_MAX_MULTIPLICATIONS)
-        131,072       ~90 s      ~850 MB
-        262,144       > 3 min    > 1.6 GB
+    multiplications    layer          time     peak RSS
+          2,048        32 -> 64        0.8 s     70 MB
+          8,192        64 -> 128       3.3 s    100 MB
+         32,768       128 -> 256      17 s      250 MB
+         65,536       256 -> 256      41 s      450 MB   <- DEFAULT_MAX_MULTIPLICATIONS
+        131,072       256 -> 512     124 s      830 MB
+        262,144       512 -> 512     311 s     1.6 GB
 
-(1024 -> 4096 = 4.2 M multiplications ran 100 s and died of MemoryError.)  Beyond
-65,536 the compile takes minutes, and such a design needs thousands of DSPs at reuse 1
-(an xcvu13p has 12,288): ``--max-multiplications N`` raises the limit for a user who
-means it.
+Time grows a little faster than linearly; 1024 -> 4096 (4.2 M) ran 100 s and died of
+MemoryError before the guard.  The default keeps a compile under a minute; a design at
+the limit has more multipliers at reuse 1 than the largest parts have DSPs (an xcvu13p
+has 12,288).  A user who means it raises the limit with ``--max-multiplications N``.
 """
 
 from __future__ import annotations
