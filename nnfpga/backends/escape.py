@@ -85,10 +85,14 @@ def tcl_comment(text: object) -> str:
 
 
 def tcl_word(text: object) -> str:
-    """``text`` as one double-quoted Tcl word whose value is exactly ``text``: no
-    substitution (``$``, ``[``, ``\\``) happens, whatever it holds."""
+    """``text`` as one Tcl word whose value is exactly ``text``: brace-quoted (no
+    substitution at all) when it is printable ASCII without braces or backslashes,
+    otherwise double-quoted with every special character escaped."""
+    text = str(text)
+    if all(" " <= c <= "~" and c not in "{}\\" for c in text):
+        return "{" + text + "}"
     out = []
-    for c in str(text):
+    for c in text:
         if c in '\\$[]"{};':
             out.append("\\" + c)
         elif " " <= c <= "~":
@@ -98,12 +102,14 @@ def tcl_word(text: object) -> str:
     return '"' + "".join(out) + '"'
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&$])")
+#: Characters Markdown (or HTML inside it, or a math extension) reads anywhere in a line;
+#: those that matter only at a line's start (``-``, ``+``, ``1.``) never start one here.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]#|<>~&$])")
 
 
 def markdown_text(text: object) -> str:
-    """Text for a Markdown paragraph or table cell: one line, every character Markdown
-    (or HTML inside Markdown) would interpret escaped with a backslash."""
+    """Text for a Markdown paragraph, heading or table cell (never at a line's start):
+    one line, every character Markdown would interpret escaped with a backslash."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", _escaped_for_markdown(str(text)))
 
 

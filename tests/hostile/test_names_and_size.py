@@ -336,8 +336,10 @@ def test_escapes_keep_the_text_and_one_line():
     assert "*/" not in escape.verilog_comment(NASTY) and "/*" not in escape.cpp_comment(NASTY)
     assert not escape.cpp_comment("x\\").endswith("\\") and "??" not in escape.cpp_comment("a??/")
     assert "synthesis translate_off" not in escape.vhdl_comment("synthesis translate_off")
-    script = (f"set v {escape.tcl_word(NASTY)}\nfconfigure stdout -translation binary\n"
-              "puts -nonewline [encoding convertto utf-8 $v]\n")
-    r = subprocess.run(["tclsh"], input=script.encode(), capture_output=True, env=dict(os.environ, LANG="C.UTF-8"))
-    assert r.returncode == 0, r.stderr
-    assert r.stdout == NASTY.encode("utf-8")
+    for text in (NASTY, "plain $v [x] ;# \"q\""):   # the escaped and the brace-quoted form
+        script = (f"set v {escape.tcl_word(text)}\nfconfigure stdout -translation binary\n"
+                  "puts -nonewline [encoding convertto utf-8 $v]\n")
+        r = subprocess.run(["tclsh"], input=script.encode(), capture_output=True,
+                           env=dict(os.environ, LANG="C.UTF-8"))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == text.encode("utf-8")
