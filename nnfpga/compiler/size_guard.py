@@ -132,7 +132,7 @@ def check_size(graph: Graph, limit: int | None, where: str) -> list[LayerSize]:
     heaviest = max(sizes, key=lambda s: (s.multiplications, s.parameters))
     totals = (f"the model has {mults:,} multiplications, {params:,} weights and at most "
               f"{widest.activations:,} values in one tensor")
-    raise_it = f"; {FLAG} N raises the limit (compile time and memory grow with the design's size)"
+    raise_it = f"; nnfpga compile {FLAG} N raises the limit (compile time and memory grow with the design's size)"
     if mults > limit:
         raise UserError(f"{where}: the design is too large to compile: {_describe(heaviest)} alone needs "
                         f"{heaviest.multiplications:,} multiplications and {totals}, above the limit of "
@@ -177,7 +177,8 @@ def check_file(source, limit: int | None) -> None:
         raise UserError(f"{path}: the design is too large to compile: layer {layer!r} holds {n:,} weights "
                         f"(shape {'x'.join(map(str, shape))}) and the model {total:,} weights (each a "
                         f"multiplication in the fully parallel design), above the limit of {limit:,}; "
-                        f"{FLAG} N raises the limit (compile time and memory grow with the design's size)")
+                        f"nnfpga compile {FLAG} N raises the limit (compile time and memory grow with the "
+                        "design's size)")
 
 
 def _count(shape: tuple[int, ...]) -> int:
