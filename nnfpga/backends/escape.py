@@ -23,8 +23,7 @@ import re
 #: they occur (the printer, not the escape, decides where in a comment a name goes).
 _DIRECTIVE_WORDS = re.compile(
     r"(?i)\b(synthesis|synopsys|pragma|translate_off|translate_on|verilator|cadence|altera|"
-    r"xilinx|rtl_synthesis|exemplar|ambit|lint_off|lint_on|coverage|psl|vhdl_comp_off|vhdl_comp_on|"
-    r"protect|hls|vitis)\b")
+    r"xilinx|rtl_synthesis|exemplar|ambit|lint_off|lint_on|coverage|psl|vhdl_comp_off|vhdl_comp_on)\b")
 
 
 def one_line(text: object) -> str:

@@ -343,3 +343,15 @@ def test_escapes_keep_the_text_and_one_line():
                            env=dict(os.environ, LANG="C.UTF-8"))
         assert r.returncode == 0, r.stderr
         assert r.stdout == text.encode("utf-8")
+
+
+def test_long_names_are_bounded_distinct_and_stable():
+    """A name too long for a file name keeps its start and a hash of the whole: two long
+    names with the same start differ, the same name always gives the same identifier."""
+    from nnfpga.backends.hls.names import sanitize as cpp_sanitize
+    from nnfpga.backends.rtl.names import MAX_IDENTIFIER, Namer, default_library, top_name
+    a, b = "m" * 300 + "a", "m" * 300 + "b"
+    for derive in (top_name, cpp_sanitize, lambda n: default_library(top_name(n))):
+        assert len(derive(a)) <= MAX_IDENTIFIER and derive(a) != derive(b) and derive(a) == derive(a)
+    namer = Namer()
+    assert len({namer.take(n) for n in ("a-b", "a_b", "A B", "a b", "a_b_1")}) == 5
