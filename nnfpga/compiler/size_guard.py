@@ -156,7 +156,7 @@ def check_size(graph: Graph, limit: int | None, where: str) -> list[LayerSize]:
 # the same model passes or fails here and in `check_size` alike.
 
 def check_file(source, limit: int | None) -> None:
-    """UserError when the weights of the model file ``source`` (an .h5 or .onnx path)
+    """UserError when the weights of the model file ``source`` (.h5, .keras or .onnx)
     exceed ``limit``; anything else (or a file that cannot be read: the frontend says
     why) is left to `check_size` after the frontend."""
     from pathlib import Path
@@ -167,6 +167,7 @@ def check_file(source, limit: int | None) -> None:
     suffix = path.suffix.lower()
     try:
         tensors = (_h5_weight_shapes(path) if suffix in (".h5", ".hdf5") else
+                   _keras_zip_weight_shapes(path) if suffix == ".keras" else
                    _onnx_weight_shapes(path) if suffix == ".onnx" else [])
     except Exception:  # noqa: BLE001 -- unreadable here: the frontend reports it properly
         return
@@ -189,17 +190,33 @@ def _count(shape: tuple[int, ...]) -> int:
 
 
 def _h5_weight_shapes(path) -> list[tuple[str, tuple[int, ...]]]:
-    """(layer, shape) of every dataset of a Keras .h5 model or weights file; the layer is
-    the dataset's top group under ``model_weights`` (optimizer state is not counted)."""
+    """(layer, shape) of every weight dataset of a Keras .h5 model or weights file."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        return _group_shapes(f["model_weights"] if "model_weights" in f else f)
+
+
+def _keras_zip_weight_shapes(path) -> list[tuple[str, tuple[int, ...]]]:
+    """The same for the weights file inside a Keras 3 .keras archive (read in place)."""
+    import zipfile
+
+    import h5py
+    with zipfile.ZipFile(path) as z, z.open("model.weights.h5") as member, h5py.File(member, "r") as f:
+        return _group_shapes(f)
+
+
+def _group_shapes(root) -> list[tuple[str, tuple[int, ...]]]:
+    """(layer, shape) of the datasets below ``root``: the layer is the top group (Keras 2)
+    or the group below ``layers/`` (Keras 3); optimizer state is no part of the model."""
     import h5py
     out: list[tuple[str, tuple[int, ...]]] = []
-    with h5py.File(path, "r") as f:
-        root = f["model_weights"] if "model_weights" in f else f
 
-        def visit(name: str, obj) -> None:
-            if isinstance(obj, h5py.Dataset) and not name.startswith("optimizer_weights"):
-                out.append((name.split("/")[0], tuple(int(d) for d in obj.shape)))
-        root.visititems(visit)
+    def visit(name: str, obj) -> None:
+        parts = name.split("/")
+        if isinstance(obj, h5py.Dataset) and parts[0] not in ("optimizer", "optimizer_weights"):
+            layer = parts[1] if parts[0] == "layers" and len(parts) > 2 else parts[0]
+            out.append((layer, tuple(int(d) for d in obj.shape)))
+    root.visititems(visit)
     return out
 
 

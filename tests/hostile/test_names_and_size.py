@@ -108,6 +108,22 @@ def external_gemm(tmp: Path) -> None:
     (tmp / "w.bin").write_bytes(bytes(16))
 
 
+def big_keras_zip(tmp: Path) -> None:
+    """A Keras 3 .keras archive whose Dense 1000 -> 100000 kernel is allocated, not written."""
+    import zipfile
+    layers = [{"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [None, 1000]}},
+              {"class_name": "Dense", "config": {"name": "huge", "units": 100000, "activation": "relu"}}]
+    with h5py.File(tmp / "w.h5", "w") as f:
+        f.create_dataset("layers/huge/vars/0", shape=(1000, 100000), dtype="f4")
+        f.create_dataset("layers/huge/vars/1", shape=(100000,), dtype="f4")
+    with zipfile.ZipFile(tmp / "big.keras", "w") as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.0.0"}))
+        z.writestr("config.json", json.dumps({"class_name": "Sequential",
+                                              "config": {"name": "big", "layers": layers}}))
+        z.write(tmp / "w.h5", "model.weights.h5")
+    (tmp / "w.h5").unlink()
+
+
 def conv_onnx(tmp: Path) -> None:
     """Conv 3x3, 3 -> 8 channels on a 256x256 image: 216 weights, 13.9 M multiplications."""
     w = numpy_helper.from_array(np.full((8, 3, 3, 3), 0.25, np.float32), "W")
@@ -200,6 +216,8 @@ CASES = [
     Case("size-dense-1024x4096-h5", _compile("mid.h5"),
          ("mid.h5", "'wide'", "4,194,304", f"limit of {LIMIT}", "--max-multiplications N"),
          _h5("mid.h5", "mid", [("wide", 4096, "relu")], n_in=1024, lazy=True)),
+    Case("size-keras3-archive-1000x100000", _compile("big.keras"),
+         ("big.keras", "'huge'", "100,000,000 weights", f"limit of {LIMIT}", "--max-multiplications N"), big_keras_zip),
     Case("size-onnx-gemm-512x1024", _compile("g.onnx"),
          ("g.onnx", "wide_gemm", "524,288", "512x1024", f"limit of {LIMIT}", "--max-multiplications N"),
          _write("g.onnx", lambda: gemm_onnx(512, 1024))),
