@@ -221,21 +221,148 @@ def _group_shapes(root) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def _onnx_weight_shapes(path) -> list[tuple[str, tuple[int, ...]]]:
-    """(tensor, shape) of every initializer and Constant of an ONNX file; external data
-    (a separate weights file) is not read."""
+    """(layer, shape) of every initializer and Constant of an ONNX file, the layer being
+    the node that reads it (as the frontend names it).  The file's protobuf is walked for
+    the shapes alone (`_OnnxShapes`), so a 2 GB model is refused without reading its
+    weights; should that walk fail, onnx itself reads the file (external data never)."""
+    try:
+        with open(path, "rb") as f:
+            nodes, tensors = _OnnxShapes(f).model()
+    except (ValueError, EOFError, UnicodeDecodeError):
+        nodes, tensors = _onnx_parsed(path)
+    reader: dict[str, str] = {}
+    for name, op_type, inputs in reversed(nodes):
+        for i in inputs:
+            reader[i] = f"{name or op_type} ({op_type} input {i})"
+    return [(reader.get(t, t), shape) for t, shape in tensors]
+
+
+def _onnx_parsed(path):
     import onnx
     model = onnx.load(str(path), load_external_data=False)
-    # a weight is named after the node that reads it (the layer), as the frontend does
-    reader = {}
-    for node in reversed(model.graph.node):
-        for name in node.input:
-            reader[name] = f"{node.name or node.op_type} ({node.op_type} input {name})"
-    out = [(reader.get(t.name, t.name), tuple(int(d) for d in t.dims)) for t in model.graph.initializer]
-    for node in model.graph.node:
-        if node.op_type == "Constant":
-            out += [(reader.get(node.output[0], node.name or node.output[0]), tuple(int(d) for d in a.t.dims))
-                    for a in node.attribute if a.name == "value"]
-    return out
+    nodes = [(n.name, n.op_type, list(n.input)) for n in model.graph.node]
+    tensors = [(t.name, tuple(int(d) for d in t.dims)) for t in model.graph.initializer]
+    tensors += [(n.output[0], tuple(int(d) for d in a.t.dims)) for n in model.graph.node
+                if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
+    return nodes, tensors
+
+
+class _OnnxShapes:
+    """Reads the node names and tensor shapes of an ONNX ModelProto from its protobuf
+    wire format, seeking over every other field (the weights' bytes above all).
+    Field numbers from onnx.proto: ModelProto.graph 7; GraphProto.node 1, .initializer 5;
+    NodeProto.input 1, .output 2, .name 3, .op_type 4, .attribute 5; AttributeProto.name
+    1, .t 5; TensorProto.dims 1, .name 8."""
+
+    def __init__(self, f) -> None:
+        self.f = f
+
+    def varint(self) -> int:
+        value, shift = 0, 0
+        while True:
+            b = self.f.read(1)
+            if not b:
+                raise EOFError("truncated varint")
+            value |= (b[0] & 0x7F) << shift
+            if b[0] < 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise ValueError("varint too long")
+
+    def fields(self, end: int):
+        """(field, wire type, value) up to ``end``: a varint's value, or a length-delimited
+        field's (start, length), after which the walk goes on past it."""
+        while self.f.tell() < end:
+            key = self.varint()
+            field, wire = key >> 3, key & 7
+            if wire == 0:
+                yield field, wire, self.varint()
+            elif wire == 2:
+                length = self.varint()
+                start = self.f.tell()
+                yield field, wire, (start, length)
+                self.f.seek(start + length)
+            elif wire in (1, 5):
+                self.f.seek(8 if wire == 1 else 4, 1)
+            else:
+                raise ValueError(f"wire type {wire}")
+        if self.f.tell() != end:
+            raise ValueError("field overruns its message")
+
+    def text(self, span: tuple[int, int]) -> str:
+        self.f.seek(span[0])
+        return self.f.read(span[1]).decode("utf-8")
+
+    def model(self):
+        end = self.f.seek(0, 2)
+        self.f.seek(0)
+        for field, wire, value in self.fields(end):
+            if field == 7 and wire == 2:
+                return self.graph(*value)
+        raise ValueError("no graph")
+
+    def graph(self, start: int, length: int):
+        nodes, tensors = [], []
+        self.f.seek(start)
+        for field, wire, value in self.fields(start + length):
+            if field == 1 and wire == 2:
+                node = self.node(*value)
+                nodes.append(node[:3])
+                tensors += node[3]
+            elif field == 5 and wire == 2:
+                tensors.append(self.tensor(*value))
+        return nodes, tensors
+
+    def node(self, start: int, length: int):
+        name = op_type = ""
+        inputs, outputs, values = [], [], []
+        self.f.seek(start)
+        for field, wire, value in self.fields(start + length):
+            if wire != 2:
+                continue
+            if field in (1, 2, 3, 4):
+                here = self.f.tell()
+                text = self.text(value)
+                self.f.seek(here)
+                if field == 1:
+                    inputs.append(text)
+                elif field == 2:
+                    outputs.append(text)
+                elif field == 3:
+                    name = text
+                else:
+                    op_type = text
+            elif field == 5:
+                values += self.attribute(*value)
+        constants = [(outputs[0] if outputs else name, shape) for _, shape in values] if op_type == "Constant" else []
+        return name, op_type, inputs, constants
+
+    def attribute(self, start: int, length: int):
+        name, tensor = "", None
+        self.f.seek(start)
+        for field, wire, value in self.fields(start + length):
+            if field == 1 and wire == 2:
+                here = self.f.tell()
+                name = self.text(value)
+                self.f.seek(here)
+            elif field == 5 and wire == 2:
+                tensor = self.tensor(*value)
+        return [tensor] if name == "value" and tensor is not None else []
+
+    def tensor(self, start: int, length: int) -> tuple[str, tuple[int, ...]]:
+        name, dims = "", []
+        self.f.seek(start)
+        for field, wire, value in self.fields(start + length):
+            if field == 1 and wire == 0:
+                dims.append(value)
+            elif field == 1 and wire == 2:   # packed dims
+                self.f.seek(value[0])
+                while self.f.tell() < value[0] + value[1]:
+                    dims.append(self.varint())
+            elif field == 8 and wire == 2:
+                name = self.text(value)
+        return name, tuple(dims)
 
 
 def check_limit(limit: int | None) -> None:

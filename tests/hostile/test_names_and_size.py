@@ -373,3 +373,22 @@ def test_long_names_are_bounded_distinct_and_stable():
         assert len(derive(a)) <= MAX_IDENTIFIER and derive(a) != derive(b) and derive(a) == derive(a)
     namer = Namer()
     assert len({namer.take(n) for n in ("a-b", "a_b", "A B", "a b", "a_b_1")}) == 5
+
+
+def test_onnx_shape_walk_matches_onnx(tmp_path):
+    """The size guard's protobuf walk finds the same nodes and weight shapes as onnx does
+    (initializers, a Constant node, names with every odd character, external data)."""
+    from nnfpga.compiler.size_guard import _onnx_parsed, _OnnxShapes
+    (tmp_path / "mlp.onnx").write_bytes(mlp_onnx(NASTY, (NASTY, "", "c")))
+    (tmp_path / "gemm.onnx").write_bytes(gemm_onnx(64, 32))
+    external_gemm(tmp_path)
+    conv_onnx(tmp_path)
+    const = helper.make_node("Constant", [], ["W"], name="cw",
+                             value=numpy_helper.from_array(np.ones((4, 2), np.float32)))
+    (tmp_path / "const.onnx").write_bytes(_onnx_bytes([const, helper.make_node("MatMul", ["x", "W"], ["y"], name="mm")],
+                                                      [], "c", ["N", 4], ["N", 2]))
+    for path in sorted(tmp_path.glob("*.onnx")):
+        with open(path, "rb") as f:
+            walked = _OnnxShapes(f).model()
+        assert walked == _onnx_parsed(path), path.name
+        assert walked[1], path.name
