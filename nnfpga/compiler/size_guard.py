@@ -176,7 +176,7 @@ def check_file(source, limit: int | None) -> None:
     if total > limit:
         layer, shape, n = max(sizes, key=lambda t: t[2])
         raise UserError(f"{path}: the design is too large to compile: layer {layer!r} holds {n:,} weights "
-                        f"(shape {'x'.join(map(str, shape))}) and the model {total:,} weights (each a "
+                        f"(shape {'x'.join(map(str, shape))}), the whole model {total:,} weights (each a "
                         f"multiplication in the fully parallel design), above the limit of {limit:,}; "
                         f"nnfpga compile {FLAG} N raises the limit (compile time and memory grow with the "
                         "design's size)")
@@ -233,7 +233,7 @@ def _onnx_weight_shapes(path) -> list[tuple[str, tuple[int, ...]]]:
     reader: dict[str, str] = {}
     for name, op_type, inputs in reversed(nodes):
         for i in inputs:
-            reader[i] = f"{name or op_type} ({op_type} input {i})"
+            reader[i] = name or op_type
     return [(reader.get(t, t), shape) for t, shape in tensors]
 
 

@@ -232,7 +232,7 @@ CASES = [
          ("a.h5", "4,194,304", "--max-multiplications N"),
          lambda tmp: [write_h5(tmp / n, "m", [("wide", 4096, "relu")], n_in=1024, lazy=True) for n in ("a.h5", "b.h5")]),
     Case("size-flag-below-model", _compile(MODEL, "--max-multiplications", "17"),
-         ("m.h5", "'d1'", "18 weights", "limit of 17", "--max-multiplications N"),
+         ("m.h5", "'d1'", "12 weights", "whole model 18 weights", "limit of 17", "--max-multiplications N"),
          _h5(MODEL, "m", [("d1", 3, "relu"), ("d2", 2, "linear")])),
     Case("size-flag-at-model", _compile(MODEL, "--max-multiplications", "18"), (),
          _h5(MODEL, "m", [("d1", 3, "relu"), ("d2", 2, "linear")]), code=0),
