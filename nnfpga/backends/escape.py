@@ -72,7 +72,7 @@ def verilog_comment(text: object) -> str:
 
 def cpp_comment(text: object) -> str:
     """Text for a C++ ``//`` or ``/* */`` comment: one line, no line splice, no trigraph
-    (``??/`` is a backslash under -trigraphs), no block-comment delimiter, no HLS pragma."""
+    (``??/`` is a backslash under -trigraphs), no block-comment delimiter, no directive word."""
     s = _no_directives(one_line(text)).replace("/*", "/ *").replace("*/", "* /").replace("??", "?\\x3f")
     return _no_trailing_backslash(s)
 
