@@ -155,31 +155,38 @@ def check_size(graph: Graph, limit: int | None, where: str) -> list[LayerSize]:
 # dimensions) count: biases and normalisation parameters are not weights of the IR, so
 # the same model passes or fails here and in `check_size` alike.
 
-def check_file(source, limit: int | None) -> None:
-    """UserError when the weights of the model file ``source`` (.h5, .keras or .onnx)
-    exceed ``limit``; anything else (or a file that cannot be read: the frontend says
-    why) is left to `check_size` after the frontend."""
+def check_files(sources: list, limit: int | None) -> None:
+    """UserError when the weights of the model files ``sources`` (.h5, .keras or .onnx;
+    several: the members of a banked ensemble, whose weights all become ROM contents)
+    exceed ``limit`` together; anything else (or a file that cannot be read: the
+    frontend says why) is left to `check_size` after the frontend."""
+    limit = DEFAULT_MAX_MULTIPLICATIONS if limit is None else limit
+    sizes = [(path, layer, shape, _count(shape)) for path in sources for layer, shape in _file_weights(path)
+             if len(shape) >= 2]
+    total = sum(n for *_, n in sizes)
+    if total <= limit:
+        return
+    path, layer, shape, n = max(sizes, key=lambda t: t[3])
+    whole = (f"the whole model {total:,} weights" if len(sources) == 1 else
+             f"the {len(sources)} models of the banked ensemble {total:,} weights together")
+    raise UserError(f"{path}: the design is too large to compile: layer {layer!r} holds {n:,} weights "
+                    f"(shape {'x'.join(map(str, shape))}), {whole} (each a multiplication or a weight ROM "
+                    f"entry in the fully parallel design), above the limit of {limit:,}; nnfpga compile "
+                    f"{FLAG} N raises the limit (compile time and memory grow with the design's size)")
+
+
+def _file_weights(source) -> list[tuple[str, tuple[int, ...]]]:
+    """(layer, shape) of the weights of a model file; nothing for anything else."""
     from pathlib import Path
     if not isinstance(source, (str, Path)):
-        return
-    path = Path(source)
-    limit = DEFAULT_MAX_MULTIPLICATIONS if limit is None else limit
-    suffix = path.suffix.lower()
+        return []
+    suffix = Path(source).suffix.lower()
     try:
-        tensors = (_h5_weight_shapes(path) if suffix in (".h5", ".hdf5") else
-                   _keras_zip_weight_shapes(path) if suffix == ".keras" else
-                   _onnx_weight_shapes(path) if suffix == ".onnx" else [])
+        return (_h5_weight_shapes(source) if suffix in (".h5", ".hdf5") else
+                _keras_zip_weight_shapes(source) if suffix == ".keras" else
+                _onnx_weight_shapes(source) if suffix == ".onnx" else [])
     except Exception:  # noqa: BLE001 -- unreadable here: the frontend reports it properly
-        return
-    sizes = [(layer, shape, _count(shape)) for layer, shape in tensors if len(shape) >= 2]
-    total = sum(n for _, _, n in sizes)
-    if total > limit:
-        layer, shape, n = max(sizes, key=lambda t: t[2])
-        raise UserError(f"{path}: the design is too large to compile: layer {layer!r} holds {n:,} weights "
-                        f"(shape {'x'.join(map(str, shape))}), the whole model {total:,} weights (each a "
-                        f"multiplication in the fully parallel design), above the limit of {limit:,}; "
-                        f"nnfpga compile {FLAG} N raises the limit (compile time and memory grow with the "
-                        "design's size)")
+        return []
 
 
 def _count(shape: tuple[int, ...]) -> int:

@@ -231,6 +231,10 @@ CASES = [
     Case("size-banked-members", ("compile", "{tmp}/a.h5", "{tmp}/b.h5", "-o", "{tmp}/out"),
          ("a.h5", "4,194,304", "--max-multiplications N"),
          lambda tmp: [write_h5(tmp / n, "m", [("wide", 4096, "relu")], n_in=1024, lazy=True) for n in ("a.h5", "b.h5")]),
+    Case("size-banked-together", ("compile", "{tmp}/a.h5", "{tmp}/b.h5", "{tmp}/c.h5", "-o", "{tmp}/out"),
+         ("a.h5", "'wide'", "32,768 weights", "3 models of the banked ensemble 98,304 weights", f"limit of {LIMIT}"),
+         lambda tmp: [write_h5(tmp / n, "m", [("wide", 1024, "relu")], n_in=32, lazy=True)
+                      for n in ("a.h5", "b.h5", "c.h5")]),
     Case("size-flag-below-model", _compile(MODEL, "--max-multiplications", "17"),
          ("m.h5", "'d1'", "12 weights", "whole model 18 weights", "limit of 17", "--max-multiplications N"),
          _h5(MODEL, "m", [("d1", 3, "relu"), ("d2", 2, "linear")])),
