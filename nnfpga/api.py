@@ -32,7 +32,8 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
             max_dsp: int | None = None, ii: int | None = None, event_rate=None, trim: bool | None = None,
             reuse: int | None = None, dump_ir: str | Path | None = None, name: str | None = None,
             library: str | None = None, axi_stream: bool = False, bunch_crossing: bool = False,
-            html: bool = False, weights: str | Path | None = None) -> CompileResult:
+            html: bool = False, weights: str | Path | None = None,
+            max_multiplications: int | None = None) -> CompileResult:
     """Compile ``model`` (a .h5/.keras/.onnx/.pt path, a Keras model, an ONNX ModelProto or a
     PyTorch module).  ``weights``: the weights .h5 of a Keras .json architecture file given
     as ``model`` (``model.to_json()`` + ``model.save_weights``).  ``example_input`` (a tensor or array of one or more samples) fixes the
@@ -44,7 +45,8 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
     ``reuse``: one reuse factor for every layer (per-layer config entries override it);
     ``trim``: narrow types to the calibration data's range; ``name``: the core's name (top
     entity/module, prefix of its design units; default the model's), ``library``: its VHDL
-    library (default ``nnfpga_<name>``).  Values the compiler had to
+    library (default ``nnfpga_<name>``); ``max_multiplications``: the size limit
+    (`nnfpga.compiler.size_guard`).  Values the compiler had to
     change are in ``result.adjustments`` (and warned about)."""
     if example_input is not None:
         from nnfpga.compiler.frontends.pytorch import TorchModel
@@ -54,7 +56,8 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
     return compile_model(model, target, clock, outdir, precision, dump_ir, config=config,
                          calibration=calibration, labels=labels, max_dsp=max_dsp, ii=ii,
                          event_rate=event_rate, trim=trim, reuse=reuse, name=name, library=library,
-                         axi_stream=axi_stream, bunch_crossing=bunch_crossing, html=html)
+                         axi_stream=axi_stream, bunch_crossing=bunch_crossing, html=html,
+                         max_multiplications=max_multiplications)
 
 
 def make_config(model, path: str | Path | None = None, *, config=None, calibration: np.ndarray | None = None,

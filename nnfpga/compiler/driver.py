@@ -27,6 +27,7 @@ from nnfpga.compiler.output_dir import (IR_FILE, check_paths, cleanup_on_sigterm
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.compiler.passes.error_bound import accuracy_summary
 from nnfpga.compiler.pipeline import build_graph
+from nnfpga.compiler.size_guard import check_limit
 from nnfpga.core.clock import parse_clock_mhz
 from nnfpga.core.errors import UserError
 from nnfpga.core.parts import find_part
@@ -54,7 +55,8 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                   trim: bool | None = None, reuse: int | None = None,
                   options: CompileOptions | None = None, name: str | None = None,
                   library: str | None = None, axi_stream: bool = False,
-                  bunch_crossing: bool = False, html: bool = False) -> CompileResult:
+                  bunch_crossing: bool = False, html: bool = False,
+                  max_multiplications: int | None = None) -> CompileResult:
     """``config`` (a YAML path or dict), ``calibration``/``labels`` (arrays), ``max_dsp``,
     ``ii``, ``event_rate``, ``trim`` and ``reuse`` (the global reuse factor) drive the optimisation passes (`config.make_options`).
     ``name``: the core's name (top entity/module and the prefix of its other design units;
@@ -62,17 +64,21 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     ``axi_stream`` / ``bunch_crossing``: also write the AXI4-Stream wrapper / the
     bunch-crossing frame wrapper for ``clock`` (`nnfpga.backends.rtl.wrappers`).
     ``html``: also write report.html (matplotlib plots; about 2 s, so by default it is
-    left to ``nnfpga report``, which writes it)."""
+    left to ``nnfpga report``, which writes it).  ``max_multiplications``: the size guard's
+    limit (`nnfpga.compiler.size_guard`; default its DEFAULT_MAX_MULTIPLICATIONS)."""
     start = time.perf_counter()
     part = find_part(target)
     clock_mhz = parse_clock_mhz(clock)
     _check_names(name, library)
+    check_limit(max_multiplications)
     outdir = Path(outdir)
     dump_dir = Path(os.path.abspath(dump_ir)) if dump_ir else None
     check_paths(outdir, _input_files(model, config), Path(dump_ir) if dump_ir else None)
     options = options or make_options(config, precision, calibration, labels, max_dsp, ii, event_rate,
                                       clock_mhz, trim, reuse)
     options = dataclasses.replace(options, dsp_type=part.dsp_type)
+    if max_multiplications is not None:
+        options = dataclasses.replace(options, max_multiplications=max_multiplications)
     graph = build_graph(model, precision, dump_dir, options=options)
     destination = Path(os.path.abspath(outdir))  # "a/../fw" need not have an "a"
     with cleanup_on_sigterm():

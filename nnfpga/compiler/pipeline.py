@@ -18,6 +18,7 @@ from nnfpga.compiler.passes.quantize_weights import quantize_weights
 from nnfpga.compiler.passes.remove_dead import remove_dead_units
 from nnfpga.compiler.passes.reuse import select_reuse
 from nnfpga.compiler.passes.trim import trim_precision
+from nnfpga.compiler.size_guard import check_files, check_size
 from nnfpga.core.errors import UserError
 from nnfpga.ir.graph import Graph
 
@@ -61,27 +62,37 @@ def build_graph(source, precision: Precision | None = None, dump_dir: Path | Non
     options = options or make_options(precision=precision)
     if isinstance(source, (list, tuple)):
         return _build_banked(list(source), dump_dir, options)
+    # before any pass (and, from the file's metadata, before the weights are read): a
+    # design far too large would otherwise run for minutes and fail
+    check_files([source], options.max_multiplications)
     graph = load_model(source, options.precision)
+    check_size(graph, options.max_multiplications, _where(source))
     for name, run in PIPELINE:
         try:
             graph = run(graph, options)
         except ValueError as e:  # the IR reports model problems as ValueError
-            raise UserError(f"{source if isinstance(source, (str, Path)) else 'model'}: {e}") from None
+            raise UserError(f"{_where(source)}: {e}") from None
         if dump_dir is not None:
             dump_dir.mkdir(parents=True, exist_ok=True)
             graph.save(dump_dir / f"{len(list(dump_dir.iterdir())):02d}_{name}.json")
     return graph
 
 
+def _where(source) -> str:
+    return str(source) if isinstance(source, (str, Path)) else "model"
+
+
 def _build_banked(sources: list, dump_dir: Path | None, options: CompileOptions) -> Graph:
     from nnfpga.compiler.banked import merge_banks
     if len(sources) < 2:
         raise UserError("a banked ensemble needs at least two models")
+    check_files(sources, options.max_multiplications)   # all banks' weights, before any is read
     graphs = [build_graph(s, dump_dir=None, options=options) for s in sources]
     try:
         graph = merge_banks(graphs)
     except ValueError as e:
         raise UserError(f"banked ensemble of {len(sources)} models: {e}") from None
+    check_size(graph, options.max_multiplications, f"banked ensemble of {len(sources)} models")
     if dump_dir is not None:
         dump_dir.mkdir(parents=True, exist_ok=True)
         graph.save(dump_dir / f"{len(list(dump_dir.iterdir())):02d}_merge_banks.json")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnfpga.backends.escape import cpp_comment
 from nnfpga.ir.fixed import FLOAT64_EXACT_BITS, FixedType
 
 
@@ -59,5 +60,5 @@ def const_array(ctype: str, name: str, raw: np.ndarray, frac: int, comment: str 
     """``static const T name[a][b] = {...};`` holding exactly ``raw * 2**-frac``."""
     raw = np.asarray(raw)
     dims = "".join(f"[{d}]" for d in raw.shape)
-    head = f"// {comment}\n" if comment else ""
+    head = f"// {cpp_comment(comment)}\n" if comment else ""
     return f"{head}static const {ctype} {name}{dims} = {array_initializer(raw, frac)};\n"

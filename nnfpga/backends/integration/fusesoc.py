@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import yaml
 
+from nnfpga.backends.escape import one_line
 from nnfpga.core.version import __version__
 
 VENDOR_LIBRARY = "nnfpga:nn"
@@ -53,7 +54,8 @@ def core_text(rtl: dict, srcs: dict[str, list[str]], tb: dict, xdc: str, part: s
     }
     core = {
         "name": vlnv(name),
-        "description": (f"{name}: neural network '{rtl['model']}' as a fixed-latency pipeline, latency "
+        # yaml.safe_dump quotes any value; one_line keeps the description one line for tools
+        "description": (f"{name}: neural network '{one_line(rtl['model'])}' as a fixed-latency pipeline, latency "
                         f"{rtl['latency_cycles']} cycles, II {rtl['ii_cycles']} (nnfpga {__version__})"),
         "filesets": filesets,
         "targets": targets,

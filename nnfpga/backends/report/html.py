@@ -6,9 +6,9 @@ Yosys)."""
 from __future__ import annotations
 
 import base64
-import html
 import io
 
+from nnfpga.backends.escape import html_text, matplotlib_text
 from nnfpga.backends.report.markdown import KEYS, _fmt
 
 #: Plot colours (matplotlib's tab10): estimate, synthesis, third series.
@@ -39,7 +39,7 @@ def latency_plot(r: dict) -> str:
     period = 1000.0 / r["clock_mhz"]
     fig = _figure(7.5, 0.45 * len(layers) + 1.4)
     ax = fig.add_subplot(1, 1, 1)
-    names = [layer["name"] for layer in layers][::-1]
+    names = [matplotlib_text(layer["name"]) for layer in layers][::-1]
     starts = [(layer.get("first_cycle") or 0) for layer in layers][::-1]
     lat = [layer["latency_cycles"] for layer in layers][::-1]
     ax.barh(names, lat, left=starts, color=BLUE)
@@ -55,7 +55,7 @@ def latency_plot(r: dict) -> str:
 
 def resources_plot(r: dict) -> str:
     layers = _own_layers(r) or r["layers"]
-    names = [layer["name"] for layer in layers]
+    names = [matplotlib_text(layer["name"]) for layer in layers]
     fig = _figure(9, 4.2)
     colours = {"lut": BLUE, "ff": PURPLE, "dsp": GREEN, "bram": RED}
     for i, k in enumerate(KEYS):
@@ -102,9 +102,9 @@ def utilisation_plot(r: dict) -> str:
 
 
 def _table(header: list[str], rows: list[list]) -> str:
-    out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    out = ["<table>", "<tr>" + "".join(f"<th>{html_text(h)}</th>" for h in header) + "</tr>"]
     for row in rows:
-        out.append("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>")
+        out.append("<tr>" + "".join(f"<td>{html_text(_fmt(c))}</td>" for c in row) + "</tr>")
     return "\n".join(out + ["</table>"])
 
 
@@ -123,12 +123,12 @@ def report_html(r: dict) -> str:
     res, tim = r["resources"], r["timing"]
     title = f"{r['model']} on {r['part']} at {r['clock_mhz']:g} MHz"
     parts = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
-             f"<title>nnfpga report: {html.escape(title)}</title>", f"<style>{CSS}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             f"<p class='note'>nnfpga {html.escape(r['nnfpga_version'])}, top entity "
-             f"<code>{html.escape(r.get('top', r['model']))}</code></p>"]
+             f"<title>nnfpga report: {html_text(title)}</title>", f"<style>{CSS}</style></head><body>",
+             f"<h1>{html_text(title)}</h1>",
+             f"<p class='note'>nnfpga {html_text(r['nnfpga_version'])}, top entity "
+             f"<code>{html_text(r.get('top', r['model']))}</code></p>"]
     for w in r.get("warnings", []):
-        parts.append(f"<div class='warn'><b>warning:</b> {html.escape(w)}</div>")
+        parts.append(f"<div class='warn'><b>warning:</b> {html_text(w)}</div>")
     parts.append("<h2>Latency and throughput</h2>")
     parts.append(_table(["latency (cycles)", "latency (ns)", "II (cycles)", "events/s",
                          "keeps up with 40 MHz", "Fmax estimate (MHz)"],
@@ -158,7 +158,7 @@ def report_html(r: dict) -> str:
         s = tim["synthesis"]
         trows.append(["Yosys netlist", s["logic_levels"], s["critical_path_ns"], s["fmax_mhz"], s["meets_clock"]])
     parts.append(_table(["", "LUT levels", "critical path (ns)", "Fmax (MHz)", "meets clock"], trows))
-    parts.append(f"<p class='note'>{html.escape(tim['estimate']['model'])}</p>")
+    parts.append(f"<p class='note'>{html_text(tim['estimate']['model'])}</p>")
     parts.append("<h2>Layers</h2>")
     rows = []
     for layer in r["layers"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nnfpga.backends.escape import markdown_text
+
 KEYS = ("dsp", "lut", "ff", "bram")
 
 
@@ -25,10 +27,10 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 def report_markdown(r: dict) -> str:
     res, tim = r["resources"], r["timing"]
-    lines = [f"# {r['model']} on {r['part']} at {r['clock_mhz']:g} MHz", "",
-             f"nnfpga {r['nnfpga_version']}; top entity `{r.get('top', r['model'])}`.", ""]
+    lines = [f"# {markdown_text(r['model'])} on {r['part']} at {r['clock_mhz']:g} MHz", "",
+             f"nnfpga {r['nnfpga_version']}; top entity {markdown_text(r.get('top', r['model']))}.", ""]
     for w in r.get("warnings", []):
-        lines.append(f"> **warning:** {w}")
+        lines.append(f"> **warning:** {markdown_text(w)}")
     if r.get("warnings"):
         lines.append("")
     lines += ["## Latency and throughput", ""]
@@ -75,10 +77,10 @@ def report_markdown(r: dict) -> str:
     for layer in r["layers"]:
         x = layer["resources"]
         t = layer.get("timing") or {}
-        rows.append([layer["name"], layer["op"], "x".join(map(str, layer["shape"])), layer["type"],
+        rows.append([markdown_text(layer["name"]), layer["op"], "x".join(map(str, layer["shape"])), layer["type"],
                      layer["latency_cycles"], layer["reuse_factor"], layer["multiplications"],
                      x["dsp"], x["lut"], x["ff"], x["bram"], t.get("fmax_mhz"),
-                     layer.get("implemented_in", "")])
+                     markdown_text(layer.get("implemented_in", ""))])
     lines += _table(["layer", "op", "shape", "type", "latency", "reuse", "mult.", "DSP", "LUT", "FF", "BRAM36",
                      "Fmax est.", "built in"], rows)
     return "\n".join(lines)

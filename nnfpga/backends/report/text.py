@@ -7,6 +7,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from nnfpga.backends.escape import rich_text
+
 
 def _console() -> Console:
     return Console(soft_wrap=False, width=120)
@@ -30,7 +32,7 @@ def print_summary(report: dict, outdir: Path, compact: bool) -> None:
     detail = report["resources"].get("estimate_detail", {})
     syn = report["resources"].get("synthesis") or {}
     tim = report.get("timing", {})
-    con.print(f"[bold]{report['model']}[/] on {report['part']} at {report['clock_mhz']:g} MHz: "
+    con.print(f"[bold]{rich_text(report['model'])}[/] on {report['part']} at {report['clock_mhz']:g} MHz: "
               f"latency {report['latency']['cycles']} cycles = {report['latency']['ns']:g} ns, "
               f"II {report['ii_cycles']} cycle(s), {report['events_per_second'] / 1e6:g} M events/s"
               + (f", Fmax estimate {tim['estimate']['fmax_mhz']:g} MHz" if tim.get("estimate") else ""))
@@ -40,7 +42,7 @@ def print_summary(report: dict, outdir: Path, compact: bool) -> None:
             t.add_column(col, justify="right" if col not in ("layer", "op", "type") else "left")
         for layer in report["layers"]:
             r = layer["resources"]
-            t.add_row(layer["name"], layer["op"], "x".join(map(str, layer["shape"])), layer["type"],
+            t.add_row(rich_text(layer["name"]), layer["op"], "x".join(map(str, layer["shape"])), layer["type"],
                       str(layer["latency_cycles"]), str(layer["reuse_factor"]),
                       *(_n(r[k]) for k in RESOURCE_KEYS))
         con.print(t)
@@ -78,7 +80,7 @@ def print_summary(report: dict, outdir: Path, compact: bool) -> None:
         if not report["keeps_up_with_40mhz"]:
             warnings.append("the design cannot accept an event every 25 ns bunch crossing")
     for w in warnings:
-        con.print(f"[bold red]warning:[/] {w}")
+        con.print(f"[bold red]warning:[/] {rich_text(w)}")
 
 
 def print_verify(summary: dict) -> None:

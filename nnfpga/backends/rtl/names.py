@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 VHDL_KEYWORDS = frozenset("""
@@ -36,10 +37,26 @@ RESERVED = frozenset({"clk", "rst", "in_valid", "in_data", "out_valid", "out_dat
 
 _CLEAN = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
+#: The longest identifier derived from a name.  A core's name is also the stem of its
+#: files (``<name>_timing_summary_synth.rpt`` is the longest, 28 characters more), and
+#: file names are limited to 255 bytes; 64 leaves room and stays readable in tools.
+MAX_IDENTIFIER = 64
+
+
+def bounded(ident: str, source: object, limit: int = MAX_IDENTIFIER) -> str:
+    """``ident`` when it has at most ``limit`` characters; otherwise its start and a short
+    hash of ``source`` (the text it came from), so that two long names that share their
+    first characters still differ, and the same name always gives the same identifier."""
+    if len(ident) <= limit:
+        return ident
+    digest = hashlib.sha256(str(source).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{ident[:limit - 9].rstrip('_')}_{digest}"
+
 
 def sanitize(text: str, fallback: str = "n") -> str:
-    """Lower-case identifier: letters, digits, single underscores, starting with a letter."""
-    if isinstance(text, str) and _CLEAN.fullmatch(text):
+    """Lower-case identifier: letters, digits, single underscores, starting with a letter,
+    at most `MAX_IDENTIFIER` characters."""
+    if isinstance(text, str) and len(text) <= MAX_IDENTIFIER and _CLEAN.fullmatch(text):
         return text  # already one (the lowering's own names: the common case)
     s = re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_")
     s = re.sub(r"_+", "_", s)
@@ -47,7 +64,7 @@ def sanitize(text: str, fallback: str = "n") -> str:
         s = fallback
     if not s[0].isalpha():
         s = f"{fallback}_{s}"
-    return s
+    return bounded(s, text)
 
 
 _ALL_RESERVED = VHDL_KEYWORDS | VERILOG_KEYWORDS | RESERVED
@@ -93,6 +110,9 @@ def check_identifier(text: str, what: str) -> str:
     if not isinstance(text, str) or not text:
         raise ValueError(f"{what} must be a non-empty identifier, got {text!r}")
     legal = sanitize(text, "nn")
+    if len(text) > MAX_IDENTIFIER:
+        raise ValueError(f"{what} has {len(text)} characters; at most {MAX_IDENTIFIER} are supported (it names "
+                         f"the core's files and design units); for example {legal!r}")
     if legal != text:
         raise ValueError(f"{what} {text!r} is not a legal VHDL/Verilog identifier (lower-case letters, digits "
                          f"and single underscores, starting with a letter); for example {legal!r}")
@@ -103,8 +123,9 @@ def check_identifier(text: str, what: str) -> str:
 
 
 def default_library(name: str) -> str:
-    """The VHDL library of a core named ``name``: ``nnfpga_<name>``."""
-    return f"nnfpga_{name}"
+    """The VHDL library of a core named ``name``: ``nnfpga_<name>`` (bounded like any
+    identifier, `bounded`)."""
+    return bounded(f"nnfpga_{name}", name)
 
 
 def unit_name(name: str, suffix: str) -> str:

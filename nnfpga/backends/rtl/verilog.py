@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from nnfpga.backends.escape import verilog_comment
 from nnfpga.backends.rtl.acyclic import acyclic_pass
 from nnfpga.backends.rtl.common import (clip_sides, header_lines, op_note, sections, stateful_lines, table_declarations,
                                        wrap_unsigned)
@@ -137,7 +138,7 @@ def _stateful(op: Op, ind: str) -> list[str]:
 
 def _rom_decl(t: RomTable) -> list[str]:
     width = t.width
-    lines = [f"  // {t.note}" if t.note else f"  // table {t.name}",
+    lines = [f"  // {verilog_comment(t.note)}" if t.note else f"  // table {t.name}",
              f"  reg [{width - 1}:0] {t.name} [0:{len(t.entries) - 1}];",
              "  initial begin"]
     for k, e in enumerate(t.entries):
@@ -148,7 +149,7 @@ def _rom_decl(t: RomTable) -> list[str]:
 
 def _comb(op: Op, ind: str) -> list[str]:
     note = op_note(op)
-    lines = [f"{ind}// {line}" for line in note.splitlines() if line] if note else []
+    lines = [f"{ind}// {verilog_comment(line)}" for line in note.splitlines() if line] if note else []
     if isinstance(op, (Counter, Acc)) or (isinstance(op, Reg) and not op.plain):
         return lines + _stateful(op, ind)
     for step in (op.steps if isinstance(op, Requant) else [op]):
@@ -164,7 +165,7 @@ def _comb(op: Op, ind: str) -> list[str]:
 @acyclic_pass
 def print_verilog(nl: Netlist) -> str:
     L = nl.latency
-    out = ["// " + line if line else "//" for line in header_lines(nl, "Verilog-2005")]
+    out = ["// " + verilog_comment(line) if line else "//" for line in header_lines(nl, "Verilog-2005")]
     out += ["", "`default_nettype none",
             "// Rounding drops low bits and zero weights leave inputs unread, by design:",
             "/* verilator lint_off UNUSEDSIGNAL */", "",
@@ -176,7 +177,7 @@ def print_verilog(nl: Netlist) -> str:
     secs = sections(nl)
     for sec in secs:
         out.append("")
-        out.append(f"  // {sec.layer}")
+        out.append(f"  // {verilog_comment(sec.layer)}")
         for op in sec.comb:
             for step in (op.steps if isinstance(op, Requant) else [op]):
                 kind = "reg" if isinstance(step, (Counter, Acc, Reg)) else "wire"
@@ -195,15 +196,16 @@ def print_verilog(nl: Netlist) -> str:
             "  end",
             f"  assign out_valid = valid_sr[{L - 1}];"]
     for sec in secs:
-        out += ["", f"  // ===== {sec.layer} " + "=" * max(0, 60 - len(sec.layer))]
+        layer = verilog_comment(sec.layer)
+        out += ["", f"  // ===== {layer} " + "=" * max(0, 60 - len(layer))]
         for op in sec.comb:
             out += _comb(op, "  ")
         for st in sorted(sec.regs):
-            out += [f"  // {sec.layer}: registers of pipeline stage {st}",
+            out += [f"  // {layer}: registers of pipeline stage {st}",
                     "  always @(posedge clk) begin"]
             for r in sec.regs[st]:
                 if r.note:
-                    out.append(f"    // {r.note}")
+                    out.append(f"    // {verilog_comment(r.note)}")
                 out.append(f"    {r.out.name} <= {r.a.name};")
             out.append("  end")
     out += ["", "  // outputs"]

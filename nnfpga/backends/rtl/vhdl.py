@@ -26,6 +26,7 @@ read by the next layer) are concurrent signal assignments.
 
 from __future__ import annotations
 
+from nnfpga.backends.escape import vhdl_comment
 from nnfpga.backends.rtl.acyclic import acyclic_pass
 from nnfpga.backends.rtl.common import bits, header_lines, op_note, stateful_lines, table_declarations
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, default_library, unit_name
@@ -122,7 +123,7 @@ def _assignments(steps: list[tuple[Op, Op]], ind: str, signals: set[int]) -> lis
         if op is not last:
             note = s.note if isinstance(s, Reg) else op_note(op)
             if note:
-                lines += [f"{ind}-- {line}" for line in note.splitlines() if line]
+                lines += [f"{ind}-- {vhdl_comment(line)}" for line in note.splitlines() if line]
             last = op
         if _is_stateful(s):
             lines += _stateful(s, ind)
@@ -216,7 +217,7 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
     header: the file compiles into any library)."""
     L = nl.latency
     lib = library or default_library(nl.name)
-    out: list[str] = ["-- " + line if line else "--" for line in header_lines(nl, "VHDL-2008")]
+    out: list[str] = ["-- " + vhdl_comment(line) if line else "--" for line in header_lines(nl, "VHDL-2008")]
     out += ["--", f"-- Design units: package {unit_name(nl.name, PACKAGE_SUFFIX)}, entity {nl.name}; "
             f"compile this file into the library {lib}",
             f"-- (e.g. ghdl -a --std=08 --work={lib}; Vivado read_vhdl -vhdl2008 -library {lib}) and "
@@ -244,7 +245,7 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
     for ops in runs:
         drivers = [s for s in flat_ops(ops) if id(s.out) in signals]
         if drivers:
-            out += ["", f"  -- {ops[0].out.layer}"]
+            out += ["", f"  -- {vhdl_comment(ops[0].out.layer)}"]
             out += [f"  signal {s.out.name} : {decl_type(s.out)}{_init(s)};" for s in drivers]
     out += ["", "begin", "",
             "  -- valid pipeline: out_valid is in_valid delayed by the latency",
@@ -261,7 +262,7 @@ def print_vhdl(nl: Netlist, library: str | None = None) -> str:
             "  end process;",
             f"  out_valid <= valid_sr({L - 1});"]
     for ops in runs:
-        layer = ops[0].out.layer
+        layer = vhdl_comment(ops[0].out.layer)
         out += ["", f"  -- ===== {layer} " + "=" * max(0, 60 - len(layer))]
         steps = [(op, s) for op in ops for s in (op.steps if isinstance(op, Requant) else (op,))]
         # concurrent assignments (combinational signals) and the process body; the stages

@@ -31,6 +31,7 @@ Two representations, chosen per signal:
 
 from __future__ import annotations
 
+from nnfpga.backends.escape import vhdl_comment
 from nnfpga.backends.rtl.common import bits, clip_sides, wrap_signed
 from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, InputSlice, Max, Mul, MulConst, Mux, Op, Reg, Rom,
                                         RomTable, Shr, Signal, Sum, ValidTap, Wrap)
@@ -297,7 +298,7 @@ def decl_type(s: Signal) -> str:
 
 
 def rom_decl(t: RomTable) -> list[str]:
-    lines = [f"  -- {t.note}" if t.note else f"  -- table {t.name}"]
+    lines = [f"  -- {vhdl_comment(t.note)}" if t.note else f"  -- table {t.name}"]
     if _int_table(t):
         lo, hi = t.entry_range
         lines.append(f"  type {t.name}_t is array (0 to {len(t.entries) - 1}) of "

@@ -36,6 +36,9 @@ def add_parser(sub) -> None:
                         "words per 25 ns crossing (<name>_bx)")
     c.add_argument("--trust-model-code", action="store_true",
                    help="allow running the code inside a TorchScript .pt/.pth model file (refused otherwise)")
+    c.add_argument("--max-multiplications", type=int, metavar="N",
+                   help="refuse a design with more multiplications (or weights, or values in one tensor) "
+                        "than N; default 65536 (see nnfpga/compiler/size_guard.py)")
     add_optimisation_args(c)
 
 
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         result = compile_model(model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
                                reuse=args.reuse, name=args.name, library=args.library,
                                axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing, html=args.html,
+                               max_multiplications=args.max_multiplications,
                                **optimisation_kwargs(args))
     for entry in result.adjustments:
         print(f"nnfpga compile: warning: {adjustment_message(entry)}", file=sys.stderr)

@@ -20,6 +20,7 @@ Which of these a function is comes from its entry in `nnfpga.ir.ops.activation_f
 
 from __future__ import annotations
 
+from nnfpga.backends.escape import cpp_comment
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext
 from nnfpga.backends.hls.literals import check_storable, const_array, exact_decimal
 from nnfpga.ir.fixed import FixedType, type_for_range
@@ -90,7 +91,7 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
                 f"        y[i] = v;")
     else:
         raise _unsupported(ctx)
-    fn = f"""// {ctx.node.name}: {f} on {n} values, then the conversion to {ctx.y_t}
+    fn = f"""// {cpp_comment(ctx.node.name)}: {f} on {n} values, then the conversion to {ctx.y_t}
 {ctx.signature()} {{
 {ctx.header_pragmas()}Elementwise:
     for (int i = 0; i < {n}; i++) {{
@@ -127,7 +128,7 @@ def _table(ctx: LayerContext) -> LayerCode:
                          f"type {node.info.type}")
     typedefs = [(f"{ctx.id}_index_t", table.index_type, f"{node.name}: {table.function} table index")]
     files = _table_file(ctx, table, f"table_{ctx.id}", ctx.y_t, table.function)
-    fn = f"""// {node.name}: {table.function} by a {table.size}-entry table
+    fn = f"""// {cpp_comment(node.name)}: {table.function} by a {table.size}-entry table
 {ctx.signature()} {{
 {ctx.header_pragmas()}Lookup:
     for (int i = 0; i < {n}; i++) {{
@@ -160,7 +161,7 @@ def _softmax(ctx: LayerContext) -> LayerCode:
                 (f"{i}_inv_t", inv.out_type, f"{node.name}: reciprocal table entries")]
     files = {**_table_file(ctx, exp, f"table_{i}", f"{i}_exp_t", "exp"),
              **_table_file(ctx, inv, f"inv_table_{i}", f"{i}_inv_t", "reciprocal")}
-    fn = f"""// {node.name}: softmax over {n} values ({rows} row(s)): e = exp(x - max x), y = e * (1 / sum e)
+    fn = f"""// {cpp_comment(node.name)}: softmax over {n} values ({rows} row(s)): e = exp(x - max x), y = e * (1 / sum e)
 {ctx.signature()} {{
 {ctx.header_pragmas()}Row:
     for (int r = 0; r < {rows}; r++) {{

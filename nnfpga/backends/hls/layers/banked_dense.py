@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnfpga.backends.escape import cpp_comment
 from nnfpga.backends.hls.layers import linear
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext
 
@@ -45,7 +46,7 @@ def emit(ctx: LayerContext) -> LayerCode:
     body = stmt.format(acc="acc[j]", x="x[i]", w=f"w_{ctx.id}[bank][i][j]")
     partition = "".join(f"#pragma HLS ARRAY_PARTITION variable={a} complete dim={d}\n"
                         for a, dims in ((f"w_{ctx.id}", (2, 3)), (bias, (2,))) if a for d in dims)
-    fn = f"""// {node.name}: BankedDense {n_in} -> {n_out} x {banks} banks, {kq.kind.value} weights,
+    fn = f"""// {cpp_comment(node.name)}: BankedDense {n_in} -> {n_out} x {banks} banks, {kq.kind.value} weights,
 // the sample's bank selects its weights; {n_mult} weight positions need a multiplier
 {signature(ctx)} {{
 {ctx.header_pragmas(rf)}{linear.allocation_pragma(ctx, rf, n_mult)}{partition}{linear.dense_body(ctx, n_in, n_out, init, body)}}}

@@ -4,6 +4,7 @@ nothing, so padded positions are skipped (constant conditions after unrolling)."
 
 from __future__ import annotations
 
+from nnfpga.backends.escape import cpp_comment
 from nnfpga.backends.hls.layers import linear
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext
 from nnfpga.ir.ops.conv2d import window_geometry
@@ -27,7 +28,7 @@ def emit(ctx: LayerContext) -> LayerCode:
     n_mult = multiplications(linear.needs_multiplier(kq), (h, w), (oh, ow), (sh, sw), (pt, pl))
     init = f"{bias}[k]" if bias else "0"
     body = stmt.format(acc="acc[k]", x=f"x[(ih * {w} + iw) * {c} + ci]", w=f"w_{ctx.id}[ky][kx][ci][k]")
-    fn = f"""// {node.name}: Conv2D {h}x{w}x{c} -> {oh}x{ow}x{f}, kernel {kh}x{kw}, stride {sh}x{sw}, {node.padding} padding,
+    fn = f"""// {cpp_comment(node.name)}: Conv2D {h}x{w}x{c} -> {oh}x{ow}x{f}, kernel {kh}x{kw}, stride {sh}x{sw}, {node.padding} padding,
 // {kq.kind.value} weights, {n_mult} multiplications (padded positions skipped)
 {ctx.signature()} {{
 {ctx.header_pragmas(rf)}{linear.allocation_pragma(ctx, rf, n_mult)}#pragma HLS ARRAY_PARTITION variable=w_{ctx.id} complete dim=0

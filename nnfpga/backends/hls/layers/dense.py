@@ -7,6 +7,7 @@ the layer's type with that type's rounding and overflow, as `Dense.emulate` does
 
 from __future__ import annotations
 
+from nnfpga.backends.escape import cpp_comment
 from nnfpga.backends.hls.layers import linear
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext
 
@@ -24,7 +25,7 @@ def emit(ctx: LayerContext) -> LayerCode:
     n_mult = int(linear.needs_multiplier(kq).sum())
     init = f"{bias}[j]" if bias else "0"
     body = stmt.format(acc="acc[j]", x="x[i]", w=f"w_{ctx.id}[i][j]")
-    fn = f"""// {node.name}: Dense {n_in} -> {n_out}, {kq.kind.value} weights,
+    fn = f"""// {cpp_comment(node.name)}: Dense {n_in} -> {n_out}, {kq.kind.value} weights,
 // {n_nonzero} non-zero, {n_mult} of them need a multiplier (not +-2^k)
 {ctx.signature()} {{
 {ctx.header_pragmas(rf)}{linear.allocation_pragma(ctx, rf, n_mult)}#pragma HLS ARRAY_PARTITION variable=w_{ctx.id} complete dim=0

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from nnfpga.backends.escape import cpp_comment
 from nnfpga.backends.hls.layers.base import LayerContext
 from nnfpga.backends.hls.literals import check_storable, const_array, exact_decimal
 from nnfpga.ir.fixed import FixedType
@@ -96,7 +97,7 @@ def mac(ctx: LayerContext) -> tuple[str, str]:
         e = abs(v).bit_length() - 1 - kq.frac          # value = sign * 2^e
         term = "x" if e == 0 else f"nnfpga::scale_pow2<{e}>(x)"
         cases.append(f"    case {v}: acc {'+=' if v > 0 else '-='} {term}; break;  // w = {exact_decimal(v, kq.frac)}")
-    helper = (f"// {ctx.node.name}: multiply-accumulate for {kq.kind.value} weights, shifts and add/sub only\n"
+    helper = (f"// {cpp_comment(ctx.node.name)}: multiply-accumulate for {kq.kind.value} weights, shifts and add/sub only\n"
               f"static inline void mac_{ctx.id}({ctx.id}_acc_t &acc, const {ctx.x_t} &x, const {wt} &w) {{\n"
               f"#pragma HLS INLINE\n"
               f"    const {raw_t} raw = w.range({st.width - 1}, 0);  // value * 2^{kq.frac}\n"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from nnfpga.backends.escape import cpp_comment
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext
 from nnfpga.ir.ops.conv2d import window_geometry
 
@@ -15,7 +16,7 @@ def emit(ctx: LayerContext) -> LayerCode:
     ph, pw = (int(v) for v in node.pool_size)
     sh, sw = (int(s) for s in node.strides)
     (oh, ow), (pt, _, pl, _) = window_geometry((h, w), (ph, pw), (sh, sw), node.padding)
-    fn = f"""// {node.name}: MaxPool2D {h}x{w}x{c} -> {oh}x{ow}x{c}, pool {ph}x{pw}, stride {sh}x{sw}, {node.padding} padding
+    fn = f"""// {cpp_comment(node.name)}: MaxPool2D {h}x{w}x{c} -> {oh}x{ow}x{c}, pool {ph}x{pw}, stride {sh}x{sw}, {node.padding} padding
 {ctx.signature()} {{
 {ctx.header_pragmas()}OutRow:
     for (int oy = 0; oy < {oh}; oy++) {{
