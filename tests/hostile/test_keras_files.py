@@ -405,7 +405,7 @@ CASES = [
        config=json.dumps(sequential([_input(), {"class_name": 5, "config": {"name": "fc"}}]))),
     h5("layer-name-number", ("layer 1", "field 'name' is 12"),
        config=json.dumps(sequential([_input(), _dense(name=12)]))),
-    h5("layer-name-huge", ("layer 1", "field 'name'", "1 to 200 characters"),
+    h5("layer-name-huge", ("layer 1", "field 'name'", "1 to 1024 characters"),
        config=json.dumps(sequential([_input(), _dense(name="n" * 100_000)]))),
     h5("class-name-huge", ("layer 1", "'class_name' is 100000 characters"),
        config=json.dumps(sequential([_input(), {"class_name": "D" * 100_000, "config": {"name": "fc"}}]))),

@@ -29,8 +29,9 @@ MAX_JSON_DEPTH = 64
 MAX_WEIGHT_VALUES = 2 ** 24
 #: Largest tensor (values, batch excluded) a layer may take or produce.
 MAX_TENSOR_VALUES = 2 ** 24
-#: Longest layer or class name accepted (they are named in messages and in the firmware).
-MAX_NAME = 200
+#: Longest layer or class name accepted (they are named in messages; the firmware's
+#: identifiers derived from them are bounded separately, `backends/rtl/names.py`).
+MAX_NAME = 1024
 #: Most layers read from one model (trigger networks have tens; a layer's config is
 #: about 1-4 kB, so `MAX_CONFIG_BYTES` holds this many).
 MAX_LAYERS = 1000
