@@ -394,4 +394,8 @@ def load_calibration(path: str | Path, labels_path: str | Path | None = None) ->
         if y is not None:
             raise UserError(f"{path} holds labels y and --labels {labels_path} gives labels too; give them once")
         y = load_samples(labels_path)
+    if y is not None and len(y) != len(x):
+        source = labels_path if labels_path is not None else f"{path} (array 'y')"
+        raise UserError(f"{source}: {len(y)} labels for {len(x)} calibration samples in {path}; "
+                        "give one label per sample")
     return x, y

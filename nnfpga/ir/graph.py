@@ -133,4 +133,7 @@ class Graph:
 
     @classmethod
     def load(cls, path: str | Path) -> "Graph":
-        return cls.from_json(json.loads(Path(path).read_text()))
+        """The graph of an ``ir.json``, validated (`nnfpga.ir.validate.load_ir`): a file
+        that is not a consistent IR raises `nnfpga.ir.validate.IRFileError` (a ValueError)."""
+        from nnfpga.ir.validate import load_ir
+        return load_ir(path)

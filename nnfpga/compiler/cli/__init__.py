@@ -41,7 +41,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Options that take a value: a value starting with '-' (``--clock -5MHz``) is attached to
+#: its option, so argparse does not take it for an option and say only "expected one
+#: argument"; the option's own check then names the value and what is allowed.
+_VALUE_OPTIONS = ("--clock", "--reuse", "--ii", "--max-dsp", "--event-rate", "--target", "--jobs", "--timeout",
+                  "--memory-gb", "--name", "--library")
+
+
+def _attach_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and argv[i + 1] not in ("-o", "-h") and not argv[i + 1].startswith("--"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = _attach_values(list(sys.argv[1:] if argv is None else argv))
     args = _parser().parse_args(argv)
     try:
         return VERBS[args.command].run(args)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from nnfpga.compiler.cli.options import count, positive
 from nnfpga.core.errors import UserError
 
 
@@ -24,9 +25,9 @@ def add_parser(sub) -> None:
                         "store the results in report.json/.md/.html")
     r.add_argument("--no-vhdl", dest="vhdl", action="store_false",
                    help="with --synth: skip the VHDL cross-check")
-    r.add_argument("--timeout", type=float, help="with --synth: seconds per Yosys run (default 3600)")
-    r.add_argument("--memory-gb", type=float, help="with --synth: memory limit per Yosys run (default 16)")
-    r.add_argument("--jobs", type=int, default=2, help="with --synth: Yosys runs at once (default 2)")
+    r.add_argument("--timeout", type=positive, help="with --synth: seconds per Yosys run (default 3600)")
+    r.add_argument("--memory-gb", type=positive, help="with --synth: memory limit per Yosys run (default 16)")
+    r.add_argument("--jobs", type=count, default=2, help="with --synth: Yosys runs at once (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:
