@@ -40,8 +40,10 @@ class IRFileError(ValueError):
     """ir.json is not a valid IR; the message names the node and the field."""
 
 
-def load_ir(path: str | Path) -> Graph:
-    """The graph of the IR file ``path``, validated as the module docstring describes."""
+def load_ir(path: str | Path, complete: bool = True) -> Graph:
+    """The graph of the IR file ``path``, validated as the module docstring describes.
+    ``complete``: the IR of an output directory (quantised and inferred), so range
+    analysis must reproduce it; False for the IR dumped between passes (``--dump-ir``)."""
     path = Path(path)
     size = path.stat().st_size
     if size > MAX_IR_BYTES:
@@ -56,11 +58,12 @@ def load_ir(path: str | Path) -> Graph:
         raise IRFileError(f"is not valid JSON ({e})") from None
     except RecursionError:
         raise IRFileError("is nested too deeply to be an IR file") from None
-    return graph_from_json(d)
+    return graph_from_json(d, complete)
 
 
-def graph_from_json(d: Any) -> Graph:
-    """`Graph.from_json` after the structural checks; every failure an `IRFileError`."""
+def graph_from_json(d: Any, complete: bool = True) -> Graph:
+    """`Graph.from_json` after the structural checks (``complete``: and the inference
+    check); every failure an `IRFileError`."""
     _check_depth(d, 0)
     _check_top(d)
     names = _check_nodes(d["nodes"])
@@ -72,7 +75,8 @@ def graph_from_json(d: Any) -> Graph:
         raise IRFileError(f"field input_layout/output_layout is invalid ({e})") from None
     g = Graph(d["name"], nodes, list(d["outputs"]), layouts[0], layouts[1], dict(d.get("annotations", {})),
               d.get("banks", 0))
-    _check_inference(g)
+    if complete:
+        _check_inference(g)
     return g
 
 

@@ -64,7 +64,10 @@ def _attach_values(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = _attach_values(list(sys.argv[1:] if argv is None else argv))
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # --help, or a bad option value (printed by argparse, exit code 2)
+        return 0 if e.code is None else e.code if isinstance(e.code, int) else EXIT_USER_ERROR
     try:
         return VERBS[args.command].run(args)
     except UserError as e:

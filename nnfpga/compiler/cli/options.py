@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from nnfpga.core.limits import MAX_COUNT
 from nnfpga.core.errors import UserError
-
-#: The largest --reuse / --ii / --max-dsp accepted: far beyond any design, small enough to
-#: keep the searches' arithmetic ordinary.
-MAX_COUNT = 1_000_000
 
 
 def count(text: str) -> int:
-    """An argparse type: a whole number from 1 to `MAX_COUNT`."""
+    """An argparse type: a whole number from 1 to `MAX_COUNT` (the config file's bound too)."""
     try:
         value = int(text.strip(), 10)
     except ValueError:
