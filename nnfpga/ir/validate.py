@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from nnfpga.core.limits import MAX_COUNT
 from nnfpga.ir.fixed import Overflow, Rounding
 from nnfpga.ir.graph import IR_VERSION, Graph
 from nnfpga.ir.layout import Layout
@@ -54,8 +55,8 @@ def load_ir(path: str | Path, complete: bool = True) -> Graph:
         raise IRFileError("is not a text file (not UTF-8), so not the JSON IR nnfpga writes") from None
     try:
         d = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise IRFileError(f"is not valid JSON ({e})") from None
+    except ValueError as e:   # JSONDecodeError, or an integer of thousands of digits
+        raise IRFileError(f"is not valid JSON ({str(e)[:200]})") from None
     except RecursionError:
         raise IRFileError("is nested too deeply to be an IR file") from None
     return graph_from_json(d, complete)
@@ -136,7 +137,7 @@ def _check_nodes(nodes: list) -> list[str]:
         where = f"node {n['name']!r}: "
         if n["name"] in names:
             raise IRFileError(f"{where}the name is given to two nodes")
-        _expect(n.get("op") in OP_CLASSES, where, "op", "one of " + ", ".join(sorted(OP_CLASSES)), n.get("op"))
+        _expect(isinstance(n.get("op"), str) and n["op"] in OP_CLASSES, where, "op", "one of " + ", ".join(sorted(OP_CLASSES)), n.get("op"))
         _expect(isinstance(n.get("inputs"), list) and all(isinstance(x, str) for x in n["inputs"]), where,
                 "inputs", "a list of node names", n.get("inputs"))
         for ref in n["inputs"]:
@@ -156,8 +157,17 @@ def _check_outputs(outputs: list, names: list[str]) -> None:
             raise IRFileError(f"field outputs names {ref!r}, which is no node (a dangling reference)")
 
 
+#: Integer fields that count bits or exponents: bounded, as 2**value is computed from them.
+_BIT_FIELDS = ("frac", "min_exp", "max_exp", "alpha_frac", "auto_frac", "integer")
+#: Integer fields that are sizes of a window or a shape.
+_SIZE_LISTS = ("strides", "pool_size", "target_shape", "order")
+#: Integer arrays (raw integers of quantised weights, table entries, ranges).
+_INT_ARRAYS = ("raw", "entries", "raw_range")
+_INT64 = 1 << 63
+
+
 def _check_values(v: Any, where: str, path: str) -> None:
-    """Every fixed-point type, shape and stored array below ``v`` (a node's JSON)."""
+    """Every fixed-point type, shape, stored array and number below ``v`` (a node's JSON)."""
     if isinstance(v, list):
         for i, x in enumerate(v):
             if isinstance(x, (dict, list)):
@@ -171,12 +181,42 @@ def _check_values(v: Any, where: str, path: str) -> None:
         _check_shape(v["shape"], where, f"{path}.shape".lstrip("."))
         if "data" in v:
             _check_data(v, where, path)
-    for key in ("lo", "hi", "reuse_factor", "auto_frac"):
-        if key in v and v[key] is not None:
-            _expect(_is_int(v[key]), where, f"{path}.{key}".lstrip("."), "an integer", v[key])
     for key, x in v.items():
-        if isinstance(x, (dict, list)) and key not in ("shape", "data", "entries"):
-            _check_values(x, where, f"{path}.{key}".lstrip("."))
+        field = f"{path}.{key}".lstrip(".")
+        if key in ("shape", "data"):
+            continue
+        if key in _INT_ARRAYS:
+            _check_int_array(x, where, field, v.get("shape") if key == "raw" else None)
+        elif key in _SIZE_LISTS:
+            _expect(isinstance(x, list) and len(x) <= 8 and all(_is_int(s) and 0 <= s <= MAX_ELEMENTS for s in x),
+                    where, field, "a list of at most 8 non-negative integers", x)
+        elif isinstance(x, (dict, list)):
+            _check_values(x, where, field)
+        elif isinstance(x, bool) or x is None or isinstance(x, str):
+            continue
+        elif isinstance(x, int):
+            bound = MAX_INTEGER_BITS if key in _BIT_FIELDS else MAX_COUNT if key == "reuse_factor" else _INT64 - 1
+            _expect(abs(x) <= bound and (key != "reuse_factor" or x >= 1), where, field,
+                    f"an integer of magnitude at most {bound:,}" + (" (and at least 1)" if key == "reuse_factor"
+                                                                    else ""), x)
+        elif isinstance(x, float):
+            _expect(math.isfinite(x), where, field, "a finite number", x)
+
+
+def _check_int_array(x: Any, where: str, field: str, shape: Any) -> None:
+    """A (nested) list of int64 integers; as many as ``shape`` says when it is given."""
+    flat, stack = 0, [x]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        _expect(_is_int(item) and -_INT64 <= item < _INT64, where, field, "a list of 64-bit integers", item)
+        flat += 1
+        if flat > MAX_ELEMENTS:
+            raise IRFileError(f"{where}field {field} holds more than {MAX_ELEMENTS:,} numbers")
+    if shape is not None and flat != math.prod(shape):
+        raise IRFileError(f"{where}field {field} holds {flat:,} numbers; its shape {shape} needs {math.prod(shape):,}")
 
 
 def _check_type(t: dict, where: str, field: str) -> None:

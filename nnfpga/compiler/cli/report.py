@@ -37,13 +37,32 @@ def run(args: argparse.Namespace) -> int:
 
 
 def load_report(outdir: Path) -> dict:
-    path = Path(outdir) / "report.json"
-    if not path.exists():
-        raise UserError(f"{outdir}: no report.json; run nnfpga compile first")
+    """report.json of ``outdir``, checked against its schema before anything reads it."""
+    from nnfpga.backends.report.schema import validate
+    outdir = Path(outdir)
+    path = outdir / "report.json"
+    if not outdir.is_dir():
+        raise UserError(f"{outdir}: not an nnfpga output directory (no such directory); run nnfpga compile first")
+    if not path.is_file():
+        hint = "" if (outdir / "ir.json").is_file() else " (it is not an nnfpga output directory)"
+        raise UserError(f"{outdir}: no report.json{hint}; run nnfpga compile first")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: corrupt report ({e})") from None
+        report = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, or an integer of thousands of digits
+        raise UserError(f"{path}: corrupt report, not JSON text ({str(e)[:200]}); recompile the model with "
+                        "nnfpga compile") from None
+    except RecursionError:
+        raise UserError(f"{path}: corrupt report, nested too deeply; recompile the model with nnfpga compile") \
+            from None
+    if not isinstance(report, dict):
+        raise UserError(f"{path}: corrupt report: a JSON {type(report).__name__}, not an object; recompile the "
+                        "model with nnfpga compile")
+    errors = validate(report)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise UserError(f"{path}: corrupt report: {errors[0]}{more}; the schema is "
+                        "nnfpga/backends/report/schema.json; recompile the model with nnfpga compile")
+    return report
 
 
 def _refresh(outdir: Path, old: dict) -> dict:
@@ -77,8 +96,9 @@ def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeo
     outdir = Path(outdir)
     report = load_report(outdir)
     if synth:
-        from nnfpga.compiler.driver import load_firmware
-        load_firmware(outdir)
+        from nnfpga.compiler.driver import check_firmware_files, load_firmware
+        graph = load_firmware(outdir)
+        check_firmware_files(outdir, graph, ("verilog", "vhdl") if vhdl else ("verilog",), "Yosys synthesis")
         report = _refresh(outdir, report)
         sources = ["verilog"] + (["vhdl"] if vhdl else [])
         status = {src: "starting" for src in sources}
