@@ -54,12 +54,16 @@ def load_ir(path: str | Path, complete: bool = True) -> Graph:
     except UnicodeDecodeError:
         raise IRFileError("is not a text file (not UTF-8), so not the JSON IR nnfpga writes") from None
     try:
-        d = json.loads(text)
+        d = json.loads(text, parse_constant=_not_a_number)
     except ValueError as e:   # JSONDecodeError, or an integer of thousands of digits
         raise IRFileError(f"is not valid JSON ({str(e)[:200]})") from None
     except RecursionError:
         raise IRFileError("is nested too deeply to be an IR file") from None
     return graph_from_json(d, complete)
+
+
+def _not_a_number(token: str):
+    raise ValueError(f"{token} is not a JSON number")
 
 
 def graph_from_json(d: Any, complete: bool = True) -> Graph:

@@ -127,6 +127,8 @@ CASES = [
     ir_json("kernel-data-short", lambda d: _node(d, "fc1")["kernel"]["data"].pop(), ["'fc1'", "kernel.data", "1,024"]),
     ir_json("kernel-data-nan", lambda d: _node(d, "fc1")["kernel"]["data"].__setitem__(0, "NaN"),
             ["'fc1'", "kernel.data", "finite"]),
+    ir_case("nan-literal", lambda fw: (fw / "ir.json").write_text(
+        (fw / "ir.json").read_text().replace('"data": [', '"data": [NaN, ', 1)), ["nan is not a json number"]),
     ir_json("raw-not-integers", lambda d: _node(d, "fc1")["kernel_q"]["raw"][0].__setitem__(0, 1.5),
             ["'fc1'", "kernel_q.raw", "64-bit integers"]),
     ir_json("raw-shape-lies", _set("fc1", "kernel_q", "shape", [16, 65]), ["'fc1'", "kernel_q.raw"]),
@@ -149,6 +151,11 @@ CASES = [
                 ["report.json", "clock_mhz"]),
     report_case("layers-not-list", _json_edit("report.json", lambda d: d.update(layers={"a": 1})),
                 ["report.json", "report.layers"]),
+    report_case("nan-literal", lambda fw: (fw / "report.json").write_text(
+        (fw / "report.json").read_text().replace('"clock_mhz": 240.0', '"clock_mhz": NaN', 1)),
+        ["report.json", "nan is not a json number"]),
+    report_case("resources-absurd", _json_edit("report.json", lambda d: d["resources"]["estimate"].update(lut=10 ** 12)),
+                ["report.json", "report.resources.estimate.lut", "beyond any design"]),
     Case("tampered-report-not-an-output", ("report", "{tmp}/plain"), ("plain", "not an nnfpga output directory"),
          lambda tmp: ((tmp / "plain").mkdir(), (tmp / "plain" / "notes.txt").write_text("hi"))),
     Case("tampered-report-no-such-folder", ("report", "{tmp}/nowhere"), ("nowhere", "no such directory")),

@@ -36,6 +36,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: No resource count or per-layer figure of a real design comes near this; larger ones
+#: (an edited file) would make the plots ask for images millions of pixels wide.
+MAX_REPORT_FIGURE = 1e9
+
+
+def _not_a_number(token: str):
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _implausible(report: dict) -> list[str]:
+    """Figures under resources and layers beyond `MAX_REPORT_FIGURE` (paths as the schema's)."""
+    found: list[str] = []
+    stack = [(f"report.{k}", report[k]) for k in ("resources", "layers") if k in report]
+    while stack and not found:
+        where, v = stack.pop()
+        if isinstance(v, dict):
+            stack += [(f"{where}.{k}", x) for k, x in v.items()]
+        elif isinstance(v, list):
+            stack += [(f"{where}[{i}]", x) for i, x in enumerate(v)]
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > MAX_REPORT_FIGURE:
+            found.append(f"{where}: {v:g} is beyond any design (at most {MAX_REPORT_FIGURE:g})")
+    return found
+
+
 def load_report(outdir: Path) -> dict:
     """report.json of ``outdir``, checked against its schema before anything reads it."""
     from nnfpga.backends.report.schema import validate
@@ -47,7 +71,7 @@ def load_report(outdir: Path) -> dict:
         hint = "" if (outdir / "ir.json").is_file() else " (it is not an nnfpga output directory)"
         raise UserError(f"{outdir}: no report.json{hint}; run nnfpga compile first")
     try:
-        report = json.loads(path.read_bytes().decode("utf-8"))
+        report = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_not_a_number)
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, or an integer of thousands of digits
         raise UserError(f"{path}: corrupt report, not JSON text ({str(e)[:200]}); recompile the model with "
                         "nnfpga compile") from None
@@ -57,7 +81,7 @@ def load_report(outdir: Path) -> dict:
     if not isinstance(report, dict):
         raise UserError(f"{path}: corrupt report: a JSON {type(report).__name__}, not an object; recompile the "
                         "model with nnfpga compile")
-    errors = validate(report)
+    errors = validate(report) or _implausible(report)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise UserError(f"{path}: corrupt report: {errors[0]}{more}; the schema is "
