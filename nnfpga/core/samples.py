@@ -23,7 +23,7 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP = b"PK\x05\x06"
 
-#: The largest array (in bytes, as stored) a sample file may hold: 4 GiB.
+#: The largest array a sample file may hold: 4 GiB, as stored and as float64 samples.
 MAX_SAMPLE_BYTES = 4 << 30
 
 _SAVE_HINT = "save the samples with numpy.save (an array) or numpy.savez (an array 'x')"
@@ -55,9 +55,10 @@ def _check_declared(shape: tuple[int, ...], dtype: np.dtype, available: int, whe
     if any(d < 0 for d in shape):
         raise UserError(f"{where}: its header declares the impossible shape {shape}; {_SAVE_HINT}")
     declared = _nbytes(shape, dtype)
-    if declared > MAX_SAMPLE_BYTES:
-        raise UserError(f"{where}: declares an array of shape {shape} ({declared:,} bytes), above "
-                        f"nnfpga's limit of {MAX_SAMPLE_BYTES:,} bytes per sample file")
+    as_float = _nbytes(shape, np.dtype(np.float64))   # what the samples become in memory
+    if max(declared, as_float) > MAX_SAMPLE_BYTES:
+        raise UserError(f"{where}: declares an array of shape {shape} ({as_float:,} bytes as float64 samples), "
+                        f"above nnfpga's limit of {MAX_SAMPLE_BYTES:,} bytes per sample file")
     if declared > available:
         raise UserError(f"{where}: is truncated: its header declares shape {shape} of {dtype} "
                         f"({declared:,} bytes) but only {available:,} bytes follow")
