@@ -120,7 +120,8 @@ def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeo
     outdir = Path(outdir)
     report = load_report(outdir)
     if synth:
-        from nnfpga.compiler.driver import check_firmware_files, load_firmware
+        from nnfpga.compiler.driver import load_firmware
+        from nnfpga.compiler.firmware_files import check_firmware_files
         graph = load_firmware(outdir)
         check_firmware_files(outdir, graph, ("verilog", "vhdl") if vhdl else ("verilog",), "Yosys synthesis")
         report = _refresh(outdir, report)
