@@ -95,6 +95,7 @@ CASES = [
     config_case("control-characters", "defaults:\n  reuse_factor: 2\x07\n", ["not a yaml text file"]),
     config_case("latin1-file", "layers:\n  caf\xe9:\n    reuse_factor: 2\n".encode("latin-1"),
                 ["not a utf-8 text file", "0xe9"]),
+    config_case("too-large", "# padding\n" * 1_200_000, ["bytes", "at most 10,485,760"]),
     config_case("broken-yaml", "defaults: {reuse_factor: 2\n", ["not valid yaml"]),
     Case("config-missing-file", ("compile", QMLP, "--config", "{tmp}/nope.yml", "-o", "{tmp}/out"),
          ("nope.yml", "no such configuration file")),

@@ -167,6 +167,15 @@ CASES = [
                  _savez("x.npz", x=GOOD, bank=np.zeros((3, 2), dtype=int)), banks=2),
     emulate_case("bank-for-plain-model", "x.npz", ["x.npz", "no weight banks"],
                  _savez("x.npz", x=GOOD, bank=np.array([0, 1, 0]))),
+    # --- documented successes beside the refusals
+    emulate_case("ok-npz-single-array-any-name", "x.npz", ["wrote 3 outputs"], _savez("x.npz", events=GOOD), code=0),
+    emulate_case("ok-npz-compressed", "x.npz", ["wrote 3 outputs"],
+                 lambda t: np.savez_compressed(t / "x.npz", x=GOOD), code=0),
+    emulate_case("ok-integers", "x.npy", ["wrote 3 outputs"], _save("x.npy", np.ones((3, 16), dtype=np.int16)),
+                 code=0),
+    emulate_case("ok-fortran-order", "x.npz", ["wrote 3 outputs"], _savez("x.npz", x=np.asfortranarray(GOOD)),
+                 code=0),
+    emulate_case("ok-one-sample-without-batch", "x.npy", ["wrote 1 outputs"], _save("x.npy", GOOD[0]), code=0),
     # --- verify reads the same files (through --input or --data), checked before any simulator
     Case("samples-verify-zero-samples", (*VERIFY, "{tmp}/x.npy"), ("x.npy", "no samples"),
          _fw(_save("x.npy", np.zeros((0, 16))))),
@@ -207,3 +216,13 @@ def test_a_valid_npz_with_banks_emulates(tmp_path, capsys):
     assert main(["emulate", str(tmp_path / "fw"), "--input", str(tmp_path / "x.npz"),
                  "--output", str(tmp_path / "y.npy")]) == 0
     assert np.load(tmp_path / "y.npy").shape == (3, 5)
+
+
+def test_npz_members_read_as_numpy_reads_them(tmp_path):
+    """The header-checked .npz reader gives numpy's own array, whatever the memory order."""
+    from nnfpga.core.samples import load_samples
+    x = np.asfortranarray(np.arange(48, dtype=np.int32).reshape(3, 16))
+    np.savez_compressed(tmp_path / "x.npz", x=x)
+    np.save(tmp_path / "x.npy", x)
+    assert np.array_equal(load_samples(tmp_path / "x.npz"), x)
+    assert np.array_equal(load_samples(tmp_path / "x.npy"), x)
