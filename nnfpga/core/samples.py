@@ -10,6 +10,7 @@ nnfpga ask for terabytes.
 
 from __future__ import annotations
 
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -36,7 +37,7 @@ def _array_header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.d
         if version == (1, 0):
             return np.lib.format.read_array_header_1_0(f)
         return np.lib.format.read_array_header_2_0(f)
-    except (ValueError, EOFError, SyntaxError, TypeError) as e:
+    except (ValueError, EOFError, SyntaxError, TypeError, tokenize.TokenError) as e:
         raise UserError(f"{where}: not a readable .npy array (its header: {e}); {_SAVE_HINT}") from None
 
 
@@ -79,7 +80,7 @@ def _npz_members(path: Path) -> dict[str, zipfile.ZipInfo]:
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as e:
         raise UserError(f"{path}: a corrupt or truncated .npz (zip) file ({e}); {_SAVE_HINT}") from None
     return {i.filename.removesuffix(".npy"): i for i in infos if i.filename.endswith(".npy")}
 
@@ -91,7 +92,8 @@ def _read_npz_member(path: Path, info: zipfile.ZipInfo) -> np.ndarray:
             shape, fortran, dtype = _array_header(f, where)
             _check_declared(shape, dtype, info.file_size - f.tell(), where)
             data = f.read(_nbytes(shape, dtype))
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as e:
+    # RuntimeError: an encrypted member; NotImplementedError: a compression zipfile lacks
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
         raise UserError(f"{where}: a corrupt or truncated .npz member ({e}); {_SAVE_HINT}") from None
     if len(data) != _nbytes(shape, dtype):
         raise UserError(f"{where}: is truncated: shape {shape} of {dtype} needs {_nbytes(shape, dtype):,} bytes, "
