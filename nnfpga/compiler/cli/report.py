@@ -36,9 +36,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-#: No resource count or per-layer figure of a real design comes near this; larger ones
-#: (an edited file) would make the plots ask for images millions of pixels wide.
+#: No resource count or per-layer figure of a real design is negative or comes near this;
+#: others (an edited file) would make the plots ask for images millions of pixels wide.
 MAX_REPORT_FIGURE = 1e9
+#: The most layers a report may list (each is a row of the plots).
+MAX_REPORT_LAYERS = 1000
 
 
 def _not_a_number(token: str):
@@ -46,18 +48,21 @@ def _not_a_number(token: str):
 
 
 def _implausible(report: dict) -> list[str]:
-    """Figures under resources and layers beyond `MAX_REPORT_FIGURE` (paths as the schema's)."""
-    found: list[str] = []
+    """Figures under resources and layers outside [0, `MAX_REPORT_FIGURE`], or more than
+    `MAX_REPORT_LAYERS` layers (paths as the schema's messages give them)."""
+    if len(report.get("layers", [])) > MAX_REPORT_LAYERS:
+        return [f"report.layers: {len(report['layers']):,} layers, more than the {MAX_REPORT_LAYERS:,} a report "
+                "may list"]
     stack = [(f"report.{k}", report[k]) for k in ("resources", "layers") if k in report]
-    while stack and not found:
+    while stack:
         where, v = stack.pop()
         if isinstance(v, dict):
             stack += [(f"{where}.{k}", x) for k, x in v.items()]
         elif isinstance(v, list):
             stack += [(f"{where}[{i}]", x) for i, x in enumerate(v)]
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > MAX_REPORT_FIGURE:
-            found.append(f"{where}: {v:g} is beyond any design (at most {MAX_REPORT_FIGURE:g})")
-    return found
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 <= v <= MAX_REPORT_FIGURE:
+            return [f"{where}: {v:g} is not a figure of any design (0 to {MAX_REPORT_FIGURE:g})"]
+    return []
 
 
 def load_report(outdir: Path) -> dict:
