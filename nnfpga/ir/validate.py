@@ -82,7 +82,18 @@ def graph_from_json(d: Any, complete: bool = True) -> Graph:
               d.get("banks", 0))
     if complete:
         _check_inference(g)
+        _check_layouts(g)
     return g
+
+
+def _check_layouts(g: Graph) -> None:
+    """A layout re-orders exactly the elements of the tensor at its boundary."""
+    for key, node in (("input_layout", g.input), ("output_layout", g.output)):
+        layout = getattr(g, key)
+        n = math.prod(node.info.shape)
+        if layout is not None and layout.size != n:
+            raise IRFileError(f"field {key} orders {layout.size:,} elements; node {node.name!r} has {n:,} "
+                              f"(shape {list(node.info.shape)})")
 
 
 # ----------------------------------------------------------------------------- structure

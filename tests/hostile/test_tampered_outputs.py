@@ -135,6 +135,10 @@ CASES = [
     ir_json("frac-huge", _set("fc1", "kernel_q", "frac", 10 ** 12), ["'fc1'", "kernel_q.frac", "1,024"]),
     ir_json("reuse-zero", _set("fc1", "reuse_factor", 0), ["'fc1'", "reuse_factor"]),
     ir_json("lo-beyond-64-bits", _set("fc1", "info", "lo", -(10 ** 30)), ["'fc1'", "info.lo"]),
+    ir_json("layout-not-a-permutation", lambda d: d.update(input_layout={"shape": [4, 4], "order": [0] * 16}),
+            ["input_layout", "permutation"]),
+    ir_json("layout-wrong-size", lambda d: d.update(input_layout={"shape": [3, 3], "order": list(range(9))}),
+            ["input_layout", "9 elements", "'input' has 16"]),
     # --- consistent structure, edited meaning: range analysis disagrees
     ir_json("edited-info-type", _set("fc1", "info", "type", "width", 12), ["'fc1'", "disagrees", "edited"]),
     ir_json("edited-info-range", _set("output", "info", "hi", 1), ["'output'", "disagrees"]),
