@@ -103,9 +103,10 @@ def _check_depth(v: Any, depth: int) -> None:
     if isinstance(v, dict):
         for x in v.values():
             _check_depth(x, depth + 1)
-    elif isinstance(v, list) and v and isinstance(v[0], (dict, list)):
+    elif isinstance(v, list):
         for x in v:
-            _check_depth(x, depth + 1)
+            if isinstance(x, (dict, list)):
+                _check_depth(x, depth + 1)
 
 
 def _is_int(v: Any) -> bool:

@@ -93,6 +93,8 @@ CASES = [
     ir_case("empty", _raw("ir.json", b""), ["not valid json"]),
     ir_case("a-list", _raw("ir.json", b"[1, 2, 3]"), ["a json object", "list"]),
     ir_case("deep-nesting", _raw("ir.json", b"[" * 100_000 + b"]" * 100_000), ["nested too deeply"]),
+    ir_json("nesting-hidden-in-a-list", lambda d: d["annotations"].update(x=[1, json.loads("[" * 500 + "]" * 500)]),
+            ["nested more than 32 levels"]),
     ir_case("huge-integer-literal", _raw("ir.json", b'{"ir_version": ' + b"9" * 5000 + b"}"), ["not valid json"]),
     ir_case("is-a-directory", lambda fw: ((fw / "ir.json").unlink(), (fw / "ir.json").mkdir()),
             ["not an nnfpga output directory"]),
