@@ -250,7 +250,8 @@ def verify_firmware(outdir: str | Path, x: np.ndarray, sims: list[str] | None = 
     sims = check_simulators(list(SIMULATORS) if sims is None else list(sims))
     x_raw = _quantized(graph, x, source)
     bank = _checked_bank(graph, bank, len(x_raw), source)
-    from nnfpga.compiler.firmware_files import check_firmware_files
+    from nnfpga.compiler.firmware_files import check_firmware_files, check_writable
+    check_writable(outdir, ("verify.json",))
     for sim in sims:
         check_firmware_files(outdir, graph, (_SIM_LANGUAGE[sim],), f"the {sim} simulation")
     golden = run_raw(graph, x_raw, bank).reshape(len(x_raw), -1)

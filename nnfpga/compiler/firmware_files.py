@@ -123,3 +123,16 @@ def check_firmware_files(outdir: Path, graph: Graph, languages: tuple[str, ...],
             _check_hls(outdir, graph, user)
         else:
             _check_rtl(outdir, graph, lang, user)
+
+
+def check_writable(outdir: Path, names: tuple[str, ...]) -> None:
+    """Before any work: the files nnfpga will (re)write in ``outdir`` are plain files or
+    absent, so an edited folder cannot redirect a write through a link or onto a folder."""
+    for name in names:
+        path = outdir / name
+        if path.is_symlink():
+            raise UserError(f"{outdir}: {name} is a symbolic link; nnfpga writes its own {name} there and does not "
+                            f"follow links out of the output directory: remove it (or {_RECOMPILE})")
+        if path.is_dir():
+            raise UserError(f"{outdir}: {name} is a folder; nnfpga writes its own {name} there: remove it (or "
+                            f"{_RECOMPILE})")

@@ -166,6 +166,10 @@ CASES = [
                 ["report.json", "report.resources.available.ff", "-1"]),
     report_case("layers-too-many", _json_edit("report.json", lambda d: d.update(layers=d["layers"] * 200)),
                 ["report.json", "1,600 layers"]),
+    Case("tampered-report-html-is-a-link", ("report", "{tmp}/fw"), ("report.html", "symbolic link"),
+         _firmware(lambda fw: ((fw.parent / "victim.txt").write_text("keep me"),
+                               (fw / "report.html").symlink_to(fw.parent / "victim.txt")))),
+    report_case("html-is-a-folder", lambda fw: (fw / "report.html").mkdir(), ["report.html", "is a folder"]),
     Case("tampered-report-not-an-output", ("report", "{tmp}/plain"), ("plain", "not an nnfpga output directory"),
          lambda tmp: ((tmp / "plain").mkdir(), (tmp / "plain" / "notes.txt").write_text("hi"))),
     Case("tampered-report-no-such-folder", ("report", "{tmp}/nowhere"), ("nowhere", "no such directory")),
@@ -213,6 +217,10 @@ CASES = [
                 ["hls/nnfpga_hls.json", "not a file inside"]),
     verify_case("hls-headers-not-list", "csim", _json_edit("hls/nnfpga_hls.json", lambda d: d.update(headers="*.h")),
                 ["nnfpga_hls.json", "field headers", "a list"]),
+    Case("tampered-verify-json-is-a-link", ("verify", "{tmp}/fw", "--input", "{tmp}/x.npy", "--sim", "csim"),
+         ("verify.json", "symbolic link"),
+         _firmware(lambda fw: ((fw.parent / "victim.txt").write_text("keep me"),
+                               (fw / "verify.json").symlink_to(fw.parent / "victim.txt")))),
     verify_case("bad-ir-before-sim", "verilator,ghdl,csim", _json_edit("ir.json", _cycle), ["ir.json", "cycle"]),
 ]
 

@@ -122,8 +122,10 @@ def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeo
     from nnfpga.backends.report.text import print_summary
     from nnfpga.synth import yosys
     from nnfpga.synth.firmware import run_synthesis
+    from nnfpga.compiler.firmware_files import check_writable
     outdir = Path(outdir)
     report = load_report(outdir)
+    check_writable(outdir, ("report.html", "report.json", "report.md") if synth else ("report.html",))
     if synth:
         from nnfpga.compiler.driver import load_firmware
         from nnfpga.compiler.firmware_files import check_firmware_files
