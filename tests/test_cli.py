@@ -160,7 +160,7 @@ def test_global_reuse_flag_sets_every_layer_and_config_entries_override_it(tmp_p
 
 
 @pytest.mark.parametrize("reuse,defaults,message", [
-    ("0", None, "--reuse must be a positive integer"),
+    ("0", None, "argument --reuse: must be a whole number from 1 to 1,000,000, got '0'"),
     ("4", "reuse_factor: 2", "--reuse 4 conflicts with defaults.reuse_factor: 2"),
 ])
 def test_global_reuse_flag_errors(tmp_path, capsys, reuse, defaults, message):

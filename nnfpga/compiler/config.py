@@ -58,18 +58,99 @@ class Loc:
     plain: bool = True  # an unquoted scalar
 
 
+#: The largest configuration file read (bytes).
+MAX_CONFIG_BYTES = 10 << 20
+#: The deepest nesting of mappings and lists (a valid file needs 3).
+MAX_DEPTH = 32
+#: The most values a file may stand for once its aliases are expanded.
+MAX_VALUES = 100_000
+#: The tags a configuration may spell (plain YAML data); no other tag is ever constructed.
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+
+
+def _yaml_error(e: yaml.YAMLError, source: str) -> UserError:
+    if isinstance(e, yaml.reader.ReaderError):   # a control character: binary, not text
+        return UserError(f"{source}: not a YAML text file (character {e.character!r} at byte {e.position}); "
+                         "--config takes a YAML file (see nnfpga config MODEL)")
+    mark = getattr(e, "problem_mark", None)
+    line = f":{mark.line + 1}" if mark is not None else ""
+    problem = (getattr(e, "problem", None) or str(e)).splitlines()[0]
+    return UserError(f"{source}{line}: not valid YAML: {problem}")
+
+
+def _screen(text: str, source: str) -> None:
+    """Walk the YAML event stream (iteratively: no recursion, no construction) and refuse,
+    before anything is built, a tag other than plain data, an alias to a value that
+    contains it, nesting deeper than `MAX_DEPTH`, and aliases that expand to more than
+    `MAX_VALUES` values (the "billion laughs")."""
+    sizes: dict[str, int] = {}       # anchor -> values it stands for
+    stack: list[list] = []           # open collections: [anchor, values so far]
+    total = 0
+    try:
+        for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+            line = ev.start_mark.line + 1
+            tag = getattr(ev, "tag", None)
+            if tag is not None and tag not in _PLAIN_TAGS and tag != "!":
+                raise UserError(f"{source}:{line}: the tag {tag!r} is not allowed; a configuration holds plain "
+                                "YAML data (mappings, lists, numbers, strings, true/false), never tagged objects")
+            if isinstance(ev, yaml.AliasEvent):
+                if any(open_[0] == ev.anchor for open_ in stack):
+                    raise UserError(f"{source}:{line}: the alias *{ev.anchor} refers to a value that contains "
+                                    "it (a recursive alias); write the settings out")
+                size = sizes.get(ev.anchor, 1)
+            elif isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                stack.append([ev.anchor, 1])
+                if len(stack) > MAX_DEPTH:
+                    raise UserError(f"{source}:{line}: nested more than {MAX_DEPTH} levels deep; a configuration "
+                                    "needs 3 (layers: name: key: value)")
+                continue
+            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                anchor, size = stack.pop()
+                if anchor is not None:
+                    sizes[anchor] = size
+            elif isinstance(ev, yaml.ScalarEvent):
+                size = 1
+                if ev.anchor is not None:
+                    sizes[ev.anchor] = 1
+            else:
+                continue
+            total += size if isinstance(ev, yaml.AliasEvent) else 1
+            if stack:
+                stack[-1][1] += size
+            if total > MAX_VALUES or (stack and stack[-1][1] > MAX_VALUES):
+                raise UserError(f"{source}:{line}: the file stands for more than {MAX_VALUES:,} values once its "
+                                "aliases (*name) are expanded; a configuration needs far fewer: write the "
+                                "settings out or use defaults:")
+    except yaml.YAMLError as e:
+        raise _yaml_error(e, source) from None
+
+
 def _compose(text: str, source: str) -> Loc | None:
+    _screen(text, source)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise UserError(f"{source}{line}: not valid YAML: {problem}") from None
+        raise _yaml_error(e, source) from None
     return None if node is None else _located(node, source)
 
 
 _SCALARS = yaml.constructor.SafeConstructor()
+#: Integers beyond this are refused as they are read (no setting needs more than 64 bits).
+_MAX_INT = 1 << 63
+
+
+def _scalar(node: yaml.ScalarNode, source: str) -> Any:
+    where = f"{source}:{node.start_mark.line + 1}"
+    if node.tag == "tag:yaml.org,2002:int" and len(node.value) > 24:
+        raise UserError(f"{where}: the integer {node.value[:20]}... ({len(node.value)} digits) is far larger "
+                        "than any setting allows")
+    try:
+        value = _SCALARS.construct_object(node)
+    except (yaml.YAMLError, ValueError, OverflowError) as e:
+        raise UserError(f"{where}: cannot read the value {node.value[:40]!r} ({e})") from None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _MAX_INT:
+        raise UserError(f"{where}: the integer {value} is far larger than any setting allows")
+    return value
 
 
 def _located(node: yaml.Node, source: str) -> Loc:
@@ -88,7 +169,7 @@ def _located(node: yaml.Node, source: str) -> Loc:
         return Loc(out, line)
     if isinstance(node, yaml.SequenceNode):
         return Loc([_located(v, source) for v in node.value], line)
-    return Loc(_SCALARS.construct_object(node), line, plain=node.style is None)
+    return Loc(_scalar(node, source), line, plain=node.style is None)
 
 
 def _from_python(v: Any) -> Loc:
@@ -247,12 +328,20 @@ def load_config(source: str | Path | dict | Config | None) -> Config | None:
     if isinstance(source, dict):
         return _validate(_from_python(source), "<config>")
     path = Path(source)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; --config takes a YAML file (see nnfpga config MODEL)")
     if not path.is_file():
         raise UserError(f"{path}: no such configuration file")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise UserError(f"{path}: {path.stat().st_size:,} bytes; a configuration file may have at most "
+                        f"{MAX_CONFIG_BYTES:,}")
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: cannot read the configuration ({e})") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not a UTF-8 text file (byte {e.object[e.start]:#04x} at position {e.start}); "
+                        "--config takes a YAML file (see nnfpga config MODEL)") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the configuration ({e.strerror})") from None
     return parse_config(text, str(path))
 
 
@@ -395,4 +484,8 @@ def load_calibration(path: str | Path, labels_path: str | Path | None = None) ->
         if y is not None:
             raise UserError(f"{path} holds labels y and --labels {labels_path} gives labels too; give them once")
         y = load_samples(labels_path)
+    if y is not None and len(y) != len(x):
+        source = labels_path if labels_path is not None else f"{path} (array 'y')"
+        raise UserError(f"{source}: {len(y)} labels for {len(x)} calibration samples in {path}; "
+                        "give one label per sample")
     return x, y

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from nnfpga.core.limits import MAX_COUNT
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.ops.activation_functions import names_where
 
@@ -25,6 +26,8 @@ ROUNDING = ("TRN", "RND", "RND_CONV")
 OVERFLOW = ("WRAP", "SAT")
 METRICS = ("max_deviation", "agreement", "auc")
 TABLE_SIZES = tuple(2 ** k for k in range(4, 17))          # 16 ... 65536 entries
+#: The largest range margin: a wider one would ask for more integer bits than a type has.
+MAX_MARGIN = 1024.0
 TYPE_HELP = ("a fixed-point type fixed<W,I[,ROUNDING[,OVERFLOW]]> or ufixed<...> with W in 1..62, "
              "ROUNDING one of TRN, RND, RND_CONV and OVERFLOW one of WRAP, SAT "
              "(omitted modes are ap_fixed's defaults TRN and WRAP), e.g. fixed<8,3,RND,SAT>")
@@ -72,11 +75,12 @@ class Key:
         if self.kind == "int" and self.lo is not None and self.lo == self.hi:
             return f"{self.lo:g}"
         what = "an integer" if self.kind == "int" else "a number"
+        show = (lambda v: f"{int(v):,}") if self.kind == "int" else (lambda v: f"{v:g}")
         bounds = []
         if self.lo is not None:
-            bounds.append(f">= {self.lo:g}")
+            bounds.append(f">= {show(self.lo)}")
         if self.hi is not None:
-            bounds.append(f"{'<' if self.hi_open else '<='} {self.hi:g}")
+            bounds.append(f"{'<' if self.hi_open else '<='} {show(self.hi)}")
         return what + (" " + " and ".join(bounds) if bounds else "")
 
     def check(self, value: Any, plain: bool = True) -> Any:
@@ -177,7 +181,7 @@ _LAYER_KEYS = [
     Key("rounding", "choice", "rounding of the types the compiler chooses for this layer", choices=ROUNDING),
     Key("overflow", "choice", "overflow of the types the compiler chooses for this layer", choices=OVERFLOW),
     Key("reuse_factor", "int", "multiplications per multiplier unit (the layer accepts an input every "
-                               "R cycles and uses about ceil(multiplications/R) DSPs)", lo=1, default=1),
+                               "R cycles and uses about ceil(multiplications/R) DSPs)", lo=1, hi=MAX_COUNT, default=1),
     Key("table_size", "pow2", f"entries of the {_WITH_TABLES} lookup tables (same input range, "
                               "finer steps)", default=1024),
     Key("sparsity", "float", "magnitude pruning: fraction of this layer's weights that become zero",
@@ -217,11 +221,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
             choices=METRICS, default="max_deviation"),
         Key("tolerance", "float", "allowed max deviation (max_deviation), or allowed loss of agreement / AUC "
                                   "(defaults 0.01 / 0.001 / 0.001)", lo=0.0),
-        Key("margin", "float", "integer bits hold the observed range times this factor", lo=1.0, default=1.25),
+        Key("margin", "float", "integer bits hold the observed range times this factor", lo=1.0, hi=MAX_MARGIN,
+            default=1.25),
         Key("max_frac", "int", "largest number of fractional bits tried", lo=1, hi=30, default=16),
         Key("max_table_size", "pow2", "largest lookup table tried", default=4096),
         Key("threshold", "float", "decision threshold of a single-output classifier (agreement)", default=0.5),
-        Key("target_class", "int", "output used as the score for auc on a multi-output model", lo=0),
+        Key("target_class", "int", "output used as the score for auc on a multi-output model", lo=0, hi=MAX_COUNT),
     ]},
     "pruning": {k.name: k for k in [
         Key("sparsity", "float", "target fraction of zero weights", lo=0.0, hi=1.0, hi_open=True, default=0.0),
@@ -233,11 +238,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "precision": {k.name: k for k in [
         Key("trim", "bool", "narrow compiler-chosen output types to the range seen in the calibration data "
                             "(saturating; data-dependent)", default=False),
-        Key("margin", "float", "trimmed types hold the observed range times this factor", lo=1.0, default=1.25),
+        Key("margin", "float", "trimmed types hold the observed range times this factor", lo=1.0, hi=MAX_MARGIN,
+            default=1.25),
     ]},
     "reuse": {k.name: k for k in [
-        Key("max_dsp", "int", "DSP budget: choose reuse factors with the least latency that fit it", lo=1),
-        Key("ii", "int", "initiation interval limit in cycles", lo=1),
+        Key("max_dsp", "int", "DSP budget: choose reuse factors with the least latency that fit it", lo=1,
+            hi=MAX_COUNT),
+        Key("ii", "int", "initiation interval limit in cycles", lo=1, hi=MAX_COUNT),
         Key("event_rate", "rate", "event rate to sustain (with the clock: an II limit), e.g. 40MHz"),
     ]},
 }

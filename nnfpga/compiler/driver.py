@@ -206,13 +206,17 @@ def _check_names(name: str | None, library: str | None) -> None:
 
 # ----------------------------------------------------------------------------- loading
 def load_firmware(outdir: str | Path) -> Graph:
+    """The IR of an output directory, validated (`nnfpga.ir.validate`) before it is used."""
+    from nnfpga.ir.validate import IRFileError, load_ir
     outdir = Path(outdir)
-    if not (outdir / MARKER).exists():
+    if not outdir.is_dir():
+        raise UserError(f"{outdir}: not an nnfpga output directory (no such directory); run nnfpga compile first")
+    if not (outdir / MARKER).is_file():
         raise UserError(f"{outdir}: not an nnfpga output directory (no {MARKER}); run nnfpga compile first")
     try:
-        return Graph.load(outdir / MARKER)
-    except (ValueError, KeyError, json.JSONDecodeError) as e:
-        raise UserError(f"{outdir / MARKER}: corrupt IR file ({e})") from None
+        return load_ir(outdir / MARKER)
+    except IRFileError as e:
+        raise UserError(f"{outdir / MARKER}: {e}; recompile the model with nnfpga compile") from None
 
 
 def _checked_bank(graph: Graph, bank, n: int, where: str):
@@ -227,17 +231,27 @@ def _checked_bank(graph: Graph, bank, n: int, where: str):
 
 
 def _quantized(graph: Graph, x: np.ndarray, where: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiub":
+        raise UserError(f"{where}: holds {x.dtype} values; the samples must be real numbers")
+    if x.ndim == 0 or x.size == 0:
+        raise UserError(f"{where}: holds no samples (shape {x.shape}); give at least one")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        first = np.argwhere(~np.isfinite(x))[0]
+        raise UserError(f"{where}: sample {int(first[0])}, feature {tuple(int(i) for i in first[1:])} is "
+                        f"{x[tuple(first)]}; all values must be finite numbers")
     try:
         return quantize_input(graph, x)
     except ValueError as e:
         raise UserError(f"{where}: {e}") from None
 
 
-def emulate_firmware(outdir: str | Path, x: np.ndarray, bank=None) -> np.ndarray:
-    """``bank``: per sample its bank index (a banked ensemble only)."""
+def emulate_firmware(outdir: str | Path, x: np.ndarray, bank=None, source: str = "input") -> np.ndarray:
+    """``bank``: per sample its bank index (a banked ensemble only).  ``source`` names
+    the samples (their file) in error messages."""
     graph = load_firmware(outdir)
-    x_raw = _quantized(graph, x, "input")
-    raw = run_raw(graph, x_raw, _checked_bank(graph, bank, len(x_raw), "input"))
+    x_raw = _quantized(graph, x, source)
+    raw = run_raw(graph, x_raw, _checked_bank(graph, bank, len(x_raw), source))
     return user_output(graph, raw)
 
 
@@ -255,18 +269,34 @@ def _runner(sim: str) -> Callable[[Path, np.ndarray], np.ndarray]:
     raise UserError(f"unknown simulator {sim!r}; choose from {', '.join(SIMULATORS)}")
 
 
-def verify_firmware(outdir: str | Path, x: np.ndarray, sims: list[str] | None = None,
-                    progress: Callable[[str], None] = lambda s: None, bank=None) -> dict:
-    """Run each simulator on the samples and compare with the golden emulator bit for bit.
-    ``bank``: per sample its bank index (a banked ensemble only)."""
-    outdir = Path(outdir)
-    graph = load_firmware(outdir)
-    sims = list(sims or SIMULATORS)
+def check_simulators(sims: list[str]) -> list[str]:
+    """``sims`` if every name is a known simulator (and there is at least one)."""
+    if not sims:
+        raise UserError(f"--sim names no simulator; choose from {', '.join(SIMULATORS)}")
     for s in sims:
         if s not in SIMULATORS:
-            raise UserError(f"unknown simulator {s!r}; choose from {', '.join(SIMULATORS)}")
-    x_raw = _quantized(graph, x, "input")
-    bank = _checked_bank(graph, bank, len(x_raw), "input")
+            raise UserError(f"unknown simulator {s!r} in --sim; choose from {', '.join(SIMULATORS)} "
+                            "(comma-separated)")
+    return sims
+
+
+_SIM_LANGUAGE = {"verilator": "verilog", "ghdl": "vhdl", "csim": "hls"}
+
+
+def verify_firmware(outdir: str | Path, x: np.ndarray, sims: list[str] | None = None,
+                    progress: Callable[[str], None] = lambda s: None, bank=None, source: str = "input") -> dict:
+    """Run each simulator on the samples and compare with the golden emulator bit for bit.
+    ``bank``: per sample its bank index (a banked ensemble only); ``source`` names the
+    samples (their file) in error messages."""
+    outdir = Path(outdir)
+    graph = load_firmware(outdir)
+    sims = check_simulators(list(SIMULATORS) if sims is None else list(sims))
+    x_raw = _quantized(graph, x, source)
+    bank = _checked_bank(graph, bank, len(x_raw), source)
+    from nnfpga.compiler.firmware_files import check_firmware_files, check_writable
+    check_writable(outdir, ("verify.json",))
+    for sim in sims:
+        check_firmware_files(outdir, graph, (_SIM_LANGUAGE[sim],), f"the {sim} simulation")
     golden = run_raw(graph, x_raw, bank).reshape(len(x_raw), -1)
     flat_in = x_raw.reshape(len(x_raw), -1).astype(np.int64)
     if bank is not None:  # the bank index travels as the last column (`bus.check_input`)

@@ -133,4 +133,9 @@ class Graph:
 
     @classmethod
     def load(cls, path: str | Path) -> "Graph":
-        return cls.from_json(json.loads(Path(path).read_text()))
+        """The graph of an IR file (an ``ir.json`` or a ``--dump-ir`` file), its structure
+        validated (`nnfpga.ir.validate.load_ir`): a file that is not one raises
+        `nnfpga.ir.validate.IRFileError` (a ValueError).  `load_firmware` also checks that
+        an output directory's IR is consistent."""
+        from nnfpga.ir.validate import load_ir
+        return load_ir(path, complete=False)

@@ -41,8 +41,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Options that take a value: a value starting with '-' (``--clock -5MHz``) is attached to
+#: its option, so argparse does not take it for an option and say only "expected one
+#: argument"; the option's own check then names the value and what is allowed.
+_VALUE_OPTIONS = ("--clock", "--reuse", "--ii", "--max-dsp", "--event-rate", "--target", "--jobs", "--timeout",
+                  "--memory-gb", "--name", "--library")
+
+
+def _attach_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in _VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") \
+                and argv[i + 1] not in ("-o", "-h") and not argv[i + 1].startswith("--"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = _attach_values(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # --help, or a bad option value (printed by argparse, exit code 2)
+        return 0 if e.code is None else e.code if isinstance(e.code, int) else EXIT_USER_ERROR
     try:
         return VERBS[args.command].run(args)
     except UserError as e:

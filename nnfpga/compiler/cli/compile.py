@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nnfpga.compiler.cli.options import add_optimisation_args, optimisation_kwargs
+from nnfpga.compiler.cli.options import add_optimisation_args, clock, clock_note, count, optimisation_kwargs, part
 from nnfpga.core.errors import UserError
 
 
@@ -18,11 +18,12 @@ def add_parser(sub) -> None:
                         "same layers make one banked ensemble (model k = bank k, selected per sample)")
     c.add_argument("--weights", metavar="FILE",
                    help="weights (.h5, from model.save_weights) of a Keras .json architecture file given as MODEL")
-    c.add_argument("--target", default="xcvu9p", help="FPGA part, short (xcvu9p) or full (xcvu9p-flga2104-2L-e)")
-    c.add_argument("--clock", default="240MHz", help="clock frequency, e.g. 240MHz")
+    c.add_argument("--target", default="xcvu9p", type=part, help="FPGA part, short (xcvu9p) or full (xcvu9p-flga2104-2L-e)")
+    c.add_argument("--clock", default="240MHz", type=clock,
+                   help="clock frequency, e.g. 240MHz, 0.24GHz or 4.1667ns (a bare number is MHz)")
     c.add_argument("-o", "--output", required=True, help="output directory")
     c.add_argument("--dump-ir", help="write the IR after each pass into this directory")
-    c.add_argument("--reuse", type=int, help="reuse factor of every layer (multiplications per DSP; "
+    c.add_argument("--reuse", type=count, help="reuse factor of every layer (multiplications per DSP; "
                                              "per-layer config entries override it)")
     c.add_argument("--name", help="name of the core: the top entity/module, prefix of its other design "
                                   "units and files (default: the model's name)")
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from nnfpga.compiler.adjustments import AdjustmentWarning, adjustment_message, optimisation_lines
     from nnfpga.compiler.driver import compile_model
     from nnfpga.compiler.frontends.pytorch import trusting_model_code
+    clock_note(args.clock, "compile")
     with warnings.catch_warnings(), trusting_model_code(args.trust_model_code):
         warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
         model = args.model[0] if len(args.model) == 1 else args.model

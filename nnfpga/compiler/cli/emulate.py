@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
     e = sub.add_parser("emulate", help="run the golden bit-exact emulator")
     e.add_argument("outdir")
     e.add_argument("--input", required=True, help="float samples (.npy or .npz)")
-    e.add_argument("--output", required=True, help="where to write the outputs (.npy)")
+    e.add_argument("--output", required=True, help="where to write the outputs (.npy; an existing file is replaced)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,10 +22,20 @@ def run(args: argparse.Namespace) -> int:
     from nnfpga.compiler.driver import emulate_firmware, load_firmware
     from nnfpga.core.samples import load_bank, load_samples
     load_firmware(args.outdir)  # a wrong directory is the first thing to report
-    y = emulate_firmware(args.outdir, load_samples(args.input), load_bank(args.input))
     out = Path(args.output)
-    if out.suffix != ".npy":
-        raise UserError(f"{out}: the output file must end in .npy")
+    _check_output(out)
+    y = emulate_firmware(args.outdir, load_samples(args.input), load_bank(args.input), source=args.input)
     np.save(out, y)
     print(f"wrote {y.shape[0]} outputs to {out}")
     return 0
+
+
+def _check_output(out: Path) -> None:
+    """Before emulating: ``--output`` is a .npy file that can be written (an existing file
+    is replaced, as documented)."""
+    if out.is_dir():
+        raise UserError(f"{out}: --output names a folder; give the .npy file to write, e.g. {out / 'y.npy'}")
+    if out.suffix != ".npy":
+        raise UserError(f"{out}: the --output file must end in .npy")
+    if not out.parent.is_dir():
+        raise UserError(f"{out}: the folder {out.parent} of --output does not exist; create it first")

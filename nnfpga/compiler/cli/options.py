@@ -4,7 +4,59 @@ from __future__ import annotations
 
 import argparse
 
+from nnfpga.core.limits import MAX_COUNT
 from nnfpga.core.errors import UserError
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number from 1 to `MAX_COUNT` (the config file's bound too)."""
+    try:
+        value = int(text.strip(), 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_COUNT:,}, got {text!r}") from None
+    if not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_COUNT:,}, got {text!r}")
+    return value
+
+
+def positive(text: str) -> float:
+    """An argparse type: a finite number above zero."""
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+    return value
+
+
+def clock_note(text: str, verb: str) -> None:
+    """A bare number of MHz is accepted (documented); say how it was read."""
+    import sys
+    try:
+        float(text)
+    except ValueError:
+        return
+    print(f"nnfpga {verb}: note: --clock {text} read as {text} MHz (write the unit, e.g. {text}MHz, "
+          "to silence this)", file=sys.stderr)
+
+
+def clock(text: str) -> str:
+    """An argparse type: a clock nnfpga can read (`parse_clock_mhz`), kept as written."""
+    from nnfpga.core.clock import parse_clock_mhz
+    try:
+        parse_clock_mhz(text)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def part(text: str) -> str:
+    """An argparse type: a non-empty part name (`find_part` checks that it is known)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("names no FPGA part; give one such as xcvu9p or xcvu9p-flga2104-2L-e")
+    return text
 
 
 def add_optimisation_args(c: argparse.ArgumentParser) -> None:
@@ -12,8 +64,8 @@ def add_optimisation_args(c: argparse.ArgumentParser) -> None:
     c.add_argument("--calibration", help="calibration samples (.npy, or .npz with x [and labels y]) for "
                                          "post-training quantisation and --trim")
     c.add_argument("--labels", help="labels of the calibration samples (.npy), for the auc metric")
-    c.add_argument("--max-dsp", type=int, help="DSP budget: choose reuse factors with the least latency")
-    c.add_argument("--ii", type=int, help="initiation interval limit (cycles): choose reuse factors")
+    c.add_argument("--max-dsp", type=count, help="DSP budget: choose reuse factors with the least latency")
+    c.add_argument("--ii", type=count, help="initiation interval limit (cycles): choose reuse factors")
     c.add_argument("--event-rate", help="event rate to sustain, e.g. 40MHz (with --clock: an II limit)")
     c.add_argument("--trim", action="store_true", default=None,
                    help="narrow compiler-chosen types to the calibration data's range (saturating)")

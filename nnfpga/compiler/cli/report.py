@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from nnfpga.compiler.cli.options import count, positive
 from nnfpga.core.errors import UserError
 
 
@@ -24,9 +25,9 @@ def add_parser(sub) -> None:
                         "store the results in report.json/.md/.html")
     r.add_argument("--no-vhdl", dest="vhdl", action="store_false",
                    help="with --synth: skip the VHDL cross-check")
-    r.add_argument("--timeout", type=float, help="with --synth: seconds per Yosys run (default 3600)")
-    r.add_argument("--memory-gb", type=float, help="with --synth: memory limit per Yosys run (default 16)")
-    r.add_argument("--jobs", type=int, default=2, help="with --synth: Yosys runs at once (default 2)")
+    r.add_argument("--timeout", type=positive, help="with --synth: seconds per Yosys run (default 3600)")
+    r.add_argument("--memory-gb", type=positive, help="with --synth: memory limit per Yosys run (default 16)")
+    r.add_argument("--jobs", type=count, default=2, help="with --synth: Yosys runs at once (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,14 +36,62 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: No resource count or per-layer figure of a real design is negative or comes near this;
+#: others (an edited file) would make the plots ask for images millions of pixels wide.
+MAX_REPORT_FIGURE = 1e9
+#: The most layers a report may list (each is a row of the plots).
+MAX_REPORT_LAYERS = 1000
+
+
+def _not_a_number(token: str):
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _implausible(report: dict) -> list[str]:
+    """Figures under resources and layers outside [0, `MAX_REPORT_FIGURE`], or more than
+    `MAX_REPORT_LAYERS` layers (paths as the schema's messages give them)."""
+    if len(report.get("layers", [])) > MAX_REPORT_LAYERS:
+        return [f"report.layers: {len(report['layers']):,} layers, more than the {MAX_REPORT_LAYERS:,} a report "
+                "may list"]
+    stack = [(f"report.{k}", report[k]) for k in ("resources", "layers") if k in report]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, dict):
+            stack += [(f"{where}.{k}", x) for k, x in v.items()]
+        elif isinstance(v, list):
+            stack += [(f"{where}[{i}]", x) for i, x in enumerate(v)]
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 <= v <= MAX_REPORT_FIGURE:
+            return [f"{where}: {v:g} is not a figure of any design (0 to {MAX_REPORT_FIGURE:g})"]
+    return []
+
+
 def load_report(outdir: Path) -> dict:
-    path = Path(outdir) / "report.json"
-    if not path.exists():
-        raise UserError(f"{outdir}: no report.json; run nnfpga compile first")
+    """report.json of ``outdir``, checked against its schema before anything reads it."""
+    from nnfpga.backends.report.schema import validate
+    outdir = Path(outdir)
+    path = outdir / "report.json"
+    if not outdir.is_dir():
+        raise UserError(f"{outdir}: not an nnfpga output directory (no such directory); run nnfpga compile first")
+    if not path.is_file():
+        hint = "" if (outdir / "ir.json").is_file() else " (it is not an nnfpga output directory)"
+        raise UserError(f"{outdir}: no report.json{hint}; run nnfpga compile first")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: corrupt report ({e})") from None
+        report = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_not_a_number)
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, or an integer of thousands of digits
+        raise UserError(f"{path}: corrupt report, not JSON text ({str(e)[:200]}); recompile the model with "
+                        "nnfpga compile") from None
+    except RecursionError:
+        raise UserError(f"{path}: corrupt report, nested too deeply; recompile the model with nnfpga compile") \
+            from None
+    if not isinstance(report, dict):
+        raise UserError(f"{path}: corrupt report: a JSON {type(report).__name__}, not an object; recompile the "
+                        "model with nnfpga compile")
+    errors = validate(report) or _implausible(report)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise UserError(f"{path}: corrupt report: {errors[0]}{more}; the schema is "
+                        "nnfpga/backends/report/schema.json; recompile the model with nnfpga compile")
+    return report
 
 
 def _refresh(outdir: Path, old: dict) -> dict:
@@ -72,11 +121,15 @@ def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeo
     from nnfpga.backends.report.text import print_summary
     from nnfpga.synth import yosys
     from nnfpga.synth.firmware import run_synthesis
+    from nnfpga.compiler.firmware_files import check_writable
     outdir = Path(outdir)
     report = load_report(outdir)
+    check_writable(outdir, ("report.html", "report.json", "report.md") if synth else ("report.html",))
     if synth:
         from nnfpga.compiler.driver import load_firmware
-        load_firmware(outdir)
+        from nnfpga.compiler.firmware_files import check_firmware_files
+        graph = load_firmware(outdir)
+        check_firmware_files(outdir, graph, ("verilog", "vhdl") if vhdl else ("verilog",), "Yosys synthesis")
         report = _refresh(outdir, report)
         sources = ["verilog"] + (["vhdl"] if vhdl else [])
         status = {src: "starting" for src in sources}

@@ -16,12 +16,12 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nnfpga.backends.report.text import print_verify
-    from nnfpga.compiler.driver import load_firmware, verify_firmware
+    from nnfpga.compiler.driver import check_simulators, load_firmware, verify_firmware
     from nnfpga.core.samples import load_bank, load_samples
     load_firmware(args.outdir)
-    sims = [s.strip() for s in args.sim.split(",") if s.strip()]
+    sims = check_simulators([s.strip() for s in args.sim.split(",") if s.strip()])
     summary = verify_firmware(args.outdir, load_samples(args.input), sims,
                               progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True),
-                              bank=load_bank(args.input))
+                              bank=load_bank(args.input), source=args.input)
     print_verify(summary)
     return 0 if summary["bit_exact"] else 1
