@@ -90,7 +90,7 @@ CASES = [
          ("y.npy", "does not exist"), _fw_and_samples),
     Case("cli-emulate-output-not-npy", ("emulate", "{tmp}/fw", "--input", "{tmp}/x.npy", "--output", "{tmp}/y.csv"),
          ("y.csv", "must end in .npy"), _fw_and_samples),
-    Case("cli-compile-output-is-file", ("compile", QMLP, "-o", "{tmp}/afile"), ("afile", "not an nnfpga output"),
+    Case("cli-compile-output-is-file", ("compile", QMLP, "-o", "{tmp}/afile"), ("afile", "not a folder"),
          lambda t: (t / "afile").write_text("mine"), outputs=()),
 ]
 
