@@ -11,6 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from nnfpga.ir.validate import load_ir
 from nnfpga.compiler.cli import main
 from nnfpga.compiler.frontends.onnx import onnx_to_ir
 from nnfpga.compiler.passes.error_bound import error_bound
@@ -599,7 +600,7 @@ def test_ir_json_round_trip_keeps_layouts(tmp_path):
     model = _qonnx_cnn(np.random.default_rng(1))
     graph = build_graph(_save(model, tmp_path))
     graph.save(tmp_path / "ir.json")
-    again = Graph.load(tmp_path / "ir.json")
+    again = load_ir(tmp_path / "ir.json", complete=False)
     assert again.input_layout == graph.input_layout and again.output_layout == graph.output_layout
     x = np.random.default_rng(2).uniform(-4, 4, (300, 2, 12, 8))
     assert np.array_equal(emulate(graph, x), emulate(again, x))

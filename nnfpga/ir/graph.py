@@ -130,12 +130,3 @@ class Graph:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1))
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Graph":
-        """The graph of an IR file (an ``ir.json`` or a ``--dump-ir`` file), its structure
-        validated (`nnfpga.ir.validate.load_ir`): a file that is not one raises
-        `nnfpga.ir.validate.IRFileError` (a ValueError).  `load_firmware` also checks that
-        an output directory's IR is consistent."""
-        from nnfpga.ir.validate import load_ir
-        return load_ir(path, complete=False)
