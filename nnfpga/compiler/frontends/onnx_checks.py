@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnfpga.compiler.frontends.model_file import check_model_file
 from nnfpga.compiler.frontends.onnx_quant import QONNX_DOMAINS
 from nnfpga.core.errors import UserError
 
@@ -70,15 +71,7 @@ ATTRIBUTE_TYPES: dict[str, dict[str, int]] = {
 # ----------------------------------------------------------------------------- the file
 def read_model_bytes(path: Path) -> bytes:
     """The bytes of an ONNX file, refused when missing, not a file or too big."""
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if not path.is_file():
-        raise UserError(f"{path}: not a file; an ONNX model file (.onnx) is needed")
-    size = path.stat().st_size
-    if size > MAX_ONNX_BYTES:
-        raise UserError(f"{path}: the file has {size} bytes, more than the {MAX_ONNX_BYTES} bytes "
-                        f"({MAX_ONNX_BYTES >> 20} MiB) nnfpga reads from an ONNX model; trigger networks fit in "
-                        "a few megabytes: check that this is the right file")
+    check_model_file(path, "an ONNX model file (.onnx)", MAX_ONNX_BYTES)
     return path.read_bytes()
 
 

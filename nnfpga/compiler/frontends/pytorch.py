@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from nnfpga.compiler.frontends.model_file import check_model_file
 from nnfpga.core.errors import UserError
 
 #: The ONNX opset the export asks for (inside the ONNX frontend's supported 13-26).
@@ -111,15 +112,7 @@ def torch_to_ir(source, precision=None):
 # ----------------------------------------------------------------------------- files
 def check_torchscript(path: Path) -> None:
     """Refuse anything that is not a TorchScript archive, without running any of it."""
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if not path.is_file():
-        raise UserError(f"{path}: not a file; a TorchScript archive (.pt/.pth) is needed")
-    size = path.stat().st_size
-    if size > MAX_TORCH_BYTES:
-        raise UserError(f"{path}: the file has {size} bytes, more than the {MAX_TORCH_BYTES} bytes "
-                        f"({MAX_TORCH_BYTES >> 20} MiB) nnfpga reads from a PyTorch model file; check that this "
-                        "is the right file")
+    check_model_file(path, "a TorchScript archive (.pt/.pth)", MAX_TORCH_BYTES)
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path}: not a TorchScript archive: {_not_zip(path)}. Instead, {_ADVICE}")
     try:
