@@ -97,7 +97,7 @@ _RULES: dict[type, Callable[..., str]] = {
     Clip: lambda op, w: _choose([(f"{op.a.name} {rel} {_lit(b, op.a.width, op.a.signed)}", _lit(b, w))
                                  for rel, b in clip_sides(op)], _cast(op.a, w)),
     Wrap: lambda op, w: _cast(op.a, w),
-    Rom: lambda op, w: f"{op.table.name}[{op.a.name}]" + (f"[{w - 1}:0]" if w < op.table.width else ""),
+    Rom: lambda op, w: f"{op.table.name}[{_rom_address(op)}]" + (f"[{w - 1}:0]" if w < op.table.width else ""),
     Reg: lambda op, w: _cast(op.a, w),
     ValidTap: lambda op, w: "in_valid" if op.delay == 0 else f"valid_sr[{op.delay - 1}]",
     Mux: lambda op, w: _choose([(f"{op.sel.name} == {_lit(k, op.sel.width)}", _cast(op.inputs[k], w))
@@ -108,6 +108,15 @@ _RULES: dict[type, Callable[..., str]] = {
     Max: lambda op, w: _choose([(f"$signed({_cast(op.a, _max_w(op))}) > $signed({_cast(op.b, _max_w(op))})",
                                  _cast(op.a, w))], _cast(op.b, w)),
 }
+
+
+def _rom_address(op: Rom) -> str:
+    """The address zero-extended to the table's index width: an address whose range
+    reaches only the low part of the table is narrower, and Verilator -Wall rejects an
+    array index narrower than the array needs (WIDTHEXPAND)."""
+    need = max(1, (len(op.table.entries) - 1).bit_length())
+    pad = need - op.a.width
+    return f"{{{pad}'b0, {op.a.name}}}" if pad > 0 else op.a.name
 
 
 def _max_w(op: Max) -> int:
