@@ -1,0 +1,397 @@
+"""Many small cores in one simulation build: Verilator, GHDL and the HLS C-sim.
+
+A Verilator build takes seconds and a g++ build of the ap_fixed headers about as long,
+so checking a thousand random networks one build each would take hours.  Here a batch
+of cores (each written with a unique ``name=``) is simulated by
+
+* one Verilog test bench instantiating every core, built once by ``verilator --binary
+  -Wall`` (so the build is also the lint of every core: any warning stops it),
+* one VHDL-2008 test bench, analysed with the cores by one ``ghdl -a`` (warnings are
+  collected as lint findings), elaborated and run once,
+* one C++ program that includes every core's HLS top in its own namespace,
+
+all driven from one stimulus file: one line per clock cycle holding, for every core,
+its ``in_valid`` and ``in_data`` (hex).  Core ``k`` takes its samples every ``ii``
+cycles from cycle 0.  Both test benches log ``<core> <cycle> <hex out_data>`` whenever a
+core's ``out_valid`` is high; Python checks each output arrives exactly ``latency``
+cycles after its input and decodes it.  Nothing here decides bit-exactness: callers
+compare the returned raw outputs with the golden emulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nnfpga.backends.hls import write_hls
+from nnfpga.backends.rtl.bus import from_hex, input_hex
+from nnfpga.backends.rtl.writer import write_rtl
+from nnfpga.ir.emulator import run_raw
+from nnfpga.ir.fixed import FixedType
+from nnfpga.ir.graph import Graph
+from nnfpga.sim import apfixed
+from nnfpga.sim.verilator import MAKE_FLAGS, verilator_env
+
+#: Cycles with ``rst`` high before the first stimulus line.
+RESET_CYCLES = 2
+
+
+@dataclass
+class Core:
+    """One compiled network of a batch and its raw stimulus."""
+
+    name: str
+    graph: Graph
+    fw: Path
+    info: dict
+    x_raw: np.ndarray
+    golden: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.x_raw = self.x_raw.reshape(len(self.x_raw), -1).astype(np.int64)
+        self.golden = run_raw(self.graph, self.x_raw.reshape(len(self.x_raw), *self.graph.input.info.shape))
+        self.golden = self.golden.reshape(len(self.x_raw), -1)
+
+    @property
+    def out_type(self) -> FixedType:
+        return FixedType.from_json(self.info["out_type"])
+
+    @property
+    def hls_dir(self) -> Path:
+        return self.fw / "hls"
+
+
+class BatchError(AssertionError):
+    """A simulator failed, or an output came at the wrong cycle or not at all."""
+
+
+def compile_cores(graphs: list[Graph], inputs: list[np.ndarray], root: Path) -> list[Core]:
+    """Write the RTL and HLS trees of ``graphs[k]`` under ``root/<name>``, where the
+    name is the graph's own (it must be unique in the batch and a legal identifier)."""
+    cores = []
+    for g, x in zip(graphs, inputs):
+        fw = Path(root) / g.name
+        info = write_rtl(g, fw, name=g.name)
+        write_hls(g, fw, "xcvu9p", 240.0)
+        cores.append(Core(g.name, g, fw, info, np.asarray(x)))
+    return cores
+
+
+# --------------------------------------------------------------------------- stimulus
+def _digits(bits: int) -> int:
+    return -(-bits // 4)
+
+
+def stimulus(cores: list[Core]) -> tuple[list[str], int]:
+    """The stimulus lines (one per cycle) and the number of cycles to simulate."""
+    words = [input_hex(c.x_raw, c.info) for c in cores]
+    idle = ["0" * _digits(c.info["in_bus_width"]) for c in cores]
+    last = max(len(c.x_raw) * c.info["ii_cycles"] for c in cores)
+    lines = []
+    for cyc in range(last):
+        fields = []
+        for k, c in enumerate(cores):
+            j, r = divmod(cyc, c.info["ii_cycles"])
+            on = r == 0 and j < len(c.x_raw)
+            fields.append(f"1 {words[k][j]}" if on else f"0 {idle[k]}")
+        lines.append(" ".join(fields))
+    n_cycles = last + max(c.info["latency_cycles"] for c in cores) + 2
+    lines += [" ".join(f"0 {i}" for i in idle)] * (n_cycles - last)
+    return lines, n_cycles
+
+
+def decode_log(cores: list[Core], log: str, sim: str) -> dict[str, np.ndarray]:
+    """Per core the raw outputs of a bench log, after checking every output's cycle."""
+    seen: dict[int, list[tuple[int, str]]] = {k: [] for k in range(len(cores))}
+    for line in log.splitlines():
+        if line.strip():
+            k, cyc, word = line.split()
+            seen[int(k)].append((int(cyc), word))
+    out = {}
+    for k, c in enumerate(cores):
+        ii, lat = c.info["ii_cycles"], c.info["latency_cycles"]
+        want = [j * ii + lat for j in range(len(c.x_raw))]
+        got = [cyc for cyc, _ in seen[k]]
+        if got != want:
+            raise BatchError(f"{sim}: core {c.name} (latency {lat}, II {ii}): outputs at cycles {got[:12]}, "
+                             f"expected {want[:12]}")
+        out[c.name] = from_hex([w for _, w in seen[k]], c.info["n_outputs"], c.out_type)
+    return out
+
+
+def _run(cmd: list[str], what: str, cwd: Path, env: dict | None = None, timeout: float = 900
+         ) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=timeout)
+    except subprocess.CalledProcessError as e:
+        tail = "\n".join((e.stderr + e.stdout).strip().splitlines()[-60:])
+        raise BatchError(f"{what} failed (exit {e.returncode}): {' '.join(cmd[:6])} ...\n{tail}") from None
+
+
+# --------------------------------------------------------------------------- Verilator
+VERILATOR_MAIN = r"""
+#include "Vprop_batch_tb.h"
+#include "verilated.h"
+// The bench is clocked from here (no --timing: the wheel's runtime lacks C++20
+// coroutines); it starts high so that the first edge is a falling one.
+int main(int argc, char **argv) {
+    VerilatedContext *ctx = new VerilatedContext;
+    ctx->commandArgs(argc, argv);
+    Vprop_batch_tb *top = new Vprop_batch_tb{ctx};
+    top->clk = 1;
+    top->eval();
+    while (!ctx->gotFinish()) {
+        top->clk = !top->clk;
+        top->eval();
+    }
+    top->final();
+    delete top;
+    delete ctx;
+    return 0;
+}
+"""
+
+
+def verilog_bench(cores: list[Core], n_cycles: int) -> str:
+    """A bench clocked by its ``clk`` input: at every falling edge it logs the outputs the
+    cores show for the coming rising edge, then sets their inputs for it."""
+    decl, inst, log, read, init = [], [], [], [], []
+    for k, c in enumerate(cores):
+        wi, wo = c.info["in_bus_width"], c.info["out_bus_width"]
+        decl += [f"  reg v{k};", f"  reg [{wi - 1}:0] d{k};", f"  wire ov{k};", f"  wire [{wo - 1}:0] q{k};"]
+        init.append(f"    v{k} = 1'b0; d{k} = {wi}'d0;")
+        inst.append(f"  {c.name} u{k} (.clk(clk), .rst(rst), .in_valid(v{k}), .in_data(d{k}), "
+                    f".out_valid(ov{k}), .out_data(q{k}));")
+        log.append(f'      if (ov{k}) $fwrite(fout, "{k} %0d %h\\n", cyc, q{k});')
+        read.append(f'      r = $fscanf(fin, " %h %h", v{k}, d{k});')
+    # The bench is not product code: its style warnings are off (the cores, in their own
+    # files, are linted with every warning).
+    return "\n".join([
+        "/* verilator lint_off UNUSEDSIGNAL */", "/* verilator lint_off DECLFILENAME */",
+        "/* verilator lint_off BLKSEQ */", "/* verilator lint_off WIDTHTRUNC */",
+        "/* verilator lint_off WIDTHEXPAND */",
+        "module prop_batch_tb (input clk);",
+        "  reg rst;", "  integer fin, fout, cyc, r;", *decl, *inst,
+        "  initial begin",
+        '    fin = $fopen("stim.txt", "r");', '    fout = $fopen("out.txt", "w");',
+        f"    cyc = -{RESET_CYCLES}; rst = 1'b1;", *init, "  end",
+        "  always @(negedge clk) begin",
+        "    rst = cyc < 0;",
+        f"    if (cyc >= 0 && cyc < {n_cycles}) begin", *log, *read, "    end",
+        f"    if (cyc == {n_cycles}) begin", "      $fclose(fout);", "      $fclose(fin);", "      $finish;", "    end",
+        "    cyc = cyc + 1;",
+        "  end",
+        "endmodule", ""])
+
+
+#: Flags of the batch build; -O0: the model runs a few hundred cycles, compiling dominates.
+BATCH_VERILATOR_FLAGS = ("--cc", "--exe", "-Wall", "--x-assign", "fast", "--x-initial", "fast", "--noassert")
+
+
+def run_verilator_batch(cores: list[Core], work: Path, stats: dict | None = None) -> dict[str, np.ndarray]:
+    """Build the batch with ``verilator -Wall`` (a warning in a core stops it) and run
+    it; returns the raw outputs per core."""
+    from nnfpga.sim.verilator import _cache_root, _global_objects
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    lines, n_cycles = stimulus(cores)
+    (work / "stim.txt").write_text("\n".join(lines) + "\n")
+    tb = work / "prop_batch_tb.v"
+    tb.write_text(verilog_bench(cores, n_cycles))
+    (work / "main.cpp").write_text(VERILATOR_MAIN)
+    exe, env = verilator_env()
+    sources = [str(c.fw / c.info["files"]["verilog"]) for c in cores]
+    obj = work / "obj"
+    cmd = [exe, *BATCH_VERILATOR_FLAGS, "--top-module", "prop_batch_tb", "--Mdir", str(obj),
+           "--prefix", "Vprop_batch_tb", "-o", "tb", *sources, str(tb), str(work / "main.cpp")]
+    t0 = time.perf_counter()
+    _run(cmd, "Verilator (lint -Wall and C++) of the batch", work, env)
+    # Verilator's runtime objects do not depend on the design: built once, kept in the
+    # same cache as nnfpga.sim.verilator's (under a key of these flags).
+    key = hashlib.sha256(("batch\0" + exe + " ".join(BATCH_VERILATOR_FLAGS) + MAKE_FLAGS).encode()).hexdigest()[:16]
+    runtime = _cache_root() / "verilator-runtime" / key
+    globals_ = _global_objects_of(obj, _global_objects)
+    for g in globals_:
+        if (runtime / g).is_file():
+            shutil.copyfile(runtime / g, obj / g)
+    _run(["make", "-C", str(obj), "-f", "Vprop_batch_tb.mk", "-j", "2", *MAKE_FLAGS.split(), "OPT_FAST=-O0"],
+         "C++ build of the batch's Verilator model", work, env)
+    runtime.mkdir(parents=True, exist_ok=True)
+    for g in globals_:
+        if not (runtime / g).is_file():
+            tmp = runtime / f".{g}.{os.getpid()}"
+            shutil.copyfile(obj / g, tmp)
+            os.replace(tmp, runtime / g)
+    t1 = time.perf_counter()
+    _run([str(obj / "tb")], "Verilator simulation of the batch", work, env)
+    if stats is not None:
+        stats.update(verilator_build_s=t1 - t0, verilator_run_s=time.perf_counter() - t1)
+    return decode_log(cores, (work / "out.txt").read_text(), "Verilator")
+
+
+def _global_objects_of(obj: Path, reader) -> list[str]:
+    """The runtime objects named in the build's class list (``Vprop_batch_tb_classes.mk``)."""
+    classes = obj / "Vprop_batch_tb_classes.mk"
+    alias = obj / "Vtop_classes.mk"
+    shutil.copyfile(classes, alias)
+    try:
+        return reader(obj)
+    finally:
+        alias.unlink()
+
+
+# --------------------------------------------------------------------------- GHDL
+def vhdl_bench(cores: list[Core], n_cycles: int) -> str:
+    decl, inst, log, read, var = [], [], [], [], []
+    for k, c in enumerate(cores):
+        wi, wo = c.info["in_bus_width"], c.info["out_bus_width"]
+        pi, po = 4 * _digits(wi), 4 * _digits(wo)
+        decl += [f"  signal v{k}, ov{k} : std_logic := '0';",
+                 f"  signal d{k} : std_logic_vector({pi - 1} downto 0) := (others => '0');",
+                 f"  signal q{k} : std_logic_vector({po - 1} downto 0) := (others => '0');"]
+        var.append(f"    variable dv{k} : std_logic_vector({pi - 1} downto 0);")
+        inst.append(f"  u{k} : entity work.{c.name} port map (clk => clk, rst => rst, in_valid => v{k}, "
+                    f"in_data => d{k}({wi - 1} downto 0), out_valid => ov{k}, out_data => q{k}({wo - 1} downto 0));")
+        log.append(f'      if ov{k} = \'1\' then write(lo, string\'("{k} ") & integer\'image(cyc) & " "); '
+                   f"hwrite(lo, q{k}); writeline(fout, lo); end if;")
+        read.append(f"      hread(li, vb); hread(li, dv{k}); v{k} <= vb(0); d{k} <= dv{k};")
+    return "\n".join([
+        "library ieee;", "use ieee.std_logic_1164.all;", "use std.textio.all;", "",
+        "entity prop_batch_tb is", "end entity prop_batch_tb;", "",
+        "architecture sim of prop_batch_tb is",
+        "  signal clk : std_logic := '0';", "  signal rst : std_logic := '1';",
+        "  signal done : boolean := false;", *decl, "begin",
+        "  clk <= not clk after 5 ns when not done else '0';", *inst,
+        "  stim : process",
+        '    file fin : text open read_mode is "stim.txt";',
+        '    file fout : text open write_mode is "out.txt";',
+        "    variable li, lo : line;", "    variable vb : std_logic_vector(3 downto 0);", *var,
+        "  begin",
+        *["    wait until falling_edge(clk);"] * RESET_CYCLES,
+        "    rst <= '0';",
+        f"    for cyc in 0 to {n_cycles - 1} loop", *log,
+        "      readline(fin, li);", *read,
+        "      wait until falling_edge(clk);", "    end loop;",
+        "    done <= true;", "    wait;", "  end process stim;",
+        "end architecture sim;", ""])
+
+
+def run_ghdl_batch(cores: list[Core], work: Path, stats: dict | None = None
+                   ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Analyse every core and the bench (``ghdl -a --std=08``), elaborate, run; returns
+    the raw outputs per core and GHDL's warnings about the cores (lint findings)."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    lines, n_cycles = stimulus(cores)
+    (work / "stim.txt").write_text("\n".join(lines) + "\n")
+    tb = work / "prop_batch_tb.vhd"
+    tb.write_text(vhdl_bench(cores, n_cycles))
+    ghdl = shutil.which("ghdl")
+    if ghdl is None:
+        raise BatchError("GHDL is not on PATH (run make setup)")
+    sources = [str(c.fw / c.info["files"]["vhdl"]) for c in cores]
+    t0 = time.perf_counter()
+    analysed = _run([ghdl, "-a", "--std=08", *sources, str(tb)], "GHDL analysis of the batch", work)
+    _run([ghdl, "-e", "--std=08", "prop_batch_tb"], "GHDL elaboration of the batch", work)
+    t1 = time.perf_counter()
+    _run([ghdl, "-r", "--std=08", "prop_batch_tb"], "GHDL simulation of the batch", work)
+    if stats is not None:
+        stats.update(ghdl_build_s=t1 - t0, ghdl_run_s=time.perf_counter() - t1)
+    warnings = [w for w in (analysed.stderr + analysed.stdout).splitlines() if w.strip()]
+    return decode_log(cores, (work / "out.txt").read_text(), "GHDL"), warnings
+
+
+# --------------------------------------------------------------------------- C-sim
+_GUARD = re.compile(r"^#ifndef (\w+)\s*\n#define \1\b", re.M)
+
+
+def _guards(tree: Path, files: list[str]) -> list[str]:
+    found = []
+    for rel in files:
+        m = _GUARD.search((tree / rel).read_text())
+        if m and m.group(1) != "NNFPGA_HLS_H_":
+            found.append(m.group(1))
+    return found
+
+
+def csim_program(cores: list[Core]) -> str:
+    """Every core's HLS top in a namespace of its own (the trees share header names and
+    include guards, which are reset before each), and a main that runs them in turn."""
+    first = cores[0].hls_dir
+    parts = ["#include <cstdio>", "#include <cstdlib>", "#include <ap_fixed.h>", "#include <ap_int.h>",
+             f'#include "{first / "nnfpga_hls.h"}"', ""]
+    calls = []
+    for k, c in enumerate(cores):
+        man = _manifest(c)
+        parts += [f"#undef {g}" for g in _guards(c.hls_dir, man["headers"])]
+        parts += [f"namespace core{k} {{", *[f'#include "{c.hls_dir / s}"' for s in man["sources"]],
+                  "static void run(FILE *in, FILE *out, long n) {",
+                  "    static input_t x[N_IN];", "    static result_t y[N_OUT];",
+                  "    for (long s = 0; s < n; s++) {",
+                  "        for (unsigned i = 0; i < N_IN; i++) {",
+                  "            long long v;",
+                  "            if (std::fscanf(in, \"%lld\", &v) != 1) std::exit(2);",
+                  "            nnfpga::set_raw(x[i], v);", "        }",
+                  f"        {man['top']}(x, y);",
+                  "        for (unsigned i = 0; i < N_OUT; i++)",
+                  "            std::fprintf(out, \"%lld \", (long long)nnfpga::get_raw(y[i]));",
+                  "        std::fprintf(out, \"\\n\");", "    }", "}", f"}}  // namespace core{k}", ""]
+        calls.append(f"    core{k}::run(in, out, {len(c.x_raw)});")
+    parts += ["int main(int argc, char **argv) {", "    if (argc != 3) return 2;",
+              "    FILE *in = std::fopen(argv[1], \"r\");", "    FILE *out = std::fopen(argv[2], \"w\");",
+              "    if (!in || !out) return 2;", *calls, "    std::fclose(out);", "    return 0;", "}", ""]
+    return "\n".join(parts)
+
+
+def _manifest(c: Core) -> dict:
+    import json
+    return json.loads((c.hls_dir / "nnfpga_hls.json").read_text())
+
+
+def run_csim_batch(cores: list[Core], work: Path, stats: dict | None = None) -> dict[str, np.ndarray]:
+    work = Path(work)
+    t0 = time.perf_counter()
+    exe = apfixed.compile_cpp(csim_program(cores), work, "prop_batch_csim", extra_flags=["-O0"])
+    t1 = time.perf_counter()
+    rows = [" ".join(map(str, row)) for c in cores for row in c.x_raw.tolist()]
+    (work / "csim_in.txt").write_text("\n".join(rows) + "\n")
+    _run([str(exe), "csim_in.txt", "csim_out.txt"], "C-sim of the batch", work)
+    if stats is not None:
+        stats.update(csim_build_s=t1 - t0, csim_run_s=time.perf_counter() - t1)
+    values = (work / "csim_out.txt").read_text().splitlines()
+    out, pos = {}, 0
+    for c in cores:
+        block = values[pos:pos + len(c.x_raw)]
+        pos += len(c.x_raw)
+        raw = np.array([[int(v) for v in line.split()] for line in block], dtype=np.int64)
+        out[c.name] = _sign_extend(raw.reshape(len(c.x_raw), -1), c.out_type)
+    return out
+
+
+def _sign_extend(raw: np.ndarray, t: FixedType) -> np.ndarray:
+    v = np.bitwise_and(raw, (1 << t.width) - 1)
+    return np.where(v >= 1 << (t.width - 1), v - (1 << t.width), v) if t.signed else v
+
+
+# --------------------------------------------------------------------------- checking
+def mismatches(cores: list[Core], results: dict[str, dict[str, np.ndarray]]) -> list[str]:
+    """One line per (simulator, core) whose outputs differ from the golden model."""
+    bad = []
+    for sim, outs in results.items():
+        for c in cores:
+            got = outs[c.name]
+            if got.shape != c.golden.shape or not np.array_equal(got, c.golden):
+                rows = np.flatnonzero((got != c.golden).any(axis=1)) if got.shape == c.golden.shape else []
+                r = int(rows[0]) if len(rows) else 0
+                bad.append(f"{sim}: {c.name} differs from golden on {len(rows)} of {len(c.x_raw)} samples; "
+                           f"first: input {c.x_raw[r].tolist()} golden {c.golden[r].tolist()} "
+                           f"{sim} {got[r].tolist() if got.shape == c.golden.shape else got.shape}")
+    return bad
