@@ -395,3 +395,18 @@ def mismatches(cores: list[Core], results: dict[str, dict[str, np.ndarray]]) -> 
                            f"first: input {c.x_raw[r].tolist()} golden {c.golden[r].tolist()} "
                            f"{sim} {got[r].tolist() if got.shape == c.golden.shape else got.shape}")
     return bad
+
+
+def simulate_all(cores: list[Core], work: Path) -> tuple[dict[str, dict[str, np.ndarray]], list[str], dict]:
+    """The three simulators of one batch, side by side (each is one external build, so
+    threads overlap them); returns their outputs, GHDL's warnings and the timings."""
+    from concurrent.futures import ThreadPoolExecutor
+    work = Path(work)
+    stats: dict = {}
+    with ThreadPoolExecutor(3) as pool:
+        vl = pool.submit(run_verilator_batch, cores, work / "verilator", stats)
+        gh = pool.submit(run_ghdl_batch, cores, work / "ghdl", stats)
+        cs = pool.submit(run_csim_batch, cores, work / "csim", stats)
+        ghdl_out, warnings = gh.result()
+        results = {"verilator": vl.result(), "ghdl": ghdl_out, "csim": cs.result()}
+    return results, warnings, stats

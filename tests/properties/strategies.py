@@ -86,16 +86,26 @@ def network_specs(draw) -> dict:
                   "image": image, "convs": [], "dense": []}
     if image:
         spec["shape"] = (draw(st.integers(2, 5)), draw(st.integers(2, 5)), draw(st.integers(1, 2)))
+        h, w = spec["shape"][:2]
         for _ in range(draw(st.integers(0, 2))):
+            kernel = draw(st.sampled_from([(1, 1), (2, 2), (3, 3), (2, 1)]))
+            strides = draw(st.sampled_from([(1, 1), (2, 1)]))
+            # a kernel larger than the image is refused unless the padding is "same"
+            padding = draw(st.sampled_from(["valid", "same"])) if kernel[0] <= h and kernel[1] <= w else "same"
+            pool = draw(st.sampled_from([None, (2, 2), (2, 1)]))
+            h, w = _after(h, kernel[0], strides[0], padding), _after(w, kernel[1], strides[1], padding)
+            if pool is not None:
+                h, w = -(-h // pool[0]), -(-w // pool[1])
             spec["convs"].append({
-                "filters": draw(st.integers(1, 3)), "kernel": draw(st.sampled_from([(1, 1), (2, 2), (3, 3), (2, 1)])),
-                "padding": draw(st.sampled_from(["valid", "same"])), "strides": draw(st.sampled_from([(1, 1), (2, 1)])),
+                "filters": draw(st.integers(1, 3)), "kernel": kernel, "padding": padding, "strides": strides,
                 "quantizer": draw(weight_quantizers()), "sparsity": draw(st.sampled_from([0.0, 0.3, 0.7])),
                 "reuse": draw(st.integers(1, 4)), "activation": draw(activation_spec(allow_tables=False)),
-                "pool": draw(st.sampled_from([None, (2, 2), (2, 1)]))})
+                "pool": pool})
     else:
         spec["shape"] = (draw(st.integers(1, 8)),)
-        spec["input_activation"] = draw(st.sampled_from([None, "leaky_relu", "hard_sigmoid"]))
+        # the IR refuses a hard sigmoid of an input without fractional bits
+        choices = [None, "leaky_relu"] + (["hard_sigmoid"] if spec["input_type"].frac > 0 else [])
+        spec["input_activation"] = draw(st.sampled_from(choices))
     for _ in range(draw(st.integers(1, 3))):
         spec["dense"].append({
             "units": draw(st.integers(1, 8)), "quantizer": draw(weight_quantizers()),
@@ -103,6 +113,10 @@ def network_specs(draw) -> dict:
             "out_type": draw(st.one_of(st.none(), st.none(), small_types())),
             "activation": draw(activation_spec())})
     return spec
+
+
+def _after(size: int, kernel: int, stride: int, padding: str) -> int:
+    return -(-size // stride) if padding == "same" else (size - kernel) // stride + 1
 
 
 def _weights(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, q: Quantizer, sparsity: float):

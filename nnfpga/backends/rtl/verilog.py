@@ -103,7 +103,7 @@ _RULES: dict[type, Callable[..., str]] = {
     Mux: lambda op, w: _choose([(f"{op.sel.name} == {_lit(k, op.sel.width)}", _cast(op.inputs[k], w))
                                 for k in range(op.sel.lo, op.sel.hi)], _cast(op.inputs[op.sel.hi], w)),
     # signed operands of their natural widths (a DSP's shape), extended by the context
-    Mul: lambda op, w: f"{_signed(op.a)} * {_signed(op.b)}",
+    Mul: lambda op, w: f"{_factor(op.a, w)} * {_factor(op.b, w)}",
     Acc: lambda op, w: f"{op.out.name} + {_cast(op.a, w)}",  # an accumulator's sum
     Max: lambda op, w: _choose([(f"$signed({_cast(op.a, _max_w(op))}) > $signed({_cast(op.b, _max_w(op))})",
                                  _cast(op.a, w))], _cast(op.b, w)),
@@ -136,6 +136,19 @@ def _signed(s: Signal) -> str:
     if s.is_const:
         return f"$signed({_lit(s.value, abs(s.value).bit_length() + 1)})"
     return f"$signed({s.name})" if s.signed else f"$signed({{1'b0, {s.name}}})"
+
+
+def _factor(s: Signal, w: int) -> str:
+    """A factor of a ``w``-bit product: `_signed`, or only the low ``w`` bits of an
+    operand wider than the product (the range analysis knows the product fits in ``w``
+    bits; the low bits of the factors give its low bits, and Verilator -Wall rejects the
+    implicit truncation of a wider product, WIDTHTRUNC)."""
+    natural = abs(s.value).bit_length() + 1 if s.is_const else s.width + (0 if s.signed else 1)
+    if natural <= w:
+        return _signed(s)
+    if s.is_const:
+        return f"$signed({_lit(s.value, w)})"
+    return f"$signed({s.name})" if s.width == w else f"$signed({s.name}[{w - 1}:0])"
 
 
 def _stateful(op: Op, ind: str) -> list[str]:
