@@ -322,18 +322,25 @@ def _guards(tree: Path, files: list[str]) -> list[str]:
     return found
 
 
-def csim_program(cores: list[Core]) -> str:
-    """Every core's HLS top in a namespace of its own (the trees share header names and
-    include guards, which are reset before each), and a main that runs them in turn."""
-    first = cores[0].hls_dir
+#: Cores per C++ translation unit: one huge unit compiles superlinearly slowly (and
+#: needs gigabytes); units of this size compile in parallel and link in a second.
+CSIM_CORES_PER_UNIT = 12
+CSIM_FLAGS = ("-std=c++14", "-O0", "-Wno-mismatched-new-delete", "-Wno-mismatched-dealloc",
+              "-Wno-free-nonheap-object")
+
+
+def csim_unit(cores: list[Core], first: int) -> str:
+    """The HLS tops of ``cores`` (numbered from ``first``), each in a namespace of its own
+    (the trees share header names and include guards, which are reset before each), with
+    a ``run`` function per core that reads raw inputs and prints raw outputs."""
+    hls_h = cores[0].hls_dir / "nnfpga_hls.h"
     parts = ["#include <cstdio>", "#include <cstdlib>", "#include <ap_fixed.h>", "#include <ap_int.h>",
-             f'#include "{first / "nnfpga_hls.h"}"', ""]
-    calls = []
-    for k, c in enumerate(cores):
+             f'#include "{hls_h}"', ""]
+    for k, c in enumerate(cores, first):
         man = _manifest(c)
         parts += [f"#undef {g}" for g in _guards(c.hls_dir, man["headers"])]
         parts += [f"namespace core{k} {{", *[f'#include "{c.hls_dir / s}"' for s in man["sources"]],
-                  "static void run(FILE *in, FILE *out, long n) {",
+                  "void run(FILE *in, FILE *out, long n) {",
                   "    static input_t x[N_IN];", "    static result_t y[N_OUT];",
                   "    for (long s = 0; s < n; s++) {",
                   "        for (unsigned i = 0; i < N_IN; i++) {",
@@ -344,11 +351,16 @@ def csim_program(cores: list[Core]) -> str:
                   "        for (unsigned i = 0; i < N_OUT; i++)",
                   "            std::fprintf(out, \"%lld \", (long long)nnfpga::get_raw(y[i]));",
                   "        std::fprintf(out, \"\\n\");", "    }", "}", f"}}  // namespace core{k}", ""]
-        calls.append(f"    core{k}::run(in, out, {len(c.x_raw)});")
-    parts += ["int main(int argc, char **argv) {", "    if (argc != 3) return 2;",
-              "    FILE *in = std::fopen(argv[1], \"r\");", "    FILE *out = std::fopen(argv[2], \"w\");",
-              "    if (!in || !out) return 2;", *calls, "    std::fclose(out);", "    return 0;", "}", ""]
     return "\n".join(parts)
+
+
+def csim_main(cores: list[Core]) -> str:
+    decls = [f"namespace core{k} {{ void run(FILE *in, FILE *out, long n); }}" for k in range(len(cores))]
+    calls = [f"    core{k}::run(in, out, {len(c.x_raw)});" for k, c in enumerate(cores)]
+    return "\n".join(["#include <cstdio>", *decls, "int main(int argc, char **argv) {",
+                      "    if (argc != 3) return 2;",
+                      "    FILE *in = std::fopen(argv[1], \"r\");", "    FILE *out = std::fopen(argv[2], \"w\");",
+                      "    if (!in || !out) return 2;", *calls, "    std::fclose(out);", "    return 0;", "}", ""])
 
 
 def _manifest(c: Core) -> dict:
@@ -356,10 +368,36 @@ def _manifest(c: Core) -> dict:
     return json.loads((c.hls_dir / "nnfpga_hls.json").read_text())
 
 
+def build_csim_batch(cores: list[Core], work: Path) -> Path:
+    """Compile the units two at a time (the machine's cores) and link them."""
+    from concurrent.futures import ThreadPoolExecutor
+    work.mkdir(parents=True, exist_ok=True)
+    cxx = shutil.which("g++")
+    if cxx is None:
+        raise BatchError("g++ is not on PATH")
+    inc = f"-I{apfixed.ap_types_include_dir()}"
+    units = [(work / "main.cpp", csim_main(cores))]
+    for u in range(0, len(cores), CSIM_CORES_PER_UNIT):
+        units.append((work / f"unit{u}.cpp", csim_unit(cores[u:u + CSIM_CORES_PER_UNIT], u)))
+    for path, text in units:
+        path.write_text(text)
+
+    def compile_one(path: Path) -> Path:
+        obj = path.with_suffix(".o")
+        _run([cxx, *CSIM_FLAGS, inc, "-c", str(path), "-o", str(obj)], f"g++ {path.name}", work)
+        return obj
+
+    with ThreadPoolExecutor(2) as pool:
+        objs = list(pool.map(compile_one, [p for p, _ in units]))
+    exe = work / "prop_batch_csim"
+    _run([cxx, *map(str, objs), "-o", str(exe)], "linking the C-sim batch", work)
+    return exe
+
+
 def run_csim_batch(cores: list[Core], work: Path, stats: dict | None = None) -> dict[str, np.ndarray]:
     work = Path(work)
     t0 = time.perf_counter()
-    exe = apfixed.compile_cpp(csim_program(cores), work, "prop_batch_csim", extra_flags=["-O0"])
+    exe = build_csim_batch(cores, work)
     t1 = time.perf_counter()
     rows = [" ".join(map(str, row)) for c in cores for row in c.x_raw.tolist()]
     (work / "csim_in.txt").write_text("\n".join(rows) + "\n")
