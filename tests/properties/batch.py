@@ -355,12 +355,32 @@ def csim_unit(cores: list[Core], first: int) -> str:
 
 
 def csim_main(cores: list[Core]) -> str:
+    """Runs every core in a child process of its own (``in<k>.txt`` to ``out<k>.txt``):
+    an ap_fixed header assertion in one core's C-sim aborts that core only, and the
+    parent reports it on stdout as ``ABORT <k>``."""
     decls = [f"namespace core{k} {{ void run(FILE *in, FILE *out, long n); }}" for k in range(len(cores))]
-    calls = [f"    core{k}::run(in, out, {len(c.x_raw)});" for k, c in enumerate(cores)]
-    return "\n".join(["#include <cstdio>", *decls, "int main(int argc, char **argv) {",
-                      "    if (argc != 3) return 2;",
-                      "    FILE *in = std::fopen(argv[1], \"r\");", "    FILE *out = std::fopen(argv[2], \"w\");",
-                      "    if (!in || !out) return 2;", *calls, "    std::fclose(out);", "    return 0;", "}", ""])
+    table = ",\n".join(f"    {{core{k}::run, {len(c.x_raw)}}}" for k, c in enumerate(cores))
+    return "\n".join(["#include <cstdio>", "#include <sys/wait.h>", "#include <unistd.h>", *decls,
+                      "struct Entry { void (*run)(FILE *, FILE *, long); long n; };",
+                      "static const Entry cores[] = {", table, "};",
+                      "int main() {",
+                      "    for (unsigned k = 0; k < sizeof cores / sizeof cores[0]; k++) {",
+                      "        std::fflush(stdout);",
+                      "        pid_t pid = fork();",
+                      "        if (pid == 0) {",
+                      "            char a[32], b[32];",
+                      "            std::snprintf(a, sizeof a, \"in%u.txt\", k);",
+                      "            std::snprintf(b, sizeof b, \"out%u.txt\", k);",
+                      "            FILE *in = std::fopen(a, \"r\"), *out = std::fopen(b, \"w\");",
+                      "            if (!in || !out) _exit(2);",
+                      "            cores[k].run(in, out, cores[k].n);",
+                      "            _exit(std::fclose(out) == 0 ? 0 : 2);",
+                      "        }",
+                      "        int status = 0;",
+                      "        if (pid < 0 || waitpid(pid, &status, 0) < 0) return 2;",
+                      "        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) std::printf(\"ABORT %u\\n\", k);",
+                      "    }",
+                      "    return 0;", "}", ""])
 
 
 def _manifest(c: Core) -> dict:
@@ -394,24 +414,30 @@ def build_csim_batch(cores: list[Core], work: Path) -> Path:
     return exe
 
 
-def run_csim_batch(cores: list[Core], work: Path, stats: dict | None = None) -> dict[str, np.ndarray]:
+def run_csim_batch(cores: list[Core], work: Path, stats: dict | None = None
+                   ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The raw outputs of each core's C-sim, and the cores whose C-sim aborted (with
+    the reason: the ap_fixed headers' assertion on stderr)."""
     work = Path(work)
     t0 = time.perf_counter()
     exe = build_csim_batch(cores, work)
     t1 = time.perf_counter()
-    rows = [" ".join(map(str, row)) for c in cores for row in c.x_raw.tolist()]
-    (work / "csim_in.txt").write_text("\n".join(rows) + "\n")
-    _run([str(exe), "csim_in.txt", "csim_out.txt"], "C-sim of the batch", work)
+    for k, c in enumerate(cores):
+        (work / f"in{k}.txt").write_text("".join(" ".join(map(str, row)) + "\n" for row in c.x_raw.tolist()))
+    run = _run([str(exe)], "C-sim of the batch", work)
     if stats is not None:
         stats.update(csim_build_s=t1 - t0, csim_run_s=time.perf_counter() - t1)
-    values = (work / "csim_out.txt").read_text().splitlines()
-    out, pos = {}, 0
-    for c in cores:
-        block = values[pos:pos + len(c.x_raw)]
-        pos += len(c.x_raw)
-        raw = np.array([[int(v) for v in line.split()] for line in block], dtype=np.int64)
+    aborted_ids = {int(line.split()[1]) for line in run.stdout.splitlines() if line.startswith("ABORT")}
+    reasons = [line for line in run.stderr.splitlines() if "Assertion" in line or "abort" in line.lower()]
+    out, aborted = {}, {}
+    for k, c in enumerate(cores):
+        if k in aborted_ids:
+            aborted[c.name] = "; ".join(r.split("]: ")[-1] for r in reasons[:1]) or "aborted"
+            continue
+        lines = (work / f"out{k}.txt").read_text().splitlines()
+        raw = np.array([[int(v) for v in line.split()] for line in lines], dtype=np.int64)
         out[c.name] = _sign_extend(raw.reshape(len(c.x_raw), -1), c.out_type)
-    return out
+    return out, aborted
 
 
 def _sign_extend(raw: np.ndarray, t: FixedType) -> np.ndarray:
@@ -425,6 +451,8 @@ def mismatches(cores: list[Core], results: dict[str, dict[str, np.ndarray]]) -> 
     bad = []
     for sim, outs in results.items():
         for c in cores:
+            if c.name not in outs:
+                continue  # a C-sim abort: reported by the caller
             got = outs[c.name]
             if got.shape != c.golden.shape or not np.array_equal(got, c.golden):
                 rows = np.flatnonzero((got != c.golden).any(axis=1)) if got.shape == c.golden.shape else []
@@ -437,7 +465,8 @@ def mismatches(cores: list[Core], results: dict[str, dict[str, np.ndarray]]) -> 
 
 def simulate_all(cores: list[Core], work: Path) -> tuple[dict[str, dict[str, np.ndarray]], list[str], dict]:
     """The three simulators of one batch, side by side (each is one external build, so
-    threads overlap them); returns their outputs, GHDL's warnings and the timings."""
+    threads overlap them); returns their outputs, GHDL's warnings and the timings (with
+    ``csim_aborted``: the cores whose C-sim aborted, and why)."""
     from concurrent.futures import ThreadPoolExecutor
     work = Path(work)
     stats: dict = {}
@@ -446,5 +475,7 @@ def simulate_all(cores: list[Core], work: Path) -> tuple[dict[str, dict[str, np.
         gh = pool.submit(run_ghdl_batch, cores, work / "ghdl", stats)
         cs = pool.submit(run_csim_batch, cores, work / "csim", stats)
         ghdl_out, warnings = gh.result()
-        results = {"verilator": vl.result(), "ghdl": ghdl_out, "csim": cs.result()}
+        csim_out, aborted = cs.result()
+        results = {"verilator": vl.result(), "ghdl": ghdl_out, "csim": csim_out}
+    stats["csim_aborted"] = aborted
     return results, warnings, stats

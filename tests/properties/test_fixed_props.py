@@ -207,7 +207,7 @@ def run_profile(batches: int, per_batch: int) -> int:
 
     @settings(max_examples=batches, derandomize=True, database=None, deadline=None,
               phases=[Phase.explicit, Phase.generate], print_blob=False,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
     @given(st.lists(cases(), min_size=per_batch, max_size=per_batch))
     def check(batch):
         with tempfile.TemporaryDirectory(prefix="nnfpga-fixed-props-") as tmp:
