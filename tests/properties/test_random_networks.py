@@ -63,7 +63,8 @@ def run_profile(profile: Profile) -> dict:
 
     @settings(max_examples=profile.batches, derandomize=True, database=None, deadline=None,
               phases=[Phase.explicit, Phase.generate], print_blob=False,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                     HealthCheck.large_base_example])
     @given(st.lists(network_specs(), min_size=profile.per_batch, max_size=profile.per_batch))
     def check(specs):
         graphs, inputs, by_name = [], [], {}
