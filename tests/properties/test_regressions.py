@@ -5,7 +5,10 @@
 * a relu rounded half-to-even into a 4-bit type: the RTL range of the rounded value was
   one wider than the IR's ("range analyses disagree", an internal error);
 * a time-multiplexed Dense layer (reuse 2) whose accumulator's partial sums leave the
-  final sum's range: the same internal error.  Not fixed yet: this test fails until it is.
+  final sum's range: the same internal error.  Not fixed yet: this test fails until it is;
+* an HLS Dense layer whose output conversion rounds away more bits than its accumulator
+  has: the ap_fixed headers' C simulation asserts and the C-sim aborts.  Not fixed yet
+  (the HLS backend): this test fails until it is.
 """
 
 from __future__ import annotations
@@ -92,3 +95,31 @@ def test_reuse_partial_sum_range(tmp_path):
     g = build_network(REUSE_SPEC, "reuse_range")
     info = write_rtl(g, tmp_path, name="reuse_range")
     assert info["latency_cycles"] > 0
+
+
+HLS_ROUNDING_SPEC = {
+    "seed": 1066, "image": False, "shape": (2,), "convs": [],
+    "input_type": FixedType(7, 3, False, Rounding.RND_CONV, Overflow.WRAP),
+    "dense": [{"units": 1, "quantizer": Quantizer(WeightKind.FIXED, FixedType(8, 0, True, Rounding.RND_CONV,
+                                                                             Overflow.SAT)),
+               "sparsity": 0.5, "reuse": 1, "out_type": FixedType(3, 0, True, Rounding.RND, Overflow.WRAP),
+               "activation": {"function": "linear", "out_type": FixedType(6, 6, True, Rounding.RND_CONV,
+                                                                           Overflow.WRAP)}},
+              {"units": 1, "quantizer": Quantizer(WeightKind.BINARY), "sparsity": 0.0, "reuse": 1,
+               "out_type": FixedType(2, 3, True, Rounding.RND, Overflow.SAT), "activation": None}],
+}
+
+
+def test_hls_csim_rounding_far_below_lsb(tmp_path):
+    """KNOWN BUG (fails): fc1's accumulator is ``ap_fixed<3,0>`` (its input is the
+    constant 0, so it holds the bias) and its output type ``ap_fixed<2,3,AP_RND,AP_SAT>``
+    has its LSB at 2: ``y[j] = acc[j]`` rounds across 4 bits of a 3-bit source, and
+    ap_fixed's C simulation aborts ("Attempting to read bit beyond MSB"; see
+    tests/test_fixed_apfixed.py::header_asserts).  The IR (and the RTL) give 0."""
+    from nnfpga.backends.hls import write_hls
+    from nnfpga.sim.csim import run_csim
+    g = build_network(HLS_ROUNDING_SPEC, "hls_round")
+    write_hls(g, tmp_path, "xcvu9p", 240.0)
+    x = grid_inputs(g, 12, seed=1)
+    y = run_csim(tmp_path, x)
+    assert np.array_equal(y.reshape(len(x), -1), run_raw(g, x).reshape(len(x), -1))
