@@ -218,12 +218,19 @@ class Shr(Op):
     kind: ClassVar[str] = "shr"
     a: Signal = None
     s: int = 0
+    #: The exact range of the result when the lowering knows better than ``a``'s range:
+    #: a rounding adder's range ignores that its correction bit depends on ``a``
+    #: (RND_CONV), but rounding is monotone, so the rounded ends bound the result.
+    bound: tuple[int, int] | None = None
 
     def operands(self) -> list[Signal]:
         return [self.a]
 
     def range(self) -> tuple[int, int]:
-        return self.a.lo >> self.s, self.a.hi >> self.s
+        lo, hi = self.a.lo >> self.s, self.a.hi >> self.s
+        if self.bound is not None:
+            lo, hi = max(lo, self.bound[0]), min(hi, self.bound[1])
+        return lo, hi
 
 
 @dataclass(eq=False)

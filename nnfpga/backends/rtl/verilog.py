@@ -98,17 +98,26 @@ _RULES: dict[type, Callable[..., str]] = {
     Clip: lambda op, w: _choose([(f"{op.a.name} {rel} {_lit(b, op.a.width, op.a.signed)}", _lit(b, w))
                                  for rel, b in clip_sides(op)], _cast(op.a, w)),
     Wrap: lambda op, w: _cast(op.a, w),
-    Rom: lambda op, w: f"{op.table.name}[{op.a.name}]" + (f"[{w - 1}:0]" if w < op.table.width else ""),
+    Rom: lambda op, w: f"{op.table.name}[{_rom_address(op)}]" + (f"[{w - 1}:0]" if w < op.table.width else ""),
     Reg: lambda op, w: _cast(op.a, w),
     ValidTap: lambda op, w: "in_valid" if op.delay == 0 else f"valid_sr[{op.delay - 1}]",
     Mux: lambda op, w: _choose([(f"{op.sel.name} == {_lit(k, op.sel.width)}", _cast(op.inputs[k], w))
                                 for k in range(op.sel.lo, op.sel.hi)], _cast(op.inputs[op.sel.hi], w)),
     # signed operands of their natural widths (a DSP's shape), extended by the context
-    Mul: lambda op, w: f"{_signed(op.a)} * {_signed(op.b)}",
+    Mul: lambda op, w: f"{_factor(op.a, w)} * {_factor(op.b, w)}",
     Acc: lambda op, w: f"{op.out.name} + {_cast(op.a, w)}",  # an accumulator's sum
     Max: lambda op, w: _choose([(f"$signed({_cast(op.a, _max_w(op))}) > $signed({_cast(op.b, _max_w(op))})",
                                  _cast(op.a, w))], _cast(op.b, w)),
 }
+
+
+def _rom_address(op: Rom) -> str:
+    """The address zero-extended to the table's index width: an address whose range
+    reaches only the low part of the table is narrower, and Verilator -Wall rejects an
+    array index narrower than the array needs (WIDTHEXPAND)."""
+    need = max(1, (len(op.table.entries) - 1).bit_length())
+    pad = need - op.a.width
+    return f"{{{pad}'b0, {op.a.name}}}" if pad > 0 else op.a.name
 
 
 def _max_w(op: Max) -> int:
@@ -128,6 +137,19 @@ def _signed(s: Signal) -> str:
     if s.is_const:
         return f"$signed({_lit(s.value, abs(s.value).bit_length() + 1)})"
     return f"$signed({s.name})" if s.signed else f"$signed({{1'b0, {s.name}}})"
+
+
+def _factor(s: Signal, w: int) -> str:
+    """A factor of a ``w``-bit product: `_signed`, or only the low ``w`` bits of an
+    operand wider than the product (the range analysis knows the product fits in ``w``
+    bits; the low bits of the factors give its low bits, and Verilator -Wall rejects the
+    implicit truncation of a wider product, WIDTHTRUNC)."""
+    natural = abs(s.value).bit_length() + 1 if s.is_const else s.width + (0 if s.signed else 1)
+    if natural <= w:
+        return _signed(s)
+    if s.is_const:
+        return f"$signed({_lit(s.value, w)})"
+    return f"$signed({s.name})" if s.width == w else f"$signed({s.name}[{w - 1}:0])"
 
 
 def _stateful(op: Op, ind: str) -> list[str]:

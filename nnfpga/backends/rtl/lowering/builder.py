@@ -128,12 +128,13 @@ class Builder:
             return live[0].sig
         return self._add(Sum(None, terms=live, note=note), name, frac)
 
-    def shr(self, name: str, a: Signal, s: int, frac: int) -> Signal:
+    def shr(self, name: str, a: Signal, s: int, frac: int,
+            bound: tuple[int, int] | None = None) -> Signal:
         if s == 0:
             return a
         if a.is_const:
             return const(a.value >> s, frac)
-        return self._add(Shr(None, a=a, s=s), name, frac)
+        return self._add(Shr(None, a=a, s=s, bound=bound), name, frac)
 
     def bit(self, name: str, a: Signal, k: int) -> Signal:
         if a.is_const:
@@ -223,12 +224,13 @@ class Builder:
             shift = f - t.frac
             if shift > 0:  # drop bits: round, then arithmetic shift right
                 half = 1 << (shift - 1)
+                bound = (_rounded(v.lo, shift, t.rounding), _rounded(v.hi, shift, t.rounding))
                 if t.rounding is Rounding.RND:
                     v = self.sum(f"{name}_rnd", [Term(v), Term(const(half))], f)
                 elif t.rounding is Rounding.RND_CONV:
                     b = self.bit(f"{name}_lsb", v, shift)
                     v = self.sum(f"{name}_rnd", [Term(v), Term(const(half - 1)), Term(b)], f)
-                v, f = self.shr(f"{name}_shr", v, shift, t.frac), t.frac
+                v, f = self.shr(f"{name}_shr", v, shift, t.frac, bound), t.frac
             elif shift < 0 and not t.contains(v.lo << -shift, v.hi << -shift):
                 v, f = self.sum(f"{name}_shl", [Term(v, -shift)], t.frac), t.frac
             if f == t.frac and not t.contains(v.lo, v.hi):
@@ -255,6 +257,15 @@ class Builder:
         if v.is_const:
             return const(v.value << (frac - f), frac)
         return self.sum(name, [Term(v, frac - f)], frac)
+
+
+def _rounded(x: int, shift: int, rounding: Rounding) -> int:
+    """``x * 2**-shift`` rounded to an integer by ``rounding`` (as ``FixedType.requantize``)."""
+    if rounding is Rounding.RND:
+        return (x + (1 << (shift - 1))) >> shift
+    if rounding is Rounding.RND_CONV:
+        return (x + (1 << (shift - 1)) - 1 + ((x >> shift) & 1)) >> shift
+    return x >> shift
 
 
 # --------------------------------------------------------------------------- lowering
