@@ -36,6 +36,18 @@ inline ap_uint<W> table_address(const ap_fixed_base<W, I, S, Q, O, N> &idx) {
     return a;
 }
 
+/// y = x with y's rounding and overflow: the IR's conversion.  A plain assignment, except
+/// where all of x lies more than its own width below y's LSB and y rounds: ap_fixed's
+/// conversion then reads a bit beyond x's MSB (an assertion that aborts C simulation);
+/// there |x| < LSB/4, so rounding to nearest gives 0, as in the IR.
+template <int W2, int I2, bool S2, ap_q_mode Q2, ap_o_mode O2, int N2,
+          int W, int I, bool S, ap_q_mode Q, ap_o_mode O, int N>
+inline void convert(ap_fixed_base<W2, I2, S2, Q2, O2, N2> &y, const ap_fixed_base<W, I, S, Q, O, N> &x) {
+#pragma HLS INLINE
+    if (Q2 != AP_TRN && (W - I) - (W2 - I2) > W) y = 0;
+    else y = x;
+}
+
 #ifndef __SYNTHESIS__
 // ---------------------------------------------------------------- test-bench helpers
 // Raw integers (value * 2^frac) in and out of a fixed-point variable; W <= 62.

@@ -48,9 +48,9 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
     f, n = ctx.node.function, ctx.n_out
     typedefs = []
     if f == "linear":
-        stmt = "y[i] = x[i];"
+        stmt = "nnfpga::convert(y[i], x[i]);"
     elif f == "relu":
-        stmt = "if (x[i] > 0) y[i] = x[i]; else y[i] = 0;"
+        stmt = "if (x[i] > 0) nnfpga::convert(y[i], x[i]); else y[i] = 0;"
     elif f == "leaky_relu":
         node, xt = ctx.node, ctx.x.type
         af = node.alpha_frac
@@ -64,7 +64,7 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
                 f"        {ctx.id}_pre_t v;\n"
                 f"        if (x[i] < 0) v = x[i] * alpha;  // exact product\n"
                 f"        else v = x[i];\n"
-                f"        y[i] = v;")
+                f"        nnfpga::convert(y[i], v);")
     elif f == "hard_tanh":  # clip to [-1, 1] exactly (in a type holding both), then convert
         frac = ctx.x.type.frac
         if frac < 0:
@@ -75,7 +75,7 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
         stmt = (f"{ctx.id}_pre_t v = x[i];\n"
                 f"        if (v > 1) v = 1;\n"
                 f"        else if (v < -1) v = -1;\n"
-                f"        y[i] = v;")
+                f"        nnfpga::convert(y[i], v);")
     elif f == "hard_sigmoid":  # clip(0.5 x + 0.5, 0, 1) = 0.5 clip(x, -1, 1) + 0.5, exactly, then convert
         frac = ctx.x.type.frac
         if frac < 0:
@@ -88,7 +88,7 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
                 f"        if (v > 1) v = 1;\n"
                 f"        else if (v < -1) v = -1;\n"
                 f"        v = (v >> 1) + half;  // exact: v has a spare fractional bit\n"
-                f"        y[i] = v;")
+                f"        nnfpga::convert(y[i], v);")
     else:
         raise _unsupported(ctx)
     fn = f"""// {cpp_comment(ctx.node.name)}: {f} on {n} values, then the conversion to {ctx.y_t}
@@ -133,7 +133,8 @@ def _table(ctx: LayerContext) -> LayerCode:
 {ctx.header_pragmas()}Lookup:
     for (int i = 0; i < {n}; i++) {{
 #pragma HLS UNROLL
-        {ctx.id}_index_t idx = x[i];  // the IR's index conversion (rounding, saturation)
+        {ctx.id}_index_t idx;
+        nnfpga::convert(idx, x[i]);  // the IR's index conversion (rounding, saturation)
         y[i] = table_{ctx.id}[nnfpga::table_address(idx)];
     }}
 }}
@@ -188,7 +189,7 @@ def _softmax(ctx: LayerContext) -> LayerCode:
     Normalise:
         for (int k = 0; k < {n}; k++) {{
 #pragma HLS UNROLL
-            y[r * {n} + k] = e[k] * inv;  // exact product, then the output conversion
+            nnfpga::convert(y[r * {n} + k], e[k] * inv);  // exact product, then the output conversion
         }}
     }}
 }}

@@ -68,7 +68,7 @@ def emit(ctx: LayerContext) -> LayerCode:
         Result:
             for (int k = 0; k < {f}; k++) {{
 #pragma HLS UNROLL
-                y[(oy * {ow} + ox) * {f} + k] = acc[k];  // output conversion to {ctx.y_t}
+                nnfpga::convert(y[(oy * {ow} + ox) * {f} + k], acc[k]);  // output conversion to {ctx.y_t}
             }}
         }}
     }}

@@ -152,6 +152,6 @@ Product:
 Result:
     for (int j = 0; j < {n_out}; j++) {{
 #pragma HLS UNROLL
-        y[j] = acc[j];  // the IR's output conversion: rounding and overflow of {ctx.y_t}
+        nnfpga::convert(y[j], acc[j]);  // the IR's output conversion: rounding and overflow of {ctx.y_t}
     }}
 """

@@ -43,7 +43,7 @@ def emit(ctx: LayerContext) -> LayerCode:
                         first = false;
                     }}
                 }}
-                y[(oy * {ow} + ox) * {c} + ci] = m;  // output conversion to {ctx.y_t}
+                nnfpga::convert(y[(oy * {ow} + ox) * {c} + ci], m);  // output conversion to {ctx.y_t}
             }}
         }}
     }}
