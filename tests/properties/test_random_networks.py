@@ -29,22 +29,6 @@ from tests.conftest import needs_ghdl, needs_verilator
 from tests.properties import batch
 from tests.properties.strategies import build_network, grid_inputs, network_specs
 
-#: The lowering's known internal error on some time-multiplexed layers (the partial sums
-#: of an accumulator make the RTL range wider than the IR's); reproduced by
-#: tests/properties/test_regressions.py::test_reuse_partial_sum_range, which fails until
-#: it is fixed.  Such networks are counted and printed, never passed as checked.
-KNOWN_LOWERING_BUG = "range analyses disagree"
-
-
-#: The HLS code converts some values into a type with a rounding mode across more bits
-#: than the source has; the ap_fixed headers' C simulation asserts on that (see
-#: tests/test_fixed_apfixed.py::header_asserts) and the core's C-sim aborts.  Reproduced
-#: by tests/properties/test_regressions.py::test_hls_csim_rounding_far_below_lsb, which
-#: fails until it is fixed.  Such cores are counted and printed; Verilator and GHDL still
-#: check them.
-KNOWN_CSIM_ABORT = "Attempting to read bit beyond MSB"
-
-
 @dataclass(frozen=True)
 class Profile:
     batches: int
@@ -59,7 +43,7 @@ SLOW = Profile(batches=10, per_batch=110, samples=12, min_networks=1000)
 
 def run_profile(profile: Profile) -> dict:
     """Check ``profile.batches`` Hypothesis batches; returns the counts and timings."""
-    tally = {"networks": 0, "refused": 0, "known_bug": 0, "csim_aborted": 0, "samples": 0, "seconds": {}}
+    tally = {"networks": 0, "refused": 0, "samples": 0, "seconds": {}}
 
     @settings(max_examples=profile.batches, derandomize=True, database=None, deadline=None,
               phases=[Phase.explicit, Phase.generate], print_blob=False,
@@ -84,15 +68,11 @@ def run_profile(profile: Profile) -> dict:
                 try:
                     cores += batch.compile_cores([g], [x], Path(tmp) / "fw")
                 except AssertionError as e:
-                    if KNOWN_LOWERING_BUG not in str(e):
-                        raise AssertionError(f"{g.name}: {e}\nspec: {by_name[g.name]!r}") from e
-                    tally["known_bug"] += 1
+                    raise AssertionError(f"{g.name}: {e}\nspec: {by_name[g.name]!r}") from e
             t0 = time.perf_counter()
             results, warnings, stats = batch.simulate_all(cores, Path(tmp) / "sim")
             aborted = stats.pop("csim_aborted")
-            unknown = {k: v for k, v in aborted.items() if KNOWN_CSIM_ABORT not in v}
-            assert not unknown, f"C-sim aborted: {unknown}\nspecs: {[by_name[k] for k in unknown]!r}"
-            tally["csim_aborted"] += len(aborted)
+            assert not aborted, f"C-sim aborted: {aborted}\nspecs: {[by_name[k] for k in aborted]!r}"
             for k, v in stats.items():
                 tally["seconds"][k] = tally["seconds"].get(k, 0.0) + v
             tally["seconds"]["simulate_wall"] = tally["seconds"].get("simulate_wall", 0.0) + time.perf_counter() - t0
@@ -107,9 +87,7 @@ def run_profile(profile: Profile) -> dict:
     check()
     tally["seconds"]["total"] = time.perf_counter() - t0
     print(f"\nrandom networks: {tally['networks']} checked bit for bit in Verilator, GHDL and C-sim "
-          f"({tally['samples']} samples), {tally['refused']} refused by the IR, "
-          f"{tally['known_bug']} hit the known lowering bug, {tally['csim_aborted']} hit the known C-sim "
-          f"abort (checked in Verilator and GHDL only); seconds: "
+          f"({tally['samples']} samples), {tally['refused']} refused by the IR; seconds: "
           + ", ".join(f"{k} {v:.1f}" for k, v in tally["seconds"].items()))
     return tally
 

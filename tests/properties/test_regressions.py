@@ -5,10 +5,9 @@
 * a relu rounded half-to-even into a 4-bit type: the RTL range of the rounded value was
   one wider than the IR's ("range analyses disagree", an internal error);
 * a time-multiplexed Dense layer (reuse 2) whose accumulator's partial sums leave the
-  final sum's range: the same internal error.  Not fixed yet: this test fails until it is;
+  final sum's range: the same internal error;
 * an HLS Dense layer whose output conversion rounds away more bits than its accumulator
-  has: the ap_fixed headers' C simulation asserts and the C-sim aborts.  Not fixed yet
-  (the HLS backend): this test fails until it is.
+  has: the ap_fixed headers' C simulation asserted and the C-sim aborted.
 """
 
 from __future__ import annotations
@@ -87,14 +86,22 @@ REUSE_SPEC = {
 }
 
 
+@needs_verilator
+@needs_ghdl
 def test_reuse_partial_sum_range(tmp_path):
-    """KNOWN BUG (fails): inputs in {0, 0.5} -> hard sigmoid {0.5, 0.75} -> Dense 3->2 at
-    reuse 2.  The IR's exact range of fc0 is [19, 26]; the time-multiplexed accumulator's
-    signal also holds the partial sums, so the RTL range is [0, 31] and the lowering stops
-    with "range analyses disagree" (an internal error for a valid model)."""
+    """Inputs in {0, 0.5} -> hard sigmoid {0.5, 0.75} -> Dense 3->2 at reuse 2.  The IR's
+    exact range of fc0 is [19, 26]; the time-multiplexed accumulator's signal also holds
+    the partial sums, so the RTL range was [0, 31] and the lowering stopped with "range
+    analyses disagree".  The output is now clipped to the IR's range (`conversions.settled`):
+    no change on any sample, and bit-exact in every simulator."""
+    from tests.properties import batch
     g = build_network(REUSE_SPEC, "reuse_range")
-    info = write_rtl(g, tmp_path, name="reuse_range")
-    assert info["latency_cycles"] > 0
+    x = grid_inputs(g, 16, seed=2)
+    cores = batch.compile_cores([g], [x], tmp_path / "fw")
+    assert cores[0].info["latency_cycles"] > 0
+    results, _, timings = batch.simulate_all(cores, tmp_path / "sim")
+    assert set(results) == {"verilator", "ghdl", "csim"} and not timings.get("csim_aborted")
+    assert not batch.mismatches(cores, results)
 
 
 HLS_ROUNDING_SPEC = {
@@ -111,11 +118,12 @@ HLS_ROUNDING_SPEC = {
 
 
 def test_hls_csim_rounding_far_below_lsb(tmp_path):
-    """KNOWN BUG (fails): fc1's accumulator is ``ap_fixed<3,0>`` (its input is the
-    constant 0, so it holds the bias) and its output type ``ap_fixed<2,3,AP_RND,AP_SAT>``
-    has its LSB at 2: ``y[j] = acc[j]`` rounds across 4 bits of a 3-bit source, and
-    ap_fixed's C simulation aborts ("Attempting to read bit beyond MSB"; see
-    tests/test_fixed_apfixed.py::header_asserts).  The IR (and the RTL) give 0."""
+    """fc1's accumulator is ``ap_fixed<3,0>`` (its input is the constant 0, so it holds
+    the bias) and its output type ``ap_fixed<2,3,AP_RND,AP_SAT>`` has its LSB at 2: a plain
+    ``y[j] = acc[j]`` rounds across 4 bits of a 3-bit source, and ap_fixed's C simulation
+    aborts ("Attempting to read bit beyond MSB"; see
+    tests/test_fixed_apfixed.py::header_asserts).  The IR (and the RTL) give 0, and so does
+    ``nnfpga::convert``, which the HLS layers now use for every conversion."""
     from nnfpga.backends.hls import write_hls
     from nnfpga.sim.csim import run_csim
     g = build_network(HLS_ROUNDING_SPEC, "hls_round")

@@ -93,10 +93,14 @@ ELEMENT_RULES: dict[str, ElementRule] = {"linear": _linear, "relu": _relu, "leak
 
 
 def apply_conversions(b: Builder, values: list[Value], convs: list[tuple[IrOp, str]],
-                       in_frac: int, mr: int, registered: bool = False) -> tuple[list[Value], int]:
+                       in_frac: int, mr: int, registered: bool = False,
+                       settle: bool = False) -> tuple[list[Value], int]:
     """Chain of conversions of the output stage, element by element, as the emulator.
     A leaky ReLU that multiplies is pipelined: a register before its multipliers (unless
     ``registered``: the values come straight from registers) and ``mr`` after them.
+    ``settle``: the values come from time-multiplexed accumulators, whose signals also
+    hold partial sums, so their ranges can be wider than what the layer outputs; each
+    conversion's result is then clipped to the IR's exact range (`settled`).
     Returns the values and the number of register stages added."""
     prev_frac = in_frac
     extra = 0
@@ -116,6 +120,8 @@ def apply_conversions(b: Builder, values: list[Value], convs: list[tuple[IrOp, s
             name = f"{node.name}_q{j}"
             note = f"{node.name}[{j}]: " + ("" if fn == "linear" else f"{fn}, then ") + f"requantize to {t}"
             new.append(b.requant(name, v, f, t, clip, note))
+        if settle:
+            new = [settled(b, node, j, v, f) for j, (v, f) in enumerate(new)]
         check_in_ir_range(node, new)
         values, prev_frac, registered = new, t.frac, False
     return values, extra
@@ -135,3 +141,16 @@ def lower_conversion_layer(b: Builder, act: Activation, xs: list[Value], in_frac
         adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
         register_bits=sum(op.out.width for op in layer_ops if isinstance(op, Reg)),
         description=f"{act.function} -> {act.info.type}")
+
+
+def settled(b: Builder, node: IrOp, j: int, v: Signal, f: int) -> Value:
+    """``v`` (at ``f`` fractional bits) clipped to the IR's exact range of ``node``.  On
+    every sample the layer outputs the value lies in that range, so the clip changes
+    nothing there; between samples a time-multiplexed accumulator shows partial sums,
+    which the clip keeps inside the range the signal declares (a VHDL integer range is
+    checked on every cycle).  No logic unless the ranges differ."""
+    shift = node.info.type.frac - f
+    lo, hi = node.info.lo, node.info.hi
+    lo_f = -((-lo) >> shift) if shift >= 0 else lo << -shift   # ceil(lo / 2**shift)
+    hi_f = hi >> shift if shift >= 0 else hi << -shift          # floor(hi / 2**shift)
+    return b.clip(f"{node.name}_settled{j}", v, lo_f, hi_f, f), f

@@ -201,7 +201,8 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
             values.append((acc, f))
         else:
             values.append((root.sig, root.frac))
-    values, extra = apply_conversions(b, values, conversion_chain([node, *folded]), acc_frac, mr)
+    values, extra = apply_conversions(b, values, conversion_chain([node, *folded]), acc_frac, mr,
+                                      settle=R > 1)
     last = folded[-1].name if folded else name
     values = [(b.reg(f"{last}_y{j}", v, f), f) for j, (v, f) in enumerate(values)]
 
