@@ -2,14 +2,12 @@
 # Creates .venv-peers: the environment of the peer benchmark's da4ml runs (benchmarks/peers).
 # da4ml 0.6 needs HGQ2 and Keras 3 with the JAX backend, which cannot share .venv (that
 # one pins tf_keras/QKeras for the compiler and its tests), so they live here.
-# Idempotent: .venv-peers/.installed marks a finished install.
+# Idempotent (pip skips what is installed); .venv-peers/.installed marks a finished
+# install for make, as .venv/.installed does for scripts/setup.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv-peers
-if [ -f "$VENV/.installed" ]; then
-  exit 0
-fi
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup-peers: creating $VENV"
   python3 -m venv "$VENV"

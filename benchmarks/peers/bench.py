@@ -9,6 +9,9 @@ and the plot ``results.png`` are always written from the cache.
 
 * nnfpga: ``nnfpga.compile`` at each clock; the Verilator simulation against its golden
   emulator (``nnfpga.verify``); Yosys ``synth_xilinx -family xcup`` (`nnfpga.synth`).
+* nnfpga_rnd: the same with every half-to-even quantiser set to RND by a config file,
+  i.e. exactly da4ml's function (checked against da4ml's interpreter in the da4ml stage):
+  the like-with-like hardware comparison.
 * hls4ml: convert + compile (its C-sim library), C-sim throughput, C-sim against the
   source model.  Its latency in cycles and its netlist need Vitis/Vivado HLS (not on
   this machine): the table says so.
@@ -39,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 PEERS_VENV = ROOT / ".venv-peers"
 FAMILY = "xcup"
 PART = "xcvu9p"
-TOOLS = ("nnfpga", "hls4ml", "da4ml")
+TOOLS = ("nnfpga", "nnfpga_rnd", "hls4ml", "da4ml")
 # da4ml's pipelining cutoff (its delay units, about one adder each) per clock: chosen so
 # that the netlist's Fmax under the common delay model is near the clock
 DA4ML_CUTOFF = {240.0: 4.0, 320.0: 3.0}
@@ -103,26 +106,53 @@ def synth(verilog: Path, top: str, mhz: float, workdir: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------- nnfpga
-def run_nnfpga(net: str, mhz: float, p: dict) -> dict:
+def type_spec(t: dict) -> str:
+    return f"{'fixed' if t['signed'] else 'ufixed'}<{t['width']},{t['integer']},{t['rounding']},{t['overflow']}>"
+
+
+def rnd_config(ir: dict, path: Path) -> Path:
+    """An nnfpga config that turns every RND_CONV layer output into RND (da4ml's rounding).
+    The input type is left alone: the test inputs are on its grid, so it never rounds."""
+    owners = {n["source_layer"] for n in ir["nodes"] if n["op"] in ("Dense", "Conv2D")}
+    lines = ["version: 1", "layers:"]
+    for n in ir["nodes"]:
+        t = n.get("out_type")
+        if n["op"] == "Input" or not t or t["rounding"] != "RND_CONV":
+            continue
+        key = "activation" if n["op"] == "Activation" and n["source_layer"] in owners else "output"
+        lines.append(f"  {n['source_layer']}: {{{key}: '{type_spec(t | {'rounding': 'RND'})}'}}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_nnfpga(net: str, mhz: float, p: dict, synth_clocks: list[float], rnd: bool = False) -> dict:
     import nnfpga
-    out = p["dir"] / f"nnfpga_{mhz:g}MHz"
+    tool = "nnfpga_rnd" if rnd else "nnfpga"
+    out = p["dir"] / f"{tool}_{mhz:g}MHz"
+    config = rnd_config(json.loads(p["ir"].read_text()), p["dir"] / "rnd.yml") if rnd else None
     t0 = time.monotonic()
-    nnfpga.compile(str(p["model"]), target=PART, clock=f"{mhz:g}MHz", outdir=str(out))
+    nnfpga.compile(str(p["model"]), target=PART, clock=f"{mhz:g}MHz", outdir=str(out),
+                   **({"config": str(config)} if config else {}))
     compile_s = time.monotonic() - t0
     report = json.loads((out / "report.json").read_text())
     golden = nnfpga.emulate(str(out), p["x"])
     summary = nnfpga.verify(str(out), p["x"], sims=["verilator"])
     sim = summary["results"]["verilator"]
     top = report["top"]
-    return {
-        "tool": "nnfpga", "network": net, "clock_mhz": mhz,
+    vs = compare(golden, p["y_src"])
+    rec = {
+        "tool": tool, "network": net, "clock_mhz": mhz,
         "latency_cycles": report["latency"]["cycles"], "ii": report["ii_cycles"],
         "compile_seconds": round(compile_s, 2),
         "own_check": f"Verilator RTL vs golden emulator: {sim['mismatches']}/{sim['samples']} events differ",
         "own_check_ok": sim["mismatches"] == 0,
-        "vs_source": compare(golden, p["y_src"]),
-        "synth": synth(out / "verilog" / f"{top}.v", top, mhz, out / "synth"),
+        "vs_source": vs,
+        "synth": synth(out / "verilog" / f"{top}.v", top, mhz, out / "synth") if mhz in synth_clocks else None,
     }
+    if rnd:
+        rec["function"] = ("RND_CONV quantisers set to RND (config file) = da4ml's function: "
+                           f"{vs['mismatched_events']}/{vs['events']} events differ from the source model")
+    return rec
 
 
 # ----------------------------------------------------------------------------- hls4ml
@@ -184,7 +214,7 @@ def run_hls4ml(net: str, p: dict) -> dict:
         "convert_seconds": round(convert_s, 2), "csim_compile_seconds": round(compile_s, 2),
         "csim_events_per_second": round(len(x) / sim_s),
         "own_check": (f"C-sim vs QKeras predict: {vs['mismatched_events']}/{vs['events']} events differ"
-                      if spec.quantised else f"C-sim vs Keras predict: max |diff| {vs['max_abs_diff']:.3g}"),
+                      if spec.quantised else f"C-sim vs Keras predict: max abs diff {vs['max_abs_diff']:.3g}"),
         "own_check_ok": vs["mismatched_events"] == 0 if spec.quantised else True,
         "vs_source": vs, "function": how,
         "synth": None, "why_no_synth": "latency and netlist need Vitis/Vivado HLS (not installed here)",
@@ -202,7 +232,7 @@ def peers_env() -> dict:
     return env
 
 
-def run_da4ml(net: str, mhz: float, p: dict) -> dict:
+def run_da4ml(net: str, mhz: float, p: dict, synth_clocks: list[float]) -> dict:
     import nnfpga
     if not (PEERS_VENV / ".installed").is_file():
         raise SystemExit(f"{PEERS_VENV} is missing: run scripts/setup-peers.sh (make bench-peers does)")
@@ -228,6 +258,11 @@ def run_da4ml(net: str, mhz: float, p: dict) -> dict:
            if spec.quantised else
            f"same weights and types as nnfpga's float defaults (RND, SAT): "
            f"{vs_nn['mismatched_events']}/{vs_nn['events']} events differ from nnfpga")
+    rnd_dir = p["dir"] / f"nnfpga_rnd_{mhz:g}MHz"
+    if (rnd_dir / "ir.json").is_file():
+        same = compare(y_da, nnfpga.emulate(str(rnd_dir), p["x"]))
+        how += (f"; equals nnfpga_rnd's golden model on {same['events'] - same['mismatched_events']}/"
+                f"{same['events']} events")
     return {
         "tool": "da4ml", "network": net, "clock_mhz": mhz,
         # registers: one at the input, one after each stage
@@ -238,7 +273,7 @@ def run_da4ml(net: str, mhz: float, p: dict) -> dict:
                       f"{d['rtl_sim_events']} events differ"),
         "own_check_ok": d["rtl_vs_golden_mismatched_events"] == 0,
         "vs_source": compare(y_da, p["y_src"]), "vs_nnfpga": vs_nn, "function": how,
-        "synth": synth(merged, top, mhz, out / "synth"),
+        "synth": synth(merged, top, mhz, out / "synth") if mhz in synth_clocks else None,
     }
 
 
@@ -264,7 +299,7 @@ def function_note(r: dict) -> str:
     vs = r["vs_source"]
     if NETWORKS[r["network"]].quantised:
         return f"QKeras as read (RND_CONV): {vs['mismatched_events']}/{vs['events']} events differ from QKeras"
-    return f"float defaults fixed<16,6,RND,SAT> in, 10 fraction bits: max |diff| vs Keras {vs['max_abs_diff']:.3g}"
+    return f"float defaults fixed<16,6,RND,SAT> in, 10 fraction bits: max abs diff vs Keras {vs['max_abs_diff']:.3g}"
 
 
 def write_table(recs: list[dict], path: Path, command: str) -> None:
@@ -308,7 +343,7 @@ def write_plot(recs: list[dict], path: Path) -> None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     labels = [f"{r['network']}\n{r['tool']} {r['clock_mhz']:g}" for r in rows]
-    colours = {"nnfpga": "tab:blue", "da4ml": "tab:orange", "hls4ml": "tab:green"}
+    colours = {"nnfpga": "tab:blue", "nnfpga_rnd": "lightskyblue", "da4ml": "tab:orange", "hls4ml": "tab:green"}
     c = [colours[r["tool"]] for r in rows]
     axes[0].bar(range(len(rows)), [r["synth"]["lut"] for r in rows], color=c)
     axes[0].set_ylabel("LUT (Yosys synth_xilinx xcup)")
@@ -317,7 +352,8 @@ def write_plot(recs: list[dict], path: Path) -> None:
     for ax in axes:
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels(labels, fontsize=7, rotation=60, ha="right")
-    fig.suptitle("nnfpga (blue) and da4ml (orange) on the same networks; hls4ml needs Vitis HLS for these")
+    fig.suptitle("nnfpga (blue; RND variant light blue) and da4ml (orange) on the same networks; "
+                 "hls4ml needs Vitis HLS for these", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -329,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=",".join(TOOLS), help="tools to run: nnfpga,hls4ml,da4ml")
     ap.add_argument("--networks", default="qmlp,mlp3x20", help=f"of {','.join(NETWORKS)}")
     ap.add_argument("--clocks", default="240,320", help="MHz")
+    ap.add_argument("--synth-clocks", default="240,320",
+                    help="MHz at which the designs also go through Yosys (minutes each)")
     ap.add_argument("--events", type=int, default=10000)
     ap.add_argument("--table-only", action="store_true", help="only write the table and plot")
     args = ap.parse_args(argv)
@@ -341,12 +379,15 @@ def main(argv: list[str] | None = None) -> int:
         if n not in NETWORKS:
             ap.error(f"unknown network {n!r}; choose from {', '.join(NETWORKS)}")
     clocks = [float(c) for c in args.clocks.split(",") if c]
+    synth_clocks = [float(c) for c in args.synth_clocks.split(",") if c]
 
     failed = []
     if not args.table_only:
         for net in nets:
             p = None
             for tool in tools:
+                if tool == "nnfpga_rnd" and not NETWORKS[net].quantised:
+                    continue  # a float network's types already round half up: nnfpga is that
                 for mhz in ([None] if tool == "hls4ml" else clocks):
                     path = record_path(net, tool, mhz)
                     if path.is_file():
@@ -356,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"{net} {tool} {mhz or ''}: running")
                     try:
                         rec = (run_hls4ml(net, p) if tool == "hls4ml" else
-                               run_nnfpga(net, mhz, p) if tool == "nnfpga" else run_da4ml(net, mhz, p))
+                               run_da4ml(net, mhz, p, synth_clocks) if tool == "da4ml" else
+                               run_nnfpga(net, mhz, p, synth_clocks, rnd=tool == "nnfpga_rnd"))
                     except Exception as e:  # one failed design must not lose the others
                         log(f"{net} {tool} {mhz or ''}: FAILED: {type(e).__name__}: {e}")
                         failed.append(f"{net}/{tool}/{mhz}")

@@ -50,24 +50,45 @@ def dequant(q: dict) -> np.ndarray:
     return np.asarray(q["raw"], dtype=np.float64).reshape(q["shape"]) * 2.0 ** -q["frac"]
 
 
+def conv2d(x, node: dict):
+    """A valid-padding Conv2D (channels last) as one constant matrix product on the
+    gathered input patches, which da4ml optimises like a Dense layer."""
+    if node.get("padding", "valid") != "valid":
+        raise SystemExit(f"{node['name']}: only padding='valid' is written to da4ml here")
+    w = dequant(node["kernel_q"])
+    kh, kw, cin, cout = w.shape
+    sh, sw = node.get("strides", (1, 1))
+    h, wd, _ = x.shape
+    oh, ow = (h - kh) // sh + 1, (wd - kw) // sw + 1
+    # flat index of every patch element: (oh, ow, kh*kw*cin), in the kernel's order
+    rows = np.arange(oh)[:, None, None, None, None] * sh + np.arange(kh)[None, None, :, None, None]
+    cols = np.arange(ow)[None, :, None, None, None] * sw + np.arange(kw)[None, None, None, :, None]
+    idx = (rows * wd + cols) * cin + np.arange(cin)[None, None, None, None, :]
+    patches = x.ravel()[idx.reshape(-1)].reshape(oh, ow, kh * kw * cin)
+    return patches @ w.reshape(kh * kw * cin, cout)
+
+
 def build(ir: dict, inp):
-    """The function of ``ir`` (Input, Dense, Activation relu/linear) on da4ml's traced ``inp``."""
+    """The function of ``ir`` (Input, Dense, Conv2D, Reshape, Activation relu/linear) on
+    da4ml's traced ``inp``."""
     values = {}
     for node in ir["nodes"]:
         op = node["op"]
         if op == "Input":
             k, i, f = kif(node["info"]["type"])
             # the test inputs are already on the input grid: this quantiser is exact
-            values[node["name"]] = quantize(inp, k, i, f)
+            values[node["name"]] = quantize(inp, k, i, f).reshape(tuple(node["info"]["shape"]))
             continue
         x = values[node["inputs"][0]]
-        if op == "Dense":
+        if op in ("Dense", "Conv2D"):
             if node["kernel_q"].get("kind") != "fixed" or (node.get("bias_q") and node["bias_q"].get("kind") != "fixed"):
                 raise SystemExit(f"{node['name']}: only fixed-point weights are written to da4ml here")
-            y = x @ dequant(node["kernel_q"])
+            y = x @ dequant(node["kernel_q"]) if op == "Dense" else conv2d(x, node)
             if node.get("bias_q"):
                 y = y + dequant(node["bias_q"])
             values[node["name"]] = requantise(y, node.get("out_type"))
+        elif op in ("Reshape", "Flatten"):
+            values[node["name"]] = x.reshape(tuple(node["info"]["shape"]))
         elif op == "Activation" and node["function"] in ("relu", "linear"):
             y = relu(x) if node["function"] == "relu" else x
             values[node["name"]] = requantise(y, node.get("out_type"))
