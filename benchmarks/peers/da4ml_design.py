@@ -133,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     np.save(args.outdir / "y_rtl.npy", y_rtl)
     src = args.outdir / "prj" / "src"
     verilog = sorted(str(p) for p in src.glob("*.v") if not p.name.endswith("_wrapper.v"))
-    verilog += sorted(str(p) for p in (src / "static").glob("*.v"))
+    # lookup_table.v reads a memory file named at instantiation; without tables it would
+    # only make Yosys look for its placeholder file
+    tables = any((src / "memfiles").iterdir()) if (src / "memfiles").is_dir() else False
+    verilog += sorted(str(p) for p in (src / "static").glob("*.v") if tables or p.name != "lookup_table.v")
     mismatched = int(np.any(y_golden.reshape(len(x), -1) != y_rtl.reshape(len(x), -1), axis=1).sum())
     record = {
         "tool": "da4ml", "version": __import__("da4ml").__version__,
