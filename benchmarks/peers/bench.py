@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 PEERS_VENV = ROOT / ".venv-peers"
 FAMILY = "xcup"
 PART = "xcvu9p"
-TOOLS = ("nnfpga", "nnfpga_rnd", "hls4ml", "da4ml")
+TOOLS = ("nnfpga", "hls4ml", "da4ml", "nnfpga_rnd")
 # da4ml's pipelining cutoff (its delay units, about one adder each) per clock: chosen so
 # that the netlist's Fmax under the common delay model is near the clock
 DA4ML_CUTOFF = {240.0: 4.0, 320.0: 3.0}
@@ -95,14 +95,22 @@ def compare(y: np.ndarray, ref: np.ndarray) -> dict:
 
 
 def synth(verilog: Path, top: str, mhz: float, workdir: Path) -> dict:
-    """The one Yosys flow of the benchmark (nnfpga.synth's script, resources and timing)."""
+    """The one Yosys flow of the benchmark: nnfpga.synth's script, resources and timing,
+    with ``synth_xilinx -flatten``.  nnfpga's Verilog is one module (the flag changes
+    nothing); da4ml's is a module per stage and per adder, which unflattened would leave
+    the logic out of the top module's counts and paths."""
     from nnfpga.synth import firmware, yosys
-    run = yosys.synth_xilinx(verilog, top, FAMILY, workdir)
-    netlist = yosys.load_netlist(run["netlist"])
+    verilog = Path(verilog).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("netlist.json", "stat.txt"):
+        (workdir / stale).unlink(missing_ok=True)
+    script = yosys.synth_script(verilog, top, FAMILY).replace(f"-top {top}", f"-top {top} -flatten")
+    seconds = yosys.run_yosys(script, workdir)
+    netlist = yosys.load_netlist(workdir / "netlist.json")
     res = firmware.resources_from_cells(yosys.cell_counts(netlist, top))
     tim = firmware.netlist_timing(netlist, top, FAMILY, mhz)
-    return res | {"yosys_seconds": round(run["seconds"], 1), "fmax_mhz": tim.get("fmax_mhz"),
-                  "logic_levels": tim.get("logic_levels")}
+    return res | {"yosys_seconds": round(seconds, 1), "fmax_mhz": tim.get("fmax_mhz"),
+                  "logic_levels": tim.get("logic_levels"), "flatten": True}
 
 
 # ----------------------------------------------------------------------------- nnfpga
@@ -242,24 +250,33 @@ def run_da4ml(net: str, mhz: float, p: dict, synth_clocks: list[float]) -> dict:
     top = f"{net}_da4ml"
     cmd = [str(PEERS_VENV / "bin" / "python"), "-m", "benchmarks.peers.da4ml_design", str(p["ir"]),
            str(xfile), str(out), "--latency-cutoff", str(DA4ML_CUTOFF[mhz]), "--name", top]
-    proc = subprocess.run(cmd, cwd=ROOT, env=peers_env(), capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"da4ml failed ({' '.join(cmd)}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if not (out / "design.json").is_file():  # a design built before (only Yosys failed) is reused
+        proc = subprocess.run(cmd, cwd=ROOT, env=peers_env(), capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"da4ml failed ({' '.join(cmd)}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     d = json.loads((out / "design.json").read_text())
-    # one file for Yosys (read_verilog of the stages and da4ml's static cells)
+    # one file for Yosys (read_verilog of the stages and da4ml's static cells; its table
+    # module only when the design has tables: it names a placeholder memory file)
+    tables = any((out / "prj" / "src" / "memfiles").glob("*"))
     merged = out / f"{top}_all.v"
-    merged.write_text("\n".join(Path(f).read_text() for f in d["verilog"]))
+    merged.write_text("\n".join(Path(f).read_text() for f in d["verilog"]
+                                if tables or Path(f).name != "lookup_table.v"))
     y_da = np.load(out / "y_golden.npy")
     golden_nnfpga = nnfpga.emulate(str(p["ir"].parent), p["x"])
     spec = NETWORKS[net]
     vs_nn = compare(y_da, golden_nnfpga)
+    vs_src = compare(y_da, p["y_src"])
     how = ("same integer weights and types as nnfpga (from ir.json); RND_CONV quantisers become RND "
-           f"(da4ml has no half-to-even): {vs_nn['mismatched_events']}/{vs_nn['events']} events differ from QKeras"
+           f"(da4ml has no half-to-even): {vs_src['mismatched_events']}/{vs_src['events']} events differ from QKeras"
            if spec.quantised else
            f"same weights and types as nnfpga's float defaults (RND, SAT): "
            f"{vs_nn['mismatched_events']}/{vs_nn['events']} events differ from nnfpga")
-    rnd_dir = p["dir"] / f"nnfpga_rnd_{mhz:g}MHz"
-    if (rnd_dir / "ir.json").is_file():
+    if spec.quantised:
+        # nnfpga's golden model with da4ml's rounding (the nnfpga_rnd design's function)
+        rnd_dir = p["dir"] / "ir_rnd"
+        if not (rnd_dir / "ir.json").is_file():
+            nnfpga.compile(str(p["model"]), target=PART, clock="320MHz", outdir=str(rnd_dir),
+                           config=str(rnd_config(json.loads(p["ir"].read_text()), p["dir"] / "rnd.yml")))
         same = compare(y_da, nnfpga.emulate(str(rnd_dir), p["x"]))
         how += (f"; equals nnfpga_rnd's golden model on {same['events'] - same['mismatched_events']}/"
                 f"{same['events']} events")
@@ -272,7 +289,7 @@ def run_da4ml(net: str, mhz: float, p: dict, synth_clocks: list[float]) -> dict:
         "own_check": (f"Verilator RTL vs da4ml interpreter: {d['rtl_vs_golden_mismatched_events']}/"
                       f"{d['rtl_sim_events']} events differ"),
         "own_check_ok": d["rtl_vs_golden_mismatched_events"] == 0,
-        "vs_source": compare(y_da, p["y_src"]), "vs_nnfpga": vs_nn, "function": how,
+        "vs_source": vs_src, "vs_nnfpga": vs_nn, "function": how,
         "synth": synth(merged, top, mhz, out / "synth") if mhz in synth_clocks else None,
     }
 
