@@ -343,10 +343,11 @@ def write_table(recs: list[dict], path: Path, command: str) -> None:
             cyc_s = "n/a (needs Vitis HLS)"
         else:
             cyc_s = _num(cyc)
+        check, note = check.replace("|", "\\|"), function_note(r).replace("|", "\\|")  # a | would split the cell
         lines.append(
             f"| {r['network']} | {r['tool']} | {_num(mhz, '{:g}')} | {cyc_s} | {_num(ns, '{:g}')} "
             f"| {_num(s.get('lut'))} | {_num(s.get('ff'))} | {_num(s.get('dsp'))} | {_num(s.get('carry4'))} "
-            f"| {_num(s.get('fmax_mhz'), '{:g}')} | {r['compile_seconds']:g} | {check} | {function_note(r)} |")
+            f"| {_num(s.get('fmax_mhz'), '{:g}')} | {r['compile_seconds']:g} | {check} | {note} |")
     lines += ["", "Networks:", ""] + [f"* `{n.name}`: {n.what}" for n in NETWORKS.values()
                                       if any(r["network"] == n.name for r in recs)]
     path.write_text("\n".join(lines) + "\n")
