@@ -360,14 +360,16 @@ def write_plot(recs: list[dict], path: Path) -> None:
     rows = [r for r in recs if r.get("synth")]
     if not rows:
         return
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     labels = [f"{r['network']}\n{r['tool']} {r['clock_mhz']:g}" for r in rows]
     colours = {"nnfpga": "tab:blue", "nnfpga_rnd": "lightskyblue", "da4ml": "tab:orange", "hls4ml": "tab:green"}
     c = [colours[r["tool"]] for r in rows]
     axes[0].bar(range(len(rows)), [r["synth"]["lut"] for r in rows], color=c)
     axes[0].set_ylabel("LUT (Yosys synth_xilinx xcup)")
-    axes[1].bar(range(len(rows)), [r["latency_cycles"] * 1000 / r["clock_mhz"] for r in rows], color=c)
-    axes[1].set_ylabel("latency (ns)")
+    axes[1].bar(range(len(rows)), [r["synth"]["dsp"] for r in rows], color=c)
+    axes[1].set_ylabel("DSP48E2")
+    axes[2].bar(range(len(rows)), [r["latency_cycles"] * 1000 / r["clock_mhz"] for r in rows], color=c)
+    axes[2].set_ylabel("latency (ns)")
     for ax in axes:
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels(labels, fontsize=7, rotation=60, ha="right")
