@@ -82,6 +82,7 @@ def run_profile(profile: Profile) -> dict:
                 repr(by_name[line.split(": ")[1].split(" ")[0]]) for line in bad[:3])
             tally["networks"] += len(cores)
             tally["samples"] += sum(len(c.x_raw) for c in cores)
+            print(f"random networks: {tally['networks']} checked", flush=True)
 
     t0 = time.perf_counter()
     check()

@@ -239,7 +239,15 @@ def _int_expr(op: Op) -> str | None:
         if op.s > 30:
             return None
         m = 1 << op.s
-        return f"{a.name} / {m}" if a.lo >= 0 else f"({a.name} - ({a.name} mod {m})) / {m}"
+        e = f"{a.name} / {m}" if a.lo >= 0 else f"({a.name} - ({a.name} mod {m})) / {m}"
+        lo, hi = op.range()
+        if (lo, hi) != (a.lo >> op.s, a.hi >> op.s):
+            # A bound the operand's range does not show (a rounding adder's correction
+            # bit): it holds once the logic has settled, but at time 0 and between delta
+            # cycles every integer signal holds its range's left end, and GHDL checks the
+            # integer range of every assignment.  The clamp changes no settled value.
+            e = f"maximum({lo}, minimum({hi}, {e}))"
+        return e
     if isinstance(op, Bit):
         if a.lo >= 0:
             return f"({a.name} / {1 << op.k}) mod 2" if op.k <= 30 else None
