@@ -196,16 +196,22 @@ def verilog_bench(cores: list[Core], n_cycles: int) -> str:
 BATCH_VERILATOR_FLAGS = ("--cc", "--exe", "-Wall", "--x-assign", "fast", "--x-initial", "fast", "--noassert")
 
 
+def _write_bench(cores: list[Core], work: Path, file: str, bench) -> Path:
+    """The batch's stimulus file and its test bench ``bench(cores, n_cycles)`` in ``work``."""
+    work.mkdir(parents=True, exist_ok=True)
+    lines, n_cycles = stimulus(cores)
+    (work / "stim.txt").write_text("\n".join(lines) + "\n")
+    tb = work / file
+    tb.write_text(bench(cores, n_cycles))
+    return tb
+
+
 def run_verilator_batch(cores: list[Core], work: Path, stats: dict | None = None) -> dict[str, np.ndarray]:
     """Build the batch with ``verilator -Wall`` (a warning in a core stops it) and run
     it; returns the raw outputs per core."""
     from nnfpga.sim.verilator import _cache_root, _global_objects
     work = Path(work)
-    work.mkdir(parents=True, exist_ok=True)
-    lines, n_cycles = stimulus(cores)
-    (work / "stim.txt").write_text("\n".join(lines) + "\n")
-    tb = work / "prop_batch_tb.v"
-    tb.write_text(verilog_bench(cores, n_cycles))
+    tb = _write_bench(cores, work, "prop_batch_tb.v", verilog_bench)
     (work / "main.cpp").write_text(VERILATOR_MAIN)
     exe, env = verilator_env()
     sources = [str(c.fw / c.info["files"]["verilog"]) for c in cores]
@@ -289,11 +295,7 @@ def run_ghdl_batch(cores: list[Core], work: Path, stats: dict | None = None
     """Analyse every core and the bench (``ghdl -a --std=08``), elaborate, run; returns
     the raw outputs per core and GHDL's warnings about the cores (lint findings)."""
     work = Path(work)
-    work.mkdir(parents=True, exist_ok=True)
-    lines, n_cycles = stimulus(cores)
-    (work / "stim.txt").write_text("\n".join(lines) + "\n")
-    tb = work / "prop_batch_tb.vhd"
-    tb.write_text(vhdl_bench(cores, n_cycles))
+    tb = _write_bench(cores, work, "prop_batch_tb.vhd", vhdl_bench)
     ghdl = shutil.which("ghdl")
     if ghdl is None:
         raise BatchError("GHDL is not on PATH (run make setup)")
