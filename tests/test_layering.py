@@ -4,7 +4,7 @@ Every module of ``nnfpga/`` is parsed with `ast` (the code is never imported), a
 import statement counts, including those inside functions: a lazy import only hides a
 cycle from the interpreter, not from the reader.  The layers, bottom to top::
 
-    core  <  ir  <  backends  <  sim  <  synth  <  compiler  <  compiler.cli, api, nnfpga
+    core  <  ir  <  backends  <  sim  <  synth  <  compiler  <  explore  <  compiler.cli, api, nnfpga
 
 A module may import its own layer and the layers below it.  ``sim`` runs the firmware
 that ``backends`` writes (it reads the RTL summary), and ``synth`` synthesises it (with
@@ -28,6 +28,7 @@ LAYERS = (
     ("nnfpga.sim", 3),
     ("nnfpga.synth", 4),
     ("nnfpga.compiler", 5),
+    ("nnfpga.explore", 5.5),
     ("nnfpga.compiler.cli", 6),
     ("nnfpga.api", 6),
     ("nnfpga.__main__", 7),

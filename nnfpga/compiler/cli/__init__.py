@@ -1,4 +1,4 @@
-"""The ``nnfpga`` command line: compile, config, emulate, verify, report.
+"""The ``nnfpga`` command line: compile, config, emulate, verify, report, explore.
 
 One module per verb: it declares the verb's arguments (``add_parser``) and runs it
 (``run``), importing the compiler only when it runs, so ``nnfpga --help`` stays fast.
@@ -21,6 +21,7 @@ import traceback
 from nnfpga.compiler.cli import compile as compile_verb
 from nnfpga.compiler.cli import config as config_verb
 from nnfpga.compiler.cli import emulate as emulate_verb
+from nnfpga.compiler.cli import explore as explore_verb
 from nnfpga.compiler.cli import report as report_verb
 from nnfpga.compiler.cli import verify as verify_verb
 from nnfpga.core.errors import UserError
@@ -30,7 +31,7 @@ EXIT_INTERNAL_ERROR = 3
 
 #: The verbs in the order ``nnfpga --help`` lists them.
 VERBS = {"compile": compile_verb, "config": config_verb, "emulate": emulate_verb, "verify": verify_verb,
-         "report": report_verb}
+         "report": report_verb, "explore": explore_verb}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 #: its option, so argparse does not take it for an option and say only "expected one
 #: argument"; the option's own check then names the value and what is allowed.
 _VALUE_OPTIONS = ("--clock", "--reuse", "--ii", "--max-dsp", "--event-rate", "--target", "--jobs", "--timeout",
-                  "--memory-gb", "--name", "--library")
+                  "--memory-gb", "--name", "--library", "--sweep", "--search", "--seed", "--scheduler")
 
 
 def _attach_values(argv: list[str]) -> list[str]:
