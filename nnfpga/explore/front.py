@@ -169,7 +169,7 @@ def _by_index(records: list[dict]) -> list[dict]:
 
 
 def _columns(records: list[dict]) -> list[_Column]:
-    cols = [_Column("index", "#")]
+    cols = [_Column("index", "point")]
     cols += [_Column(f"params.{name}", name) for name in _param_names(records)]
     cols += [_Column("latency_cycles", "latency (cycles)"), _Column("latency_ns", "latency (ns)"),
              _Column("ii_cycles", "II (cycles)")]
@@ -248,7 +248,7 @@ def _counts_sentence(c: dict[str, int]) -> str:
 
 
 def _objectives_sentence(objs: list[Objective]) -> str:
-    parts = [f"{o.label} ({'lower' if o.sense == 'min' else 'higher'} is better)" for o in objs]
+    parts = [f"{'lowest' if o.sense == 'min' else 'highest'} {o.label}" for o in objs]
     res = [o for o in objs if o.column[:4] in ("syn_", "est_")]
     names = {"Yosys": "Yosys synthesis (--synth)", "estimate": "the analytic estimate"}
     kinds = {_kind(o.column) for o in res}
@@ -357,8 +357,9 @@ def _plot(records: list[dict], front: list[dict], x: Objective, y: Objective, ti
         ax.scatter([a for a, _ in best], [b for _, b in best], s=36, color=HIGHLIGHT, zorder=3,
                    label=f"Pareto front ({len(best)})")
     else:
-        ax.text(0.5, 0.5, "no point on the front" if every else "no successful point",
-                transform=ax.transAxes, ha="center", va="center", color="#666")
+        # low in the frame, where it hides no point (the axes scale to the points)
+        ax.text(0.5, 0.04 if every else 0.5, "no point on the front" if every else "no successful point",
+                transform=ax.transAxes, ha="center", va="bottom" if every else "center", color="#666")
     if every:
         ax.legend(loc="best", fontsize=8)
     ax.set_xlabel(matplotlib_text(x.label))
