@@ -4,13 +4,14 @@ Every module of ``nnfpga/`` is parsed with `ast` (the code is never imported), a
 import statement counts, including those inside functions: a lazy import only hides a
 cycle from the interpreter, not from the reader.  The layers, bottom to top::
 
-    core  <  ir  <  backends  <  sim  <  synth  <  compiler  <  compiler.cli, api, nnfpga
+    core  <  ir  <  backends  <  sim  <  synth  <  compiler  <  compiler.cli, api, explore, nnfpga
 
 A module may import its own layer and the layers below it.  ``sim`` runs the firmware
 that ``backends`` writes (it reads the RTL summary), and ``synth`` synthesises it (with
 GHDL from ``sim`` for the VHDL), so both sit above ``backends``; ``backends`` never runs
 a tool.  ``api`` and ``compiler.cli`` are the user-facing verbs above the compiler, and
-the package root ``nnfpga`` re-exports the API.
+the package root ``nnfpga`` re-exports the API; ``explore`` (the design-space exploration)
+drives the compiler like the API and is driven by its CLI verb, so it shares their layer.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ LAYERS = (
     ("nnfpga.compiler", 5),
     ("nnfpga.compiler.cli", 6),
     ("nnfpga.api", 6),
+    ("nnfpga.explore", 6),
     ("nnfpga.__main__", 7),
     ("nnfpga", 7),
 )

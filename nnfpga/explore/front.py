@@ -125,7 +125,8 @@ def _sort_key(r: dict, objs: list[Objective]):
     lut = next((o.column for o in objs if o.column.endswith("_lut")), "est_lut")
     inf = float("inf")
     lat, n = _number(r.get("latency_ns")), _number(r.get(lut))
-    return (inf if lat is None else lat, inf if n is None else n, r.get("index", 0))
+    index = r.get("index")
+    return (inf if lat is None else lat, inf if n is None else n, index is None, index or 0)
 
 
 def pareto_front(records: list[dict], objectives: list[Objective]) -> list[dict]:

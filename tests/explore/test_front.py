@@ -182,6 +182,22 @@ def test_outputs_are_written_and_listed(tmp_path):
             assert f"src='{f}'" in html
     assert "base64" not in html
     assert "compile failed" in html   # failed points are in the table of all points
+    rows = {m.group(2): m.group(1) for m in re.finditer(r"<tr class='(\w+)'><td>(\d+)</td>", html)}
+    assert rows["8"] == "failed" and rows["9"] == "excluded" and rows["0"] == "front"
+
+
+def test_objectives_sentence_says_which_figures(tmp_path):
+    synth = copy.deepcopy(CURVE)
+    for r in synth:
+        r.update(syn_lut=r["est_lut"], syn_dsp=r["est_dsp"])
+    write_front_outputs(tmp_path / "syn", synth, "t")
+    assert "Resources are from Yosys synthesis" in (tmp_path / "syn" / "front.md").read_text()
+    synth[0]["syn_dsp"] = None
+    for r in synth[1:]:
+        r["syn_dsp"] = None
+    write_front_outputs(tmp_path / "mixed", synth, "t")
+    md = (tmp_path / "mixed" / "front.md").read_text()
+    assert "LUT from Yosys synthesis" in md and "DSP from the analytic estimate" in md
 
 
 def test_no_accuracy_plot_without_accuracy(tmp_path):
