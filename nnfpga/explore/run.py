@@ -266,7 +266,9 @@ def _params_text(params: dict) -> str:
 
 
 def _title(s: ExploreSettings) -> str:
-    return f"{Path(s.model).name} on {s.target} at {s.clock}"
+    swept = {sw.name for sw in s.sweeps}
+    where = "" if "target" in swept else f" on {s.target}"
+    return f"{Path(s.model).name}{where}" + ("" if "clock" in swept else f" at {s.clock}")
 
 
 def _settings_record(s: ExploreSettings, n_points: int) -> dict:

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     ok = len(result.records) - result.failed
     print(f"explored {len(result.records)} points in {result.seconds:.1f} s on {result.workers} workers: "
           f"{result.computed} computed, {result.reused} reused from {args.output}; {ok} ok, {result.failed} failed")
-    print(f"Pareto front: {len(result.front)} points; see {Path(args.output) / 'front.md'} and "
+    print(f"Pareto front: {len(result.front)} point{'s' if len(result.front) != 1 else ''}; see {Path(args.output) / 'front.md'} and "
           f"{Path(args.output) / 'index.html'}")
     for r in result.front[:10]:
         print(f"  {r['command']}")

@@ -1,0 +1,122 @@
+"""``nnfpga explore`` on the muon-trigger CNN (cnn_pt10): a 64-point sweep (reuse x clock x
+pruning), scored on generated events, with 1 and then 2 local Dask workers.
+
+    TF_USE_LEGACY_KERAS=1 .venv/bin/python -m benchmarks.explore_muon [--jobs 1,2] [--events 4000]
+        [--synth-points 8]
+
+Each run starts from an empty results folder under build/explore/ (nothing is reused),
+and prints its wall time; the front, its plots and commands are in the folder.  With
+``--synth-points N`` a further N-point sweep (reuse x clock) of the smaller dense_pt10
+network runs with ``--synth`` on a two-worker cluster (a `dask scheduler` and two `dask
+worker` processes) and prints the Yosys/estimate ratio of LUT and FF per point.
+Nothing tracked in the repository is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.muon_trigger import generator as gen  # noqa: E402
+from benchmarks.muon_trigger.train import SPECS, model_inputs, targets  # noqa: E402
+
+BUILD = ROOT / "build" / "explore"
+MODELS = HERE / "muon_trigger" / "models"
+SWEEP = ["--sweep", "reuse=1,2,4,8", "--sweep", "clock=200MHz,240MHz,320MHz,400MHz",
+         "--sweep", "pruning.sparsity=0,0.25,0.5,0.75"]
+SYNTH_SWEEP = ["--sweep", "reuse=1,2,4,8", "--sweep", "clock=240MHz,320MHz"]
+
+
+def samples(n: int, model: str) -> tuple[Path, Path]:
+    """Muons and noise-only windows (half each), never used in training (seed 4242)."""
+    spec = next(s for s in SPECS if s.name == model)
+    events = gen.generate(n // 2, n - n // 2, seed=4242)
+    x = model_inputs(spec, events)
+    BUILD.mkdir(parents=True, exist_ok=True)
+    xp, yp = BUILD / f"{model}_x.npy", BUILD / f"{model}_y.npy"
+    np.save(xp, x)
+    np.save(yp, targets(spec, events).astype(np.int64))
+    return xp, yp
+
+
+def nnfpga(*args: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "nnfpga", *args], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def synth_sweep(n_points: int) -> None:
+    port = free_port()
+    dask = Path(sys.executable).parent / "dask"
+    procs = [subprocess.Popen([str(dask), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                               "--dashboard-address", ":0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)]
+    time.sleep(3)
+    procs += [subprocess.Popen([str(dask), "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+              for _ in range(2)]
+    try:
+        out = BUILD / "dense_pt10-synth"
+        subprocess.run(["rm", "-rf", str(out)], check=True)
+        sweep = SYNTH_SWEEP if n_points == 8 else ["--sweep", f"reuse={','.join(str(2 ** k) for k in range(n_points))}"]
+        seconds = nnfpga("explore", str(MODELS / "dense_pt10.h5"), "-o", str(out), "--scheduler",
+                         f"tcp://127.0.0.1:{port}", "--synth", *sweep)
+        print(f"--synth sweep of dense_pt10, {n_points} points on a 2-worker cluster: {seconds:.0f} s")
+        with open(out / "points.csv") as f:
+            rows = list(csv.DictReader(f))
+        print("| point | reuse | clock | est LUT | Yosys LUT | ratio | est FF | Yosys FF | ratio | DSP est/Yosys |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            if r["status"] != "ok":
+                print(f"| {r['index']} | failed: {r['error']} |")
+                continue
+            el, sl, ef, sf = (int(r[k]) for k in ("est_lut", "syn_lut", "est_ff", "syn_ff"))
+            print(f"| {r['index']} | {r['p.reuse']} | {r.get('p.clock', '')} | {el:,} | {sl:,} | {sl / el:.2f} | "
+                  f"{ef:,} | {sf:,} | {sf / ef:.2f} | {r['est_dsp']}/{r['syn_dsp']} |")
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--jobs", default="1,2", help="local worker counts to time (default 1,2)")
+    ap.add_argument("--events", type=int, default=4000)
+    ap.add_argument("--synth-points", type=int, default=0, help="also run the --synth sweep (8 points)")
+    args = ap.parse_args(argv)
+    x, y = samples(args.events, "cnn_pt10")
+    for jobs in [int(j) for j in args.jobs.split(",") if j]:
+        out = BUILD / f"cnn_pt10-jobs{jobs}"
+        subprocess.run(["rm", "-rf", str(out)], check=True)
+        seconds = nnfpga("explore", str(MODELS / "cnn_pt10.h5"), "-o", str(out), "--jobs", str(jobs),
+                         "--data", str(x), "--labels", str(y), *SWEEP)
+        front = sum(1 for _ in open(out / "front.csv")) - 1
+        print(f"64-point sweep of cnn_pt10 ({args.events} events scored per point), {jobs} worker(s): "
+              f"{seconds:.1f} s wall; front {front} points -> {out}/front.md, {out}/plots/")
+    if args.synth_points:
+        synth_sweep(args.synth_points)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
