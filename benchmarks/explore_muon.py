@@ -2,14 +2,16 @@
 pruning), scored on generated events, with 1 and then 2 local Dask workers.
 
     TF_USE_LEGACY_KERAS=1 .venv/bin/python -m benchmarks.explore_muon [--jobs 1,2] [--events 4000]
-        [--synth-points 8]
+        [--synth-points 8] [--ringer N]
 
 Each run starts from an empty results folder under build/explore/ (nothing is reused),
 and prints its wall time; the front, its plots and commands are in the folder.  With
 ``--synth-points N`` a further N-point sweep (reuse x clock) of the smaller dense_pt10
 network runs with ``--synth`` on a two-worker cluster (a `dask scheduler` and two `dask
 worker` processes) and prints the Yosys/estimate ratio of LUT and FF per point.
-Nothing tracked in the repository is written.
+With ``--ringer N`` a 32-point precision x reuse sweep of one NeuralRinger MLP runs,
+scored (AUC) on N generated electrons and N jets.  Nothing tracked in the repository is
+written.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ BUILD = ROOT / "build" / "explore"
 MODELS = HERE / "muon_trigger" / "models"
 SWEEP = ["--sweep", "reuse=1,2,4,8", "--sweep", "clock=200MHz,240MHz,320MHz,400MHz",
          "--sweep", "pruning.sparsity=0,0.25,0.5,0.75"]
+RINGER_SWEEP = ["--sweep", "reuse=1,2,4,8", "--sweep", "defaults.weight_frac=4,6,8,10",
+                "--sweep", "defaults.output_frac=6,10"]
 SYNTH_SWEEP = ["--sweep", "reuse=1,2,4,8", "--sweep", "clock=240MHz,320MHz"]
 
 
@@ -98,11 +102,32 @@ def synth_sweep(n_points: int) -> None:
             os.killpg(p.pid, signal.SIGTERM)
 
 
+def ringer_sweep(n_per_class: int) -> None:
+    """A 32-point precision x reuse sweep of one NeuralRinger MLP (the et0_eta0 bin),
+    scored (AUC) on generated electrons and jets of that bin."""
+    from benchmarks.electron_ringer import generator as G
+    ev = G.RingEvents.concatenate([G.generate("electron", n_per_class, 9101), G.generate("jet", n_per_class, 9102)])
+    sel = ev.bin == 0
+    x, y = BUILD / "ringer_x.npy", BUILD / "ringer_y.npy"
+    BUILD.mkdir(parents=True, exist_ok=True)
+    np.save(x, ev.normalised()[sel])
+    np.save(y, ev.is_electron[sel].astype(np.int64))
+    out = BUILD / "ringer-et0_eta0"
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    seconds = nnfpga("explore", str(HERE / "electron_ringer" / "models" / "float" / "et0_eta0.h5"), "-o", str(out),
+                     "--data", str(x), "--labels", str(y), *RINGER_SWEEP)
+    front = sum(1 for _ in open(out / "front.csv")) - 1
+    print(f"32-point sweep of the ringer MLP et0_eta0 ({int(sel.sum())} events of its bin scored per point): "
+          f"{seconds:.1f} s wall; front {front} points -> {out}/front.md")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--jobs", default="1,2", help="local worker counts to time (default 1,2)")
     ap.add_argument("--events", type=int, default=4000)
     ap.add_argument("--synth-points", type=int, default=0, help="also run the --synth sweep (8 points)")
+    ap.add_argument("--ringer", type=int, default=0, metavar="N",
+                    help="also sweep a ringer MLP, scored on N generated electrons and N jets")
     args = ap.parse_args(argv)
     x, y = samples(args.events, "cnn_pt10")
     for jobs in [int(j) for j in args.jobs.split(",") if j]:
@@ -115,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{seconds:.1f} s wall; front {front} points -> {out}/front.md, {out}/plots/")
     if args.synth_points:
         synth_sweep(args.synth_points)
+    if args.ringer:
+        ringer_sweep(args.ringer)
     return 0
 
 

@@ -176,3 +176,35 @@ def test_unreachable_scheduler_and_foreign_folder(tmp_path, capsys):
     assert "did not write" in capsys.readouterr().err
     assert main(["explore", str(tmp_path / "none.h5"), "-o", str(tmp_path / "n")]) == 2
     assert "none.h5: no such file" in capsys.readouterr().err
+
+
+def test_search_evaluates_its_budget_next_to_the_front(reference, tmp_path, capsys):
+    """16-point grid, --search 8: 4 seeded random points, then neighbours of the front;
+    every point evaluated is a grid point with the figures the full grid gives it."""
+    out = tmp_path / "search"
+    (out).mkdir()
+    grid = {json.loads(x)["key"]: json.loads(x) for x in lines(reference / POINTS_FILE)}
+    sweeps = ["--sweep", "reuse=1,2,4,8", "--sweep", "clock=200MHz,240MHz,320MHz,400MHz"]
+    assert explore(out, "--search", "8", "--seed", "1", *sweeps) == 0
+    assert "8 computed, 0 reused" in capsys.readouterr().out
+    records = [json.loads(x) for x in lines(out / POINTS_FILE)]
+    assert len(records) == 8 and len({r["index"] for r in records}) == 8
+    for r in records:
+        if r["key"] in grid:
+            assert r["latency_cycles"] == grid[r["key"]]["latency_cycles"]
+            assert r["est_lut"] == grid[r["key"]]["est_lut"]
+    from nnfpga.explore import space
+    from nnfpga.explore.front import objectives, pareto_front
+    pts = space.grid([space.parse_sweep("reuse=1,2,4,8"), space.parse_sweep("clock=200MHz,240MHz,320MHz,400MHz")])
+    first = {p.index for p in space.initial_sample(pts, 8, seed=1)}
+    assert first <= {r["index"] for r in records}
+    rest = [r for r in records if r["index"] not in first]
+    sample = [r for r in records if r["index"] in first]
+    front = pareto_front(sample, objectives(sample))
+    near = {q.index for p in front for q in space.neighbours(pts[p["index"]], [
+        space.parse_sweep("reuse=1,2,4,8"), space.parse_sweep("clock=200MHz,240MHz,320MHz,400MHz")],
+        {space._params_key(x.params): x for x in pts})}
+    assert rest and all(r["index"] in near for r in rest[:1])
+    # the same search again: the same points, all reused
+    assert explore(out, "--search", "8", "--seed", "1", *sweeps) == 0
+    assert "0 computed, 8 reused" in capsys.readouterr().out
