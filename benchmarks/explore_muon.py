@@ -6,8 +6,8 @@ pruning), scored on generated events, with 1 and then 2 local Dask workers.
 
 Each run starts from an empty results folder under build/explore/ (nothing is reused),
 and prints its wall time; the front, its plots and commands are in the folder.  With
-``--synth-points N`` a further N-point sweep (reuse x clock) of the smaller dense_pt10
-network runs with ``--synth`` on a two-worker cluster (a `dask scheduler` and two `dask
+``--synth-points N`` a further N-point sweep (reuse x clock) of examples/models/float_mlp.h5
+runs with ``--synth`` on a two-worker cluster (a `dask scheduler` and two `dask
 worker` processes) and prints the Yosys/estimate ratio of LUT and FF per point.
 With ``--ringer N`` a 32-point precision x reuse sweep of one NeuralRinger MLP runs,
 scored (AUC) on N generated electrons and N jets.  Nothing tracked in the repository is
@@ -43,6 +43,7 @@ SWEEP = ["--sweep", "reuse=1,2,4,8", "--sweep", "clock=200MHz,240MHz,320MHz,400M
 RINGER_SWEEP = ["--sweep", "reuse=1,2,4,8", "--sweep", "defaults.weight_frac=4,6,8,10",
                 "--sweep", "defaults.output_frac=6,10"]
 SYNTH_SWEEP = ["--sweep", "reuse=1,2,4,8", "--sweep", "clock=240MHz,320MHz"]
+SYNTH_MODEL = ROOT / "examples" / "models" / "float_mlp.h5"     # reuse changes its design (DSPs, ROMs)
 
 
 def samples(n: int, model: str) -> tuple[Path, Path]:
@@ -55,6 +56,11 @@ def samples(n: int, model: str) -> tuple[Path, Path]:
     np.save(xp, x)
     np.save(yp, targets(spec, events).astype(np.int64))
     return xp, yp
+
+
+def rel(path: Path) -> str:
+    """Paths relative to the repository (the commands in front.md then run from a clone)."""
+    return os.path.relpath(path, ROOT)
 
 
 def nnfpga(*args: str) -> float:
@@ -80,12 +86,12 @@ def synth_sweep(n_points: int) -> None:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
               for _ in range(2)]
     try:
-        out = BUILD / "dense_pt10-synth"
+        out = BUILD / "float_mlp-synth"
         subprocess.run(["rm", "-rf", str(out)], check=True)
         sweep = SYNTH_SWEEP if n_points == 8 else ["--sweep", f"reuse={','.join(str(2 ** k) for k in range(n_points))}"]
-        seconds = nnfpga("explore", str(MODELS / "dense_pt10.h5"), "-o", str(out), "--scheduler",
+        seconds = nnfpga("explore", rel(SYNTH_MODEL), "-o", rel(out), "--scheduler",
                          f"tcp://127.0.0.1:{port}", "--synth", *sweep)
-        print(f"--synth sweep of dense_pt10, {n_points} points on a 2-worker cluster: {seconds:.0f} s")
+        print(f"--synth sweep of {SYNTH_MODEL.name}, {n_points} points on a 2-worker cluster: {seconds:.0f} s")
         with open(out / "points.csv") as f:
             rows = list(csv.DictReader(f))
         print("| point | reuse | clock | est LUT | Yosys LUT | ratio | est FF | Yosys FF | ratio | DSP est/Yosys |")
@@ -114,14 +120,15 @@ def ringer_sweep(n_per_class: int) -> None:
     np.save(y, ev.is_electron[sel].astype(np.int64))
     out = BUILD / "ringer-et0_eta0"
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    seconds = nnfpga("explore", str(HERE / "electron_ringer" / "models" / "float" / "et0_eta0.h5"), "-o", str(out),
-                     "--data", str(x), "--labels", str(y), *RINGER_SWEEP)
+    seconds = nnfpga("explore", rel(HERE / "electron_ringer" / "models" / "float" / "et0_eta0.h5"), "-o", rel(out),
+                     "--data", rel(x), "--labels", rel(y), *RINGER_SWEEP)
     front = sum(1 for _ in open(out / "front.csv")) - 1
     print(f"32-point sweep of the ringer MLP et0_eta0 ({int(sel.sum())} events of its bin scored per point): "
           f"{seconds:.1f} s wall; front {front} points -> {out}/front.md")
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # the cluster's processes are stopped on kill too
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--jobs", default="1,2", help="local worker counts to time (default 1,2)")
     ap.add_argument("--events", type=int, default=4000)
@@ -133,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     for jobs in [int(j) for j in args.jobs.split(",") if j]:
         out = BUILD / f"cnn_pt10-jobs{jobs}"
         subprocess.run(["rm", "-rf", str(out)], check=True)
-        seconds = nnfpga("explore", str(MODELS / "cnn_pt10.h5"), "-o", str(out), "--jobs", str(jobs),
-                         "--data", str(x), "--labels", str(y), *SWEEP)
+        seconds = nnfpga("explore", rel(MODELS / "cnn_pt10.h5"), "-o", rel(out), "--jobs", str(jobs),
+                         "--data", rel(x), "--labels", rel(y), *SWEEP)
         front = sum(1 for _ in open(out / "front.csv")) - 1
         print(f"64-point sweep of cnn_pt10 ({args.events} events scored per point), {jobs} worker(s): "
               f"{seconds:.1f} s wall; front {front} points -> {out}/front.md, {out}/plots/")

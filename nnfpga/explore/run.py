@@ -95,6 +95,8 @@ def explore(s: ExploreSettings, say: Callable[[str], None] = print) -> ExploreRe
     reused = computed = 0
     lost: list[str] = []
     progress = _Progress(budget, say)
+    names = [sw.name for sw in s.sweeps]
+    table = _Table(s.outdir / TABLE_FILE, names)
     with open_cluster(s.scheduler, s.jobs, say) as cluster:
         say(f"nnfpga explore: {budget} points of {len(points)} ({'search' if s.search else 'grid'}) on "
             f"{cluster.workers} Dask worker{'s' if cluster.workers != 1 else ''}"
@@ -115,6 +117,7 @@ def explore(s: ExploreSettings, say: Callable[[str], None] = print) -> ExploreRe
                 store.add(record)
                 results[record["index"]] = _as_point(record, by_index[record["index"]])
                 progress.finished(results[record["index"]])
+                table.update(results)
 
             outcome = run_batch(cluster, batch, model, reference, on_record, progress.running)
             computed += len(outcome.records)
@@ -122,8 +125,7 @@ def explore(s: ExploreSettings, say: Callable[[str], None] = print) -> ExploreRe
             todo = _next_points(s, points, results, budget) if s.search is not None else []
         progress.close()
     records = [results[i] for i in sorted(results)]
-    names = [sw.name for sw in s.sweeps]
-    write_atomic(s.outdir / TABLE_FILE, table_text(records, names))
+    table.update(results, force=True)
     from nnfpga.explore.front import write_front_outputs
     out = write_front_outputs(s.outdir, records, _title(s))
     return ExploreResult(records, out["front"], reused, computed, sum(r["status"] == "error" for r in records),
@@ -275,6 +277,22 @@ def _settings_record(s: ExploreSettings, n_points: int) -> dict:
     return {"tool": "nnfpga explore", "model": s.model, "weights": s.weights, "target": s.target, "clock": s.clock,
             "config": s.config, "sweeps": {sw.name: list(sw.values) for sw in s.sweeps}, "grid_points": n_points,
             "search": s.search, "seed": s.seed, "synth": s.synth, "data": s.data, "labels": s.labels}
+
+
+class _Table:
+    """points.csv, rewritten as points finish (at most every `INTERVAL_S`, so a long run's
+    table is current without rewriting it per point) and once at the end."""
+
+    INTERVAL_S = 2.0
+
+    def __init__(self, path: Path, names: list[str]) -> None:
+        self.path, self.names, self.last = path, names, 0.0
+
+    def update(self, results: dict[int, dict], force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= self.INTERVAL_S:
+            write_atomic(self.path, table_text([results[i] for i in sorted(results)], self.names))
+            self.last = now
 
 
 # ----------------------------------------------------------------------------- progress

@@ -97,6 +97,7 @@ def test_killed_run_resumes_with_only_the_unfinished_points(reference, tmp_path)
     proc.wait()
     done = len(lines(out / POINTS_FILE))
     assert 3 <= done < 12
+    assert len(lines(out / TABLE_FILE)) >= 2        # the table is kept current during the run
     with open(out / POINTS_FILE, "a") as f:      # a line the kill cut short
         f.write('{"key": "0123456789abcdef", "sta')
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
