@@ -78,20 +78,15 @@ def _count(name: str, text: str) -> int:
     return value
 
 
-def _clock(name: str, text: str) -> str:
-    try:
-        parse_clock_mhz(text)
-    except UserError as e:
-        raise UserError(f"--sweep {name}: {e}") from None
-    return text
-
-
-def _target(name: str, text: str) -> str:
-    try:
-        find_part(text)
-    except UserError as e:
-        raise UserError(f"--sweep {name}: {e}") from None
-    return text
+def _prefixed(check: Callable[[str], object]) -> Callable[[str, str], str]:
+    """A value check of `nnfpga compile`'s, its message prefixed with the sweep's name."""
+    def checked(name: str, text: str) -> str:
+        try:
+            check(text)
+        except UserError as e:
+            raise UserError(f"--sweep {name}: {e}") from None
+        return text
+    return checked
 
 
 def _config_file(name: str, text: str) -> str:
@@ -102,7 +97,7 @@ def _config_file(name: str, text: str) -> str:
 
 
 _OPTION_CHECKS: dict[str, Callable[[str, str], Any]] = {
-    "reuse": _count, "max_dsp": _count, "ii": _count, "clock": _clock, "target": _target, "config": _config_file,
+    "reuse": _count, "max_dsp": _count, "ii": _count, "clock": _prefixed(parse_clock_mhz), "target": _prefixed(find_part), "config": _config_file,
 }
 
 
