@@ -72,7 +72,7 @@ def cli_reference_markdown(parser: argparse.ArgumentParser) -> str:
             lines += [_escape(summary[0].upper() + summary[1:]) + ".", ""]
         if sub.description:
             lines += [_escape(sub.description), ""]
-        usage = " ".join(sub.format_usage().replace("usage: ", "", 1).split())
+        usage = sub.format_usage().replace("usage: ", "", 1).rstrip()  # argparse's own line breaks
         lines += ["```text", usage, "```", ""]
         lines += ["| argument | meaning |", "| --- | --- |"]
         for action in sub._actions:
