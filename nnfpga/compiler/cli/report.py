@@ -126,6 +126,9 @@ def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeo
     report = load_report(outdir)
     check_writable(outdir, ("report.html", "report.json", "report.md") if synth else ("report.html",))
     if synth:
+        if report.get("synth_family") is None:  # Versal: Yosys has no synth_xilinx family for it
+            from nnfpga.core.parts import no_yosys_message
+            raise UserError(f"{outdir}: {no_yosys_message(report['part'], report['part_family'])}")
         from nnfpga.compiler.driver import load_firmware
         from nnfpga.compiler.firmware_files import check_firmware_files
         graph = load_firmware(outdir)
