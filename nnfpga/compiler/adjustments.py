@@ -76,7 +76,8 @@ def optimisation_lines(passes: dict) -> list[str]:
             out.append(f"  {c['layer']:>16} {c['what']:<11} {c['value']!s:<22} (default {c['default']})")
     p = passes.get("pruning")
     if p:
-        out.append(f"pruning: {p['weights_pruned']} weights set to zero ({p['scope']} target {p['target']:g})")
+        from nnfpga.compiler.passes.prune import summary_lines  # prune imports this module
+        out += summary_lines(p)
     p = passes.get("dead_units")
     if p:
         units = sum(x["units_removed"] for x in p["layers"])

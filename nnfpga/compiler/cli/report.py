@@ -6,6 +6,7 @@ in report.json and rewrite report.md too."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import json
 import threading
 import time
@@ -33,6 +34,12 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     run_report(args.outdir, synth=args.synth, vhdl=args.vhdl, timeout=args.timeout, memory_gb=args.memory_gb,
                jobs=args.jobs)
+    out = Path(args.outdir)
+    files = ["report.json", "report.md", "report.html"] if args.synth else ["report.html"]
+    print(f"wrote {', '.join(str(out / f) for f in files)}")
+    nxt = "" if args.synth else f"nnfpga report {shlex.quote(args.outdir)} --synth (Yosys), "
+    print(f"next: open {out / 'report.html'} in a browser; {nxt}nnfpga verify {shlex.quote(args.outdir)} "
+          "--input x.npy (simulate, compare bit by bit)")
     return 0
 
 
