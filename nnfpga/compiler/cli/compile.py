@@ -81,5 +81,5 @@ def run(args: argparse.Namespace) -> int:
 
 def written(outdir: Path) -> str:
     """``fw/: hls/, report.json, ...``: what a compile left in its output directory."""
-    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in outdir.iterdir())
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in outdir.iterdir() if not p.name.startswith("."))
     return f"{outdir}/: {', '.join(entries)}"

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {y.shape[0]} outputs to {out}")
     # the emulator is the golden model: the firmware's simulation must match it bit by bit
     print(f"next: nnfpga verify {shlex.quote(args.outdir)} --input {shlex.quote(args.input)} "
-          "(simulate the firmware on the same samples, compare with these outputs)")
+          "(simulate the firmware on the same samples; it must match these outputs bit by bit)")
     return 0
 
 
