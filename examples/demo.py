@@ -39,7 +39,18 @@ def main() -> int:
         return 1
     finally:
         data.unlink(missing_ok=True)
+    print(closing())
     return 0
+
+
+def closing() -> str:
+    """Where the demo's output is and what to run next."""
+    folder = OUT.relative_to(ROOT)
+    return (f"\ndemo done: the firmware is in {folder}/ (vhdl/, verilog/, hls/, vivado/), its report in "
+            f"{folder}/report.html.\nnext:\n"
+            f"  nnfpga report {folder} --synth          # Yosys: synthesised resources and timing\n"
+            f"  nnfpga verify {folder} --input x.npy    # your own samples through the simulators\n"
+            "  nnfpga compile MODEL.h5 --target xcvu13p --clock 320MHz -o fw   # your model")
 
 
 if __name__ == "__main__":

@@ -43,8 +43,8 @@ def test_part_database_has_the_trigger_parts_with_vendor_totals():
     assert yosys_family(find_part("xcku115-flvb2104-2-e")) == "xcu"
     assert yosys_family(find_part("xc7z020-clg400-1")) == "xc7"
     assert find_part("xc7z020").dsp_type == "DSP48E1"
-    for name in known_parts():
-        assert find_part(name).family in YOSYS_FAMILIES
+    for name in known_parts():   # Versal alone has no synth_xilinx family (tests/test_parts.py)
+        assert find_part(name).family in YOSYS_FAMILIES or find_part(name).family == "versal"
 
 
 # ----------------------------------------------------------------------------- the DSP rule

@@ -76,7 +76,7 @@ def optimisation_lines(passes: dict) -> list[str]:
             out.append(f"  {c['layer']:>16} {c['what']:<11} {c['value']!s:<22} (default {c['default']})")
     p = passes.get("pruning")
     if p:
-        out.append(f"pruning: {p['weights_pruned']} weights set to zero ({p['scope']} target {p['target']:g})")
+        out += pruning_lines(p)
     p = passes.get("dead_units")
     if p:
         units = sum(x["units_removed"] for x in p["layers"])
@@ -90,4 +90,28 @@ def optimisation_lines(passes: dict) -> list[str]:
     if p:
         chosen = ", ".join(f"{x['layer']} R={x['reuse_factor']} ({x['dsp']} DSP)" for x in p["layers"])
         out.append(f"reuse: {chosen}; {p['dsp']} DSPs, II {p['ii_cycles']} ({p['objective']})")
+    return out
+
+
+def pruning_lines(p: dict) -> list[str]:
+    """The terminal lines of a ``pruning`` summary: what was zeroed against which target
+    (the global one, and each layer's own share)."""
+    total = sum(x["weights"] for x in p["layers"])
+    target, scope = float(p["target"] or 0), p["scope"]
+    if target > 0 and scope == "global":
+        how = f"global target {target:.0%} sparsity: one magnitude threshold over the layers together"
+    elif target > 0:
+        how = f"target {target:.0%} sparsity in every layer"
+    else:
+        how = "no global target; per-layer targets only"
+    out = [f"pruning: {p['weights_pruned']:,} of {total:,} weights set to zero ({how})"]
+    for x in p["layers"]:
+        if not x["target"] and not x["pruned"]:
+            continue
+        own = x["target"] is not None and x["target"] != target  # layers.<name>.sparsity
+        why = "no target" if x["target"] is None else f"{'its own ' if own else ''}target {x['target']:.0%}"
+        out.append(f"  {x['layer']:>16} {x['pruned']:,} of {x['weights']:,} zeroed, sparsity "
+                   f"{x['zero_before'] / max(1, x['weights']):.1%} -> {x['sparsity']:.1%} ({why})")
+    if p.get("skipped_layers"):
+        out.append(f"  not pruned (binary or power-of-two weights cannot be zero): {', '.join(p['skipped_layers'])}")
     return out

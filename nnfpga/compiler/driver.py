@@ -126,8 +126,9 @@ def _write_tree(graph: Graph, tmp: Path, part, clock_mhz: float, model, name: st
                 for key in ("axi_stream", "bunch_crossing"):
                     for lang, file in wrappers.get(key, {}).get("files", {}).items():
                         extra[lang].append(file)
-            hls = write_hls(graph, tmp, part.name, clock_mhz)
-            write_integration(graph, rtl, tmp, part.name, clock_mhz, extra_sources=extra)
+            # the build scripts get a complete part number (the device's default for a bare device)
+            hls = write_hls(graph, tmp, part.vivado_part, clock_mhz, top=name)
+            write_integration(graph, rtl, tmp, part.vivado_part, clock_mhz, extra_sources=extra)
             estimate = side.wait()
         except ValueError as e:
             raise UserError(f"{_model_name(model)}: {e}") from None

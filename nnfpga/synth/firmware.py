@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from nnfpga.backends.report import timing as T
+from nnfpga.core.errors import UserError
 from nnfpga.synth import yosys
 
 LUT_CELLS = ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6", "INV")
@@ -191,6 +192,9 @@ def synthesise(outdir: Path, top: str, family: str, clock_mhz: float, source: st
                progress: Callable[[str], None] = lambda s: None) -> dict:
     """One synthesis run: ``source`` "verilog" (the generated Verilog) or "vhdl" (the
     generated VHDL through GHDL).  Returns the ``resources.synthesis[source]`` record."""
+    if family is None:  # a part Yosys has no synth_xilinx family for (Versal)
+        raise UserError(f"{outdir}: the firmware's part has no Yosys synth_xilinx family (Versal), so "
+                        "nnfpga cannot synthesise it; the generated vivado/synth.tcl synthesises it with Vivado")
     outdir = Path(outdir).resolve()
     start = time.monotonic()
     if source == "verilog":

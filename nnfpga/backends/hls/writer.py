@@ -66,16 +66,18 @@ def _typedef(name: str, t: FixedType, comment: str) -> str:
     return f"typedef {t.cpp()} {name};  // {cpp_comment(comment)}\n"
 
 
-def write_hls(graph: Graph, outdir: Path, part: str, clock_mhz: float) -> dict:
+def write_hls(graph: Graph, outdir: Path, part: str, clock_mhz: float, top: str | None = None) -> dict:
     """Write the HLS C++ firmware of ``graph`` to ``outdir/hls``; returns a summary:
     ``top``, ``dir``, ``sources``, ``headers``, ``testbench``, ``tb_data``, ``tcl`` (the
     Vitis HLS script), ``tcl_scripts`` (tool -> script),
     ``manifest`` (paths relative to ``dir``), ``ii``, ``part``, ``clock_mhz``,
-    ``clock_period_ns``, ``layers`` and ``notes`` (any renaming of C++ identifiers)."""
+    ``clock_period_ns``, ``layers`` and ``notes`` (any renaming of C++ identifiers).
+    ``top``: the top function's name, which also names its files (``nnfpga compile
+    --name``; default: the model's name), made a free C++ identifier."""
     tcl.check_part(part)
     period = tcl.clock_period_ns(clock_mhz)
     nodes = _check_graph(graph)
-    names = Names(graph.name)
+    names = Names(graph.name if top is None else top)
     top = names.top
 
     inp, out = nodes[0], nodes[-1]

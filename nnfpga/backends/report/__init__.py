@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nnfpga.backends.report import timing as T
 from nnfpga.backends.report.estimator import Cost, estimate_netlist
-from nnfpga.core.parts import Part, yosys_family
+from nnfpga.core.parts import Part, synth_family
 from nnfpga.core.version import __version__
 from nnfpga.ir.graph import Graph
 
@@ -76,7 +76,7 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
     figures, such as the compile time, go to the tree's run.json).  ``netlist``: the lowered description (else lowered again from ``graph``);
     ``estimate``: its `estimate_on_part` when the caller already has it."""
     period_ns = 1000.0 / clock_mhz
-    family = yosys_family(part)
+    family = synth_family(part)  # None (Versal): the timing model uses its default scale
     if estimate is None:
         nl, est = estimate_for(graph, rtl, part, netlist)
     else:

@@ -76,7 +76,7 @@ def report_markdown(r: dict) -> str:
     rows = []
     for layer in r["layers"]:
         x = layer["resources"]
-        t = layer.get("timing") or {}
+        t = (layer.get("timing") or {}) if layer["op"] != "Input" else {}  # an Input has no logic: "-"
         rows.append([markdown_text(layer["name"]), layer["op"], "x".join(map(str, layer["shape"])), layer["type"],
                      layer["latency_cycles"], layer["reuse_factor"], layer["multiplications"],
                      x["dsp"], x["lut"], x["ff"], x["bram"], t.get("fmax_mhz"),

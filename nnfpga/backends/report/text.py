@@ -14,6 +14,18 @@ def _console() -> Console:
     return Console(soft_wrap=False, width=120)
 
 
+def headline(report: dict) -> str:
+    """The design in one line (rich markup): the core's name (``--name``; the model's when
+    it differs), part, clock, latency, II, rate and the Fmax estimate."""
+    tim = report.get("timing", {})
+    top, model = report.get("top") or report["model"], report["model"]
+    who = f"[bold]{rich_text(top)}[/]" + (f" (model {rich_text(model)})" if top != model else "")
+    return (f"{who} on {report['part']} at {report['clock_mhz']:g} MHz: "
+            f"latency {report['latency']['cycles']} cycles = {report['latency']['ns']:g} ns, "
+            f"II {report['ii_cycles']} cycle(s), {report['events_per_second'] / 1e6:g} M events/s"
+            + (f", Fmax estimate {tim['estimate']['fmax_mhz']:g} MHz" if tim.get("estimate") else ""))
+
+
 RESOURCE_KEYS = ("dsp", "lut", "ff", "bram")
 
 
@@ -32,10 +44,9 @@ def print_summary(report: dict, outdir: Path, compact: bool) -> None:
     detail = report["resources"].get("estimate_detail", {})
     syn = report["resources"].get("synthesis") or {}
     tim = report.get("timing", {})
-    con.print(f"[bold]{rich_text(report['model'])}[/] on {report['part']} at {report['clock_mhz']:g} MHz: "
-              f"latency {report['latency']['cycles']} cycles = {report['latency']['ns']:g} ns, "
-              f"II {report['ii_cycles']} cycle(s), {report['events_per_second'] / 1e6:g} M events/s"
-              + (f", Fmax estimate {tim['estimate']['fmax_mhz']:g} MHz" if tim.get("estimate") else ""))
+    # one line however long: wrapped at the console width (fixed when piped), a value
+    # such as "50 ns" would be cut in two
+    con.print(headline(report), soft_wrap=True)
     if not compact:
         t = Table(title="per layer (analytic estimate)")
         for col in ("layer", "op", "shape", "type", "latency", "reuse", "DSP", "LUT", "FF", "BRAM"):
@@ -71,7 +82,7 @@ def print_summary(report: dict, outdir: Path, compact: bool) -> None:
     for src in ("verilog", "vhdl"):
         if syn.get(src):
             s = syn[src]
-            con.print(f"Yosys on the {src}: {s['seconds']:.1f} s ({s['command']})")
+            con.print(f"Yosys on the {src}: {s['seconds']:.1f} s ({s['command']})", soft_wrap=True)
     warnings = report.get("warnings")
     if warnings is None:  # a report.json of an older nnfpga
         warnings = []
@@ -80,7 +91,7 @@ def print_summary(report: dict, outdir: Path, compact: bool) -> None:
         if not report["keeps_up_with_40mhz"]:
             warnings.append("the design cannot accept an event every 25 ns bunch crossing")
     for w in warnings:
-        con.print(f"[bold red]warning:[/] {rich_text(w)}")
+        con.print(f"[bold red]warning:[/] {rich_text(w)}", soft_wrap=True)
 
 
 def print_verify(summary: dict) -> None:

@@ -57,7 +57,10 @@ class DspShape:
 
 
 DSP_SHAPES = {s.name: s for s in (DspShape("DSP48E2", 27, 18, 18, 18),
-                                  DspShape("DSP48E1", 25, 18, 18, 18))}
+                                  DspShape("DSP48E1", 25, 18, 18, 18),
+                                  # Versal DSP58 (AM004): a 27 x 24 multiplier.  Yosys has no
+                                  # Versal mapping; wider products are cut as on the others.
+                                  DspShape("DSP58", 27, 24, 18, 18))}
 
 
 def dsp_shape(dsp_type: str) -> DspShape:

@@ -35,7 +35,9 @@ VERBS = {"compile": compile_verb, "config": config_verb, "emulate": emulate_verb
 
 
 def _parser() -> argparse.ArgumentParser:
+    from nnfpga.core.version import __version__
     p = argparse.ArgumentParser(prog="nnfpga", description="Compile neural networks into bit-exact trigger firmware.")
+    p.add_argument("--version", action="version", version=f"nnfpga {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for verb in VERBS.values():
         verb.add_parser(sub)

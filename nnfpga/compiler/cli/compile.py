@@ -4,6 +4,7 @@ firmware tree and print its summary."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -71,4 +72,14 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     what = args.model[0] if len(args.model) == 1 else f"{len(args.model)} models as banks ({', '.join(args.model)})"
     print(f"compiled {what} -> {args.output} in {result.seconds:.2f} s")
+    print(f"wrote {written(Path(args.output))}")
+    out, samples = shlex.quote(args.output), shlex.quote(getattr(args, "calibration", None) or "x.npy")
+    print(f"next: nnfpga report {out} --synth (Yosys resources and timing), "
+          f"nnfpga verify {out} --input {samples} (simulate, compare bit by bit)")
     return 0
+
+
+def written(outdir: Path) -> str:
+    """``fw/: hls/, report.json, ...``: what a compile left in its output directory."""
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in outdir.iterdir() if not p.name.startswith("."))
+    return f"{outdir}/: {', '.join(entries)}"

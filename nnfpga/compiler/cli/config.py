@@ -4,6 +4,7 @@ listing every layer's settings."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from pathlib import Path
@@ -43,6 +44,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
     else:
         print(text, end="")
+    # on stderr when the YAML goes to stdout, so that a redirected file stays YAML
+    config_file = shlex.quote(args.output or "nnfpga.yml")
+    print(f"next: {'' if args.output else 'save it (-o nnfpga.yml), edit it, then '}nnfpga compile "
+          f"{shlex.quote(args.model)} --config {config_file} -o fw",
+          file=sys.stdout if args.output else sys.stderr)
     return 0
 
 

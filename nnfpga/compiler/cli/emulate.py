@@ -4,6 +4,7 @@ of a compiled firmware tree on float samples."""
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from nnfpga.core.errors import UserError
@@ -27,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
     y = emulate_firmware(args.outdir, load_samples(args.input), load_bank(args.input), source=args.input)
     np.save(out, y)
     print(f"wrote {y.shape[0]} outputs to {out}")
+    # the emulator is the golden model: the firmware's simulation must match it bit by bit
+    print(f"next: nnfpga verify {shlex.quote(args.outdir)} --input {shlex.quote(args.input)} "
+          "(simulate the firmware on the same samples; it must match these outputs bit by bit)")
     return 0
 
 

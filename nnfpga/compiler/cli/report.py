@@ -6,6 +6,7 @@ in report.json and rewrite report.md too."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import json
 import threading
 import time
@@ -33,6 +34,12 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     run_report(args.outdir, synth=args.synth, vhdl=args.vhdl, timeout=args.timeout, memory_gb=args.memory_gb,
                jobs=args.jobs)
+    out = Path(args.outdir)
+    files = ["report.json", "report.md", "report.html"] if args.synth else ["report.html"]
+    print(f"wrote {', '.join(str(out / f) for f in files)}")
+    nxt = "" if args.synth else f"nnfpga report {shlex.quote(args.outdir)} --synth (Yosys), "
+    print(f"next: open {out / 'report.html'} in a browser; {nxt}nnfpga verify {shlex.quote(args.outdir)} "
+          "--input x.npy (simulate, compare bit by bit)")
     return 0
 
 
@@ -126,6 +133,9 @@ def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeo
     report = load_report(outdir)
     check_writable(outdir, ("report.html", "report.json", "report.md") if synth else ("report.html",))
     if synth:
+        if report.get("synth_family") is None:  # Versal: Yosys has no synth_xilinx family for it
+            from nnfpga.core.parts import no_yosys_message
+            raise UserError(f"{outdir}: {no_yosys_message(report['part'], report['part_family'])}")
         from nnfpga.compiler.driver import load_firmware
         from nnfpga.compiler.firmware_files import check_firmware_files
         graph = load_firmware(outdir)

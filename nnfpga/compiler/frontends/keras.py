@@ -100,7 +100,9 @@ def read_keras(source) -> KerasModel:
             raise UserError(f"{path}: a Keras .json file holds the architecture only, not the weights; give "
                             "the weights file too (nnfpga compile model.json --weights model_weights.h5; "
                             "in Python weights='model_weights.h5')")
-        raise UserError(f"{path}: unknown model format {path.suffix!r}; supported: .h5, .keras, .onnx")
+        raise UserError(f"{path}: unknown model format {path.suffix!r}; supported: .h5/.hdf5 and .keras "
+                        "(Keras), .onnx (ONNX), .pt/.pth (PyTorch), and .json with --weights (a Keras "
+                        "architecture file and its weights file)")
     if hasattr(source, "get_config") and hasattr(source, "layers"):
         return _read_live(source)
     raise UserError(f"cannot read a model from {type(source).__name__}; pass a .h5/.keras path or a Keras model")

@@ -35,6 +35,20 @@ MIN_OPSET, MAX_OPSET = 13, 26
 _FLOAT_TYPES = (1, 10, 11, 16)  # FLOAT, FLOAT16, DOUBLE, BFLOAT16
 
 
+#: Graph names exporters give every model (PyTorch: main_graph, torch_jit, torch-jit-export;
+#: lower-cased): they name no model, so the file's stem names it instead.
+GENERIC_GRAPH_NAMES = {"", "main_graph", "torch_jit", "torch-jit-export", "torch_jit_export", "graph"}
+
+
+def model_name(graph_name: str, source) -> str:
+    """The model's name: the ONNX graph's own, unless an exporter's generic one, then the
+    file stem (``model`` for a model given in memory)."""
+    stem = Path(source).stem if isinstance(source, (str, Path)) else ""
+    if graph_name.strip().lower() in GENERIC_GRAPH_NAMES:
+        return stem or graph_name.strip() or "model"
+    return graph_name
+
+
 def onnx_to_ir(source, precision: Precision | None = None, where: str | None = None,
                name: str | None = None) -> Graph:
     """Read an ONNX model (path, ``ModelProto`` or bytes) into an unquantised IR graph."""
@@ -55,8 +69,7 @@ def onnx_to_ir(source, precision: Precision | None = None, where: str | None = N
         pass
     if conv.problems:
         raise UserError(_report(where, conv.problems))
-    stem = Path(source).stem if isinstance(source, (str, Path)) else ""
-    graph_name = _safe_name(name or model.graph.name or stem or "model")
+    graph_name = _safe_name(name or model_name(model.graph.name, source))
     return Graph(graph_name, conv.nodes, [out_node], conv.input_layout, out_layout)
 
 
