@@ -207,3 +207,17 @@ def evaluate_on_data(graph: Graph, model, data: DataSet, bound: dict | None) -> 
         raise UserError(f"{data.name}: {e}") from None
     reference, against = source_outputs(model, data.x, bank, data.name)
     return data_section(graph, data, fixed, reference, against, bound)
+
+
+def summary_line(section: dict) -> str:
+    """One console line of the section."""
+    bound = section["error_bound_max"]
+    beside = "" if bound is None else f" (guaranteed bound {bound:.3g})"
+    dec = section["decision"]
+    text = (f"on {section['data']} ({section['samples']} samples) against {section['against']}: "
+            f"max |error| {section['max_abs_error']:.3g}{beside}, mean {section['mean_abs_error']:.3g}; "
+            f"decisions ({dec['rule']}) agree on {100 * dec['agreement']:.2f}% of samples")
+    lab = section.get("labels")
+    if lab:
+        text += f"; {lab['metric']} {lab['fixed']:.4f} (framework {lab['framework']:.4f})"
+    return text

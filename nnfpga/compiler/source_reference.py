@@ -171,3 +171,37 @@ def _torch(module, x: np.ndarray, where: str, trusted: bool = False):
     except Exception as e:  # noqa: BLE001
         raise _framework_error(where, "PyTorch", e) from None
     return y, f"PyTorch {torch.__version__}"
+
+
+# ----------------------------------------------------------------------------- a tree's model
+def source_model_of(outdir: Path):
+    """The model files an output tree was compiled from (its run.json's ``models``; a list
+    for a banked ensemble), for ``nnfpga report OUTDIR --data``; a `UserError` when they
+    are unknown or gone."""
+    import json
+
+    from nnfpga.compiler.frontends.keras import KerasJson
+    from nnfpga.compiler.output_dir import RUN_RECORD
+    path = Path(outdir) / RUN_RECORD
+    redo = ("run the source framework yourself, or compile again with the samples: nnfpga compile MODEL ... "
+            "--data FILE")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        models = record["models"]
+        weights = record.get("weights") or [None] * len(models)
+        if not (isinstance(models, list) and models and all(isinstance(m, str) for m in models)
+                and isinstance(weights, list) and len(weights) == len(models)):
+            raise ValueError("no list of model paths")
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot tell which model {outdir} was compiled from ({e}); {redo}") from None
+    out = []
+    for m, w in zip(models, weights):
+        if not Path(m).is_absolute():
+            raise UserError(f"{outdir} was compiled from a model given in Python ({m}), not a file: --data cannot "
+                            f"run it again; pass data= to nnfpga.compile, or {redo}")
+        for f in (m, w):
+            if f is not None and not Path(f).is_file():
+                raise UserError(f"{f}: the model {outdir} was compiled from is gone (run.json names it); --data "
+                                f"runs the source framework on the samples and needs it; {redo}")
+        out.append(KerasJson(m, w) if isinstance(w, str) else m)
+    return out[0] if len(out) == 1 else out

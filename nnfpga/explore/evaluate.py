@@ -26,8 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nnfpga.compiler.data_accuracy import check_labels, compare_outputs  # noqa: F401 (check_labels: for run.py)
+from nnfpga.compiler.data_accuracy import check_labels, compare_outputs
 from nnfpga.core.errors import UserError
+
+__all__ = ["FIGURES", "RUN_FIELDS", "ModelBytes", "PointTask", "Reference", "accuracy", "check_labels",
+           "evaluate_point", "report_figures"]
 
 #: The record's columns, in table order (`nnfpga.explore.store` writes them).
 FIGURES = ("target", "clock_mhz", "latency_cycles", "latency_ns", "ii_cycles",
