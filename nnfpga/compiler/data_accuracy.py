@@ -14,6 +14,7 @@ what they trained and validated.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +47,21 @@ def load_data(path: str) -> DataSet:
     from nnfpga.core.samples import load_bank
     x, y = load_calibration(path)
     return DataSet(np.asarray(x, dtype=np.float64), y, load_bank(path), str(path))
+
+
+def as_data(data, labels=None, bank=None) -> DataSet:
+    """``data=`` of the Python API: a file path (as ``--data``), a `DataSet`, or an array of
+    samples (with ``labels`` and ``bank`` arrays)."""
+    if isinstance(data, DataSet):
+        return data
+    if isinstance(data, (str, Path)):
+        return load_data(str(data))
+    x = np.asarray(data)
+    if x.dtype.kind not in "fiub" or x.ndim == 0 or x.size == 0 or not np.isfinite(x.astype(np.float64)).all():
+        raise UserError(f"data=: samples must be a non-empty array of finite real numbers (batch first); got "
+                        f"{x.dtype} of shape {x.shape}")
+    return DataSet(x.astype(np.float64), None if labels is None else np.asarray(labels),
+                   None if bank is None else np.asarray(bank, dtype=np.int64), "data=")
 
 
 # ----------------------------------------------------------------------------- comparison
@@ -120,13 +136,18 @@ def saturation(graph: Graph, x: np.ndarray) -> dict:
             "elements": elements}
 
 
+def element_name(index: list[int]) -> str:
+    """An input element's index as the report shows it: ``(2)``, ``(0, 3, 1)``."""
+    return "(" + ", ".join(map(str, index)) + ")"
+
+
 def saturation_warning(section: dict) -> str | None:
     """The console warning for saturated inputs (None when none saturate)."""
     sat = section["saturation"]
     if not sat["values"]:
         return None
     els = sorted(sat["elements"], key=lambda e: (-e["count"], e["element"]))
-    listed = ", ".join(f"element {tuple(e['element'])}: {e['count']}" for e in els[:LISTED_ELEMENTS])
+    listed = ", ".join(f"element {element_name(e['element'])}: {e['count']}" for e in els[:LISTED_ELEMENTS])
     more = f" and {len(els) - LISTED_ELEMENTS} more elements" if len(els) > LISTED_ELEMENTS else ""
     lo, hi = sat["input_range"]
     return (f"{section['data']}: {sat['values']} input values in {sat['samples']} of {section['samples']} samples "
