@@ -36,6 +36,11 @@ def _qkeras(path):
     return load_qmodel(str(path), compile=False)
 
 
+def _keras3(path):
+    import keras
+    return keras.saving.load_model(str(path), compile=False)
+
+
 def _onnx_model(path):
     """Gemm -> Relu -> Gemm (3 outputs), built with onnx.helper."""
     import onnx
@@ -81,6 +86,7 @@ def _torch_run(path, x):
 
 CASES = {
     "keras": (lambda d: MODELS / "float_mlp.h5", lambda p, x: _keras(p).predict(x, verbose=0), []),
+    "keras3": (lambda d: MODELS / "float_mlp.keras", lambda p, x: _keras3(p).predict(x, verbose=0), []),
     "qkeras": (lambda d: MODELS / "qmlp.h5", lambda p, x: _qkeras(p).predict(x, verbose=0), []),
     "onnx": (lambda d: (_onnx_model(d / "m.onnx"), d / "m.onnx")[1], _onnx_run, []),
     "torch": (lambda d: (_torch_model(d / "m.pt"), d / "m.pt")[1], _torch_run, ["--trust-model-code"]),
@@ -230,6 +236,31 @@ def test_bad_data_is_a_user_error_naming_the_file(tmp_path, capsys):
     assert str(nan) in err and "sample 3, feature (1,)" in err and not out.exists()
     with pytest.raises(UserError, match="data=: samples must be"):
         nnfpga.compile(MODELS / "float_mlp.h5", outdir=tmp_path / "fw2", data=np.array([[np.inf] * 16]))
+
+
+def test_banked_ensemble_runs_each_sample_on_its_bank(tmp_path, capsys):
+    ringer = ROOT / "benchmarks" / "electron_ringer" / "models" / "qkeras"
+    models = [ringer / f"et0_eta{b}.h5" for b in range(3)]
+    rng = np.random.default_rng(0)
+    x = rng.gamma(1.0, 0.15, (90, 100)).clip(0, 0.99).astype(np.float32)
+    bank = rng.integers(0, 3, len(x))
+    np.savez(tmp_path / "x.npz", x=x, bank=bank)
+    out = tmp_path / "fw"
+    assert main(["compile", *map(str, models), "-o", str(out), "--data", str(tmp_path / "x.npz")]) == 0
+    d = json.loads((out / "report.json").read_text())["data_accuracy"]
+    ref = np.zeros((len(x), 1))
+    for b, m in enumerate(models):
+        ref[bank == b] = _qkeras(m).predict(x[bank == b], verbose=0).reshape(-1, 1)
+    fixed = nnfpga.emulate(out, x, bank).reshape(len(x), -1)
+    assert d["max_abs_error"] == np.abs(fixed - ref).max() == 0.0   # QKeras banks: bit-exact, each its own
+    assert d["saturation"]["values"] == 0
+    # a bank would not match: the same samples all on bank 0 differ from the ensemble's answer
+    assert np.abs(_qkeras(models[0]).predict(x, verbose=0).reshape(-1, 1) - ref).max() > 0
+    np.save(tmp_path / "nobank.npy", x)
+    capsys.readouterr()
+    assert main(["report", str(out), "--data", str(tmp_path / "nobank.npy")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "nobank.npy") in err and "banked ensemble of 3" in err and "'bank'" in err
 
 
 def test_python_api_data(tmp_path):
