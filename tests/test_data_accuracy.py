@@ -297,3 +297,15 @@ def test_compiling_without_data_imports_no_framework(tmp_path):
             "bad = [m for m in ('tensorflow', 'keras', 'tf_keras', 'qkeras', 'torch', 'onnxruntime') "
             "if m in sys.modules]; sys.exit(f'imported {bad}' if bad else 0)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)
+
+
+def test_verify_refuses_a_corrupt_report_before_simulating(tmp_path, capsys):
+    out = tmp_path / "fw"
+    assert main(["compile", str(MODELS / "float_mlp.h5"), "-o", str(out)]) == 0
+    np.save(tmp_path / "x.npy", _events(5))
+    (out / "report.json").write_text('{"clock_mhz": NaN}')
+    capsys.readouterr()
+    assert main(["verify", str(out), "--input", str(tmp_path / "x.npy"), "--sim", "csim"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'report.json'}: corrupt report" in err and "NaN is not a JSON number" in err
+    assert not (out / "verify.json").exists()

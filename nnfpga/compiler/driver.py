@@ -348,6 +348,10 @@ def verification_section(summary: dict, source: str) -> dict:
     return {"data": source, "samples": summary["samples"], "bit_exact": summary["bit_exact"], "simulators": sims}
 
 
+def _no_constant(token: str):
+    raise ValueError(f"{token} is not a JSON number")
+
+
 def _tree_report(outdir: Path) -> dict | None:
     """report.json of ``outdir`` for a verb that adds to it (None when the tree has none);
     a corrupt one is refused before any work, naming the file."""
@@ -356,7 +360,7 @@ def _tree_report(outdir: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        report = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
         errors = validate(report) if isinstance(report, dict) else ["not a JSON object"]
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
         errors = [f"not JSON text ({str(e)[:200]})"]
