@@ -299,9 +299,11 @@ _SIM_LANGUAGE = {"verilator": "verilog", "ghdl": "vhdl", "csim": "hls"}
 
 def verify_firmware(outdir: str | Path, x: np.ndarray, sims: list[str] | None = None,
                     progress: Callable[[str], None] = lambda s: None, bank=None, source: str = "input") -> dict:
-    """Run each simulator on the samples and compare with the golden emulator bit for bit.
+    """Run each simulator on the samples and compare with the golden emulator bit for bit;
+    the summary goes to verify.json and, as ``verification``, into report.json/.md (and
+    report.html when the tree has one; `nnfpga report` writes it otherwise).
     ``bank``: per sample its bank index (a banked ensemble only); ``source`` names the
-    samples (their file) in error messages."""
+    samples (their file) in error messages and in the report."""
     outdir = Path(outdir)
     graph = load_firmware(outdir)
     sims = check_simulators(list(SIMULATORS) if sims is None else list(sims))
