@@ -100,7 +100,7 @@ def emulate(outdir: str | Path, x: np.ndarray, bank: np.ndarray | None = None) -
 
 def verify(outdir: str | Path, x: np.ndarray, sims: list[str] | None = None,
            bank: np.ndarray | None = None) -> dict:
-    return verify_firmware(outdir, x, sims, bank=bank)
+    return verify_firmware(outdir, x, sims, bank=bank, source="samples given to nnfpga.verify")
 
 
 def report(outdir: str | Path) -> dict:
