@@ -33,7 +33,8 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
             reuse: int | None = None, dump_ir: str | Path | None = None, name: str | None = None,
             library: str | None = None, axi_stream: bool = False, bunch_crossing: bool = False,
             html: bool = False, weights: str | Path | None = None,
-            max_multiplications: int | None = None) -> CompileResult:
+            max_multiplications: int | None = None, data=None, data_labels: np.ndarray | None = None,
+            data_bank: np.ndarray | None = None) -> CompileResult:
     """Compile ``model`` (a .h5/.keras/.onnx/.pt path, a Keras model, an ONNX ModelProto or a
     PyTorch module).  ``weights``: the weights .h5 of a Keras .json architecture file given
     as ``model`` (``model.to_json()`` + ``model.save_weights``).  ``example_input`` (a tensor or array of one or more samples) fixes the
@@ -47,17 +48,26 @@ def compile(model, example_input=None, *, target: str = "xcvu9p", clock: str | f
     entity/module, prefix of its design units; default the model's), ``library``: its VHDL
     library (default ``nnfpga_<name>``); ``max_multiplications``: the size limit
     (`nnfpga.compiler.size_guard`).  Values the compiler had to
-    change are in ``result.adjustments`` (and warned about)."""
+    change are in ``result.adjustments`` (and warned about).
+
+    ``data``: samples (an array, or a .npy/.npz path as for ``--data``; ``data_labels`` /
+    ``data_bank`` with an array) on which the golden fixed-point model and the source
+    framework run; their comparison is ``result.report["data_accuracy"]`` (and in
+    report.json/.md/.html)."""
     if example_input is not None:
         from nnfpga.compiler.frontends.pytorch import TorchModel
         model = TorchModel(model, example_input)
     from nnfpga.compiler.frontends.keras import with_weights
     model = with_weights(model, weights)
+    samples = None
+    if data is not None:
+        from nnfpga.compiler.data_accuracy import as_data
+        samples = as_data(data, data_labels, data_bank)
     return compile_model(model, target, clock, outdir, precision, dump_ir, config=config,
                          calibration=calibration, labels=labels, max_dsp=max_dsp, ii=ii,
                          event_rate=event_rate, trim=trim, reuse=reuse, name=name, library=library,
                          axi_stream=axi_stream, bunch_crossing=bunch_crossing, html=html,
-                         max_multiplications=max_multiplications)
+                         max_multiplications=max_multiplications, data=samples)
 
 
 def make_config(model, path: str | Path | None = None, *, config=None, calibration: np.ndarray | None = None,
@@ -90,7 +100,7 @@ def emulate(outdir: str | Path, x: np.ndarray, bank: np.ndarray | None = None) -
 
 def verify(outdir: str | Path, x: np.ndarray, sims: list[str] | None = None,
            bank: np.ndarray | None = None) -> dict:
-    return verify_firmware(outdir, x, sims, bank=bank)
+    return verify_firmware(outdir, x, sims, bank=bank, source="samples given to nnfpga.verify")
 
 
 def report(outdir: str | Path) -> dict:

@@ -56,7 +56,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                   options: CompileOptions | None = None, name: str | None = None,
                   library: str | None = None, axi_stream: bool = False,
                   bunch_crossing: bool = False, html: bool = False,
-                  max_multiplications: int | None = None) -> CompileResult:
+                  max_multiplications: int | None = None, data=None) -> CompileResult:
     """``config`` (a YAML path or dict), ``calibration``/``labels`` (arrays), ``max_dsp``,
     ``ii``, ``event_rate``, ``trim`` and ``reuse`` (the global reuse factor) drive the optimisation passes (`config.make_options`).
     ``name``: the core's name (top entity/module and the prefix of its other design units;
@@ -65,7 +65,9 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     bunch-crossing frame wrapper for ``clock`` (`nnfpga.backends.rtl.wrappers`).
     ``html``: also write report.html (matplotlib plots; about 2 s, so by default it is
     left to ``nnfpga report``, which writes it).  ``max_multiplications``: the size guard's
-    limit (`nnfpga.compiler.size_guard`; default its DEFAULT_MAX_MULTIPLICATIONS)."""
+    limit (`nnfpga.compiler.size_guard`; default its DEFAULT_MAX_MULTIPLICATIONS).
+    ``data``: a `nnfpga.compiler.data_accuracy.DataSet`: the golden model and the source
+    framework run on its samples and the report gets their comparison (``data_accuracy``)."""
     start = time.perf_counter()
     part = find_part(target)
     clock_mhz = parse_clock_mhz(clock)
@@ -80,12 +82,17 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     if max_multiplications is not None:
         options = dataclasses.replace(options, max_multiplications=max_multiplications)
     graph = build_graph(model, precision, dump_dir, options=options)
+    bound = accuracy_summary(graph)
+    on_data = None
+    if data is not None:  # before the tree is written: a bad sample file leaves no trace
+        from nnfpga.compiler.data_accuracy import evaluate_on_data
+        on_data = evaluate_on_data(graph, model, data, bound)
     destination = Path(os.path.abspath(outdir))  # "a/../fw" need not have an "a"
     with cleanup_on_sigterm():
         work = _os_error_is_users(outdir, lambda: make_work_folder(destination))
         try:
             report = _write_tree(graph, work.tree, part, clock_mhz, model, name, library, axi_stream,
-                                 bunch_crossing, html)
+                                 bunch_crossing, html, {"accuracy": bound, "data_accuracy": on_data})
             write_manifest(work.tree)
             seconds = time.perf_counter() - start
             write_run_record(work.tree, _run_record(model, outdir, seconds))
@@ -97,8 +104,9 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
 
 
 def _write_tree(graph: Graph, tmp: Path, part, clock_mhz: float, model, name: str | None, library: str | None,
-                axi_stream: bool, bunch_crossing: bool, html: bool) -> dict:
-    """Write the firmware tree of ``graph`` into ``tmp``; returns the report."""
+                axi_stream: bool, bunch_crossing: bool, html: bool, figures: dict) -> dict:
+    """Write the firmware tree of ``graph`` into ``tmp``; returns the report.  ``figures``:
+    the accuracy sections (``accuracy``; ``data_accuracy`` when not None)."""
     from nnfpga.backends.hls import write_hls
     from nnfpga.backends.integration import write_integration
     from nnfpga.backends.report import build_report, write_report_files
@@ -137,7 +145,9 @@ def _write_tree(graph: Graph, tmp: Path, part, clock_mhz: float, model, name: st
             side.cancel()
         raise
     report = build_report(graph, rtl, hls, part, clock_mhz, netlist=netlist, estimate=estimate)
-    report["accuracy"] = accuracy_summary(graph)
+    report["accuracy"] = figures["accuracy"]
+    if figures.get("data_accuracy") is not None:
+        report["data_accuracy"] = figures["data_accuracy"]
     report["adjustments"] = graph.annotations.get("adjustments", [])
     report["optimisation"] = graph.annotations.get("passes", {})
     write_report_files(tmp, report, html=html)  # report.json, report.md (, report.html)
@@ -172,11 +182,15 @@ def _run_record(model, outdir: Path, seconds: float) -> dict:
     """What differs from run to run (kept out of every other file of the tree)."""
     from nnfpga.core.version import __version__
     items = [getattr(m, "architecture", m) for m in (model if isinstance(model, (list, tuple)) else [model])]
-    return {"compile_seconds": round(seconds, 3),
-            "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "host": socket.gethostname(), "pid": os.getpid(), "nnfpga_version": __version__,
-            "outdir": os.path.abspath(outdir),
-            "models": [os.path.abspath(m) if isinstance(m, (str, Path)) else _model_name(m) for m in items]}
+    record = {"compile_seconds": round(seconds, 3),
+              "finished_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "host": socket.gethostname(), "pid": os.getpid(), "nnfpga_version": __version__,
+              "outdir": os.path.abspath(outdir),
+              "models": [os.path.abspath(m) if isinstance(m, (str, Path)) else _model_name(m) for m in items]}
+    weights = [getattr(m, "weights", None) for m in (model if isinstance(model, (list, tuple)) else [model])]
+    if any(isinstance(w, (str, Path)) for w in weights):   # a Keras .json: `nnfpga report --data` needs both
+        record["weights"] = [os.path.abspath(w) if isinstance(w, (str, Path)) else None for w in weights]
+    return record
 
 
 def _verilog_and_estimate(netlist, outdir: Path, library: str, part):
@@ -286,16 +300,19 @@ _SIM_LANGUAGE = {"verilator": "verilog", "ghdl": "vhdl", "csim": "hls"}
 
 def verify_firmware(outdir: str | Path, x: np.ndarray, sims: list[str] | None = None,
                     progress: Callable[[str], None] = lambda s: None, bank=None, source: str = "input") -> dict:
-    """Run each simulator on the samples and compare with the golden emulator bit for bit.
+    """Run each simulator on the samples and compare with the golden emulator bit for bit;
+    the summary goes to verify.json and, as ``verification``, into report.json/.md (and
+    report.html when the tree has one; `nnfpga report` writes it otherwise).
     ``bank``: per sample its bank index (a banked ensemble only); ``source`` names the
-    samples (their file) in error messages."""
+    samples (their file) in error messages and in the report."""
     outdir = Path(outdir)
     graph = load_firmware(outdir)
     sims = check_simulators(list(SIMULATORS) if sims is None else list(sims))
     x_raw = _quantized(graph, x, source)
     bank = _checked_bank(graph, bank, len(x_raw), source)
     from nnfpga.compiler.firmware_files import check_firmware_files, check_writable
-    check_writable(outdir, ("verify.json",))
+    report = _tree_report(outdir)
+    check_writable(outdir, ("verify.json",) + (("report.json", "report.md", "report.html") if report else ()))
     for sim in sims:
         check_firmware_files(outdir, graph, (_SIM_LANGUAGE[sim],), f"the {sim} simulation")
     golden = run_raw(graph, x_raw, bank).reshape(len(x_raw), -1)
@@ -317,4 +334,40 @@ def verify_firmware(outdir: str | Path, x: np.ndarray, sims: list[str] | None = 
     summary = {"samples": int(len(golden)), "results": results,
                "bit_exact": all(r["mismatches"] == 0 for r in results.values())}
     (outdir / "verify.json").write_text(json.dumps(summary, indent=2))
+    if report is not None:
+        from nnfpga.backends.report import write_report_files
+        report["verification"] = verification_section(summary, source)
+        write_report_files(outdir, report, html=(outdir / "report.html").is_file())
     return summary
+
+
+def verification_section(summary: dict, source: str) -> dict:
+    """The report's ``verification``: `verify_firmware`'s summary with each simulator's
+    throughput."""
+    sims = {}
+    for sim, r in summary["results"].items():
+        rate = r["samples"] / r["seconds"] if r["seconds"] > 0 else None
+        sims[sim] = {**r, "samples_per_second": None if rate is None else round(rate, 1)}
+    return {"data": source, "samples": summary["samples"], "bit_exact": summary["bit_exact"], "simulators": sims}
+
+
+def _no_constant(token: str):
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _tree_report(outdir: Path) -> dict | None:
+    """report.json of ``outdir`` for a verb that adds to it (None when the tree has none);
+    a corrupt one is refused before any work, naming the file."""
+    from nnfpga.backends.report.schema import validate
+    path = outdir / "report.json"
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+        errors = validate(report) if isinstance(report, dict) else ["not a JSON object"]
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        errors = [f"not JSON text ({str(e)[:200]})"]
+    if errors:
+        raise UserError(f"{path}: corrupt report ({errors[0]}); recompile the model with nnfpga compile "
+                        "(or delete report.json to verify without updating the report)")
+    return report

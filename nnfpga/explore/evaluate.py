@@ -26,7 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from nnfpga.compiler.data_accuracy import check_labels, compare_outputs
 from nnfpga.core.errors import UserError
+
+__all__ = ["FIGURES", "RUN_FIELDS", "ModelBytes", "PointTask", "Reference", "accuracy", "check_labels",
+           "evaluate_point", "report_figures"]
 
 #: The record's columns, in table order (`nnfpga.explore.store` writes them).
 FIGURES = ("target", "clock_mhz", "latency_cycles", "latency_ns", "ii_cycles",
@@ -146,52 +150,10 @@ def _synthesis(outdir: Path, report: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- accuracy
-def decisions(y: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """The class each sample's outputs choose: above ``threshold`` for one output, the
-    largest output otherwise."""
-    y = y.reshape(len(y), -1)
-    return (y[:, 0] > threshold) if y.shape[1] == 1 else y.argmax(axis=1)
-
-
 def accuracy(fixed: np.ndarray, float_out: np.ndarray, labels: np.ndarray | None) -> dict:
-    """The fixed-point network against the float one (and both against the labels)."""
-    from nnfpga.compiler.passes.ptq import auc
-    fixed = fixed.reshape(len(fixed), -1)
-    float_out = float_out.reshape(len(float_out), -1)
-    dev = np.abs(fixed - float_out)
-    out = {"acc_max_deviation": float(dev.max()), "acc_mean_deviation": float(dev.mean()),
-           "acc_agreement": float(np.mean(decisions(fixed) == decisions(float_out)))}
-    if labels is None:
-        return out
-    labels = np.asarray(labels)
-    if fixed.shape[1] == 1:
-        positive = labels.reshape(-1) > 0.5
-        out["acc_auc"] = auc(fixed[:, 0], positive)
-        out["acc_auc_float"] = auc(float_out[:, 0], positive)
-    else:
-        truth = labels.argmax(axis=1) if labels.ndim == 2 else labels.reshape(-1).astype(np.int64)
-        out["acc_accuracy"] = float(np.mean(fixed.argmax(axis=1) == truth))
-        out["acc_accuracy_float"] = float(np.mean(float_out.argmax(axis=1) == truth))
-    return out
-
-
-def check_labels(labels: np.ndarray, n_samples: int, n_outputs: int, where: str) -> np.ndarray:
-    """Labels that `accuracy` can use, or a `UserError` naming the file."""
-    labels = np.asarray(labels)
-    if len(labels) != n_samples:
-        raise UserError(f"{where}: {len(labels)} labels for {n_samples} samples")
-    if n_outputs == 1:
-        flat = labels.reshape(n_samples, -1)
-        if flat.shape[1] != 1 or not np.isin(flat, (0, 1)).all():
-            raise UserError(f"{where}: a single-output model needs 0/1 labels (one per sample) for the AUC")
-        if flat.min() == flat.max():
-            raise UserError(f"{where}: the labels hold one class only; the AUC needs both")
-        return flat.reshape(-1)
-    if labels.ndim == 2 and labels.shape[1] == n_outputs:
-        return labels
-    flat = labels.reshape(-1)
-    if labels.ndim > 1 and labels.size != n_samples or not np.all((flat >= 0) & (flat < n_outputs)
-                                                                   & (flat == np.round(flat))):
-        raise UserError(f"{where}: labels must be class indices 0..{n_outputs - 1} or one-hot rows of "
-                        f"{n_outputs} for a model with {n_outputs} outputs")
-    return flat
+    """The fixed-point network against the float one (and both against the labels), as
+    the record's ``acc_*`` columns (`nnfpga.compiler.data_accuracy.compare_outputs`)."""
+    names = {"max_deviation": "acc_max_deviation", "mean_deviation": "acc_mean_deviation",
+             "agreement": "acc_agreement", "auc": "acc_auc", "auc_reference": "acc_auc_float",
+             "accuracy": "acc_accuracy", "accuracy_reference": "acc_accuracy_float"}
+    return {names[k]: v for k, v in compare_outputs(fixed, float_out, labels).items()}

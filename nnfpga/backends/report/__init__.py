@@ -5,7 +5,11 @@ the analytic estimate (`estimator`) of DSP, LUT, FF, BRAM (and URAM, carry chain
 shift registers) per layer and in total, latency in cycles and ns, II, events per
 second, whether the design keeps up with the 40 MHz bunch crossings and fits the part,
 and an analytic logic depth / Fmax (`timing`).  `nnfpga report OUTDIR --synth` adds
-Yosys results (`nnfpga.synth`): ``resources.synthesis`` and ``timing.synthesis``.
+Yosys results (`nnfpga.synth`): ``resources.synthesis`` and ``timing.synthesis``;
+``compile/report --data`` adds ``data_accuracy`` (`nnfpga.compiler.data_accuracy`: the
+golden model against the source framework on the user's samples) and ``nnfpga verify``
+adds ``verification`` (each simulator's mismatches and throughput).  These later sections
+are rendered here but computed above this layer.
 
 `write_report_files(outdir, report)` writes report.json, report.md (`markdown`) and the
 self-contained report.html with plots (`html`).  The JSON layout is specified by

@@ -9,7 +9,8 @@ import base64
 import io
 
 from nnfpga.backends.escape import html_text, matplotlib_text
-from nnfpga.backends.report.markdown import KEYS, _fmt
+from nnfpga.backends.report.markdown import (KEYS, _fmt, data_accuracy_note, data_accuracy_rows,
+                                             verification_rows)
 
 #: Plot colours (matplotlib's tab10): estimate, synthesis, third series.
 BLUE, ORANGE, GREEN, RED, PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"
@@ -101,6 +102,49 @@ def utilisation_plot(r: dict) -> str:
     return _png(fig)
 
 
+def deviation_plot(d: dict) -> str:
+    """The histogram of |fixed - framework| over every output of every sample."""
+    h = d["histogram"]
+    edges, counts = h["edges"], h["counts"]
+    fig = _figure(7.5, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    widths = [b - a for a, b in zip(edges, edges[1:])]
+    ax.bar(edges[:-1], counts, width=widths, align="edge", color=BLUE, edgecolor="white", label="observed")
+    if d.get("error_bound_max") is not None:
+        ax.axvline(d["error_bound_max"], color=RED, linestyle="--", linewidth=1, label="guaranteed bound")
+    ax.set_xlabel("|fixed point - framework|")
+    ax.set_ylabel("output values")
+    ax.set_title(f"deviation on {matplotlib_text(str(d['data']))} ({d['samples']} samples)")
+    ax.legend(loc="upper right", fontsize=8)
+    return _png(fig)
+
+
+def _data_accuracy_html(d: dict | None) -> list[str]:
+    if not d:
+        return []
+    tables = data_accuracy_rows(d)
+    parts = ["<h2>Accuracy on data</h2>", f"<p class='note'>{html_text(data_accuracy_note(d))}</p>"]
+    sat = d["saturation"]
+    if sat["values"]:
+        parts.append(f"<div class='warn'><b>warning:</b> {sat['values']} input values in {sat['samples']} samples "
+                     f"lie outside the input type {html_text(sat['input_type'])} and saturate</div>")
+    parts += [_table(*tables["summary"]), _table(*tables["outputs"])]
+    if tables["saturated"][1]:
+        parts.append(_table(*tables["saturated"]))
+    parts.append(f"<img id='plot-deviation' alt='histogram of the deviation on the data' "
+                 f"src='data:image/png;base64,{deviation_plot(d)}'>")
+    return parts
+
+
+def _verification_html(v: dict | None) -> list[str]:
+    if not v:
+        return []
+    verdict = "bit-exact" if v["bit_exact"] else "MISMATCH"
+    return ["<h2>Verification</h2>",
+            f"<p>nnfpga verify on {html_text(v['data'])} ({v['samples']} samples): <b>{verdict}</b> against the "
+            "golden model.</p>", _table(*verification_rows(v))]
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     out = ["<table>", "<tr>" + "".join(f"<th>{html_text(h)}</th>" for h in header) + "</tr>"]
     for row in rows:
@@ -159,6 +203,8 @@ def report_html(r: dict) -> str:
         trows.append(["Yosys netlist", s["logic_levels"], s["critical_path_ns"], s["fmax_mhz"], s["meets_clock"]])
     parts.append(_table(["", "LUT levels", "critical path (ns)", "Fmax (MHz)", "meets clock"], trows))
     parts.append(f"<p class='note'>{html_text(tim['estimate']['model'])}</p>")
+    parts += _data_accuracy_html(r.get("data_accuracy"))
+    parts += _verification_html(r.get("verification"))
     parts.append("<h2>Layers</h2>")
     rows = []
     for layer in r["layers"]:

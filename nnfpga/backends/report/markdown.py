@@ -72,6 +72,8 @@ def report_markdown(r: dict) -> str:
             if s:
                 lines.append(f"Yosys on the {src}: `{s['command']}` in {s['seconds']:.1f} s ({s['tool']}).")
         lines.append("")
+    lines += data_accuracy_markdown(r.get("data_accuracy"))
+    lines += verification_markdown(r.get("verification"))
     lines += ["## Layers", ""]
     rows = []
     for layer in r["layers"]:
@@ -84,3 +86,76 @@ def report_markdown(r: dict) -> str:
     lines += _table(["layer", "op", "shape", "type", "latency", "reuse", "mult.", "DSP", "LUT", "FF", "BRAM36",
                      "Fmax est.", "built in"], rows)
     return "\n".join(lines)
+
+
+def _element(e: dict) -> str:  # as nnfpga.compiler.data_accuracy.element_name (below this layer)
+    return "(" + ", ".join(map(str, e["element"])) + ")"
+
+
+def data_accuracy_rows(d: dict) -> dict:
+    """The tables of the accuracy-on-data section (shared by report.md and report.html):
+    ``summary``, ``outputs`` and ``saturated`` as (header, rows)."""
+    dec = d["decision"]
+    summary = [["samples", d["samples"]], ["compared with", d["against"]],
+               ["max |fixed - framework|", d["max_abs_error"]],
+               ["guaranteed bound (max)", d["error_bound_max"]],
+               ["observed max within the bound", d["within_bound"]],
+               ["mean |fixed - framework|", d["mean_abs_error"]],
+               [f"decisions agree ({dec['rule']})", f"{100 * dec['agreement']:.2f}%"]]
+    lab = d.get("labels")
+    if lab:
+        summary += [[f"{lab['metric']} of the firmware (labels)", lab["fixed"]],
+                    [f"{lab['metric']} of the framework (labels)", lab["framework"]]]
+    sat = d["saturation"]
+    summary.append([f"input values outside {sat['input_type']}", f"{sat['values']} in {sat['samples']} samples"])
+    outputs = [[o["index"], o["max_abs_error"], o["mean_abs_error"], o["error_bound"]] for o in d["per_output"]]
+    saturated = [[_element(e), e["count"]] for e in sat["elements"]]
+    return {"summary": (["", "value"], summary),
+            "outputs": (["output", "max abs error", "mean abs error", "guaranteed bound"], outputs),
+            "saturated": (["input element", "saturated values"], saturated)}
+
+
+def data_accuracy_note(d: dict) -> str:
+    """Why the bound may differ from what the data shows."""
+    sat = d["saturation"]
+    lo, hi = sat["input_range"]
+    text = (f"Fixed point: the golden model (nnfpga.emulate, bit-exact with the firmware); framework: "
+            f"{d['against']} on the same samples ({d['data']}).  The guaranteed bound holds for inputs in "
+            f"[{lo:g}, {hi:g}] against the float network")
+    if sat["values"]:
+        text += f"; {sat['values']} input values lie outside that range and saturate, so it does not cover them"
+    return text + "."
+
+
+def data_accuracy_markdown(d: dict | None) -> list[str]:
+    if not d:
+        return []
+    lines = ["## Accuracy on data", "", markdown_text(data_accuracy_note(d)), ""]
+    tables = {k: (head, [[markdown_text(c) if isinstance(c, str) else c for c in row] for row in rows])
+              for k, (head, rows) in data_accuracy_rows(d).items()}
+    lines += _table(*tables["summary"])
+    lines += _table(*tables["outputs"])
+    if tables["saturated"][1]:
+        lines += ["Saturated inputs (values outside the input type's range):", ""]
+        lines += _table(*tables["saturated"])
+    h = d["histogram"]
+    lines += ["Deviation |fixed - framework| over all outputs (histogram):", ""]
+    lines += _table(["from", "to", "values"],
+                    [[h["edges"][i], h["edges"][i + 1], c] for i, c in enumerate(h["counts"])])
+    return lines
+
+
+def verification_rows(v: dict) -> tuple[list[str], list[list]]:
+    rows = [[sim, r["samples"], r["mismatches"], r["mismatched_values"], r["seconds"], r["samples_per_second"]]
+            for sim, r in v["simulators"].items()]
+    return ["simulator", "samples", "mismatching samples", "mismatching values", "seconds", "samples/s"], rows
+
+
+def verification_markdown(v: dict | None) -> list[str]:
+    if not v:
+        return []
+    verdict = "bit-exact" if v["bit_exact"] else "**MISMATCH**"
+    lines = ["## Verification", "",
+             f"nnfpga verify on {markdown_text(v['data'])} ({v['samples']} samples): {verdict} against the "
+             "golden model.", ""]
+    return lines + _table(*verification_rows(v))

@@ -41,6 +41,10 @@ def add_parser(sub) -> None:
     c.add_argument("--max-multiplications", type=int, metavar="N",
                    help="refuse a design with more multiplications (or weights, or values in one tensor) "
                         "than N; default 65536 (see nnfpga/compiler/size_guard.py)")
+    c.add_argument("--data", metavar="FILE",
+                   help="samples (.npy, or .npz with x, optional 0/1 or class labels y, and bank indices "
+                        "bank for a banked ensemble): run the golden fixed-point model and the source framework "
+                        "(Keras, onnxruntime, PyTorch) on them and put the comparison into the report")
     add_optimisation_args(c)
 
 
@@ -52,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     from nnfpga.compiler.driver import compile_model
     from nnfpga.compiler.frontends.pytorch import trusting_model_code
     clock_note(args.clock, "compile")
+    data = None
+    if args.data is not None:  # before the compile: a bad file fails at once
+        from nnfpga.compiler.data_accuracy import load_data
+        data = load_data(args.data)
     with warnings.catch_warnings(), trusting_model_code(args.trust_model_code):
         warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
         model = args.model[0] if len(args.model) == 1 else args.model
@@ -63,13 +71,14 @@ def run(args: argparse.Namespace) -> int:
         result = compile_model(model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
                                reuse=args.reuse, name=args.name, library=args.library,
                                axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing, html=args.html,
-                               max_multiplications=args.max_multiplications,
+                               max_multiplications=args.max_multiplications, data=data,
                                **optimisation_kwargs(args))
     for entry in result.adjustments:
         print(f"nnfpga compile: warning: {adjustment_message(entry)}", file=sys.stderr)
     print_summary(result.report, Path(args.output), compact=True)
     for line in optimisation_lines(result.report.get("optimisation", {})):
         print(line)
+    print_data_accuracy(result.report, "compile")
     what = args.model[0] if len(args.model) == 1 else f"{len(args.model)} models as banks ({', '.join(args.model)})"
     print(f"compiled {what} -> {args.output} in {result.seconds:.2f} s")
     print(f"wrote {written(Path(args.output))}")
@@ -83,3 +92,15 @@ def written(outdir: Path) -> str:
     """``fw/: hls/, report.json, ...``: what a compile left in its output directory."""
     entries = sorted(p.name + ("/" if p.is_dir() else "") for p in outdir.iterdir() if not p.name.startswith("."))
     return f"{outdir}/: {', '.join(entries)}"
+
+
+def print_data_accuracy(report: dict, verb: str) -> None:
+    """The ``--data`` figures and, when inputs saturate, a warning naming them."""
+    from nnfpga.compiler.data_accuracy import saturation_warning, summary_line
+    section = report.get("data_accuracy")
+    if section is None:
+        return
+    warning = saturation_warning(section)
+    if warning:
+        print(f"nnfpga {verb}: warning: {warning}", file=sys.stderr)
+    print(f"accuracy {summary_line(section)}")

@@ -16,7 +16,7 @@ def _sweep(text: str):
     try:
         return parse_sweep(text)
     except UserError as e:
-        raise argparse.ArgumentTypeError(str(e).removeprefix(f"--sweep ")) from None
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--sweep ")) from None
 
 
 def add_parser(sub) -> None:

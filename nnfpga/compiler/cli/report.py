@@ -29,13 +29,23 @@ def add_parser(sub) -> None:
     r.add_argument("--timeout", type=positive, help="with --synth: seconds per Yosys run (default 3600)")
     r.add_argument("--memory-gb", type=positive, help="with --synth: memory limit per Yosys run (default 16)")
     r.add_argument("--jobs", type=count, default=2, help="with --synth: Yosys runs at once (default 2)")
+    r.add_argument("--data", metavar="FILE",
+                   help="samples (.npy, or .npz with x, optional labels y, bank indices bank): run the golden "
+                        "model and the source framework (the model run.json names) on them and store the "
+                        "comparison in report.json/.md/.html")
+    r.add_argument("--trust-model-code", action="store_true",
+                   help="with --data and a TorchScript model: allow running its code (as for compile)")
 
 
 def run(args: argparse.Namespace) -> int:
-    run_report(args.outdir, synth=args.synth, vhdl=args.vhdl, timeout=args.timeout, memory_gb=args.memory_gb,
-               jobs=args.jobs)
+    from nnfpga.compiler.cli.compile import print_data_accuracy
+    from nnfpga.compiler.frontends.pytorch import trusting_model_code
+    with trusting_model_code(args.trust_model_code):
+        report = run_report(args.outdir, synth=args.synth, vhdl=args.vhdl, timeout=args.timeout,
+                            memory_gb=args.memory_gb, jobs=args.jobs, data=args.data)
+    print_data_accuracy(report if args.data else {}, "report")
     out = Path(args.outdir)
-    files = ["report.json", "report.md", "report.html"] if args.synth else ["report.html"]
+    files = ["report.json", "report.md", "report.html"] if args.synth or args.data else ["report.html"]
     print(f"wrote {', '.join(str(out / f) for f in files)}")
     nxt = "" if args.synth else f"nnfpga report {shlex.quote(args.outdir)} --synth (Yosys), "
     print(f"next: open {out / 'report.html'} in a browser; {nxt}nnfpga verify {shlex.quote(args.outdir)} "
@@ -120,10 +130,12 @@ def _refresh(outdir: Path, old: dict) -> dict:
 
 
 def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeout: float | None = None,
-               memory_gb: float | None = None, jobs: int = 2) -> dict:
+               memory_gb: float | None = None, jobs: int = 2, data: str | None = None) -> dict:
     """Print the report of the firmware tree ``outdir`` and write its report.html; with
     ``synth``, first synthesise it (`nnfpga.synth.firmware.run_synthesis`; ``vhdl``: the
-    VHDL too) and store the results in report.json/.md/.html.  Returns the report."""
+    VHDL too) and store the results in report.json/.md/.html.  ``data``: a sample file on
+    which the golden model and the source framework (the model run.json names) are
+    compared (`nnfpga.compiler.data_accuracy`), stored likewise.  Returns the report."""
     from nnfpga.backends.report import add_synthesis, write_report_files
     from nnfpga.backends.report.text import print_summary
     from nnfpga.synth import yosys
@@ -131,7 +143,15 @@ def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeo
     from nnfpga.compiler.firmware_files import check_writable
     outdir = Path(outdir)
     report = load_report(outdir)
-    check_writable(outdir, ("report.html", "report.json", "report.md") if synth else ("report.html",))
+    rewrite = synth or data is not None
+    check_writable(outdir, ("report.html", "report.json", "report.md") if rewrite else ("report.html",))
+    if data is not None:  # before a (long) synthesis: a bad file or a missing model fails at once
+        from nnfpga.compiler.data_accuracy import evaluate_on_data, load_data
+        from nnfpga.compiler.driver import load_firmware
+        from nnfpga.compiler.source_reference import source_model_of
+        samples = load_data(data)
+        report["data_accuracy"] = evaluate_on_data(load_firmware(outdir), source_model_of(outdir), samples,
+                                                   report.get("accuracy"))
     if synth:
         if report.get("synth_family") is None:  # Versal: Yosys has no synth_xilinx family for it
             from nnfpga.core.parts import no_yosys_message
@@ -149,6 +169,7 @@ def run_report(outdir: str | Path, synth: bool = False, vhdl: bool = True, timeo
             timeout or yosys.DEFAULT_TIMEOUT_S, memory_gb or yosys.DEFAULT_MEMORY_GB, progress, jobs),
             status, start)
         report = add_synthesis(report, results)
+    if rewrite:
         write_report_files(outdir, report)
     else:
         from nnfpga.backends.report.html import report_html
