@@ -4,8 +4,9 @@ with Yosys, optionally score on the user's data; the result is one flat record.
 A `PointTask` carries everything the point needs as bytes and values (the model file's
 bytes and name, the configuration's text), never a path that exists only on the client,
 so a worker on another machine needs nothing but nnfpga (and Yosys for ``--synth``).
-The samples and the float network's outputs on them (`Reference`) are computed once on
-the client and shipped to every worker once.
+The samples and the source model's outputs on them (`Reference`: the model run by its
+own framework, `nnfpga.compiler.source_reference`) are computed once on the client and
+shipped to every worker once; workers never import TensorFlow or torch.
 
 A point that fails (the compiler refuses the combination, Yosys fails) returns a record
 with ``status: "error"`` and the message; it never raises, so one bad point cannot stop
@@ -37,7 +38,7 @@ FIGURES = ("target", "clock_mhz", "latency_cycles", "latency_ns", "ii_cycles",
            "est_lut", "est_ff", "est_dsp", "est_bram", "est_fmax_mhz", "fits", "meets_clock",
            "syn_lut", "syn_ff", "syn_dsp", "syn_bram", "syn_carry8", "syn_fmax_mhz",
            "acc_max_deviation", "acc_mean_deviation", "acc_agreement",
-           "acc_auc", "acc_auc_float", "acc_accuracy", "acc_accuracy_float")
+           "acc_auc", "acc_auc_reference", "acc_accuracy", "acc_accuracy_reference")
 #: What only the run decides (kept out of the deterministic table).
 RUN_FIELDS = ("seconds", "worker", "finished_utc")
 
@@ -70,11 +71,13 @@ class PointTask:
 
 @dataclass(frozen=True)
 class Reference:
-    """The user's samples, their labels and the float network's outputs on them."""
+    """The user's samples, their labels and the source model's outputs on them
+    (``against`` names what computed them, e.g. "tf_keras 2.21.0")."""
 
     x: np.ndarray
-    float_out: np.ndarray
+    outputs: np.ndarray
     labels: np.ndarray | None = None
+    against: str = ""
 
 
 def evaluate_point(task: PointTask, model: ModelBytes, reference: Reference | None = None) -> dict:
@@ -123,7 +126,7 @@ def _run(task: PointTask, model: ModelBytes, reference: Reference | None, tmp: P
     if reference is not None:
         from nnfpga.ir.emulator import emulate
         fixed = emulate(result.graph, reference.x)
-        figures.update(accuracy(fixed, reference.float_out, reference.labels))
+        figures.update(accuracy(fixed, reference.outputs, reference.labels))
     return figures
 
 
@@ -150,10 +153,10 @@ def _synthesis(outdir: Path, report: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- accuracy
-def accuracy(fixed: np.ndarray, float_out: np.ndarray, labels: np.ndarray | None) -> dict:
-    """The fixed-point network against the float one (and both against the labels), as
+def accuracy(fixed: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:
+    """The fixed-point network against the reference (and both against the labels), as
     the record's ``acc_*`` columns (`nnfpga.compiler.data_accuracy.compare_outputs`)."""
     names = {"max_deviation": "acc_max_deviation", "mean_deviation": "acc_mean_deviation",
-             "agreement": "acc_agreement", "auc": "acc_auc", "auc_reference": "acc_auc_float",
-             "accuracy": "acc_accuracy", "accuracy_reference": "acc_accuracy_float"}
-    return {names[k]: v for k, v in compare_outputs(fixed, float_out, labels).items()}
+             "agreement": "acc_agreement", "auc": "acc_auc", "auc_reference": "acc_auc_reference",
+             "accuracy": "acc_accuracy", "accuracy_reference": "acc_accuracy_reference"}
+    return {names[k]: v for k, v in compare_outputs(fixed, reference, labels).items()}

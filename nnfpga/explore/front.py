@@ -9,7 +9,7 @@ Design:
 * The objectives follow the figures the run has: LUT and DSP come from Yosys when any
   successful point was synthesised (``--synth``), otherwise from the analytic estimate, so
   a front never mixes the two; accuracy is the AUC, else the classification accuracy, else
-  the largest deviation from the float network, whichever the run measured. FF is shown but
+  the largest deviation from the reference (the source model), whichever the run measured. FF is shown but
   is no objective: it follows LUT and would only widen the front.
 * Only points that compiled, fit the part and meet the clock can be on the front: a
   smaller design that cannot run at the trigger's clock is no trade-off. A point missing
@@ -52,13 +52,13 @@ class Objective:
 
 #: Accuracy figures in the order they are preferred as the objective.
 _ACCURACY_OBJECTIVES = (("acc_auc", "max", "AUC"), ("acc_accuracy", "max", "accuracy"),
-                        ("acc_max_deviation", "min", "max |fixed - float|"))
+                        ("acc_max_deviation", "min", "max |fixed - reference|"))
 
 #: Accuracy columns shown when the run measured them, with their labels.
-_ACCURACY_COLUMNS = (("acc_auc", "AUC"), ("acc_auc_float", "AUC (float)"),
-                     ("acc_accuracy", "accuracy"), ("acc_accuracy_float", "accuracy (float)"),
-                     ("acc_max_deviation", "max |fixed - float|"),
-                     ("acc_mean_deviation", "mean |fixed - float|"), ("acc_agreement", "agreement"))
+_ACCURACY_COLUMNS = (("acc_auc", "AUC"), ("acc_auc_reference", "AUC (reference)"),
+                     ("acc_accuracy", "accuracy"), ("acc_accuracy_reference", "accuracy (reference)"),
+                     ("acc_max_deviation", "max |fixed - reference|"),
+                     ("acc_mean_deviation", "mean |fixed - reference|"), ("acc_agreement", "agreement"))
 
 PLOT_DIR = "plots"
 GREY, HIGHLIGHT, LINE = "#b0b0b0", "#d62728", "#1f77b4"

@@ -24,7 +24,8 @@ import numpy as np
 from nnfpga.core.errors import UserError
 from nnfpga.explore import space
 from nnfpga.explore.cluster import open_cluster, run_batch
-from nnfpga.explore.evaluate import ModelBytes, PointTask, Reference, check_labels
+from nnfpga.compiler.data_accuracy import check_labels
+from nnfpga.explore.evaluate import ModelBytes, PointTask, Reference
 from nnfpga.explore.store import ResultStore, digest, point_key, table_text, write_atomic, TABLE_FILE
 
 #: Largest model file shipped to the workers (every format's own limit is lower).
@@ -73,11 +74,11 @@ def explore(s: ExploreSettings, say: Callable[[str], None] = print) -> ExploreRe
     space.check_sweeps(s.sweeps)
     model = _model_bytes(s)
     base_text = _base_config(s.config)
-    reference = _reference(s, model)
+    reference = _reference(s, model, say)
     versions = _versions(s.synth)
     store = ResultStore(s.outdir)
     points = space.grid(s.sweeps)
-    store.write_marker(_settings_record(s, len(points)))
+    store.write_marker(_settings_record(s, len(points)) | {"reference": reference.against if reference else None})
     common = {"model": digest(model.data), "weights": digest(model.weights), "synth": s.synth,
               "data": _data_digest(reference), "versions": versions}
     tasks: dict[int, PointTask] = {}
@@ -161,10 +162,11 @@ def _model_source(s: ExploreSettings):
     return with_weights(s.model, s.weights)
 
 
-def _reference(s: ExploreSettings, model: ModelBytes) -> Reference | None:
+def _reference(s: ExploreSettings, model: ModelBytes, say: Callable[[str], None]) -> Reference | None:
     """Compiles the model once at its defaults (a model nnfpga cannot read stops here, not
-    at every point) and, with ``--data``, runs the float network on the samples."""
-    from nnfpga.compiler.float_reference import float_forward
+    at every point) and, with ``--data``, runs the source model on the samples with its own
+    framework (`nnfpga.compiler.source_reference`; the compiler's float reference where
+    the framework cannot run it, e.g. a QONNX model in onnxruntime)."""
     from nnfpga.compiler.frontends.pytorch import trusting_model_code
     from nnfpga.compiler.pipeline import build_graph
     if s.labels is not None and s.data is None:
@@ -174,22 +176,31 @@ def _reference(s: ExploreSettings, model: ModelBytes) -> Reference | None:
     if s.data is None:
         return None
     from nnfpga.compiler.config import load_calibration
+    from nnfpga.compiler.source_reference import source_outputs
     x, y = load_calibration(s.data, s.labels)
     x = np.asarray(x, dtype=np.float64)
+    expected = tuple(graph.input.info.shape) if graph.input.info is not None else None
+    if expected is not None and tuple(x.shape[1:]) != expected:
+        raise UserError(f"--data {s.data}: samples of shape {tuple(x.shape[1:])}; the model takes {expected}")
     try:
-        float_out = float_forward(graph, x)
-    except ValueError as e:
-        raise UserError(f"--data {s.data}: {e}") from None
+        with trusting_model_code(s.trust_model_code):
+            outputs, against = source_outputs(_model_source(s), x, None, f"--data {s.data}")
+    except UserError as e:
+        from nnfpga.compiler.float_reference import float_forward
+        say(f"nnfpga explore: note: {e}; the accuracy is measured against nnfpga's float reference of the "
+            "model instead")
+        outputs, against = float_forward(graph, x), "nnfpga float reference"
+    outputs = np.asarray(outputs, dtype=np.float64).reshape(len(x), -1)
     if y is not None:
-        n_out = int(np.prod(float_out.shape[1:]))
-        y = check_labels(y, len(x), n_out, s.labels or f"{s.data} (array 'y')")
-    return Reference(x, float_out, y)
+        y = check_labels(y, len(x), outputs.shape[1], s.labels or f"{s.data} (array 'y')")
+    return Reference(x, outputs, y, against)
 
 
 def _data_digest(reference: Reference | None) -> str | None:
     if reference is None:
         return None
-    h = digest(np.ascontiguousarray(reference.x).tobytes() + str(reference.x.shape).encode())
+    h = digest(np.ascontiguousarray(reference.x).tobytes() + str(reference.x.shape).encode()
+               + np.ascontiguousarray(reference.outputs).tobytes() + reference.against.encode())
     if reference.labels is not None:
         h = digest(h + (digest(np.ascontiguousarray(reference.labels).tobytes()) or ""))
     return h

@@ -22,8 +22,8 @@ def point(index: int, latency_ns: float, lut: int, dsp: int = 10, **extra) -> di
          "fits": True, "meets_clock": True,
          "syn_lut": None, "syn_ff": None, "syn_dsp": None, "syn_bram": None, "syn_carry8": None,
          "syn_fmax_mhz": None, "acc_max_deviation": None, "acc_mean_deviation": None,
-         "acc_agreement": None, "acc_auc": None, "acc_auc_float": None, "acc_accuracy": None,
-         "acc_accuracy_float": None, "command": f"nnfpga compile model.h5 --reuse {index % 4 + 1} -o out/{index}"}
+         "acc_agreement": None, "acc_auc": None, "acc_auc_reference": None, "acc_accuracy": None,
+         "acc_accuracy_reference": None, "command": f"nnfpga compile model.h5 --reuse {index % 4 + 1} -o out/{index}"}
     r.update(extra)
     return r
 
@@ -138,7 +138,7 @@ def sweep() -> list[dict]:
         r["params"] = {"reuse": [1, 2, 4, 8][i % 4], "clock": "240MHz", "config": f"c{i % 2}.yml"}
         if r["status"] == "ok":   # the curve has the best AUC, so the front stays the curve
             r["acc_auc"] = 0.95 if i < len(CURVE) else 0.9
-            r["acc_auc_float"] = 0.96
+            r["acc_auc_reference"] = 0.96
     records[3]["params"]["pruning.sparsity"] = 0.5   # a key only some points have
     return records
 
@@ -174,7 +174,7 @@ def test_outputs_are_written_and_listed(tmp_path):
     assert rows[0][:5] == ["index", "reuse", "clock", "config", "pruning.sparsity"]
     assert [r[0] for r in rows[1:]] == ["0", "1", "2", "3"]
     assert rows[4][4] == "0.5" and rows[1][4] == ""
-    assert "acc_auc" in rows[0] and "acc_auc_float" in rows[0] and "acc_agreement" not in rows[0]
+    assert "acc_auc" in rows[0] and "acc_auc_reference" in rows[0] and "acc_agreement" not in rows[0]
 
     html = (tmp_path / "index.html").read_text()
     for f in out["files"]:
