@@ -20,8 +20,9 @@ def add_parser(sub) -> None:
 
 
 class StepPrinter:
-    """Prints each progress message as a step; ``live`` shows the current one with a
-    spinner and its running time, then leaves it as a line with its duration."""
+    """Prints progress: `step` starts a step that may take a while (``live``: shown with a
+    spinner and its running time, then left as a line with its duration), `line` prints
+    a plain line (ending the step under way)."""
 
     def __init__(self, stream=None, live: bool | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
@@ -39,13 +40,20 @@ class StepPrinter:
             self._progress.start()
         return self
 
-    def __call__(self, msg: str) -> None:
+    def step(self, msg: str) -> None:
         self._finish()
         if self._progress is None:
             print(f"  {msg}", file=self.stream, flush=True)
             return
         self._step = (msg, time.perf_counter())
         self._task = self._progress.add_task(msg, total=None)
+
+    def line(self, msg: str) -> None:
+        self._finish()
+        if self._progress is None:
+            print(f"  {msg}", file=self.stream, flush=True)
+        else:
+            self._progress.console.print(f"  {msg}", markup=False, highlight=False)
 
     def _finish(self) -> None:
         if self._progress is None or self._task is None:
@@ -69,16 +77,16 @@ def run(args: argparse.Namespace) -> int:
     from nnfpga.sim import build_cache
     load_firmware(args.outdir)
     sims = check_simulators([s.strip() for s in args.sim.split(",") if s.strip()])
-    with StepPrinter() as step:
+    with StepPrinter() as printer:
         sim = {"name": ""}
 
         def progress(msg: str) -> None:
             name, _, rest = msg.partition(": ")
             sim["name"] = name
             if not rest.startswith("simulating "):  # each simulator says so itself, after its build
-                step(msg)
+                printer.line(msg)
 
-        with build_cache.progress(lambda msg: step(f"{sim['name']}: {msg}")):
+        with build_cache.progress(lambda msg: printer.step(f"{sim['name']}: {msg}")):
             summary = verify_firmware(args.outdir, load_samples(args.input), sims, progress=progress,
                                       bank=load_bank(args.input), source=args.input)
     print_verify(summary)
