@@ -161,10 +161,11 @@ def _clean(builds: Path) -> None:
         if p.name.startswith(".lock-") or not p.is_dir():
             continue
         if p.name.startswith(_TMP_PREFIX):
-            parts = p.name.rsplit(".", 3)  # <prefix><name>.<host>.<pid>.<random>
+            head, _, rest = p.name.rpartition(".")  # <prefix><name>.<host>.<pid>.<random>
+            head, _, pid = head.rpartition(".")  # (a host name may hold dots)
             try:
-                alive = parts[1] == host and _alive(int(parts[2]))
-            except (IndexError, ValueError):
+                alive = head.endswith(f".{host}") and _alive(int(pid))
+            except ValueError:
                 alive = False
             try:
                 old = now - p.stat().st_mtime > STALE_SECONDS
