@@ -258,3 +258,15 @@ def test_ghdl_synth_netlist_in_the_cache(cache, tmp_path):
     np.testing.assert_array_equal(run_ghdl_synth(out, x), run_raw(g, x).reshape(100, -1))
     assert _files(out) == compiled
     assert len(_entries(cache, "ghdl-synth")) == 1 and len(_entries(cache, "verilator")) == 1
+
+
+@pytest.mark.parametrize("model", sorted(p.name for p in MODELS.iterdir() if p.suffix in (".h5", ".keras")))
+def test_every_example_outdir_under_5mb_after_verify(cache, tmp_path, model):
+    out = tmp_path / "fw"
+    assert main(["compile", str(MODELS / model), "--target", "xcvu9p", "--clock", "240MHz", "-o", str(out)]) == 0
+    compiled = _files(out)
+    n_in = json.loads((out / "rtl.json").read_text())["n_inputs"]
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(50, n_in)))
+    assert main(["verify", str(out), "--input", str(tmp_path / "x.npy"), "--sim", "ghdl"]) == 0
+    assert _files(out) == compiled | {"verify.json"}
+    assert _size(out) < MAX_OUTDIR_BYTES
