@@ -176,6 +176,19 @@ def test_least_recently_used_entries_pruned(cache, monkeypatch):
     assert _entries(cache) == [d]  # the one just built stays even above the limit
 
 
+def test_bad_settings_are_user_errors(cache, monkeypatch, tmp_path):
+    from nnfpga.core.errors import UserError
+    for bad in ("lots", "-1", "nan"):
+        monkeypatch.setenv("NNFPGA_CACHE_MAX_GB", bad)
+        with pytest.raises(UserError, match="NNFPGA_CACHE_MAX_GB"):
+            build_cache.max_bytes()
+    monkeypatch.delenv("NNFPGA_CACHE_MAX_GB")
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("NNFPGA_CACHE_DIR", str(tmp_path / "file" / "cache"))
+    with pytest.raises(UserError, match="NNFPGA_CACHE_DIR"):
+        build_cache.entry("demo", "k", _writer("x"), what="the demo")
+
+
 # ----------------------------------------------------------------------------- verify
 def _compile(out: Path, *extra: str) -> set[str]:
     assert main(["compile", str(MODEL), "--target", "xcvu9p", "--clock", "240MHz", "-o", str(out), *extra]) == 0

@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from nnfpga.core.errors import UserError
+
 __all__ = ["COUNTS", "MARKER", "cache_root", "content_key", "entry", "max_bytes", "progress", "prune", "report"]
 
 MARKER = "nnfpga-build.json"
@@ -60,8 +62,11 @@ def max_bytes() -> int:
     try:
         gb = float(text) if text else DEFAULT_MAX_GB
     except ValueError:
-        gb = DEFAULT_MAX_GB
-    return int(max(gb, 0.0) * 1e9)
+        gb = -1.0
+    if not gb >= 0 or gb == float("inf"):
+        raise UserError(f"NNFPGA_CACHE_MAX_GB={text!r}: the size limit of the simulator build cache must be "
+                        f"a number of gigabytes >= 0 (default {DEFAULT_MAX_GB:g})")
+    return int(gb * 1e9)
 
 
 def content_key(*parts: bytes | str) -> str:
@@ -97,8 +102,13 @@ def entry(kind: str, key: str, build: Callable[[Path, Path], None], *, what: str
     by ``build(folder, final)`` in a temporary folder and renamed into place (``final``: the
     entry's path once renamed, for tools that record absolute paths).  ``what`` names the
     build in progress messages ("the Verilator model").  A failing ``build`` leaves nothing."""
+    limit = max_bytes()  # a bad setting stops before the build, not after it
     builds = Path(root if root is not None else cache_root()) / "builds"
-    builds.mkdir(parents=True, exist_ok=True)
+    try:
+        builds.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the simulator build cache {builds.parent}: {e.strerror or e}; set "
+                        "NNFPGA_CACHE_DIR to a writable folder") from None
     name = f"{kind}-{key}"
     final = builds / name
     counts = COUNTS.setdefault(kind, {"builds": 0, "hits": 0})
@@ -125,7 +135,7 @@ def entry(kind: str, key: str, build: Callable[[Path, Path], None], *, what: str
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         counts["builds"] += 1
-    prune(builds.parent, keep=final)
+    prune(builds.parent, limit, keep=final)
     return final
 
 
