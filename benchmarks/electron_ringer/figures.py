@@ -37,7 +37,9 @@ if str(ROOT) not in sys.path:
 from benchmarks.electron_ringer import generator as G  # noqa: E402
 from benchmarks.electron_ringer import train as T  # noqa: E402
 
-RESULTS_DIR = HERE / "results"
+#: the default --out: untracked (build/ is ignored); the committed results/ is rewritten
+#: only when --out names it
+RESULTS_DIR = ROOT / "build" / "bench" / "ringer" / "figures"
 PD_GRID = np.concatenate([np.linspace(0.5, 0.9, 41), np.linspace(0.901, 1.0, 100)])
 
 
@@ -232,7 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--predict", choices=("keras", "golden"), default="keras")
     ap.add_argument("--flavours", nargs="*", default=list(T.FLAVOURS), choices=T.FLAVOURS)
-    ap.add_argument("--out", type=Path, default=RESULTS_DIR)
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR,
+                    help="output directory (default build/bench/ringer/figures, untracked; the committed "
+                         "figures are rewritten only with --out benchmarks/electron_ringer/results)")
     args = ap.parse_args(argv)
     if args.predict == "keras" and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         sys.exit("set TF_USE_LEGACY_KERAS=1 (QKeras needs legacy Keras)")

@@ -18,7 +18,8 @@ conv classifiers at 10 and 20 GeV, the conv and the 3-input MLP pT regressions):
 
 Writes ``results.json``, ``results.md``, ``turn_on_pt10.png``, ``turn_on_pt20.png`` and
 ``pt_resolution.png`` (float lines, firmware markers) into ``--out`` (default
-``results/firmware``).
+``build/bench/muon/results``, untracked; pass ``--out benchmarks/muon_trigger/results/firmware``
+to update the committed results).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from benchmarks.firmware import PART, Log, RtlRunner, compile_at_clocks  # noqa:
 from benchmarks.muon_trigger import figures as F  # noqa: E402
 from benchmarks.muon_trigger.train import SPECS  # noqa: E402
 
-OUT_DIR = HERE / "results" / "firmware"
+#: the default --out: untracked (build/ is ignored); the committed results/firmware/ is
+#: rewritten only when --out names it
+OUT_DIR = ROOT / "build" / "bench" / "muon" / "results"
 BUILD_DIR = ROOT / "build" / "bench" / "muon"
 MAX_DIFFERENCE = 0.005
 #: (figure, its key in a threshold's results) compared between float and firmware
@@ -199,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--muons", type=int, default=F.N_TEST_MUONS, help="test muons per noise level")
     ap.add_argument("--noise", type=int, default=F.N_TEST_NOISE, help="noise-only windows per noise level")
     ap.add_argument("--reuse", type=int, help="reuse factor of every layer (default: the models' own, 1)")
-    ap.add_argument("--out", type=Path, default=OUT_DIR, help="output directory")
+    ap.add_argument("--out", type=Path, default=OUT_DIR,
+                    help="output directory (default build/bench/muon/results, untracked; the committed "
+                         "results are rewritten only with --out benchmarks/muon_trigger/results/firmware)")
     args = ap.parse_args(argv)
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         sys.exit("set TF_USE_LEGACY_KERAS=1 (QKeras needs legacy Keras)")

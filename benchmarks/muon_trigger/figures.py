@@ -40,7 +40,9 @@ if str(ROOT) not in sys.path:
 from benchmarks.muon_trigger import generator as gen  # noqa: E402
 from benchmarks.muon_trigger.train import SPECS, Spec, decision, model_inputs, pt_estimate  # noqa: E402
 
-RESULTS_DIR = HERE / "results"
+#: the default --out: untracked (build/ is ignored); the committed results/ is rewritten
+#: only when --out names it
+RESULTS_DIR = ROOT / "build" / "bench" / "muon" / "figures"
 MUON_SEED, NOISE_SEED, NOISE10_SEED, MUON10_SEED = 201, 202, 203, 204
 N_TEST_MUONS, N_TEST_NOISE = 100_000, 100_000
 PT_EDGES = np.arange(3.0, 31.0, 1.0)
@@ -243,7 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--predict", choices=("keras", "golden"), default="keras")
-    ap.add_argument("--out", type=Path, default=RESULTS_DIR)
+    ap.add_argument("--out", type=Path, default=RESULTS_DIR,
+                    help="output directory (default build/bench/muon/figures, untracked; the committed "
+                         "figures are rewritten only with --out benchmarks/muon_trigger/results)")
     ap.add_argument("--only", nargs="*")
     args = ap.parse_args(argv)
     if args.predict == "keras" and os.environ.get("TF_USE_LEGACY_KERAS") != "1":

@@ -1,11 +1,12 @@
 """nnfpga beside hls4ml 1.3 and da4ml 0.6 on the same networks (``make bench-peers``).
 
     python -m benchmarks.peers [--only nnfpga,hls4ml,da4ml] [--networks qmlp,mlp3x20,...]
-                               [--clocks 240,320] [--events N] [--table-only]
+                               [--clocks 240,320] [--events N] [--table-only] [--out DIR]
 
 Stages, each design cached as JSON under ``build/peers/<network>/`` (a rerun skips
-finished designs; delete a file to redo it); the table ``benchmarks/peers/results.md``
-and the plot ``results.png`` are always written from the cache.
+finished designs; delete a file to redo it); the table ``results.md`` and the plot
+``results.png`` are always written from the cache, into ``--out`` (default
+``build/bench/peers``, untracked; ``--out benchmarks/peers`` updates the committed ones).
 
 * nnfpga: ``nnfpga.compile`` at each clock; the Verilator simulation against its golden
   emulator (``nnfpga.verify``); Yosys ``synth_xilinx -family xcup`` (`nnfpga.synth`).
@@ -39,6 +40,9 @@ from benchmarks.peers.networks import NETWORKS, ROOT, hls4ml_module, on_grid, so
 
 CACHE = ROOT / "build" / "peers"
 HERE = Path(__file__).resolve().parent
+#: the default --out: untracked (build/ is ignored); the committed results.md/.png here
+#: are rewritten only when --out names this folder
+OUT_DIR = ROOT / "build" / "bench" / "peers"
 PEERS_VENV = ROOT / ".venv-peers"
 FAMILY = "xcup"
 PART = "xcvu9p"
@@ -390,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="MHz at which the designs also go through Yosys (minutes each)")
     ap.add_argument("--events", type=int, default=10000)
     ap.add_argument("--table-only", action="store_true", help="only write the table and plot")
+    ap.add_argument("--out", type=Path, default=OUT_DIR,
+                    help="folder of results.md and results.png (default build/bench/peers, untracked; the "
+                         "committed ones are rewritten only with --out benchmarks/peers)")
     args = ap.parse_args(argv)
     tools = [t for t in args.only.split(",") if t]
     nets = [n for n in args.networks.split(",") if n]
@@ -429,9 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     recs = load_records()
     command = "make bench-peers" if os.environ.get("MAKELEVEL") else "python -m benchmarks.peers " + " ".join(
         sys.argv[1:] if argv is None else argv)
-    write_table(recs, HERE / "results.md", command)
-    write_plot(recs, HERE / "results.png")
-    log(f"wrote {HERE / 'results.md'} and results.png ({len(recs)} designs)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_table(recs, args.out / "results.md", command)
+    write_plot(recs, args.out / "results.png")
+    log(f"wrote {args.out / 'results.md'} and results.png ({len(recs)} designs)")
     bad = [f"{r['network']}/{r['tool']}" for r in recs if not r["own_check_ok"]]
     if failed or bad:
         log(f"failed: {', '.join(failed + bad)}")

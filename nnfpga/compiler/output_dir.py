@@ -43,8 +43,10 @@ MANIFEST_FORMAT = "nnfpga output manifest 1"
 WORK_MARKER = ".nnfpga-work.json"
 WORK_FORMAT = "nnfpga compile work folder 1"
 #: written (or rewritten) inside an output tree after the compile by ``nnfpga report`` /
-#: ``nnfpga verify``, the simulators, and the tree's own Vivado / HLS scripts run in place
-#: (their default output folders): not foreign, their contents not checked
+#: ``nnfpga verify``, the cocotb benches (``sim/``), and the tree's own Vivado / HLS scripts
+#: run in place (their default output folders): not foreign, their contents not checked.
+#: ``sim/`` and ``.csim/`` also held the simulator builds of nnfpga before the build cache
+#: (`nnfpga.sim.build_cache`): an old output with them is still replaced
 LATER_FILES = ("report.json", "report.md", "report.html", "verify.json")
 LATER_FOLDERS = ("synth", "sim", ".csim", "hls/.csim", "vivado/out", "vivado/ip", "hls/*_prj")
 #: the file the IR is saved in; an output made before manifests existed has one

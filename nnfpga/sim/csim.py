@@ -3,7 +3,8 @@
 `run_csim` compiles the tree's top function together with its own test bench
 (``tb_<top>.cpp``, the one Vitis HLS runs too) against the ``ap_types`` headers shipped in
 the installed hls4ml package (located by `nnfpga.sim.apfixed`, never copied), caches the
-executable by the content of every compiled file, runs it on raw input integers and
+executable by the content of every compiled file (in the build cache,
+`nnfpga.sim.build_cache`, outside the tree), runs it on raw input integers and
 returns the raw output integers.  It decides nothing: callers compare its result with the
 golden emulator (`nnfpga.ir.emulator.run_raw`), bit for bit.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from nnfpga.ir.fixed import FixedType
-from nnfpga.sim import apfixed
+from nnfpga.sim import apfixed, build_cache
 
 MANIFEST = "nnfpga_hls.json"
 #: Flags of the C-sim build, appended after apfixed's defaults (so -O2 wins).  The three
@@ -30,8 +30,6 @@ MANIFEST = "nnfpga_hls.json"
 #: constant arrays of ap_fixed (each element has a dynamic initializer) and can never
 #: fire on generated code (it checks new/delete and free pairings).
 CSIM_FLAGS = ("-O2", "-Wno-mismatched-new-delete", "-Wno-mismatched-dealloc", "-Wno-free-nonheap-object")
-#: Cache directory inside the firmware tree (one sub-directory per source hash).
-CACHE_DIRNAME = ".csim"
 
 
 class CSimError(RuntimeError):
@@ -49,7 +47,9 @@ def find_tree(fw_dir: Path) -> tuple[Path, dict]:
 
 
 def build_csim(fw_dir: Path, cache_dir: Path | None = None) -> Path:
-    """Compile (or reuse from the cache) the C-sim executable of a firmware tree."""
+    """Compile (or reuse from the build cache, `nnfpga.sim.build_cache`) the C-sim
+    executable of a firmware tree.  ``cache_dir``: the cache's root folder instead of
+    `build_cache.cache_root`."""
     tree, man = find_tree(fw_dir)
     compiled = [*man["sources"], *man["headers"], man["testbench"]]
     h = hashlib.sha256()
@@ -57,29 +57,16 @@ def build_csim(fw_dir: Path, cache_dir: Path | None = None) -> Path:
         h.update(part.encode() + b"\0")
     for rel in compiled:
         h.update(rel.encode() + b"\0" + (tree / rel).read_bytes() + b"\0")
-    key = h.hexdigest()[:20]
-    cache = Path(cache_dir) if cache_dir is not None else tree / CACHE_DIRNAME
-    final = cache / key
-    exe = final / f"csim_{man['top']}"
-    if exe.is_file() and os.access(exe, os.X_OK):
-        return exe
-    if final.exists():  # an interrupted or foreign directory under our key: rebuild it
-        shutil.rmtree(final)
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=cache))
-    try:
+    key = h.hexdigest()[:32]
+    name = f"csim_{man['top']}"
+
+    def build(tmp: Path, _: Path) -> None:
         unity = (f"// nnfpga C-sim: the firmware tree {tree} and its test bench, one translation unit\n"
                  + "".join(f'#include "{rel}"\n' for rel in (*man["sources"], man["testbench"])))
-        apfixed.compile_cpp(unity, tmp, f"csim_{man['top']}", extra_flags=list(CSIM_FLAGS),
-                            include_dirs=[tree])
-        try:
-            os.replace(tmp, final)
-        except OSError:  # another process finished the same build first
-            if not exe.is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return exe
+        apfixed.compile_cpp(unity, tmp, name, extra_flags=list(CSIM_FLAGS), include_dirs=[tree])
+        (tmp / f"{name}.cpp").unlink()  # names the tree it was built from: not part of the entry
+
+    return build_cache.entry("csim", key, build, what="the HLS C-sim", root=cache_dir) / name
 
 
 @functools.lru_cache(maxsize=1)
@@ -160,6 +147,7 @@ def run_csim(fw_dir: Path, x_raw: np.ndarray, cache_dir: Path | None = None,
     if len(x) == 0:
         return np.zeros(shape, dtype=np.int64)
     exe = build_csim(tree, cache_dir)
+    build_cache.report(f"simulating {len(x)} samples")
     with tempfile.TemporaryDirectory(prefix="nnfpga-csim-") as tmp:
         fin, fout = Path(tmp) / "inputs.txt", Path(tmp) / "outputs.txt"
         fin.write_text("".join(" ".join(map(str, row)) + "\n" for row in x.tolist()))

@@ -1,12 +1,13 @@
 """Run generated VHDL under GHDL (VHDL-2008) with a generated text-file testbench.
 
-`run_ghdl(fw_dir, x_raw)` writes ``fw_dir/sim/ghdl/tb_<top>.vhd`` (the logging bench of
+`run_ghdl(fw_dir, x_raw)` generates ``tb_<top>.vhd`` (the logging bench of
 `nnfpga.backends.rtl.vhdl_testbench`: one line per cycle, ``1 <hex of in_data>`` to present
 a sample, ``0`` for an idle cycle; it logs ``I <cycle>`` for every sample and ``O <cycle>
 <hex of out_data>`` for every cycle with ``out_valid`` high), analyses the design and the
-bench (``ghdl -a --std=08``), elaborates (``-e``) and runs (``-r``) it.  Python then checks
-that the k-th output is logged exactly ``latency_cycles`` after the k-th input and that
-there are no others, and decodes the outputs (sign-extended by the output type).
+bench (``ghdl -a --std=08``) and elaborates (``-e``) it once per content in the build
+cache (`nnfpga.sim.build_cache`, outside ``fw_dir``), and runs it (``-r``) with the
+samples in a temporary folder.  Python then checks that the k-th output is logged
+exactly ``latency_cycles`` after the k-th input and that there are no others, and decodes the outputs (sign-extended by the output type).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nnfpga.backends.rtl.vhdl_testbench import (CORE_PORT_MAP, Bench, Channel, c
                                                 vhdl_testbench)
 from nnfpga.backends.rtl.writer import read_summary
 from nnfpga.ir.fixed import FixedType
+from nnfpga.sim import build_cache
 from nnfpga.sim.errors import SimulationError
 
 __all__ = ["SimulationError", "ghdl_synth_verilog", "repair_ghdl_verilog", "run_ghdl", "run_ghdl_synth", "testbench_vhdl"]
@@ -60,6 +62,38 @@ def _run(cmd: list[str], what: str, cwd: Path, timeout: float | None = None) -> 
         raise SimulationError(f"{what} failed (exit status {e.returncode}): {' '.join(cmd)}\n{tail}") from None
 
 
+def _ghdl_version(ghdl: str) -> str:
+    try:
+        return subprocess.run([ghdl, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _analysed(ghdl: str, fw_dir: Path, info: dict, timeout: float | None) -> Path:
+    """The build-cache entry holding the design and its bench analysed and elaborated
+    into ``work/``.  The sources are copied into the entry and named relative to it:
+    GHDL's mcode backend reads them again at every run."""
+    top = info["top"]
+    vhdl = (fw_dir / info["files"]["vhdl"]).read_bytes()
+    tb = testbench_vhdl(info)
+    key = build_cache.content_key(vhdl, tb, _ghdl_version(ghdl), GHDL_STD, top, Path(__file__).read_bytes())
+
+    def build(tmp: Path, final: Path) -> None:
+        (tmp / "work").mkdir()
+        (tmp / "src").mkdir()
+        (tmp / "src" / f"{top}.vhd").write_bytes(vhdl)
+        (tmp / "src" / f"tb_{top}.vhd").write_text(tb)
+        opts = [GHDL_STD, "--workdir=work"]
+        _run([ghdl, "-a", *opts, f"src/{top}.vhd", f"src/tb_{top}.vhd"], "GHDL analysis", tmp, timeout)
+        _run([ghdl, "-e", *opts, f"tb_{top}"], "GHDL elaboration", tmp, timeout)
+        # the library (work/*.cf) names the folder the sources were analysed in: the entry's
+        # final place, not the temporary one it is renamed from
+        for cf in (tmp / "work").glob("*.cf"):
+            cf.write_text(cf.read_text().replace(f'"{tmp}/"', f'"{final}/"'))
+
+    return build_cache.entry("ghdl", key, build, what="the GHDL analysis of the VHDL")
+
+
 def run_ghdl(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, seed: int = 1,
              stats: dict | None = None, timeout: float | None = None) -> np.ndarray:
     """Simulate ``fw_dir``'s VHDL on raw inputs ``(n, n_inputs)``; returns raw outputs
@@ -77,15 +111,9 @@ def run_ghdl(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, s
     if n == 0:
         return np.zeros((0, info["n_outputs"]), dtype=np.int64)
     ghdl = _ghdl()
-    build = fw_dir / "sim" / "ghdl"
-    work = build / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    tb = build / f"tb_{top}.vhd"
-    tb.write_text(testbench_vhdl(info))
-    opts = [GHDL_STD, f"--workdir={work}"]
     t0 = time.perf_counter()
-    _run([ghdl, "-a", *opts, str(fw_dir / info["files"]["vhdl"]), str(tb)], "GHDL analysis", build, timeout)
-    _run([ghdl, "-e", *opts, f"tb_{top}"], "GHDL elaboration", build, timeout)
+    build = _analysed(ghdl, fw_dir, info, timeout)
+    opts = [GHDL_STD, "--workdir=work"]
     build_s = time.perf_counter() - t0
 
     rng = np.random.default_rng(seed)
@@ -98,9 +126,8 @@ def run_ghdl(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, s
         while idle_permille and rng.integers(1000) < idle_permille:
             lines.append("0")
         lines.append(f"1 {h}")
-    run_dir = build / "runs"
-    run_dir.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
+    build_cache.report(f"simulating {n} samples")
+    with tempfile.TemporaryDirectory(prefix="nnfpga-ghdl-") as tmp:
         fin, fout = Path(tmp) / "in.txt", Path(tmp) / "out.txt"
         fin.write_text("\n".join(lines) + ("\n" if lines else ""))
         t1 = time.perf_counter()
@@ -137,18 +164,24 @@ def run_ghdl(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, s
 
 def ghdl_synth_verilog(fw_dir: Path | str, timeout: float | None = None) -> Path:
     """Synthesise ``fw_dir``'s VHDL with GHDL (``ghdl --synth --std=08 --out=verilog``) into
-    ``fw_dir/sim/ghdl_synth/<top>.v``: a netlist with GHDL's reading of the VHDL, which
-    also proves the VHDL synthesisable."""
+    ``<top>.v`` in the build cache (`nnfpga.sim.build_cache`, never in ``fw_dir``): a
+    netlist with GHDL's reading of the VHDL, which also proves the VHDL synthesisable."""
     fw_dir = Path(fw_dir).resolve()
     info = read_summary(fw_dir)
-    out_dir = fw_dir / "sim" / "ghdl_synth"
-    work = out_dir / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    result = _run([_ghdl(), "--synth", GHDL_STD, f"--workdir={work}", "--out=verilog",
-                   str(fw_dir / info["files"]["vhdl"]), "-e", info["top"]], "GHDL synthesis", out_dir, timeout)
-    path = out_dir / f"{info['top']}.v"
-    path.write_text(repair_ghdl_verilog(result.stdout))
-    return path
+    ghdl, top = _ghdl(), info["top"]
+    vhdl = (fw_dir / info["files"]["vhdl"]).read_bytes()
+    key = build_cache.content_key(vhdl, _ghdl_version(ghdl), GHDL_STD, top, Path(__file__).read_bytes())
+
+    def build(tmp: Path, _: Path) -> None:
+        (tmp / "work").mkdir()
+        (tmp / f"{top}.vhd").write_bytes(vhdl)
+        result = _run([ghdl, "--synth", GHDL_STD, "--workdir=work", "--out=verilog", f"{top}.vhd", "-e", top],
+                      "GHDL synthesis", tmp, timeout)
+        (tmp / "netlist").mkdir()
+        (tmp / "netlist" / f"{top}.v").write_text(repair_ghdl_verilog(result.stdout))
+
+    entry = build_cache.entry("ghdl-synth", key, build, what="GHDL's synthesis of the VHDL")
+    return entry / "netlist" / f"{top}.v"
 
 
 _STRING_CONST = re.compile(r'"([01]+)"')
@@ -184,5 +217,4 @@ def run_ghdl_synth(fw_dir: Path | str, x_raw: np.ndarray, **kwargs) -> np.ndarra
     from nnfpga.sim.verilator import run_verilator
     fw_dir = Path(fw_dir).resolve()
     netlist = ghdl_synth_verilog(fw_dir, kwargs.get("timeout"))
-    return run_verilator(fw_dir, x_raw, verilog=netlist, build=fw_dir / "sim" / "ghdl_synth" / "verilator",
-                         **kwargs)
+    return run_verilator(fw_dir, x_raw, verilog=netlist, **kwargs)

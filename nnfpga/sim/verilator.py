@@ -2,9 +2,9 @@
 
 `run_verilator(fw_dir, x_raw)` compiles ``fw_dir/verilog/<top>.v`` with the static C++
 harness ``firmware_templates/rtl/verilator_harness.cpp`` (``verilator --cc --exe
---build``, once per firmware directory: the build is cached under
-``fw_dir/sim/verilator`` and redone only when the Verilog, the harness or the flags
-change), streams the samples through it as close as the initiation interval allows (a
+--build``, once per content: the build is kept in the build cache,
+`nnfpga.sim.build_cache`, outside ``fw_dir``, and redone only when the Verilog, the
+harness, the tools or the flags change), streams the samples through it as close as the initiation interval allows (a
 sample every ``ii_cycles``, optionally with random extra idle cycles), and returns the raw
 outputs.  The harness fails loudly when ``out_valid`` is not high exactly
 ``latency_cycles`` (from ``fw_dir/rtl.json``) after each ``in_valid``.
@@ -15,8 +15,6 @@ is installed, else ``verilator`` on PATH.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.resources
 import importlib.util
@@ -32,6 +30,7 @@ import numpy as np
 from nnfpga.backends.rtl.bus import check_input, pack_input, unpack, words_for
 from nnfpga.backends.rtl.writer import read_summary
 from nnfpga.ir.fixed import FixedType
+from nnfpga.sim import build_cache
 from nnfpga.sim.errors import SimulationError
 
 __all__ = ["SimulationError", "build_verilator", "run_verilator", "verilator_env"]
@@ -90,13 +89,6 @@ def _harness_source() -> Path:
     return Path(str(ref))
 
 
-def _cache_root() -> Path:
-    base = os.environ.get("NNFPGA_CACHE_DIR")
-    if base:
-        return Path(base)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnfpga"
-
-
 def _global_objects(obj: Path) -> list[str]:
     """Verilator's runtime objects (verilated.o, ...) listed in Vtop_classes.mk."""
     names, active = [], False
@@ -121,15 +113,17 @@ def _compiler_id(env: dict) -> str:
 
 
 def build_verilator(fw_dir: Path | str, jobs: int | None = None, opt: str = DEFAULT_OPT,
-                    verilog: Path | None = None, build: Path | None = None) -> Path:
+                    verilog: Path | None = None) -> Path:
     """Compile (or reuse) the Verilator harness of ``fw_dir``; returns the executable.
 
-    ``verilog``/``build``: another Verilog rendering of the same top (e.g. GHDL's
-    synthesis of the VHDL, see `nnfpga.sim.ghdl.run_ghdl_synth`) and its build directory;
-    it is linted with the default warnings only (it is not our text).
+    The build lives in the build cache (`nnfpga.sim.build_cache`), keyed by the Verilog
+    text, the harness, the Verilator and C++ compiler versions and every flag; it never
+    writes into ``fw_dir``.  ``verilog``: another Verilog rendering of the same top (e.g.
+    GHDL's synthesis of the VHDL, see `nnfpga.sim.ghdl.run_ghdl_synth`); it is linted
+    with the default warnings only (it is not our text).
     Verilator's own runtime (``verilated.o``, ``verilated_threads.o``) does not depend on
-    the design: it is compiled once per Verilator/compiler/flags and kept under
-    ``$NNFPGA_CACHE_DIR`` (default ``~/.cache/nnfpga``), which saves ~15 s per design.
+    the design: it is compiled once per Verilator/compiler/flags and kept in the cache
+    too, which saves ~15 s per design.
     """
     fw_dir = Path(fw_dir).resolve()
     info = read_summary(fw_dir)
@@ -140,46 +134,33 @@ def build_verilator(fw_dir: Path | str, jobs: int | None = None, opt: str = DEFA
     exe, env = verilator_env()
     if opt not in ("-O0", "-O1", "-O2", "-O3", "-Os"):
         raise ValueError(f"opt must be one of -O0 -O1 -O2 -O3 -Os, got {opt!r}")
-    flags_key = "\0".join([exe, " ".join(VERILATOR_FLAGS), CXX_FLAGS, MAKE_FLAGS, _compiler_id(env)])
-    key = hashlib.sha256()
-    for part in (verilog.read_bytes(), harness.read_bytes(), flags_key.encode(), opt.encode(),
-                 " ".join(flags).encode()):
-        key.update(part)
-        key.update(b"\0")
-    digest = key.hexdigest()
-    build = Path(build).resolve() if build is not None else fw_dir / "sim" / "verilator"
-    build.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(build.parent / f".{build.name}.lock"):
-        return _build(info, verilog, harness, exe, env, flags, flags_key, digest, build, jobs, opt)
+    flags_key = "\0".join([exe, _verilator_version(exe, env), " ".join(VERILATOR_FLAGS), CXX_FLAGS, MAKE_FLAGS,
+                           _compiler_id(env)])
+    key = build_cache.content_key(verilog.read_bytes(), harness.read_bytes(), flags_key, opt, " ".join(flags),
+                                  info["top"])
+    what = "the Verilator model" if ours else "the Verilator model of GHDL's netlist"
+    entry = build_cache.entry("verilator", key, lambda tmp, _: _build(info, verilog, harness, exe, env, flags,
+                                                                   flags_key, tmp, jobs, opt), what=what)
+    return entry / "Vtop"
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    """One build at a time per build directory (e.g. parallel pytest workers)."""
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def _verilator_version(exe: str, env: dict) -> str:
+    try:
+        return subprocess.run([exe, "--version"], capture_output=True, text=True, env=env,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def _build(info: dict, verilog: Path, harness: Path, exe: str, env: dict,
-           flags: tuple[str, ...], flags_key: str, digest: str, build: Path, jobs: int | None,
-           opt: str) -> Path:
+           flags: tuple[str, ...], flags_key: str, build: Path, jobs: int | None, opt: str) -> None:
+    """Build ``build/Vtop``; of the ~150 MB of objects only the executable and the log stay."""
     obj = build / "obj"
-    binary = obj / "Vtop"
-    stamp = build / "build.sha256"
-    if binary.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
-        return binary
-    if build.exists():
-        shutil.rmtree(build)
-    build.mkdir(parents=True)
     t0 = time.perf_counter()
     cmd = [exe, *flags, "--top-module", info["top"], "--Mdir", str(obj),
            *(["-CFLAGS", CXX_FLAGS] if CXX_FLAGS else []), "-o", "Vtop", str(verilog), str(harness)]
     log = [_run(cmd, "Verilator (Verilog to C++)", cwd=build, env=env)]
-    runtime = _cache_root() / "verilator-runtime" / hashlib.sha256(flags_key.encode()).hexdigest()[:16]
+    runtime = build_cache.cache_root() / "verilator-runtime" / hashlib.sha256(flags_key.encode()).hexdigest()[:16]
     globals_ = _global_objects(obj)
     reused = [g for g in globals_ if (runtime / g).is_file()]
     for g in reused:
@@ -187,8 +168,8 @@ def _build(info: dict, verilog: Path, harness: Path, exe: str, env: dict,
     make = ["make", "-C", str(obj), "-f", "Vtop.mk", "-j", str(jobs or os.cpu_count() or 1),
             *MAKE_FLAGS.split(), f"OPT_FAST={opt}"]
     log.append(_run(make, "C++ build of the Verilator model", cwd=build, env=env))
-    if not binary.is_file():
-        raise SimulationError(f"the Verilator build produced no executable {binary}")
+    if not (obj / "Vtop").is_file():
+        raise SimulationError(f"the Verilator build produced no executable {obj / 'Vtop'}")
     for g in set(globals_) - set(reused):
         try:
             runtime.mkdir(parents=True, exist_ok=True)
@@ -196,12 +177,12 @@ def _build(info: dict, verilog: Path, harness: Path, exe: str, env: dict,
             shutil.copyfile(obj / g, tmp)
             os.replace(tmp, runtime / g)
         except OSError:
-            pass  # the cache is an optimisation only
+            pass  # the runtime cache is an optimisation only
+    os.replace(obj / "Vtop", build / "Vtop")
+    shutil.rmtree(obj)
     (build / "build.log").write_text("".join(r.stdout + r.stderr for r in log) +
                                      f"\nruntime objects reused: {reused}\n"
                                      f"build time {time.perf_counter() - t0:.1f} s\n")
-    stamp.write_text(digest + "\n")
-    return binary
 
 
 def _streams(asked: int | None, n: int) -> int:
@@ -215,7 +196,7 @@ def _streams(asked: int | None, n: int) -> int:
 def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int = 0, seed: int = 1,
                   stats: dict | None = None, jobs: int | None = None, opt: str = DEFAULT_OPT,
                   timeout: float | None = None, verilog: Path | None = None,
-                  build: Path | None = None, streams: int | None = None) -> np.ndarray:
+                  streams: int | None = None) -> np.ndarray:
     """Simulate ``fw_dir``'s Verilog on raw inputs ``(n, n_inputs)`` (a banked core: ``(n,
     n_inputs + 1)``, the bank index last, `bus.check_input`); returns raw outputs
     ``(n, n_outputs)`` int64 (sign-extended by the output type).
@@ -224,7 +205,7 @@ def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int =
     the valid pipeline; 0 = back to back).  ``stats``, when given, receives
     ``build_seconds``, ``run_seconds`` (simulation loop only), ``cycles`` and
     ``samples_per_second``.  ``opt``: C++ optimisation of the model (see `DEFAULT_OPT`).
-    ``verilog``/``build``: simulate another rendering of the design (see `build_verilator`).
+    ``verilog``: simulate another rendering of the design (see `build_verilator`).
     ``streams``: independent instances of the model, each streaming a consecutive chunk of
     the samples in its own thread (each checked cycle by cycle); default: one per core
     (at most 4) when every chunk gets at least `MIN_STREAM_SAMPLES` samples, else one.
@@ -236,14 +217,13 @@ def run_verilator(fw_dir: Path | str, x_raw: np.ndarray, *, idle_permille: int =
     if not 0 <= idle_permille < 1000:
         raise ValueError(f"idle_permille must be in [0, 1000), got {idle_permille}")
     t0 = time.perf_counter()
-    binary = build_verilator(fw_dir, jobs, opt, verilog, build)
+    binary = build_verilator(fw_dir, jobs, opt, verilog)
     if x.shape[0] == 0:
         return np.zeros((0, info["n_outputs"]), dtype=np.int64)
     build_s = time.perf_counter() - t0
     n = x.shape[0]
-    run_dir = binary.parent.parent / "runs"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
+    build_cache.report(f"simulating {n} samples")
+    with tempfile.TemporaryDirectory(prefix="nnfpga-verilator-") as tmp:
         in_file, out_file = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         pack_input(x, info).tofile(in_file)
         cmd = [str(binary), str(in_file), str(out_file), str(n), str(info["latency_cycles"]),

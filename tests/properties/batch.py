@@ -209,7 +209,8 @@ def _write_bench(cores: list[Core], work: Path, file: str, bench) -> Path:
 def run_verilator_batch(cores: list[Core], work: Path, stats: dict | None = None) -> dict[str, np.ndarray]:
     """Build the batch with ``verilator -Wall`` (a warning in a core stops it) and run
     it; returns the raw outputs per core."""
-    from nnfpga.sim.verilator import _cache_root, _global_objects
+    from nnfpga.sim.build_cache import cache_root
+    from nnfpga.sim.verilator import _global_objects
     work = Path(work)
     tb = _write_bench(cores, work, "prop_batch_tb.v", verilog_bench)
     (work / "main.cpp").write_text(VERILATOR_MAIN)
@@ -223,7 +224,7 @@ def run_verilator_batch(cores: list[Core], work: Path, stats: dict | None = None
     # Verilator's runtime objects do not depend on the design: built once, kept in the
     # same cache as nnfpga.sim.verilator's (under a key of these flags).
     key = hashlib.sha256(("batch\0" + exe + " ".join(BATCH_VERILATOR_FLAGS) + MAKE_FLAGS).encode()).hexdigest()[:16]
-    runtime = _cache_root() / "verilator-runtime" / key
+    runtime = cache_root() / "verilator-runtime" / key
     globals_ = _global_objects_of(obj, _global_objects)
     for g in globals_:
         if (runtime / g).is_file():
