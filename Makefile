@@ -42,7 +42,7 @@ bench: setup
 # build/peers/; pass e.g. PEERS_ARGS="--networks qmlp --only nnfpga".
 PEERS_ARGS ?=
 bench-peers: setup .venv-peers/.installed
-	nice -n 10 $(PY) -m benchmarks.peers $(PEERS_ARGS)
+	nice -n 10 $(PY) -m benchmarks.peers --out benchmarks/peers $(PEERS_ARGS)
 
 .venv-peers/.installed: scripts/setup-peers.sh
 	bash scripts/setup-peers.sh
