@@ -89,8 +89,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def written(outdir: Path) -> str:
-    """``fw/: hls/, report.json, ...``: what a compile left in its output directory."""
-    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in outdir.iterdir() if not p.name.startswith("."))
+    """``fw/: hls/, report.json, ...``: what a compile left in its output directory (read
+    at its normalised path, as the compile wrote it: ``a/../fw`` needs no folder ``a``)."""
+    import os
+    where = Path(os.path.abspath(outdir))
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in where.iterdir() if not p.name.startswith("."))
     return f"{outdir}/: {', '.join(entries)}"
 
 
