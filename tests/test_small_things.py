@@ -152,6 +152,17 @@ def test_emulate_names_the_next_command(named, tmp_path, capsys):
     assert f"next: nnfpga verify {out} --input {x}" in capsys.readouterr().out
 
 
+def test_verify_names_what_it_wrote_and_the_next_command(named, tmp_path, capsys):
+    out, _ = named
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((3, 16), np.float32))
+    capsys.readouterr()
+    assert main(["verify", str(out), "--input", str(x), "--sim", "csim"]) == 0
+    text = capsys.readouterr().out
+    assert f"wrote {out / 'verify.json'}" in text and (out / "verify.json").is_file()
+    assert f"next: nnfpga report {out} --synth" in text
+
+
 def test_config_names_the_next_command_without_spoiling_the_yaml(tmp_path, capsys):
     model = str(MODELS / "qmlp.h5")
     assert main(["config", model]) == 0

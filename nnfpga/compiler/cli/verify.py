@@ -90,4 +90,11 @@ def run(args: argparse.Namespace) -> int:
             summary = verify_firmware(args.outdir, load_samples(args.input), sims, progress=progress,
                                       bank=load_bank(args.input), source=args.input)
     print_verify(summary)
+    import shlex
+    from pathlib import Path
+    out = shlex.quote(args.outdir)
+    print(f"wrote {Path(args.outdir) / 'verify.json'} (and the Verification section of the report)")
+    print(f"next: nnfpga report {out} --synth (Yosys resources and timing)" if summary["bit_exact"] else
+          f"next: nnfpga emulate {out} --input {shlex.quote(args.input)} --output golden.npy (the golden "
+          "outputs, to compare with the mismatching samples)")
     return 0 if summary["bit_exact"] else 1
