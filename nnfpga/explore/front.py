@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nnfpga.backends.escape import html_text, markdown_text, matplotlib_text
+from nnfpga.backends.report.html import figure
 
 __all__ = ["Objective", "objectives", "pareto_front", "write_front_outputs",
            "front_markdown", "front_csv", "index_html", "front_plots", "objectives_json"]
@@ -174,8 +175,8 @@ def _columns(records: list[dict]) -> list[_Column]:
     cols += [_Column(f"params.{name}", name) for name in _param_names(records)]
     cols += [_Column("latency_cycles", "latency (cycles)"), _Column("latency_ns", "latency (ns)"),
              _Column("ii_cycles", "II (cycles)")]
-    for figure, label in (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram", "BRAM")):
-        col = _source(records, figure)
+    for name, label in (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram", "BRAM")):
+        col = _source(records, name)
         cols.append(_Column(col, f"{label} ({_kind(col)})"))
     fmax = _source(records, "fmax_mhz")
     cols.append(_Column(fmax, f"Fmax (MHz, {_kind(fmax)})"))
@@ -319,14 +320,6 @@ def front_csv(records: list[dict]) -> str:
 
 
 # ----------------------------------------------------------------------------- plots
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     # no "Software" entry (it names the matplotlib version): same records, same bytes
@@ -335,7 +328,7 @@ def _png(fig) -> bytes:
 
 
 def _plot(records: list[dict], front: list[dict], x: Objective, y: Objective, title: str) -> bytes:
-    fig = _figure(7.0, 4.6)
+    fig = figure(7.0, 4.6)
     ax = fig.add_subplot(1, 1, 1)
 
     def xy(rs):

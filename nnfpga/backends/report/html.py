@@ -16,7 +16,8 @@ from nnfpga.backends.report.markdown import (KEYS, _fmt, data_accuracy_note, dat
 BLUE, ORANGE, GREEN, RED, PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"
 
 
-def _figure(width: float, height: float):
+def figure(width: float, height: float):
+    """A matplotlib figure on the Agg canvas (no pyplot state: safe in any thread or process)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     fig = Figure(figsize=(width, height), dpi=100)
@@ -38,7 +39,7 @@ def _own_layers(r: dict) -> list[dict]:
 def latency_plot(r: dict) -> str:
     layers = _own_layers(r) or r["layers"]
     period = 1000.0 / r["clock_mhz"]
-    fig = _figure(7.5, 0.45 * len(layers) + 1.4)
+    fig = figure(7.5, 0.45 * len(layers) + 1.4)
     ax = fig.add_subplot(1, 1, 1)
     names = [matplotlib_text(layer["name"]) for layer in layers][::-1]
     starts = [(layer.get("first_cycle") or 0) for layer in layers][::-1]
@@ -57,7 +58,7 @@ def latency_plot(r: dict) -> str:
 def resources_plot(r: dict) -> str:
     layers = _own_layers(r) or r["layers"]
     names = [matplotlib_text(layer["name"]) for layer in layers]
-    fig = _figure(9, 4.2)
+    fig = figure(9, 4.2)
     colours = {"lut": BLUE, "ff": PURPLE, "dsp": GREEN, "bram": RED}
     for i, k in enumerate(KEYS):
         ax = fig.add_subplot(2, 2, i + 1)
@@ -78,7 +79,7 @@ def utilisation_plot(r: dict) -> str:
     keys = [k for k in ("dsp", "lut", "ff", "bram", "uram") if avail.get(k)]
     est = {**res["estimate"], "uram": res["estimate_detail"].get("uram", 0)}
     syn = (res.get("synthesis") or {}).get("verilog")
-    fig = _figure(7.5, 3.2)
+    fig = figure(7.5, 3.2)
     ax = fig.add_subplot(1, 1, 1)
     ys = range(len(keys))
     h = 0.38 if syn else 0.6
@@ -106,7 +107,7 @@ def deviation_plot(d: dict) -> str:
     """The histogram of |fixed - framework| over every output of every sample."""
     h = d["histogram"]
     edges, counts = h["edges"], h["counts"]
-    fig = _figure(7.5, 3.2)
+    fig = figure(7.5, 3.2)
     ax = fig.add_subplot(1, 1, 1)
     widths = [b - a for a, b in zip(edges, edges[1:])]
     ax.bar(edges[:-1], counts, width=widths, align="edge", color=BLUE, edgecolor="white", label="observed")
