@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
                                    "and the command that builds each front point.  A rerun reuses every "
                                    "finished point.")
     c.add_argument("model", help="model file (.h5, .keras, .onnx, .pt/.pth, Keras .json with --weights)")
-    c.add_argument("-o", "--output", required=True, help="results folder (new, or one an earlier explore wrote)")
+    c.add_argument("-o", "--output", required=True, metavar="RESULTS",
+                   help="results folder (new, or one an earlier explore wrote)")
     c.add_argument("--target", default="xcvu9p", type=part, help="FPGA part (default xcvu9p)")
     c.add_argument("--clock", default="240MHz", type=clock, help="clock frequency (default 240MHz)")
     c.add_argument("--sweep", action="append", type=_sweep, default=[], metavar="KEY=V1,V2,...",
