@@ -11,9 +11,11 @@ import ast
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
-from nnfpga.ir.quant import Quantizer, WeightKind
+from nnfpga.ir.quant import Quantizer, WeightKind, auto_po2
 
 # Positional parameter order of each QKeras quantiser (qkeras 0.9.0 signatures).
 _POSITIONAL = {
@@ -124,17 +126,58 @@ def _bits(p: dict, where: str, name: str) -> tuple[int, int]:
     return bits, integer
 
 
-def _power_of_two_alpha(alpha, where: str) -> float:
+#: What a quantized_bits weight alpha may be (named in refusals).
+ALPHAS = ("None or 1, a power of two, a list of powers of two (one per output channel), or 'auto_po2'")
+
+
+def _po2_exponent(a: float) -> int | None:
+    """k with a == 2**k, or None."""
+    m, e = math.frexp(a)
+    return e - 1 if a > 0 and m == 0.5 else None
+
+
+def _power_of_two_alpha(alpha, where: str, quantiser: str) -> float:
+    """A scalar alpha that must be a power of two (None is 1)."""
     if alpha is None:
         return 1.0
-    if isinstance(alpha, str) and alpha in ("auto", "auto_po2"):
-        raise UserError(f"{where}: alpha={alpha!r} gives per-channel float scales that have no exact "
-                        "fixed-point form; use alpha=1 (or a power of two)")
+    what = f"{where}: {quantiser} argument 'alpha' is {_short(alpha)}"
+    if isinstance(alpha, (str, list, tuple)):
+        raise UserError(f"{what}; supported for {quantiser}: one power of two such as 1 (or None)")
     a = _number({"alpha": alpha}, "alpha", 1.0, where)
-    m, _ = math.frexp(a)
-    if a <= 0 or m != 0.5:
-        raise UserError(f"{where}: alpha={alpha} is not a power of two; only power-of-two alphas are exact")
+    if _po2_exponent(a) is None:
+        raise UserError(f"{what}, not a power of two: QKeras multiplies by it in float32, which has no exact "
+                        f"fixed-point form; supported for {quantiser}: a power of two such as 1 (or None)")
     return a
+
+
+def _bits_alpha(alpha, where: str, role: str, n_channels: int | None) -> tuple[int, ...] | str:
+    """A quantized_bits weight alpha as power-of-two exponents (one, or one per output
+    channel) or 'auto_po2'; anything without an exact fixed-point form is refused."""
+    what = f"{where}: {role} quantized_bits argument 'alpha'"
+    if alpha is None:
+        return (0,)
+    if isinstance(alpha, str):
+        if alpha == "auto_po2":
+            return alpha
+        if alpha == "auto":
+            raise UserError(f"{what} is 'auto': QKeras scales each output channel by a float32 least-squares "
+                            f"factor, which has no exact fixed-point form; supported: {ALPHAS}")
+        raise UserError(f"{what} is {alpha!r}; supported: {ALPHAS}")
+    values = list(alpha) if isinstance(alpha, (list, tuple)) else [alpha]
+    if not values or any(isinstance(v, (list, tuple)) for v in values):
+        raise UserError(f"{what} is {_short(alpha)}; supported: {ALPHAS}")
+    exps = []
+    for v in values:
+        a = _number({"alpha": v}, "alpha", 1.0, where)
+        k = _po2_exponent(a)
+        if k is None:
+            raise UserError(f"{what} is {_short(alpha)}: {v} is not a power of two, and QKeras multiplies by "
+                            f"it in float32, which has no exact fixed-point form; supported: {ALPHAS}")
+        exps.append(k)
+    if isinstance(alpha, (list, tuple)) and n_channels is not None and len(exps) not in (1, n_channels):
+        raise UserError(f"{what} lists {len(exps)} scales for {n_channels} output channels; give one per "
+                        "output channel")
+    return tuple(exps)
 
 
 def _no_stochastic(p: dict, where: str) -> None:
@@ -153,28 +196,39 @@ def bits_type(p: dict, where: str) -> FixedType:
     return FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT)
 
 
-def weight_quantizer(spec: QSpec | None, where: str) -> Quantizer | None:
+def weight_quantizer(spec: QSpec | None, where: str, weights=None,
+                     role: str = "weight quantiser") -> Quantizer | None:
+    """The IR quantiser of a weight array.  ``weights`` (the float array, as saved) is
+    needed for alpha='auto_po2', whose scales QKeras derives from the weights."""
     if spec is None:
         return None
     p = spec.params
     _no_stochastic(p, where)
     if spec.name == "quantized_bits":
-        scale = _power_of_two_alpha(p.get("alpha"), where)
-        if scale != 1.0:
-            raise UserError(f"{where}: quantized_bits with alpha={p.get('alpha')} is not supported; use alpha=1")
+        n_channels = int(np.shape(weights)[-1]) if weights is not None and np.ndim(weights) else None
+        alpha = _bits_alpha(p.get("alpha"), where, role, n_channels)
+        if alpha == "auto_po2":
+            return _auto_po2(p, where, role, weights)
         if p.get("symmetric"):
-            raise UserError(f"{where}: symmetric quantized_bits is not supported yet; use symmetric=0")
-        return Quantizer(WeightKind.FIXED, bits_type(p, where))
+            raise UserError(f"{where}: {role} quantized_bits argument 'symmetric' is {_short(p['symmetric'])}; "
+                            "symmetric quantized_bits is supported with alpha='auto_po2' only; use symmetric=0")
+        t = bits_type(p, where)
+        if len(alpha) == 1:
+            return Quantizer(WeightKind.FIXED, t, scale=2.0 ** alpha[0])
+        if int(np.max(alpha)) - int(np.min(alpha)) + t.width > MAX_BITS:
+            raise UserError(f"{where}: {role} quantized_bits alphas span 2**{min(alpha)} to 2**{max(alpha)}: "
+                            f"with {t.width} bits the weights would need over {MAX_BITS} bits")
+        return Quantizer(WeightKind.FIXED, t, channel_exp=alpha)
     if spec.name == "ternary":
         if p.get("threshold") is not None and isinstance(p["threshold"], str):
             raise UserError(f"{where}: ternary threshold={p['threshold']!r} is not supported")
         threshold = _number(p, "threshold", 0.33, where)
-        return Quantizer(WeightKind.TERNARY, scale=_power_of_two_alpha(p.get("alpha"), where),
+        return Quantizer(WeightKind.TERNARY, scale=_power_of_two_alpha(p.get("alpha"), where, "ternary"),
                          threshold=threshold)
     if spec.name == "binary":
         if p.get("use_01"):
             raise UserError(f"{where}: binary(use_01=True) is not supported")
-        return Quantizer(WeightKind.BINARY, scale=_power_of_two_alpha(p.get("alpha"), where))
+        return Quantizer(WeightKind.BINARY, scale=_power_of_two_alpha(p.get("alpha"), where, "binary"))
     if spec.name == "quantized_po2":
         if p.get("max_value") is not None or p.get("quadratic_approximation") or \
                 p.get("log2_rounding", "rnd") != "rnd":
@@ -190,13 +244,60 @@ def weight_quantizer(spec: QSpec | None, where: str) -> Quantizer | None:
                     "quantized_bits, ternary, binary, quantized_po2")
 
 
+def _auto_po2(p: dict, where: str, role: str, weights) -> Quantizer:
+    """quantized_bits(alpha='auto_po2'): power-of-two scales per output channel, which
+    QKeras computes from the float weights each time it runs; computed here the same way
+    (float32), refusing a channel whose log2 scale lies so near a rounding tie that
+    TensorFlow's float32 summation order could decide it."""
+    bits, integer = _bits(p, where, "quantized_bits")
+    if bits < 2:
+        raise UserError(f"{where}: {role} quantized_bits(alpha='auto_po2') needs at least 2 bits; "
+                        f"'bits' is {bits}")
+    if weights is None:
+        raise UserError(f"{where}: {role} quantized_bits(alpha='auto_po2') needs the layer's weights")
+    w = np.asarray(weights, dtype=np.float32)
+    if not np.isfinite(w).all():
+        raise UserError(f"{where}: {role} quantized_bits(alpha='auto_po2'): the weights hold inf or NaN")
+    logs: list = []
+    z, exp = auto_po2(w, bits, integer, logs)
+    n_terms = int(np.prod(w.shape[:-1])) if w.ndim > 1 else 1
+    margin = (n_terms + 8) * 2.0 ** -21   # float32 summation and log error, in log2 units
+    for a in logs:
+        off = np.abs(np.abs(a - np.floor(a)) - 0.5).reshape(-1)
+        near = np.flatnonzero(off < margin)
+        if near.size:
+            c = int(near[0])
+            raise UserError(f"{where}: {role} quantized_bits(alpha='auto_po2'): the scale of output channel "
+                            f"{c} is log2 {float(a.reshape(-1)[c]):.7f}, at a rounding tie where QKeras's "
+                            "float32 result depends on TensorFlow's summation order, so no exact form "
+                            "is known; retrain or nudge that channel's weights, or use a fixed alpha "
+                            f"({ALPHAS})")
+    nonzero = np.any(z != 0, axis=tuple(range(z.ndim - 1)))   # all-zero channels take any scale
+    spread = int(np.ptp(exp[nonzero])) if nonzero.any() else 0
+    if spread + bits > MAX_BITS:
+        raise UserError(f"{where}: {role} quantized_bits(alpha='auto_po2') gives scales 2**k over {spread} "
+                        f"octaves: the weights would need over {MAX_BITS} bits")
+    return Quantizer(WeightKind.FIXED, FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT),
+                     auto_po2=True)
+
+
 def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
     """An activation quantiser as (IR function, output type)."""
     p = spec.params
     _no_stochastic(p, where)
     if spec.name == "quantized_bits":
-        if _power_of_two_alpha(p.get("alpha"), where) != 1.0 or p.get("symmetric"):
-            raise UserError(f"{where}: activation quantized_bits needs alpha=1 and symmetric=0")
+        alpha = p.get("alpha")
+        if isinstance(alpha, str):
+            raise UserError(f"{where}: activation quantized_bits argument 'alpha' is {alpha!r}: QKeras computes "
+                            "that scale from each batch of data as it runs, which no fixed firmware matches; "
+                            "supported for activations: alpha None, 1 or a power of two")
+        if _power_of_two_alpha(alpha, where, "activation quantized_bits") != 1.0:
+            raise UserError(f"{where}: activation quantized_bits argument 'alpha' is {_short(alpha)}: QKeras "
+                            "multiplies the rounded activation by it, a step nnfpga's activation quantisers do "
+                            "not take; supported for activations: alpha None or 1")
+        if p.get("symmetric"):
+            raise UserError(f"{where}: activation quantized_bits argument 'symmetric' is "
+                            f"{_short(p['symmetric'])}; supported: symmetric=0")
         return "linear", bits_type(p, where)
     if spec.name == "quantized_relu":
         if p.get("use_sigmoid") or _number(p, "negative_slope", 0.0, where) != 0.0 or \
