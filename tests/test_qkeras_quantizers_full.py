@@ -6,6 +6,7 @@ each bit-exact against QKeras ``predict`` or refused by name.
   the scales differ, which the tests check);
 * ``quantized_bits`` with a power-of-two alpha, one or one per output channel;
 * ``keep_negative=False`` (unsigned) for weights and activations;
+* ``quantized_po2(bits, max_value)``; ``quantized_relu(negative_slope=1)``;
 * refusals: alpha 'auto', alphas that are not powers of two, 'auto_po2' or an alpha
   other than 1 on an activation, a scale at a rounding tie.
 """
@@ -183,17 +184,84 @@ def test_unsigned_weights_and_activation_equal_qkeras(kind, tmp_path):
     assert not node.kernel_quantizer.type.signed and node.kernel_q.raw.min() == 0
 
 
+# ----------------------------------------------------------------------------- quantized_po2(max_value)
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("bits,max_value", [(4, 0.5), (5, 2.0), (4, 1.5), (3, 1.0)])
+def test_po2_max_value_equals_qkeras(kind, bits, max_value, tmp_path):
+    """max_value <= 1 frees the exponent's sign bit (a wider range of small exponents);
+    magnitudes at or above max_value are taken as max_value before rounding in log2
+    (1.5 rounds to 2)."""
+    from qkeras import quantized_po2
+    model = build(kind, quantized_po2(bits, max_value=max_value))
+    graph, theirs = check_equal(model, tmp_path)
+    layer = model.get_layer("layer")
+    qk = layer.kernel_quantizer_internal(layer.kernel).numpy()
+    assert np.array_equal(_layer(graph).kernel_q.value, qk.astype(np.float64))
+    # the clip mattered: the largest weights are above max_value and were clipped
+    assert np.abs(layer.get_weights()[0]).max() > max_value
+    assert np.abs(qk).max() == 2.0 ** np.round(np.log2(max_value))
+
+
+@pytest.mark.parametrize("text,words", [
+    ("quantized_po2(4, 0)", ["'max_value' is 0", "positive number"]),
+    ("quantized_po2(4, -1.0)", ["'max_value' is -1.0", "positive number"]),
+    ("quantized_po2(4, 1, quadratic_approximation=True)", ["quadratic_approximation=True", "supported"]),
+])
+def test_po2_options_refused_by_name(text, words):
+    with pytest.raises(UserError) as e:
+        qq.weight_quantizer(qq.parse_quantizer(text, "w"), "m.h5: layer 'fc' (QDense)", np.ones((3, 2)),
+                            "kernel_quantizer")
+    msg = str(e.value)
+    assert msg.startswith("m.h5: layer 'fc' (QDense): kernel_quantizer quantized_po2"), msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_po2_wide_exponents_use_the_smallest_present():
+    """quantized_po2(8): exponents -64..63 would need 128-bit integers on the 2**-64 grid;
+    the weights present (2**-3..2**1) fit on their own finest grid."""
+    q = qq.weight_quantizer(qq.parse_quantizer("quantized_po2(8)", "w"), "w", np.array([0.125, 2.0, -0.5]))
+    qa = q.apply(np.array([0.125, 2.0, -0.5]))
+    assert qa.frac == 3 and qa.value.tolist() == [0.125, 2.0, -0.5]
+
+
+# ----------------------------------------------------------------------------- quantized_relu(negative_slope)
+@pytest.mark.parametrize("own", [True, False])
+def test_relu_negative_slope_one_equals_qkeras(own, tmp_path):
+    """negative_slope=1: the sign takes one of the bits; the result is quantized_bits(bits, integer)."""
+    from qkeras import quantized_bits, quantized_relu
+    q = quantized_relu(5, 1, negative_slope=1.0)
+    model = build("dense", quantized_bits(6, 0, alpha=1), act=q if own else None, after=None if own else q)
+    _, theirs = check_equal(model, tmp_path)
+    assert np.any(theirs < 0) and np.any(theirs > 0)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("quantized_relu(5, 1, negative_slope=0.25)", ["'negative_slope' is 0.25", "-negative_slope * 2**integer",
+                                                   "supported: negative_slope 0, or 1"]),
+    ("quantized_relu(1, 0, negative_slope=1.0)", ["'negative_slope' is 1.0 with 1 bit"]),
+])
+def test_relu_negative_slope_refused_by_name(text, words):
+    with pytest.raises(UserError) as e:
+        qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)")
+    msg = str(e.value)
+    assert msg.startswith("m.h5: layer 'q' (QActivation): quantized_relu argument 'negative_slope'"), msg
+    for w in words:
+        assert w in msg, msg
+
+
 # ----------------------------------------------------------------------------- the IR quantiser
 def test_per_channel_quantiser_round_trips_json():
     from nnfpga.ir.fixed import FixedType, Overflow, Rounding
     t = FixedType(6, 1, True, Rounding.RND_CONV, Overflow.SAT)
-    for q in (Quantizer(WeightKind.FIXED, t, channel_exp=(0, -2, 3)), Quantizer(WeightKind.FIXED, t, auto_po2=True)):
+    for q in (Quantizer(WeightKind.FIXED, t, channel_exp=(0, -2, 3)), Quantizer(WeightKind.FIXED, t, auto_po2=True),
+              Quantizer(WeightKind.PO2, min_exp=-8, max_exp=7, max_value=0.5)):
         back = Quantizer.from_json(q.to_json())
-        assert back == q and back.per_channel
+        assert back == q and back.per_channel == (q.kind is WeightKind.FIXED)
         w = np.random.default_rng(0).normal(size=(4, 3))
         assert np.array_equal(back.apply(w).raw, q.apply(w).raw)
     old = Quantizer(WeightKind.FIXED, t).to_json()
-    del old["channel_exp"], old["auto_po2"]   # a file written before these fields existed
+    del old["channel_exp"], old["auto_po2"], old["max_value"]   # written before these fields existed
     assert not Quantizer.from_json(old).per_channel
 
 

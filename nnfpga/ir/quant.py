@@ -68,7 +68,8 @@ class Quantizer:
     * ``ternary``: ``scale * {-1, 0, +1}``; |w| >= threshold gives the sign.
     * ``binary``:  ``scale * {-1, +1}`` (``w >= 0`` is +1), QKeras ``binary(alpha=1)``.
     * ``po2``:     signed powers of two ``±2**e`` with ``e`` in ``[min_exp, max_exp]``,
-      QKeras ``quantized_po2`` (exponent rounded in log2, half to even).
+      QKeras ``quantized_po2`` (exponent rounded in log2, half to even; with
+      ``max_value``, magnitudes are first clipped to it, in float32, as QKeras does).
     ``scale`` must be a power of two, so the result stays exactly representable.
     """
 
@@ -81,6 +82,8 @@ class Quantizer:
     #: per output channel (last axis) power-of-two exponents of a fixed quantiser's alpha
     channel_exp: tuple[int, ...] = ()
     auto_po2: bool = False
+    #: po2: magnitudes at or above it are taken as it before the log2 (QKeras max_value)
+    max_value: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", WeightKind(self.kind))
@@ -132,24 +135,33 @@ class Quantizer:
         return _shifted(raw, exp, self.type.frac)
 
     def _apply_po2(self, w32: np.ndarray) -> QuantArray:
-        # QKeras quantized_po2 (log2_rounding="rnd", no max_value) in float32:
-        # e = clip(round_half_even(log(|w|) / log 2), min_exp, max_exp); |w| < 1e-7 gives
-        # min_exp; the sign of zero is +.  Every weight is therefore +-2**e, never 0.
+        # QKeras quantized_po2 (log2_rounding="rnd") in float32: |w| < 1e-7 gives min_exp;
+        # else |w| clipped to max_value (if any), e = clip(round_half_even(log(|w|) / log 2),
+        # min_exp, max_exp); the sign of zero is +.  Every weight is +-2**e, never 0.
         eps = np.float32(1e-7)
         mag = np.abs(w32)
         filtered = np.where(mag < eps, eps, mag)
-        log2 = np.log(filtered) / np.float32(np.log(2.0))
+        if self.max_value is not None:
+            top = np.float32(self.max_value)
+            filtered = np.where(filtered >= top, top, filtered)
+        with np.errstate(divide="ignore"):
+            log2 = np.log(filtered) / np.float32(np.log(2.0))
         exp = np.clip(np.round(log2), self.min_exp, self.max_exp)
         exp = np.where(mag < eps, self.min_exp, exp).astype(np.int64)
         sign = np.where(w32 >= 0, 1, -1)
-        raw = sign * np.left_shift(np.int64(1), exp - self.min_exp)
-        return QuantArray(raw.astype(np.int64), -self.min_exp, self.kind)
+        # the grid is 2**min_exp unless the exponent range is too wide for int64: then
+        # the smallest exponent present
+        low = self.min_exp if self.max_exp - self.min_exp <= 61 or not exp.size else int(exp.min())
+        if exp.size and int(exp.max()) - low > 61:
+            raise ValueError(f"power-of-two weights 2**{low}..2**{int(exp.max())} need over 62-bit integers")
+        raw = sign * np.left_shift(np.int64(1), exp - low)
+        return QuantArray(raw.astype(np.int64), -low, self.kind)
 
     def to_json(self) -> dict:
         return {"kind": self.kind.value, "type": self.type.to_json() if self.type else None,
                 "scale": self.scale, "threshold": self.threshold,
                 "min_exp": self.min_exp, "max_exp": self.max_exp,
-                "channel_exp": list(self.channel_exp), "auto_po2": self.auto_po2}
+                "channel_exp": list(self.channel_exp), "auto_po2": self.auto_po2, "max_value": self.max_value}
 
     @classmethod
     def from_json(cls, d: dict | None) -> "Quantizer | None":
@@ -158,7 +170,8 @@ class Quantizer:
         t = FixedType.from_json(d["type"]) if d.get("type") else None
         return cls(WeightKind(d["kind"]), t, float(d["scale"]), float(d["threshold"]),
                    int(d["min_exp"]), int(d["max_exp"]), tuple(d.get("channel_exp", ())),
-                   bool(d.get("auto_po2", False)))
+                   bool(d.get("auto_po2", False)),
+                   None if d.get("max_value") is None else float(d["max_value"]))
 
 
 def _shifted(raw: np.ndarray, exp: np.ndarray, frac: int) -> QuantArray:

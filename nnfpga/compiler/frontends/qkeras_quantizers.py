@@ -230,18 +230,37 @@ def weight_quantizer(spec: QSpec | None, where: str, weights=None,
             raise UserError(f"{where}: binary(use_01=True) is not supported")
         return Quantizer(WeightKind.BINARY, scale=_power_of_two_alpha(p.get("alpha"), where, "binary"))
     if spec.name == "quantized_po2":
-        if p.get("max_value") is not None or p.get("quadratic_approximation") or \
-                p.get("log2_rounding", "rnd") != "rnd":
-            raise UserError(f"{where}: quantized_po2 is supported with max_value=None, "
-                            "quadratic_approximation=False and log2_rounding='rnd' only")
-        bits = _whole(p, "bits", 8, where)
-        if not 2 <= bits <= MAX_BITS:
-            raise UserError(f"{where}: quantized_po2 argument 'bits' is {bits}; supported: 2 to {MAX_BITS} bits")
-        # QKeras _get_min_max_exponents with an exponent sign bit (max_value=None).
-        min_exp, max_exp = -2 ** (bits - 2), 2 ** (bits - 2) - 1
-        return Quantizer(WeightKind.PO2, min_exp=min_exp, max_exp=max_exp)
+        return _po2(p, where, role, weights)
     raise UserError(f"{where}: {spec.name} cannot quantise weights; supported for weights: "
                     "quantized_bits, ternary, binary, quantized_po2")
+
+
+def _po2(p: dict, where: str, role: str, weights) -> Quantizer:
+    """quantized_po2(bits, max_value): QKeras's exponent range (an exponent sign bit
+    unless 0 <= max_value <= 1) and its clip of magnitudes to max_value."""
+    if p.get("quadratic_approximation") or p.get("log2_rounding", "rnd") != "rnd":
+        raise UserError(f"{where}: {role} quantized_po2 with quadratic_approximation="
+                        f"{_short(p.get('quadratic_approximation'))} and log2_rounding="
+                        f"{_short(p.get('log2_rounding', 'rnd'))} is not supported; supported: "
+                        "quadratic_approximation=False and log2_rounding='rnd'")
+    bits = _whole(p, "bits", 8, where)
+    if not 2 <= bits <= MAX_BITS:
+        raise UserError(f"{where}: quantized_po2 argument 'bits' is {bits}; supported: 2 to {MAX_BITS} bits")
+    max_value = None
+    if p.get("max_value") is not None:
+        max_value = _number(p, "max_value", 1.0, where)
+        if max_value <= 0:
+            raise UserError(f"{where}: {role} quantized_po2 argument 'max_value' is {_short(p['max_value'])}; "
+                            "supported: a positive number (or None)")
+    # QKeras _need_exponent_sign_bit_check and _get_min_max_exponents
+    effect = bits - 1 - (max_value is None or max_value > 1)
+    q = Quantizer(WeightKind.PO2, min_exp=-2 ** effect, max_exp=2 ** effect - 1, max_value=max_value)
+    if weights is not None:
+        try:
+            q.apply(np.asarray(weights))
+        except ValueError as e:
+            raise UserError(f"{where}: {role} quantized_po2({bits}): {e}; use fewer bits or a max_value") from None
+    return q
 
 
 def _auto_po2(p: dict, where: str, role: str, weights) -> Quantizer:
@@ -300,11 +319,21 @@ def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
                             f"{_short(p['symmetric'])}; supported: symmetric=0")
         return "linear", bits_type(p, where)
     if spec.name == "quantized_relu":
-        if p.get("use_sigmoid") or _number(p, "negative_slope", 0.0, where) != 0.0 or \
-                p.get("relu_upper_bound") is not None:
-            raise UserError(f"{where}: quantized_relu is supported without use_sigmoid, negative_slope "
-                            "and relu_upper_bound")
+        if p.get("use_sigmoid") or p.get("relu_upper_bound") is not None:
+            raise UserError(f"{where}: quantized_relu is supported without use_sigmoid and relu_upper_bound")
         bits, integer = _bits(p, where, "quantized_relu")
-        return "relu", FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT)
+        slope = _number(p, "negative_slope", 0.0, where)
+        if slope == 0.0:
+            return "relu", FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT)
+        if slope == 1.0 and bits >= 2:
+            # QKeras: the sign takes a bit; x >= 0 rounds to 2**(integer + 1 - bits) steps up
+            # to 2**integer - step, x < 0 (times the slope 1) down to -2**integer: exactly
+            # quantized_bits(bits, integer)
+            return "linear", FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
+        raise UserError(f"{where}: quantized_relu argument 'negative_slope' is {_short(p['negative_slope'])}"
+                        f"{' with 1 bit' if slope == 1.0 else ''}: QKeras rounds negative_slope * x on the "
+                        "positive side's grid and saturates it at -negative_slope * 2**integer, a bound no "
+                        "fixed-point type of the activation has; supported: negative_slope 0, or 1 with "
+                        "at least 2 bits")
     raise UserError(f"{where}: {spec.name} is not supported as an activation; supported: "
                     "quantized_bits, quantized_relu")
