@@ -309,7 +309,7 @@ def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
         if isinstance(alpha, str):
             raise UserError(f"{where}: activation quantized_bits argument 'alpha' is {alpha!r}: QKeras computes "
                             "that scale from each batch of data as it runs, which no fixed firmware matches; "
-                            "supported for activations: alpha None, 1 or a power of two")
+                            "supported for activations: alpha None or 1")
         if _power_of_two_alpha(alpha, where, "activation quantized_bits") != 1.0:
             raise UserError(f"{where}: activation quantized_bits argument 'alpha' is {_short(alpha)}: QKeras "
                             "multiplies the rounded activation by it, a step nnfpga's activation quantisers do "
@@ -330,10 +330,12 @@ def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
             # to 2**integer - step, x < 0 (times the slope 1) down to -2**integer: exactly
             # quantized_bits(bits, integer)
             return "linear", FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
-        raise UserError(f"{where}: quantized_relu argument 'negative_slope' is {_short(p['negative_slope'])}"
-                        f"{' with 1 bit' if slope == 1.0 else ''}: QKeras rounds negative_slope * x on the "
-                        "positive side's grid and saturates it at -negative_slope * 2**integer, a bound no "
-                        "fixed-point type of the activation has; supported: negative_slope 0, or 1 with "
-                        "at least 2 bits")
+        what = f"{where}: quantized_relu argument 'negative_slope' is {_short(p['negative_slope'])}"
+        if slope == 1.0:
+            raise UserError(f"{what} with bits={bits}: the sign would take the only bit; supported: "
+                            "negative_slope 1 with at least 2 bits")
+        raise UserError(f"{what}: QKeras rounds negative_slope * x on the positive side's grid and saturates it "
+                        "at -negative_slope * 2**integer, a bound no fixed-point type of the activation has; "
+                        "supported: negative_slope 0, or 1 with at least 2 bits")
     raise UserError(f"{where}: {spec.name} is not supported as an activation; supported: "
                     "quantized_bits, quantized_relu")
