@@ -82,7 +82,7 @@ def _weight_type(node, which: str):
     arr_q = node.kernel_q if which == "weight" else node.bias_q
     if q is None:   # a float layer: the compiler's quantiser at the frac it used
         return float_weight_quantizer(node.kernel if which == "weight" else node.bias, arr_q.frac).type, ""
-    if q.kind is WeightKind.FIXED and q.scale == 1.0:
+    if q.kind is WeightKind.FIXED and q.scale == 1.0 and not q.per_channel:
         return q.type, ""
     return None, f"{q.kind.value} (the model's quantiser; a type here replaces it)"
 

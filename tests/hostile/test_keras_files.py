@@ -492,7 +492,7 @@ CASES = [
     h5("q-bits-string", ("'qfc'", "'bits' is 'eight'"),
        model=lambda: qdense_model({"class_name": "quantized_bits", "config": {"bits": "eight"}})),
     h5("q-alpha-list", ("'qfc'", "'alpha'"),
-       model=lambda: qdense_model({"class_name": "quantized_bits", "config": {"bits": 6, "alpha": [1]}})),
+       model=lambda: qdense_model({"class_name": "quantized_bits", "config": {"bits": 6, "alpha": [[1]]}})),
     h5("q-unparsable", ("'qfc'", "cannot parse quantiser"), model=lambda: qdense_model(activation="quantized_relu(4,")),
     h5("q-call-expression", ("'qfc'", "cannot parse quantiser"),
        model=lambda: qdense_model(activation="quantized_relu(__import__('os'))")),

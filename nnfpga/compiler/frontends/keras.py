@@ -493,11 +493,20 @@ class _Builder:
             raise UserError(f"{where}: no weights found in the file")
         return w
 
+    @staticmethod
+    def _weight_quantizers(cfg: dict, kernel: np.ndarray, bias: np.ndarray | None, where: str):
+        """The kernel's and the bias's quantisers; each sees its float array (QKeras's
+        alpha='auto_po2' derives its scales from it)."""
+        kq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("kernel_quantizer"), where), where, kernel,
+                                 "kernel_quantizer")
+        bq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("bias_quantizer"), where), where, bias,
+                                 "bias_quantizer")
+        return kq, bq
+
     def _dense(self, name: str, cfg: dict, where: str, qkeras: bool = False) -> None:
         w = self._weights(name, where)
-        kq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("kernel_quantizer"), where), where)
-        bq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("bias_quantizer"), where), where)
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
+        kq, bq = self._weight_quantizers(cfg, w[0], bias, where)
         self._append(Dense(name, [self.last], kernel=w[0].astype(np.float64), bias=bias,
                            kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                            auto_frac=None if kq else self.p.activation_frac))
@@ -515,9 +524,8 @@ class _Builder:
         if padding not in ("valid", "same"):
             raise UserError(f"{where}: padding {kc.short(padding)} is not supported; use valid or same")
         w = self._weights(name, where)
-        kq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("kernel_quantizer"), where), where)
-        bq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("bias_quantizer"), where), where)
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
+        kq, bq = self._weight_quantizers(cfg, w[0], bias, where)
         self._append(Conv2D(name, [self.last], kernel=w[0].astype(np.float64), bias=bias,
                             kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                             strides=tuple(_pair(cfg.get("strides", 1))), padding=padding,

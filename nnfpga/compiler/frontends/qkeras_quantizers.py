@@ -11,9 +11,11 @@ import ast
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
-from nnfpga.ir.quant import Quantizer, WeightKind
+from nnfpga.ir.quant import Quantizer, WeightKind, auto_po2
 
 # Positional parameter order of each QKeras quantiser (qkeras 0.9.0 signatures).
 _POSITIONAL = {
@@ -124,17 +126,58 @@ def _bits(p: dict, where: str, name: str) -> tuple[int, int]:
     return bits, integer
 
 
-def _power_of_two_alpha(alpha, where: str) -> float:
+#: What a quantized_bits weight alpha may be (named in refusals).
+ALPHAS = ("None or 1, a power of two, a list of powers of two (one per output channel), or 'auto_po2'")
+
+
+def _po2_exponent(a: float) -> int | None:
+    """k with a == 2**k, or None."""
+    m, e = math.frexp(a)
+    return e - 1 if a > 0 and m == 0.5 else None
+
+
+def _power_of_two_alpha(alpha, where: str, quantiser: str) -> float:
+    """A scalar alpha that must be a power of two (None is 1)."""
     if alpha is None:
         return 1.0
-    if isinstance(alpha, str) and alpha in ("auto", "auto_po2"):
-        raise UserError(f"{where}: alpha={alpha!r} gives per-channel float scales that have no exact "
-                        "fixed-point form; use alpha=1 (or a power of two)")
+    what = f"{where}: {quantiser} argument 'alpha' is {_short(alpha)}"
+    if isinstance(alpha, (str, list, tuple)):
+        raise UserError(f"{what}; supported for {quantiser}: one power of two such as 1 (or None)")
     a = _number({"alpha": alpha}, "alpha", 1.0, where)
-    m, _ = math.frexp(a)
-    if a <= 0 or m != 0.5:
-        raise UserError(f"{where}: alpha={alpha} is not a power of two; only power-of-two alphas are exact")
+    if _po2_exponent(a) is None:
+        raise UserError(f"{what}, not a power of two: QKeras multiplies by it in float32, which has no exact "
+                        f"fixed-point form; supported for {quantiser}: a power of two such as 1 (or None)")
     return a
+
+
+def _bits_alpha(alpha, where: str, role: str, n_channels: int | None) -> tuple[int, ...] | str:
+    """A quantized_bits weight alpha as power-of-two exponents (one, or one per output
+    channel) or 'auto_po2'; anything without an exact fixed-point form is refused."""
+    what = f"{where}: {role} quantized_bits argument 'alpha'"
+    if alpha is None:
+        return (0,)
+    if isinstance(alpha, str):
+        if alpha == "auto_po2":
+            return alpha
+        if alpha == "auto":
+            raise UserError(f"{what} is 'auto': QKeras scales each output channel by a float32 least-squares "
+                            f"factor, which has no exact fixed-point form; supported: {ALPHAS}")
+        raise UserError(f"{what} is {alpha!r}; supported: {ALPHAS}")
+    values = list(alpha) if isinstance(alpha, (list, tuple)) else [alpha]
+    if not values or any(isinstance(v, (list, tuple)) for v in values):
+        raise UserError(f"{what} is {_short(alpha)}; supported: {ALPHAS}")
+    exps = []
+    for v in values:
+        a = _number({"alpha": v}, "alpha", 1.0, where)
+        k = _po2_exponent(a)
+        if k is None:
+            raise UserError(f"{what} is {_short(alpha)}: {v} is not a power of two, and QKeras multiplies by "
+                            f"it in float32, which has no exact fixed-point form; supported: {ALPHAS}")
+        exps.append(k)
+    if isinstance(alpha, (list, tuple)) and n_channels is not None and len(exps) not in (1, n_channels):
+        raise UserError(f"{what} lists {len(exps)} scales for {n_channels} output channels; give one per "
+                        "output channel")
+    return tuple(exps)
 
 
 def _no_stochastic(p: dict, where: str) -> None:
@@ -153,41 +196,108 @@ def bits_type(p: dict, where: str) -> FixedType:
     return FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT)
 
 
-def weight_quantizer(spec: QSpec | None, where: str) -> Quantizer | None:
+def weight_quantizer(spec: QSpec | None, where: str, weights=None,
+                     role: str = "weight quantiser") -> Quantizer | None:
+    """The IR quantiser of a weight array.  ``weights`` (the float array, as saved) is
+    needed for alpha='auto_po2', whose scales QKeras derives from the weights."""
     if spec is None:
         return None
     p = spec.params
     _no_stochastic(p, where)
     if spec.name == "quantized_bits":
-        scale = _power_of_two_alpha(p.get("alpha"), where)
-        if scale != 1.0:
-            raise UserError(f"{where}: quantized_bits with alpha={p.get('alpha')} is not supported; use alpha=1")
+        n_channels = int(np.shape(weights)[-1]) if weights is not None and np.ndim(weights) else None
+        alpha = _bits_alpha(p.get("alpha"), where, role, n_channels)
+        if alpha == "auto_po2":
+            return _auto_po2(p, where, role, weights)
         if p.get("symmetric"):
-            raise UserError(f"{where}: symmetric quantized_bits is not supported yet; use symmetric=0")
-        return Quantizer(WeightKind.FIXED, bits_type(p, where))
+            raise UserError(f"{where}: {role} quantized_bits argument 'symmetric' is {_short(p['symmetric'])}; "
+                            "symmetric quantized_bits is supported with alpha='auto_po2' only; use symmetric=0")
+        t = bits_type(p, where)
+        if len(alpha) == 1:
+            return Quantizer(WeightKind.FIXED, t, scale=2.0 ** alpha[0])
+        if int(np.max(alpha)) - int(np.min(alpha)) + t.width > MAX_BITS:
+            raise UserError(f"{where}: {role} quantized_bits alphas span 2**{min(alpha)} to 2**{max(alpha)}: "
+                            f"with {t.width} bits the weights would need over {MAX_BITS} bits")
+        return Quantizer(WeightKind.FIXED, t, channel_exp=alpha)
     if spec.name == "ternary":
         if p.get("threshold") is not None and isinstance(p["threshold"], str):
             raise UserError(f"{where}: ternary threshold={p['threshold']!r} is not supported")
         threshold = _number(p, "threshold", 0.33, where)
-        return Quantizer(WeightKind.TERNARY, scale=_power_of_two_alpha(p.get("alpha"), where),
+        return Quantizer(WeightKind.TERNARY, scale=_power_of_two_alpha(p.get("alpha"), where, "ternary"),
                          threshold=threshold)
     if spec.name == "binary":
         if p.get("use_01"):
             raise UserError(f"{where}: binary(use_01=True) is not supported")
-        return Quantizer(WeightKind.BINARY, scale=_power_of_two_alpha(p.get("alpha"), where))
+        return Quantizer(WeightKind.BINARY, scale=_power_of_two_alpha(p.get("alpha"), where, "binary"))
     if spec.name == "quantized_po2":
-        if p.get("max_value") is not None or p.get("quadratic_approximation") or \
-                p.get("log2_rounding", "rnd") != "rnd":
-            raise UserError(f"{where}: quantized_po2 is supported with max_value=None, "
-                            "quadratic_approximation=False and log2_rounding='rnd' only")
-        bits = _whole(p, "bits", 8, where)
-        if not 2 <= bits <= MAX_BITS:
-            raise UserError(f"{where}: quantized_po2 argument 'bits' is {bits}; supported: 2 to {MAX_BITS} bits")
-        # QKeras _get_min_max_exponents with an exponent sign bit (max_value=None).
-        min_exp, max_exp = -2 ** (bits - 2), 2 ** (bits - 2) - 1
-        return Quantizer(WeightKind.PO2, min_exp=min_exp, max_exp=max_exp)
+        return _po2(p, where, role, weights)
     raise UserError(f"{where}: {spec.name} cannot quantise weights; supported for weights: "
                     "quantized_bits, ternary, binary, quantized_po2")
+
+
+def _po2(p: dict, where: str, role: str, weights) -> Quantizer:
+    """quantized_po2(bits, max_value): QKeras's exponent range (an exponent sign bit
+    unless 0 <= max_value <= 1) and its clip of magnitudes to max_value."""
+    if p.get("quadratic_approximation") or p.get("log2_rounding", "rnd") != "rnd":
+        raise UserError(f"{where}: {role} quantized_po2 with quadratic_approximation="
+                        f"{_short(p.get('quadratic_approximation'))} and log2_rounding="
+                        f"{_short(p.get('log2_rounding', 'rnd'))} is not supported; supported: "
+                        "quadratic_approximation=False and log2_rounding='rnd'")
+    bits = _whole(p, "bits", 8, where)
+    if not 2 <= bits <= MAX_BITS:
+        raise UserError(f"{where}: quantized_po2 argument 'bits' is {bits}; supported: 2 to {MAX_BITS} bits")
+    max_value = None
+    if p.get("max_value") is not None:
+        max_value = _number(p, "max_value", 1.0, where)
+        if max_value <= 0:
+            raise UserError(f"{where}: {role} quantized_po2 argument 'max_value' is {_short(p['max_value'])}; "
+                            "supported: a positive number (or None)")
+    # QKeras _need_exponent_sign_bit_check and _get_min_max_exponents
+    effect = bits - 1 - (max_value is None or max_value > 1)
+    q = Quantizer(WeightKind.PO2, min_exp=-2 ** effect, max_exp=2 ** effect - 1, max_value=max_value)
+    if weights is not None:
+        try:
+            q.apply(np.asarray(weights))
+        except ValueError as e:
+            raise UserError(f"{where}: {role} quantized_po2({bits}): {e}; use fewer bits or a max_value") from None
+    return q
+
+
+def _auto_po2(p: dict, where: str, role: str, weights) -> Quantizer:
+    """quantized_bits(alpha='auto_po2'): power-of-two scales per output channel, which
+    QKeras computes from the float weights each time it runs; computed here the same way
+    (float32), refusing a channel whose log2 scale lies so near a rounding tie that
+    TensorFlow's float32 summation order could decide it."""
+    bits, integer = _bits(p, where, "quantized_bits")
+    if bits < 2:
+        raise UserError(f"{where}: {role} quantized_bits(alpha='auto_po2') needs at least 2 bits; "
+                        f"'bits' is {bits}")
+    if weights is None:
+        raise UserError(f"{where}: {role} quantized_bits(alpha='auto_po2') needs the layer's weights")
+    w = np.asarray(weights, dtype=np.float32)
+    if not np.isfinite(w).all():
+        raise UserError(f"{where}: {role} quantized_bits(alpha='auto_po2'): the weights hold inf or NaN")
+    logs: list = []
+    z, exp = auto_po2(w, bits, integer, logs)
+    n_terms = int(np.prod(w.shape[:-1])) if w.ndim > 1 else 1
+    margin = (n_terms + 8) * 2.0 ** -21   # float32 summation and log error, in log2 units
+    for a in logs:
+        off = np.abs(np.abs(a - np.floor(a)) - 0.5).reshape(-1)
+        near = np.flatnonzero(off < margin)
+        if near.size:
+            c = int(near[0])
+            raise UserError(f"{where}: {role} quantized_bits(alpha='auto_po2'): the scale of output channel "
+                            f"{c} is log2 {float(a.reshape(-1)[c]):.7f}, at a rounding tie where QKeras's "
+                            "float32 result depends on TensorFlow's summation order, so no exact form "
+                            "is known; retrain or nudge that channel's weights, or use a fixed alpha "
+                            f"({ALPHAS})")
+    nonzero = np.any(z != 0, axis=tuple(range(z.ndim - 1)))   # all-zero channels take any scale
+    spread = int(np.ptp(exp[nonzero])) if nonzero.any() else 0
+    if spread + bits > MAX_BITS:
+        raise UserError(f"{where}: {role} quantized_bits(alpha='auto_po2') gives scales 2**k over {spread} "
+                        f"octaves: the weights would need over {MAX_BITS} bits")
+    return Quantizer(WeightKind.FIXED, FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT),
+                     auto_po2=True)
 
 
 def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
@@ -195,15 +305,37 @@ def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
     p = spec.params
     _no_stochastic(p, where)
     if spec.name == "quantized_bits":
-        if _power_of_two_alpha(p.get("alpha"), where) != 1.0 or p.get("symmetric"):
-            raise UserError(f"{where}: activation quantized_bits needs alpha=1 and symmetric=0")
+        alpha = p.get("alpha")
+        if isinstance(alpha, str):
+            raise UserError(f"{where}: activation quantized_bits argument 'alpha' is {alpha!r}: QKeras computes "
+                            "that scale from each batch of data as it runs, which no fixed firmware matches; "
+                            "supported for activations: alpha None or 1")
+        if _power_of_two_alpha(alpha, where, "activation quantized_bits") != 1.0:
+            raise UserError(f"{where}: activation quantized_bits argument 'alpha' is {_short(alpha)}: QKeras "
+                            "multiplies the rounded activation by it, a step nnfpga's activation quantisers do "
+                            "not take; supported for activations: alpha None or 1")
+        if p.get("symmetric"):
+            raise UserError(f"{where}: activation quantized_bits argument 'symmetric' is "
+                            f"{_short(p['symmetric'])}; supported: symmetric=0")
         return "linear", bits_type(p, where)
     if spec.name == "quantized_relu":
-        if p.get("use_sigmoid") or _number(p, "negative_slope", 0.0, where) != 0.0 or \
-                p.get("relu_upper_bound") is not None:
-            raise UserError(f"{where}: quantized_relu is supported without use_sigmoid, negative_slope "
-                            "and relu_upper_bound")
+        if p.get("use_sigmoid") or p.get("relu_upper_bound") is not None:
+            raise UserError(f"{where}: quantized_relu is supported without use_sigmoid and relu_upper_bound")
         bits, integer = _bits(p, where, "quantized_relu")
-        return "relu", FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT)
+        slope = _number(p, "negative_slope", 0.0, where)
+        if slope == 0.0:
+            return "relu", FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT)
+        if slope == 1.0 and bits >= 2:
+            # QKeras: the sign takes a bit; x >= 0 rounds to 2**(integer + 1 - bits) steps up
+            # to 2**integer - step, x < 0 (times the slope 1) down to -2**integer: exactly
+            # quantized_bits(bits, integer)
+            return "linear", FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
+        what = f"{where}: quantized_relu argument 'negative_slope' is {_short(p['negative_slope'])}"
+        if slope == 1.0:
+            raise UserError(f"{what} with bits={bits}: the sign would take the only bit; supported: "
+                            "negative_slope 1 with at least 2 bits")
+        raise UserError(f"{what}: QKeras rounds negative_slope * x on the positive side's grid and saturates it "
+                        "at -negative_slope * 2**integer, a bound no fixed-point type of the activation has; "
+                        "supported: negative_slope 0, or 1 with at least 2 bits")
     raise UserError(f"{where}: {spec.name} is not supported as an activation; supported: "
                     "quantized_bits, quantized_relu")

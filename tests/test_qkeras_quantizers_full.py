@@ -1,0 +1,300 @@
+"""QKeras quantiser options beyond the plain ``quantized_bits(bits, integer, alpha=1)``,
+each bit-exact against QKeras ``predict`` or refused by name.
+
+* ``quantized_bits(alpha='auto_po2')``: per-channel power-of-two scales QKeras derives
+  from the float weights (the models give their channels very different magnitudes, so
+  the scales differ, which the tests check);
+* ``quantized_bits`` with a power-of-two alpha, one or one per output channel;
+* ``keep_negative=False`` (unsigned) for weights and activations;
+* ``quantized_po2(bits, max_value)``; ``quantized_relu(negative_slope=1)``;
+* refusals: alpha 'auto', alphas that are not powers of two, 'auto_po2' or an alpha
+  other than 1 on an activation, a scale at a rounding tie.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnfpga.compiler.frontends import qkeras_quantizers as qq
+from nnfpga.compiler.pipeline import build_graph
+from nnfpga.core.errors import UserError
+from nnfpga.ir.emulator import emulate
+from nnfpga.ir.quant import Quantizer, WeightKind
+
+#: input quantiser quantized_bits(8, 2): 5 fractional bits
+IN_BITS, IN_INT = 8, 2
+#: each output channel's weight magnitude: spread over ~10 octaves, so auto_po2 scales differ
+CHANNEL_SCALE = np.array([1.0, 0.05, 3.0, 0.004, 0.3, 0.7])
+
+
+def on_grid(shape: tuple, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    raw = rng.integers(-(1 << (IN_BITS - 1)), 1 << (IN_BITS - 1), (n, *shape))
+    return (raw * 2.0 ** -(IN_BITS - 1 - IN_INT)).astype(np.float32)
+
+
+def build(kind: str, kernel_q, bias_q=None, act=None, after=None, seed: int = 0, units: int = 6):
+    """Input quantiser, then a QDense or QConv2D (``units`` outputs, channel c's weights
+    scaled by ``CHANNEL_SCALE[c]``), then ``after`` (a QActivation quantiser) if given."""
+    import tf_keras as keras
+    from qkeras import QActivation, QConv2D, QDense, quantized_bits
+    keras.utils.set_random_seed(seed)
+    shape = (10,) if kind == "dense" else (5, 5, 2)
+    inp = keras.Input(shape)
+    h = QActivation(quantized_bits(IN_BITS, IN_INT, alpha=1), name="q_in")(inp)
+    common = dict(kernel_quantizer=kernel_q, bias_quantizer=bias_q or quantized_bits(8, 3, alpha=1),
+                  bias_initializer=keras.initializers.RandomUniform(-1, 1), activation=act or "linear",
+                  name="layer")
+    layer = QDense(units, **common) if kind == "dense" else QConv2D(units, (3, 3), **common)
+    h = layer(h)
+    kernel, bias = layer.get_weights()
+    rng = np.random.default_rng(seed)
+    layer.set_weights([(rng.uniform(-1, 1, kernel.shape) * CHANNEL_SCALE[:units]).astype(np.float32), bias])
+    if after is not None:
+        h = QActivation(after, name="q_after")(h)
+    if kind == "conv":
+        h = keras.layers.Flatten(name="flat")(h)
+    return keras.Model(inp, h)
+
+
+def check_equal(model, tmp_path, n: int = 300):
+    path = tmp_path / "m.h5"
+    model.save(path)
+    x = on_grid(model.input_shape[1:], n, seed=1)
+    theirs = model.predict(x, batch_size=n, verbose=0).reshape(n, -1)
+    graph = build_graph(path)
+    ours = emulate(graph, x).reshape(n, -1)
+    bad = np.argwhere(ours != theirs)
+    assert len(bad) == 0, (f"{len(bad)} of {ours.size} values differ, first at {bad[:3].tolist()}: "
+                           f"ours {ours[tuple(bad[0])]}, QKeras {theirs[tuple(bad[0])]}")
+    return graph, theirs
+
+
+def _layer(graph):
+    return next(n for n in graph.nodes if n.name == "layer")
+
+
+# ----------------------------------------------------------------------------- auto_po2
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("bits,integer", [(6, 0), (4, 1)])
+def test_auto_po2_kernel_equals_qkeras(kind, bits, integer, tmp_path):
+    from qkeras import quantized_bits
+    model = build(kind, quantized_bits(bits, integer, alpha="auto_po2"))
+    graph, theirs = check_equal(model, tmp_path)
+    assert np.any(theirs != 0)
+    # the IR weights are QKeras's quantised weights
+    layer = model.get_layer("layer")
+    quantiser = layer.kernel_quantizer_internal
+    qk = quantiser(layer.kernel).numpy()
+    assert np.array_equal(_layer(graph).kernel_q.value, qk.astype(np.float64))
+    # and the channels really got different power-of-two scales in QKeras
+    scale = quantiser.scale.numpy().reshape(-1)
+    assert len(set(scale.tolist())) >= 3, scale
+    assert np.all(np.frexp(scale)[0] == 0.5)
+
+
+def test_auto_po2_bias_equals_qkeras(tmp_path):
+    """A 1-D array (a bias) gets one scale per element, as QKeras computes it."""
+    from qkeras import quantized_bits
+    model = build("dense", quantized_bits(6, 0, alpha="auto_po2"), bias_q=quantized_bits(5, 1, alpha="auto_po2"))
+    check_equal(model, tmp_path)
+
+
+def test_auto_po2_with_quantised_activation_after(tmp_path):
+    from qkeras import quantized_bits, quantized_relu
+    model = build("conv", quantized_bits(5, 0, alpha="auto_po2"), after=quantized_relu(6, 2))
+    check_equal(model, tmp_path)
+
+
+def test_auto_po2_refuses_a_scale_at_a_rounding_tie():
+    """One input, bits=4: the first scale is 2 * |w| / 14; |w| = 7 * sqrt(2) / 8 puts its
+    log2 at -2.5, a tie that float32 rounding decides."""
+    w = np.array([[7 * np.sqrt(2) / 8, 0.5]], dtype=np.float32)
+    spec = qq.parse_quantizer("quantized_bits(4, 0, alpha='auto_po2')", "m.h5: layer 'fc' (QDense)")
+    with pytest.raises(UserError, match=r"m.h5: layer 'fc' \(QDense\): kernel_quantizer quantized_bits\(alpha="
+                                        r"'auto_po2'\): the scale of output channel 0 .*rounding tie"):
+        qq.weight_quantizer(spec, "m.h5: layer 'fc' (QDense)", w, "kernel_quantizer")
+    w[0, 0] *= 1.01   # away from the tie: accepted
+    assert qq.weight_quantizer(spec, "m.h5: layer 'fc' (QDense)", w, "kernel_quantizer").auto_po2
+
+
+# ----------------------------------------------------------------------------- power-of-two alpha
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("alpha", [0.5, 4, [1, 0.5, 2, 0.125, 1, 0.25]])
+def test_power_of_two_alpha_equals_qkeras(kind, alpha, tmp_path):
+    from qkeras import quantized_bits
+    model = build(kind, quantized_bits(6, 1, alpha=alpha), bias_q=quantized_bits(6, 2, alpha=alpha))
+    graph, theirs = check_equal(model, tmp_path)
+    assert np.any(theirs != 0)
+    node = _layer(graph)
+    if isinstance(alpha, list):
+        assert node.kernel_quantizer.channel_exp == (0, -1, 1, -3, 0, -2)
+
+
+def test_alpha_list_needs_one_per_channel():
+    spec = qq.parse_quantizer("quantized_bits(6, 0, alpha=[1, 2, 4])", "w")
+    with pytest.raises(UserError, match=r"'layer': kernel_quantizer quantized_bits argument 'alpha' lists 3 "
+                                        r"scales for 2 output channels"):
+        qq.weight_quantizer(spec, "'layer'", np.zeros((4, 2)), "kernel_quantizer")
+
+
+@pytest.mark.parametrize("text,words", [
+    ("quantized_bits(6, 0, alpha='auto')", ["'alpha' is 'auto'", "float32 least-squares", "auto_po2"]),
+    ("quantized_bits(6, 0, alpha=0.3)", ["'alpha' is 0.3", "not a power of two", "float32"]),
+    ("quantized_bits(6, 0, alpha=[1, 0.75])", ["0.75 is not a power of two", "one per output channel"]),
+    ("quantized_bits(6, 0, alpha='best')", ["'alpha' is 'best'", "supported"]),
+    ("quantized_bits(6, 0, symmetric=1, alpha=1)", ["'symmetric' is 1", "auto_po2"]),
+])
+def test_weight_alpha_refused_by_name(text, words):
+    spec = qq.parse_quantizer(text, "m.h5: layer 'fc' (QDense)")
+    with pytest.raises(UserError) as e:
+        qq.weight_quantizer(spec, "m.h5: layer 'fc' (QDense)", np.ones((3, 2)), "kernel_quantizer")
+    msg = str(e.value)
+    assert msg.startswith("m.h5: layer 'fc' (QDense): kernel_quantizer quantized_bits argument"), msg
+    for w in words:
+        assert w in msg, msg
+
+
+@pytest.mark.parametrize("text,words", [
+    ("quantized_bits(6, 0, alpha='auto_po2')", ["'alpha' is 'auto_po2'", "each batch of data"]),
+    ("quantized_bits(6, 0, alpha=0.3)", ["'alpha' is 0.3", "not a power of two"]),
+    ("quantized_bits(6, 0, alpha=[1, 2])", ["'alpha' is [1, 2]", "one power of two"]),
+    ("quantized_bits(6, 0, alpha=0.25)", ["'alpha' is 0.25", "multiplies the rounded activation", "None or 1"]),
+])
+def test_activation_alpha_refused_by_name(text, words):
+    with pytest.raises(UserError) as e:
+        qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)")
+    msg = str(e.value)
+    assert msg.startswith("m.h5: layer 'q' (QActivation): activation quantized_bits argument 'alpha'"), msg
+    for w in words:
+        assert w in msg, msg
+
+
+# ----------------------------------------------------------------------------- keep_negative=False
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_unsigned_weights_and_activation_equal_qkeras(kind, tmp_path):
+    from qkeras import quantized_bits
+    model = build(kind, quantized_bits(5, 0, keep_negative=False, alpha=1),
+                  bias_q=quantized_bits(6, 2, keep_negative=False, alpha=1),
+                  after=quantized_bits(6, 2, keep_negative=False, alpha=1))
+    graph, theirs = check_equal(model, tmp_path)
+    assert np.any(theirs > 0) and np.all(theirs >= 0)
+    node = _layer(graph)
+    assert not node.kernel_quantizer.type.signed and node.kernel_q.raw.min() == 0
+
+
+# ----------------------------------------------------------------------------- quantized_po2(max_value)
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("bits,max_value", [(4, 0.5), (5, 2.0), (4, 1.5), (3, 1.0)])
+def test_po2_max_value_equals_qkeras(kind, bits, max_value, tmp_path):
+    """max_value <= 1 frees the exponent's sign bit (a wider range of small exponents);
+    magnitudes at or above max_value are taken as max_value before rounding in log2
+    (1.5 rounds to 2)."""
+    from qkeras import quantized_po2
+    model = build(kind, quantized_po2(bits, max_value=max_value))
+    graph, theirs = check_equal(model, tmp_path)
+    layer = model.get_layer("layer")
+    qk = layer.kernel_quantizer_internal(layer.kernel).numpy()
+    assert np.array_equal(_layer(graph).kernel_q.value, qk.astype(np.float64))
+    # the clip mattered: the largest weights are above max_value and were clipped
+    assert np.abs(layer.get_weights()[0]).max() > max_value
+    assert np.abs(qk).max() == 2.0 ** np.round(np.log2(max_value))
+
+
+@pytest.mark.parametrize("text,words", [
+    ("quantized_po2(4, 0)", ["'max_value' is 0", "positive number"]),
+    ("quantized_po2(4, -1.0)", ["'max_value' is -1.0", "positive number"]),
+    ("quantized_po2(4, 1, quadratic_approximation=True)", ["quadratic_approximation=True", "supported"]),
+])
+def test_po2_options_refused_by_name(text, words):
+    with pytest.raises(UserError) as e:
+        qq.weight_quantizer(qq.parse_quantizer(text, "w"), "m.h5: layer 'fc' (QDense)", np.ones((3, 2)),
+                            "kernel_quantizer")
+    msg = str(e.value)
+    assert msg.startswith("m.h5: layer 'fc' (QDense): kernel_quantizer quantized_po2"), msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_po2_wide_exponents_use_the_smallest_present():
+    """quantized_po2(8): exponents -64..63 would need 128-bit integers on the 2**-64 grid;
+    the weights present (2**-3..2**1) fit on their own finest grid."""
+    q = qq.weight_quantizer(qq.parse_quantizer("quantized_po2(8)", "w"), "w", np.array([0.125, 2.0, -0.5]))
+    qa = q.apply(np.array([0.125, 2.0, -0.5]))
+    assert qa.frac == 3 and qa.value.tolist() == [0.125, 2.0, -0.5]
+
+
+# ----------------------------------------------------------------------------- quantized_relu(negative_slope)
+@pytest.mark.parametrize("own", [True, False])
+def test_relu_negative_slope_one_equals_qkeras(own, tmp_path):
+    """negative_slope=1: the sign takes one of the bits; the result is quantized_bits(bits, integer)."""
+    from qkeras import quantized_bits, quantized_relu
+    q = quantized_relu(5, 1, negative_slope=1.0)
+    model = build("dense", quantized_bits(6, 0, alpha=1), act=q if own else None, after=None if own else q)
+    _, theirs = check_equal(model, tmp_path)
+    assert np.any(theirs < 0) and np.any(theirs > 0)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("quantized_relu(5, 1, negative_slope=0.25)", ["'negative_slope' is 0.25", "-negative_slope * 2**integer",
+                                                   "supported: negative_slope 0, or 1"]),
+    ("quantized_relu(1, 0, negative_slope=1.0)", ["'negative_slope' is 1.0 with bits=1", "at least 2 bits"]),
+])
+def test_relu_negative_slope_refused_by_name(text, words):
+    with pytest.raises(UserError) as e:
+        qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)")
+    msg = str(e.value)
+    assert msg.startswith("m.h5: layer 'q' (QActivation): quantized_relu argument 'negative_slope'"), msg
+    for w in words:
+        assert w in msg, msg
+
+
+# ----------------------------------------------------------------------------- the IR quantiser
+def test_per_channel_quantiser_round_trips_json():
+    from nnfpga.ir.fixed import FixedType, Overflow, Rounding
+    t = FixedType(6, 1, True, Rounding.RND_CONV, Overflow.SAT)
+    for q in (Quantizer(WeightKind.FIXED, t, channel_exp=(0, -2, 3)), Quantizer(WeightKind.FIXED, t, auto_po2=True),
+              Quantizer(WeightKind.PO2, min_exp=-8, max_exp=7, max_value=0.5)):
+        back = Quantizer.from_json(q.to_json())
+        assert back == q and back.per_channel == (q.kind is WeightKind.FIXED)
+        w = np.random.default_rng(0).normal(size=(4, 3))
+        assert np.array_equal(back.apply(w).raw, q.apply(w).raw)
+    old = Quantizer(WeightKind.FIXED, t).to_json()
+    del old["channel_exp"], old["auto_po2"], old["max_value"]   # written before these fields existed
+    assert not Quantizer.from_json(old).per_channel
+
+
+def test_all_zero_channel_does_not_widen_the_weights():
+    from nnfpga.ir.fixed import FixedType, Overflow, Rounding
+    t = FixedType(6, 1, True, Rounding.RND_CONV, Overflow.SAT)
+    w = np.array([[0.5, 0.0, 0.25], [-0.75, 0.0, 0.125]])
+    qa = Quantizer(WeightKind.FIXED, t, channel_exp=(0, -20, 1)).apply(w)
+    assert qa.frac == t.frac
+    assert np.array_equal(qa.value, np.array([[0.5, 0.0, 0.5], [-0.75, 0.0, 0.25]]))
+
+
+# ----------------------------------------------------------------------------- firmware
+@pytest.mark.slow
+def test_per_channel_scales_bit_exact_in_verilator_and_csim(tmp_path):
+    """auto_po2 kernel, per-channel alpha bias: the compiled firmware (Verilator, C-sim)
+    equals QKeras predict."""
+    import json
+
+    from qkeras import quantized_bits, quantized_relu
+
+    from nnfpga.compiler.cli import main
+    model = build("conv", quantized_bits(5, 0, alpha="auto_po2"),
+                  bias_q=quantized_bits(6, 2, alpha=[1, 0.5, 2, 0.125, 1, 0.25]), after=quantized_relu(6, 2))
+    model.save(tmp_path / "m.h5")
+    x = on_grid((5, 5, 2), 200, seed=3)
+    np.savez(tmp_path / "x.npz", x=x)
+    out = tmp_path / "fw"
+    assert main(["compile", str(tmp_path / "m.h5"), "--target", "xcvu9p", "--clock", "200MHz", "-o", str(out)]) == 0
+    assert main(["emulate", str(out), "--input", str(tmp_path / "x.npz"), "--output", str(tmp_path / "y.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "y.npy"), model.predict(x, batch_size=200, verbose=0).reshape(200, -1))
+    assert main(["verify", str(out), "--data", str(tmp_path / "x.npz"), "--sim", "verilator,csim"]) == 0
+    summary = json.loads((out / "verify.json").read_text())
+    assert summary["bit_exact"]
+    for sim in ("verilator", "csim"):
+        assert summary["results"][sim]["mismatches"] == 0 and summary["results"][sim]["samples"] == len(x)
