@@ -81,3 +81,24 @@ def rtl_and_report_agree_on_dsps(tmp_path_factory):
     yield
     bad = _dsp_disagreements(tmp_path_factory.getbasetemp())
     assert not bad, "rtl.json and report.json disagree on DSPs:\n" + "\n".join(bad)
+
+
+FRESH_ENV = "NNFPGA_FRESH_TEST_PROCESS"
+
+
+@pytest.fixture
+def runs_here(request) -> bool:
+    """Tests of fork() need a process with one thread.  A test process that has already
+    imported TensorFlow (``--data`` tests) or run a Dask client (``nnfpga explore``) keeps
+    their threads, so such a test then runs in a fresh interpreter instead: False means
+    it passed there and its body must not run here."""
+    import subprocess
+    import threading
+    if threading.active_count() == 1 or os.environ.get(FRESH_ENV):
+        return True
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
+                             "-o", "addopts=", request.node.nodeid], cwd=ROOT, capture_output=True, text=True,
+                            env=os.environ | {FRESH_ENV: "1"}, timeout=600)
+    assert result.returncode == 0, f"in a fresh process:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"
+    assert " passed" in result.stdout
+    return False
