@@ -30,14 +30,13 @@ import csv
 import io
 import json
 import math
-import os
 import re
-import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nnfpga.backends.escape import html_text, markdown_text, matplotlib_text
 from nnfpga.backends.report.html import figure
+from nnfpga.explore.store import write_atomic
 
 __all__ = ["Objective", "objectives", "pareto_front", "write_front_outputs",
            "front_markdown", "front_csv", "index_html", "front_plots", "objectives_json"]
@@ -452,22 +451,6 @@ def index_html(records: list[dict], title: str, plots: list[str]) -> str:
     return "\n".join(parts)
 
 
-# ----------------------------------------------------------------------------- files
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_front_outputs(results_dir: Path, records: list[dict], title: str) -> dict:
     """Write front.md, front.csv, plots/*.png and index.html into ``results_dir``.
 
@@ -483,7 +466,7 @@ def write_front_outputs(results_dir: Path, records: list[dict], title: str) -> d
                                **plots,
                                "index.html": index_html(records, title, list(plots)).encode("utf-8")}
     for rel, data in files.items():
-        _write_atomic(results_dir / rel, data)
+        write_atomic(results_dir / rel, data)
     return {"front": front, "objectives": objs, "files": list(files)}
 
 

@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import secrets
 from pathlib import Path
 
 from nnfpga.core.errors import UserError
@@ -47,11 +48,23 @@ def point_key(fields: dict) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` in one step (a temporary file beside it, renamed)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Replace ``path`` by ``data`` (text as UTF-8) in one step: a temporary file beside
+    it, flushed to disk, then renamed; a kill leaves the old file or the new one."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class ResultStore:
