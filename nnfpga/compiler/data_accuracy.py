@@ -65,24 +65,17 @@ def as_data(data, labels=None, bank=None) -> DataSet:
 
 
 # ----------------------------------------------------------------------------- comparison
-def decisions(y: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
-    """The class each sample's outputs choose: above ``threshold`` for one output, the
-    largest output otherwise."""
-    y = y.reshape(len(y), -1)
-    return (y[:, 0] > threshold) if y.shape[1] == 1 else y.argmax(axis=1)
-
-
 def compare_outputs(fixed: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:
     """``max_deviation``, ``mean_deviation`` (of |fixed - reference| over all outputs),
     ``agreement`` (fraction of samples whose `decisions` agree) and, with labels (as
     `check_labels` returns them), ``auc`` / ``auc_reference`` for one output or
     ``accuracy`` / ``accuracy_reference`` for several."""
-    from nnfpga.compiler.passes.ptq import auc
+    from nnfpga.compiler.passes.ptq import auc, decisions
     fixed = fixed.reshape(len(fixed), -1)
     reference = reference.reshape(len(reference), -1)
     dev = np.abs(fixed - reference)
     out = {"max_deviation": float(dev.max()), "mean_deviation": float(dev.mean()),
-           "agreement": float(np.mean(decisions(fixed) == decisions(reference)))}
+           "agreement": float(np.mean(decisions(fixed, THRESHOLD) == decisions(reference, THRESHOLD)))}
     if labels is None:
         return out
     labels = np.asarray(labels)

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nnfpga.compiler.data_accuracy import check_labels, compare_outputs
+from nnfpga.compiler.data_accuracy import compare_outputs
 from nnfpga.core.errors import UserError
 
-__all__ = ["FIGURES", "RUN_FIELDS", "ModelBytes", "PointTask", "Reference", "accuracy", "check_labels",
+__all__ = ["FIGURES", "RUN_FIELDS", "ModelBytes", "PointTask", "Reference", "accuracy",
            "evaluate_point", "report_figures"]
 
 #: The record's columns, in table order (`nnfpga.explore.store` writes them).

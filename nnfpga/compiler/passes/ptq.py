@@ -67,6 +67,14 @@ def auc(score: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def decisions(y: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """The class each sample's outputs choose: above ``threshold`` for one output, the
+    largest output otherwise (the agreement metric here, the ``--data`` report's
+    agreement and ``nnfpga explore``'s)."""
+    y = y.reshape(len(y), -1)
+    return (y[:, 0] > threshold) if y.shape[1] == 1 else y.argmax(axis=1)
+
+
 @dataclass
 class Metric:
     name: str
@@ -85,7 +93,7 @@ class Metric:
             self.reference_value = auc(self._score(self.reference), self.positive)
 
     def _classes(self, y: np.ndarray) -> np.ndarray:
-        return (y[:, 0] > self.threshold) if y.shape[1] == 1 else y.argmax(axis=1)
+        return decisions(y, self.threshold)
 
     def _score(self, y: np.ndarray) -> np.ndarray:
         return y[:, 0] if y.shape[1] == 1 else y[:, self.target_class]
