@@ -148,13 +148,12 @@ def test_accuracy_on_the_users_data(tmp_path):
     records = {json.loads(x)["index"]: json.loads(x) for x in lines(out / POINTS_FILE)}
     fixed = emulate(compile_model(str(model), outdir=tmp_path / "fw", reuse=2).outdir, x).reshape(300, -1)
     r = records[1]
-    assert r["acc_max_deviation"] == pytest.approx(float(np.abs(fixed - ref).max()), rel=1e-6, abs=1e-7)
-    assert r["acc_max_deviation"] > 0
-    assert r["acc_mean_deviation"] == pytest.approx(float(np.abs(fixed - ref).mean()), rel=1e-6, abs=1e-7)
-    assert r["acc_auc"] == auc(fixed[:, 0], y == 1)
-    assert r["acc_auc_reference"] == pytest.approx(auc(ref[:, 0], y == 1), abs=1e-4)
+    # the same framework on the same float32 values: the figures are equal, not close
+    assert r["acc_max_deviation"] == float(np.abs(fixed - ref).max()) > 0
+    assert r["acc_mean_deviation"] == float(np.abs(fixed - ref).mean())
+    assert r["acc_auc"] == auc(fixed[:, 0], y == 1) and r["acc_auc_reference"] == auc(ref[:, 0], y == 1)
     assert 0.5 < r["acc_auc"] < 1
-    assert r["acc_agreement"] == pytest.approx(float(np.mean((fixed[:, 0] > 0.5) == (ref[:, 0] > 0.5))), abs=0.01)
+    assert r["acc_agreement"] == float(np.mean((fixed[:, 0] > 0.5) == (ref[:, 0] > 0.5)))
     assert r["acc_accuracy"] is None
 
 
