@@ -75,6 +75,17 @@ def _layer(graph):
     return next(n for n in graph.nodes if n.name == "layer")
 
 
+def assert_refused(call, prefix: str, words: list[str]) -> None:
+    """``call`` raises a UserError whose message starts with ``prefix`` (the file, the
+    layer, the quantiser) and names every one of ``words``."""
+    with pytest.raises(UserError) as e:
+        call()
+    msg = str(e.value)
+    assert msg.startswith(prefix), msg
+    for w in words:
+        assert w in msg, msg
+
+
 # ----------------------------------------------------------------------------- auto_po2
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 @pytest.mark.parametrize("bits,integer", [(6, 0), (4, 1)])
@@ -148,12 +159,9 @@ def test_alpha_list_needs_one_per_channel():
 ])
 def test_weight_alpha_refused_by_name(text, words):
     spec = qq.parse_quantizer(text, "m.h5: layer 'fc' (QDense)")
-    with pytest.raises(UserError) as e:
-        qq.weight_quantizer(spec, "m.h5: layer 'fc' (QDense)", np.ones((3, 2)), "kernel_quantizer")
-    msg = str(e.value)
-    assert msg.startswith("m.h5: layer 'fc' (QDense): kernel_quantizer quantized_bits argument"), msg
-    for w in words:
-        assert w in msg, msg
+    assert_refused(lambda: qq.weight_quantizer(spec, "m.h5: layer 'fc' (QDense)", np.ones((3, 2)),
+                                               "kernel_quantizer"),
+                   "m.h5: layer 'fc' (QDense): kernel_quantizer quantized_bits argument", words)
 
 
 @pytest.mark.parametrize("text,words", [
@@ -163,12 +171,8 @@ def test_weight_alpha_refused_by_name(text, words):
     ("quantized_bits(6, 0, alpha=0.25)", ["'alpha' is 0.25", "multiplies the rounded activation", "None or 1"]),
 ])
 def test_activation_alpha_refused_by_name(text, words):
-    with pytest.raises(UserError) as e:
-        qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)")
-    msg = str(e.value)
-    assert msg.startswith("m.h5: layer 'q' (QActivation): activation quantized_bits argument 'alpha'"), msg
-    for w in words:
-        assert w in msg, msg
+    assert_refused(lambda: qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)"),
+                   "m.h5: layer 'q' (QActivation): activation quantized_bits argument 'alpha'", words)
 
 
 # ----------------------------------------------------------------------------- keep_negative=False
@@ -208,13 +212,9 @@ def test_po2_max_value_equals_qkeras(kind, bits, max_value, tmp_path):
     ("quantized_po2(4, 1, quadratic_approximation=True)", ["quadratic_approximation=True", "supported"]),
 ])
 def test_po2_options_refused_by_name(text, words):
-    with pytest.raises(UserError) as e:
-        qq.weight_quantizer(qq.parse_quantizer(text, "w"), "m.h5: layer 'fc' (QDense)", np.ones((3, 2)),
-                            "kernel_quantizer")
-    msg = str(e.value)
-    assert msg.startswith("m.h5: layer 'fc' (QDense): kernel_quantizer quantized_po2"), msg
-    for w in words:
-        assert w in msg, msg
+    assert_refused(lambda: qq.weight_quantizer(qq.parse_quantizer(text, "w"), "m.h5: layer 'fc' (QDense)",
+                                               np.ones((3, 2)), "kernel_quantizer"),
+                   "m.h5: layer 'fc' (QDense): kernel_quantizer quantized_po2", words)
 
 
 def test_po2_wide_exponents_use_the_smallest_present():
@@ -242,12 +242,8 @@ def test_relu_negative_slope_one_equals_qkeras(own, tmp_path):
     ("quantized_relu(1, 0, negative_slope=1.0)", ["'negative_slope' is 1.0 with bits=1", "at least 2 bits"]),
 ])
 def test_relu_negative_slope_refused_by_name(text, words):
-    with pytest.raises(UserError) as e:
-        qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)")
-    msg = str(e.value)
-    assert msg.startswith("m.h5: layer 'q' (QActivation): quantized_relu argument 'negative_slope'"), msg
-    for w in words:
-        assert w in msg, msg
+    assert_refused(lambda: qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)"),
+                   "m.h5: layer 'q' (QActivation): quantized_relu argument 'negative_slope'", words)
 
 
 # ----------------------------------------------------------------------------- the IR quantiser
