@@ -8,8 +8,8 @@ The supported ops are the handlers (`SUPPORTED`, listed in every refusal, is mad
 them and their `NOTES`):
 
 * layers: Gemm, MatMul (data @ constant weights), an Add/Sub of a constant right after
-  them or after a Conv (folded into the bias), Conv (2-D, group 1, no dilation), MaxPool
-  (2-D), BatchNormalization right after Gemm/MatMul/Conv (folded into the weights);
+  them or after a Conv (folded into the bias), Conv (1-D and 2-D, group 1, no dilation),
+  MaxPool (1-D and 2-D; a 1-D one is the 2-D one of height 1), BatchNormalization right after Gemm/MatMul/Conv (folded into the weights);
 * activations: Relu, Clip(0, inf) (relu), Clip(-1, 1) (hard tanh), LeakyRelu with
   0 <= alpha < 1 (alpha 0 is a relu; the slope is rounded to an exact constant, see
   `nnfpga.ir.ops.activation.quantize_alpha`), HardSigmoid with alpha = beta = 0.5
@@ -49,7 +49,7 @@ REFUSED = {
 
 
 #: What a handler accepts beyond its op's name, in the list of supported ops (`SUPPORTED`).
-NOTES = {"Add": "of a bias", "Sub": "of a bias", "Conv": "2-D", "MaxPool": "2-D", "LeakyRelu": "0 <= alpha < 1",
+NOTES = {"Add": "of a bias", "Sub": "of a bias", "Conv": "1-D/2-D", "MaxPool": "1-D/2-D", "LeakyRelu": "0 <= alpha < 1",
          "Clip": "relu, hard tanh", "HardSigmoid": "alpha = beta = 0.5", "BipolarQuant": "weights"}
 
 
@@ -151,8 +151,16 @@ class OpHandlers:
 
     def _op_Conv(self, node, x, a):
         w = self._const(node, 1, "weights")
+        if w.ndim == 3:   # 1-D: the 2-D convolution of height 1
+            x, a = self._as_image(node, x, a)
+            out = self._conv(node, x, a, np.asarray(w)[:, :, None, :])
+            return replace(out, shape=(out.shape[0], out.shape[2]))
+        return self._conv(node, x, a, w)
+
+    def _conv(self, node, x, a, w):
         if w.ndim != 4:
-            raise Unsupported(f"{w.ndim - 2}-D convolution; only 2-D convolutions (N, C, H, W) are supported")
+            raise Unsupported(f"{w.ndim - 2}-D convolution; only 1-D and 2-D convolutions ((N, C, L) and "
+                              "(N, C, H, W)) are supported")
         if a.get("group", 1) != 1:
             raise Unsupported(f"grouped/depthwise convolution (group={a['group']}) is not supported by the "
                               "IR's Conv2D")
@@ -184,6 +192,22 @@ class OpHandlers:
         out = self._window_out(name, w.shape[0], (h, wd), (kh, kw), strides, padding)
         self.linear_out[name] = out
         return out
+
+    def _as_image(self, node, x: Val, a: dict) -> tuple[Val, dict]:
+        """A 1-D window op (input (N, C, L)) as the 2-D one on (N, C, 1, L): its input
+        with a height of 1 and its attributes with the height's (kernel 1, stride 1,
+        no padding or dilation)."""
+        x = self._ready(x)
+        if len(x.shape) != 2:
+            raise Unsupported(f"1-D {node.op_type} expects a (N, C, L) input, got (N, {', '.join(map(str, x.shape))})")
+        lifted = dict(a)
+        for key, height in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
+            if key in a:
+                lifted[key] = [height, *a[key]]
+        if "pads" in a:
+            begin, end = a["pads"]
+            lifted["pads"] = [0, begin, 0, end]
+        return replace(x, shape=(x.shape[0], 1, x.shape[1]), via=node.name), lifted
 
     @staticmethod
     def _window_out(name, channels, hw, k, strides, padding) -> Val:
@@ -218,8 +242,12 @@ class OpHandlers:
         return "valid" if "valid" in modes else "same"
 
     def _op_MaxPool(self, node, x, a):
+        if "kernel_shape" in a and len(a["kernel_shape"]) == 1:   # 1-D: the 2-D pooling of height 1
+            x, a = self._as_image(node, x, a)
+            out = self._op_MaxPool(node, x, a)
+            return replace(out, shape=(out.shape[0], out.shape[2]))
         if "kernel_shape" not in a or len(a["kernel_shape"]) != 2:
-            raise Unsupported("only 2-D max pooling (kernel_shape of two values) is supported")
+            raise Unsupported("only 1-D and 2-D max pooling (kernel_shape of one or two values) is supported")
         if any(d != 1 for d in a.get("dilations", [1, 1])):
             raise Unsupported(f"dilations {list(a['dilations'])} are not supported")
         k = tuple(int(v) for v in a["kernel_shape"])
