@@ -25,12 +25,14 @@ from nnfpga.compiler.frontends.keras_shapes import check_chain
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.core.errors import UserError
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Input, MaxPool2D, Op, Reshape
+from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Gather, Input, MaxPool2D, Op, Reshape
+from nnfpga.ir.ops.gather import permutation, repetition
 
 SUPPORTED_LAYERS = ("InputLayer", "Dense", "QDense", "Conv2D", "QConv2D", "MaxPooling2D", "MaxPool2D",
                     "Flatten", "Reshape", "BatchNormalization", "Activation", "QActivation", "ReLU",
                     "LeakyReLU", "Dropout", "Conv1D", "QConv1D", "MaxPooling1D", "MaxPool1D",
-                    "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalMaxPooling2D", "GlobalMaxPool2D")
+                    "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalMaxPooling2D", "GlobalMaxPool2D", "Permute",
+                    "UpSampling1D", "UpSampling2D")
 #: Layers that take a (steps, channels) tensor as the IR's (1, steps, channels) image, and
 #: layers that do not care which of the two shapes they see (element-wise, Flatten).
 _ONE_D_LAYERS = {"Conv1D", "QConv1D", "MaxPooling1D", "MaxPool1D", "GlobalMaxPooling1D", "GlobalMaxPool1D"}
@@ -613,6 +615,22 @@ class _Builder:
 
     def _reshape(self, name: str, cfg: dict, where: str) -> None:
         self._append(Reshape(name, [self.last], target_shape=tuple(cfg["target_shape"]), source_layer=name))
+
+    def _permute(self, name: str, cfg: dict, where: str) -> None:
+        shape, index = permutation(self.in_shape, tuple(d - 1 for d in cfg["dims"]))
+        self._append(Gather(name, [self.last], target_shape=shape, index=index, source_layer=name))
+
+    def _upsampling(self, name: str, cfg: dict, rank: int) -> None:
+        """Nearest-neighbour: each value repeated ``size`` times along each spatial axis."""
+        size = (_single(cfg.get("size", 2)),) if rank == 1 else _pair(cfg.get("size", 2))
+        shape, index = repetition(self.in_shape, size + (1,) * (len(self.in_shape) - rank))
+        self._append(Gather(name, [self.last], target_shape=shape, index=index, source_layer=name))
+
+    def _upsampling1d(self, name: str, cfg: dict, where: str) -> None:
+        self._upsampling(name, cfg, 1)
+
+    def _upsampling2d(self, name: str, cfg: dict, where: str) -> None:
+        self._upsampling(name, cfg, 2)
 
     def _dropout(self, name: str, cfg: dict, where: str) -> None:
         return  # identity at inference

@@ -162,6 +162,29 @@ def _global_maxpool(cfg: dict, shape: Shape, w: _Weights, where: str, rank: int)
     return (1,) * rank + shape[-1:] if cfg.get("keepdims", False) else shape[-1:]
 
 
+def _permute(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
+    dims = cfg.get("dims")
+    if not (isinstance(dims, (list, tuple)) and sorted(dims) == list(range(1, len(shape) + 1))):
+        raise UserError(f"{where}: field 'dims' is {kc.short(dims)}; for an input of shape {list(shape)} it must "
+                        f"order the axes 1..{len(shape)} (the batch axis is not counted)")
+    return tuple(shape[d - 1] for d in dims)
+
+
+def _upsampling(cfg: dict, shape: Shape, w: _Weights, where: str, rank: int) -> Shape:
+    if cfg.get("interpolation", "nearest") != "nearest":
+        raise UserError(f"{where}: interpolation {kc.short(cfg.get('interpolation'))} is not supported; "
+                        "only 'nearest'")
+    if rank == 1:
+        size = (kc.int_single(cfg, "size", where, default=2),)
+        _sequence(shape, where)
+    else:
+        size = kc.int_pair(cfg, "size", where, default=2)
+        _image(shape, where)
+    out = tuple(d * s for d, s in zip(shape, size)) + shape[rank:]
+    kc.check_size(out, where, "the output shape")
+    return out
+
+
 def _maxpool(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
     pool = kc.int_pair(cfg, "pool_size", where, default=2)
     strides = kc.int_pair(cfg, "strides", where, default=pool) if cfg.get("strides") is not None else pool
@@ -239,4 +262,7 @@ _CHECKS: dict[str, Callable[[dict, Shape, _Weights, str], Shape]] = {
     "GlobalMaxPool1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
     "GlobalMaxPooling2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
     "GlobalMaxPool2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
+    "Permute": _permute,
+    "UpSampling1D": lambda c, s, w, at: _upsampling(c, s, w, at, 1),
+    "UpSampling2D": lambda c, s, w, at: _upsampling(c, s, w, at, 2),
 }

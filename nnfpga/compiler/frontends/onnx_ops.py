@@ -16,7 +16,8 @@ them and their `NOTES`):
   (QKeras's hard sigmoid; other slopes are refused), Tanh, Sigmoid (lookup tables),
   Softmax over the features of a (N, features) tensor;
 * layout: Flatten (axis 1), Reshape and Squeeze/Unsqueeze keeping the batch axis,
-  Transpose keeping the batch axis, Identity, Dropout (inference);
+  Transpose keeping the batch axis (a `Gather` where a convolution or pooling needs the
+  data re-arranged), Identity, Dropout (inference);
 * quantisers (`onnx_quant`): QONNX Quant, BipolarQuant (weights), Trunc (qonnx opset 2),
   QuantizeLinear/DequantizeLinear pairs -- power-of-two scales, zero point 0 (exact only);
 * constant sub-graphs (initialisers only, and ``Shape`` of the data) are folded.

@@ -4,7 +4,7 @@ Supported: Input; Dense, BankedDense and Conv2D (any reuse factor) with the
 piecewise-linear Activations that follow them folded into their output stage;
 MaxPool2D; tanh / sigmoid Activations as ROM layers; softmax; a piecewise-linear
 Activation that follows no linear layer as a conversion layer; Reshape/Flatten (wiring:
-the bus is the IR layout, NHWC flattened row-major).  Anything else raises
+the bus is the IR layout, NHWC flattened row-major) and Gather (wiring in another order).  Anything else raises
 `RtlUnsupportedError` naming the layer.
 
 Numerics follow the golden emulator exactly; only the representation changes (see
@@ -32,7 +32,7 @@ from nnfpga.backends.rtl.netlist import LayerInfo, Netlist, Reg
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops.activation_functions import names_where
-from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Input, MaxPool2D, Op as IrOp, Reshape
+from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Gather, Input, MaxPool2D, Op as IrOp, Reshape
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _activation(b: Builder, n: Activation, x: LayerInput):
     return lower_conversion_layer(b, n, x.values, x.type_frac, x.cfg)
 
 
-#: The layer rule of every op type the RTL backend builds (Reshape is wiring).
+#: The layer rule of every op type the RTL backend builds (Reshape and Gather are wiring).
 LAYER_RULES: dict[type, LayerRule] = {Dense: _dense, BankedDense: _banked, Conv2D: _conv,
                                       MaxPool2D: _maxpool, Activation: _activation}
 #: Ops whose output stage can take the folded activations that follow them.
@@ -98,7 +98,7 @@ FOLDS_ACTIVATIONS = (Dense, BankedDense, Conv2D)
 
 
 def _why_unsupported(n: IrOp) -> str | None:
-    if isinstance(n, Reshape):
+    if isinstance(n, (Reshape, Gather)):
         return None
     if isinstance(n, Activation):
         if _activation_form(n) is not None:
@@ -107,7 +107,7 @@ def _why_unsupported(n: IrOp) -> str | None:
                 f"{', '.join(names_where(lambda f: f.table_lookup))} and softmax (with their tables)")
     if type(n) in LAYER_RULES:
         return None
-    names = ", ".join(t.__name__ for t in LAYER_RULES) + ", Reshape"
+    names = ", ".join(t.__name__ for t in LAYER_RULES) + ", Reshape, Gather"
     return f"{n.op_type} is not supported by the RTL backend (supported: {names})"
 
 
@@ -168,8 +168,10 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
     k = 1
     while k < len(nodes):
         n = nodes[k]
-        if isinstance(n, Reshape):
+        if isinstance(n, (Reshape, Gather)):
             shape = tuple(n.info.shape)
+            if isinstance(n, Gather):   # the same signals in another order
+                values = [values[i] for i in n.index]
             k += 1  # row-major flattening: the bus order does not change
             continue
         folded = []
