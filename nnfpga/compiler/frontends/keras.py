@@ -26,16 +26,21 @@ from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.core.errors import UserError
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Gather, Input, MaxPool2D, Op, Reshape
+from nnfpga.ir.ops.conv2d import averaging_kernel
 from nnfpga.ir.ops.gather import permutation, repetition
 
 SUPPORTED_LAYERS = ("InputLayer", "Dense", "QDense", "Conv2D", "QConv2D", "MaxPooling2D", "MaxPool2D",
                     "Flatten", "Reshape", "BatchNormalization", "Activation", "QActivation", "ReLU",
                     "LeakyReLU", "Dropout", "Conv1D", "QConv1D", "MaxPooling1D", "MaxPool1D",
                     "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalMaxPooling2D", "GlobalMaxPool2D", "Permute",
-                    "UpSampling1D", "UpSampling2D")
+                    "UpSampling1D", "UpSampling2D", "AveragePooling1D", "AvgPool1D", "AveragePooling2D", "AvgPool2D",
+                    "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalAveragePooling2D", "GlobalAvgPool2D")
 #: Layers that take a (steps, channels) tensor as the IR's (1, steps, channels) image, and
 #: layers that do not care which of the two shapes they see (element-wise, Flatten).
-_ONE_D_LAYERS = {"Conv1D", "QConv1D", "MaxPooling1D", "MaxPool1D", "GlobalMaxPooling1D", "GlobalMaxPool1D"}
+_ONE_D_LAYERS = {"Conv1D", "QConv1D", "MaxPooling1D", "MaxPool1D", "GlobalMaxPooling1D", "GlobalMaxPool1D",
+                 "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D"}
+#: 1-D layers whose output has the Keras shape (no image form any more)
+_FLAT_OUTPUT_LAYERS = ("Flatten", "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D")
 _ANY_SHAPE_LAYERS = {"Activation", "QActivation", "ReLU", "LeakyReLU", "Dropout", "BatchNormalization", "Flatten"}
 KERAS_ACTIVATIONS = {"linear": "linear", None: "linear", "relu": "relu", "tanh": "tanh",
                      "sigmoid": "sigmoid", "softmax": "softmax", "hard_tanh": "hard_tanh",
@@ -504,7 +509,7 @@ class _Builder:
         self.in_shape = in_shape
         handler = getattr(self, "_" + cls.lower())
         handler(name, cfg, where)
-        self.lifted = self.lifted and cls not in ("Flatten", "GlobalMaxPooling1D", "GlobalMaxPool1D")
+        self.lifted = self.lifted and cls not in _FLAT_OUTPUT_LAYERS
 
     def as_keras_shape(self, shape: tuple[int, ...]) -> None:
         """Drop the image form of 1-D layers: the last node's output gets the Keras shape."""
@@ -590,6 +595,37 @@ class _Builder:
         keep = cfg.get("keepdims", False)
         self._append(Reshape(name, [self.last], target_shape=((1,) * rank + (c,)) if keep else (c,),
                              source_layer=name))
+
+    def _average(self, name: str, pool: tuple[int, int], strides: tuple[int, int], channels: int) -> None:
+        """Average pooling (valid padding: every window is whole) as a convolution,
+        `averaging_kernel`."""
+        self._append(Conv2D(name, [self.last], kernel=averaging_kernel(pool, channels), bias=None, source_layer=name,
+                            strides=strides, padding="valid", auto_frac=self.p.activation_frac))
+
+    def _averagepooling2d(self, name: str, cfg: dict, where: str) -> None:
+        pool = _pair(cfg.get("pool_size", 2))
+        self._average(name, pool, _pair(cfg.get("strides") or pool), self.in_shape[-1])
+
+    def _averagepooling1d(self, name: str, cfg: dict, where: str) -> None:
+        pool = _single(cfg.get("pool_size", 2))
+        self._average(name, (1, pool), (1, _single(cfg.get("strides") or pool)), self.in_shape[-1])
+
+    _avgpool1d, _avgpool2d = _averagepooling1d, _averagepooling2d
+
+    def _global_average(self, name: str, cfg: dict, rank: int) -> None:
+        h, w, c = (1, *self.in_shape) if rank == 1 else self.in_shape
+        self._average(f"{name}_window", (h, w), (h, w), c)
+        keep = cfg.get("keepdims", False)
+        self._append(Reshape(name, [self.last], target_shape=((1,) * rank + (c,)) if keep else (c,),
+                             source_layer=name))
+
+    def _globalaveragepooling1d(self, name: str, cfg: dict, where: str) -> None:
+        self._global_average(name, cfg, 1)
+
+    def _globalaveragepooling2d(self, name: str, cfg: dict, where: str) -> None:
+        self._global_average(name, cfg, 2)
+
+    _globalavgpool1d, _globalavgpool2d = _globalaveragepooling1d, _globalaveragepooling2d
 
     def _globalmaxpooling1d(self, name: str, cfg: dict, where: str) -> None:
         self._global_maxpool(name, cfg, 1)

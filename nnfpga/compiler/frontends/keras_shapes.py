@@ -155,6 +155,17 @@ def _maxpool1d(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
     return _window((1, steps), (1, pool), (1, strides), _padding_1d(cfg, where), "pool_size", where)[1:] + (c,)
 
 
+def _avgpool(cfg: dict, shape: Shape, w: _Weights, where: str, rank: int) -> Shape:
+    """Average pooling: 'valid' padding only (Keras's 'same' divides the edge windows by
+    their real cells, another divisor per position)."""
+    if cfg.get("padding", "valid") != "valid":
+        raise UserError(f"{where}: padding {kc.short(cfg.get('padding'))} is not supported for average pooling; "
+                        "only 'valid' (a 'same' window at the edge averages fewer cells)")
+    if rank == 1:
+        return _maxpool1d(cfg, shape, w, where)
+    return _maxpool(cfg, shape, w, where)
+
+
 def _global_maxpool(cfg: dict, shape: Shape, w: _Weights, where: str, rank: int) -> Shape:
     if len(shape) != rank + 1:
         raise UserError(f"{where}: the input has shape {list(shape)}; this layer needs a "
@@ -262,6 +273,14 @@ _CHECKS: dict[str, Callable[[dict, Shape, _Weights, str], Shape]] = {
     "GlobalMaxPool1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
     "GlobalMaxPooling2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
     "GlobalMaxPool2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
+    "AveragePooling1D": lambda c, s, w, at: _avgpool(c, s, w, at, 1),
+    "AvgPool1D": lambda c, s, w, at: _avgpool(c, s, w, at, 1),
+    "AveragePooling2D": lambda c, s, w, at: _avgpool(c, s, w, at, 2),
+    "AvgPool2D": lambda c, s, w, at: _avgpool(c, s, w, at, 2),
+    "GlobalAveragePooling1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
+    "GlobalAvgPool1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
+    "GlobalAveragePooling2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
+    "GlobalAvgPool2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
     "Permute": _permute,
     "UpSampling1D": lambda c, s, w, at: _upsampling(c, s, w, at, 1),
     "UpSampling2D": lambda c, s, w, at: _upsampling(c, s, w, at, 2),
