@@ -29,12 +29,31 @@ from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Gather, Input, M
 from nnfpga.ir.ops.conv2d import averaging_kernel
 from nnfpga.ir.ops.gather import permutation, repetition
 
-SUPPORTED_LAYERS = ("InputLayer", "Dense", "QDense", "Conv2D", "QConv2D", "MaxPooling2D", "MaxPool2D",
-                    "Flatten", "Reshape", "BatchNormalization", "Activation", "QActivation", "ReLU",
-                    "LeakyReLU", "Dropout", "Conv1D", "QConv1D", "MaxPooling1D", "MaxPool1D",
-                    "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalMaxPooling2D", "GlobalMaxPool2D", "Permute",
-                    "UpSampling1D", "UpSampling2D", "AveragePooling1D", "AvgPool1D", "AveragePooling2D", "AvgPool2D",
-                    "GlobalAveragePooling1D", "GlobalAvgPool1D", "GlobalAveragePooling2D", "GlobalAvgPool2D")
+#: Every layer class read, with the IR ops it may become (its activation included; a
+#: Dropout is nothing at inference).  `SUPPORTED_LAYERS` and the supported-layers table of
+#: the README (`nnfpga.compiler.coverage`) are made from it; tests check that the IR of a
+#: layer holds no other op.
+LAYER_OPS: dict[str, tuple[str, ...]] = {
+    "InputLayer": ("Input",),
+    "Dense": ("Dense", "Activation"), "QDense": ("Dense", "Activation"),
+    "Conv2D": ("Conv2D", "Activation"), "QConv2D": ("Conv2D", "Activation"),
+    "Conv1D": ("Reshape", "Conv2D", "Activation"), "QConv1D": ("Reshape", "Conv2D", "Activation"),
+    "MaxPooling2D": ("MaxPool2D",), "MaxPool2D": ("MaxPool2D",),
+    "MaxPooling1D": ("Reshape", "MaxPool2D"), "MaxPool1D": ("Reshape", "MaxPool2D"),
+    "GlobalMaxPooling1D": ("Reshape", "MaxPool2D"), "GlobalMaxPool1D": ("Reshape", "MaxPool2D"),
+    "GlobalMaxPooling2D": ("MaxPool2D", "Reshape"), "GlobalMaxPool2D": ("MaxPool2D", "Reshape"),
+    "AveragePooling2D": ("Conv2D",), "AvgPool2D": ("Conv2D",),
+    "AveragePooling1D": ("Reshape", "Conv2D"), "AvgPool1D": ("Reshape", "Conv2D"),
+    "GlobalAveragePooling1D": ("Reshape", "Conv2D"), "GlobalAvgPool1D": ("Reshape", "Conv2D"),
+    "GlobalAveragePooling2D": ("Conv2D", "Reshape"), "GlobalAvgPool2D": ("Conv2D", "Reshape"),
+    "Flatten": ("Reshape",), "Reshape": ("Reshape",),
+    "Permute": ("Gather",), "UpSampling1D": ("Gather",), "UpSampling2D": ("Gather",),
+    "BatchNormalization": ("BatchNorm",),
+    "Activation": ("Activation",), "QActivation": ("Activation",), "ReLU": ("Activation",),
+    "LeakyReLU": ("Activation",),
+    "Dropout": (),
+}
+SUPPORTED_LAYERS = tuple(LAYER_OPS)
 #: Layers that take a (steps, channels) tensor as the IR's (1, steps, channels) image, and
 #: layers that do not care which of the two shapes they see (element-wise, Flatten).
 _ONE_D_LAYERS = {"Conv1D", "QConv1D", "MaxPooling1D", "MaxPool1D", "GlobalMaxPooling1D", "GlobalMaxPool1D",
@@ -466,6 +485,7 @@ class _Builder:
         #: channels) image, the form 1-D layers are built in (Conv1D as a Conv2D of height 1)
         self.lifted = False
         self.in_shape: tuple[int, ...] = ()
+        self.image_layer = ""   # the last 1-D layer: the image form is its
 
     @property
     def last(self) -> str:
@@ -504,6 +524,8 @@ class _Builder:
         if cls in _ONE_D_LAYERS and not self.lifted:
             self._append(Reshape(f"{name}_as_image", [self.last], target_shape=(1, *in_shape), source_layer=name))
             self.lifted = True
+        if cls in _ONE_D_LAYERS:
+            self.image_layer = name
         elif cls not in _ONE_D_LAYERS | _ANY_SHAPE_LAYERS:
             self.as_keras_shape(in_shape)
         self.in_shape = in_shape
@@ -515,7 +537,7 @@ class _Builder:
         """Drop the image form of 1-D layers: the last node's output gets the Keras shape."""
         if self.lifted:
             self._append(Reshape(f"{self.last}_as_sequence", [self.last], target_shape=tuple(shape),
-                                 source_layer=self.nodes[-1].source_layer))
+                                 source_layer=self.image_layer))
             self.lifted = False
 
     # -- layers -----------------------------------------------------------------
@@ -596,10 +618,12 @@ class _Builder:
         self._append(Reshape(name, [self.last], target_shape=((1,) * rank + (c,)) if keep else (c,),
                              source_layer=name))
 
-    def _average(self, name: str, pool: tuple[int, int], strides: tuple[int, int], channels: int) -> None:
+    def _average(self, name: str, pool: tuple[int, int], strides: tuple[int, int], channels: int,
+                 layer: str = "") -> None:
         """Average pooling (valid padding: every window is whole) as a convolution,
-        `averaging_kernel`."""
-        self._append(Conv2D(name, [self.last], kernel=averaging_kernel(pool, channels), bias=None, source_layer=name,
+        `averaging_kernel`; ``layer``: the Keras layer (default ``name``)."""
+        self._append(Conv2D(name, [self.last], kernel=averaging_kernel(pool, channels), bias=None,
+                            source_layer=layer or name,
                             strides=strides, padding="valid", auto_frac=self.p.activation_frac))
 
     def _averagepooling2d(self, name: str, cfg: dict, where: str) -> None:
@@ -614,7 +638,7 @@ class _Builder:
 
     def _global_average(self, name: str, cfg: dict, rank: int) -> None:
         h, w, c = (1, *self.in_shape) if rank == 1 else self.in_shape
-        self._average(f"{name}_window", (h, w), (h, w), c)
+        self._average(f"{name}_window", (h, w), (h, w), c, layer=name)
         keep = cfg.get("keepdims", False)
         self._append(Reshape(name, [self.last], target_shape=((1,) * rank + (c,)) if keep else (c,),
                              source_layer=name))

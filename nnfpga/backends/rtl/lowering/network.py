@@ -65,16 +65,27 @@ def _maxpool(b: Builder, n: MaxPool2D, x: LayerInput):
     return lower_maxpool(b, n, x.values, x.shape, x.type_frac, x.cfg)
 
 
-def _activation_form(n: Activation) -> str | None:
-    """How the RTL builds ``n``: "table", "softmax", "conversion", or None (it cannot)."""
-    fn = n.properties
+def function_form(fn) -> str | None:
+    """How the RTL builds the activation function ``fn`` (an `ActivationFunction`):
+    "table", "softmax", "conversion", or None (it cannot)."""
     if fn.name == "softmax":  # its own construction: max tree, exp table, sum, reciprocal
-        return "softmax" if n.table is not None and n.inv_table is not None else None
+        return "softmax"
     if fn.table_lookup:
-        return "table" if n.table is not None else None
+        return "table"
     if fn.piecewise_linear and fn.name in ELEMENT_RULES:
         return "conversion"
     return None
+
+
+def _activation_form(n: Activation) -> str | None:
+    """How the RTL builds ``n`` (`function_form`), or None when it cannot (also for a
+    table function whose tables are missing)."""
+    form = function_form(n.properties)
+    if form == "softmax" and (n.table is None or n.inv_table is None):
+        return None
+    if form == "table" and n.table is None:
+        return None
+    return form
 
 
 def _foldable(n: IrOp) -> bool:
@@ -90,15 +101,17 @@ def _activation(b: Builder, n: Activation, x: LayerInput):
     return lower_conversion_layer(b, n, x.values, x.type_frac, x.cfg)
 
 
-#: The layer rule of every op type the RTL backend builds (Reshape and Gather are wiring).
+#: The layer rule of every op type the RTL backend builds.
 LAYER_RULES: dict[type, LayerRule] = {Dense: _dense, BankedDense: _banked, Conv2D: _conv,
                                       MaxPool2D: _maxpool, Activation: _activation}
+#: Op types the RTL builds as wiring: the same signals, in (another) order.
+WIRING = (Reshape, Gather)
 #: Ops whose output stage can take the folded activations that follow them.
 FOLDS_ACTIVATIONS = (Dense, BankedDense, Conv2D)
 
 
 def _why_unsupported(n: IrOp) -> str | None:
-    if isinstance(n, (Reshape, Gather)):
+    if isinstance(n, WIRING):
         return None
     if isinstance(n, Activation):
         if _activation_form(n) is not None:
@@ -107,7 +120,7 @@ def _why_unsupported(n: IrOp) -> str | None:
                 f"{', '.join(names_where(lambda f: f.table_lookup))} and softmax (with their tables)")
     if type(n) in LAYER_RULES:
         return None
-    names = ", ".join(t.__name__ for t in LAYER_RULES) + ", Reshape, Gather"
+    names = ", ".join(t.__name__ for t in (*LAYER_RULES, *WIRING))
     return f"{n.op_type} is not supported by the RTL backend (supported: {names})"
 
 
@@ -168,7 +181,7 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
     k = 1
     while k < len(nodes):
         n = nodes[k]
-        if isinstance(n, (Reshape, Gather)):
+        if isinstance(n, WIRING):
             shape = tuple(n.info.shape)
             if isinstance(n, Gather):   # the same signals in another order
                 values = [values[i] for i in n.index]
