@@ -21,6 +21,9 @@ them and their `NOTES`):
   data re-arranged), Identity, Dropout (inference);
 * quantisers (`onnx_quant`): QONNX Quant, BipolarQuant (weights), Trunc (qonnx opset 2),
   QuantizeLinear/DequantizeLinear pairs -- power-of-two scales, zero point 0 (exact only);
+* QONNX channels-last Conv, MaxPool, BatchNormalization (domain
+  ``qonnx.custom_op.channels_last``): the standard handler between two layout views
+  (`onnx_convert.Converter._channels_last`);
 * constant sub-graphs (initialisers only, and ``Shape`` of the data) are folded.
 """
 
@@ -150,8 +153,10 @@ class OpHandlers:
     def _op_Sub(self, node, x, a):
         return self._op_Add(node, x, a, sign=-1.0)
 
-    def _op_Conv(self, node, x, a):
-        w = self._const(node, 1, "weights")
+    def _op_Conv(self, node, x, a, w=None):
+        """``w``: the weights (O, I, spatial...) when they are not the node's input as
+        stored (a channels-last Conv keeps them as (O, spatial..., I))."""
+        w = self._const(node, 1, "weights") if w is None else w
         if w.ndim == 3:   # 1-D: the 2-D convolution of height 1
             x, a = self._as_image(node, x, a)
             out = self._conv(node, x, a, np.asarray(w)[:, :, None, :])
