@@ -70,6 +70,11 @@ QKERAS_ONLY = {"hard_sigmoid": "Keras's hard_sigmoid is another function (0.2*x 
                                "relu6(x + 3)/6 in Keras 3, clipped to [0, 1]); the hard sigmoid supported is "
                                "QKeras's clip(0.5*x + 0.5, 0, 1): QActivation('hard_sigmoid'), a QDense/QConv2D "
                                "activation 'hard_sigmoid', or ONNX HardSigmoid(alpha=0.5, beta=0.5)"}
+#: The graph annotation naming what the source model defines exactly (QKeras): the input
+#: and activation quantisers (``{"out_type": ...}``) and the quantised layers
+#: (``{"kernel_quantizer": ..., "bias_quantizer": ...}``); the error bound against the
+#: framework (`nnfpga.compiler.passes.error_bound.framework_bound`) reads it.
+FRAMEWORK_EXACT = "framework_exact"
 #: The slope of ``activation="leaky_relu"`` (Keras 3 and tf.nn.leaky_relu default).
 LEAKY_ACTIVATION_SLOPE = 0.2
 
@@ -468,6 +473,8 @@ def keras_to_ir(source, precision: Precision | None = None) -> Graph:
         builder.add(lc, shape)
     builder.as_keras_shape(shapes[-1])
     graph = Graph(_safe_name(km.name), builder.nodes, [builder.nodes[-1].name])
+    if builder.framework_exact:
+        graph.annotations[FRAMEWORK_EXACT] = builder.framework_exact
     return graph
 
 
@@ -486,6 +493,8 @@ class _Builder:
         self.lifted = False
         self.in_shape: tuple[int, ...] = ()
         self.image_layer = ""   # the last 1-D layer: the image form is its
+        #: what the source model itself defines exactly (`FRAMEWORK_EXACT`)
+        self.framework_exact: dict[str, dict] = {}
 
     @property
     def last(self) -> str:
@@ -561,10 +570,19 @@ class _Builder:
         w = self._weights(name, where)
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
         kq, bq = self._weight_quantizers(cfg, w[0], bias, where)
+        self._mark_weights(name, kq, bq, bias)
         self._append(Dense(name, [self.last], kernel=w[0].astype(np.float64), bias=bias,
                            kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                            auto_frac=None if kq else self.p.activation_frac))
         self._activation_after(name, cfg.get("activation"), where, quantized=kq is not None, qkeras=qkeras)
+
+    def _mark_weights(self, name: str, kq, bq, bias) -> None:
+        """A layer whose weights the source model quantises (QKeras): the framework computes
+        with those quantised weights (and its float bias when it has no bias quantiser)."""
+        if kq is not None:
+            self.framework_exact[name] = {"kernel_quantizer": kq.to_json(),
+                                          "bias_quantizer": bq.to_json() if bq is not None else None,
+                                          "float_bias": bias is not None and bq is None}
 
     def _qdense(self, name: str, cfg: dict, where: str) -> None:
         self._dense(name, cfg, where, qkeras=True)
@@ -585,6 +603,7 @@ class _Builder:
         strides = (1, _single(cfg.get("strides", 1))) if one_d else _pair(cfg.get("strides", 1))
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
         kq, bq = self._weight_quantizers(cfg, kernel, bias, where)
+        self._mark_weights(name, kq, bq, bias)
         self._append(Conv2D(name, [self.last], kernel=kernel.astype(np.float64), bias=bias,
                             kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                             strides=tuple(strides), padding=padding,
@@ -746,6 +765,7 @@ class _Builder:
             # rounded once, exactly as QKeras rounds them (no double rounding).
             self.nodes[0].out_type = out_type
             self.quantized_input = True
+            self.framework_exact[self.nodes[0].name] = {"out_type": out_type.to_json()}
             return
         self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=name))
 
@@ -764,6 +784,7 @@ class _Builder:
                     (isinstance(prev, Activation) and prev.properties.piecewise_linear)):
                 break   # the linear layer (or whatever computes the value): exact from here up
         self._append(node)
+        self.framework_exact[node.name] = {"out_type": node.out_type.to_json()}
 
     # -- activations ------------------------------------------------------------
     def _activation_after(self, layer: str, act, where: str, quantized: bool, own_layer: bool = False,
