@@ -108,6 +108,8 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
                         "logic_levels": cost.levels,
                         "fmax_mhz": T.fmax_mhz(cost.path_ns, family)} if cost and cost.operations else None),
         }
+        if own and info is not None and info.path_ns is not None:
+            entry["schedule"] = info.schedule()
         if not own:
             entry["implemented_in"] = lname
         layers.append(entry)
@@ -145,7 +147,7 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
         "timing": {"clock_mhz": clock_mhz, "period_ns": round(period_ns, 4),
                    "estimate": T.timing_summary(est.total.path_ns, est.total.levels, est.total.path_carry4,
                                                 family, clock_mhz),
-                   "synthesis": None},
+                   "synthesis": None, "schedule": _schedule(nl)},
         "io": {"input_shape": list(graph.input.info.shape), "input_type": graph.input.info.type.spec(),
                "output_shape": list(graph.output.info.shape), "output_type": graph.output.info.type.spec()},
         "layers": layers,
@@ -155,6 +157,17 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
     }
     report["warnings"] = fit_and_rate_warnings(report)
     return report
+
+
+def _schedule(nl) -> dict:
+    """The design's pipeline schedule: the rule and what it was built for (rtl.json's
+    configuration) and its longest planned path over the linear layers."""
+    from nnfpga.backends.rtl import RtlConfig
+    cfg = RtlConfig(**(nl.config or {}))
+    paths = [info.path_ns for info in nl.layers if info.path_ns is not None]
+    worst = max(paths) if paths else None
+    return {"pipeline": cfg.pipeline, "clock_mhz": cfg.clock_mhz, "family": cfg.family,
+            "critical_path_ns": worst, "fmax_mhz": round(1000.0 / worst, 1) if worst else None}
 
 
 def _utilisation(used: dict, available: dict) -> dict:
