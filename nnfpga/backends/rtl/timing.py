@@ -13,15 +13,17 @@ Slice Switching Characteristics", -2 at 0.85 V):
 
 * DSP48E2 with all registers (A/B, M, P): FMAX 775 MHz -> one internal stage <= 1.29 ns;
 * two-register multiply without MREG (A/B -> multiplier -> P): 544 MHz -> 1.84 ns;
-* without pipeline registers (MREG, ADREG): 410 MHz -> 2.44 ns (the figure the report's
-  unregistered-DSP path uses).
+* without pipeline registers (MREG, ADREG): 410 MHz -> 2.44 ns (not used: nnfpga uses
+  no pre-adder; a product with its P register only is charged the route in plus the
+  no-MREG figure, 0.60 + 1.84 = 2.44 ns).
 
-7 series (``xc7``; Kintex-7 DS182, Virtex-7 DS183, DSP48E1 switching characteristics):
-the DSP48E1 figures here are **estimates**, the UltraScale+ ones scaled by the family's
-factor (1.5: 741 MHz / ~1.5 ≈ the DS182/DS183 order of magnitude for all registers),
-as are its CARRY4 and LUT figures.  UltraScale (``xcu``, DS892/DS893) is UltraScale+
-scaled by 1.15 (estimate).  Versal (DSP58, no Yosys family) is charged as UltraScale+:
-an estimate on the slow side (DS957/DS960 give DSP58 FMAX above 1 GHz).
+7 series (``xc7``; Kintex-7 DS182, Virtex-7 DS183, "DSP48E1 Switching
+Characteristics"): the DSP48E1 figures here are **estimates**, the UltraScale+ ones
+scaled by the family's factor 1.5 (the same factor as its LUT and CARRY4 figures); the
+DS182/DS183 FMAX table is what should replace them.  UltraScale (``xcu``, DS892/DS893)
+is UltraScale+ scaled by 1.15 (estimate).  Versal (DSP58, no Yosys family) is charged
+as UltraScale+: an estimate on the slow side (DS960 gives the DSP58 an integer-multiply
+FMAX of 1070 MHz at -2).
 
 Fabric figures (all families, UltraScale+ value; **estimates**): a LUT level 0.50 ns
 including its share of routing; entering and leaving a carry chain 0.25 ns; each carry
@@ -53,7 +55,6 @@ class Delays:
     dsp_net: float          # route from a fabric register into a DSP input
     dsp_allreg: float       # one stage of a fully registered DSP (A/B -> M, M -> P)
     dsp_nomreg: float       # DSP multiply without MREG: A/B -> P
-    dsp_nopipe: float       # DSP multiply without pipeline registers, with routing
     dsp_clk: float          # DSP P register clock-to-out and the route back to the fabric
     bram_clk: float         # block-RAM clock-to-out (no output register) and routing
 
@@ -90,7 +91,7 @@ def _scaled(family: str, k: float, carry_bits: int, carry_cell: float) -> Delays
     return Delays(family=family, scale=k, ff=0.15 * k, uncertainty=0.10, lut=0.50 * k, carry_io=0.25 * k,
                   carry_cell=carry_cell * k, carry_bits=carry_bits, muxf=0.10 * k, dsp_net=0.60 * k,
                   dsp_allreg=round(1000 / 775, 3) * k, dsp_nomreg=round(1000 / 544, 3) * k,
-                  dsp_nopipe=round(1000 / 410, 3) * k, dsp_clk=0.60 * k, bram_clk=1.20 * k)
+                  dsp_clk=0.60 * k, bram_clk=1.20 * k)
 
 
 #: Part family (`nnfpga.core.parts.synth_family`) -> its delays.
