@@ -107,6 +107,9 @@ def _compile(path: str, clock: str, out, **kw) -> dict:
     compile_model(path, clock=clock, outdir=out, **kw)
     report = json.loads((out / "report.json").read_text())
     assert validate(report) == [], path
+    s = report["timing"]["schedule"]
+    assert (f"Pipeline: {s['pipeline']}, registers placed for {report['clock_mhz']:g} MHz"
+            in (out / "report.md").read_text()), path
     return report
 
 

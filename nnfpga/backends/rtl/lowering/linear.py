@@ -22,7 +22,7 @@ Reuse factor 1, per output ``j``:
 
 Reuse factor R > 1: the multiplications by non-powers of two are shared by multiplier
 units (`multiplier_units`, grouped by `schedule.unit_groups`); their partial sums are
-the leaves of the same adder tree.  The latency is `schedule.linear_latency`.
+the leaves of the same adder tree.  The latency is `schedule.linear_pipeline`'s.
 """
 
 from __future__ import annotations

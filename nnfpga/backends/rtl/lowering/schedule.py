@@ -16,7 +16,7 @@ anything is built:
   works for it (reuse R), plus its multiplier-free terms; where its registers go --
   and the registers after the multipliers -- is `linear_pipeline`, from the clock and
   the part family's delays (`nnfpga.backends.rtl.timing`) unless the config fixes
-  them; the layer's latency is `linear_latency`;
+  them; the layer's latency is its `Pipeline.latency`;
 * DSPs of every product come from `nnfpga.backends.rtl.dsp`, the one cost rule, for the
   part's DSP type.
 
@@ -92,8 +92,8 @@ class Pipeline:
     R > 1 the units' ``R + M + 1``); ``registered``: the tree levels followed by a
     register (the last level always is); ``path_ns``: the longest register-to-register
     path of the stages the schedule places (products, accumulators, tree; overhead
-    included; 0 when there is none); the output stage (conversions) is one cycle after
-    the tree and is not part of it."""
+    included, so never below it); the output stage (conversions) is one cycle after the
+    tree and is not part of it."""
 
     multiplier_registers: int
     start: int
@@ -133,11 +133,6 @@ def linear_pipeline(multiplications: int, reuse: int, depth: int, leaf_bits: int
         start, first = 0, dl.overhead
     registered, tree_ns = tree_registers([dl.adder(leaf_bits + level) for level in range(1, depth + 1)], first, cfg)
     return Pipeline(mr, start, registered, round(max(stages + [tree_ns, dl.overhead]), 3), cfg.clock_mhz)
-
-
-def linear_latency(multiplications: int, reuse: int, depth: int, leaf_bits: int, cfg: RtlConfig) -> int:
-    """Cycles of a linear layer before any folded activation (`linear_pipeline`)."""
-    return linear_pipeline(multiplications, reuse, depth, leaf_bits, cfg).latency
 
 
 def product_bits(node, x: TensorInfo) -> int:
