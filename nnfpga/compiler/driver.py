@@ -109,9 +109,10 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     return CompileResult(outdir, graph, report, seconds, report["adjustments"])
 
 
-def _write_tree(graph: Graph, tmp: Path, part, clock_mhz: float, rtl_config, model, name: str | None, library: str | None,
-                axi_stream: bool, bunch_crossing: bool, html: bool, figures: dict) -> dict:
-    """Write the firmware tree of ``graph`` into ``tmp``; returns the report.  ``figures``:
+def _write_tree(graph: Graph, tmp: Path, part, clock_mhz: float, rtl_config, model, name: str | None,
+                library: str | None, axi_stream: bool, bunch_crossing: bool, html: bool, figures: dict) -> dict:
+    """Write the firmware tree of ``graph`` into ``tmp``; returns the report.  ``rtl_config``:
+    the `RtlConfig` of the lowering (clock, part family, pipeline).  ``figures``:
     the accuracy sections (``accuracy``; ``data_accuracy`` when not None)."""
     from nnfpga.backends.hls import write_hls
     from nnfpga.backends.integration import write_integration

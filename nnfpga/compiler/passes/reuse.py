@@ -48,7 +48,7 @@ from nnfpga.ir.ops.base import TensorInfo
 
 
 def select_reuse(graph: Graph, options: CompileOptions, model: CostModel | None = None) -> Graph:
-    model = model or CostModel(options.dsp_type, options.rtl or RtlConfig())
+    model = model or CostModel(options.dsp_type, options.rtl or _rtl_config(options))
     nodes = weight_nodes(graph)
     for n in nodes:
         limit = model.max_reuse(n)
@@ -106,6 +106,12 @@ def select_reuse(graph: Graph, options: CompileOptions, model: CostModel | None 
         "extra_latency_cycles": sum(x["extra_latency_cycles"] for x in layers),
     })
     return graph
+
+
+def _rtl_config(options: CompileOptions) -> RtlConfig:
+    """The lowering's configuration when the caller gave none (``nnfpga config``): the
+    default pipeline at the options' clock."""
+    return RtlConfig(clock_mhz=options.clock_mhz) if options.clock_mhz else RtlConfig()
 
 
 def _candidates(node, x: TensorInfo, model: CostModel, ii: int | None) -> list[tuple[int, int, int]]:
