@@ -185,3 +185,18 @@ def test_clock_schedules_in_verilator_and_ghdl(tmp_path, clock, reuse):
     want = run_raw(g, x)
     assert_bit_exact(run_verilator(tmp_path, x), want, f"Verilator at {clock} MHz")
     assert_bit_exact(run_ghdl(tmp_path, x[:1000]), want[:1000], f"GHDL at {clock} MHz")
+
+
+def test_report_of_a_tree_without_clock_in_rtl_json(tmp_path):
+    """rtl.json of a tree written before the clock drove the pipeline has no clock or
+    family: the report re-lowers with the report's clock and part (the fixed rule the
+    tree was built with stays), and the latencies agree."""
+    from nnfpga.backends.report import build_report
+    from nnfpga.core.parts import find_part
+    result = compile_model("examples/models/qmlp.h5", clock="400MHz", outdir=tmp_path / "fw", pipeline="levels=1")
+    rtl = json.loads((tmp_path / "fw" / "rtl.json").read_text())
+    rtl["config"] = {k: v for k, v in rtl["config"].items() if k not in ("clock_mhz", "family")}
+    r = build_report(result.graph, rtl, {}, find_part("xc7vx690t"), 400.0)
+    assert r["timing"]["schedule"] == {**r["timing"]["schedule"], "pipeline": "levels=1,mult=2",
+                                       "clock_mhz": 400.0, "family": "xc7"}
+    assert r["latency"]["cycles"] == result.report["latency"]["cycles"] and not r["notes"]

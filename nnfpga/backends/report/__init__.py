@@ -36,13 +36,16 @@ __all__ = ["BUNCH_CROSSING_MHZ", "build_report", "estimate_for", "fit_and_rate_w
            "write_report_files"]
 
 
-def _netlist(graph: Graph, rtl: dict):
+def _netlist(graph: Graph, rtl: dict, part: Part | None = None, clock_mhz: float | None = None):
     """The RTL description the firmware was printed from (lowered again from the graph
-    with the configuration recorded in rtl.json)."""
+    with the configuration recorded in rtl.json; a tree written before the clock drove
+    the pipeline records no clock or family: the report's)."""
     from nnfpga.backends.rtl import RtlConfig, lower
+    from nnfpga.backends.rtl.timing import part_family
+    given = ({"clock_mhz": float(clock_mhz)} if clock_mhz else {}) | ({"family": part_family(part)} if part else {})
     try:
-        config = RtlConfig(**rtl.get("config", {}))
-    except TypeError:
+        config = RtlConfig(**(given | rtl.get("config", {})))
+    except (TypeError, ValueError):
         config = None
     return lower(graph, config)
 
@@ -52,8 +55,8 @@ def estimate_on_part(nl, part: Part):
     return estimate_netlist(nl, part.dsp_type, part.uram > 0)
 
 
-def estimate_for(graph: Graph, rtl: dict, part: Part, netlist=None):
-    nl = netlist if netlist is not None else _netlist(graph, rtl)
+def estimate_for(graph: Graph, rtl: dict, part: Part, netlist=None, clock_mhz: float | None = None):
+    nl = netlist if netlist is not None else _netlist(graph, rtl, part, clock_mhz)
     return nl, estimate_on_part(nl, part)
 
 
@@ -82,7 +85,7 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
     period_ns = 1000.0 / clock_mhz
     family = synth_family(part)  # None (Versal): the timing model uses its default scale
     if estimate is None:
-        nl, est = estimate_for(graph, rtl, part, netlist)
+        nl, est = estimate_for(graph, rtl, part, netlist, clock_mhz)
     else:
         nl, est = netlist, estimate
     infos = {info.name: info for info in nl.layers}
