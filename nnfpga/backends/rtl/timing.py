@@ -103,12 +103,6 @@ DELAYS: dict[str, Delays] = {
 DEFAULT_FAMILY = "xcup"
 
 
-def delays(family: str | None) -> Delays:
-    """The delays of ``family``; a family without its own figures (Versal) gets
-    UltraScale+'s (see the module doc)."""
-    return DELAYS.get(family or DEFAULT_FAMILY, DELAYS[DEFAULT_FAMILY])
-
-
 def part_family(part) -> str:
     """The `DELAYS` key of an `nnfpga.core.parts.Part` (Versal: UltraScale+'s)."""
     from nnfpga.core.parts import synth_family
