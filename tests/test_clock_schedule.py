@@ -85,6 +85,19 @@ def test_lower_clock_merges_levels():
     assert fast.tree_registers == [1, 2, 3, 4] and fast.latency == 5
 
 
+def test_delay_model_figures():
+    """DS923's DSP48E2 FMAX (-2): 775 MHz fully registered, 544 MHz without MREG; CARRY8 on
+    UltraScale(+), CARRY4 on 7-series; slower families are never faster."""
+    up, u, s7 = DELAYS["xcup"], DELAYS["xcu"], DELAYS["xc7"]
+    assert up.dsp_allreg == pytest.approx(1000 / 775, abs=1e-3) and up.dsp_nomreg == pytest.approx(1000 / 544, abs=1e-3)
+    assert (up.carry_bits, u.carry_bits, s7.carry_bits) == (8, 8, 4)
+    for bits in (1, 8, 9, 24, 48):
+        assert up.adder(bits) < u.adder(bits) < s7.adder(bits)
+        assert up.adder(bits) <= up.adder(bits + 8)
+    for d in (up, u, s7):  # more registers, shorter stages
+        assert d.multiplier_stages(1) > d.multiplier_stages(2) > d.multiplier_stages(3)
+
+
 def test_pipeline_settings():
     assert pipeline_settings("auto") == {"levels_per_register": None, "multiplier_registers": None}
     assert pipeline_settings("levels=2") == {"levels_per_register": 2, "multiplier_registers": 2}
