@@ -22,6 +22,10 @@ def add_parser(sub) -> None:
     c.add_argument("--target", default="xcvu9p", type=part, help="FPGA part, short (xcvu9p) or full (xcvu9p-flga2104-2L-e)")
     c.add_argument("--clock", default="240MHz", type=clock,
                    help="clock frequency, e.g. 240MHz, 0.24GHz or 4.1667ns (a bare number is MHz)")
+    c.add_argument("--pipeline", default="auto",
+                   help="where the RTL's pipeline registers go: auto (default: from the clock and the part's "
+                        "delays, so a lower clock gives fewer cycles), levels=N (a register every N adder-tree "
+                        "levels, 2 after each multiplier) or levels=N,mult=M")
     c.add_argument("-o", "--output", required=True, help="output directory")
     c.add_argument("--dump-ir", help="write the IR after each pass into this directory")
     c.add_argument("--reuse", type=count, help="reuse factor of every layer (multiplications per DSP; "
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                                reuse=args.reuse, name=args.name, library=args.library,
                                axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing, html=args.html,
                                max_multiplications=args.max_multiplications, data=data,
-                               **optimisation_kwargs(args))
+                               pipeline=args.pipeline, **optimisation_kwargs(args))
     for entry in result.adjustments:
         print(f"nnfpga compile: warning: {adjustment_message(entry)}", file=sys.stderr)
     print_summary(result.report, Path(args.output), compact=True)
