@@ -67,11 +67,14 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(), trusting_model_code(args.trust_model_code):
         warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
         model = args.model[0] if len(args.model) == 1 else args.model
-        if args.weights is not None:
-            from nnfpga.compiler.frontends.keras import with_weights
-            if len(args.model) != 1:
-                raise UserError("--weights goes with one Keras .json architecture file, not with several models")
+        if args.weights is not None and len(args.model) != 1:
+            raise UserError("--weights goes with one Keras .json architecture file, not with several models")
+        if len(args.model) == 1:
+            from nnfpga.compiler.frontends.keras import KerasJson, with_weights
             model = with_weights(model, args.weights)
+            if args.weights is None and isinstance(model, KerasJson):
+                print(f"note: the weights of {model.architecture} are read from {model.weights} (the file beside it "
+                      "with the same name; --weights FILE chooses another)", file=sys.stderr)
         result = compile_model(model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
                                reuse=args.reuse, name=args.name, library=args.library,
                                axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing, html=args.html,

@@ -110,10 +110,30 @@ class KerasJson:
         return f"{self.architecture} (weights {self.weights})"
 
 
+#: The weights files looked for beside ``NAME.json`` when none is given (in this order).
+PAIRED_WEIGHTS = ("{stem}.h5", "{stem}.hdf5", "{stem}_weights.h5", "{stem}.weights.h5")
+
+
+def paired_weights(architecture: str | Path) -> Path | None:
+    """The weights file beside a ``.json`` architecture file with the same name
+    (`PAIRED_WEIGHTS`), None when there is none; two of them are a user error (which?)."""
+    path = Path(architecture)
+    found = [path.with_name(p.format(stem=path.stem)) for p in PAIRED_WEIGHTS]
+    found = [f for f in found if f.is_file()]
+    if len(found) > 1:
+        raise UserError(f"{path}: several weights files beside it ({', '.join(f.name for f in found)}); say "
+                        "which with --weights (in Python weights=...)")
+    return found[0] if found else None
+
+
 def with_weights(model, weights):
-    """``model`` with its weights file: a `KerasJson` for a ``.json`` architecture file;
-    ``model`` itself when ``weights`` is None.  Anything else is a user error."""
+    """``model`` with its weights file: a `KerasJson` for a ``.json`` architecture file
+    (with ``weights``, or else the file beside it with the same name, `paired_weights`);
+    ``model`` itself otherwise.  Weights for anything but a ``.json`` are a user error."""
     if weights is None:
+        if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".json":
+            found = paired_weights(model)
+            return KerasJson(model, found) if found is not None else model
         return model
     if not (isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".json"):
         raise UserError(f"weights {weights} given for {model}: a weights file goes with a Keras .json "
@@ -135,7 +155,8 @@ def read_keras(source) -> KerasModel:
         if path.suffix == ".json":
             raise UserError(f"{path}: a Keras .json file holds the architecture only, not the weights; give "
                             "the weights file too (nnfpga compile model.json --weights model_weights.h5; "
-                            "in Python weights='model_weights.h5')")
+                            "in Python weights='model_weights.h5'), or put it beside the .json as "
+                            f"{' or '.join(p.format(stem=path.stem) for p in PAIRED_WEIGHTS)}")
         raise UserError(f"{path}: unknown model format {path.suffix!r}; supported: .h5/.hdf5 and .keras "
                         "(Keras), .onnx (ONNX), .pt/.pth (PyTorch), and .json with --weights (a Keras "
                         "architecture file and its weights file)")
