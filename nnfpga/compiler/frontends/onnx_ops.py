@@ -399,9 +399,13 @@ class OpHandlers:
         x = self._ready(x)
         rank = len(x.shape) + 1
         axis = int(a.get("axis", 1))
-        if (axis + rank if axis < 0 else axis) != 1:
-            raise Unsupported(f"Flatten with axis={axis} of a rank-{rank} tensor mixes the batch axis with the "
-                              "features; only axis=1 is supported")
+        axis = axis + rank if axis < 0 else axis
+        # axis 0 (keras2onnx) gives (1, N * features): one sample's features when the model's
+        # batch is fixed at 1, as such exports have it
+        if axis != 1 and not (axis == 0 and self.static_batch == 1):
+            raise Unsupported(f"Flatten with axis={a.get('axis', 1)} of a rank-{rank} tensor mixes the batch axis "
+                              "with the features; only axis=1 is supported (and axis=0 in a model whose batch "
+                              "size is fixed at 1)")
         return replace(x, shape=(int(np.prod(x.shape, dtype=np.int64)),), via=node.name)
 
     def _op_Reshape(self, node, x, a):
