@@ -14,6 +14,7 @@ from nnfpga.compiler.pipeline import build_graph
 from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import emulate
 from nnfpga.ir.ops.gather import permutation, repetition
+from tests.firmware_check import assert_firmware_bit_exact
 from tests.test_keras_frontend import _float_check, _write_raw_config
 
 
@@ -125,16 +126,6 @@ def test_bad_rearrangements_are_refused_by_name(layer, message, tmp_path):
 @pytest.mark.slow
 def test_rearranging_firmware_is_bit_exact(tmp_path):
     """Verilator, GHDL and C-sim equal the golden model, which equals QKeras predict."""
-    from nnfpga.compiler.cli import main
     model = _qkeras_rearranging(tmp_path / "g.h5", seed=5)
     x = _on_grid(300, seed=6)
-    np.savez(tmp_path / "x.npz", x=x)
-    out = tmp_path / "fw"
-    assert main(["compile", str(tmp_path / "g.h5"), "--target", "xcvu9p", "--clock", "200MHz", "-o", str(out)]) == 0
-    assert main(["emulate", str(out), "--input", str(tmp_path / "x.npz"), "--output", str(tmp_path / "y.npy")]) == 0
-    assert np.array_equal(np.load(tmp_path / "y.npy"), model.predict(x, batch_size=300, verbose=0))
-    assert main(["verify", str(out), "--data", str(tmp_path / "x.npz"), "--sim", "verilator,ghdl,csim"]) == 0
-    summary = json.loads((out / "verify.json").read_text())
-    assert summary["bit_exact"]
-    for sim in ("verilator", "ghdl", "csim"):
-        assert summary["results"][sim]["mismatches"] == 0 and summary["results"][sim]["samples"] == len(x)
+    assert_firmware_bit_exact(tmp_path / "g.h5", x, tmp_path, framework=model.predict(x, batch_size=300, verbose=0))

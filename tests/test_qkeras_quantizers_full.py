@@ -338,12 +338,10 @@ def test_per_channel_scales_bit_exact_in_verilator_and_csim(tmp_path):
 def test_hard_tanh_and_sigmoid_bit_exact_in_every_simulator(tmp_path):
     """QDense -> quantized_tanh -> QDense(activation quantized_sigmoid): the firmware
     (Verilator, GHDL, C-sim) equals QKeras predict."""
-    import json
-
     import tf_keras as keras
     from qkeras import QActivation, QDense, quantized_bits
 
-    from nnfpga.compiler.cli import main
+    from tests.firmware_check import assert_firmware_bit_exact
     keras.utils.set_random_seed(4)
     inp = keras.Input((10,))
     h = QActivation(quantized_bits(IN_BITS, IN_INT, alpha=1), name="q_in")(inp)
@@ -355,13 +353,4 @@ def test_hard_tanh_and_sigmoid_bit_exact_in_every_simulator(tmp_path):
     model = keras.Model(inp, h)
     model.save(tmp_path / "m.h5")
     x = on_grid((10,), 300, seed=5)
-    np.savez(tmp_path / "x.npz", x=x)
-    out = tmp_path / "fw"
-    assert main(["compile", str(tmp_path / "m.h5"), "--target", "xcvu9p", "--clock", "200MHz", "-o", str(out)]) == 0
-    assert main(["emulate", str(out), "--input", str(tmp_path / "x.npz"), "--output", str(tmp_path / "y.npy")]) == 0
-    assert np.array_equal(np.load(tmp_path / "y.npy"), model.predict(x, batch_size=300, verbose=0))
-    assert main(["verify", str(out), "--data", str(tmp_path / "x.npz"), "--sim", "verilator,ghdl,csim"]) == 0
-    summary = json.loads((out / "verify.json").read_text())
-    assert summary["bit_exact"]
-    for sim in ("verilator", "ghdl", "csim"):
-        assert summary["results"][sim]["mismatches"] == 0 and summary["results"][sim]["samples"] == len(x)
+    assert_firmware_bit_exact(tmp_path / "m.h5", x, tmp_path, framework=model.predict(x, batch_size=300, verbose=0))

@@ -7,8 +7,6 @@ firmware is bit-exact in Verilator and GHDL (slow suite)."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -16,6 +14,7 @@ from nnfpga.compiler.passes.error_bound import accuracy_summary, framework_bound
 from nnfpga.compiler.pipeline import build_graph
 from nnfpga.ir.emulator import emulate, quantize_input, trace_raw
 from tests.conftest import MODELS
+from tests.firmware_check import assert_firmware_bit_exact
 
 N_CLASSES = 4
 
@@ -106,17 +105,7 @@ def test_a_changed_quantiser_type_loses_the_zero_bound(tmp_path):
 
 @pytest.mark.slow
 def test_student_firmware_is_bit_exact_in_verilator_and_ghdl(tmp_path):
-    from nnfpga.compiler.cli import main
     _student(tmp_path / "student.h5", seed=3)
-    x = _hit_maps(300, seed=4)
-    np.savez(tmp_path / "x.npz", x=x)
-    out = tmp_path / "fw"
-    assert main(["compile", str(tmp_path / "student.h5"), "--target", "xcvu9p", "--clock", "240MHz",
-                 "-o", str(out)]) == 0
-    assert main(["verify", str(out), "--data", str(tmp_path / "x.npz"), "--sim", "verilator,ghdl"]) == 0
-    summary = json.loads((out / "verify.json").read_text())
-    assert summary["bit_exact"]
-    for sim in ("verilator", "ghdl"):
-        assert summary["results"][sim]["mismatches"] == 0 and summary["results"][sim]["samples"] == len(x)
-    report = json.loads((out / "report.json").read_text())
+    report = assert_firmware_bit_exact(tmp_path / "student.h5", _hit_maps(300, seed=4), tmp_path,
+                                       sims=("verilator", "ghdl"), clock="240MHz")
     assert report["accuracy"]["error_bound_vs_framework_max"] > 0

@@ -5,13 +5,12 @@ QONNX's own execution, and bit-exact in the simulators."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from nnfpga.compiler.pipeline import build_graph
 from nnfpga.core.errors import UserError
+from tests.firmware_check import assert_firmware_bit_exact
 from tests.test_keras_frontend import _float_check
 
 
@@ -70,14 +69,6 @@ def test_channels_last_op_outside_the_read_set_is_refused_by_name(tmp_path):
 
 @pytest.mark.slow
 def test_channels_last_firmware_is_bit_exact(tmp_path):
-    from nnfpga.compiler.cli import main
     path, _ = _channels_last_model(tmp_path, True, seed=2)
     x = np.random.default_rng(3).uniform(-1, 1, (200, 9, 9, 2)).astype(np.float32)
-    np.savez(tmp_path / "x.npz", x=x)
-    out = tmp_path / "fw"
-    assert main(["compile", str(path), "--target", "xcvu9p", "--clock", "200MHz", "-o", str(out)]) == 0
-    assert main(["verify", str(out), "--data", str(tmp_path / "x.npz"), "--sim", "verilator,ghdl,csim"]) == 0
-    summary = json.loads((out / "verify.json").read_text())
-    assert summary["bit_exact"]
-    for sim in ("verilator", "ghdl", "csim"):
-        assert summary["results"][sim]["mismatches"] == 0 and summary["results"][sim]["samples"] == len(x)
+    assert_firmware_bit_exact(path, x, tmp_path)

@@ -263,25 +263,21 @@ def _same(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
     return shape
 
 
+def _of_rank(check, rank: int) -> Callable[[dict, Shape, _Weights, str], Shape]:
+    return lambda cfg, shape, w, where: check(cfg, shape, w, where, rank)
+
+
 _CHECKS: dict[str, Callable[[dict, Shape, _Weights, str], Shape]] = {
     "Dense": _dense, "QDense": _dense, "Conv2D": _conv2d, "QConv2D": _conv2d, "MaxPooling2D": _maxpool,
     "MaxPool2D": _maxpool, "Flatten": _flatten, "Reshape": _reshape, "BatchNormalization": _batchnorm,
     "Activation": _activation, "QActivation": _activation, "ReLU": _relu, "LeakyReLU": _leaky,
     "Dropout": _same, "InputLayer": _same, "Conv1D": _conv1d, "QConv1D": _conv1d, "MaxPooling1D": _maxpool1d,
-    "MaxPool1D": _maxpool1d,
-    "GlobalMaxPooling1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
-    "GlobalMaxPool1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
-    "GlobalMaxPooling2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
-    "GlobalMaxPool2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
-    "AveragePooling1D": lambda c, s, w, at: _avgpool(c, s, w, at, 1),
-    "AvgPool1D": lambda c, s, w, at: _avgpool(c, s, w, at, 1),
-    "AveragePooling2D": lambda c, s, w, at: _avgpool(c, s, w, at, 2),
-    "AvgPool2D": lambda c, s, w, at: _avgpool(c, s, w, at, 2),
-    "GlobalAveragePooling1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
-    "GlobalAvgPool1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
-    "GlobalAveragePooling2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
-    "GlobalAvgPool2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
-    "Permute": _permute,
-    "UpSampling1D": lambda c, s, w, at: _upsampling(c, s, w, at, 1),
-    "UpSampling2D": lambda c, s, w, at: _upsampling(c, s, w, at, 2),
+    "MaxPool1D": _maxpool1d, "Permute": _permute,
 }
+# Keras's long and short names of the global and average poolings, and upsampling, by rank
+for _rank in (1, 2):
+    for _names, _check in (((f"GlobalMaxPooling{_rank}D", f"GlobalMaxPool{_rank}D", f"GlobalAveragePooling{_rank}D",
+                             f"GlobalAvgPool{_rank}D"), _global_maxpool),
+                           ((f"AveragePooling{_rank}D", f"AvgPool{_rank}D"), _avgpool),
+                           ((f"UpSampling{_rank}D",), _upsampling)):
+        _CHECKS.update(dict.fromkeys(_names, _of_rank(_check, _rank)))
