@@ -206,7 +206,7 @@ def test_module_without_example_input_and_misplaced_example_input(tmp_path):
 def test_unexportable_or_unsupported_module_is_a_user_error():
     class Odd(torch.nn.Module):
         def forward(self, x):
-            return torch.nn.functional.leaky_relu(x, 1.5) + torch.nn.functional.avg_pool2d(x, 1)
+            return torch.nn.functional.leaky_relu(x, 1.5) + torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1)
 
     with pytest.raises(UserError, match=r"PyTorch model 'Odd': 3 node\(s\) cannot be converted"):
         build_graph(TorchModel(Odd(), _images(2)))
