@@ -9,7 +9,8 @@ them and their `NOTES`):
 
 * layers: Gemm, MatMul (data @ constant weights), an Add/Sub of a constant right after
   them or after a Conv (folded into the bias), Conv (2-D, group 1, no dilation), MaxPool
-  (2-D), BatchNormalization right after Gemm/MatMul/Conv (folded into the weights);
+  (2-D), BatchNormalization (folded into the weights right after Gemm/MatMul/Conv, an
+  exact per-channel scale and shift anywhere else);
 * activations: Relu, Clip(0, inf) (relu), Clip(-1, 1) (hard tanh), LeakyRelu with
   0 <= alpha < 1 (alpha 0 is a relu; the slope is rounded to an exact constant, see
   `nnfpga.ir.ops.activation.quantize_alpha`), HardSigmoid with alpha = beta = 0.5
@@ -32,7 +33,7 @@ from nnfpga.compiler.frontends.onnx_layout import BATCH, Val, channels_last_orde
 from nnfpga.compiler.frontends.onnx_quant import (
     QuantMark, Unsupported, int_spec, po2_exponents, qdq_activation_type, quant_activation_type, scalar_po2,
     trunc_activation_types, weight_quantizer)
-from nnfpga.ir.ops import BatchNorm, Conv2D, MaxPool2D
+from nnfpga.ir.ops import BatchNorm, Conv2D, Dense, MaxPool2D
 
 #: Op-specific reasons for ops the IR cannot express.
 REFUSED = {
@@ -238,14 +239,38 @@ class OpHandlers:
         gamma, beta, mean, var = (np.asarray(self._const(node, i, what), dtype=np.float64).reshape(-1)
                                   for i, what in enumerate(("scale", "bias (B)", "mean", "variance"), start=1))
         x = self._ready(x)
-        layer = self._linear_of(x, "BatchNormalization")
-        n = layer.kernel.shape[-1]
-        if not (len(gamma) == len(beta) == len(mean) == len(var) == n):
-            raise Unsupported(f"parameters of length {len(gamma)} do not match {n} channels")
+        if not (len(gamma) == len(beta) == len(mean) == len(var)):
+            raise Unsupported(f"parameters of lengths {len(gamma)}, {len(beta)}, {len(mean)}, {len(var)} differ")
+        params = (gamma, beta, mean, var)
+        last = self.nodes[-1] if self.nodes else None
+        if isinstance(last, (Dense, Conv2D)) and self.linear_out.get(last.name) is x:
+            # right after Gemm/MatMul/Conv: per output channel; fold_batchnorm folds it
+            if len(gamma) != last.kernel.shape[-1]:
+                raise Unsupported(f"parameters of length {len(gamma)} do not match {last.kernel.shape[-1]} channels")
+        else:
+            x, params = self._channel_params(x, node, params)
         name = self._name(node)
+        gamma, beta, mean, var = params
         self._append(BatchNorm(name, [x.node], gamma=gamma, beta=beta, mean=mean, variance=var,
-                               epsilon=float(a.get("epsilon", 1e-5)), source_layer=node.name))
-        return replace(x, node=name)
+                               epsilon=float(a.get("epsilon", 1e-5)), source_layer=node.name,
+                               auto_frac=self.p.activation_frac))
+        return replace(x, node=name, via="")
+
+    def _channel_params(self, x: Val, node, params: tuple[np.ndarray, ...]) -> tuple[Val, tuple[np.ndarray, ...]]:
+        """A BatchNormalization anywhere else (it becomes a ScaleShift over the IR's last axis):
+        ONNX normalises axis 1, the channels.  A (C, H, W) tensor goes to the IR as (H, W, C),
+        one parameter per channel; any other shape (features (C,), BatchNorm1d's (C, L), the
+        (C, 1) of an Unsqueeze) as a flat tensor with the parameters repeated per element, in
+        the IR's order of the flat data."""
+        if not x.shape or x.shape[0] != len(params[0]):
+            raise Unsupported(f"parameters of length {len(params[0])} do not match the input's "
+                              f"{x.shape[0] if x.shape else 0} channels (axis 1 of (N, {', '.join(map(str, x.shape))}))")
+        if len(x.shape) == 3:
+            return self._need_chw(x, node), params
+        x = self._need_flat(x, node)
+        per = int(np.prod(x.shape[1:], dtype=np.int64))
+        full = [np.repeat(p, per) for p in params]   # ONNX flat order: channel-major
+        return x, tuple(p[x.gather] if x.gather is not None else p for p in full)
 
     # ------------------------------------------------------------------ ops: activations
     def _op_Relu(self, node, x, a):

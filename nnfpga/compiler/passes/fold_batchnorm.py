@@ -1,10 +1,14 @@
-"""fold_batchnorm: merge each BatchNorm into the Dense/Conv2D that feeds it.
+"""fold_batchnorm: merge each BatchNorm into the Dense/Conv2D that feeds it, or make it a
+`ScaleShift` where there is none.
 
-Contract: runs on float weights, before `quantize_weights`.  ``W' = W * s``,
-``b' = b * s + t`` with ``s = gamma / sqrt(var + eps)``, ``t = beta - mean * s``.  A
-layer whose weights carry a quantiser is re-quantised after folding by the same
-quantiser, which differs from a framework that applies BatchNorm in float after the
-quantised layer: the compiler warns about that case.
+Contract: runs on float weights, before `quantize_weights`.  A BatchNorm right after a
+Dense/Conv2D (its only consumer) is folded: ``W' = W * s``, ``b' = b * s + t`` with
+``s = gamma / sqrt(var + eps)``, ``t = beta - mean * s``.  A layer whose weights carry a
+quantiser is re-quantised after folding by the same quantiser, which differs from a
+framework that applies BatchNorm in float after the quantised layer: the compiler warns
+about that case.  Any other BatchNorm (on the input, after an activation, a pooling, a
+reshape) becomes a `ScaleShift` with the float ``s`` and ``t``, quantised later like
+weights; it keeps the BatchNorm's name, source layer and output type choice.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import warnings
 import numpy as np
 
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import BatchNorm, Conv2D, Dense
+from nnfpga.ir.ops import BatchNorm, Conv2D, Dense, ScaleShift
 
 
 def fold_batchnorm(graph: Graph) -> Graph:
@@ -24,15 +28,17 @@ def fold_batchnorm(graph: Graph) -> Graph:
             kept.append(node)
             continue
         prev = kept[-1] if kept else None
+        scale, shift = node.scale_shift()
         if not (isinstance(prev, (Dense, Conv2D)) and node.inputs == [prev.name]
                 and len(graph.consumers(prev.name)) == 1 and prev.kernel is not None):
-            raise ValueError(f"BatchNorm {node.name!r} does not directly follow a Dense or Conv2D layer; "
-                             "only BatchNorm right after Dense/Conv2D (foldable) is supported")
+            kept.append(ScaleShift(node.name, list(node.inputs), out_type=node.out_type,
+                                   source_layer=node.source_layer, auto_frac=node.auto_frac,
+                                   kernel=scale, bias=shift))
+            continue
         if prev.kernel_quantizer is not None:
             warnings.warn(f"BatchNorm {node.name!r} is folded into quantised layer {prev.name!r}: the folded "
                           "weights are re-quantised, so results differ from applying BatchNorm in float",
                           stacklevel=2)
-        scale, shift = node.scale_shift()
         prev.kernel = prev.kernel * scale  # broadcast over the last (output) axis
         bias = prev.bias if prev.bias is not None else np.zeros_like(shift)
         prev.bias = bias * scale + shift

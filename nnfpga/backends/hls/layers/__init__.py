@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, maxpool2d, reshape
+from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, maxpool2d, reshape, scale_shift
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext  # noqa: F401
 from nnfpga.ir.ops.activation_functions import ACTIVATION_FUNCTIONS
 
@@ -13,9 +13,11 @@ EMITTERS = {
     "Reshape": reshape.emit,
     "Conv2D": conv2d.emit,
     "MaxPool2D": maxpool2d.emit,
+    "ScaleShift": scale_shift.emit,
 }
 
 #: Human-readable list for error messages.
 SUPPORTED = ("Input", "Dense (fixed, ternary, binary, po2 weights)", "BankedDense",
              f"Activation ({', '.join(ACTIVATION_FUNCTIONS)})", "Reshape",
-             "Conv2D (valid/same, any stride)", "MaxPool2D (valid/same, any stride)")
+             "Conv2D (valid/same, any stride)", "MaxPool2D (valid/same, any stride)",
+             "ScaleShift (BatchNormalization that is not folded)")
