@@ -291,3 +291,23 @@ def test_keras_batchnorm_golden_csim_verilator_ghdl_bit_exact(tmp_path):
     assert summary["samples"] == 5000 and summary["bit_exact"]
     for sim in ("verilator", "ghdl", "csim"):
         assert summary["results"][sim]["mismatches"] == 0 and summary["results"][sim]["samples"] == 5000
+
+
+@pytest.mark.slow
+def test_power_of_two_and_general_scales_in_simulators(tmp_path):
+    """Shifts, negations, a zero scale and constant products, with rounding and wrapping
+    outputs, on the same inputs in the C-sim, Verilator and GHDL as in the golden model."""
+    import nnfpga
+    from nnfpga.compiler.cli import main
+    for k, (scales, shifts, out) in enumerate([
+            ([2.0, -0.5, 1.0, -1.0], [0.25, 0.0, -1.5, 3.0], FixedType(8, 4, True, Rounding.RND_CONV, Overflow.SAT)),
+            ([0.8125, -1.375, 0.0, 0.25], [0.0625, -0.5, 1.0, 0.0], FixedType(6, 2, True, Rounding.TRN, Overflow.WRAP))]):
+        g = scale_shift_graph(scales, shifts, out=out)
+        fw = tmp_path / f"fw{k}"
+        nnfpga.compile(g, outdir=fw)
+        np.savez(tmp_path / "x.npz", x=_all_values(g, 2000) * IN_T.lsb)
+        assert main(["verify", str(fw), "--data", str(tmp_path / "x.npz"), "--sim", "verilator,ghdl,csim"]) == 0
+        summary = json.loads((fw / "verify.json").read_text())
+        assert summary["samples"] == 2000 and summary["bit_exact"]
+        for sim in ("verilator", "ghdl", "csim"):
+            assert summary["results"][sim]["mismatches"] == 0
