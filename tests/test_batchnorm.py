@@ -127,6 +127,26 @@ def test_config_keys_set_the_scale_shift_and_output(tmp_path):
         nnfpga.compile(tmp_path / "m.h5", outdir=tmp_path / "fw2", config=cfg)
 
 
+def test_ptq_chooses_scale_and_shift_and_the_config_reproduces_it(tmp_path):
+    """Post-training quantisation sizes an unfolded BatchNormalization's scale, shift and
+    output like a Dense's; `nnfpga config` writes them, and compiling with that file alone
+    gives the same firmware numerics."""
+    import nnfpga
+    keras_mlp().save(tmp_path / "m.h5")
+    x = _events(1000, 9)
+    text = nnfpga.make_config(tmp_path / "m.h5", tmp_path / "c.yaml", calibration=x)
+    block = text.split("  bn_relu:")[1].split("\n  fc2:")[0]
+    assert "BatchNormalization (scale and shift), 12 channels" in block
+    for key in ("weight", "bias", "output"):
+        assert f"\n    {key}: fixed<" in block and block.count("chosen by ptq") == 3
+    with_ptq = nnfpga.compile(tmp_path / "m.h5", outdir=tmp_path / "a", calibration=x)
+    chosen = {(c["layer"], c["what"]) for c in with_ptq.report["optimisation"]["ptq"]["chosen"]}
+    assert {("bn_relu", "weight"), ("bn_relu", "output"), ("bn_in", "weight")} <= chosen
+    nnfpga.compile(tmp_path / "m.h5", outdir=tmp_path / "b", config=tmp_path / "c.yaml")
+    x2 = _events(2000, 10) * 2
+    assert np.array_equal(nnfpga.emulate(tmp_path / "a", x2), nnfpga.emulate(tmp_path / "b", x2))
+
+
 # ----------------------------------------------------------------------------- ONNX
 def test_onnx_batchnorm_anywhere_within_bound(tmp_path):
     """After a Relu (features), as Unsqueeze -> BatchNormalization -> Squeeze (PyTorch's
