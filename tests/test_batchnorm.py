@@ -55,7 +55,7 @@ def _set_bn(layers, rng) -> None:
 def keras_mlp(seed: int = 0, softmax: bool = False):
     """BatchNormalization on the input, after a ReLU, after a Dropout, and (folded) after
     the last Dense, before an optional softmax."""
-    from tensorflow import keras
+    import tf_keras as keras
     L = keras.layers
     keras.utils.set_random_seed(seed)
     layers = [keras.Input((8,)), L.BatchNormalization(name="bn_in"), L.Dense(12, activation="relu", name="fc1"),
@@ -82,6 +82,23 @@ def test_keras_batchnorm_anywhere_within_bound():
     _within_bound(graph, emulate(graph, x), m.predict(x, verbose=0), x)
 
 
+def test_bound_holds_over_the_whole_input_box():
+    """Against the float64 reference (no framework rounding, no slack): random points and
+    every corner of the input type's box stay within the bound, which is not vacuous."""
+    from nnfpga.compiler.float_reference import float_forward
+    graph = build_graph(keras_mlp(seed=4))
+    bound = error_bound(graph)
+    t = graph.input.info.type
+    rand = np.random.default_rng(6).uniform(t.min_value, t.max_value, (50_000, 8))
+    corners = np.array(np.meshgrid(*[[t.min_value, t.max_value]] * 8, indexing="ij")).reshape(8, -1).T
+    worst = 0.0
+    for x in (rand, corners):
+        observed = np.abs(emulate(graph, x) - float_forward(graph, x)).max(axis=0)
+        assert np.all(observed <= bound), (observed, bound)
+        worst = max(worst, float(observed.max()))
+    assert bound.max() < 50 * worst
+
+
 def test_keras_softmax_after_dense_and_batchnorm():
     m = keras_mlp(softmax=True)
     graph = build_graph(m)
@@ -93,7 +110,7 @@ def test_keras_softmax_after_dense_and_batchnorm():
 
 
 def test_keras_cnn_batchnorm_after_pool_and_relu(tmp_path):
-    from tensorflow import keras
+    import tf_keras as keras
     L = keras.layers
     keras.utils.set_random_seed(3)
     m = keras.Sequential([keras.Input((8, 10, 2)), L.Conv2D(3, 3, activation="relu", name="conv"),
@@ -145,6 +162,26 @@ def test_ptq_chooses_scale_and_shift_and_the_config_reproduces_it(tmp_path):
     nnfpga.compile(tmp_path / "m.h5", outdir=tmp_path / "b", config=tmp_path / "c.yaml")
     x2 = _events(2000, 10) * 2
     assert np.array_equal(nnfpga.emulate(tmp_path / "a", x2), nnfpga.emulate(tmp_path / "b", x2))
+
+
+def test_unfolded_batchnorm_of_a_quantised_model_is_warned_about():
+    """A quantised model's framework applies BatchNorm in float: not bit-exact, so a warning."""
+    from nnfpga.compiler.passes.fold_batchnorm import fold_batchnorm
+    from nnfpga.ir.ops import Activation, BatchNorm
+
+    def graph(quantised: bool) -> Graph:
+        q = Quantizer(WeightKind.FIXED, FixedType(4, 1, True, Rounding.RND_CONV, Overflow.SAT)) if quantised else None
+        ones = np.ones(3)
+        return Graph("g", [Input("input", [], out_type=IN_T, shape=(4,)),
+                           Dense("fc", ["input"], kernel=np.full((4, 3), 0.25), kernel_quantizer=q),
+                           Activation("relu", ["fc"], function="relu"),
+                           BatchNorm("bn", ["relu"], gamma=ones, beta=ones, mean=ones, variance=ones)], ["bn"])
+    with pytest.warns(UserWarning, match="'bn' of a quantised model does not follow a Dense/Conv2D"):
+        g = fold_batchnorm(graph(True))
+    assert isinstance(g.node("bn"), ScaleShift)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isinstance(fold_batchnorm(graph(False)).node("bn"), ScaleShift)
 
 
 # ----------------------------------------------------------------------------- ONNX

@@ -8,7 +8,8 @@ quantiser is re-quantised after folding by the same quantiser, which differs fro
 framework that applies BatchNorm in float after the quantised layer: the compiler warns
 about that case.  Any other BatchNorm (on the input, after an activation, a pooling, a
 reshape) becomes a `ScaleShift` with the float ``s`` and ``t``, quantised later like
-weights; it keeps the BatchNorm's name, source layer and output type choice.
+weights; it keeps the BatchNorm's name, source layer and output type choice.  In a model
+with quantised weights this too is warned about: the framework applies it in float.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from nnfpga.ir.ops import BatchNorm, Conv2D, Dense, ScaleShift
 
 
 def fold_batchnorm(graph: Graph) -> Graph:
+    quantised = any(getattr(n, "kernel_quantizer", None) is not None for n in graph.nodes)
     kept = []
     for node in graph.nodes:
         if not isinstance(node, BatchNorm):
@@ -31,6 +33,11 @@ def fold_batchnorm(graph: Graph) -> Graph:
         scale, shift = node.scale_shift()
         if not (isinstance(prev, (Dense, Conv2D)) and node.inputs == [prev.name]
                 and len(graph.consumers(prev.name)) == 1 and prev.kernel is not None):
+            if quantised:
+                warnings.warn(f"BatchNorm {node.name!r} of a quantised model does not follow a Dense/Conv2D: it "
+                              "becomes a scale and shift with quantised constants (the config's weight/bias for "
+                              "it, else the default weight precision), so results differ from the framework's "
+                              "float BatchNorm (within the error bound), not bit-exact", stacklevel=2)
             kept.append(ScaleShift(node.name, list(node.inputs), out_type=node.out_type,
                                    source_layer=node.source_layer, auto_frac=node.auto_frac,
                                    kernel=scale, bias=shift))
