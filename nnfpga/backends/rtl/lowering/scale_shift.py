@@ -13,7 +13,7 @@ conversion and the output register (one cycle).
 from __future__ import annotations
 
 from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range, strip_zeros
-from nnfpga.backends.rtl.netlist import LayerInfo, MulConst, Reg, Sum, Term, const, flat_ops
+from nnfpga.backends.rtl.netlist import LayerInfo, MulConst, Reg, Signal, Sum, Term, const, flat_ops
 from nnfpga.ir.ops import ScaleShift
 
 
@@ -21,25 +21,23 @@ def lower_scale_shift(b: Builder, node: ScaleShift, xs: list[Value], cfg: RtlCon
                       ) -> tuple[list[Value], LayerInfo]:
     b.layer = node.name
     first_op = len(b.ops)
-    kq, tq = node.kernel_q, node.bias_q
     n_ch = node.n_channels
-    scales = [strip_zeros(int(v), kq.frac) for v in kq.raw.reshape(-1)]
-    shifts = [strip_zeros(int(v), tq.frac) if tq is not None else (0, 0) for v in
-              (tq.raw.reshape(-1) if tq is not None else [0] * n_ch)]
+    scales = [strip_zeros(int(v), node.kernel_q.frac) for v in node.kernel_q.raw.reshape(-1)]
+    tq = node.bias_q
+    shifts = ([strip_zeros(int(v), tq.frac) for v in tq.raw.reshape(-1)] if tq is not None
+              else [(0, 0)] * n_ch)
 
-    # the products x * odd (at frac f + k); a sign for the adder when |odd| == 1
-    products: list[tuple[object, int, bool]] = []
+    # the products x * odd at f + k, and whether the adder negates them
+    products: list[tuple[Signal, int, bool]] = []
     multiplies = False
     for j, (v, f) in enumerate(xs):
         odd, k = scales[j % n_ch]
-        if abs(odd) == 1 or odd == 0 or v.is_const:
-            p = const(0, f + k) if odd == 0 else v
-            if v.is_const:
-                p = const(v.value * odd, f + k)
-            products.append((p, f + k, odd < 0 and not v.is_const))
+        if v.is_const or odd == 0:
+            products.append((const(v.value * odd if v.is_const else 0, f + k), f + k, False))
+        elif abs(odd) == 1:   # +-2**-k: wiring, the sign goes to the adder
+            products.append((v, f + k, odd < 0))
         else:
-            p = b.mul(f"{node.name}_m{j}", v, odd, f + k,
-                      note=f"{node.name}[{j}]: x * {odd} (scale {odd}*2^-{k})")
+            p = b.mul(f"{node.name}_m{j}", v, odd, f + k, note=f"{node.name}[{j}]: x * {odd} (scale {odd}*2^-{k})")
             products.append((p, f + k, False))
             multiplies = True
     delay = cfg.multiplier_registers if multiplies else 0
