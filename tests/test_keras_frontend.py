@@ -59,7 +59,7 @@ def test_live_qkeras_model_equals_file(qkeras_load):
 def _float_check(graph: Graph, reference, x: np.ndarray, emulated: Graph | None = None) -> tuple[float, float]:
     bound = error_bound(graph, (float(x.min()), float(x.max())))
     assert bound is not None
-    diff = np.abs(emulate(emulated or graph, x) - reference(x).reshape(len(x), -1))
+    diff = np.abs(emulate(emulated or graph, x).reshape(len(x), -1) - reference(x).reshape(len(x), -1))
     # the framework computes in float32: allow its own rounding on top of our bound
     slack = 1e-5
     worst = float((diff - bound).max())

@@ -470,7 +470,7 @@ def test_unsupported_graph_lists_every_bad_node(tmp_path, capsys):
     g = G(qonnx_opset=1)
     h = g.node("Conv", ["x", g.const("w", rng.normal(0, .5, (4, 1, 3, 3)))], name="grouped", group=2)
     h = g.node("LeakyRelu", [h], name="leaky", alpha=1.5)   # slopes >= 1 are refused
-    h = g.node("AveragePool", [h], name="avg", kernel_shape=[2, 2], strides=[2, 2])
+    h = g.node("AveragePool", [h], name="avg", kernel_shape=[3, 3], strides=[2, 2], pads=[0, 0, 1, 1])
     h = g.quant(h, 2 ** -3, 8, zp=3.0, name="offset_quant")
     h = g.node("Flatten", [h], name="flat")
     w = g.quant(g.const("fw", rng.normal(0, .3, (4 * 2 * 2, 3))), 0.1, 8, name="decimal_quant")
@@ -482,7 +482,7 @@ def test_unsupported_graph_lists_every_bad_node(tmp_path, capsys):
         build_graph(path)
     msg = str(err.value)
     for name, why in [("grouped", "group=2"), ("leaky", "alpha=1.5: only slopes 0 <= alpha < 1"),
-                      ("avg", "average pooling"),
+                      ("avg", "average pooling with padding is not supported"),
                       ("offset_quant", "zero point"), ("decimal_quant", "not a power of two"),
                       ("asym", "neither 'valid'")]:
         assert f"'{name}'" in msg and why in msg, (name, msg)

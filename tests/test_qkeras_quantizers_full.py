@@ -7,6 +7,7 @@ each bit-exact against QKeras ``predict`` or refused by name.
 * ``quantized_bits`` with a power-of-two alpha, one or one per output channel;
 * ``keep_negative=False`` (unsigned) for weights and activations;
 * ``quantized_po2(bits, max_value)``; ``quantized_relu(negative_slope=1)``;
+* ``quantized_tanh`` / ``quantized_sigmoid`` with QKeras's hard sigmoid;
 * refusals: alpha 'auto', alphas that are not powers of two, 'auto_po2' or an alpha
   other than 1 on an activation, a scale at a rounding tie.
 """
@@ -246,6 +247,43 @@ def test_relu_negative_slope_refused_by_name(text, words):
                    "m.h5: layer 'q' (QActivation): quantized_relu argument 'negative_slope'", words)
 
 
+# ----------------------------------------------------------------------------- quantized_tanh / quantized_sigmoid
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("text", ["quantized_tanh(4)", "quantized_tanh(7)", "quantized_sigmoid(3)",
+                                  "quantized_sigmoid(6)"])
+@pytest.mark.parametrize("own", [True, False])
+def test_hard_tanh_and_sigmoid_quantisers_equal_qkeras(kind, text, own, tmp_path):
+    """QKeras's default (hard) sigmoid: as the layer's own activation or a QActivation
+    after it, with the values spread over both clips and the rounding in between."""
+    from qkeras import quantized_bits
+    model = build(kind, quantized_bits(6, 0, alpha=1), act=text if own else None, after=None if own else text)
+    graph, theirs = check_equal(model, tmp_path, n=2000)
+    tanh = text.startswith("quantized_tanh")
+    bits = int(text.split("(")[1].rstrip(")"))
+    step = 2.0 ** -(bits - 1 if tanh else bits)
+    assert theirs.min() == (-1.0 if tanh else 0.0) and theirs.max() == 1.0 - step
+    assert len(np.unique(theirs)) > (2 ** bits) // 2   # the grid between the clips is reached
+    act = graph.nodes[-2 if kind == "conv" else -1]
+    assert act.function == ("hard_tanh" if tanh else "hard_sigmoid")
+
+
+@pytest.mark.parametrize("text,words", [
+    ("quantized_tanh(4, 0, 0, 1)", ["'use_real_tanh' is 1", "supported: use_real_tanh=0", "Activation('tanh')"]),
+    ("quantized_sigmoid(4, 0, 1)", ["'use_real_sigmoid' is 1", "supported: use_real_sigmoid=0"]),
+    ("quantized_tanh(4, 0, 1)", ["'symmetric' is 1", "supported: symmetric=0"]),
+    ("quantized_sigmoid(1)", ["with 1 bits is not supported", "2 to 62 bits"]),
+])
+def test_hard_tanh_and_sigmoid_options_refused_by_name(text, words):
+    name = text.split("(")[0]
+    assert_refused(lambda: qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)"),
+                   f"m.h5: layer 'q' (QActivation): {name}", words)
+
+
+def test_activation_quantiser_as_weight_quantiser_is_refused():
+    assert_refused(lambda: qq.weight_quantizer(qq.parse_quantizer("quantized_tanh(4)", "w"), "m.h5: layer 'd' (QDense)"),
+                   "m.h5: layer 'd' (QDense): quantized_tanh cannot quantise weights", ["quantized_bits, ternary"])
+
+
 # ----------------------------------------------------------------------------- the IR quantiser
 def test_per_channel_quantiser_round_trips_json():
     from nnfpga.ir.fixed import FixedType, Overflow, Rounding
@@ -293,4 +331,37 @@ def test_per_channel_scales_bit_exact_in_verilator_and_csim(tmp_path):
     summary = json.loads((out / "verify.json").read_text())
     assert summary["bit_exact"]
     for sim in ("verilator", "csim"):
+        assert summary["results"][sim]["mismatches"] == 0 and summary["results"][sim]["samples"] == len(x)
+
+
+@pytest.mark.slow
+def test_hard_tanh_and_sigmoid_bit_exact_in_every_simulator(tmp_path):
+    """QDense -> quantized_tanh -> QDense(activation quantized_sigmoid): the firmware
+    (Verilator, GHDL, C-sim) equals QKeras predict."""
+    import json
+
+    import tf_keras as keras
+    from qkeras import QActivation, QDense, quantized_bits
+
+    from nnfpga.compiler.cli import main
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((10,))
+    h = QActivation(quantized_bits(IN_BITS, IN_INT, alpha=1), name="q_in")(inp)
+    h = QDense(8, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 2, alpha=1),
+               bias_initializer="random_normal", name="d1")(h)
+    h = QActivation("quantized_tanh(5)", name="t1")(h)
+    h = QDense(4, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 2, alpha=1),
+               activation="quantized_sigmoid(6)", name="d2")(h)
+    model = keras.Model(inp, h)
+    model.save(tmp_path / "m.h5")
+    x = on_grid((10,), 300, seed=5)
+    np.savez(tmp_path / "x.npz", x=x)
+    out = tmp_path / "fw"
+    assert main(["compile", str(tmp_path / "m.h5"), "--target", "xcvu9p", "--clock", "200MHz", "-o", str(out)]) == 0
+    assert main(["emulate", str(out), "--input", str(tmp_path / "x.npz"), "--output", str(tmp_path / "y.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "y.npy"), model.predict(x, batch_size=300, verbose=0))
+    assert main(["verify", str(out), "--data", str(tmp_path / "x.npz"), "--sim", "verilator,ghdl,csim"]) == 0
+    summary = json.loads((out / "verify.json").read_text())
+    assert summary["bit_exact"]
+    for sim in ("verilator", "ghdl", "csim"):
         assert summary["results"][sim]["mismatches"] == 0 and summary["results"][sim]["samples"] == len(x)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Input, MaxPool2D, Reshape, ScaleShift
+from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape, ScaleShift
 from nnfpga.ir.ops.conv2d import windows
 
 
@@ -78,6 +78,8 @@ def trace_float(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
         elif isinstance(node, Reshape):
             target = list(node.target_shape)
             values[node.name] = v.reshape((len(v), *target))
+        elif isinstance(node, Gather):
+            values[node.name] = node.forward(v)
         else:
             raise ValueError(f"no float meaning for {node.op_type} node {node.name!r}")
     return values

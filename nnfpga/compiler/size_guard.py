@@ -85,6 +85,8 @@ def _layer_size(node, in_shape: tuple[int, ...] | None) -> LayerSize:
         return LayerSize(node.name, kind, (max(oh, 0), max(ow, 0), in_shape[2]))
     if kind == "Reshape":
         return LayerSize(node.name, kind, _reshaped(in_shape, tuple(node.target_shape)))
+    if kind == "Gather":
+        return LayerSize(node.name, kind, tuple(node.target_shape))
     return LayerSize(node.name, kind, in_shape or ())   # element-wise ops keep the shape
 
 

@@ -178,7 +178,7 @@ _BIT_FIELDS = ("frac", "min_exp", "max_exp", "alpha_frac", "auto_frac", "integer
 #: Integer fields that are sizes of a window or a shape.
 _SIZE_LISTS = ("strides", "pool_size", "target_shape", "order")
 #: Integer arrays (raw integers of quantised weights, table entries, ranges).
-_INT_ARRAYS = ("raw", "entries", "raw_range")
+_INT_ARRAYS = ("raw", "entries", "raw_range", "index")
 _INT64 = 1 << 63
 
 

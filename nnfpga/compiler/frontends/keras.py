@@ -25,11 +25,42 @@ from nnfpga.compiler.frontends.keras_shapes import check_chain
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.core.errors import UserError
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Input, MaxPool2D, Op, Reshape
+from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Gather, Input, MaxPool2D, Op, Reshape
+from nnfpga.ir.ops.conv2d import averaging_kernel
+from nnfpga.ir.ops.gather import permutation, repetition
 
-SUPPORTED_LAYERS = ("InputLayer", "Dense", "QDense", "Conv2D", "QConv2D", "MaxPooling2D", "MaxPool2D",
-                    "Flatten", "Reshape", "BatchNormalization", "Activation", "QActivation", "ReLU",
-                    "LeakyReLU", "Dropout")
+#: Every layer class read, with the IR ops it may become (its activation included; a
+#: Dropout is nothing at inference).  `SUPPORTED_LAYERS` and the supported-layers table of
+#: the README (`nnfpga.compiler.coverage`) are made from it; tests check that the IR of a
+#: layer holds no other op.
+LAYER_OPS: dict[str, tuple[str, ...]] = {
+    "InputLayer": ("Input",),
+    "Dense": ("Dense", "Activation"), "QDense": ("Dense", "Activation"),
+    "Conv2D": ("Conv2D", "Activation"), "QConv2D": ("Conv2D", "Activation"),
+    "Conv1D": ("Reshape", "Conv2D", "Activation"), "QConv1D": ("Reshape", "Conv2D", "Activation"),
+    "MaxPooling2D": ("MaxPool2D",), "MaxPool2D": ("MaxPool2D",),
+    "MaxPooling1D": ("Reshape", "MaxPool2D"), "MaxPool1D": ("Reshape", "MaxPool2D"),
+    "GlobalMaxPooling1D": ("Reshape", "MaxPool2D"), "GlobalMaxPool1D": ("Reshape", "MaxPool2D"),
+    "GlobalMaxPooling2D": ("MaxPool2D", "Reshape"), "GlobalMaxPool2D": ("MaxPool2D", "Reshape"),
+    "AveragePooling2D": ("Conv2D",), "AvgPool2D": ("Conv2D",),
+    "AveragePooling1D": ("Reshape", "Conv2D"), "AvgPool1D": ("Reshape", "Conv2D"),
+    "GlobalAveragePooling1D": ("Reshape", "Conv2D"), "GlobalAvgPool1D": ("Reshape", "Conv2D"),
+    "GlobalAveragePooling2D": ("Conv2D", "Reshape"), "GlobalAvgPool2D": ("Conv2D", "Reshape"),
+    "Flatten": ("Reshape",), "Reshape": ("Reshape",),
+    "Permute": ("Gather",), "UpSampling1D": ("Gather",), "UpSampling2D": ("Gather",),
+    "BatchNormalization": ("BatchNorm", "ScaleShift"),   # folded, or a ScaleShift (fold_batchnorm)
+    "Activation": ("Activation",), "QActivation": ("Activation",), "ReLU": ("Activation",),
+    "LeakyReLU": ("Activation",),
+    "Dropout": (),
+}
+SUPPORTED_LAYERS = tuple(LAYER_OPS)
+#: Layers that take a (steps, channels) tensor as the IR's (1, steps, channels) image, and
+#: layers that do not care which of the two shapes they see (element-wise, Flatten).
+_ONE_D_LAYERS = {"Conv1D", "QConv1D", "MaxPooling1D", "MaxPool1D", "GlobalMaxPooling1D", "GlobalMaxPool1D",
+                 "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D"}
+#: 1-D layers whose output has the Keras shape (no image form any more)
+_FLAT_OUTPUT_LAYERS = ("Flatten", "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D")
+_ANY_SHAPE_LAYERS = {"Activation", "QActivation", "ReLU", "LeakyReLU", "Dropout", "BatchNormalization", "Flatten"}
 KERAS_ACTIVATIONS = {"linear": "linear", None: "linear", "relu": "relu", "tanh": "tanh",
                      "sigmoid": "sigmoid", "softmax": "softmax", "hard_tanh": "hard_tanh",
                      "leaky_relu": "leaky_relu", "hard_sigmoid": "hard_sigmoid"}
@@ -431,10 +462,11 @@ def keras_to_ir(source, precision: Precision | None = None) -> Graph:
         listed = ", ".join(f"{n!r} ({c})" for n, c in unsupported)
         raise UserError(f"{km.source}: unsupported layer(s) {listed}; supported layers: "
                         f"{', '.join(SUPPORTED_LAYERS)}")
-    check_chain(km.layers, km.weights, km.source, km.weights_file)
+    shapes = check_chain(km.layers, km.weights, km.source, km.weights_file)
     builder = _Builder(km, precision)
-    for lc in km.layers:
-        builder.add(lc)
+    for lc, shape in zip(km.layers, shapes):
+        builder.add(lc, shape)
+    builder.as_keras_shape(shapes[-1])
     graph = Graph(_safe_name(km.name), builder.nodes, [builder.nodes[-1].name])
     return graph
 
@@ -449,6 +481,11 @@ class _Builder:
         self.km, self.p = km, precision
         self.nodes: list[Op] = []
         self.quantized_input = False
+        #: the last node holds a Keras (steps, channels) tensor as the IR's (1, steps,
+        #: channels) image, the form 1-D layers are built in (Conv1D as a Conv2D of height 1)
+        self.lifted = False
+        self.in_shape: tuple[int, ...] = ()
+        self.image_layer = ""   # the last 1-D layer: the image form is its
 
     @property
     def last(self) -> str:
@@ -471,7 +508,8 @@ class _Builder:
         self._append(Input("input", [], out_type=self.p.input_type, shape=tuple(int(s) for s in shape[1:]),
                            source_layer=cfg.get("name", "input")))
 
-    def add(self, lc: dict) -> None:
+    def add(self, lc: dict, in_shape: tuple[int, ...] = ()) -> None:
+        """Append the IR of one layer; ``in_shape``: the Keras shape that reaches it."""
         cls, cfg = lc["class_name"], lc.get("config", {})
         name = cfg.get("name", cls.lower())
         where = f"{self.km.source}: layer {name!r} ({cls})"
@@ -483,8 +521,24 @@ class _Builder:
         if "build_config" in lc and not self.nodes:
             cfg = {**cfg, "build_config": lc["build_config"]}
         self._ensure_input(cfg)
+        if cls in _ONE_D_LAYERS and not self.lifted:
+            self._append(Reshape(f"{name}_as_image", [self.last], target_shape=(1, *in_shape), source_layer=name))
+            self.lifted = True
+        if cls in _ONE_D_LAYERS:
+            self.image_layer = name
+        elif cls not in _ONE_D_LAYERS | _ANY_SHAPE_LAYERS:
+            self.as_keras_shape(in_shape)
+        self.in_shape = in_shape
         handler = getattr(self, "_" + cls.lower())
         handler(name, cfg, where)
+        self.lifted = self.lifted and cls not in _FLAT_OUTPUT_LAYERS
+
+    def as_keras_shape(self, shape: tuple[int, ...]) -> None:
+        """Drop the image form of 1-D layers: the last node's output gets the Keras shape."""
+        if self.lifted:
+            self._append(Reshape(f"{self.last}_as_sequence", [self.last], target_shape=tuple(shape),
+                                 source_layer=self.image_layer))
+            self.lifted = False
 
     # -- layers -----------------------------------------------------------------
     def _weights(self, name: str, where: str) -> list[np.ndarray]:
@@ -515,8 +569,9 @@ class _Builder:
     def _qdense(self, name: str, cfg: dict, where: str) -> None:
         self._dense(name, cfg, where, qkeras=True)
 
-    def _conv2d(self, name: str, cfg: dict, where: str, qkeras: bool = False) -> None:
-        if _pair(cfg.get("dilation_rate", 1)) != (1, 1) or cfg.get("groups", 1) != 1:
+    def _conv2d(self, name: str, cfg: dict, where: str, qkeras: bool = False, one_d: bool = False) -> None:
+        dilation = (1, _single(cfg.get("dilation_rate", 1))) if one_d else _pair(cfg.get("dilation_rate", 1))
+        if dilation != (1, 1) or cfg.get("groups", 1) != 1:
             raise UserError(f"{where}: field 'dilation_rate' is {kc.short(cfg.get('dilation_rate', 1))} and 'groups' is "
                             f"{kc.short(cfg.get('groups', 1))}: dilated or grouped convolutions are not supported; "
                             "use dilation_rate 1 and groups 1")
@@ -524,16 +579,85 @@ class _Builder:
         if padding not in ("valid", "same"):
             raise UserError(f"{where}: padding {kc.short(padding)} is not supported; use valid or same")
         w = self._weights(name, where)
+        # a 1-D kernel (steps, in, out) is the 2-D kernel of height 1 (same channel axis
+        # last, so per-channel quantiser scales are the same)
+        kernel = w[0][None] if one_d else w[0]
+        strides = (1, _single(cfg.get("strides", 1))) if one_d else _pair(cfg.get("strides", 1))
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
-        kq, bq = self._weight_quantizers(cfg, w[0], bias, where)
-        self._append(Conv2D(name, [self.last], kernel=w[0].astype(np.float64), bias=bias,
+        kq, bq = self._weight_quantizers(cfg, kernel, bias, where)
+        self._append(Conv2D(name, [self.last], kernel=kernel.astype(np.float64), bias=bias,
                             kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
-                            strides=tuple(_pair(cfg.get("strides", 1))), padding=padding,
+                            strides=tuple(strides), padding=padding,
                             auto_frac=None if kq else self.p.activation_frac))
         self._activation_after(name, cfg.get("activation"), where, quantized=kq is not None, qkeras=qkeras)
 
     def _qconv2d(self, name: str, cfg: dict, where: str) -> None:
         self._conv2d(name, cfg, where, qkeras=True)
+
+    def _conv1d(self, name: str, cfg: dict, where: str) -> None:
+        self._conv2d(name, cfg, where, one_d=True)
+
+    def _qconv1d(self, name: str, cfg: dict, where: str) -> None:
+        self._conv2d(name, cfg, where, qkeras=True, one_d=True)
+
+    def _maxpooling1d(self, name: str, cfg: dict, where: str) -> None:
+        pool = _single(cfg.get("pool_size", 2))
+        strides = _single(cfg.get("strides") or pool)
+        self._append(MaxPool2D(name, [self.last], pool_size=(1, pool), strides=(1, strides),
+                               padding=cfg.get("padding", "valid"), source_layer=name))
+
+    _maxpool1d = _maxpooling1d
+
+    def _global_maxpool(self, name: str, cfg: dict, rank: int) -> None:
+        """The largest value of each channel: a max-pool over the whole image (a 1-D input
+        is the image of height 1), then the Keras output shape."""
+        h, w, c = (1, *self.in_shape) if rank == 1 else self.in_shape
+        self._append(MaxPool2D(f"{name}_window", [self.last], pool_size=(h, w), strides=(h, w), padding="valid",
+                               source_layer=name))
+        keep = cfg.get("keepdims", False)
+        self._append(Reshape(name, [self.last], target_shape=((1,) * rank + (c,)) if keep else (c,),
+                             source_layer=name))
+
+    def _average(self, name: str, pool: tuple[int, int], strides: tuple[int, int], channels: int,
+                 layer: str = "") -> None:
+        """Average pooling (valid padding: every window is whole) as a convolution,
+        `averaging_kernel`; ``layer``: the Keras layer (default ``name``)."""
+        self._append(Conv2D(name, [self.last], kernel=averaging_kernel(pool, channels), bias=None,
+                            source_layer=layer or name,
+                            strides=strides, padding="valid", auto_frac=self.p.activation_frac))
+
+    def _averagepooling2d(self, name: str, cfg: dict, where: str) -> None:
+        pool = _pair(cfg.get("pool_size", 2))
+        self._average(name, pool, _pair(cfg.get("strides") or pool), self.in_shape[-1])
+
+    def _averagepooling1d(self, name: str, cfg: dict, where: str) -> None:
+        pool = _single(cfg.get("pool_size", 2))
+        self._average(name, (1, pool), (1, _single(cfg.get("strides") or pool)), self.in_shape[-1])
+
+    _avgpool1d, _avgpool2d = _averagepooling1d, _averagepooling2d
+
+    def _global_average(self, name: str, cfg: dict, rank: int) -> None:
+        h, w, c = (1, *self.in_shape) if rank == 1 else self.in_shape
+        self._average(f"{name}_window", (h, w), (h, w), c, layer=name)
+        keep = cfg.get("keepdims", False)
+        self._append(Reshape(name, [self.last], target_shape=((1,) * rank + (c,)) if keep else (c,),
+                             source_layer=name))
+
+    def _globalaveragepooling1d(self, name: str, cfg: dict, where: str) -> None:
+        self._global_average(name, cfg, 1)
+
+    def _globalaveragepooling2d(self, name: str, cfg: dict, where: str) -> None:
+        self._global_average(name, cfg, 2)
+
+    _globalavgpool1d, _globalavgpool2d = _globalaveragepooling1d, _globalaveragepooling2d
+
+    def _globalmaxpooling1d(self, name: str, cfg: dict, where: str) -> None:
+        self._global_maxpool(name, cfg, 1)
+
+    def _globalmaxpooling2d(self, name: str, cfg: dict, where: str) -> None:
+        self._global_maxpool(name, cfg, 2)
+
+    _globalmaxpool1d, _globalmaxpool2d = _globalmaxpooling1d, _globalmaxpooling2d
 
     def _maxpooling2d(self, name: str, cfg: dict, where: str) -> None:
         pool = _pair(cfg.get("pool_size", 2))
@@ -551,6 +675,22 @@ class _Builder:
 
     def _reshape(self, name: str, cfg: dict, where: str) -> None:
         self._append(Reshape(name, [self.last], target_shape=tuple(cfg["target_shape"]), source_layer=name))
+
+    def _permute(self, name: str, cfg: dict, where: str) -> None:
+        shape, index = permutation(self.in_shape, tuple(d - 1 for d in cfg["dims"]))
+        self._append(Gather(name, [self.last], target_shape=shape, index=index, source_layer=name))
+
+    def _upsampling(self, name: str, cfg: dict, rank: int) -> None:
+        """Nearest-neighbour: each value repeated ``size`` times along each spatial axis."""
+        size = (_single(cfg.get("size", 2)),) if rank == 1 else _pair(cfg.get("size", 2))
+        shape, index = repetition(self.in_shape, size + (1,) * (len(self.in_shape) - rank))
+        self._append(Gather(name, [self.last], target_shape=shape, index=index, source_layer=name))
+
+    def _upsampling1d(self, name: str, cfg: dict, where: str) -> None:
+        self._upsampling(name, cfg, 1)
+
+    def _upsampling2d(self, name: str, cfg: dict, where: str) -> None:
+        self._upsampling(name, cfg, 2)
 
     def _dropout(self, name: str, cfg: dict, where: str) -> None:
         return  # identity at inference
@@ -689,6 +829,10 @@ def _act_name(act) -> str:
     if isinstance(act, dict):
         return str(act.get("class_name", "act"))
     return "act"
+
+
+def _single(v) -> int:
+    return int(v[0]) if isinstance(v, (list, tuple)) else int(v)
 
 
 def _pair(v) -> tuple[int, int]:

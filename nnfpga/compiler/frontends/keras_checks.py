@@ -196,6 +196,17 @@ def int_pair(cfg: dict, field: str, where: str, default=None) -> tuple[int, int]
     return int(pair[0]), int(pair[1])
 
 
+def int_single(cfg: dict, field: str, where: str, default=None) -> int:
+    """A Keras 1-D size (``kernel_size``, ``strides``, ``pool_size`` of a 1-D layer): a
+    positive int or a list holding one."""
+    v = cfg.get(field, default)
+    one = v[0] if isinstance(v, (list, tuple)) and len(v) == 1 else v
+    if not (is_int(one) and one > 0):
+        raise UserError(f"{where}: field {field!r} is {'missing' if v is None else short(v)}; it must be a positive "
+                        "whole number (or a list of one)")
+    return int(one)
+
+
 def optional_number(cfg: dict, field: str, where: str) -> None:
     v = cfg.get(field)
     if v is not None and not is_number(v):

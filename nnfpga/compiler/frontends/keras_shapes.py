@@ -17,10 +17,12 @@ Shape = tuple[int, ...]
 
 
 def check_chain(layers: list[dict], weights: dict[str, list[np.ndarray]], source: str,
-                weights_file: str) -> None:
+                weights_file: str) -> list[Shape]:
     """Walk the chain from the input shape the first layers declare; raise a `UserError`
-    at the first layer whose config or weights do not fit."""
+    at the first layer whose config or weights do not fit.  Returns the shape that
+    reaches each layer and, last, the model's output shape (Keras shapes, no batch)."""
     shape: Shape | None = None
+    shapes: list[Shape] = []
     for lc in layers:
         cls, cfg, name = lc["class_name"], lc["config"], kc.layer_name(lc)
         where = f"{source}: layer {name!r} ({cls})"
@@ -31,9 +33,11 @@ def check_chain(layers: list[dict], weights: dict[str, list[np.ndarray]], source
                 raise UserError(f"{where}: the model's input shape is not given; the first layer needs field "
                                 "'batch_input_shape' (Keras 2) or 'batch_shape' (Keras 3)")
             shape = found[0]
+        shapes.append(shape)
         check = _CHECKS.get(cls)
         if check is not None:
             shape = check(cfg, shape, _Weights(weights.get(name), where, weights_file), where)
+    return shapes + [shape]
 
 
 class _Weights:
@@ -114,6 +118,84 @@ def _conv2d(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
     return out
 
 
+def _sequence(shape: Shape, where: str) -> tuple[int, int]:
+    if len(shape) != 2:
+        raise UserError(f"{where}: the input has shape {list(shape)}; this layer needs a (steps, channels) input")
+    return shape  # type: ignore[return-value]
+
+
+def _padding_1d(cfg: dict, where: str) -> str:
+    padding = cfg.get("padding", "valid")
+    if padding not in ("valid", "same"):
+        raise UserError(f"{where}: field 'padding' is {kc.short(padding)}; supported: 'valid', 'same'"
+                        + (" (causal padding is not supported)" if padding == "causal" else ""))
+    return padding
+
+
+def _conv1d(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
+    filters = kc.positive_int(cfg, "filters", where)
+    kernel = kc.int_single(cfg, "kernel_size", where)
+    strides = kc.int_single(cfg, "strides", where, default=1)
+    if kc.int_single(cfg, "dilation_rate", where, default=1) != 1 or cfg.get("groups", 1) != 1:
+        raise UserError(f"{where}: field 'dilation_rate' is {kc.short(cfg.get('dilation_rate', 1))} and 'groups' is "
+                        f"{kc.short(cfg.get('groups', 1))}: dilated or grouped convolutions are not supported; "
+                        "use dilation_rate 1 and groups 1")
+    _common(cfg, where)
+    steps, c = _sequence(shape, where)
+    out = _window((1, steps), (1, kernel), (1, strides), _padding_1d(cfg, where), "kernel_size", where)[1:]
+    w.expect(_with_bias(cfg, (kernel, c, filters), filters))
+    kc.check_size(out + (filters,), where, "the output shape")
+    return out + (filters,)
+
+
+def _maxpool1d(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
+    pool = kc.int_single(cfg, "pool_size", where, default=2)
+    strides = kc.int_single(cfg, "strides", where) if cfg.get("strides") is not None else pool
+    steps, c = _sequence(shape, where)
+    return _window((1, steps), (1, pool), (1, strides), _padding_1d(cfg, where), "pool_size", where)[1:] + (c,)
+
+
+def _avgpool(cfg: dict, shape: Shape, w: _Weights, where: str, rank: int) -> Shape:
+    """Average pooling: 'valid' padding only (Keras's 'same' divides the edge windows by
+    their real cells, another divisor per position)."""
+    if cfg.get("padding", "valid") != "valid":
+        raise UserError(f"{where}: padding {kc.short(cfg.get('padding'))} is not supported for average pooling; "
+                        "only 'valid' (a 'same' window at the edge averages fewer cells)")
+    if rank == 1:
+        return _maxpool1d(cfg, shape, w, where)
+    return _maxpool(cfg, shape, w, where)
+
+
+def _global_maxpool(cfg: dict, shape: Shape, w: _Weights, where: str, rank: int) -> Shape:
+    if len(shape) != rank + 1:
+        raise UserError(f"{where}: the input has shape {list(shape)}; this layer needs a "
+                        f"{'(steps, channels)' if rank == 1 else '(height, width, channels)'} input")
+    return (1,) * rank + shape[-1:] if cfg.get("keepdims", False) else shape[-1:]
+
+
+def _permute(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
+    dims = cfg.get("dims")
+    if not (isinstance(dims, (list, tuple)) and sorted(dims) == list(range(1, len(shape) + 1))):
+        raise UserError(f"{where}: field 'dims' is {kc.short(dims)}; for an input of shape {list(shape)} it must "
+                        f"order the axes 1..{len(shape)} (the batch axis is not counted)")
+    return tuple(shape[d - 1] for d in dims)
+
+
+def _upsampling(cfg: dict, shape: Shape, w: _Weights, where: str, rank: int) -> Shape:
+    if cfg.get("interpolation", "nearest") != "nearest":
+        raise UserError(f"{where}: interpolation {kc.short(cfg.get('interpolation'))} is not supported; "
+                        "only 'nearest'")
+    if rank == 1:
+        size = (kc.int_single(cfg, "size", where, default=2),)
+        _sequence(shape, where)
+    else:
+        size = kc.int_pair(cfg, "size", where, default=2)
+        _image(shape, where)
+    out = tuple(d * s for d, s in zip(shape, size)) + shape[rank:]
+    kc.check_size(out, where, "the output shape")
+    return out
+
+
 def _maxpool(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
     pool = kc.int_pair(cfg, "pool_size", where, default=2)
     strides = kc.int_pair(cfg, "strides", where, default=pool) if cfg.get("strides") is not None else pool
@@ -188,5 +270,21 @@ _CHECKS: dict[str, Callable[[dict, Shape, _Weights, str], Shape]] = {
     "Dense": _dense, "QDense": _dense, "Conv2D": _conv2d, "QConv2D": _conv2d, "MaxPooling2D": _maxpool,
     "MaxPool2D": _maxpool, "Flatten": _flatten, "Reshape": _reshape, "BatchNormalization": _batchnorm,
     "Activation": _activation, "QActivation": _activation, "ReLU": _relu, "LeakyReLU": _leaky,
-    "Dropout": _same, "InputLayer": _same,
+    "Dropout": _same, "InputLayer": _same, "Conv1D": _conv1d, "QConv1D": _conv1d, "MaxPooling1D": _maxpool1d,
+    "MaxPool1D": _maxpool1d,
+    "GlobalMaxPooling1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
+    "GlobalMaxPool1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
+    "GlobalMaxPooling2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
+    "GlobalMaxPool2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
+    "AveragePooling1D": lambda c, s, w, at: _avgpool(c, s, w, at, 1),
+    "AvgPool1D": lambda c, s, w, at: _avgpool(c, s, w, at, 1),
+    "AveragePooling2D": lambda c, s, w, at: _avgpool(c, s, w, at, 2),
+    "AvgPool2D": lambda c, s, w, at: _avgpool(c, s, w, at, 2),
+    "GlobalAveragePooling1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
+    "GlobalAvgPool1D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 1),
+    "GlobalAveragePooling2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
+    "GlobalAvgPool2D": lambda c, s, w, at: _global_maxpool(c, s, w, at, 2),
+    "Permute": _permute,
+    "UpSampling1D": lambda c, s, w, at: _upsampling(c, s, w, at, 1),
+    "UpSampling2D": lambda c, s, w, at: _upsampling(c, s, w, at, 2),
 }

@@ -26,7 +26,7 @@ from nnfpga.compiler.frontends.onnx_quant import (
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.layout import Layout
-from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, Op, Reshape
+from nnfpga.ir.ops import Activation, Conv2D, Dense, Gather, Input, Op, Reshape
 
 #: Ops that only move or relabel values: a quantised constant stays quantised through them.
 _LAYOUT_OPS = ("Identity", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze")
@@ -309,9 +309,20 @@ class Converter(OpHandlers):
         if x.node is None:
             return self._materialize(x, order, ir_shape)
         if not same_order(x.gather, order):
-            raise Unsupported("its (C, H, W) input reaches it in an order the IR can only produce with a "
-                              "data transpose (a Reshape/Transpose after a computing layer mixes the axes)")
+            return self._regathered(x, order, ir_shape, node)
         return x if x.ir_shape == ir_shape else self._reshaped(x, ir_shape, node)
+
+    def _regathered(self, x: Val, order: np.ndarray | None, ir_shape: tuple[int, ...], consumer) -> Val:
+        """The data transpose a Reshape/Transpose after a computing layer asks for: a
+        `Gather` (wiring in the firmware) from the IR order ``x`` is held in to ``order``."""
+        n = int(np.prod(ir_shape, dtype=np.int64))
+        held = x.gather if x.gather is not None else np.arange(n)      # ir_flat = onnx_flat[held]
+        wanted = order if order is not None else np.arange(n)
+        index = np.argsort(held)[wanted]                                  # new_ir = ir[index]
+        name = self._name(consumer, "transpose") if not x.via else self._unique(_ident(x.via) or "transpose")
+        self._append(Gather(name, [x.node], target_shape=tuple(ir_shape), index=index,
+                            source_layer=x.via or consumer.name))
+        return replace(x, node=name, ir_shape=tuple(ir_shape), gather=normalized(order))
 
     def _need_flat(self, x: Val, node) -> Val:
         n = int(np.prod(x.shape, dtype=np.int64))

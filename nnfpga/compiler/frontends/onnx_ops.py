@@ -8,16 +8,18 @@ The supported ops are the handlers (`SUPPORTED`, listed in every refusal, is mad
 them and their `NOTES`):
 
 * layers: Gemm, MatMul (data @ constant weights), an Add/Sub of a constant right after
-  them or after a Conv (folded into the bias), Conv (2-D, group 1, no dilation), MaxPool
-  (2-D), BatchNormalization (folded into the weights right after Gemm/MatMul/Conv, an
-  exact per-channel scale and shift anywhere else);
+  them or after a Conv (folded into the bias), Conv (1-D and 2-D, group 1, no dilation),
+  MaxPool (1-D and 2-D; a 1-D one is the 2-D one of height 1), AveragePool (no padding)
+  and GlobalAveragePool (a convolution with weights 1/cells), GlobalMaxPool, BatchNormalization (folded into the weights right after
+  Gemm/MatMul/Conv, an exact per-channel scale and shift anywhere else);
 * activations: Relu, Clip(0, inf) (relu), Clip(-1, 1) (hard tanh), LeakyRelu with
   0 <= alpha < 1 (alpha 0 is a relu; the slope is rounded to an exact constant, see
   `nnfpga.ir.ops.activation.quantize_alpha`), HardSigmoid with alpha = beta = 0.5
   (QKeras's hard sigmoid; other slopes are refused), Tanh, Sigmoid (lookup tables),
   Softmax over the features of a (N, features) tensor;
 * layout: Flatten (axis 1), Reshape and Squeeze/Unsqueeze keeping the batch axis,
-  Transpose keeping the batch axis, Identity, Dropout (inference);
+  Transpose keeping the batch axis (a `Gather` where a convolution or pooling needs the
+  data re-arranged), Identity, Dropout (inference);
 * quantisers (`onnx_quant`): QONNX Quant, BipolarQuant (weights), Trunc (qonnx opset 2),
   QuantizeLinear/DequantizeLinear pairs -- power-of-two scales, zero point 0 (exact only);
 * constant sub-graphs (initialisers only, and ``Shape`` of the data) are folded.
@@ -34,12 +36,10 @@ from nnfpga.compiler.frontends.onnx_quant import (
     QuantMark, Unsupported, int_spec, po2_exponents, qdq_activation_type, quant_activation_type, scalar_po2,
     trunc_activation_types, weight_quantizer)
 from nnfpga.ir.ops import BatchNorm, Conv2D, Dense, MaxPool2D
+from nnfpga.ir.ops.conv2d import averaging_kernel
 
 #: Op-specific reasons for ops the IR cannot express.
 REFUSED = {
-    "AveragePool": "the IR has no average pooling (MaxPool is supported)",
-    "GlobalAveragePool": "the IR has no average pooling (MaxPool is supported)",
-    "GlobalMaxPool": "global pooling is not supported; use MaxPool with the full kernel size",
     "Concat": "the IR is a single chain of layers: no concatenation of computed tensors",
     "Pad": "the IR has no padding op; pad inside the Conv/MaxPool (pads attribute) with 'valid' or "
            "TensorFlow-style 'same' geometry",
@@ -50,7 +50,8 @@ REFUSED = {
 
 
 #: What a handler accepts beyond its op's name, in the list of supported ops (`SUPPORTED`).
-NOTES = {"Add": "of a bias", "Sub": "of a bias", "Conv": "2-D", "MaxPool": "2-D", "LeakyRelu": "0 <= alpha < 1",
+NOTES = {"Add": "of a bias", "Sub": "of a bias", "Conv": "1-D/2-D", "MaxPool": "1-D/2-D",
+         "AveragePool": "1-D/2-D, whole windows", "GlobalAveragePool": "1-D/2-D", "GlobalMaxPool": "1-D/2-D", "LeakyRelu": "0 <= alpha < 1",
          "Clip": "relu, hard tanh", "HardSigmoid": "alpha = beta = 0.5", "BipolarQuant": "weights"}
 
 
@@ -152,8 +153,16 @@ class OpHandlers:
 
     def _op_Conv(self, node, x, a):
         w = self._const(node, 1, "weights")
+        if w.ndim == 3:   # 1-D: the 2-D convolution of height 1
+            x, a = self._as_image(node, x, a)
+            out = self._conv(node, x, a, np.asarray(w)[:, :, None, :])
+            return replace(out, shape=(out.shape[0], out.shape[2]))
+        return self._conv(node, x, a, w)
+
+    def _conv(self, node, x, a, w):
         if w.ndim != 4:
-            raise Unsupported(f"{w.ndim - 2}-D convolution; only 2-D convolutions (N, C, H, W) are supported")
+            raise Unsupported(f"{w.ndim - 2}-D convolution; only 1-D and 2-D convolutions ((N, C, L) and "
+                              "(N, C, H, W)) are supported")
         if a.get("group", 1) != 1:
             raise Unsupported(f"grouped/depthwise convolution (group={a['group']}) is not supported by the "
                               "IR's Conv2D")
@@ -185,6 +194,22 @@ class OpHandlers:
         out = self._window_out(name, w.shape[0], (h, wd), (kh, kw), strides, padding)
         self.linear_out[name] = out
         return out
+
+    def _as_image(self, node, x: Val, a: dict) -> tuple[Val, dict]:
+        """A 1-D window op (input (N, C, L)) as the 2-D one on (N, C, 1, L): its input
+        with a height of 1 and its attributes with the height's (kernel 1, stride 1,
+        no padding or dilation)."""
+        x = self._ready(x)
+        if len(x.shape) != 2:
+            raise Unsupported(f"1-D {node.op_type} expects a (N, C, L) input, got (N, {', '.join(map(str, x.shape))})")
+        lifted = dict(a)
+        for key, height in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
+            if key in a:
+                lifted[key] = [height, *a[key]]
+        if "pads" in a:
+            begin, end = a["pads"]
+            lifted["pads"] = [0, begin, 0, end]
+        return replace(x, shape=(x.shape[0], 1, x.shape[1]), via=node.name), lifted
 
     @staticmethod
     def _window_out(name, channels, hw, k, strides, padding) -> Val:
@@ -219,8 +244,12 @@ class OpHandlers:
         return "valid" if "valid" in modes else "same"
 
     def _op_MaxPool(self, node, x, a):
+        if "kernel_shape" in a and len(a["kernel_shape"]) == 1:   # 1-D: the 2-D pooling of height 1
+            x, a = self._as_image(node, x, a)
+            out = self._op_MaxPool(node, x, a)
+            return replace(out, shape=(out.shape[0], out.shape[2]))
         if "kernel_shape" not in a or len(a["kernel_shape"]) != 2:
-            raise Unsupported("only 2-D max pooling (kernel_shape of two values) is supported")
+            raise Unsupported("only 1-D and 2-D max pooling (kernel_shape of one or two values) is supported")
         if any(d != 1 for d in a.get("dilations", [1, 1])):
             raise Unsupported(f"dilations {list(a['dilations'])} are not supported")
         k = tuple(int(v) for v in a["kernel_shape"])
@@ -232,6 +261,58 @@ class OpHandlers:
         self._append(MaxPool2D(name, [x.node], pool_size=k, strides=strides, padding=padding,
                                source_layer=node.name))
         return self._window_out(name, c, (h, w), k, strides, padding)
+
+    def _op_AveragePool(self, node, x, a):
+        if "kernel_shape" in a and len(a["kernel_shape"]) == 1:
+            x, a = self._as_image(node, x, a)
+            out = self._op_AveragePool(node, x, a)
+            return replace(out, shape=(out.shape[0], out.shape[2]))
+        if "kernel_shape" not in a or len(a["kernel_shape"]) != 2:
+            raise Unsupported("only 1-D and 2-D average pooling (kernel_shape of one or two values) is supported")
+        k = tuple(int(v) for v in a["kernel_shape"])
+        strides = tuple(int(s) for s in a.get("strides", [1, 1]))
+        x = self._need_chw(self._ready(x), node)
+        c, h, w = x.shape
+        padding = self._padding(a, (h, w), k, strides, bool(a.get("ceil_mode", 0)))
+        if padding != "valid":
+            raise Unsupported("average pooling with padding is not supported (an edge window averages fewer "
+                              "cells); use no padding")
+        return self._average(node, x, k, strides)
+
+    def _average(self, node, x: Val, k: tuple[int, int], strides: tuple[int, int]) -> Val:
+        """Average pooling of whole windows as a convolution (`averaging_kernel`)."""
+        c, h, w = x.shape
+        name = self._name(node)
+        self._append(Conv2D(name, [x.node], kernel=averaging_kernel(k, c), bias=None, source_layer=node.name,
+                            strides=strides, padding="valid", auto_frac=self.p.activation_frac))
+        return self._window_out(name, c, (h, w), k, strides, "valid")
+
+    def _global(self, node, x):
+        """The (C, H, W) input of a global pooling (a (C, L) one as (C, 1, L))."""
+        x = self._ready(x)
+        if len(x.shape) == 2:
+            x = replace(x, shape=(x.shape[0], 1, x.shape[1]), via=node.name)
+        return self._need_chw(x, node)
+
+    @staticmethod
+    def _keep_rank(out: Val, rank: int) -> Val:
+        """ONNX global pooling keeps the spatial axes with size 1."""
+        return replace(out, shape=(out.shape[0],) + (1,) * rank)
+
+    def _op_GlobalAveragePool(self, node, x, a):
+        rank = len(self._ready(x).shape) - 1
+        x = self._global(node, x)
+        c, h, w = x.shape
+        return self._keep_rank(self._average(node, x, (h, w), (h, w)), rank)
+
+    def _op_GlobalMaxPool(self, node, x, a):
+        rank = len(self._ready(x).shape) - 1
+        x = self._global(node, x)
+        c, h, w = x.shape
+        name = self._name(node)
+        self._append(MaxPool2D(name, [x.node], pool_size=(h, w), strides=(h, w), padding="valid",
+                               source_layer=node.name))
+        return self._keep_rank(self._window_out(name, c, (h, w), (h, w), (h, w), "valid"), rank)
 
     def _op_BatchNormalization(self, node, x, a):
         if a.get("training_mode", 0):

@@ -26,6 +26,8 @@ _POSITIONAL = {
     "binary": ("use_01", "alpha", "use_stochastic_rounding"),
     "quantized_po2": ("bits", "max_value", "use_stochastic_rounding", "quadratic_approximation",
                       "log2_rounding"),
+    "quantized_tanh": ("bits", "use_stochastic_rounding", "symmetric", "use_real_tanh"),
+    "quantized_sigmoid": ("bits", "symmetric", "use_real_sigmoid", "use_stochastic_rounding"),
 }
 SUPPORTED = tuple(_POSITIONAL)
 #: Widest quantiser read: the IR's exact arithmetic holds at most 62-bit values.
@@ -231,7 +233,7 @@ def weight_quantizer(spec: QSpec | None, where: str, weights=None,
         return Quantizer(WeightKind.BINARY, scale=_power_of_two_alpha(p.get("alpha"), where, "binary"))
     if spec.name == "quantized_po2":
         return _po2(p, where, role, weights)
-    raise UserError(f"{where}: {spec.name} cannot quantise weights; supported for weights: "
+    raise UserError(f"{where}: {spec.name} cannot quantise weights (an activation quantiser); supported for weights: "
                     "quantized_bits, ternary, binary, quantized_po2")
 
 
@@ -337,5 +339,32 @@ def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
         raise UserError(f"{what}: QKeras rounds negative_slope * x on the positive side's grid and saturates it "
                         "at -negative_slope * 2**integer, a bound no fixed-point type of the activation has; "
                         "supported: negative_slope 0, or 1 with at least 2 bits")
+    if spec.name in ("quantized_tanh", "quantized_sigmoid"):
+        return _hard_quantized(spec, where)
     raise UserError(f"{where}: {spec.name} is not supported as an activation; supported: "
-                    "quantized_bits, quantized_relu")
+                    "quantized_bits, quantized_relu, quantized_tanh, quantized_sigmoid")
+
+
+def _hard_quantized(spec: QSpec, where: str) -> tuple[str, FixedType]:
+    """QKeras's quantized_tanh / quantized_sigmoid with its default (hard) sigmoid:
+    ``round(hard_tanh(x) * 2**(bits-1)) / 2**(bits-1)`` clipped to [-1, 1 - step], and
+    ``round(hard_sigmoid(x) * 2**bits) / 2**bits`` clipped to [0, 1 - step], rounding half
+    to even: the exact piecewise-linear function converted to fixed<bits, 1> (ufixed<bits,
+    0>) with RND_CONV and SAT, whose ranges are those clips.  (A model trained after
+    ``set_internal_sigmoid('smooth')`` is not told apart in the saved file.)"""
+    p = spec.params
+    tanh = spec.name == "quantized_tanh"
+    real = "use_real_tanh" if tanh else "use_real_sigmoid"
+    if p.get(real):
+        raise UserError(f"{where}: {spec.name} argument {real!r} is {_short(p[real])}: QKeras rounds the float "
+                        f"{'tanh' if tanh else 'sigmoid'}, which no exact fixed-point function reproduces; "
+                        f"supported: {real}=0 (the hard {'tanh' if tanh else 'sigmoid'}), or a float "
+                        f"Activation('{'tanh' if tanh else 'sigmoid'}') (a lookup table within the error bound)")
+    if p.get("symmetric"):
+        raise UserError(f"{where}: {spec.name} argument 'symmetric' is {_short(p['symmetric'])}; supported: symmetric=0")
+    bits = _whole(p, "bits", 8, where)
+    if not 2 <= bits <= MAX_BITS:
+        raise UserError(f"{where}: {spec.name} with {bits} bits is not supported; use 2 to {MAX_BITS} bits")
+    if tanh:
+        return "hard_tanh", FixedType(bits, 1, True, Rounding.RND_CONV, Overflow.SAT)
+    return "hard_sigmoid", FixedType(bits, 0, False, Rounding.RND_CONV, Overflow.SAT)

@@ -52,7 +52,7 @@ cancel, instead of being added in absolute value.  The bound is ``|ec| + sum |eg
   quantisation's largest value over the window's box (``|(Wq-W)^T c| + |Wq-W|^T r``),
   then the conversion; MaxPool takes the window's largest error; a Dense layer after
   them starts forms again with one symbol per input element;
-* Reshape: carried through.
+* Reshape: carried through; Gather: each output element is its input element's.
 
 Where a ReLU or tanh input interval straddles the kink (the slope may be 0 or 1 for the
 same input) the bound takes the worst case on either side, so it can stay an order of
@@ -73,7 +73,7 @@ import numpy as np
 
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Reshape, ScaleShift
+from nnfpga.ir.ops import Activation, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape, ScaleShift
 from nnfpga.ir.ops.activation_functions import ErrorRule
 from nnfpga.ir.ops.conv2d import windows
 
@@ -147,6 +147,8 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None) ->
                 return None
         elif isinstance(node, Reshape):
             s = dataclasses.replace(src, shape=tuple(node.info.shape))
+        elif isinstance(node, Gather):
+            s = _gathered(node, src)
         elif isinstance(node, (Conv2D, MaxPool2D)):
             box = src.box() if isinstance(src, _Zono) else src
             s = _conv(node, src_node, box) if isinstance(node, Conv2D) else _maxpool(node, box)
@@ -203,6 +205,13 @@ def _bias_terms(node, n_out: int) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(n_out), np.zeros(n_out)
     b = np.asarray(node.bias, dtype=np.float64).reshape(-1)
     return b, np.abs(b - node.bias_q.value.reshape(-1))
+
+
+def _gathered(node: Gather, src):
+    i = node.index
+    if isinstance(src, _Zono):
+        return _Zono(tuple(node.info.shape), src.zc[i], src.zg[:, i], src.ec[i], src.eg[:, i])
+    return _State(tuple(node.info.shape), src.lo[i], src.hi[i], src.e[i])
 
 
 def _conv(node: Conv2D, src_node, src: _State) -> _State:

@@ -9,6 +9,7 @@ from nnfpga.ir.ops.base import OP_CLASSES, Op, TensorInfo  # noqa: F401
 from nnfpga.ir.ops.batchnorm import BatchNorm  # noqa: F401
 from nnfpga.ir.ops.conv2d import Conv2D  # noqa: F401
 from nnfpga.ir.ops.dense import Dense  # noqa: F401
+from nnfpga.ir.ops.gather import Gather  # noqa: F401
 from nnfpga.ir.ops.input import Input  # noqa: F401
 from nnfpga.ir.ops.maxpool2d import MaxPool2D  # noqa: F401
 from nnfpga.ir.ops.reshape import Reshape  # noqa: F401

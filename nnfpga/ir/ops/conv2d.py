@@ -13,6 +13,16 @@ from nnfpga.ir.ops.weights import weights_from_json, weights_json
 from nnfpga.ir.quant import QuantArray, Quantizer
 
 
+def averaging_kernel(pool: tuple[int, int], channels: int) -> np.ndarray:
+    """The (kh, kw, C, C) kernel of average pooling as a convolution: each channel's
+    window cells summed with weight 1 / (cells), no mixing of channels.  A power-of-two
+    number of cells gives an exact weight (the firmware: wiring and a shift); otherwise
+    the weight is rounded like any float weight and the error bound covers it."""
+    kernel = np.zeros((*pool, channels, channels))
+    kernel[:, :, np.arange(channels), np.arange(channels)] = 1.0 / (pool[0] * pool[1])
+    return kernel
+
+
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
     """(output size, pad before, pad after) of TensorFlow's ``same`` padding."""
     out = -(-size // stride)

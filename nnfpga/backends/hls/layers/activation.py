@@ -27,8 +27,20 @@ from nnfpga.ir.fixed import FixedType, type_for_range
 from nnfpga.ir.tables import LookupTable
 
 
+#: The piecewise-linear functions `_elementwise` writes C++ for.
+ELEMENTWISE = ("linear", "relu", "leaky_relu", "hard_tanh", "hard_sigmoid")
+
+
+def supports(fn) -> bool:
+    """Whether this backend writes C++ for the activation function ``fn`` (an
+    `ActivationFunction`)."""
+    return fn.name in ELEMENTWISE if fn.piecewise_linear else fn.table_lookup or fn.name == "softmax"
+
+
 def emit(ctx: LayerContext) -> LayerCode:
     fn = ctx.node.properties   # a function the IR does not know is refused here
+    if not supports(fn):
+        raise _unsupported(ctx)
     if fn.piecewise_linear:
         return _elementwise(ctx)
     if fn.table_lookup:

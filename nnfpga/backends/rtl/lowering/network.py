@@ -5,7 +5,7 @@ piecewise-linear Activations that follow them folded into their output stage;
 MaxPool2D; ScaleShift (an unfolded BatchNorm); tanh / sigmoid Activations as ROM
 layers; softmax; a piecewise-linear
 Activation that follows no linear layer as a conversion layer; Reshape/Flatten (wiring:
-the bus is the IR layout, NHWC flattened row-major).  Anything else raises
+the bus is the IR layout, NHWC flattened row-major) and Gather (wiring in another order).  Anything else raises
 `RtlUnsupportedError` naming the layer.
 
 Numerics follow the golden emulator exactly; only the representation changes (see
@@ -34,7 +34,8 @@ from nnfpga.backends.rtl.netlist import LayerInfo, Netlist, Reg
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops.activation_functions import names_where
-from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Input, MaxPool2D, Op as IrOp, Reshape, ScaleShift
+from nnfpga.ir.ops import (Activation, BankedDense, Conv2D, Dense, Gather, Input, MaxPool2D, Op as IrOp, Reshape,
+                           ScaleShift)
 
 
 @dataclass
@@ -71,16 +72,27 @@ def _scale_shift(b: Builder, n: ScaleShift, x: LayerInput):
     return lower_scale_shift(b, n, x.values, x.cfg)
 
 
-def _activation_form(n: Activation) -> str | None:
-    """How the RTL builds ``n``: "table", "softmax", "conversion", or None (it cannot)."""
-    fn = n.properties
+def function_form(fn) -> str | None:
+    """How the RTL builds the activation function ``fn`` (an `ActivationFunction`):
+    "table", "softmax", "conversion", or None (it cannot)."""
     if fn.name == "softmax":  # its own construction: max tree, exp table, sum, reciprocal
-        return "softmax" if n.table is not None and n.inv_table is not None else None
+        return "softmax"
     if fn.table_lookup:
-        return "table" if n.table is not None else None
+        return "table"
     if fn.piecewise_linear and fn.name in ELEMENT_RULES:
         return "conversion"
     return None
+
+
+def _activation_form(n: Activation) -> str | None:
+    """How the RTL builds ``n`` (`function_form`), or None when it cannot (also for a
+    table function whose tables are missing)."""
+    form = function_form(n.properties)
+    if form == "softmax" and (n.table is None or n.inv_table is None):
+        return None
+    if form == "table" and n.table is None:
+        return None
+    return form
 
 
 def _foldable(n: IrOp) -> bool:
@@ -96,15 +108,17 @@ def _activation(b: Builder, n: Activation, x: LayerInput):
     return lower_conversion_layer(b, n, x.values, x.type_frac, x.cfg)
 
 
-#: The layer rule of every op type the RTL backend builds (Reshape is wiring).
+#: The layer rule of every op type the RTL backend builds.
 LAYER_RULES: dict[type, LayerRule] = {Dense: _dense, BankedDense: _banked, Conv2D: _conv,
                                       MaxPool2D: _maxpool, Activation: _activation, ScaleShift: _scale_shift}
+#: Op types the RTL builds as wiring: the same signals, in (another) order.
+WIRING = (Reshape, Gather)
 #: Ops whose output stage can take the folded activations that follow them.
 FOLDS_ACTIVATIONS = (Dense, BankedDense, Conv2D)
 
 
 def _why_unsupported(n: IrOp) -> str | None:
-    if isinstance(n, Reshape):
+    if isinstance(n, WIRING):
         return None
     if isinstance(n, Activation):
         if _activation_form(n) is not None:
@@ -113,7 +127,7 @@ def _why_unsupported(n: IrOp) -> str | None:
                 f"{', '.join(names_where(lambda f: f.table_lookup))} and softmax (with their tables)")
     if type(n) in LAYER_RULES:
         return None
-    names = ", ".join(t.__name__ for t in LAYER_RULES) + ", Reshape"
+    names = ", ".join(t.__name__ for t in (*LAYER_RULES, *WIRING))
     return f"{n.op_type} is not supported by the RTL backend (supported: {names})"
 
 
@@ -174,8 +188,10 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
     k = 1
     while k < len(nodes):
         n = nodes[k]
-        if isinstance(n, Reshape):
+        if isinstance(n, WIRING):
             shape = tuple(n.info.shape)
+            if isinstance(n, Gather):   # the same signals in another order
+                values = [values[i] for i in n.index]
             k += 1  # row-major flattening: the bus order does not change
             continue
         folded = []
