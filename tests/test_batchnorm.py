@@ -125,6 +125,21 @@ def test_keras_cnn_batchnorm_after_pool_and_relu(tmp_path):
     _within_bound(graph, emulate(graph, x), m.predict(x, verbose=0), x)
 
 
+def test_keras_batchnorm_on_1d_data():
+    """Conv1D data is the image (1, steps, channels) in the IR: per channel, as in Keras."""
+    import tf_keras as keras
+    L = keras.layers
+    keras.utils.set_random_seed(5)
+    m = keras.Sequential([keras.Input((12, 2)), L.BatchNormalization(name="bn_in"),
+                          L.Conv1D(3, 3, activation="relu", name="conv"), L.BatchNormalization(name="bn_relu"),
+                          L.MaxPooling1D(2, name="pool"), L.Flatten(name="flat"), L.Dense(2, name="fc")])
+    _set_bn([m.get_layer("bn_in"), m.get_layer("bn_relu")], np.random.default_rng(5))
+    graph = build_graph(m)
+    assert _ops(graph).count("ScaleShift") == 2
+    x = np.random.default_rng(6).normal(0, 1, (2000, 12, 2)).astype(np.float32)
+    _within_bound(graph, emulate(graph, x), m.predict(x, verbose=0), x)
+
+
 def test_config_keys_set_the_scale_shift_and_output(tmp_path):
     """weight / bias / output of an unfolded BatchNormalization are its scale, shift and
     output types; keys that need a Dense are refused naming the layer."""
@@ -209,6 +224,28 @@ def test_onnx_batchnorm_anywhere_within_bound(tmp_path):
     assert _ops(graph) == ["Input", "Conv2D", "Activation", "MaxPool2D", "ScaleShift", "Reshape", "Dense",
                            "Activation", "ScaleShift", "ScaleShift", "Dense"]
     x = rng.normal(0, 1, (2000, 2, 8, 10)).astype(np.float32)
+    _within_bound(graph, emulate(graph, x), _ort(model, x), x)
+
+
+def test_onnx_batchnorm_after_1d_conv_and_folded_after_gemm(tmp_path):
+    """On a 1-D convolution's (C, L) output (held as the image (1, L, C)) one parameter per
+    channel, no reshape; right after a Gemm it is folded."""
+    from tests.test_onnx_frontend import G, _ort, _save
+    rng = np.random.default_rng(7)
+    g = G(opset=17)
+
+    def bn(name: str, n: int) -> list[str]:
+        return [g.const(f"{name}_g", rng.uniform(0.5, 1.5, n)), g.const(f"{name}_b", rng.normal(0, .2, n)),
+                g.const(f"{name}_m", rng.normal(0, .3, n)), g.const(f"{name}_v", rng.uniform(0.5, 2, n))]
+    h = g.node("Relu", [g.node("Conv", ["x", g.const("w1", rng.normal(0, .4, (3, 2, 3)))], name="conv")])
+    h = g.node("BatchNormalization", [h, *bn("bn_conv", 3)], name="bn_conv")
+    h = g.node("MaxPool", [h], name="pool", kernel_shape=[2], strides=[2])
+    h = g.node("Gemm", [g.node("Flatten", [h]), g.const("w2", rng.normal(0, .3, (3 * 5, 4)))], name="fc")
+    y = g.node("BatchNormalization", [h, *bn("bn_fc", 4)], name="bn_fc")
+    model = g.model((2, 12), y, (4,), "bn_1d")
+    graph = build_graph(_save(model, tmp_path))
+    assert _ops(graph) == ["Input", "Conv2D", "Activation", "ScaleShift", "MaxPool2D", "Reshape", "Dense"]
+    x = rng.normal(0, 1, (2000, 2, 12)).astype(np.float32)
     _within_bound(graph, emulate(graph, x), _ort(model, x), x)
 
 
