@@ -356,6 +356,21 @@ def test_power_of_two_scale_uses_no_multiplier():
             assert own and not any("*" in ln for ln in own)
 
 
+def test_reuse_search_prices_the_scale_shift_products():
+    """The DSP budget of the reuse search counts a ScaleShift's constant products as the
+    lowering builds them (no reuse factor changes them)."""
+    from nnfpga.backends.rtl.lowering.schedule import CostModel
+    for wide in (False, True):   # 6-bit and 18-bit inputs
+        g = scale_shift_graph([0.8125, -1.375, 0.75, 0.25], [0.0625, -0.5, 1.0, 0.0])
+        if wide:
+            g.input.out_type = FixedType(18, 4, True, Rounding.RND, Overflow.SAT)
+            g.node("bn").kernel_q = QuantArray(np.array([1001, -1375, 750, 256]), 10)
+            g = assign_types(g)
+        built = next(info for info in lower(g).layers if info.name == "bn").dsp
+        assert CostModel("DSP48E2").fixed_dsp(g).get("bn", 0) == built
+        assert built > 0
+
+
 def test_scale_shift_round_trips_through_json(tmp_path):
     g = scale_shift_graph([0.8125, -1.375, 0.0, 0.25], [0.0625, -0.5, 1.0, 0.0])
     g.save(tmp_path / "ir.json")
