@@ -371,6 +371,40 @@ def test_reuse_search_prices_the_scale_shift_products():
         assert built > 0
 
 
+def test_dead_units_are_removed_through_a_scale_shift():
+    """A unit of fc1 that fc2 never reads, and a constant one, go with their ScaleShift
+    channel; bit-exact."""
+    from nnfpga.compiler.config import make_options
+    from nnfpga.compiler.passes.precision import infer_precision
+    from nnfpga.compiler.passes.remove_dead import remove_dead_units
+    from tests.irmodels import random_inputs, random_mlp
+    g = random_mlp([6, 5, 3], seed=2)
+    q = Quantizer(WeightKind.FIXED, FixedType(10, 2, True, Rounding.RND, Overflow.SAT))
+    rng = np.random.default_rng(3)
+    ss = ScaleShift("bn", ["relu1"], kernel=rng.uniform(-2, 2, 5), bias=rng.normal(0, 1, 5), kernel_quantizer=q,
+                    bias_quantizer=q, out_type=FixedType(12, 5, True, Rounding.RND, Overflow.SAT))
+    ss.kernel_q, ss.bias_q = q.apply(ss.kernel), q.apply(ss.bias)
+    g.nodes.insert(g.nodes.index(g.node("relu1")) + 1, ss)
+    fc1, fc2 = g.node("fc1"), g.node("fc2")
+    fc2.inputs = ["bn"]
+    for node, index in ((fc2, (1, slice(None))), (fc1, (slice(None), 3))):   # unit 1 unused, unit 3 constant
+        node.kernel = node.kernel.copy()
+        node.kernel[index] = 0.0
+        raw = node.kernel_q.raw.copy()
+        raw[index] = 0
+        node.kernel_q = QuantArray(raw, node.kernel_q.frac, node.kernel_q.kind)
+    g = assign_types(g)
+    x = random_inputs(g, 3000)
+    before = emulate(g, x)
+    columns, scales, shifts = fc1.kernel.T.copy(), ss.kernel.copy(), ss.bias.copy()
+    g = infer_precision(remove_dead_units(g, make_options({"pruning": {}})))
+    assert np.array_equal(emulate(g, x), before)
+    kept = [next(j for j, c in enumerate(columns) if np.array_equal(c, col)) for col in g.node("fc1").kernel.T]
+    assert 1 not in kept and 3 not in kept and g.node("fc2").n_in == len(kept)
+    assert np.array_equal(g.node("bn").kernel_q.raw, q.apply(scales[kept]).raw)
+    assert np.array_equal(g.node("bn").bias_q.raw, q.apply(shifts[kept]).raw)
+
+
 def test_scale_shift_round_trips_through_json(tmp_path):
     g = scale_shift_graph([0.8125, -1.375, 0.0, 0.25], [0.0625, -0.5, 1.0, 0.0])
     g.save(tmp_path / "ir.json")
