@@ -586,3 +586,30 @@ def test_json_architecture_file_without_weights_is_refused_in_one_line(tmp_path,
     assert "\n" not in err and "Traceback" not in err
     assert "model.json: a Keras .json file holds the architecture only, not the weights; give the weights " \
            "file too (nnfpga compile model.json --weights model_weights.h5" in err
+
+
+def test_json_architecture_finds_its_weights_beside_it(tmp_path, capsys):
+    """``model.json`` with ``model.h5`` (or model_weights.h5, ...) beside it compiles
+    without --weights, with a note; two candidates are refused naming both."""
+    import json
+
+    from nnfpga.compiler.cli import main
+    weights = _mlp_weights()
+    config = _keras20_mlp_config()
+    names = [lc["config"]["name"] for lc in config["config"]]
+    per_layer = {f"dense_{i + 1}": [(f"dense_{i + 1}/kernel:0", w), (f"dense_{i + 1}/bias:0", b)]
+                 for i, (w, b) in enumerate(weights)}
+    (tmp_path / "model.json").write_text(json.dumps(config))
+    _write_weights_h5(tmp_path / "model.weights.h5", names, per_layer)
+    assert main(["compile", str(tmp_path / "model.json"), "-o", str(tmp_path / "fw")]) == 0
+    err = capsys.readouterr().err
+    assert f"note: the weights of {tmp_path / 'model.json'} are read from {tmp_path / 'model.weights.h5'}" in err
+    given = tmp_path / "fw_given"
+    assert main(["compile", str(tmp_path / "model.json"), "--weights", str(tmp_path / "model.weights.h5"),
+                 "-o", str(given)]) == 0
+    assert (tmp_path / "fw" / "ir.json").read_text() == (given / "ir.json").read_text()
+    _write_weights_h5(tmp_path / "model_weights.h5", names, per_layer)
+    capsys.readouterr()
+    assert main(["compile", str(tmp_path / "model.json"), "-o", str(tmp_path / "fw2")]) == 2
+    err = capsys.readouterr().err
+    assert "several weights files beside it (model_weights.h5, model.weights.h5)" in err

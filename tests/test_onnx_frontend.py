@@ -612,3 +612,24 @@ def test_cli_compiles_an_onnx_mlp(tmp_path):
     assert main(["compile", str(path), "-o", str(tmp_path / "fw")]) == 0
     x = np.random.default_rng(1).normal(0, 3, (500, 16)).astype(np.float32)
     _assert_bit_exact(nnfpga.emulate(tmp_path / "fw", x), _qonnx(_brevitas_mlp(np.random.default_rng(0)), x))
+
+
+def test_flatten_axis_zero_with_a_batch_of_one(tmp_path):
+    """keras2onnx's Flatten(axis=0): read as the features of one sample when the model's
+    batch is fixed at 1; refused when the batch is free (it would mix samples)."""
+    import onnxruntime as ort
+    rng = np.random.default_rng(19)
+    g = G()
+    y = g.node("Gemm", [g.node("Flatten", ["x"], axis=0), g.const("w", rng.normal(0, .3, (12, 3)))])
+    model = g.model((3, 4), y, (3,))
+    with pytest.raises(UserError, match="Flatten with axis=0 .* mixes the batch axis"):
+        build_graph(_save(model, tmp_path))
+    for vi in (model.graph.input[0], model.graph.output[0]):
+        vi.type.tensor_type.shape.dim[0].dim_value = 1
+    path = tmp_path / "batch1.onnx"
+    onnx.save(model, path)
+    graph = build_graph(path)
+    x = rng.normal(0, 1, (200, 3, 4)).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    reference = np.concatenate([session.run(None, {"x": x[i:i + 1]})[0] for i in range(len(x))])
+    _float_check(graph, reference, x)

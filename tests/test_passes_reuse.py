@@ -118,6 +118,30 @@ def test_cost_model_bounds_the_report_estimate_and_gives_the_rtl_latency():
     assert equal >= 0.75 * cases, (equal, cases)
 
 
+@pytest.mark.parametrize("clock,family", [(120.0, "xcup"), (450.0, "xcup"), (300.0, "xc7")])
+def test_cost_model_latency_follows_the_clock(clock, family):
+    """At another clock and part family the reuse search's extra latency is still the
+    RTL's, cycle for cycle (one RtlConfig for both), and the fully parallel layer's
+    latency is the schedule's (`LayerProfile.pipeline`) plus its folded conversions."""
+    from nnfpga.backends.rtl import RtlConfig, lower
+    from nnfpga.backends.rtl.lowering.schedule import layer_profile
+    cfg = RtlConfig(clock_mhz=clock, family=family)
+    model = CostModel(rtl=cfg)
+    for name, make in _cost_model_cases():
+        base = None
+        for r in (1, 3):
+            g = make(r)
+            nl = lower(g, cfg)
+            latency = {layer.name: layer.latency for layer in nl.layers}
+            base = base or latency
+            for n in g.nodes:
+                if n.op_type in ("Dense", "Conv2D"):
+                    assert model.latency(n, n.reuse_factor, _x(g, n)) == latency[n.name] - base[n.name], \
+                        (name, r, n.name)
+                    pipe = layer_profile(n, _x(g, n)).pipeline(n.reuse_factor, cfg)
+                    assert latency[n.name] >= pipe.latency, (name, r, n.name)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_max_dsp_choice_has_the_least_latency(seed):
     base = random_mlp([5, 4, 3, 2], seed=seed, weight_bits=7, sparsity=0.0)

@@ -287,7 +287,7 @@ def test_description_leaky_relu():
     # register before and M after those folded into a Dense; none for a power-of-two slope
     g = leaky_mlp([10, 12, 8, 4], seed=4)
     for mr in (1, 2, 3):
-        lat = {i.name: i.latency for i in lower(g, RtlConfig(multiplier_registers=mr)).layers}
+        lat = {i.name: i.latency for i in lower(g, RtlConfig(levels_per_register=1, multiplier_registers=mr)).layers}
         assert lat["leaky_in"] == 1 + mr
         assert lat["fc1"] == mr + 4 + 1 + (1 + mr) and lat["fc3"] == mr + 3 + 1, (mr, lat)
     g = leaky_corner_graph()

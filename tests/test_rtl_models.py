@@ -8,7 +8,8 @@ Conv2D layer with N scheduled multiplications (non-zero weights whose magnitude 
 a power of two, on non-constant inputs) has exactly ceil(N / R) multiplier units
 (`Mul`) and no constant multiplier; it accepts a sample every R cycles (at any cycle at
 least R after the previous one) and its latency is R + M + 1 + ceil(depth /
-levels_per_register) + 1 (M: registers after a multiplier, default 2), with depth the adder-tree depth over the per-output leaves
+levels_per_register) + 1 (M: registers after a multiplier; both fixed in these tests, by default the clock places them:
+`schedule.linear_pipeline`), with depth the adder-tree depth over the per-output leaves
 (one per unit that contributes to the output, one per multiplier-free term).  A layer
 without multiplications is built fully parallel (II 1) whatever its reuse factor.
 """

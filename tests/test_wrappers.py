@@ -122,8 +122,12 @@ def test_write_wrappers_files_and_summary(tmp_path):
     assert set(s) == {"core", "core_latency_cycles", "core_ii_cycles", "axi_stream"}
     s = write_wrappers(tmp_path, info, bx_clock_mhz=320)
     assert s == read_wrappers(tmp_path) == json.loads((tmp_path / "wrappers.json").read_text())
-    assert s["core"] == info["top"] and s["axi_stream"]["fifo_depth"] == 16
-    assert s["bunch_crossing"]["latency_cycles"] == 48 and s["bunch_crossing"]["latency_bx"] == 6
+    # the core's latency L comes from the clock-driven schedule: FIFO depth and the
+    # crossing-aligned latency (8 words per crossing at 320 MHz) follow from it
+    L, ii = info["latency_cycles"], info["ii_cycles"]
+    assert s["core"] == info["top"] and s["axi_stream"]["fifo_depth"] == fifo_depth_rule(L, ii) >= 2
+    bx = -(-(8 + L + 1) // 8)
+    assert s["bunch_crossing"]["latency_cycles"] == 8 * bx and s["bunch_crossing"]["latency_bx"] == bx
     for key in ("axi_stream", "bunch_crossing"):
         for lang, path in s[key]["files"].items():
             text = (tmp_path / path).read_text()

@@ -365,6 +365,7 @@ class CompileOptions:
     event_rate_hz: float | None = None
     trim: bool = False
     dsp_type: str = "DSP48E2"                  # the part's DSP primitive (the reuse search's costs)
+    rtl: object = None                         # the RtlConfig the lowering will use (clock, pipeline)
     max_multiplications: int | None = None     # the size guard's limit (None: its default)
     # Filled by apply_config for the later passes (node name -> value).
     auto_modes: dict = field(default_factory=dict)        # node -> (Rounding, Overflow, Setting|None)

@@ -56,7 +56,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
                   options: CompileOptions | None = None, name: str | None = None,
                   library: str | None = None, axi_stream: bool = False,
                   bunch_crossing: bool = False, html: bool = False,
-                  max_multiplications: int | None = None, data=None) -> CompileResult:
+                  max_multiplications: int | None = None, data=None, pipeline: str = "auto") -> CompileResult:
     """``config`` (a YAML path or dict), ``calibration``/``labels`` (arrays), ``max_dsp``,
     ``ii``, ``event_rate``, ``trim`` and ``reuse`` (the global reuse factor) drive the optimisation passes (`config.make_options`).
     ``name``: the core's name (top entity/module and the prefix of its other design units;
@@ -67,7 +67,9 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     left to ``nnfpga report``, which writes it).  ``max_multiplications``: the size guard's
     limit (`nnfpga.compiler.size_guard`; default its DEFAULT_MAX_MULTIPLICATIONS).
     ``data``: a `nnfpga.compiler.data_accuracy.DataSet`: the golden model and the source
-    framework run on its samples and the report gets their comparison (``data_accuracy``)."""
+    framework run on its samples and the report gets their comparison (``data_accuracy``).
+    ``pipeline``: where the RTL's pipeline registers go: ``auto`` (from ``clock`` and the
+    part family's delays) or ``levels=N[,mult=M]`` (fixed; `RtlConfig`)."""
     start = time.perf_counter()
     part = find_part(target)
     clock_mhz = parse_clock_mhz(clock)
@@ -78,7 +80,11 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     check_paths(outdir, _input_files(model, config), Path(dump_ir) if dump_ir else None)
     options = options or make_options(config, precision, calibration, labels, max_dsp, ii, event_rate,
                                       clock_mhz, trim, reuse)
-    options = dataclasses.replace(options, dsp_type=part.dsp_type)
+    from nnfpga.backends.rtl.lowering.builder import RtlConfig, pipeline_settings
+    from nnfpga.backends.rtl.timing import part_family
+    # one RTL configuration for the reuse search's prices and the lowering
+    rtl_config = RtlConfig(clock_mhz=clock_mhz, family=part_family(part), **pipeline_settings(pipeline))
+    options = dataclasses.replace(options, dsp_type=part.dsp_type, rtl=rtl_config)
     if max_multiplications is not None:
         options = dataclasses.replace(options, max_multiplications=max_multiplications)
     graph = build_graph(model, precision, dump_dir, options=options)
@@ -91,7 +97,7 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     with cleanup_on_sigterm():
         work = _os_error_is_users(outdir, lambda: make_work_folder(destination))
         try:
-            report = _write_tree(graph, work.tree, part, clock_mhz, model, name, library, axi_stream,
+            report = _write_tree(graph, work.tree, part, clock_mhz, rtl_config, model, name, library, axi_stream,
                                  bunch_crossing, html, {"accuracy": bound, "data_accuracy": on_data})
             write_manifest(work.tree)
             seconds = time.perf_counter() - start
@@ -103,9 +109,10 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     return CompileResult(outdir, graph, report, seconds, report["adjustments"])
 
 
-def _write_tree(graph: Graph, tmp: Path, part, clock_mhz: float, model, name: str | None, library: str | None,
-                axi_stream: bool, bunch_crossing: bool, html: bool, figures: dict) -> dict:
-    """Write the firmware tree of ``graph`` into ``tmp``; returns the report.  ``figures``:
+def _write_tree(graph: Graph, tmp: Path, part, clock_mhz: float, rtl_config, model, name: str | None,
+                library: str | None, axi_stream: bool, bunch_crossing: bool, html: bool, figures: dict) -> dict:
+    """Write the firmware tree of ``graph`` into ``tmp``; returns the report.  ``rtl_config``:
+    the `RtlConfig` of the lowering (clock, part family, pipeline).  ``figures``:
     the accuracy sections (``accuracy``; ``data_accuracy`` when not None)."""
     from nnfpga.backends.hls import write_hls
     from nnfpga.backends.integration import write_integration
@@ -119,7 +126,7 @@ def _write_tree(graph: Graph, tmp: Path, part, clock_mhz: float, model, name: st
     try:
         graph.save(tmp / MARKER)
         try:
-            netlist = lower(graph, name=top_name(graph.name) if name is None else name, check=False,
+            netlist = lower(graph, rtl_config, name=top_name(graph.name) if name is None else name, check=False,
                             dsp_type=part.dsp_type)
             library = resolve_library(netlist, library)
             # the Verilog printer and the estimator run beside the VHDL printer, HLS and

@@ -36,13 +36,16 @@ __all__ = ["BUNCH_CROSSING_MHZ", "build_report", "estimate_for", "fit_and_rate_w
            "write_report_files"]
 
 
-def _netlist(graph: Graph, rtl: dict):
+def _netlist(graph: Graph, rtl: dict, part: Part | None = None, clock_mhz: float | None = None):
     """The RTL description the firmware was printed from (lowered again from the graph
-    with the configuration recorded in rtl.json)."""
+    with the configuration recorded in rtl.json; a tree written before the clock drove
+    the pipeline records no clock or family: the report's)."""
     from nnfpga.backends.rtl import RtlConfig, lower
+    from nnfpga.backends.rtl.timing import part_family
+    given = ({"clock_mhz": float(clock_mhz)} if clock_mhz else {}) | ({"family": part_family(part)} if part else {})
     try:
-        config = RtlConfig(**rtl.get("config", {}))
-    except TypeError:
+        config = RtlConfig(**(given | rtl.get("config", {})))
+    except (TypeError, ValueError):
         config = None
     return lower(graph, config)
 
@@ -52,8 +55,8 @@ def estimate_on_part(nl, part: Part):
     return estimate_netlist(nl, part.dsp_type, part.uram > 0)
 
 
-def estimate_for(graph: Graph, rtl: dict, part: Part, netlist=None):
-    nl = netlist if netlist is not None else _netlist(graph, rtl)
+def estimate_for(graph: Graph, rtl: dict, part: Part, netlist=None, clock_mhz: float | None = None):
+    nl = netlist if netlist is not None else _netlist(graph, rtl, part, clock_mhz)
     return nl, estimate_on_part(nl, part)
 
 
@@ -83,7 +86,7 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
     period_ns = 1000.0 / clock_mhz
     family = synth_family(part)  # None (Versal): the timing model uses its default scale
     if estimate is None:
-        nl, est = estimate_for(graph, rtl, part, netlist)
+        nl, est = estimate_for(graph, rtl, part, netlist, clock_mhz)
     else:
         nl, est = netlist, estimate
     infos = {info.name: info for info in nl.layers}
@@ -109,6 +112,8 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
                         "logic_levels": cost.levels,
                         "fmax_mhz": T.fmax_mhz(cost.path_ns, family)} if cost and cost.operations else None),
         }
+        if own and info is not None and info.path_ns is not None:
+            entry["schedule"] = info.schedule()
         if not own:
             entry["implemented_in"] = lname
         layers.append(entry)
@@ -146,7 +151,7 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
         "timing": {"clock_mhz": clock_mhz, "period_ns": round(period_ns, 4),
                    "estimate": T.timing_summary(est.total.path_ns, est.total.levels, est.total.path_carry4,
                                                 family, clock_mhz),
-                   "synthesis": None},
+                   "synthesis": None, "schedule": _schedule(nl)},
         "io": {"input_shape": list(graph.input.info.shape), "input_type": graph.input.info.type.spec(),
                "output_shape": list(graph.output.info.shape), "output_type": graph.output.info.type.spec()},
         "layers": layers,
@@ -156,6 +161,17 @@ def build_report(graph: Graph, rtl: dict, hls: dict, part: Part, clock_mhz: floa
     }
     report["warnings"] = fit_and_rate_warnings(report)
     return report
+
+
+def _schedule(nl) -> dict:
+    """The design's pipeline schedule: the rule and what it was built for (rtl.json's
+    configuration) and its longest planned path over the linear layers."""
+    from nnfpga.backends.rtl import RtlConfig
+    cfg = RtlConfig(**(nl.config or {}))
+    paths = [info.path_ns for info in nl.layers if info.path_ns is not None]
+    worst = max(paths) if paths else None
+    return {"pipeline": cfg.pipeline, "clock_mhz": cfg.clock_mhz, "family": cfg.family,
+            "critical_path_ns": worst, "fmax_mhz": round(1000.0 / worst, 1) if worst else None}
 
 
 def _utilisation(used: dict, available: dict) -> dict:

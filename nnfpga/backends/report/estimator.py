@@ -46,7 +46,8 @@ Model, per operation (W = the driven signal's width):
 
 Latency and II come from the RTL description itself (`LayerInfo.latency`,
 ``Netlist.latency``); the analytic timing charges each operation with the delays of
-`timing` and follows the longest register-to-register path.
+`timing` and follows the longest register-to-register path (a DSP product followed by
+two registers is charged as one with its M and P registers).
 """
 
 from __future__ import annotations
@@ -239,7 +240,11 @@ def _in_dsp(op, c: Cost, start: Arrival, p: _Pricing) -> Arrival | None:
         return None
     c.dsp += n
     c.dsp_products += 1
-    return _after(start, T.T_DSP, 0, 0)
+    d = p.design
+    # read by registers that are themselves read by registers only: the DSP's M and P
+    users = d.consumers.get(d.canon[id(op.out)], []) if d.only_regs(op) else []
+    pipelined = bool(users) and all(d.only_regs(u) for u in users)
+    return _after(start, T.T_DSP_MREG if pipelined else T.T_DSP, 0, 0)
 
 
 def _mul_const(op, c: Cost, w: int, start: Arrival, p: _Pricing) -> Arrival:

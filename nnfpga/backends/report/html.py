@@ -9,7 +9,7 @@ import base64
 import io
 
 from nnfpga.backends.escape import html_text, matplotlib_text
-from nnfpga.backends.report.markdown import (KEYS, _fmt, data_accuracy_note, data_accuracy_rows,
+from nnfpga.backends.report.markdown import (KEYS, _fmt, data_accuracy_note, data_accuracy_rows, schedule_text,
                                              verification_rows)
 
 #: Plot colours (matplotlib's tab10): estimate, synthesis, third series.
@@ -204,6 +204,8 @@ def report_html(r: dict) -> str:
         trows.append(["Yosys netlist", s["logic_levels"], s["critical_path_ns"], s["fmax_mhz"], s["meets_clock"]])
     parts.append(_table(["", "LUT levels", "critical path (ns)", "Fmax (MHz)", "meets clock"], trows))
     parts.append(f"<p class='note'>{html_text(tim['estimate']['model'])}</p>")
+    if tim.get("schedule"):
+        parts.append(f"<p class='note'>Pipeline: {html_text(schedule_text(tim['schedule']))}.</p>")
     parts += _data_accuracy_html(r.get("data_accuracy"))
     parts += _verification_html(r.get("verification"))
     parts.append("<h2>Layers</h2>")

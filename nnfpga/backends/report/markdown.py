@@ -65,6 +65,8 @@ def report_markdown(r: dict) -> str:
     lines += _table(["", "LUT levels", "CARRY4 on path", "critical path (ns)", "Fmax (MHz)",
                      f"meets {r['clock_mhz']:g} MHz"], trows)
     lines.append(f"Model: {tim['estimate']['model']}.")
+    if tim.get("schedule"):
+        lines.append(f"Pipeline: {schedule_text(tim['schedule'])}.")
     lines.append("")
     if syn:
         for src in ("verilog", "vhdl"):
@@ -86,6 +88,16 @@ def report_markdown(r: dict) -> str:
     lines += _table(["layer", "op", "shape", "type", "latency", "reuse", "mult.", "DSP", "LUT", "FF", "BRAM36",
                      "Fmax est.", "built in"], rows)
     return "\n".join(lines)
+
+
+def schedule_text(s: dict) -> str:
+    """One sentence on the pipeline schedule (``timing.schedule``)."""
+    text = (f"{s['pipeline']}, registers placed for {s['clock_mhz']:g} MHz ({s['family']} delays)"
+            if s.get("clock_mhz") else str(s.get("pipeline")))
+    if s.get("critical_path_ns") is not None:
+        text += (f"; longest planned path {s['critical_path_ns']:g} ns (Fmax {s['fmax_mhz']:g} MHz; "
+                 "products and adder trees, the output stages are in the estimate above)")
+    return text
 
 
 def _element(e: dict) -> str:  # as nnfpga.compiler.data_accuracy.element_name (below this layer)

@@ -6,8 +6,9 @@ share of routing; the clock period must cover the path plus the flip-flop overhe
 
     Fmax = 1000 / (T_FF + path delay)   [MHz]
 
-Figures for UltraScale+ speed grade -2 (rough, rounded from the vendor's data-sheet
-orders of magnitude and typical post-route nets; they are *not* a timing sign-off):
+The figures are those of `nnfpga.backends.rtl.timing` (the one delay model, which the
+RTL schedule also places its pipeline registers with; it names the data sheets and says
+which figures are estimates), UltraScale+ speed grade -2; rough, *not* a timing sign-off:
 
 =============================  =======  ================================================
 ``T_FF``                       0.15 ns  clock-to-out plus set-up of a flip-flop
@@ -15,8 +16,10 @@ orders of magnitude and typical post-route nets; they are *not* a timing sign-of
 ``T_CARRY_IO``                 0.25 ns  entering and leaving a carry chain (S/DI → O/CO)
 ``T_CARRY4``                   0.03 ns  each 4 bits of carry propagation (CARRY8 ≈ 0.06 ns)
 ``T_MUXF``                     0.10 ns  a MUXF7/F8/F9 wide-function multiplexer
-``T_DSP``                      2.40 ns  DSP48E2 multiplier without internal registers,
-                                        A/B in to P out, plus routing
+``T_DSP``                      2.44 ns  DSP48E2 multiplier with its P register only (DS923:
+                                        route in + A/B -> P without MREG); a product
+                                        followed by two registers is charged the route in
+                                        and one fully registered stage (M), 1.89 ns
 ``T_DSP_CLK``                  0.60 ns  clock-to-out of a DSP with output/pipeline registers
 ``T_BRAM_CLK``                 1.20 ns  block-RAM clock-to-out (no output register) + routing
 =============================  =======  ================================================
@@ -28,19 +31,24 @@ UltraScale (``xcu``) parts are charged 1.15× these delays, 7-series (``xc7``) 1
 
 from __future__ import annotations
 
-T_FF = 0.15
-T_LUT = 0.50
-T_CARRY_IO = 0.25
-T_CARRY4 = 0.03
-T_MUXF = 0.10
-T_DSP = 2.40
-T_DSP_CLK = 0.60
-T_BRAM_CLK = 1.20
+from nnfpga.backends.rtl.timing import DEFAULT_FAMILY, DELAYS
 
-FAMILY_SCALE = {"xcup": 1.0, "xcu": 1.15, "xc7": 1.5}
+_BASE = DELAYS[DEFAULT_FAMILY]
+T_FF = _BASE.ff
+T_LUT = _BASE.lut
+T_CARRY_IO = _BASE.carry_io
+T_CARRY4 = round(_BASE.carry_cell * 4 / _BASE.carry_bits, 4)
+T_MUXF = _BASE.muxf
+T_DSP = round(_BASE.multiplier_stages(1), 3)
+T_DSP_MREG = round(_BASE.multiplier_stages(2), 3)
+T_DSP_CLK = _BASE.dsp_clk
+T_BRAM_CLK = _BASE.bram_clk
 
-MODEL_TEXT = ("Fmax = 1000 / (0.15 ns + path); path = 0.50 ns per LUT level (incl. routing) "
-              "+ 0.25 ns per carry-chain entry + 0.03 ns per CARRY4 + 2.4 ns per unregistered DSP48E2 "
+FAMILY_SCALE = {name: d.scale for name, d in DELAYS.items()}
+
+MODEL_TEXT = (f"Fmax = 1000 / ({T_FF:g} ns + path); path = {T_LUT:g} ns per LUT level (incl. routing) "
+              f"+ {T_CARRY_IO:g} ns per carry-chain entry + {T_CARRY4:g} ns per CARRY4 + {T_DSP:g} ns per DSP48E2 "
+              f"product with its P register only ({T_DSP_MREG:g} ns with M and P) "
               "(UltraScale+ -2; x1.15 UltraScale, x1.5 7-series)")
 
 

@@ -530,13 +530,30 @@ class LayerInfo:
     reuse_factor: int = 1
     #: DSP slices of its multipliers, for the part's DSP type (`nnfpga.backends.rtl.dsp`)
     dsp: int = 0
+    #: a linear layer's schedule (`lowering.schedule.linear_pipeline`): the longest path
+    #: it planned (ns, overhead included), the Fmax that allows, the clock it was built
+    #: for, the adder-tree levels followed by a register, the registers after a multiplier
+    path_ns: float | None = None
+    fmax_mhz: float | None = None
+    clock_mhz: float | None = None
+    tree_registers: list[int] | None = None
+    multiplier_registers: int = 0
 
     def summary(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "nodes": list(self.nodes),
-                "latency_cycles": self.latency, "ii_cycles": self.ii,
-                "reuse_factor": self.reuse_factor, "multipliers": self.multipliers, "dsp": self.dsp,
-                "adders": self.adders, "register_bits": self.register_bits,
-                "description": self.description}
+        out = {"name": self.name, "kind": self.kind, "nodes": list(self.nodes),
+               "latency_cycles": self.latency, "ii_cycles": self.ii,
+               "reuse_factor": self.reuse_factor, "multipliers": self.multipliers, "dsp": self.dsp,
+               "adders": self.adders, "register_bits": self.register_bits,
+               "description": self.description}
+        if self.path_ns is not None:
+            out["schedule"] = self.schedule()
+        return out
+
+    def schedule(self) -> dict:
+        """What the schedule built this layer for (a linear layer; see the fields)."""
+        return {"clock_mhz": self.clock_mhz, "critical_path_ns": self.path_ns, "fmax_mhz": self.fmax_mhz,
+                "tree_registers": list(self.tree_registers or []),
+                "multiplier_registers": self.multiplier_registers}
 
 
 @dataclass

@@ -22,6 +22,10 @@ def add_parser(sub) -> None:
     c.add_argument("--target", default="xcvu9p", type=part, help="FPGA part, short (xcvu9p) or full (xcvu9p-flga2104-2L-e)")
     c.add_argument("--clock", default="240MHz", type=clock,
                    help="clock frequency, e.g. 240MHz, 0.24GHz or 4.1667ns (a bare number is MHz)")
+    c.add_argument("--pipeline", default="auto",
+                   help="where the RTL's pipeline registers go: auto (default: from the clock and the part's "
+                        "delays, so a lower clock gives fewer cycles), levels=N (a register every N adder-tree "
+                        "levels, 2 after each multiplier) or levels=N,mult=M")
     c.add_argument("-o", "--output", required=True, help="output directory")
     c.add_argument("--dump-ir", help="write the IR after each pass into this directory")
     c.add_argument("--reuse", type=count, help="reuse factor of every layer (multiplications per DSP; "
@@ -63,16 +67,19 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(), trusting_model_code(args.trust_model_code):
         warnings.simplefilter("ignore", AdjustmentWarning)   # printed below, once each
         model = args.model[0] if len(args.model) == 1 else args.model
-        if args.weights is not None:
-            from nnfpga.compiler.frontends.keras import with_weights
-            if len(args.model) != 1:
-                raise UserError("--weights goes with one Keras .json architecture file, not with several models")
+        if args.weights is not None and len(args.model) != 1:
+            raise UserError("--weights goes with one Keras .json architecture file, not with several models")
+        if len(args.model) == 1:
+            from nnfpga.compiler.frontends.keras import KerasJson, with_weights
             model = with_weights(model, args.weights)
+            if args.weights is None and isinstance(model, KerasJson):
+                print(f"note: the weights of {model.architecture} are read from {model.weights} (the file beside it "
+                      "with the same name; --weights FILE chooses another)", file=sys.stderr)
         result = compile_model(model, args.target, args.clock, args.output, dump_ir=args.dump_ir,
                                reuse=args.reuse, name=args.name, library=args.library,
                                axi_stream=args.axi_stream, bunch_crossing=args.bunch_crossing, html=args.html,
                                max_multiplications=args.max_multiplications, data=data,
-                               **optimisation_kwargs(args))
+                               pipeline=args.pipeline, **optimisation_kwargs(args))
     for entry in result.adjustments:
         print(f"nnfpga compile: warning: {adjustment_message(entry)}", file=sys.stderr)
     print_summary(result.report, Path(args.output), compact=True)

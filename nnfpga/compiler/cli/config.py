@@ -19,7 +19,9 @@ def add_parser(sub) -> None:
     g.add_argument("--weights", metavar="FILE",
                    help="weights (.h5, from model.save_weights) of a Keras .json architecture file given as MODEL")
     g.add_argument("-o", "--output", help="the file to write (default: print it); never overwritten")
-    g.add_argument("--clock", default="240MHz", type=clock, help="clock frequency (for --event-rate; a bare number is MHz)")
+    g.add_argument("--clock", default="240MHz", type=clock,
+                   help="clock frequency (for --event-rate, and the pipeline registers the reuse search prices; "
+                        "a bare number is MHz)")
     g.add_argument("--trust-model-code", action="store_true",
                    help="allow running the code inside a TorchScript .pt/.pth model file (refused otherwise)")
     add_optimisation_args(g)

@@ -70,6 +70,11 @@ QKERAS_ONLY = {"hard_sigmoid": "Keras's hard_sigmoid is another function (0.2*x 
                                "relu6(x + 3)/6 in Keras 3, clipped to [0, 1]); the hard sigmoid supported is "
                                "QKeras's clip(0.5*x + 0.5, 0, 1): QActivation('hard_sigmoid'), a QDense/QConv2D "
                                "activation 'hard_sigmoid', or ONNX HardSigmoid(alpha=0.5, beta=0.5)"}
+#: The graph annotation naming what the source model defines exactly (QKeras): the input
+#: and activation quantisers (``{"out_type": ...}``) and the quantised layers
+#: (``{"kernel_quantizer": ..., "bias_quantizer": ...}``); the error bound against the
+#: framework (`nnfpga.compiler.passes.error_bound.framework_bound`) reads it.
+FRAMEWORK_EXACT = "framework_exact"
 #: The slope of ``activation="leaky_relu"`` (Keras 3 and tf.nn.leaky_relu default).
 LEAKY_ACTIVATION_SLOPE = 0.2
 
@@ -105,10 +110,30 @@ class KerasJson:
         return f"{self.architecture} (weights {self.weights})"
 
 
+#: The weights files looked for beside ``NAME.json`` when none is given (in this order).
+PAIRED_WEIGHTS = ("{stem}.h5", "{stem}.hdf5", "{stem}_weights.h5", "{stem}.weights.h5")
+
+
+def paired_weights(architecture: str | Path) -> Path | None:
+    """The weights file beside a ``.json`` architecture file with the same name
+    (`PAIRED_WEIGHTS`), None when there is none; two of them are a user error (which?)."""
+    path = Path(architecture)
+    found = [path.with_name(p.format(stem=path.stem)) for p in PAIRED_WEIGHTS]
+    found = [f for f in found if f.is_file()]
+    if len(found) > 1:
+        raise UserError(f"{path}: several weights files beside it ({', '.join(f.name for f in found)}); say "
+                        "which with --weights (in Python weights=...)")
+    return found[0] if found else None
+
+
 def with_weights(model, weights):
-    """``model`` with its weights file: a `KerasJson` for a ``.json`` architecture file;
-    ``model`` itself when ``weights`` is None.  Anything else is a user error."""
+    """``model`` with its weights file: a `KerasJson` for a ``.json`` architecture file
+    (with ``weights``, or else the file beside it with the same name, `paired_weights`);
+    ``model`` itself otherwise.  Weights for anything but a ``.json`` are a user error."""
     if weights is None:
+        if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".json":
+            found = paired_weights(model)
+            return KerasJson(model, found) if found is not None else model
         return model
     if not (isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".json"):
         raise UserError(f"weights {weights} given for {model}: a weights file goes with a Keras .json "
@@ -130,7 +155,8 @@ def read_keras(source) -> KerasModel:
         if path.suffix == ".json":
             raise UserError(f"{path}: a Keras .json file holds the architecture only, not the weights; give "
                             "the weights file too (nnfpga compile model.json --weights model_weights.h5; "
-                            "in Python weights='model_weights.h5')")
+                            "in Python weights='model_weights.h5'), or put it beside the .json as "
+                            f"{' or '.join(p.format(stem=path.stem) for p in PAIRED_WEIGHTS)}")
         raise UserError(f"{path}: unknown model format {path.suffix!r}; supported: .h5/.hdf5 and .keras "
                         "(Keras), .onnx (ONNX), .pt/.pth (PyTorch), and .json with --weights (a Keras "
                         "architecture file and its weights file)")
@@ -468,6 +494,8 @@ def keras_to_ir(source, precision: Precision | None = None) -> Graph:
         builder.add(lc, shape)
     builder.as_keras_shape(shapes[-1])
     graph = Graph(_safe_name(km.name), builder.nodes, [builder.nodes[-1].name])
+    if builder.framework_exact:
+        graph.annotations[FRAMEWORK_EXACT] = builder.framework_exact
     return graph
 
 
@@ -486,6 +514,8 @@ class _Builder:
         self.lifted = False
         self.in_shape: tuple[int, ...] = ()
         self.image_layer = ""   # the last 1-D layer: the image form is its
+        #: what the source model itself defines exactly (`FRAMEWORK_EXACT`)
+        self.framework_exact: dict[str, dict] = {}
 
     @property
     def last(self) -> str:
@@ -561,10 +591,19 @@ class _Builder:
         w = self._weights(name, where)
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
         kq, bq = self._weight_quantizers(cfg, w[0], bias, where)
+        self._mark_weights(name, kq, bq, bias)
         self._append(Dense(name, [self.last], kernel=w[0].astype(np.float64), bias=bias,
                            kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                            auto_frac=None if kq else self.p.activation_frac))
         self._activation_after(name, cfg.get("activation"), where, quantized=kq is not None, qkeras=qkeras)
+
+    def _mark_weights(self, name: str, kq, bq, bias) -> None:
+        """A layer whose weights the source model quantises (QKeras): the framework computes
+        with those quantised weights (and its float bias when it has no bias quantiser)."""
+        if kq is not None:
+            self.framework_exact[name] = {"kernel_quantizer": kq.to_json(),
+                                          "bias_quantizer": bq.to_json() if bq is not None else None,
+                                          "float_bias": bias is not None and bq is None}
 
     def _qdense(self, name: str, cfg: dict, where: str) -> None:
         self._dense(name, cfg, where, qkeras=True)
@@ -585,6 +624,7 @@ class _Builder:
         strides = (1, _single(cfg.get("strides", 1))) if one_d else _pair(cfg.get("strides", 1))
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
         kq, bq = self._weight_quantizers(cfg, kernel, bias, where)
+        self._mark_weights(name, kq, bq, bias)
         self._append(Conv2D(name, [self.last], kernel=kernel.astype(np.float64), bias=bias,
                             kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                             strides=tuple(strides), padding=padding,
@@ -746,6 +786,7 @@ class _Builder:
             # rounded once, exactly as QKeras rounds them (no double rounding).
             self.nodes[0].out_type = out_type
             self.quantized_input = True
+            self.framework_exact[self.nodes[0].name] = {"out_type": out_type.to_json()}
             return
         self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=name))
 
@@ -764,6 +805,7 @@ class _Builder:
                     (isinstance(prev, Activation) and prev.properties.piecewise_linear)):
                 break   # the linear layer (or whatever computes the value): exact from here up
         self._append(node)
+        self.framework_exact[node.name] = {"out_type": node.out_type.to_json()}
 
     # -- activations ------------------------------------------------------------
     def _activation_after(self, layer: str, act, where: str, quantized: bool, own_layer: bool = False,

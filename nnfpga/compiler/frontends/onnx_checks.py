@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from nnfpga.compiler.frontends.model_file import check_model_file
-from nnfpga.compiler.frontends.onnx_quant import QONNX_DOMAINS
+from nnfpga.compiler.frontends.onnx_quant import CHANNELS_LAST_DOMAIN, QONNX_DOMAINS
 from nnfpga.core.errors import UserError
 
 #: Largest ONNX file read (bytes): trigger networks are kilobytes to a few megabytes; a
@@ -30,7 +30,7 @@ from nnfpga.core.errors import UserError
 MAX_ONNX_BYTES = 64 * 1024 * 1024
 
 #: Node domains the frontend knows ("" is the standard ai.onnx domain).
-KNOWN_DOMAINS = ("", "ai.onnx", *QONNX_DOMAINS)
+KNOWN_DOMAINS = ("", "ai.onnx", *QONNX_DOMAINS, CHANNELS_LAST_DOMAIN)
 
 #: Initializer element types with a numeric meaning (TensorProto codes): float16/32/64,
 #: bfloat16 and the integer types.
@@ -251,7 +251,8 @@ def check_node(node, where: str) -> None:
     if node.domain not in KNOWN_DOMAINS:
         raise UserError(f"{where}: {describe(node)} is of domain {node.domain!r}, which nnfpga does not know; "
                         "supported domains: ai.onnx (the standard ops) and the QONNX domains "
-                        f"{', '.join(QONNX_DOMAINS)} (Quant, BipolarQuant, Trunc)")
+                        f"{', '.join(QONNX_DOMAINS)} (Quant, BipolarQuant, Trunc) and {CHANNELS_LAST_DOMAIN} "
+                        "(Conv, MaxPool, BatchNormalization on channels-last data)")
     expected = ATTRIBUTE_TYPES.get(node.op_type, {})
     for a in node.attribute:
         what = f"{describe(node)}: attribute {a.name!r}"

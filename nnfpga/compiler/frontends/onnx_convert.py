@@ -21,12 +21,15 @@ import numpy as np
 from nnfpga.compiler.frontends.onnx_layout import BATCH, Val, channels_last_order, is_identity, normalized, same_order
 from nnfpga.compiler.frontends.onnx_ops import REFUSED, OpHandlers, as_str
 from nnfpga.compiler.frontends.onnx_quant import (
-    QONNX_DOMAINS, QuantMark, Unsupported, bipolar_constant, dequantize_linear_constant, exact_quantizer,
+    CHANNELS_LAST_DOMAIN, QONNX_DOMAINS, QuantMark, Unsupported, bipolar_constant, dequantize_linear_constant, exact_quantizer,
     quant_constant, quantize_linear_constant, trunc_constant, weight_quantizer)
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.layout import Layout
 from nnfpga.ir.ops import Activation, Conv2D, Dense, Gather, Input, Op, Reshape
+
+#: The ops of QONNX's channels-last domain read (as the standard op on transposed views).
+_CHANNELS_LAST_OPS = ("Conv", "MaxPool", "BatchNormalization")
 
 #: Ops that only move or relabel values: a quantised constant stays quantised through them.
 _LAYOUT_OPS = ("Identity", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze")
@@ -144,6 +147,8 @@ class Converter(OpHandlers):
             handler = getattr(self, f"_op_{node.op_type}", None)
         elif domain in QONNX_DOMAINS:
             handler = getattr(self, f"_q_{node.op_type}", None)
+        elif domain == CHANNELS_LAST_DOMAIN and node.op_type in _CHANNELS_LAST_OPS:
+            handler = self._channels_last(node.op_type)
         if handler is None:
             why = REFUSED.get(node.op_type, "not in the supported op set")
             raise Unsupported(why if domain in ("", "ai.onnx") else f"custom op of domain {domain!r}: {why}")
@@ -166,6 +171,23 @@ class Converter(OpHandlers):
         out = handler(node, x, _attrs(node))
         if out is not None:
             self.vals[node.output[0]] = replace(out, ghost=True) if x is not None and x.ghost else out
+
+    def _channels_last(self, op_type: str):
+        """The handler of a QONNX channels-last op: its (N, spatial..., C) input seen as
+        (N, C, spatial...), the standard op, and its output seen channels-last again --
+        two layout views (`_op_Transpose`), no data moved.  A Conv's weights are stored
+        (O, spatial..., I), as QONNX executes them: moved to (O, I, spatial...)."""
+        def handler(node, x, a):
+            x = self._ready(x)
+            rank = len(x.shape) + 1
+            first = self._op_Transpose(node, x, {"perm": [0, rank - 1, *range(1, rank - 1)]})
+            if op_type == "Conv":
+                w = np.asarray(self._const(node, 1, "weights"))
+                out = self._op_Conv(node, first, a, w.transpose(0, w.ndim - 1, *range(1, w.ndim - 1)))
+            else:
+                out = getattr(self, f"_op_{op_type}")(node, first, a)
+            return self._op_Transpose(node, out, {"perm": [0, *range(2, rank), 1]})
+        return handler
 
     @staticmethod
     def _ready(x: Val | None) -> Val:

@@ -22,6 +22,9 @@ them and their `NOTES`):
   data re-arranged), Identity, Dropout (inference);
 * quantisers (`onnx_quant`): QONNX Quant, BipolarQuant (weights), Trunc (qonnx opset 2),
   QuantizeLinear/DequantizeLinear pairs -- power-of-two scales, zero point 0 (exact only);
+* QONNX channels-last Conv, MaxPool, BatchNormalization (domain
+  ``qonnx.custom_op.channels_last``): the standard handler between two layout views
+  (`onnx_convert.Converter._channels_last`);
 * constant sub-graphs (initialisers only, and ``Shape`` of the data) are folded.
 """
 
@@ -151,8 +154,10 @@ class OpHandlers:
     def _op_Sub(self, node, x, a):
         return self._op_Add(node, x, a, sign=-1.0)
 
-    def _op_Conv(self, node, x, a):
-        w = self._const(node, 1, "weights")
+    def _op_Conv(self, node, x, a, w=None):
+        """``w``: the weights (O, I, spatial...) when they are not the node's input as
+        stored (a channels-last Conv keeps them as (O, spatial..., I))."""
+        w = self._const(node, 1, "weights") if w is None else w
         if w.ndim == 3:   # 1-D: the 2-D convolution of height 1
             x, a = self._as_image(node, x, a)
             out = self._conv(node, x, a, np.asarray(w)[:, :, None, :])
@@ -413,9 +418,13 @@ class OpHandlers:
         x = self._ready(x)
         rank = len(x.shape) + 1
         axis = int(a.get("axis", 1))
-        if (axis + rank if axis < 0 else axis) != 1:
-            raise Unsupported(f"Flatten with axis={axis} of a rank-{rank} tensor mixes the batch axis with the "
-                              "features; only axis=1 is supported")
+        axis = axis + rank if axis < 0 else axis
+        # axis 0 (keras2onnx) gives (1, N * features): one sample's features when the model's
+        # batch is fixed at 1, as such exports have it
+        if axis != 1 and not (axis == 0 and self.static_batch == 1):
+            raise Unsupported(f"Flatten with axis={a.get('axis', 1)} of a rank-{rank} tensor mixes the batch axis "
+                              "with the features; only axis=1 is supported (and axis=0 in a model whose batch "
+                              "size is fixed at 1)")
         return replace(x, shape=(int(np.prod(x.shape, dtype=np.int64)),), via=node.name)
 
     def _op_Reshape(self, node, x, a):

@@ -38,6 +38,9 @@ from nnfpga.ir.quant import Quantizer, WeightKind
 
 #: Domains whose Quant / BipolarQuant / Trunc nodes follow qonnx's definitions.
 QONNX_DOMAINS = ("qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general")
+#: QONNX's channels-last ops (``ConvertToChannelsLastAndClean``): the standard op on an
+#: (N, spatial..., C) tensor, with its weights and attributes as the standard op has them.
+CHANNELS_LAST_DOMAIN = "qonnx.custom_op.channels_last"
 
 #: qonnx rounding modes on activations, as ap_fixed roundings.
 ACTIVATION_ROUNDING = {"ROUND": Rounding.RND_CONV, "HALF_EVEN": Rounding.RND_CONV, "FLOOR": Rounding.TRN}

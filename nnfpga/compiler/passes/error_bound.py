@@ -66,6 +66,7 @@ on top (about 1e-6 relative), which callers account for separately.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 
@@ -113,11 +114,13 @@ def _converted(lo: np.ndarray, hi: np.ndarray, e: np.ndarray, rounding: float, t
     return e + rounding + over
 
 
-def error_bound(graph: Graph, input_range: tuple[float, float] | None = None) -> np.ndarray | None:
+def error_bound(graph: Graph, input_range: tuple[float, float] | None = None,
+                exact_input: bool = False) -> np.ndarray | None:
     """Per-output-element bound (flattened), or None when an op has no bound.
 
     ``input_range`` (min, max of the real inputs) is the box the inputs lie in; without
-    it the whole input type's range is assumed.
+    it the whole input type's range is assumed.  ``exact_input``: the inputs are already
+    on the input type's grid and inside its range (no input rounding or saturation).
     """
     # a node's output: affine forms (after Dense layers) or element-wise intervals (the
     # input, and after Conv2D / MaxPool2D, whose forms would be as large as the image)
@@ -125,6 +128,8 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None) ->
     for node in graph.nodes:
         if isinstance(node, Input):
             states[node.name] = _input_state(node, input_range)
+            if exact_input:
+                states[node.name].e[:] = 0.0
             continue
         if len(node.inputs) != 1:
             return None
@@ -170,6 +175,77 @@ def _finite(s) -> bool:
     return bool(np.all(np.isfinite(s.e)))
 
 
+#: The graph annotation in which a frontend names what the source model defines exactly
+#: (the Keras frontend's ``FRAMEWORK_EXACT``): input and activation quantisers by their
+#: output type, quantised layers by their weight quantisers.
+FRAMEWORK_EXACT = "framework_exact"
+
+
+def framework_bound(graph: Graph) -> np.ndarray | None:
+    """A bound on |golden - the source framework's own output| (QKeras: the network with
+    its quantised weights and quantisers), over the input type's range; None when the
+    frontend recorded no fixed-point meaning (`FRAMEWORK_EXACT`).
+
+    The chain's longest prefix that computes exactly what the framework computes (its
+    input quantiser, quantised layers with exact accumulators, its quantisers, exact
+    activations of exact values, pooling and re-arrangements) has no error: a model that
+    is all such a prefix has the bound 0.  The rest of the chain is bounded by
+    `error_bound` from the prefix's last output (exact, inside its IR range) against the
+    framework's weights (quantised where the framework quantises them); a framework
+    quantiser in that rest rounds values that may already differ, and gives None."""
+    marks = graph.annotations.get(FRAMEWORK_EXACT)
+    if not marks:
+        return None
+    nodes = graph.chain()
+    n_exact = 0
+    while n_exact < len(nodes) and _framework_exact(nodes[n_exact], nodes[n_exact - 1] if n_exact else None, marks):
+        n_exact += 1
+    if n_exact == len(nodes):
+        return np.zeros(int(np.prod(graph.output.info.shape)))
+    if n_exact == 0 or any(n.name in marks and "out_type" in marks[n.name] for n in nodes[n_exact:]):
+        return None
+    last = nodes[n_exact - 1]
+    start = Input(f"{last.name}_exact", [], out_type=last.info.type, shape=tuple(last.info.shape))
+    start.info = last.info
+    rest = [copy.deepcopy(n) for n in nodes[n_exact:]]
+    rest[0].inputs = [start.name]
+    for n in rest:
+        if _same_weight_quantisers(n, marks):   # the framework computes with the quantised weights
+            n.kernel = n.kernel_q.value.reshape(np.shape(n.kernel))
+            if n.bias is not None and not marks[n.name]["float_bias"]:
+                n.bias = n.bias_q.value.reshape(np.shape(n.bias))
+    sub = Graph(graph.name, [start, *rest], list(graph.outputs), output_layout=graph.output_layout)
+    t = last.info.type
+    return error_bound(sub, (last.info.lo * t.lsb, last.info.hi * t.lsb), exact_input=True)
+
+
+def _same_weight_quantisers(node, marks: dict) -> bool:
+    mark = marks.get(node.name, {})
+    if "kernel_quantizer" not in mark or getattr(node, "kernel_quantizer", None) is None:
+        return False
+    bq = node.bias_quantizer.to_json() if node.bias_quantizer is not None else None
+    return node.kernel_quantizer.to_json() == mark["kernel_quantizer"] and bq == mark["bias_quantizer"]
+
+
+def _framework_exact(node, prev, marks: dict) -> bool:
+    """Does ``node`` compute what the framework computes, given that its input does?"""
+    mark = marks.get(node.name, {})
+    if isinstance(node, Input):
+        return "out_type" in mark and node.out_type is not None and node.out_type.to_json() == mark["out_type"]
+    if isinstance(node, (MaxPool2D, Reshape, Gather)):
+        return True
+    if isinstance(node, (Dense, Conv2D)):
+        # the framework's quantised weights and bias, and the exact accumulator
+        return (_same_weight_quantisers(node, marks) and not (node.bias is not None and mark["float_bias"])
+                and node.out_type is None and node.info.type.frac >= node.acc_frac(prev.info.type.frac))
+    if isinstance(node, Activation):
+        if "out_type" in mark:   # the framework's quantiser, applied to the exact value
+            return node.out_type is not None and node.out_type.to_json() == mark["out_type"]
+        return (node.properties.piecewise_linear and node.out_type is None and
+                node.info.type.frac >= node.pre_frac(prev.info.type.frac))
+    return False
+
+
 def accuracy_summary(graph: Graph) -> dict:
     """The bound for ``report.json``: over the input type's whole range, against the float
     network (None where no bound is derived or an overflow could wrap)."""
@@ -187,6 +263,13 @@ def accuracy_summary(graph: Graph) -> dict:
                            "includes that quantisation against the float weights; the firmware's exactness "
                            "against the framework's own quantized model is what nnfpga verify and the "
                            "framework's predict compare")
+    fw = framework_bound(graph) if FRAMEWORK_EXACT in graph.annotations else None
+    if fw is not None and bool(np.all(np.isfinite(fw))):
+        summary["error_bound_vs_framework_max"] = float(fw.max())
+        summary["error_bound_vs_framework_per_output"] = [float(v) for v in fw]
+        summary["note_framework"] = ("against the source framework's own fixed-point model (QKeras: its quantised "
+                                     "weights and quantisers); 0 where the firmware computes exactly what it "
+                                     "computes; the framework's own float32 rounding is not included")
     return summary
 
 

@@ -25,7 +25,9 @@ What a layer costs at a reuse factor is not decided here: `CostModel` (in
 `nnfpga.backends.rtl.lowering.schedule`, beside the lowering that builds the schedule)
 prices it with the part's DSP type (``options.dsp_type``) and the DSP rule the lowering
 and the estimator share (`nnfpga.backends.rtl.dsp`), so the budget holds for the DSP
-count ``report.json`` gives.  A caller can pass another ``model``.  The summary
+count ``report.json`` gives; its latency with the RTL configuration the lowering gets
+(``options.rtl``: the clock, the part family and ``--pipeline``), so the pipeline
+registers it counts are the ones built.  A caller can pass another ``model``.  The summary
 ``reuse`` gives the target, the per-layer choice and the totals.
 """
 
@@ -35,6 +37,7 @@ import math
 
 import numpy as np
 
+from nnfpga.backends.rtl.lowering.builder import RtlConfig
 from nnfpga.backends.rtl.lowering.schedule import CostModel, scheduled_multiplications
 from nnfpga.compiler.adjustments import record_adjustment, record_pass
 from nnfpga.compiler.config import CompileOptions
@@ -45,7 +48,7 @@ from nnfpga.ir.ops.base import TensorInfo
 
 
 def select_reuse(graph: Graph, options: CompileOptions, model: CostModel | None = None) -> Graph:
-    model = model or CostModel(options.dsp_type)
+    model = model or CostModel(options.dsp_type, options.rtl or _rtl_config(options))
     nodes = weight_nodes(graph)
     for n in nodes:
         limit = model.max_reuse(n)
@@ -103,6 +106,12 @@ def select_reuse(graph: Graph, options: CompileOptions, model: CostModel | None 
         "extra_latency_cycles": sum(x["extra_latency_cycles"] for x in layers),
     })
     return graph
+
+
+def _rtl_config(options: CompileOptions) -> RtlConfig:
+    """The lowering's configuration when the caller gave none (``nnfpga config``): the
+    default pipeline at the options' clock."""
+    return RtlConfig(clock_mhz=options.clock_mhz) if options.clock_mhz else RtlConfig()
 
 
 def _candidates(node, x: TensorInfo, model: CostModel, ii: int | None) -> list[tuple[int, int, int]]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnfpga.backends.rtl.timing import DEFAULT_FAMILY, DELAYS, Delays
 from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.ops import Activation, Op as IrOp
@@ -32,25 +33,101 @@ class RtlUnsupportedError(UserError, ValueError):
 class RtlConfig:
     """Options of the RTL lowering.
 
-    ``levels_per_register``: adder-tree levels between two pipeline registers (1 = a
-    register after every level).  ``register_input``: register ``in_data`` before the
-    first layer (one more cycle of latency).  ``multiplier_registers``: registers after
-    every multiplier (1 to 3; a DSP48E2 absorbs them as its M and P registers, and the
-    default 2 lets a multiplier run at 400+ MHz on UltraScale+); the multiplier-free
-    terms of the same layer are delayed alike.
+    Pipelining (`lowering.schedule` applies it): by default (``pipeline`` "auto") the
+    registers go where the accumulated delay of the `timing` model of ``family`` would
+    exceed the period of ``clock_mhz``, so a lower clock gives fewer cycles.
+    ``levels_per_register``: fix the adder-tree levels between two pipeline registers
+    instead (1 = a register after every level).  ``multiplier_registers``: fix the
+    registers after every multiplier (1 to 3; a DSP48 absorbs them as its P; M and P;
+    A/B, M and P registers); the multiplier-free terms of the same layer are delayed
+    alike.  None (the default of both): chosen from the clock.  ``register_input``:
+    register ``in_data`` before the first layer (one more cycle of latency).
+    ``clock_mhz`` / ``family``: the clock and the part family (`timing.DELAYS`) the
+    schedule is built for.
     """
 
-    levels_per_register: int = 1
+    levels_per_register: int | None = None
     register_input: bool = False
-    multiplier_registers: int = 2
+    multiplier_registers: int | None = None
+    clock_mhz: float = 240.0
+    family: str = DEFAULT_FAMILY
 
     def __post_init__(self) -> None:
         lpr = self.levels_per_register
-        if isinstance(lpr, bool) or not isinstance(lpr, int) or lpr < 1:
-            raise ValueError(f"levels_per_register must be an integer >= 1, got {lpr!r}")
+        if lpr is not None and (isinstance(lpr, bool) or not isinstance(lpr, int) or lpr < 1):
+            raise ValueError(f"levels_per_register must be an integer >= 1 (or None: from the clock), got {lpr!r}")
         mr = self.multiplier_registers
-        if isinstance(mr, bool) or not isinstance(mr, int) or not 1 <= mr <= 3:
-            raise ValueError(f"multiplier_registers must be 1, 2 or 3, got {mr!r}")
+        if mr is not None and (isinstance(mr, bool) or not isinstance(mr, int) or not 1 <= mr <= 3):
+            raise ValueError(f"multiplier_registers must be 1, 2 or 3 (or None: from the clock), got {mr!r}")
+        ck = self.clock_mhz
+        if isinstance(ck, bool) or not isinstance(ck, (int, float)) or not ck > 0:
+            raise ValueError(f"clock_mhz must be a positive number, got {ck!r}")
+        if self.family not in DELAYS:
+            raise ValueError(f"family must be one of {', '.join(DELAYS)}, got {self.family!r}")
+
+    @property
+    def delays(self) -> Delays:
+        return DELAYS[self.family]
+
+    @property
+    def period_ns(self) -> float:
+        return 1000.0 / self.clock_mhz
+
+    @property
+    def pipeline(self) -> str:
+        """How the registers are placed, as ``--pipeline`` writes it."""
+        if self.levels_per_register is None and self.multiplier_registers is None:
+            return "auto"
+        parts = [f"levels={self.levels_per_register}"] if self.levels_per_register is not None else []
+        parts += [f"mult={self.multiplier_registers}"] if self.multiplier_registers is not None else []
+        return ",".join(parts)
+
+
+def pipeline_settings(text: str) -> dict:
+    """The RtlConfig fields of a ``--pipeline`` value: ``auto`` (from the clock), or
+    ``levels=N`` (N adder-tree levels per register; the multipliers keep 2 registers, the
+    fixed rule of nnfpga before the clock drove the schedule), optionally
+    ``,mult=M`` (M registers after every multiplier, 1 to 3)."""
+    t = str(text).strip().lower()
+    if t == "auto":
+        return {"levels_per_register": None, "multiplier_registers": None}
+    out: dict = {}
+    for part in t.split(","):
+        key, _, value = part.strip().partition("=")
+        if key in ("levels", "mult") and key not in out and value.isdigit():
+            out[key] = int(value)
+            continue
+        out = {}
+        break
+    if "levels" in out and out["levels"] >= 1 and 1 <= out.get("mult", 2) <= 3:
+        return {"levels_per_register": out["levels"], "multiplier_registers": out.get("mult", 2)}
+    raise UserError(f"--pipeline {text!r}: write auto (registers placed from the clock), levels=N "
+                    "(N >= 1 adder-tree levels per register) or levels=N,mult=M (M = 1, 2 or 3 registers "
+                    "after every multiplier)")
+
+
+def tree_registers(level_ns: list[float], start_ns: float, cfg: RtlConfig) -> tuple[tuple[int, ...], float]:
+    """Where a tree's registers go: (the levels, 1-based, followed by a register -- the
+    last level always is -- and the longest register-to-register path, in ns).
+    ``level_ns[l - 1]``: the delay of level ``l``; ``start_ns``: what the first stage
+    pays before its first level (the source register and the clock overhead).  Fixed
+    ``levels_per_register``: every that many levels; else a register before a level
+    that would make the stage exceed the clock period (a level alone always fits)."""
+    depth = len(level_ns)
+    over = cfg.delays.overhead
+    regs, path, acc, n = [], 0.0, start_ns, 0
+    for level, d in enumerate(level_ns, 1):
+        if cfg.levels_per_register is None and n and acc + d > cfg.period_ns:
+            regs.append(level - 1)
+            path, acc, n = max(path, acc), over, 0
+        acc, n = acc + d, n + 1
+        if cfg.levels_per_register is not None and level % cfg.levels_per_register == 0 and level < depth:
+            regs.append(level)
+            path, acc, n = max(path, acc), over, 0
+    if depth:
+        regs.append(depth)
+        path = max(path, acc)
+    return tuple(regs), path
 
 
 # --------------------------------------------------------------------------- builder
@@ -291,17 +368,23 @@ def register_bits(ops: list[Op]) -> int:
     return sum(op.out.width for op in ops if isinstance(op, (Reg, Acc, Counter)))
 
 
-def balanced_tree(b: Builder, name: str, row: list[Value], combine, cfg: RtlConfig) -> tuple[Value, int]:
-    """A balanced tree over ``row`` with ``combine(name, p, q) -> Value``, registered every
-    ``levels_per_register`` levels and after the last; returns the root and the number of
-    register levels."""
+def balanced_tree(b: Builder, name: str, row: list[Value], combine, cfg: RtlConfig,
+                  adds: bool = False) -> tuple[Value, int]:
+    """A balanced tree over ``row`` with ``combine(name, p, q) -> Value``, registered
+    where `tree_registers` puts registers (and after the last level); returns the root
+    and the number of register levels.  ``adds``: the nodes are adders (one bit wider per
+    level); else two-input maxima (a comparator and a multiplexer)."""
     depth = math.ceil(math.log2(len(row))) if len(row) > 1 else 0
+    bits = max((v.width for v, _ in row if not v.is_const), default=1)
+    dl = cfg.delays
+    level_ns = [dl.adder(bits + level) if adds else dl.adder(bits + 1) + dl.lut for level in range(1, depth + 1)]
+    registered, _ = tree_registers(level_ns, dl.overhead, cfg)
     regs = 0
     for level in range(1, depth + 1):
         new = [combine(f"{name}_l{level}_{k // 2}", row[k], row[k + 1]) for k in range(0, len(row) - 1, 2)]
         if len(row) % 2:
             new.append(row[-1])
-        if level % cfg.levels_per_register == 0 or level == depth:
+        if level in registered:
             new = [(b.reg(f"{name}_r{level}_{k}", v, f), f) for k, (v, f) in enumerate(new)]
             regs += 1
         row = new

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Callable
 
 from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range
+from nnfpga.backends.rtl.lowering.schedule import multiplier_registers
 from nnfpga.backends.rtl.netlist import LayerInfo, MulConst, Reg, Signal, Sum, Term, const, flat_ops
 from nnfpga.ir.ops import Activation, Op as IrOp
 
@@ -131,7 +132,7 @@ def lower_conversion_layer(b: Builder, act: Activation, xs: list[Value], in_frac
                            ) -> tuple[list[Value], LayerInfo]:
     b.layer = act.name
     first_op = len(b.ops)
-    values, extra = apply_conversions(b, xs, [(act, act.function)], in_frac, cfg.multiplier_registers,
+    values, extra = apply_conversions(b, xs, [(act, act.function)], in_frac, multiplier_registers(1, cfg),
                                       registered=True)
     values = [(b.reg(f"{act.name}_y{j}", v, f), f) for j, (v, f) in enumerate(values)]
     layer_ops = flat_ops(b.ops[first_op:])

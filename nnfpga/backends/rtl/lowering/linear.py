@@ -14,15 +14,15 @@ Reuse factor 1, per output ``j``:
    ``multiplier_registers`` (M) registers (the wiring terms' inputs through as many
    shared registers, so every leaf is at the same stage).
 2. a balanced adder tree: leaves paired in order at every level; negative leaves become
-   subtractions.  A register follows every ``levels_per_register`` levels and the last
-   level.  The bias (and the contributions of constant inputs) is one constant, added
+   subtractions.  Registers follow the levels `schedule.linear_pipeline` names (from the
+   clock, or every ``levels_per_register`` levels) and the last level.  The bias (and the contributions of constant inputs) is one constant, added
    where a node has no partner at some level, else in the output stage.
 3. output stage: the layer's conversion, then the folded activations
    (`conversions`); registered.
 
 Reuse factor R > 1: the multiplications by non-powers of two are shared by multiplier
 units (`multiplier_units`, grouped by `schedule.unit_groups`); their partial sums are
-the leaves of the same adder tree.  The latency is `schedule.linear_latency`.
+the leaves of the same adder tree.  The latency is `schedule.linear_pipeline`'s.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from nnfpga.backends.rtl.lowering.multiplier_units import reuse_leaves
 from nnfpga.backends.rtl.lowering import schedule
 from nnfpga.backends.rtl.netlist import LayerInfo, Mul, MulConst, RomTable, Signal, Sum, Term, const, flat_ops
 from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Op as IrOp
+from nnfpga.ir.ops.base import TensorInfo
 from nnfpga.ir.ops.conv2d import window_geometry
 
 
@@ -142,8 +143,10 @@ def conv_plan(conv: Conv2D, in_shape: tuple[int, ...], in_frac: int) -> LinearPl
 
 
 def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Activation],
-                  cfg: RtlConfig, node: IrOp) -> tuple[list[Value], LayerInfo]:
-    """Dense or Conv2D (``node``) with the foldable activations that follow it."""
+                  cfg: RtlConfig, node: IrOp, x_info: TensorInfo) -> tuple[list[Value], LayerInfo]:
+    """Dense or Conv2D (``node``) with the foldable activations that follow it;
+    ``x_info``: the IR tensor of its input (the schedule prices the layer from it, as the
+    reuse search does)."""
     name = plan.name
     b.layer = name
     first_op = len(b.ops)
@@ -152,7 +155,7 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
         raise AssertionError(f"inputs of {name} are at different stages {stages}")
     s0 = stages.pop() if stages else 0
 
-    mr = cfg.multiplier_registers
+    mr = schedule.multiplier_registers(plan.reuse, cfg)
     if plan.bank_cols is not None:
         leaves, consts, n_mult, R = banked_leaves(b, plan, xs, s0, mr)
     else:
@@ -160,10 +163,10 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
 
     # ---- balanced adder trees --------------------------------------------------------
     depth = max((math.ceil(math.log2(len(r))) for r in leaves if len(r) > 1), default=0)
-    lpr = cfg.levels_per_register
+    pipe = schedule.linear_pipeline(n_mult, R, depth, schedule.product_bits(node, x_info), cfg)
     nodes = leaves
     for level in range(1, depth + 1):
-        registered = level % lpr == 0 or level == depth
+        registered = level in pipe.registered
         new_nodes = []
         for j, row in enumerate(nodes):
             new = []
@@ -201,12 +204,14 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
             values.append((acc, f))
         else:
             values.append((root.sig, root.frac))
-    values, extra = apply_conversions(b, values, conversion_chain([node, *folded]), acc_frac, mr,
+    # a leaky ReLU's products follow the registered values, not a unit's input selection
+    values, extra = apply_conversions(b, values, conversion_chain([node, *folded]), acc_frac,
+                                      schedule.multiplier_registers(1, cfg),
                                       settle=R > 1)
     last = folded[-1].name if folded else name
     values = [(b.reg(f"{last}_y{j}", v, f), f) for j, (v, f) in enumerate(values)]
 
-    latency = schedule.linear_latency(n_mult, R, depth, cfg) + extra
+    latency = pipe.latency + extra
     n_units = len(schedule.unit_groups(n_mult, R))
     layer_ops = flat_ops(b.ops[first_op:])
     sched = (f"; reuse {R}: {n_units} multiplier units, a sample every {R} cycles" if R > 1 else
@@ -219,7 +224,9 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
                      multipliers=sum(isinstance(op, (MulConst, Mul)) for op in layer_ops),
                      adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
                      register_bits=register_bits(layer_ops),
-                     description=desc, ii=R, reuse_factor=plan.reuse)
+                     description=desc, ii=R, reuse_factor=plan.reuse, path_ns=pipe.path_ns,
+                     fmax_mhz=pipe.fmax_mhz, clock_mhz=cfg.clock_mhz,
+                     tree_registers=list(pipe.registered), multiplier_registers=mr if n_mult else 0)
     return values, info
 
 

@@ -34,6 +34,7 @@ from nnfpga.backends.rtl.netlist import LayerInfo, Netlist, Reg
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops.activation_functions import names_where
+from nnfpga.ir.ops.base import TensorInfo
 from nnfpga.ir.ops import (Activation, BankedDense, Conv2D, Dense, Gather, Input, MaxPool2D, Op as IrOp, Reshape,
                            ScaleShift)
 
@@ -47,21 +48,22 @@ class LayerInput:
     type_frac: int                # frac of its IR type
     folded: list[Activation]      # the activations folded into a linear layer's output stage
     cfg: RtlConfig
+    info: TensorInfo              # the IR tensor (range) the values hold
 
 
 LayerRule = Callable[[Builder, IrOp, LayerInput], tuple[list[Value], LayerInfo]]
 
 
 def _dense(b: Builder, n: Dense, x: LayerInput):
-    return lower_linear(b, dense_plan(n, len(x.values), x.type_frac), x.values, x.folded, x.cfg, n)
+    return lower_linear(b, dense_plan(n, len(x.values), x.type_frac), x.values, x.folded, x.cfg, n, x.info)
 
 
 def _banked(b: Builder, n: BankedDense, x: LayerInput):
-    return lower_linear(b, banked_plan(n, len(x.values), x.type_frac), x.values, x.folded, x.cfg, n)
+    return lower_linear(b, banked_plan(n, len(x.values), x.type_frac), x.values, x.folded, x.cfg, n, x.info)
 
 
 def _conv(b: Builder, n: Conv2D, x: LayerInput):
-    return lower_linear(b, conv_plan(n, x.shape, x.type_frac), x.values, x.folded, x.cfg, n)
+    return lower_linear(b, conv_plan(n, x.shape, x.type_frac), x.values, x.folded, x.cfg, n, x.info)
 
 
 def _maxpool(b: Builder, n: MaxPool2D, x: LayerInput):
@@ -199,7 +201,8 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
             while k + 1 < len(nodes) and _foldable(nodes[k + 1]):
                 folded.append(nodes[k + 1])
                 k += 1
-        values, info = LAYER_RULES[type(n)](b, n, LayerInput(values, shape, type_frac, folded, cfg))
+        values, info = LAYER_RULES[type(n)](b, n, LayerInput(values, shape, type_frac, folded, cfg,
+                                                             nodes[k - len(folded) - 1].info))
         layers.append(info)
         type_frac = nodes[k].info.type.frac
         shape = tuple(nodes[k].info.shape)

@@ -5,14 +5,16 @@ A scale ``s = odd * 2**-k`` is a product by ``odd`` with the shift deferred (`Bu
 ``+-2**-k`` (``|odd| == 1``) is wiring, or a negation inside the adder of ``t``: no
 multiplier; any other scale is a constant product (`MulConst`), whose DSP cost is the
 one rule of `nnfpga.backends.rtl.dsp`.  With products the layer is pipelined like a
-linear layer's output stage: each product passes through ``multiplier_registers``
-registers and the multiplier-free elements through as many; then the sum with ``t``, the
-conversion and the output register (one cycle).
+linear layer's output stage: each product passes through the multiplier registers
+(`schedule.multiplier_registers`: fixed, or from the clock) and the multiplier-free
+elements through as many; then the sum with ``t``, the conversion and the output
+register (one cycle).
 """
 
 from __future__ import annotations
 
 from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range, strip_zeros
+from nnfpga.backends.rtl.lowering.schedule import multiplier_registers
 from nnfpga.backends.rtl.netlist import LayerInfo, MulConst, Reg, Signal, Sum, Term, const, flat_ops
 from nnfpga.ir.ops import ScaleShift
 
@@ -40,7 +42,7 @@ def lower_scale_shift(b: Builder, node: ScaleShift, xs: list[Value], cfg: RtlCon
             p = b.mul(f"{node.name}_m{j}", v, odd, f + k, note=f"{node.name}[{j}]: x * {odd} (scale {odd}*2^-{k})")
             products.append((p, f + k, False))
             multiplies = True
-    delay = cfg.multiplier_registers if multiplies else 0
+    delay = multiplier_registers(1, cfg) if multiplies else 0
     outs = []
     for j, (p, fp, neg) in enumerate(products):
         p = b.delay(f"{node.name}_md{j}", p, delay)
@@ -58,6 +60,7 @@ def lower_scale_shift(b: Builder, node: ScaleShift, xs: list[Value], cfg: RtlCon
     layer_ops = flat_ops(b.ops[first_op:])
     return outs, LayerInfo(
         name=node.name, kind="scale_shift", nodes=[node.name], latency=delay + 1, first_stage=-1,
+        multiplier_registers=delay,
         multipliers=sum(isinstance(op, MulConst) for op in layer_ops),
         adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
         register_bits=sum(op.out.width for op in layer_ops if isinstance(op, Reg)),

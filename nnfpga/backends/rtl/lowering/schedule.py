@@ -13,8 +13,10 @@ anything is built:
   (output, input) and cut into the consecutive groups of `unit_groups`, one multiplier
   unit each;
 * the adder tree of an output has one leaf per product (reuse 1) or per unit that
-  works for it (reuse R), plus its multiplier-free terms; the layer's latency is
-  `linear_latency`;
+  works for it (reuse R), plus its multiplier-free terms; where its registers go --
+  and the registers after the multipliers -- is `linear_pipeline`, from the clock and
+  the part family's delays (`nnfpga.backends.rtl.timing`) unless the config fixes
+  them; the layer's latency is its `Pipeline.latency`;
 * DSPs of every product come from `nnfpga.backends.rtl.dsp`, the one cost rule, for the
   part's DSP type.
 
@@ -33,7 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnfpga.backends.rtl.dsp import const_product_dsp, signal_product_dsp
-from nnfpga.backends.rtl.lowering.builder import RtlConfig, strip_zeros
+from nnfpga.backends.rtl.lowering.builder import RtlConfig, strip_zeros, tree_registers
+from nnfpga.backends.rtl.timing import fmax_mhz
 from nnfpga.ir.fixed import bits_for_range
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Conv2D, ScaleShift
@@ -61,13 +64,82 @@ def tree_depth(leaves: int) -> int:
     return math.ceil(math.log2(leaves)) if leaves > 1 else 0
 
 
-def linear_latency(multiplications: int, reuse: int, depth: int, cfg: RtlConfig) -> int:
-    """Cycles of a linear layer before any folded activation: the products' registers
-    (``multiplier_registers`` M when there is a multiplier), or at reuse R > 1 the
-    units' ``R + M + 1``; the adder tree's register levels; the output register."""
-    mr = cfg.multiplier_registers
-    start = reuse + mr + 1 if reuse > 1 else mr * int(multiplications > 0)
-    return start + math.ceil(depth / cfg.levels_per_register) + 1
+# ----------------------------------------------------------------------------- the pipeline
+def multiplier_registers(reuse: int, cfg: RtlConfig) -> int:
+    """M, the registers after every multiplier: ``cfg.multiplier_registers`` when fixed,
+    else the fewest (1 to 3) whose DSP stages (`timing.Delays.multiplier_stages`, after
+    the phase's input selection at reuse > 1) fit the clock period; 3 when none does."""
+    if cfg.multiplier_registers is not None:
+        return cfg.multiplier_registers
+    dl = cfg.delays
+    for m in (1, 2, 3):
+        if dl.overhead + _multiplier_ns(m, reuse, cfg) <= cfg.period_ns:
+            return m
+    return 3
+
+
+def _multiplier_ns(m: int, reuse: int, cfg: RtlConfig) -> float:
+    dl = cfg.delays
+    select = dl.select(reuse + 1) if reuse > 1 else 0.0  # the unit's input multiplexer / weight table
+    return dl.multiplier_stages(m, select)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Where the registers of a linear layer go, and the path the schedule planned.
+
+    ``start``: cycles before the adder tree (the products' M registers, or at reuse
+    R > 1 the units' ``R + M + 1``); ``registered``: the tree levels followed by a
+    register (the last level always is); ``path_ns``: the longest register-to-register
+    path of the stages the schedule places (products, accumulators, tree; overhead
+    included, so never below it); the output stage (conversions) is one cycle after the
+    tree and is not part of it."""
+
+    multiplier_registers: int
+    start: int
+    registered: tuple[int, ...]
+    path_ns: float
+    clock_mhz: float
+
+    @property
+    def latency(self) -> int:
+        """Cycles of the layer before any folded activation: start, tree, output register."""
+        return self.start + len(self.registered) + 1
+
+    @property
+    def fmax_mhz(self) -> float:
+        return fmax_mhz(self.path_ns)
+
+
+def linear_pipeline(multiplications: int, reuse: int, depth: int, leaf_bits: int, cfg: RtlConfig) -> Pipeline:
+    """The registers of a linear layer with ``multiplications`` products by non-powers of
+    two at reuse ``reuse`` whose adder tree has ``depth`` levels over leaves of at most
+    ``leaf_bits`` bits (`product_bits`; the node at level l has at most
+    ``leaf_bits + l``).  Products and units are priced as DSP multipliers (a LUT
+    constant multiplier is faster: the choice is on the safe side)."""
+    dl = cfg.delays
+    mr = multiplier_registers(reuse, cfg)
+    stages = []
+    if reuse > 1:
+        start = reuse + mr + 1
+        acc_bits = leaf_bits + tree_depth(reuse)          # a partial sum of up to R products
+        stages += [dl.overhead + _multiplier_ns(mr, reuse, cfg), dl.overhead + dl.dsp_clk + dl.adder(acc_bits)]
+        leaf_bits, first = acc_bits, dl.overhead          # the leaves are the accumulators
+    elif multiplications:
+        start = mr
+        stages.append(dl.overhead + _multiplier_ns(mr, 1, cfg))
+        first = dl.overhead + dl.dsp_clk                  # the tree starts at the products' P registers
+    else:
+        start, first = 0, dl.overhead
+    registered, tree_ns = tree_registers([dl.adder(leaf_bits + level) for level in range(1, depth + 1)], first, cfg)
+    return Pipeline(mr, start, registered, round(max(stages + [tree_ns, dl.overhead]), 3), cfg.clock_mhz)
+
+
+def product_bits(node, x: TensorInfo) -> int:
+    """Bits of the widest product of ``node``'s weights (every bank's) by its input
+    ``x`` (the IR's per-tensor range): a bound of every adder-tree leaf's width."""
+    raw = node.kernel_q.raw
+    return _product_bits((int(x.lo), int(x.hi)), (min(int(raw.min()), 0), max(int(raw.max()), 0)))
 
 
 # ----------------------------------------------------------------------------- counting weights
@@ -119,6 +191,7 @@ class LayerProfile:
     unit_dsp: int                 # DSPs of one multiplier unit at reuse > 1
     per_output: np.ndarray        # products by non-powers of two, per output (lowering order)
     wiring: np.ndarray            # multiplier-free terms, per output
+    leaf_bits: int = 1            # `product_bits`: the widest adder-tree leaf
 
     def leaves(self, reuse: int) -> int:
         """Most adder-tree leaves of an output at reuse ``reuse``."""
@@ -131,9 +204,12 @@ class LayerProfile:
             return 0
         return self.parallel_dsp if reuse <= 1 else len(unit_groups(self.multipliers, reuse)) * self.unit_dsp
 
-    def latency(self, reuse: int, cfg: RtlConfig) -> int:
+    def pipeline(self, reuse: int, cfg: RtlConfig) -> Pipeline:
         r = reuse if self.multipliers else 1  # nothing to share: built as at reuse 1
-        return linear_latency(self.multipliers, r, tree_depth(self.leaves(r)), cfg)
+        return linear_pipeline(self.multipliers, r, tree_depth(self.leaves(r)), self.leaf_bits, cfg)
+
+    def latency(self, reuse: int, cfg: RtlConfig) -> int:
+        return self.pipeline(reuse, cfg).latency
 
 
 def _product_bits(a: tuple[int, int], b: tuple[int, int]) -> int:
@@ -195,7 +271,8 @@ def layer_profile(node, x: TensorInfo, dsp_type: str = "DSP48E2") -> LayerProfil
         wr = (int(raw[mult].min()), int(raw[mult].max()))
         b_width, b_signed = bits_for_range(*wr)
         unit = signal_product_dsp(a_width, a_signed, b_width, b_signed, _product_bits(xr, wr), dsp_type)
-    prof = LayerProfile(n, int(parallel), int(unit), per_output.astype(np.int64), wires.astype(np.int64))
+    prof = LayerProfile(n, int(parallel), int(unit), per_output.astype(np.int64), wires.astype(np.int64),
+                        product_bits(node, x))
     if len(_PROFILES) > 256:
         _PROFILES.clear()
     _PROFILES[key] = (kq, prof)

@@ -80,7 +80,7 @@ def lower_softmax(b: Builder, act: Activation, xs: list[Value], in_frac: int,
     def add(nm, p, q):
         return b.sum(nm, [Term(p[0]), Term(q[0])], ef), ef
 
-    (s, _), d2 = balanced_tree(b, f"{n}_sum", list(es), add, cfg)
+    (s, _), d2 = balanced_tree(b, f"{n}_sum", list(es), add, cfg, adds=True)
     ed = [b.delay(f"{n}_ed{k}", v, d2 + 2) for k, (v, _) in enumerate(es)]
     r, rf = table_lookup(b, f"{n}_r", s, ef, it, inv_rom)
     vals = []
