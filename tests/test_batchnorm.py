@@ -199,6 +199,28 @@ def test_unfolded_batchnorm_of_a_quantised_model_is_warned_about():
         assert isinstance(fold_batchnorm(graph(False)).node("bn"), ScaleShift)
 
 
+def test_folding_into_a_quantised_layer_drops_the_framework_record():
+    """QKeras computes BN(x @ Q(W) + b); the folded layer holds Q(W * s): the record of what
+    the framework computes exactly no longer holds, so no bound against it is claimed."""
+    from nnfpga.compiler.passes.error_bound import FRAMEWORK_EXACT, framework_bound
+    from nnfpga.compiler.passes.fold_batchnorm import fold_batchnorm
+    from nnfpga.ir.ops import BatchNorm
+    q = Quantizer(WeightKind.FIXED, FixedType(6, 1, True, Rounding.RND_CONV, Overflow.SAT))
+    g = Graph("g", [Input("input", [], out_type=IN_T, shape=(4,)),
+                    Dense("fc", ["input"], kernel=np.full((4, 3), 0.3), bias=np.zeros(3), kernel_quantizer=q,
+                          bias_quantizer=q),
+                    BatchNorm("bn", ["fc"], gamma=np.full(3, 1.7), beta=np.ones(3), mean=np.zeros(3),
+                              variance=np.ones(3))], ["bn"])
+    g.annotations[FRAMEWORK_EXACT] = {"input": {"out_type": IN_T.to_json()},
+                                      "fc": {"kernel_quantizer": q.to_json(), "bias_quantizer": q.to_json(),
+                                             "float_bias": False}}
+    with pytest.warns(UserWarning, match="folded into quantised layer 'fc'"):
+        g = fold_batchnorm(g)
+    assert FRAMEWORK_EXACT not in g.annotations
+    from nnfpga.compiler.passes.quantize_weights import quantize_weights
+    assert framework_bound(assign_types(quantize_weights(g))) is None
+
+
 # ----------------------------------------------------------------------------- ONNX
 def test_onnx_batchnorm_anywhere_within_bound(tmp_path):
     """After a Relu (features), as Unsqueeze -> BatchNormalization -> Squeeze (PyTorch's

@@ -6,7 +6,8 @@ Dense/Conv2D (its only consumer) is folded: ``W' = W * s``, ``b' = b * s + t`` w
 ``s = gamma / sqrt(var + eps)``, ``t = beta - mean * s``.  A layer whose weights carry a
 quantiser is re-quantised after folding by the same quantiser, which differs from a
 framework that applies BatchNorm in float after the quantised layer: the compiler warns
-about that case.  Any other BatchNorm (on the input, after an activation, a pooling, a
+about that case (and drops the frontend's record of what the framework computes exactly,
+`error_bound.FRAMEWORK_EXACT`, which no longer describes the layer).  Any other BatchNorm (on the input, after an activation, a pooling, a
 reshape) becomes a `ScaleShift` with the float ``s`` and ``t``, quantised later like
 weights; it keeps the BatchNorm's name, source layer and output type choice.  In a model
 with quantised weights this too is warned about: the framework applies it in float.
@@ -18,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from nnfpga.compiler.passes.error_bound import FRAMEWORK_EXACT
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import BatchNorm, Conv2D, Dense, ScaleShift
 
@@ -46,6 +48,9 @@ def fold_batchnorm(graph: Graph) -> Graph:
             warnings.warn(f"BatchNorm {node.name!r} is folded into quantised layer {prev.name!r}: the folded "
                           "weights are re-quantised, so results differ from applying BatchNorm in float",
                           stacklevel=2)
+            # the framework computes BN(x @ Q(W) + b), no longer what the layer holds: no
+            # bound against the framework can be derived from the graph
+            graph.annotations.pop(FRAMEWORK_EXACT, None)
         prev.kernel = prev.kernel * scale  # broadcast over the last (output) axis
         bias = prev.bias if prev.bias is not None else np.zeros_like(shift)
         prev.bias = bias * scale + shift
