@@ -171,8 +171,9 @@ _TABLE_LOOKUPS = "/".join(names_where(lambda f: f.table_lookup))
 _WITH_TABLES = "/".join(names_where(lambda f: bool(f.tables)))
 
 _LAYER_KEYS = [
-    _t("weight", "type of the kernel weights (replaces the model's quantiser for this layer)"),
-    _t("bias", "type of the biases"),
+    _t("weight", "type of the kernel weights (replaces the model's quantiser for this layer); of a "
+                 "BatchNormalization that is not folded: of its per-channel scale"),
+    _t("bias", "type of the biases; of a BatchNormalization that is not folded: of its shift"),
     _t("output", "type of the layer's output (for Dense/Conv2D: before its activation)"),
     _t("activation", f"type of the output of the layer's own activation ({_OUTPUT_TYPED} output; "
                      f"the table entries for {_TABLE_LOOKUPS})"),
@@ -204,7 +205,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "defaults": {k.name: k for k in [
         _t("weight", "type of the weights of every float (unquantised) layer"),
         _t("bias", "type of the biases of every float layer"),
-        _t("output", "type of the output of every float Dense/Conv2D layer"),
+        _t("output", "type of the output of every float Dense/Conv2D layer (and unfolded BatchNormalization)"),
         _t("activation", "type of every activation output the compiler chooses"),
         _t("accumulator", "an upper bound for every exact accumulator (see layers)"),
         Key("weight_frac", "int", "fractional bits of float weights (integer bits follow their range)",

@@ -19,7 +19,7 @@ from nnfpga.compiler.config import CompileOptions, Config
 from nnfpga.compiler.config_schema import CONFIG_VERSION, SCHEMA, Key
 from nnfpga.compiler.source_layers import Layer, layer_groups
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense
+from nnfpga.ir.ops import Activation, Conv2D, Dense, ScaleShift
 from nnfpga.ir.ops.linear import acc_type_for
 from nnfpga.ir.quant import WeightKind, float_weight_quantizer
 
@@ -98,6 +98,11 @@ def _layer_lines(layer: Layer, cfg: Config, chosen: dict) -> list[tuple[str, str
             t, note = _weight_type(p, which)
             lines.append((which, t.spec() if t is not None else "", note))
         lines.append(("accumulator", "", ""))     # filled in by the caller: the exact type
+        lines.append(("output", p.info.type.spec(), "exact range" if p.out_type is None else ""))
+    elif isinstance(p, ScaleShift):   # an unfolded BatchNorm: its scale and shift are the weights
+        for which in ("weight", "bias"):
+            t, note = _weight_type(p, which)
+            lines.append((which, t.spec() if t is not None else "", note))
         lines.append(("output", p.info.type.spec(), "exact range" if p.out_type is None else ""))
     elif isinstance(p, Activation):
         lines.append(("output", p.info.type.spec(), ""))

@@ -54,10 +54,13 @@ def function_status(name: str) -> tuple[str, str, str]:
 
 
 def _all(statuses: list[tuple[str, str, str]]) -> tuple[str, str, str]:
-    """A layer's status: every op it may become must be built."""
+    """A layer's status: every op it may become must be built; a folded op is built by
+    the layer it is folded into, so it counts only when the layer has no other op (a
+    BatchNormalization is folded, or else a ScaleShift)."""
     out = []
     for column in zip(*statuses) if statuses else [(YES,)] * 3:
-        out.append(FOLDED if FOLDED in column else YES if all(c == YES for c in column) else NO)
+        built = [c for c in column if c != FOLDED]
+        out.append(FOLDED if not built else YES if all(c == YES for c in built) else NO)
     return tuple(out)   # type: ignore[return-value]
 
 
@@ -92,7 +95,8 @@ def markdown() -> str:
     q_rows = [[f"`{name}`", *(YES if r else NO for r in quantiser_roles(name))] for name in qq.SUPPORTED]
     return "\n\n".join([
         "Generated from the code (`python -m nnfpga.compiler.coverage --write README.md docs/models.md`); "
-        "\"folded\": merged into the layer before it by a compiler pass.",
+        "\"folded\": merged into the layer before it by a compiler pass (a BatchNorm that cannot be "
+        "folded becomes a `ScaleShift`).",
         "IR ops:\n\n" + _table(["op", "golden model", "HLS", "RTL"], op_rows),
         "Activation functions (of the `Activation` op):\n\n" + _table(["function", "golden model", "HLS", "RTL"],
                                                                      fn_rows),

@@ -3,7 +3,8 @@
 This is what the fixed-point model is measured against (post-training quantisation,
 pruning figures): the network as trained, computed with real numbers.  No framework is
 imported.  Inputs are not quantised; Dense / Conv2D use the float ``kernel`` / ``bias``;
-BatchNorm (when not yet folded) is applied in float; activations are the real functions
+BatchNorm (when not yet folded) and ScaleShift (a BatchNorm where it cannot be folded, with
+its float scale and shift) are applied in float; activations are the real functions
 (each function's ``float_function`` in `nnfpga.ir.ops.activation_functions`; leaky_relu
 with the source model's float slope) -- an activation's fixed-point output type (e.g.
 QKeras ``quantized_relu``) is ignored, as are lookup tables and the quantised leaky slope.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape
+from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape, ScaleShift
 from nnfpga.ir.ops.conv2d import windows
 
 
@@ -68,6 +69,8 @@ def trace_float(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
         elif isinstance(node, BatchNorm):
             scale, shift = node.scale_shift()
             values[node.name] = v * scale + shift
+        elif isinstance(node, ScaleShift):   # a BatchNorm that could not be folded: its float s, t
+            values[node.name] = v * node.kernel + node.bias
         elif isinstance(node, Activation):
             values[node.name] = node.float_forward(v)
         elif isinstance(node, MaxPool2D):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, Op
+from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, Op, ScaleShift
 from nnfpga.ir.tables import LookupTable
 
 
@@ -28,6 +28,12 @@ class Layer:
     @property
     def weights(self) -> Dense | Conv2D | None:
         return self.primary if isinstance(self.primary, (Dense, Conv2D)) else None
+
+    @property
+    def weighted(self) -> Dense | Conv2D | ScaleShift | None:
+        """The node whose constants the ``weight``/``bias`` keys set: a Dense/Conv2D, or the
+        ScaleShift of a BatchNormalization that was not folded (its scale and shift)."""
+        return self.primary if isinstance(self.primary, (Dense, Conv2D, ScaleShift)) else None
 
     @property
     def activation(self) -> Activation | None:
@@ -51,6 +57,8 @@ class Layer:
             what = f"Conv2D {p.kernel_size[0]}x{p.kernel_size[1]}, {p.n_filters} filters"
         elif isinstance(p, Activation):
             what = f"Activation {p.function}"
+        elif isinstance(p, ScaleShift):
+            what = f"BatchNormalization (scale and shift), {p.n_channels} channels"
         else:
             what = p.op_type
         act = self.activation

@@ -14,7 +14,7 @@ from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.compiler.passes.assign_types import assign_types
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Reshape
+from nnfpga.ir.ops import Activation, Conv2D, Dense, Input, MaxPool2D, Reshape, ScaleShift
 from nnfpga.ir.quant import Quantizer, WeightKind
 
 ROUNDINGS = st.sampled_from(list(Rounding))
@@ -78,6 +78,13 @@ def activation_spec(draw, allow_tables: bool = True) -> dict | None:
     return {"function": "linear", "out_type": draw(small_types())}
 
 
+def batchnorm_spec():
+    """An unfolded BatchNorm (a ScaleShift) or None: scales of any weight kind (binary: +-1,
+    ternary: 0 too, po2: shifts, fixed: products), the output exact or a small type."""
+    return st.one_of(st.none(), st.none(), st.fixed_dictionaries(
+        {"quantizer": weight_quantizers(), "out_type": st.one_of(st.none(), small_types())}))
+
+
 @st.composite
 def network_specs(draw) -> dict:
     """A plain description of a random network; `build_network` turns it into a graph."""
@@ -100,18 +107,19 @@ def network_specs(draw) -> dict:
                 "filters": draw(st.integers(1, 3)), "kernel": kernel, "padding": padding, "strides": strides,
                 "quantizer": draw(weight_quantizers()), "sparsity": draw(st.sampled_from([0.0, 0.3, 0.7])),
                 "reuse": draw(st.integers(1, 4)), "activation": draw(activation_spec(allow_tables=False)),
-                "pool": pool})
+                "pool": pool, "batchnorm": draw(batchnorm_spec())})
     else:
         spec["shape"] = (draw(st.integers(1, 8)),)
         # the IR refuses a hard sigmoid of an input without fractional bits
         choices = [None, "leaky_relu"] + (["hard_sigmoid"] if spec["input_type"].frac > 0 else [])
         spec["input_activation"] = draw(st.sampled_from(choices))
+        spec["input_batchnorm"] = draw(batchnorm_spec())
     for _ in range(draw(st.integers(1, 3))):
         spec["dense"].append({
             "units": draw(st.integers(1, 8)), "quantizer": draw(weight_quantizers()),
             "sparsity": draw(st.sampled_from([0.0, 0.0, 0.5, 0.9, 0.95])), "reuse": draw(st.integers(1, 4)),
             "out_type": draw(st.one_of(st.none(), st.none(), small_types())),
-            "activation": draw(activation_spec())})
+            "activation": draw(activation_spec()), "batchnorm": draw(batchnorm_spec())})
     return spec
 
 
@@ -137,6 +145,17 @@ def _activation(name: str, src: str, act: dict | None, precision: Precision) -> 
     return Activation(name, [src], function=fn, out_type=act.get("out_type"), alpha=act.get("alpha"))
 
 
+def _scale_shift(name: str, src: str, bn: dict | None, rng: np.random.Generator, channels: int
+                 ) -> ScaleShift | None:
+    if bn is None:
+        return None
+    s, t = rng.normal(0, 1.0, channels), rng.normal(0, 0.5, channels)
+    node = ScaleShift(name, [src], out_type=bn["out_type"], kernel=s, bias=t, kernel_quantizer=bn["quantizer"],
+                      bias_quantizer=BIAS_Q)
+    node.kernel_q, node.bias_q = bn["quantizer"].apply(s), BIAS_Q.apply(t)
+    return node
+
+
 def build_network(spec: dict, name: str) -> Graph:
     """The typed IR graph of ``spec`` (weights from ``spec['seed']``)."""
     rng = np.random.default_rng(spec["seed"])
@@ -151,6 +170,7 @@ def build_network(spec: dict, name: str) -> Graph:
         fn = spec["input_activation"]
         add(Activation("act_in", ["input"], function=fn, alpha=0.25 if fn == "leaky_relu" else None))
     cin = spec["shape"][-1]
+    add(_scale_shift("bn_in", nodes[-1].name, spec.get("input_batchnorm"), rng, cin))
     for k, c in enumerate(spec["convs"]):
         kshape = (*c["kernel"], cin, c["filters"])
         w, wq = _weights(rng, kshape, int(np.prod(kshape[:3])), c["quantizer"], c["sparsity"])
@@ -162,6 +182,7 @@ def build_network(spec: dict, name: str) -> Graph:
         add(_activation(f"conv{k}_act", conv.name, c["activation"], precision))
         if c["pool"] is not None:
             add(MaxPool2D(f"pool{k}", [nodes[-1].name], pool_size=c["pool"], strides=c["pool"], padding="same"))
+        add(_scale_shift(f"conv{k}_bn", nodes[-1].name, c.get("batchnorm"), rng, c["filters"]))
         cin = c["filters"]
     if len(spec["shape"]) > 1:
         add(Reshape("flatten", [nodes[-1].name], target_shape=(-1,)))
@@ -174,6 +195,7 @@ def build_network(spec: dict, name: str) -> Graph:
         dense.kernel_q, dense.bias_q = wq, BIAS_Q.apply(b)
         add(dense)
         add(_activation(f"fc{k}_act", dense.name, d["activation"], precision))
+        add(_scale_shift(f"fc{k}_bn", nodes[-1].name, d.get("batchnorm"), rng, d["units"]))
         n_in = d["units"]
     return assign_types(Graph(name, nodes, [nodes[-1].name]))
 

@@ -1,7 +1,8 @@
 """Random networks: golden == Verilator == GHDL == C-sim, bit for bit, and lint-clean HDL.
 
 Hypothesis draws a batch of small networks (`strategies.network_specs`: Dense, Conv2D,
-MaxPool, Flatten, relu / quantized relu / leaky / hard sigmoid / tanh / sigmoid tables,
+MaxPool, Flatten, ScaleShift (an unfolded BatchNorm), relu / quantized relu / leaky / hard
+sigmoid / tanh / sigmoid tables,
 widths 1-8, fixed / ternary / binary / po2 weights, sparsity, reuse factors 1-4) per
 example; `batch` simulates the whole batch in one build per simulator on raw inputs on
 the input grid (minimum, maximum, zero, mixed extremes, uniform).  The Verilator build

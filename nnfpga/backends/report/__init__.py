@@ -61,13 +61,14 @@ def estimate_for(graph: Graph, rtl: dict, part: Part, netlist=None, clock_mhz: f
 
 
 def _multiplications(node) -> int:
-    """Non-zero weights of a Dense/Conv layer: the multiplications one input needs."""
+    """Non-zero weights of a Dense/Conv layer (scales of a ScaleShift, once per position):
+    the multiplications one input needs."""
     kq = getattr(node, "kernel_q", None)
     if kq is None:
         return 0
     import numpy as np
     n = int(np.count_nonzero(kq.raw))
-    if node.op_type == "Conv2D":
+    if node.op_type in ("Conv2D", "ScaleShift"):
         shape = getattr(node.info, "shape", ())
         n *= int(np.prod(shape[:-1])) if len(shape) > 1 else 1
     return n

@@ -48,7 +48,7 @@ LAYER_OPS: dict[str, tuple[str, ...]] = {
     "GlobalAveragePooling2D": ("Conv2D", "Reshape"), "GlobalAvgPool2D": ("Conv2D", "Reshape"),
     "Flatten": ("Reshape",), "Reshape": ("Reshape",),
     "Permute": ("Gather",), "UpSampling1D": ("Gather",), "UpSampling2D": ("Gather",),
-    "BatchNormalization": ("BatchNorm",),
+    "BatchNormalization": ("BatchNorm", "ScaleShift"),   # folded, or a ScaleShift (fold_batchnorm)
     "Activation": ("Activation",), "QActivation": ("Activation",), "ReLU": ("Activation",),
     "LeakyReLU": ("Activation",),
     "Dropout": (),
@@ -746,7 +746,7 @@ class _Builder:
         mean, var = w[0], w[1]
         self._append(BatchNorm(name, [self.last], gamma=gamma, beta=beta, mean=mean.astype(np.float64),
                                variance=var.astype(np.float64), epsilon=float(cfg.get("epsilon", 1e-3)),
-                               source_layer=name))
+                               source_layer=name, auto_frac=self.p.activation_frac))
 
     def _activation(self, name: str, cfg: dict, where: str) -> None:
         self._activation_after(name, cfg.get("activation"), where, quantized=False, own_layer=True)
@@ -841,9 +841,12 @@ class _Builder:
             self._leaky(name, LEAKY_ACTIVATION_SLOPE, where, layer)
         elif function == "softmax":
             n = self.nodes[-1]
+            if isinstance(n, BatchNorm) and len(self.nodes) > 1 and n.inputs == [self.nodes[-2].name]:
+                n = self.nodes[-2]   # Dense -> BatchNormalization: folded into the Dense
             n_classes = n.n_out if isinstance(n, Dense) else 0
             if not n_classes:
-                raise UserError(f"{where}: softmax is supported after a Dense layer only")
+                raise UserError(f"{where}: softmax is supported after a Dense layer (or Dense -> "
+                                "BatchNormalization) only")
             exp, inv, out = self.p.softmax_tables(n_classes)
             self._append(Activation(name, [self.last], out_type=out, function="softmax", table=exp,
                                     inv_table=inv, source_layer=layer))

@@ -230,6 +230,9 @@ def _batchnorm(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
     if not kc.is_int(axis):
         raise UserError(f"{where}: field 'axis' is {kc.short(cfg.get('axis'))}; it must be one axis (a whole number, "
                         "-1 for the channels)")
+    if axis not in (-1, len(shape)):   # the IR normalises the channels, the last axis
+        raise UserError(f"{where}: field 'axis' is {axis} on an input of shape {list(shape)}; only "
+                        f"BatchNormalization over the last axis (-1 or {len(shape)}) is supported")
     n = (shape[-1],)
     named = [(k, n) for k, on in (("gamma", cfg.get("scale", True)), ("beta", cfg.get("center", True))) if on]
     arrays = w.expect(named + [("moving_mean", n), ("moving_variance", n)])

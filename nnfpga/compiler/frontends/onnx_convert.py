@@ -367,7 +367,7 @@ class Converter(OpHandlers):
         return replace(x, node=name, via="")
 
     def _linear_of(self, x: Val, what: str) -> Op:
-        """The Dense/Conv2D whose output ``x`` is, untouched (for bias adds and BatchNorm)."""
+        """The Dense/Conv2D whose output ``x`` is, untouched (for bias adds)."""
         if x.ghost:
             raise _Skip()  # what precedes it was refused: cannot tell
         last = self.nodes[-1] if self.nodes else None

@@ -10,7 +10,8 @@ them and their `NOTES`):
 * layers: Gemm, MatMul (data @ constant weights), an Add/Sub of a constant right after
   them or after a Conv (folded into the bias), Conv (1-D and 2-D, group 1, no dilation),
   MaxPool (1-D and 2-D; a 1-D one is the 2-D one of height 1), AveragePool (no padding)
-  and GlobalAveragePool (a convolution with weights 1/cells), GlobalMaxPool, BatchNormalization right after Gemm/MatMul/Conv (folded into the weights);
+  and GlobalAveragePool (a convolution with weights 1/cells), GlobalMaxPool, BatchNormalization (folded into the weights right after
+  Gemm/MatMul/Conv, an exact per-channel scale and shift anywhere else);
 * activations: Relu, Clip(0, inf) (relu), Clip(-1, 1) (hard tanh), LeakyRelu with
   0 <= alpha < 1 (alpha 0 is a relu; the slope is rounded to an exact constant, see
   `nnfpga.ir.ops.activation.quantize_alpha`), HardSigmoid with alpha = beta = 0.5
@@ -33,7 +34,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from nnfpga.compiler.frontends.onnx_layout import BATCH, Val, channels_last_order, normalized, window_modes
+from nnfpga.compiler.frontends.onnx_layout import BATCH, Val, channels_last_order, normalized, same_order, window_modes
 from nnfpga.compiler.frontends.onnx_quant import (
     QuantMark, Unsupported, int_spec, po2_exponents, qdq_activation_type, quant_activation_type, scalar_po2,
     trunc_activation_types, weight_quantizer)
@@ -319,19 +320,37 @@ class OpHandlers:
         return self._keep_rank(self._window_out(name, c, (h, w), (h, w), (h, w), "valid"), rank)
 
     def _op_BatchNormalization(self, node, x, a):
+        """ONNX normalises axis 1, the channels; the IR's BatchNorm the last axis.  A (C, H, W)
+        tensor goes to the IR as (H, W, C) and a (C, L) one held as the image (1, L, C) (after
+        a 1-D Conv/MaxPool) stays so: one parameter per channel.  Any other shape (features
+        (C,), BatchNorm1d's (C, L), the (C, 1) of an Unsqueeze) is a flat tensor with the
+        parameters repeated per element, in the IR's order of the flat data.  `fold_batchnorm`
+        folds it into a Dense/Conv2D right before it, else makes it a ScaleShift."""
         if a.get("training_mode", 0):
             raise Unsupported("training_mode=1; export the model in eval mode")
-        gamma, beta, mean, var = (np.asarray(self._const(node, i, what), dtype=np.float64).reshape(-1)
-                                  for i, what in enumerate(("scale", "bias (B)", "mean", "variance"), start=1))
+        params = [np.asarray(self._const(node, i, what), dtype=np.float64).reshape(-1)
+                  for i, what in enumerate(("scale", "bias (B)", "mean", "variance"), start=1)]
         x = self._ready(x)
-        layer = self._linear_of(x, "BatchNormalization")
-        n = layer.kernel.shape[-1]
-        if not (len(gamma) == len(beta) == len(mean) == len(var) == n):
-            raise Unsupported(f"parameters of length {len(gamma)} do not match {n} channels")
+        if len({len(p) for p in params}) != 1:
+            raise Unsupported(f"parameters of lengths {', '.join(str(len(p)) for p in params)} differ")
+        c = len(params[0])
+        if not x.shape or x.shape[0] != c:
+            raise Unsupported(f"parameters of length {c} do not match the input's {x.shape[0] if x.shape else 0} "
+                              f"channels (axis 1 of (N, {', '.join(map(str, x.shape))}))")
+        if len(x.shape) == 3:
+            x = self._need_chw(x, node)
+        elif not (len(x.shape) == 2 and x.node is not None and x.ir_shape == (1, x.shape[1], c)
+                  and same_order(x.gather, channels_last_order((c, 1, x.shape[1])))):
+            x = self._need_flat(x, node)
+            per = int(np.prod(x.shape[1:], dtype=np.int64))
+            params = [np.repeat(p, per) for p in params]   # ONNX flat order: channel-major
+            params = [p[x.gather] if x.gather is not None else p for p in params]
+        gamma, beta, mean, var = params
         name = self._name(node)
         self._append(BatchNorm(name, [x.node], gamma=gamma, beta=beta, mean=mean, variance=var,
-                               epsilon=float(a.get("epsilon", 1e-5)), source_layer=node.name))
-        return replace(x, node=name)
+                               epsilon=float(a.get("epsilon", 1e-5)), source_layer=node.name,
+                               auto_frac=self.p.activation_frac))
+        return replace(x, node=name, via="")
 
     # ------------------------------------------------------------------ ops: activations
     def _op_Relu(self, node, x, a):

@@ -5,7 +5,8 @@ Sets, exactly as written and nowhere else:
 
 * ``input``: the Input node's type (replacing the model's own input quantiser);
 * ``defaults``: the things the compiler would otherwise choose -- weight/bias
-  quantisers of float layers (``weight``/``bias``), output types of float layers
+  quantisers of float layers (``weight``/``bias``; of an unfolded BatchNormalization
+  (`ScaleShift`): its scale and shift), output types of float layers
   (``output`` for Dense/Conv2D, ``activation`` for the outputs of auto-typed activations
   (`Op.auto_typed`), for table entries and softmax outputs), ``accumulator`` bounds,
   ``reuse_factor`` of every Dense/Conv2D; ``weight_frac``/``output_frac``/``table_size``
@@ -32,7 +33,7 @@ from nnfpga.compiler.config import CompileOptions, Config, LayerEntry, Setting, 
 from nnfpga.compiler.source_layers import Layer, layer_groups, rebuild_table
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense
+from nnfpga.ir.ops import Activation, Conv2D, Dense, ScaleShift
 from nnfpga.ir.ops.activation_functions import names_where
 from nnfpga.ir.quant import Quantizer, WeightKind
 
@@ -94,6 +95,13 @@ def _apply_defaults(graph: Graph, options: CompileOptions, note) -> None:
                 options.pinned.add(f"{node.name}:reuse_factor")
             if "output" in d and node.auto_frac is not None:
                 node.out_type, node.auto_frac = d["output"].value.type, None
+        elif isinstance(node, ScaleShift):   # an unfolded BatchNorm: scale as weights, shift as biases
+            if "weight" in d and node.kernel_quantizer is None:
+                _set_quantizer(graph, options.config, node, "weight", d["weight"], layer)
+            if "bias" in d and node.bias_quantizer is None:
+                _set_quantizer(graph, options.config, node, "bias", d["bias"], layer)
+            if "output" in d and node.auto_frac is not None:
+                node.out_type, node.auto_frac = d["output"].value.type, None
         elif isinstance(node, Activation):
             if "activation" in d:
                 t = d["activation"].value.type
@@ -128,9 +136,10 @@ def _apply_layer_key(graph: Graph, options: CompileOptions, layer: Layer, entry:
         return cfg.error(s, f"{s.path}: {desc} {why}")
 
     if key in ("weight", "bias", "accumulator", "reuse_factor", "sparsity"):
-        node = layer.weights
+        node = layer.weighted if key in ("weight", "bias") else layer.weights
         if node is None:
-            raise refuse(f"has no weights; {key} applies to Dense and Conv2D layers")
+            raise refuse(f"has no weights; {key} applies to Dense and Conv2D layers"
+                         + (" and to BatchNormalization (scale, shift)" if key in ("weight", "bias") else ""))
         if key in ("weight", "bias"):
             if key == "bias" and node.bias is None:
                 raise refuse("has no bias")

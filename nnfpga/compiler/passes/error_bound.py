@@ -74,7 +74,7 @@ import numpy as np
 
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape
+from nnfpga.ir.ops import Activation, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape, ScaleShift
 from nnfpga.ir.ops.activation_functions import ErrorRule
 from nnfpga.ir.ops.conv2d import windows
 
@@ -144,6 +144,10 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None,
                 s = _zono_activation(node, src_node, src, last=node.name == graph.outputs[0])
             else:
                 s = _activation(node, src_node, src)
+            if s is None:
+                return None
+        elif isinstance(node, ScaleShift):
+            s = _scale_shift(node, src_node, src)
             if s is None:
                 return None
         elif isinstance(node, Reshape):
@@ -307,6 +311,33 @@ def _conv(node: Conv2D, src_node, src: _State) -> _State:
     rnd = _conversion_error(node.acc_frac(src_node.info.type.frac), node.info.type)
     e = _converted(mid - rad, mid + rad, e_acc, rnd, node.info.type, node.info)
     return _State(tuple(node.info.shape), mid - rad, mid + rad, e)
+
+
+def _scale_shift(node: ScaleShift, src_node, src: _Zono | _State) -> _Zono | _State | None:
+    """Element-wise ``golden - float = s_q (xq - x) + (s_q - s) x + (t_q - t)``, then the
+    conversion's rounding and saturation: exact on affine forms; on intervals
+    ``|s_q| e_in + |s - s_q| max|x| + |t - t_q|``."""
+    if node.kernel is None or node.kernel_q is None:
+        return None   # no float scale to compare with
+    ch = np.arange(len(src.zc if isinstance(src, _Zono) else src.lo)) % node.n_channels   # channels: last axis
+    s = np.asarray(node.kernel, dtype=np.float64).reshape(-1)[ch]
+    sq = node.kernel_q.value.reshape(-1)[ch]
+    t = np.asarray(node.bias, dtype=np.float64).reshape(-1)[ch] if node.bias is not None else np.zeros(len(ch))
+    tq = node.bias_q.value.reshape(-1)[ch] if node.bias_q is not None else np.zeros(len(ch))
+    t_out = node.info.type
+    rnd = _conversion_error(node.acc_frac(src_node.info.type.frac), t_out)
+    if isinstance(src, _Zono):
+        z = _Zono(tuple(node.info.shape), src.zc * s + t, src.zg * s,
+                  src.ec * sq + src.zc * (sq - s) + (tq - t), src.eg * sq + src.zg * (sq - s))
+        lo, hi = z.interval()
+        conv = _converted(lo, hi, np.zeros_like(lo), rnd, t_out, node.info)   # rounding + saturation
+        if not np.all(np.isfinite(conv)):
+            conv = _converted(lo, hi, z.e_max(), rnd, t_out, node.info)
+        return _extend(z, None, conv)
+    a, b = s * src.lo + t, s * src.hi + t
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    e = np.abs(sq) * src.e + np.abs(s - sq) * np.maximum(np.abs(src.lo), np.abs(src.hi)) + np.abs(t - tq)
+    return _State(tuple(node.info.shape), lo, hi, _converted(lo, hi, e, rnd, t_out, node.info))
 
 
 def _maxpool(node: MaxPool2D, src: _State) -> _State:

@@ -6,7 +6,8 @@ what the compiler would otherwise choose is searched -- types set by the model's
 quantisers (QKeras, QONNX) or by the config file are never touched:
 
 * the input type (when it is the compiler's default),
-* per float Dense/Conv2D: the weights' (and biases') fractional bits; integer bits
+* per float Dense/Conv2D (and unfolded BatchNorm, a `ScaleShift`: its scale and shift):
+  the weights' (and biases') fractional bits; integer bits
   just hold the largest weight (round to nearest, SAT),
 * per layer output of a float model (``auto_frac`` nodes): fractional bits; integer
   bits hold the range observed on the calibration data times ``ptq.margin`` (never more
@@ -45,7 +46,7 @@ from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import quantize_input, run_raw, user_output
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding, type_for_range
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense
+from nnfpga.ir.ops import Activation, Conv2D, Dense, ScaleShift
 from nnfpga.ir.quant import float_weight_quantizer
 from nnfpga.ir.tables import LookupTable
 
@@ -181,7 +182,7 @@ class _Search:
         self.metric = _make_metric(options, float_forward(graph, self.x))
         self.vars: list[Var] = []
         self.auto = [n for n in graph.nodes if n.auto_frac is not None and n.out_type is None]
-        self.unquantised = {n.name for n in graph.nodes if isinstance(n, (Dense, Conv2D)) and n.kernel_q is None}
+        self.unquantised = {n.name for n in graph.nodes if isinstance(n, (Dense, Conv2D, ScaleShift)) and n.kernel_q is None}
         self.orig_input = graph.input.out_type
         self.orig_tables = {n.name: (n.table, n.inv_table) for n in graph.nodes if isinstance(n, Activation)}
         self.evaluations = 0
@@ -197,7 +198,7 @@ class _Search:
                                  {"max": float(np.abs(obs).max()) if obs.size else 0.0,
                                   "signed": bool(obs.size and obs.min() < 0)}))
         for n in g.nodes:
-            if isinstance(n, (Dense, Conv2D)) and n.kernel_quantizer is None and not opt.weight_frac_pinned:
+            if isinstance(n, (Dense, Conv2D, ScaleShift)) and n.kernel_quantizer is None and not opt.weight_frac_pinned:
                 self.vars.append(Var(f"{n.name}:weight", "weight", n.name, 0, self.max_frac,
                                      {"bias": n.bias is not None and n.bias_quantizer is None}))
             if n in self.auto and not opt.output_frac_pinned:

@@ -5,7 +5,8 @@ Contract: runs on integer weights (after `quantize_weights`) when pruning is req
 ``keep``.  Bit-exact: the golden emulator gives identical outputs for every input before
 and after.  A unit ``j`` of a Dense/Conv2D layer ``L`` whose outputs reach the next
 Dense/Conv2D ``M`` through element-wise activations (`ActivationFunction.elementwise`),
-max pools and a flatten, each read by nothing else, is removed when
+max pools, per-channel ScaleShifts (an unfolded BatchNorm: its channel ``j`` goes too)
+and a flatten, each read by nothing else, is removed when
 
 * every weight of ``M`` that reads it is zero (*unused*): drop ``L``'s column ``j``
   and bias ``j`` and ``M``'s rows for ``j``; or
@@ -35,7 +36,7 @@ from nnfpga.compiler.passes.precision import assign_exact_types
 from nnfpga.compiler.source_layers import layer_of, weight_nodes
 from nnfpga.ir.emulator import trace_raw
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense, MaxPool2D, Reshape
+from nnfpga.ir.ops import Activation, Conv2D, Dense, MaxPool2D, Reshape, ScaleShift
 from nnfpga.ir.quant import QuantArray, WeightKind
 
 
@@ -94,6 +95,8 @@ def _path(graph: Graph, layer) -> tuple[list, object, object] | None:
         if isinstance(nxt, Activation) and nxt.properties.elementwise:
             inter.append(nxt)
         elif isinstance(nxt, MaxPool2D) and conv and flat is None:
+            inter.append(nxt)
+        elif isinstance(nxt, ScaleShift) and flat is None:   # one scale per unit (channel)
             inter.append(nxt)
         elif isinstance(nxt, Reshape) and len(nxt.target_shape) == 1 and flat is None:
             flat = nxt
@@ -167,6 +170,8 @@ def _fold_constants(typed: Graph, layer, inter, nxt, feed, const, n_units, p_fla
         for n in inter:
             if isinstance(n, Activation):
                 c_float = float(n.float_forward(np.array([c_float]))[0])
+            elif isinstance(n, ScaleShift):
+                c_float = c_float * float(n.kernel[j]) + (float(n.bias[j]) if n.bias is not None else 0.0)
         fbias = fbias + c_float * nxt.kernel[idx].reshape(-1, n_out).sum(axis=0)
     nxt.bias_q = QuantArray(np.array(braw, dtype=np.int64), fb, WeightKind.FIXED)
     nxt.bias = fbias
@@ -200,6 +205,15 @@ def _drop(graph, layer, inter, nxt, flat, dead, n_units, p_flat, typed, removed)
         layer.bias = layer.bias[keep]
     if layer.bias_q is not None:
         layer.bias_q = QuantArray(layer.bias_q.raw[keep], layer.bias_q.frac, layer.bias_q.kind)
+    # the ScaleShifts in between: their channels
+    for n in inter:
+        if isinstance(n, ScaleShift):
+            n.kernel = n.kernel[keep]
+            n.kernel_q = QuantArray(n.kernel_q.raw[keep], n.kernel_q.frac, n.kernel_q.kind)
+            if n.bias is not None:
+                n.bias = n.bias[keep]
+            if n.bias_q is not None:
+                n.bias_q = QuantArray(n.bias_q.raw[keep], n.bias_q.frac, n.bias_q.kind)
     # the next layer: rows
     if isinstance(nxt, Conv2D):
         nxt.kernel = nxt.kernel[:, :, keep, :]

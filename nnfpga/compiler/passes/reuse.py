@@ -13,8 +13,8 @@ Dense/Conv2D nodes.
 
    * with ``max_dsp``: the least total latency (`CostModel.latency`) such that the
      total DSPs (`CostModel.dsp` of every Dense/Conv2D, plus the DSPs no reuse factor
-     changes, `CostModel.fixed_dsp`: the softmax and leaky-ReLU products) fit the
-     budget and every R respects the II limit; an exact dynamic programme over the DSP
+     changes, `CostModel.fixed_dsp`: the softmax, leaky-ReLU and ScaleShift products)
+     fit the budget and every R respects the II limit; an exact dynamic programme over the DSP
      budget; ties go to fewer DSPs;
    * with only an II limit: per layer the fewest DSPs with R <= II, then the least
      latency.

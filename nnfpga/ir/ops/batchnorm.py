@@ -1,5 +1,6 @@
 """BatchNorm as trained (float).  It has no fixed-point meaning of its own: the
-`fold_batchnorm` pass merges it into the preceding Dense/Conv2D before quantisation."""
+`fold_batchnorm` pass merges it into the preceding Dense/Conv2D before quantisation, or
+replaces it by a `ScaleShift` (exact per-channel scale and shift) anywhere else."""
 
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ class BatchNorm(Op):
         return scale, beta - self.mean * scale
 
     def infer(self, ins: list[TensorInfo]) -> TensorInfo:
-        raise ValueError(f"BatchNorm {self.name!r} must follow a Dense or Conv2D layer so it can be "
-                         "folded into its weights; a free-standing BatchNorm is not supported")
+        raise ValueError(f"BatchNorm {self.name!r} has no fixed-point meaning: run fold_batchnorm, which "
+                         "folds it into the layer before it or makes it a ScaleShift")
 
     def params_json(self) -> dict:
         return {k: arr_json(getattr(self, k)) for k in ("gamma", "beta", "mean", "variance")} | {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, gather, maxpool2d, reshape
+from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, gather, maxpool2d, reshape, \
+    scale_shift
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext  # noqa: F401
 from nnfpga.ir.ops.activation_functions import ACTIVATION_FUNCTIONS
 
@@ -14,10 +15,12 @@ EMITTERS = {
     "Conv2D": conv2d.emit,
     "MaxPool2D": maxpool2d.emit,
     "Gather": gather.emit,
+    "ScaleShift": scale_shift.emit,
 }
 
 #: Human-readable list for error messages.
 SUPPORTED = ("Input", "Dense (fixed, ternary, binary, po2 weights)", "BankedDense",
              f"Activation ({', '.join(ACTIVATION_FUNCTIONS)})", "Reshape",
              "Conv2D (valid/same, any stride)", "MaxPool2D (valid/same, any stride)",
-             "Gather (a fixed re-arrangement: Permute, nearest UpSampling)")
+             "Gather (a fixed re-arrangement: Permute, nearest UpSampling)",
+             "ScaleShift (BatchNormalization that is not folded)")

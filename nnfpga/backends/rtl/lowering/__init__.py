@@ -3,7 +3,8 @@
 * `builder`: the building kit (`Builder`, `RtlConfig`, shared helpers);
 * one module per op family: `linear` (Dense, BankedDense, Conv2D; `multiplier_units`
   for reuse factors above 1), `conversions` (piecewise-linear activations), `tables`
-  (tanh, sigmoid, softmax), `pool` (MaxPool2D);
+  (tanh, sigmoid, softmax), `pool` (MaxPool2D), `scale_shift` (ScaleShift: an unfolded
+  BatchNorm);
 * `schedule`: the schedule of a linear layer and its cost, shared with the reuse search;
 * `network`: `lower`, dispatching each node to its rule (`LAYER_RULES`).
 """

@@ -2,7 +2,8 @@
 
 Supported: Input; Dense, BankedDense and Conv2D (any reuse factor) with the
 piecewise-linear Activations that follow them folded into their output stage;
-MaxPool2D; tanh / sigmoid Activations as ROM layers; softmax; a piecewise-linear
+MaxPool2D; ScaleShift (an unfolded BatchNorm); tanh / sigmoid Activations as ROM
+layers; softmax; a piecewise-linear
 Activation that follows no linear layer as a conversion layer; Reshape/Flatten (wiring:
 the bus is the IR layout, NHWC flattened row-major) and Gather (wiring in another order).  Anything else raises
 `RtlUnsupportedError` naming the layer.
@@ -25,6 +26,7 @@ from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, unsu
 from nnfpga.backends.rtl.lowering.conversions import ELEMENT_RULES, lower_conversion_layer
 from nnfpga.backends.rtl.lowering.linear import banked_plan, conv_plan, dense_plan, lower_linear
 from nnfpga.backends.rtl.lowering.pool import lower_maxpool
+from nnfpga.backends.rtl.lowering.scale_shift import lower_scale_shift
 from nnfpga.backends.rtl.lowering.tables import lower_softmax, lower_table
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, RESERVED, Namer, top_name, unit_name
 from nnfpga.backends.rtl.acyclic import acyclic_pass
@@ -33,7 +35,8 @@ from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops.activation_functions import names_where
 from nnfpga.ir.ops.base import TensorInfo
-from nnfpga.ir.ops import Activation, BankedDense, Conv2D, Dense, Gather, Input, MaxPool2D, Op as IrOp, Reshape
+from nnfpga.ir.ops import (Activation, BankedDense, Conv2D, Dense, Gather, Input, MaxPool2D, Op as IrOp, Reshape,
+                           ScaleShift)
 
 
 @dataclass
@@ -65,6 +68,10 @@ def _conv(b: Builder, n: Conv2D, x: LayerInput):
 
 def _maxpool(b: Builder, n: MaxPool2D, x: LayerInput):
     return lower_maxpool(b, n, x.values, x.shape, x.type_frac, x.cfg)
+
+
+def _scale_shift(b: Builder, n: ScaleShift, x: LayerInput):
+    return lower_scale_shift(b, n, x.values, x.cfg)
 
 
 def function_form(fn) -> str | None:
@@ -105,7 +112,7 @@ def _activation(b: Builder, n: Activation, x: LayerInput):
 
 #: The layer rule of every op type the RTL backend builds.
 LAYER_RULES: dict[type, LayerRule] = {Dense: _dense, BankedDense: _banked, Conv2D: _conv,
-                                      MaxPool2D: _maxpool, Activation: _activation}
+                                      MaxPool2D: _maxpool, Activation: _activation, ScaleShift: _scale_shift}
 #: Op types the RTL builds as wiring: the same signals, in (another) order.
 WIRING = (Reshape, Gather)
 #: Ops whose output stage can take the folded activations that follow them.

@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnfpga.backends.rtl.dsp import const_product_dsp, signal_product_dsp
-from nnfpga.backends.rtl.lowering.builder import RtlConfig, tree_registers
+from nnfpga.backends.rtl.lowering.builder import RtlConfig, strip_zeros, tree_registers
 from nnfpga.backends.rtl.timing import fmax_mhz
 from nnfpga.ir.fixed import bits_for_range
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D
+from nnfpga.ir.ops import Activation, Conv2D, ScaleShift
 from nnfpga.ir.ops.base import TensorInfo
 from nnfpga.ir.ops.conv2d import window_geometry
 
@@ -305,9 +305,18 @@ class CostModel:
     def fixed_dsp(self, graph: Graph) -> dict[str, int]:
         """DSPs outside the multiplier units of the linear layers (no reuse factor changes
         them), per node: a softmax multiplies every exp by the reciprocal of their sum; a
-        leaky ReLU multiplies every element that can be negative by its slope."""
+        leaky ReLU multiplies every element that can be negative by its slope; a ScaleShift
+        every element by its channel's scale when that is not +-2**k."""
         out = {}
         for n in graph.nodes:
+            if isinstance(n, ScaleShift) and n.kernel_q is not None:
+                x = graph.in_infos(n)[0]
+                xr = (int(x.lo), int(x.hi))
+                odd = [strip_zeros(int(v), 0)[0] for v in n.kernel_q.raw.reshape(-1)]
+                per_channel = sum(const_product_dsp(*bits_for_range(*xr), o, _product_bits(xr, (o, o)), self.dsp_type)
+                                  for o in odd if abs(o) > 1 and xr[0] != xr[1])
+                if per_channel:
+                    out[n.name] = per_channel * int(np.prod(x.shape[:-1]))
             if isinstance(n, Activation) and n.properties.slope:
                 alpha = int(getattr(n, "alpha_raw", 0) or 0)
                 x = graph.in_infos(n)[0]
