@@ -476,3 +476,49 @@ def test_power_of_two_and_general_scales_in_simulators(tmp_path):
         assert summary["samples"] == 2000 and summary["bit_exact"]
         for sim in ("verilator", "ghdl", "csim"):
             assert summary["results"][sim]["mismatches"] == 0
+
+
+def _qbn_model(path, gamma_q, beta_q="quantized_po2(5)", mean_q=None, variance_q=None):
+    """QDense -> quantized_relu -> QBatchNormalization (the given parameter quantisers,
+    parameters set to do something) -> QDense."""
+    import tf_keras as keras
+    from qkeras import QActivation, QBatchNormalization, QDense, quantized_bits, quantized_relu
+    keras.utils.set_random_seed(3)
+    weights = dict(kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 2, alpha=1))
+    inp = keras.Input((10,))
+    h = QActivation(quantized_bits(8, 3, alpha=1))(inp)
+    h = QDense(8, activation=quantized_relu(6, 2), **weights)(h)
+    h = QBatchNormalization(gamma_quantizer=gamma_q, beta_quantizer=beta_q, mean_quantizer=mean_q,
+                            variance_quantizer=variance_q, name="qbn")(h)
+    model = keras.Model(inp, QDense(3, **weights)(h))
+    rng = np.random.default_rng(0)
+    model.get_layer("qbn").set_weights([rng.uniform(lo, hi, 8).astype(np.float32)
+                                        for lo, hi in ((0.5, 2), (-1, 1), (0, 2), (0.3, 3))])
+    model.save(path)
+    return model
+
+
+def test_qkeras_batchnorm_within_the_bound_against_qkeras(tmp_path):
+    """QBatchNormalization: QKeras quantises gamma, beta, mean and variance, then
+    normalises in float; the golden model is within the bound against QKeras itself."""
+    from qkeras import quantized_bits
+
+    from nnfpga.compiler.passes.error_bound import framework_bound
+    model = _qbn_model(tmp_path / "qbn.h5", quantized_bits(6, 2, alpha=1), mean_q=quantized_bits(8, 2, alpha=1))
+    graph = build_graph(tmp_path / "qbn.h5")
+    assert "ScaleShift" in _ops(graph)
+    x = (np.random.default_rng(1).integers(-128, 128, (5000, 10)) / 32).astype(np.float32)
+    reference = model.predict(x, batch_size=5000, verbose=0)
+    bound = framework_bound(graph)
+    diff = np.abs(emulate(graph, x) - reference)
+    assert np.all(diff <= bound + 1e-5), (diff.max(axis=0), bound)
+    assert 0 < diff.max()
+    # the parameters went through their quantisers: unquantised ones give another model
+    float_params = _qbn_model(tmp_path / "qbn_float.h5", None, None)
+    assert np.abs(float_params.predict(x, batch_size=5000, verbose=0) - reference).max() > bound.max()
+
+
+def test_qkeras_batchnorm_default_quantisers_are_refused_by_name(tmp_path):
+    _qbn_model(tmp_path / "qbn.h5", "quantized_relu_po2(6, 2048)")
+    with pytest.raises(UserError, match="layer 'qbn' \\(QBatchNormalization\\).*quantized_relu_po2.*not supported"):
+        build_graph(tmp_path / "qbn.h5")

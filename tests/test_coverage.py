@@ -43,7 +43,7 @@ def _every_layer_models(folder):
     """tf_keras/QKeras models that use every layer class tf_keras can save (aliases such as
     MaxPool2D are saved under their main name)."""
     import tf_keras as keras
-    from qkeras import QActivation, QConv1D, QConv2D, QDense, quantized_bits, quantized_relu
+    from qkeras import QActivation, QBatchNormalization, QConv1D, QConv2D, QDense, quantized_bits, quantized_relu
     L = keras.layers
     keras.utils.set_random_seed(0)
     q = dict(kernel_quantizer=quantized_bits(4, 0, alpha=1), bias_quantizer=quantized_bits(4, 1, alpha=1))
@@ -62,6 +62,8 @@ def _every_layer_models(folder):
     h = L.Reshape((10, 3, 1))(h)
     h = QConv2D(2, (3, 1), **q)(h)
     h = QActivation(quantized_relu(4, 2))(h)
+    h = QBatchNormalization(gamma_quantizer=quantized_bits(6, 2, alpha=1), beta_quantizer=quantized_bits(6, 2, alpha=1),
+                            mean_quantizer=None, variance_quantizer=None)(h)
     h = L.Flatten()(h)
     quantised = keras.Model(inp, QDense(2, **q)(h))
     paths = []

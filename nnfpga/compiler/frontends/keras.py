@@ -49,6 +49,7 @@ LAYER_OPS: dict[str, tuple[str, ...]] = {
     "Flatten": ("Reshape",), "Reshape": ("Reshape",),
     "Permute": ("Gather",), "UpSampling1D": ("Gather",), "UpSampling2D": ("Gather",),
     "BatchNormalization": ("BatchNorm", "ScaleShift"),   # folded, or a ScaleShift (fold_batchnorm)
+    "QBatchNormalization": ("BatchNorm", "ScaleShift", "Activation"),
     "Activation": ("Activation",), "QActivation": ("Activation",), "ReLU": ("Activation",),
     "LeakyReLU": ("Activation",),
     "Dropout": (),
@@ -60,7 +61,8 @@ _ONE_D_LAYERS = {"Conv1D", "QConv1D", "MaxPooling1D", "MaxPool1D", "GlobalMaxPoo
                  "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D"}
 #: 1-D layers whose output has the Keras shape (no image form any more)
 _FLAT_OUTPUT_LAYERS = ("Flatten", "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D")
-_ANY_SHAPE_LAYERS = {"Activation", "QActivation", "ReLU", "LeakyReLU", "Dropout", "BatchNormalization", "Flatten"}
+_ANY_SHAPE_LAYERS = {"Activation", "QActivation", "ReLU", "LeakyReLU", "Dropout", "BatchNormalization",
+                     "QBatchNormalization", "Flatten"}
 KERAS_ACTIVATIONS = {"linear": "linear", None: "linear", "relu": "relu", "tanh": "tanh",
                      "sigmoid": "sigmoid", "softmax": "softmax", "hard_tanh": "hard_tanh",
                      "leaky_relu": "leaky_relu", "hard_sigmoid": "hard_sigmoid"}
@@ -735,7 +737,7 @@ class _Builder:
     def _dropout(self, name: str, cfg: dict, where: str) -> None:
         return  # identity at inference
 
-    def _batchnormalization(self, name: str, cfg: dict, where: str) -> None:
+    def _batchnormalization(self, name: str, cfg: dict, where: str, quantised: bool = False) -> None:
         axis = cfg.get("axis", -1)
         axis = axis[0] if isinstance(axis, (list, tuple)) else axis
         if axis not in (-1,) and not (isinstance(axis, int) and axis >= 1):
@@ -744,9 +746,26 @@ class _Builder:
         gamma = w.pop(0) if cfg.get("scale", True) else None
         beta = w.pop(0) if cfg.get("center", True) else None
         mean, var = w[0], w[1]
+        if quantised:   # QKeras quantises each parameter, then normalises in float
+            gamma, beta, mean, var = (self._bn_parameter(cfg, field, v, where) for field, v in
+                                      (("gamma_quantizer", gamma), ("beta_quantizer", beta),
+                                       ("mean_quantizer", mean), ("variance_quantizer", var)))
         self._append(BatchNorm(name, [self.last], gamma=gamma, beta=beta, mean=mean.astype(np.float64),
                                variance=var.astype(np.float64), epsilon=float(cfg.get("epsilon", 1e-3)),
                                source_layer=name, auto_frac=self.p.activation_frac))
+        if quantised and cfg.get("activation") is not None:
+            self._activation_after(name, cfg["activation"], where, quantized=False, qkeras=True)
+
+    def _qbatchnormalization(self, name: str, cfg: dict, where: str) -> None:
+        self._batchnormalization(name, cfg, where, quantised=True)
+
+    @staticmethod
+    def _bn_parameter(cfg: dict, field: str, values, where: str):
+        """A QBatchNormalization parameter as QKeras uses it: through its quantiser."""
+        if values is None or cfg.get(field) is None:
+            return values
+        q = qq.weight_quantizer(qq.parse_quantizer(cfg[field], where), where, values, field)
+        return q.apply(np.asarray(values, dtype=np.float64)).value.reshape(np.shape(values))
 
     def _activation(self, name: str, cfg: dict, where: str) -> None:
         self._activation_after(name, cfg.get("activation"), where, quantized=False, own_layer=True)

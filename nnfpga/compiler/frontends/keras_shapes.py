@@ -222,6 +222,9 @@ def _reshape(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
 
 
 def _batchnorm(cfg: dict, shape: Shape, w: _Weights, where: str) -> Shape:
+    for field in ("gamma_quantizer", "beta_quantizer", "mean_quantizer", "variance_quantizer"):   # QKeras
+        kc.check_quantizer_field(cfg, field, where)
+    kc.check_activation_field(cfg, "activation", where)
     eps = cfg.get("epsilon", 1e-3)
     if not kc.is_number(eps) or eps < 0:
         raise UserError(f"{where}: field 'epsilon' is {kc.short(eps)}; it must be a finite number >= 0")
@@ -273,6 +276,7 @@ def _of_rank(check, rank: int) -> Callable[[dict, Shape, _Weights, str], Shape]:
 _CHECKS: dict[str, Callable[[dict, Shape, _Weights, str], Shape]] = {
     "Dense": _dense, "QDense": _dense, "Conv2D": _conv2d, "QConv2D": _conv2d, "MaxPooling2D": _maxpool,
     "MaxPool2D": _maxpool, "Flatten": _flatten, "Reshape": _reshape, "BatchNormalization": _batchnorm,
+    "QBatchNormalization": _batchnorm,
     "Activation": _activation, "QActivation": _activation, "ReLU": _relu, "LeakyReLU": _leaky,
     "Dropout": _same, "InputLayer": _same, "Conv1D": _conv1d, "QConv1D": _conv1d, "MaxPooling1D": _maxpool1d,
     "MaxPool1D": _maxpool1d, "Permute": _permute,
