@@ -53,6 +53,8 @@ cancel, instead of being added in absolute value.  The bound is ``|ec| + sum |eg
   then the conversion; MaxPool takes the window's largest error; a Dense layer after
   them starts forms again with one symbol per input element;
 * Reshape: carried through; Gather: each output element is its input element's.
+* ScaleShift (a BatchNorm that is not folded): ``s_q e + (s_q - s) x + (t_q - t)`` per
+  element, exact on affine forms (`_scale_shift`), then the conversion.
 
 Where a ReLU or tanh input interval straddles the kink (the slope may be 0 or 1 for the
 same input) the bound takes the worst case on either side, so it can stay an order of
