@@ -18,7 +18,10 @@ anything is built:
   the part family's delays (`nnfpga.backends.rtl.timing`) unless the config fixes
   them; the layer's latency is its `Pipeline.latency`;
 * DSPs of every product come from `nnfpga.backends.rtl.dsp`, the one cost rule, for the
-  part's DSP type.
+  part's DSP type;
+* with ``RtlConfig.shift_add`` (``--max-dsp 0``) there are no multiplications: every
+  non-zero weight gives as many multiplier-free leaves as it has canonical signed digits
+  (`dsp.csd`), at reuse 1 whatever the reuse factor.
 
 `layer_profile` prices a layer from the IR alone: operand ranges are the IR's
 per-tensor ranges, which contain the lowering's exact per-element ranges, so every
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnfpga.backends.rtl.dsp import const_product_dsp, signal_product_dsp
+from nnfpga.backends.rtl.dsp import const_product_dsp, csd, signal_product_dsp
 from nnfpga.backends.rtl.lowering.builder import RtlConfig, tree_registers
 from nnfpga.backends.rtl.timing import fmax_mhz
 from nnfpga.ir.fixed import bits_for_range
@@ -156,6 +159,13 @@ def split_weights(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return odd, nz & (odd != 1), nz & (odd == 1)
 
 
+def csd_digits(raw: np.ndarray) -> np.ndarray:
+    """The number of canonical signed digits (`dsp.csd`) of every weight: its leaves
+    when built as shift-add logic."""
+    values, inverse = np.unique(raw.astype(np.int64), return_inverse=True)
+    return np.array([len(csd(int(v))) for v in values], dtype=np.int64)[inverse].reshape(raw.shape)
+
+
 _COUNTS: dict[int, tuple[object, int, int]] = {}
 
 
@@ -245,15 +255,19 @@ def _conv_products(node, x: TensorInfo, odd, mult, wiring) -> tuple[np.ndarray, 
     return per_output, wires, pairs
 
 
-def layer_profile(node, x: TensorInfo, dsp_type: str = "DSP48E2") -> LayerProfile:
-    """`LayerProfile` of a Dense/Conv2D whose input is ``x`` (cached per weight array)."""
+def layer_profile(node, x: TensorInfo, dsp_type: str = "DSP48E2", shift_add: bool = False) -> LayerProfile:
+    """`LayerProfile` of a Dense/Conv2D whose input is ``x`` (cached per weight array);
+    ``shift_add``: built without multipliers (`RtlConfig.shift_add`)."""
     kq = node.kernel_q
-    key = (id(kq), x.shape, x.lo, x.hi, dsp_type, getattr(node, "strides", None), getattr(node, "padding", None))
+    key = (id(kq), x.shape, x.lo, x.hi, dsp_type, getattr(node, "strides", None), getattr(node, "padding", None),
+           shift_add)
     hit = _PROFILES.get(key)
     if hit is not None and hit[0] is kq:
         return hit[1]
     raw = kq.raw.astype(np.int64)
     odd, mult, wiring = split_weights(raw)
+    if shift_add:  # every weight is wiring: one leaf per canonical signed digit
+        mult, wiring = np.zeros_like(mult), csd_digits(raw)
     xr = (int(x.lo), int(x.hi))
     a_width, a_signed = bits_for_range(*xr)
     if isinstance(node, Conv2D):
@@ -287,12 +301,15 @@ class CostModel:
     dsp_type: str = "DSP48E2"
     rtl: RtlConfig = field(default_factory=RtlConfig)
 
+    def profile(self, node, x: TensorInfo) -> LayerProfile:
+        return layer_profile(node, x, self.dsp_type, self.rtl.shift_add)
+
     def dsp(self, node, reuse: int, x: TensorInfo) -> int:
-        return layer_profile(node, x, self.dsp_type).dsp(reuse)
+        return self.profile(node, x).dsp(reuse)
 
     def latency(self, node, reuse: int, x: TensorInfo) -> int:
         """Extra cycles over the fully parallel layer."""
-        p = layer_profile(node, x, self.dsp_type)
+        p = self.profile(node, x)
         return p.latency(reuse, self.rtl) - p.latency(1, self.rtl)
 
     def max_reuse(self, node) -> int:
@@ -300,7 +317,7 @@ class CostModel:
 
     def multipliers(self, node, x: TensorInfo) -> int:
         """N: the multiplications a unit can share."""
-        return layer_profile(node, x, self.dsp_type).multipliers
+        return self.profile(node, x).multipliers
 
     def fixed_dsp(self, graph: Graph) -> dict[str, int]:
         """DSPs outside the multiplier units of the linear layers (no reuse factor changes
