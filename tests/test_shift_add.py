@@ -116,11 +116,29 @@ def test_max_dsp_0_sets_every_reuse_factor_to_1():
 
 
 def test_max_dsp_0_refuses_what_needs_a_dsp():
-    from tests.test_passes_reuse import _leaky_mlp
-    with pytest.raises(UserError, match=r"--max-dsp 0 cannot be met: layer 'softmax' \(softmax"):
+    with pytest.raises(UserError, match=r"--max-dsp 0 cannot be met: layer 'softmax' \(softmax: e \* 1/sum"):
         select_reuse(M.softmax_mlp(), make_options(max_dsp=0))
-    with pytest.raises(UserError, match=r"layer '\w+' \(leaky_relu: x \* alpha"):
-        select_reuse(_leaky_mlp(1), make_options(max_dsp=0))
+
+
+def test_leaky_relu_slopes_are_shift_add_too():
+    """A leaky ReLU's slope product (folded into a Dense, and stand-alone) is its
+    canonical signed digits: no multiplier, bit-exact, and the search counts no DSP."""
+    from tests.irmodels import leaky_mlp
+    g = leaky_mlp([12, 10, 8, 4], seed=1)
+    assert CostModel().fixed_dsp(g) and not CostModel(rtl=SHIFT_ADD).fixed_dsp(g)
+    select_reuse(g, make_options(max_dsp=0))
+    with_dsp = lower(g, RtlConfig(clock_mhz=320.0))
+    assert [op for op in with_dsp.primitive_ops() if isinstance(op, MulConst)]
+    nl = lower(g, SHIFT_ADD)
+    assert not [op for op in nl.primitive_ops() if isinstance(op, (Mul, MulConst))]
+    # the stand-alone leaky ReLU keeps its schedule (its slope product's registers)
+    assert nl.layers[0].name == with_dsp.layers[0].name == "leaky_in"
+    assert nl.layers[0].latency == with_dsp.layers[0].latency
+    x = inputs(g, 400, seed=5)
+    want = run_raw(g, x)
+    assert_bit_exact(evaluate(nl, x), want, "leaky shift-add: netlist")
+    assert_bit_exact(simulate(nl, x, lanes=64), want, "leaky shift-add: cycle-accurate")
+    assert estimate_netlist(nl).total.dsp == 0
 
 
 def test_banked_weights_that_differ_are_refused():

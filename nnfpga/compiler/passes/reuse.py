@@ -22,9 +22,9 @@ Dense/Conv2D nodes.
    Network II = max R.  An impossible target is a `UserError` giving the best reachable.
 3. ``max_dsp`` 0: no layer has a multiplier (`RtlConfig.shift_add`: every constant
    product as canonical-signed-digit shift-add logic), so every reuse factor is 1 (a
-   reuse factor the config fixes above 1 is recorded as an adjustment).  What still
-   needs a DSP by the rule (a softmax normalisation, a leaky-ReLU slope product) is a
-   `UserError` naming the layers.
+   reuse factor the config fixes above 1 is recorded as an adjustment; a leaky-ReLU
+   slope is shift-add logic too).  What still needs a DSP by the rule (a softmax
+   normalisation: a product of two signals) is a `UserError` naming the layers.
 
 What a layer costs at a reuse factor is not decided here: `CostModel` (in
 `nnfpga.backends.rtl.lowering.schedule`, beside the lowering that builds the schedule)
@@ -123,12 +123,11 @@ def _no_dsp(graph: Graph, model: CostModel) -> None:
     above 1 has nothing to share (every product is shift-add logic): 1."""
     fixed = model.fixed_dsp(graph)
     if fixed:
-        what = "; ".join(f"layer {layer_of(n)!r} ({n.function}: "
-                         f"{'e * 1/sum(e), a product of two signals' if n.function == 'softmax' else 'x * alpha, the slope product of negative inputs'}"
-                         f", {fixed[n.name]} DSPs)" for n in graph.nodes if n.name in fixed)
-        raise UserError(f"--max-dsp 0 cannot be met: {what} cannot be built without a DSP (only Dense/Conv2D "
-                        "constant products become shift-add logic); give a DSP budget above 0, or use a "
-                        "power-of-two leaky-ReLU slope / an output without softmax normalisation")
+        what = "; ".join(f"layer {layer_of(n)!r} ({n.function}: e * 1/sum(e), a product of two signals, "
+                         f"{fixed[n.name]} DSPs)" for n in graph.nodes if n.name in fixed)
+        raise UserError(f"--max-dsp 0 cannot be met: {what} cannot be built without a DSP (only constant "
+                        "products become shift-add logic); give a DSP budget above 0, or drop the softmax "
+                        "normalisation (the argmax of the logits is the same)")
     for n in weight_nodes(graph):
         if n.reuse_factor > 1:
             record_adjustment(graph, layer=layer_of(n), node=n.name, setting="reuse_factor",

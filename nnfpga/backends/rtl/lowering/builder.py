@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnfpga.backends.rtl.dsp import csd
 from nnfpga.backends.rtl.timing import DEFAULT_FAMILY, DELAYS, Delays
 from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
@@ -180,6 +181,8 @@ class Builder:
         self.layer = ""
         #: the bank index at the latest stage a banked layer needed it (delays are shared)
         self.bank_tap: Signal | None = None
+        #: `RtlConfig.shift_add`: `mul` builds the canonical signed digits, no multiplier
+        self.shift_add = False
 
     # every method returns the signal holding the result; it may be an existing one
     # (nothing to compute) or a constant (folded), in which case no operation is added
@@ -196,8 +199,14 @@ class Builder:
         return self._add(InputSlice(None, index=index, elem_type=t, offset=offset), name, t.frac)
 
     def mul(self, name: str, a: Signal, c: int, frac: int, note: str = "") -> Signal:
+        """``a * c``: a `MulConst`, or with `shift_add` the sum of the shifted copies of
+        ``a`` that the canonical signed digits of ``c`` name (its exact range kept)."""
         if a.is_const or c in (0, 1):
             return const(a.value * c, frac) if (a.is_const or c == 0) else a
+        if self.shift_add:
+            ends = (a.lo * c, a.hi * c)
+            return self.sum(name, [Term(a, k, s < 0) for k, s in csd(c)], frac, note=note + " (shift-add)",
+                            bound=(min(ends), max(ends)))
         return self._add(MulConst(None, a=a, c=c, note=note), name, frac)
 
     def sum(self, name: str, terms: list[Term], frac: int, note: str = "",

@@ -325,7 +325,8 @@ class CostModel:
         leaky ReLU multiplies every element that can be negative by its slope."""
         out = {}
         for n in graph.nodes:
-            if isinstance(n, Activation) and n.properties.slope:
+            # (with shift-add products a slope is adders, `Builder.mul`)
+            if isinstance(n, Activation) and n.properties.slope and not self.rtl.shift_add:
                 alpha = int(getattr(n, "alpha_raw", 0) or 0)
                 x = graph.in_infos(n)[0]
                 if alpha > 0 and x.lo < 0:
