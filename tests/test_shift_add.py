@@ -25,7 +25,7 @@ from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import run_raw
 from tests import rtl_models as M
 from tests.conftest import MODELS, require_tool
-from tests.irmodels import random_mlp
+from tests.irmodels import leaky_mlp, random_mlp
 from tests.test_rtl import assert_bit_exact, inputs
 
 SHIFT_ADD = RtlConfig(clock_mhz=320.0, shift_add=True)
@@ -123,7 +123,6 @@ def test_max_dsp_0_refuses_what_needs_a_dsp():
 def test_leaky_relu_slopes_are_shift_add_too():
     """A leaky ReLU's slope product (folded into a Dense, and stand-alone) is its
     canonical signed digits: no multiplier, bit-exact, and the search counts no DSP."""
-    from tests.irmodels import leaky_mlp
     g = leaky_mlp([12, 10, 8, 4], seed=1)
     assert CostModel().fixed_dsp(g) and not CostModel(rtl=SHIFT_ADD).fixed_dsp(g)
     select_reuse(g, make_options(max_dsp=0))
@@ -176,3 +175,18 @@ def test_qmlp_without_dsp_in_verilator_and_yosys(tmp_path):
     x = inputs(g, 400, seed=7)
     assert_bit_exact(run_verilator(fw, x), run_raw(g, x), "Verilator qmlp --max-dsp 0")
     assert yosys_dsp(fw, info) == 0
+
+
+@pytest.mark.slow
+def test_shift_add_in_ghdl(tmp_path):
+    """The VHDL of shift-add trees (integer sums clamped to their exact bounds while the
+    logic settles) is bit-exact in GHDL, leaky-ReLU slopes included."""
+    from nnfpga.backends.rtl import write_rtl
+    from nnfpga.sim.ghdl import run_ghdl
+    require_tool("ghdl")
+    for k, g in enumerate([random_mlp([12, 10, 8, 4], seed=2, weight_bits=8), leaky_mlp([12, 10, 8, 4], seed=1)]):
+        d = tmp_path / str(k)
+        write_rtl(g, d, SHIFT_ADD)
+        assert "maximum(" in next(d.glob("vhdl/*.vhd")).read_text()
+        x = inputs(g, 300, seed=3)
+        assert_bit_exact(run_ghdl(d, x), run_raw(g, x), f"GHDL shift-add {g.name}")
