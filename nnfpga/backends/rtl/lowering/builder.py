@@ -147,7 +147,8 @@ class Node:
     #: ``sig`` as a linear function of other signals, when it is a sum the lowering
     #: built: ``{id(s): (s, c)}`` for ``sum(c * s)``, the constant as ``(None, c)``
     #: (None: ``sig`` itself).  Its range over independent ``s`` bounds ``sig`` exactly
-    #: where shifted copies of one input meet (`linear.combine`).
+    #: where shifted copies of one input meet (`linear.combine`; kept with
+    #: `RtlConfig.shift_add` only: otherwise an input is at most one leaf of a tree).
     lin: dict | None = None
 
 

@@ -13,6 +13,9 @@ Reuse factor 1, per output ``j``:
    With ``cfg.shift_add`` (``--max-dsp 0``) every weight is wiring: ``w`` is the sum of
    its canonical signed digits ``+-2**k`` (`dsp.csd`), and each is a leaf of its own
    (the input, shifted, its sign handled by the adder tree), so no multiplier is built.
+   Shifted copies of one input meet in the tree (``x * 7 = (x << 3) - x``): every tree
+   node tracks itself as a linear function of the inputs (`Node.lin`), whose range is
+   the node's exact bound (`Sum.bound`) -- the terms' ranges alone would widen it.
    When the layer has at least one multiplier, products pass through
    ``multiplier_registers`` (M) registers (the wiring terms' inputs through as many
    shared registers, so every leaf is at the same stage).
@@ -185,7 +188,8 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
             if registered:
                 # the register holds the same linear function of the same sample's inputs
                 new = [Node(b.reg(f"{name}_r{level}_{j}_{k}", n.sig, n.frac), n.frac, n.neg,
-                            n.lin or {id(n.sig): (n.sig, 1)}) for k, n in enumerate(new)]
+                            (n.lin or {id(n.sig): (n.sig, 1)}) if b.shift_add else None)
+                       for k, n in enumerate(new)]
             new_nodes.append(new)
         nodes = new_nodes
 
@@ -367,8 +371,11 @@ def combine(b: Builder, name: str, p: Node, q: Node) -> Node:
         parts, neg = [(q, Term(q.sig, f - q.frac)), (p, Term(p.sig, f - p.frac, True))], False
     else:
         parts, neg = [(p, Term(p.sig, f - p.frac)), (q, Term(q.sig, f - q.frac, True))], False
+    terms = [t for _, t in parts]
+    if not b.shift_add:  # every input at most once per output: the terms' range is exact
+        return Node(b.sum(name, terms, f), f, neg)
     lin = _lin_sum(parts)
-    return Node(b.sum(name, [t for _, t in parts], f, bound=_lin_range(lin)), f, neg, lin)
+    return Node(b.sum(name, terms, f, bound=_lin_range(lin)), f, neg, lin)
 
 
 def add_constant(b: Builder, name: str, p: Node, c: tuple[int, int]) -> Node:
@@ -376,6 +383,8 @@ def add_constant(b: Builder, name: str, p: Node, c: tuple[int, int]) -> Node:
     raw, fc = (-c[0], c[1]) if p.neg else c
     f = max(p.frac, fc)
     terms = [Term(p.sig, f - p.frac), Term(const(raw << (f - fc), f))]
+    if not b.shift_add:
+        return Node(b.sum(name, terms, f), f, p.neg)
     lin = _lin_sum([(p, terms[0])])
     lin["const"] = (None, lin.get("const", (None, 0))[1] + (raw << (f - fc)))
     return Node(b.sum(name, terms, f, bound=_lin_range(lin)), f, p.neg, lin)
