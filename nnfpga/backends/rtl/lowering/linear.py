@@ -12,7 +12,10 @@ Reuse factor 1, per output ``j``:
    input itself, its sign handled by the adder tree; otherwise a `MulConst` by ``odd``.
    With ``cfg.shift_add`` (``--max-dsp 0``) every weight is wiring: ``w`` is the sum of
    its canonical signed digits ``+-2**k`` (`dsp.csd`), and each is a leaf of its own
-   (the input, shifted, its sign handled by the adder tree), so no multiplier is built.
+   (the input, shifted, its sign handled by the adder tree), so no multiplier is built;
+   the two lowest digits of a weight, when the same pair ``x_i * (1 +- 2**d)`` occurs
+   in several weights of input ``i``, are one pre-adder built once and shared
+   (`schedule.shared_pairs`: a first common-subexpression step).
    Shifted copies of one input meet in the tree (``x * 7 = (x << 3) - x``): every tree
    node tracks itself as a linear function of the inputs (`Node.lin`), whose range is
    the node's exact bound (`Sum.bound`) -- the terms' ranges alone would widen it.
@@ -164,13 +167,13 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
 
     mr = schedule.multiplier_registers(plan.reuse, cfg)
     if plan.bank_cols is not None:
-        leaves, consts, n_mult, R = banked_leaves(b, plan, xs, s0, mr, node, cfg.shift_add)
+        leaves, consts, n_mult, R, pre_adder = banked_leaves(b, plan, xs, s0, mr, node, cfg.shift_add)
     else:
-        leaves, consts, n_mult, R = fixed_leaves(b, plan, xs, s0, mr, cfg.shift_add)
+        leaves, consts, n_mult, R, pre_adder = fixed_leaves(b, plan, xs, s0, mr, cfg.shift_add)
 
     # ---- balanced adder trees --------------------------------------------------------
     depth = max((math.ceil(math.log2(len(r))) for r in leaves if len(r) > 1), default=0)
-    pipe = schedule.linear_pipeline(n_mult, R, depth, schedule.product_bits(node, x_info), cfg)
+    pipe = schedule.linear_pipeline(n_mult, R, depth, schedule.product_bits(node, x_info), cfg, pre_adder)
     nodes = leaves
     for level in range(1, depth + 1):
         registered = level in pipe.registered
@@ -253,8 +256,12 @@ def _product_items(i: int, w: int, shift_add: bool = False) -> list[tuple[int, i
 def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int, shift_add: bool = False):
     """Constant weights: (tree leaves per output, constant per output, the
     multiplications by non-powers of two, the layer's II); ``shift_add``: no
-    multiplication, every weight as its canonical signed digits."""
+    multiplication, every weight as its canonical signed digits, a pair of digits shared
+    by several weights of one input as one pre-adder (`schedule.shared_pairs`); then also
+    whether there are pre-adders."""
     name, kf = plan.name, plan.kf
+    if shift_add:
+        return _shift_add_leaves(b, plan, xs, mr)
     # ---- per output: constant part and the (input, odd, shift, sign) items ----------
     plan_items: list[list[tuple[int, int, int, bool]]] = []
     consts: list[tuple[int, int] | None] = []
@@ -274,7 +281,48 @@ def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int
         leaves = reuse_leaves(b, name, plan_items, xs, kf, R, s0, mr)
     else:
         leaves = parallel_leaves(b, name, plan_items, xs, kf, mr)
-    return leaves, consts, n_mult, R
+    return leaves, consts, n_mult, R, False
+
+
+def _shift_add_leaves(b: Builder, plan: LinearPlan, xs: list[Value], mr: int):
+    """`fixed_leaves` with shift-add products: each shared pair ``x_i * (1 +- 2**d)`` is
+    a pre-adder built once (a leaf of every tree that uses it, known as that linear
+    function of ``x_i`` so the trees' bounds stay exact); the other digits are ``x_i``."""
+    name, kf = plan.name, plan.kf
+    shared = schedule.shared_pairs(plan.cols)
+    ext = list(xs)                      # the inputs, then the pre-adders
+    pre: dict[tuple[int, int, int], int] = {}
+    lins: dict[int, dict] = {}
+    plan_items: list[list[tuple[int, int, int, bool]]] = []
+    consts: list[tuple[int, int] | None] = []
+    for j, col in enumerate(plan.cols):
+        items, c = [], plan.bias[j]
+        for i, wij in col:
+            x, fx = xs[i]
+            if x.is_const:
+                c = add_constants(c, None if x.value == 0 else strip_zeros(x.value * wij, fx + kf))
+                continue
+            p, k1, s1, rest = schedule.shift_add_terms(i, wij, shared)
+            if p is not None:
+                if p not in pre:
+                    _, d, t = p
+                    factor = 1 + t * (1 << d)
+                    ends = (x.lo * factor, x.hi * factor)
+                    y = b.sum(f"{name}_pa{i}_{d}{'p' if t > 0 else 'm'}", [Term(x), Term(x, d, t < 0)], fx,
+                              note=f"{name}: x{i} * (1 {'+' if t > 0 else '-'} 2^{d}), shared",
+                              bound=(min(ends), max(ends)))
+                    lins[id(y)] = {id(x): (x, factor)}
+                    ext.append((y, fx))
+                    pre[p] = len(ext) - 1
+                items.append((pre[p], 1, k1, s1 < 0))
+            items += [(i, 1, k, s < 0) for k, s in rest]
+        plan_items.append(items)
+        consts.append(c)
+    leaves = parallel_leaves(b, name, plan_items, ext, kf, mr)
+    for row in leaves:
+        for n in row:
+            n.lin = lins.get(id(n.sig))
+    return leaves, consts, 0, 1, bool(shared)
 
 
 def banked_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int, node: IrOp,
@@ -332,7 +380,7 @@ def banked_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: in
         if row is not None:
             table = bank_table(b, f"{name}_b{j}", row, bits, f"{name}: bias[{j}] by bank")
             leaves[j].append(Node(b.rom(f"{name}_br{j}", bias_bank, table, acc_frac), acc_frac))
-    return leaves, consts, n_mult, R
+    return leaves, consts, n_mult, R, False
 
 
 def parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int,
