@@ -417,9 +417,9 @@ def make_options(config=None, precision: Precision | None = None, calibration=No
     reuse_factor`` in the file (both given must agree); per-layer entries override it."""
     from nnfpga.compiler.config_schema import parse_rate
     cfg = load_config(config) or Config()
-    for flag, v in (("--max-dsp", max_dsp), ("--ii", ii), ("--reuse", reuse)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
-            raise UserError(f"{flag} must be a positive integer, got {v!r}")
+    for flag, v, least in (("--max-dsp", max_dsp, 0), ("--ii", ii, 1), ("--reuse", reuse, 1)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least):
+            raise UserError(f"{flag} must be a {'non-negative' if least == 0 else 'positive'} integer, got {v!r}")
     if event_rate is not None:
         try:
             event_rate = parse_rate(event_rate, "--event-rate")

@@ -243,7 +243,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
             default=1.25),
     ]},
     "reuse": {k.name: k for k in [
-        Key("max_dsp", "int", "DSP budget: choose reuse factors with the least latency that fit it", lo=1,
+        Key("max_dsp", "int", "DSP budget: choose reuse factors with the least latency that fit it (0: every "
+                              "constant product as LUT shift-add logic, no DSP)", lo=0,
             hi=MAX_COUNT),
         Key("ii", "int", "initiation interval limit in cycles", lo=1, hi=MAX_COUNT),
         Key("event_rate", "rate", "event rate to sustain (with the clock: an II limit), e.g. 40MHz"),

@@ -83,7 +83,8 @@ def compile_model(model, target: str = "xcvu9p", clock: str | float = "240MHz",
     from nnfpga.backends.rtl.lowering.builder import RtlConfig, pipeline_settings
     from nnfpga.backends.rtl.timing import part_family
     # one RTL configuration for the reuse search's prices and the lowering
-    rtl_config = RtlConfig(clock_mhz=clock_mhz, family=part_family(part), **pipeline_settings(pipeline))
+    rtl_config = RtlConfig(clock_mhz=clock_mhz, family=part_family(part), shift_add=options.max_dsp == 0,
+                           **pipeline_settings(pipeline))
     options = dataclasses.replace(options, dsp_type=part.dsp_type, rtl=rtl_config)
     if max_multiplications is not None:
         options = dataclasses.replace(options, max_multiplications=max_multiplications)

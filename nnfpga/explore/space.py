@@ -68,6 +68,10 @@ def split_values(text: str) -> list[str]:
     return out
 
 
+def _budget(name: str, text: str) -> int:
+    return 0 if text.strip() == "0" else _count(name, text)
+
+
 def _count(name: str, text: str) -> int:
     try:
         value = int(text, 10)
@@ -97,7 +101,7 @@ def _config_file(name: str, text: str) -> str:
 
 
 _OPTION_CHECKS: dict[str, Callable[[str, str], Any]] = {
-    "reuse": _count, "max_dsp": _count, "ii": _count, "clock": _prefixed(parse_clock_mhz), "target": _prefixed(find_part), "config": _config_file,
+    "reuse": _count, "max_dsp": _budget, "ii": _count, "clock": _prefixed(parse_clock_mhz), "target": _prefixed(find_part), "config": _config_file,
 }
 
 

@@ -32,6 +32,11 @@ How the printers write a product decides its operand widths:
 * a product of two signals (`Mul`, a multiplier unit of a time-multiplexed layer, the
   softmax normalisation, a banked weight) is signed at the operands' own widths (an
   unsigned operand gets one zero bit, a constant its bit length plus a sign bit).
+
+With ``--max-dsp 0`` (`RtlConfig.shift_add`) no constant product is a multiplier: the
+lowering writes ``x * c`` as the canonical-signed-digit terms of ``c`` (`csd`), shifted
+copies of ``x`` added or subtracted in the output's adder tree, so this rule never sees
+them.
 """
 
 from __future__ import annotations
@@ -152,3 +157,19 @@ def lut_product_shifts(c: int, y_width: int) -> list[int]:
     operand per set bit of ``c`` (as the ``y_width``-bit pattern synthesis sees)."""
     pattern = int(c) & ((1 << y_width) - 1)
     return [k for k in range(y_width) if pattern >> k & 1]
+
+
+def csd(c: int) -> list[tuple[int, int]]:
+    """The canonical signed digits of ``c``: ``(shift, sign)`` pairs, lowest first, with
+    ``c == sum(sign << shift)``, ``sign`` +1 or -1 and no two shifts adjacent (the
+    non-adjacent form: the fewest non-zero digits of any signed-digit form of ``c``)."""
+    c = int(c)
+    out, k = [], 0
+    while c:
+        if c & 1:
+            d = 2 - (c & 3)  # +1 when c = 1 mod 4, -1 when c = 3 mod 4: the next bit is then 0
+            out.append((k, d))
+            c -= d
+        c >>= 1
+        k += 1
+    return out

@@ -195,15 +195,26 @@ class MulConst(Op):
 class Sum(Op):
     kind: ClassVar[str] = "sum"
     terms: list[Term] = field(default_factory=list)
+    #: The exact range of the result when the lowering knows better than the terms'
+    #: ranges: an adder tree over shifted copies of the same input (``x * 7`` as
+    #: ``(x << 3) - x``) is a linear function of its inputs, whose range is tighter than
+    #: the sum of the terms' ranges.
+    bound: tuple[int, int] | None = None
 
     def operands(self) -> list[Signal]:
         return [t.sig for t in self.terms]
 
-    def range(self) -> tuple[int, int]:
+    def terms_range(self) -> tuple[int, int]:
         lo = hi = 0
         for t in self.terms:
             tlo, thi = t.range()
             lo, hi = lo + tlo, hi + thi
+        return lo, hi
+
+    def range(self) -> tuple[int, int]:
+        lo, hi = self.terms_range()
+        if self.bound is not None:
+            lo, hi = max(lo, self.bound[0]), min(hi, self.bound[1])
         return lo, hi
 
     @property

@@ -186,7 +186,11 @@ def simulate(netlist: Netlist, x_raw, gaps=None, lanes: int = 1024, check_ranges
     vectors); each stream presents a sample every ``ii + gap`` cycles (``gaps``: extra
     idle cycles before each sample of a stream, default none) with random in-range junk
     on the input in between, and the output of a sample is read exactly ``latency``
-    cycles after it entered.  Returns the raw outputs ``(n, n_out)``."""
+    cycles after it entered.  Returns the raw outputs ``(n, n_out)``.
+
+    Before the first sample, ``latency`` cycles of junk (not valid) fill the pipeline
+    without range checks: the registers' power-up values are no sample's, and a range
+    that relies on its operands being one sample's (`Sum.bound`) need not hold for them."""
 
     x = np.asarray(x_raw, dtype=np.int64)
     n = x.shape[0]
@@ -211,9 +215,10 @@ def simulate(netlist: Netlist, x_raw, gaps=None, lanes: int = 1024, check_ranges
     state = _power_up(ops, lanes)
     valid_hist: list[int] = []
     out = np.zeros((m, lanes, netlist.n_out), dtype=np.int64)
-    for cyc in range(n_cycles):
+    for cyc in range(-L, n_cycles):
         q = start_of.get(cyc)
-        valid_hist.append(int(q is not None))
+        if cyc >= 0:
+            valid_hist.append(int(q is not None))
         xin = xp[q] if q is not None else _junk(rng, netlist, lanes)
         vals: dict[int, np.ndarray] = {}
 
@@ -224,7 +229,7 @@ def simulate(netlist: Netlist, x_raw, gaps=None, lanes: int = 1024, check_ranges
             return state[id(s)] if v is None else v
 
         _cycle(ops, val, vals, state, lambda tap: valid_hist[cyc - tap.delay] if cyc >= tap.delay else 0,
-               xin, lanes, check_ranges)
+               xin, lanes, check_ranges and cyc >= 0)
         qo = start_of.get(cyc - L)
         if qo is not None:
             out[qo] = np.stack([val(s) for s in netlist.outputs], axis=1)

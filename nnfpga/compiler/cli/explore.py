@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nnfpga.compiler.cli.options import clock, clock_note, count, part
+from nnfpga.compiler.cli.options import budget, clock, clock_note, count, part
 from nnfpga.core.errors import UserError
 
 
@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
     c.add_argument("--labels", metavar="Y", help="labels of --data (.npy): AUC or classification accuracy")
     c.add_argument("--config", help="base configuration file (YAML) of every point")
     c.add_argument("--reuse", type=count, help="reuse factor of the points that do not sweep it")
-    c.add_argument("--max-dsp", type=count, help="DSP budget of the points that do not sweep it")
+    c.add_argument("--max-dsp", type=budget, help="DSP budget of the points that do not sweep it")
     c.add_argument("--ii", type=count, help="II limit of the points that do not sweep it")
     c.add_argument("--weights", metavar="FILE", help="weights (.h5) of a Keras .json architecture file")
     c.add_argument("--trust-model-code", action="store_true",

@@ -19,6 +19,12 @@ def count(text: str) -> int:
     return value
 
 
+def budget(text: str) -> int:
+    """An argparse type: a whole number from 0 to `MAX_COUNT` (``--max-dsp``: 0 builds
+    every product without a DSP)."""
+    return 0 if text.strip() == "0" else count(text)
+
+
 def positive(text: str) -> float:
     """An argparse type: a finite number above zero."""
     import math
@@ -64,7 +70,8 @@ def add_optimisation_args(c: argparse.ArgumentParser) -> None:
     c.add_argument("--calibration", help="calibration samples (.npy, or .npz with x [and labels y]) for "
                                          "post-training quantisation and --trim")
     c.add_argument("--labels", help="labels of the calibration samples (.npy), for the auc metric")
-    c.add_argument("--max-dsp", type=count, help="DSP budget: choose reuse factors with the least latency")
+    c.add_argument("--max-dsp", type=budget, help="DSP budget: choose reuse factors with the least latency "
+                                                  "(0: every constant product as LUT shift-add logic, no DSP)")
     c.add_argument("--ii", type=count, help="initiation interval limit (cycles): choose reuse factors")
     c.add_argument("--event-rate", help="event rate to sustain, e.g. 40MHz (with --clock: an II limit)")
     c.add_argument("--trim", action="store_true", default=None,

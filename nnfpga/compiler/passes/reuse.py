@@ -20,6 +20,11 @@ Dense/Conv2D nodes.
      latency.
 
    Network II = max R.  An impossible target is a `UserError` giving the best reachable.
+3. ``max_dsp`` 0: no layer has a multiplier (`RtlConfig.shift_add`: every constant
+   product as canonical-signed-digit shift-add logic), so every reuse factor is 1 (a
+   reuse factor the config fixes above 1 is recorded as an adjustment; a leaky-ReLU
+   slope is shift-add logic too).  What still needs a DSP by the rule (a softmax
+   normalisation: a product of two signals) is a `UserError` naming the layers.
 
 What a layer costs at a reuse factor is not decided here: `CostModel` (in
 `nnfpga.backends.rtl.lowering.schedule`, beside the lowering that builds the schedule)
@@ -33,6 +38,7 @@ registers it counts are the ones built.  A caller can pass another ``model``.  T
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -49,6 +55,8 @@ from nnfpga.ir.ops.base import TensorInfo
 
 def select_reuse(graph: Graph, options: CompileOptions, model: CostModel | None = None) -> Graph:
     model = model or CostModel(options.dsp_type, options.rtl or _rtl_config(options))
+    if options.max_dsp == 0 and not model.rtl.shift_add:
+        model = dataclasses.replace(model, rtl=dataclasses.replace(model.rtl, shift_add=True))
     nodes = weight_nodes(graph)
     for n in nodes:
         limit = model.max_reuse(n)
@@ -60,6 +68,8 @@ def select_reuse(graph: Graph, options: CompileOptions, model: CostModel | None 
     max_dsp, ii = options.max_dsp, options.ii
     if max_dsp is None and ii is None:
         return graph
+    if max_dsp == 0:
+        _no_dsp(graph, model)
     xs = {n.name: graph.in_infos(n)[0] for n in nodes}
     pinned = [n for n in nodes if f"{n.name}:reuse_factor" in options.pinned]
     free = [n for n in nodes if n not in pinned and model.dsp(n, 1, xs[n.name]) > 0]
@@ -108,10 +118,29 @@ def select_reuse(graph: Graph, options: CompileOptions, model: CostModel | None 
     return graph
 
 
+def _no_dsp(graph: Graph, model: CostModel) -> None:
+    """``--max-dsp 0``: refuse what needs a DSP whatever the reuse factors; a reuse factor
+    above 1 has nothing to share (every product is shift-add logic): 1."""
+    fixed = model.fixed_dsp(graph)
+    if fixed:
+        what = "; ".join(f"layer {layer_of(n)!r} ({n.function}: e * 1/sum(e), a product of two signals, "
+                         f"{fixed[n.name]} DSPs)" for n in graph.nodes if n.name in fixed)
+        raise UserError(f"--max-dsp 0 cannot be met: {what} cannot be built without a DSP (only constant "
+                        "products become shift-add logic); give a DSP budget above 0, or drop the softmax "
+                        "normalisation (the argmax of the logits is the same)")
+    for n in weight_nodes(graph):
+        if n.reuse_factor > 1:
+            record_adjustment(graph, layer=layer_of(n), node=n.name, setting="reuse_factor",
+                              requested=n.reuse_factor, used=1,
+                              reason="--max-dsp 0: every product is shift-add logic, no multiplier to share")
+            n.reuse_factor = 1
+
+
 def _rtl_config(options: CompileOptions) -> RtlConfig:
     """The lowering's configuration when the caller gave none (``nnfpga config``): the
-    default pipeline at the options' clock."""
-    return RtlConfig(clock_mhz=options.clock_mhz) if options.clock_mhz else RtlConfig()
+    default pipeline at the options' clock (shift-add products with ``--max-dsp 0``)."""
+    base = RtlConfig(clock_mhz=options.clock_mhz) if options.clock_mhz else RtlConfig()
+    return dataclasses.replace(base, shift_add=options.max_dsp == 0)
 
 
 def _candidates(node, x: TensorInfo, model: CostModel, ii: int | None) -> list[tuple[int, int, int]]:

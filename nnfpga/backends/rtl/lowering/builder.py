@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnfpga.backends.rtl.dsp import csd
 from nnfpga.backends.rtl.timing import DEFAULT_FAMILY, DELAYS, Delays
 from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
@@ -43,7 +44,9 @@ class RtlConfig:
     alike.  None (the default of both): chosen from the clock.  ``register_input``:
     register ``in_data`` before the first layer (one more cycle of latency).
     ``clock_mhz`` / ``family``: the clock and the part family (`timing.DELAYS`) the
-    schedule is built for.
+    schedule is built for.  ``shift_add`` (``--max-dsp 0``): every constant product of a
+    linear layer is built without a multiplier, as the canonical-signed-digit terms of its
+    weight (`dsp.csd`): shifted copies of the input, leaves of the output's adder tree.
     """
 
     levels_per_register: int | None = None
@@ -51,8 +54,11 @@ class RtlConfig:
     multiplier_registers: int | None = None
     clock_mhz: float = 240.0
     family: str = DEFAULT_FAMILY
+    shift_add: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.shift_add, bool):
+            raise ValueError(f"shift_add must be true or false, got {self.shift_add!r}")
         lpr = self.levels_per_register
         if lpr is not None and (isinstance(lpr, bool) or not isinstance(lpr, int) or lpr < 1):
             raise ValueError(f"levels_per_register must be an integer >= 1 (or None: from the clock), got {lpr!r}")
@@ -138,6 +144,12 @@ class Node:
     sig: Signal
     frac: int
     neg: bool = False
+    #: ``sig`` as a linear function of other signals, when it is a sum the lowering
+    #: built: ``{id(s): (s, c)}`` for ``sum(c * s)``, the constant as ``(None, c)``
+    #: (None: ``sig`` itself).  Its range over independent ``s`` bounds ``sig`` exactly
+    #: where shifted copies of one input meet (`linear.combine`; kept with
+    #: `RtlConfig.shift_add` only: otherwise an input is at most one leaf of a tree).
+    lin: dict | None = None
 
 
 def strip_zeros(raw: int, frac: int) -> tuple[int, int]:
@@ -170,6 +182,8 @@ class Builder:
         self.layer = ""
         #: the bank index at the latest stage a banked layer needed it (delays are shared)
         self.bank_tap: Signal | None = None
+        #: `RtlConfig.shift_add`: `mul` builds the canonical signed digits, no multiplier
+        self.shift_add = False
 
     # every method returns the signal holding the result; it may be an existing one
     # (nothing to compute) or a constant (folded), in which case no operation is added
@@ -186,11 +200,20 @@ class Builder:
         return self._add(InputSlice(None, index=index, elem_type=t, offset=offset), name, t.frac)
 
     def mul(self, name: str, a: Signal, c: int, frac: int, note: str = "") -> Signal:
+        """``a * c``: a `MulConst`, or with `shift_add` the sum of the shifted copies of
+        ``a`` that the canonical signed digits of ``c`` name (its exact range kept)."""
         if a.is_const or c in (0, 1):
             return const(a.value * c, frac) if (a.is_const or c == 0) else a
+        if self.shift_add:
+            ends = (a.lo * c, a.hi * c)
+            return self.sum(name, [Term(a, k, s < 0) for k, s in csd(c)], frac, note=note + " (shift-add)",
+                            bound=(min(ends), max(ends)))
         return self._add(MulConst(None, a=a, c=c, note=note), name, frac)
 
-    def sum(self, name: str, terms: list[Term], frac: int, note: str = "") -> Signal:
+    def sum(self, name: str, terms: list[Term], frac: int, note: str = "",
+            bound: tuple[int, int] | None = None) -> Signal:
+        """``bound``: the exact range when the caller knows better than the terms
+        (`Sum.bound`); kept only when it is tighter."""
         c, live = 0, []  # the constant part; the signal terms
         for t in terms:
             if t.sig.is_const:
@@ -203,7 +226,11 @@ class Builder:
             live.append(Term(const(c, frac)))
         if len(live) == 1 and live[0].shift == 0 and not live[0].neg:
             return live[0].sig
-        return self._add(Sum(None, terms=live, note=note), name, frac)
+        op = Sum(None, terms=live, note=note)
+        lo, hi = op.terms_range()
+        if bound is not None and (bound[0] > lo or bound[1] < hi):
+            op.bound = (max(lo, bound[0]), min(hi, bound[1]))
+        return self._add(op, name, frac)
 
     def shr(self, name: str, a: Signal, s: int, frac: int,
             bound: tuple[int, int] | None = None) -> Signal:

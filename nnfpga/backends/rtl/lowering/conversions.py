@@ -5,7 +5,8 @@ hard_sigmoid), and the same conversions as a stand-alone one-cycle layer.
 Each folded activation is its clip and its conversion ``act.info.type.requantize(f(x),
 previous type frac)``.  A leaky ReLU (`leaky`) is a choice by the sign bit between
 ``x`` (a deferred shift by ``alpha_frac``) and ``x * alpha_raw`` (wiring when the slope
-is a power of two, else a `MulConst`); with multipliers it is pipelined like a layer's
+is a power of two, else a `MulConst`, or its canonical signed digits with
+`RtlConfig.shift_add`: `Builder.mul`); with multipliers it is pipelined like a layer's
 products: the values before it are registered, each product passes through
 ``multiplier_registers`` (M) registers, ``x`` beside it; so it adds ``1 + M`` cycles to
 the layer (M to a stand-alone conversion layer, whose input comes from registers).

@@ -10,6 +10,15 @@ Reuse factor 1, per output ``j``:
 1. products ``x_i * w_ij`` for every non-zero weight whose input is not constant.
    ``|w| = odd * 2**k``: ``odd == 1`` (ternary, binary, powers of two) is wiring, the
    input itself, its sign handled by the adder tree; otherwise a `MulConst` by ``odd``.
+   With ``cfg.shift_add`` (``--max-dsp 0``) every weight is wiring: ``w`` is the sum of
+   its canonical signed digits ``+-2**k`` (`dsp.csd`), and each is a leaf of its own
+   (the input, shifted, its sign handled by the adder tree), so no multiplier is built;
+   the two lowest digits of a weight, when the same pair ``x_i * (1 +- 2**d)`` occurs
+   in several weights of input ``i``, are one pre-adder built once and shared
+   (`schedule.shared_pairs`: a first common-subexpression step).
+   Shifted copies of one input meet in the tree (``x * 7 = (x << 3) - x``): every tree
+   node tracks itself as a linear function of the inputs (`Node.lin`), whose range is
+   the node's exact bound (`Sum.bound`) -- the terms' ranges alone would widen it.
    When the layer has at least one multiplier, products pass through
    ``multiplier_registers`` (M) registers (the wiring terms' inputs through as many
    shared registers, so every leaf is at the same stage).
@@ -32,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnfpga.backends.rtl.dsp import csd
 from nnfpga.backends.rtl.lowering.builder import (Builder, Node, RtlConfig, Value, add_constants, register_bits,
                                                   strip_zeros, unsupported)
 from nnfpga.backends.rtl.lowering.conversions import apply_conversions, conversion_chain
@@ -157,13 +167,13 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
 
     mr = schedule.multiplier_registers(plan.reuse, cfg)
     if plan.bank_cols is not None:
-        leaves, consts, n_mult, R = banked_leaves(b, plan, xs, s0, mr)
+        leaves, consts, n_mult, R, pre_adder = banked_leaves(b, plan, xs, s0, mr, node, cfg.shift_add)
     else:
-        leaves, consts, n_mult, R = fixed_leaves(b, plan, xs, s0, mr)
+        leaves, consts, n_mult, R, pre_adder = fixed_leaves(b, plan, xs, s0, mr, cfg.shift_add)
 
     # ---- balanced adder trees --------------------------------------------------------
     depth = max((math.ceil(math.log2(len(r))) for r in leaves if len(r) > 1), default=0)
-    pipe = schedule.linear_pipeline(n_mult, R, depth, schedule.product_bits(node, x_info), cfg)
+    pipe = schedule.linear_pipeline(n_mult, R, depth, schedule.product_bits(node, x_info), cfg, pre_adder)
     nodes = leaves
     for level in range(1, depth + 1):
         registered = level in pipe.registered
@@ -179,7 +189,9 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
                     consts[j] = None
                 new.append(last)
             if registered:
-                new = [Node(b.reg(f"{name}_r{level}_{j}_{k}", n.sig, n.frac), n.frac, n.neg)
+                # the register holds the same linear function of the same sample's inputs
+                new = [Node(b.reg(f"{name}_r{level}_{j}_{k}", n.sig, n.frac), n.frac, n.neg,
+                            (n.lin or {id(n.sig): (n.sig, 1)}) if b.shift_add else None)
                        for k, n in enumerate(new)]
             new_nodes.append(new)
         nodes = new_nodes
@@ -230,17 +242,26 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
     return values, info
 
 
-def _product_item(i: int, w: int) -> tuple[int, int, int, bool]:
-    """``x_i * w`` as (input, odd, shift, negative): ``|w| = odd * 2**shift``."""
+def _product_items(i: int, w: int, shift_add: bool = False) -> list[tuple[int, int, int, bool]]:
+    """``x_i * w`` as (input, odd, shift, negative) items: ``|w| = odd * 2**shift``, or
+    with ``shift_add`` one item ``(i, 1, k, s < 0)`` per canonical signed digit
+    ``s * 2**k`` of ``w``."""
+    if shift_add:
+        return [(i, 1, k, s < 0) for k, s in csd(w)]
     mag = abs(w)
     k = (mag & -mag).bit_length() - 1
-    return i, mag >> k, k, w < 0
+    return [(i, mag >> k, k, w < 0)]
 
 
-def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int):
+def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int, shift_add: bool = False):
     """Constant weights: (tree leaves per output, constant per output, the
-    multiplications by non-powers of two, the layer's II)."""
+    multiplications by non-powers of two, the layer's II); ``shift_add``: no
+    multiplication, every weight as its canonical signed digits, a pair of digits shared
+    by several weights of one input as one pre-adder (`schedule.shared_pairs`); then also
+    whether there are pre-adders."""
     name, kf = plan.name, plan.kf
+    if shift_add:
+        return _shift_add_leaves(b, plan, xs, mr)
     # ---- per output: constant part and the (input, odd, shift, sign) items ----------
     plan_items: list[list[tuple[int, int, int, bool]]] = []
     consts: list[tuple[int, int] | None] = []
@@ -251,7 +272,7 @@ def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int
             if x.is_const:
                 c = add_constants(c, None if x.value == 0 else strip_zeros(x.value * wij, fx + kf))
                 continue
-            items.append(_product_item(i, wij))
+            items += _product_items(i, wij, shift_add)
         plan_items.append(items)
         consts.append(c)
     n_mult = sum(odd != 1 for items in plan_items for (_, odd, _, _) in items)
@@ -260,15 +281,59 @@ def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int
         leaves = reuse_leaves(b, name, plan_items, xs, kf, R, s0, mr)
     else:
         leaves = parallel_leaves(b, name, plan_items, xs, kf, mr)
-    return leaves, consts, n_mult, R
+    return leaves, consts, n_mult, R, False
 
 
-def banked_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int):
+def _shift_add_leaves(b: Builder, plan: LinearPlan, xs: list[Value], mr: int):
+    """`fixed_leaves` with shift-add products: each shared pair ``x_i * (1 +- 2**d)`` is
+    a pre-adder built once (a leaf of every tree that uses it, known as that linear
+    function of ``x_i`` so the trees' bounds stay exact); the other digits are ``x_i``."""
+    name, kf = plan.name, plan.kf
+    shared = schedule.shared_pairs(plan.cols)
+    ext = list(xs)                      # the inputs, then the pre-adders
+    pre: dict[tuple[int, int, int], int] = {}
+    lins: dict[int, dict] = {}
+    plan_items: list[list[tuple[int, int, int, bool]]] = []
+    consts: list[tuple[int, int] | None] = []
+    for j, col in enumerate(plan.cols):
+        items, c = [], plan.bias[j]
+        for i, wij in col:
+            x, fx = xs[i]
+            if x.is_const:
+                c = add_constants(c, None if x.value == 0 else strip_zeros(x.value * wij, fx + kf))
+                continue
+            p, k1, s1, rest = schedule.shift_add_terms(i, wij, shared)
+            if p is not None:
+                if p not in pre:
+                    _, d, t = p
+                    factor = 1 + t * (1 << d)
+                    ends = (x.lo * factor, x.hi * factor)
+                    y = b.sum(f"{name}_pa{i}_{d}{'p' if t > 0 else 'm'}", [Term(x), Term(x, d, t < 0)], fx,
+                              note=f"{name}: x{i} * (1 {'+' if t > 0 else '-'} 2^{d}), shared",
+                              bound=(min(ends), max(ends)))
+                    lins[id(y)] = {id(x): (x, factor)}
+                    ext.append((y, fx))
+                    pre[p] = len(ext) - 1
+                items.append((pre[p], 1, k1, s1 < 0))
+            items += [(i, 1, k, s < 0) for k, s in rest]
+        plan_items.append(items)
+        consts.append(c)
+    leaves = parallel_leaves(b, name, plan_items, ext, kf, mr)
+    for row in leaves:
+        for n in row:
+            n.lin = lins.get(id(n.sig))
+    return leaves, consts, 0, 1, bool(shared)
+
+
+def banked_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int, node: IrOp,
+                  shift_add: bool = False):
     """A BankedDense: like `fixed_leaves`, but a weight that differs between banks is a
     `Mul` of the input by a ROM of the per-bank weights addressed by the bank index (at
     reuse R > 1 the units' weight tables hold a sequence per bank), and a bias that
     differs is a ROM leaf of the tree.  Weights equal in every bank are constants as in a
-    Dense layer; zero in every bank, never built."""
+    Dense layer (with ``shift_add``, canonical signed digits); zero in every bank, never
+    built.  A weight that differs between banks has no shift-add form: with
+    ``shift_add`` it is refused."""
     name, kf, acc_frac = plan.name, plan.kf, plan.acc_frac
     tap = b.bank_tap
     bank = b.bank_tap = b.delay(f"{name}_bank", tap, s0 - tap.stage)
@@ -284,7 +349,11 @@ def banked_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: in
             if x.is_const:
                 cb = [c + ((x.value * w) << (acc_frac - fx - kf)) for c, w in zip(cb, wv)]
             elif len(set(wv)) == 1:
-                items.append(_product_item(i, wv[0]))
+                items += _product_items(i, wv[0], shift_add)
+            elif shift_add:
+                raise unsupported(node, f"weight [{i},{j}] differs between banks ({', '.join(map(str, wv))}): "
+                                        "a product by a bank-selected weight needs a multiplier, which "
+                                        "--max-dsp 0 (every product as shift-add logic) cannot build")
             else:
                 var.append((i, wv))
         plan_items.append(items)
@@ -311,7 +380,7 @@ def banked_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: in
         if row is not None:
             table = bank_table(b, f"{name}_b{j}", row, bits, f"{name}: bias[{j}] by bank")
             leaves[j].append(Node(b.rom(f"{name}_br{j}", bias_bank, table, acc_frac), acc_frac))
-    return leaves, consts, n_mult, R
+    return leaves, consts, n_mult, R, False
 
 
 def parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int,
@@ -345,17 +414,46 @@ def parallel_leaves(b: Builder, name: str, plan_items, xs: list[Value], kf: int,
 def combine(b: Builder, name: str, p: Node, q: Node) -> Node:
     f = max(p.frac, q.frac)
     if p.neg == q.neg:
-        terms, neg = [Term(p.sig, f - p.frac), Term(q.sig, f - q.frac)], p.neg
+        parts, neg = [(p, Term(p.sig, f - p.frac)), (q, Term(q.sig, f - q.frac))], p.neg
     elif p.neg:
-        terms, neg = [Term(q.sig, f - q.frac), Term(p.sig, f - p.frac, True)], False
+        parts, neg = [(q, Term(q.sig, f - q.frac)), (p, Term(p.sig, f - p.frac, True))], False
     else:
-        terms, neg = [Term(p.sig, f - p.frac), Term(q.sig, f - q.frac, True)], False
-    return Node(b.sum(name, terms, f), f, neg)
+        parts, neg = [(p, Term(p.sig, f - p.frac)), (q, Term(q.sig, f - q.frac, True))], False
+    terms = [t for _, t in parts]
+    if not b.shift_add:  # every input at most once per output: the terms' range is exact
+        return Node(b.sum(name, terms, f), f, neg)
+    lin = _lin_sum(parts)
+    return Node(b.sum(name, terms, f, bound=_lin_range(lin)), f, neg, lin)
 
 
 def add_constant(b: Builder, name: str, p: Node, c: tuple[int, int]) -> Node:
     # (-1)^neg * sig * 2^-f + c  =  (-1)^neg * (sig * 2^-f + (-1)^neg * c)
     raw, fc = (-c[0], c[1]) if p.neg else c
     f = max(p.frac, fc)
-    s = b.sum(name, [Term(p.sig, f - p.frac), Term(const(raw << (f - fc), f))], f)
-    return Node(s, f, p.neg)
+    terms = [Term(p.sig, f - p.frac), Term(const(raw << (f - fc), f))]
+    if not b.shift_add:
+        return Node(b.sum(name, terms, f), f, p.neg)
+    lin = _lin_sum([(p, terms[0])])
+    lin["const"] = (None, lin.get("const", (None, 0))[1] + (raw << (f - fc)))
+    return Node(b.sum(name, terms, f, bound=_lin_range(lin)), f, p.neg, lin)
+
+
+def _lin_sum(parts: list[tuple[Node, Term]]) -> dict:
+    """`Node.lin` of the sum of the terms (each the ``sig`` of its node)."""
+    out: dict = {}
+    for node, t in parts:
+        for key, (s, c) in (node.lin or {id(node.sig): (node.sig, 1)}).items():
+            c = (-c if t.neg else c) << t.shift
+            out[key] = (s, out.get(key, (s, 0))[1] + c)
+    return {k: v for k, v in out.items() if v[1]}
+
+
+def _lin_range(lin: dict) -> tuple[int, int]:
+    """The range of ``sum(c * s)`` over independent signals ``s``: every signal at the
+    end of its range that minimises (maximises) its own term.  A signal that occurs in
+    several leaves (``x * 7`` as ``(x << 3) - x``) is one variable here, not several."""
+    lo = hi = 0
+    for s, c in lin.values():
+        a, z = (c, c) if s is None else (c * s.lo, c * s.hi)
+        lo, hi = lo + min(a, z), hi + max(a, z)
+    return lo, hi

@@ -167,6 +167,7 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
     inp = nodes[0]
 
     b = Builder()
+    b.shift_add = cfg.shift_add
     top = name or top_name(graph.name)
     b.namer = Namer(set(RESERVED) | {top, unit_name(top, PACKAGE_SUFFIX)})
     in_type = inp.info.type

@@ -18,7 +18,13 @@ anything is built:
   the part family's delays (`nnfpga.backends.rtl.timing`) unless the config fixes
   them; the layer's latency is its `Pipeline.latency`;
 * DSPs of every product come from `nnfpga.backends.rtl.dsp`, the one cost rule, for the
-  part's DSP type.
+  part's DSP type;
+* with ``RtlConfig.shift_add`` (``--max-dsp 0``) there are no multiplications: every
+  non-zero weight gives as many multiplier-free leaves as it has canonical signed digits
+  (`dsp.csd`), at reuse 1 whatever the reuse factor -- one fewer when its two lowest
+  digits form a pair shared with other weights of the same input (`shared_pairs`), whose
+  pre-adder, computed once, is a leaf; the pre-adders are the first logic of the tree
+  (`linear_pipeline`'s ``pre_adder``).
 
 `layer_profile` prices a layer from the IR alone: operand ranges are the IR's
 per-tensor ranges, which contain the lowering's exact per-element ranges, so every
@@ -34,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnfpga.backends.rtl.dsp import const_product_dsp, signal_product_dsp
+from nnfpga.backends.rtl.dsp import const_product_dsp, csd, signal_product_dsp
 from nnfpga.backends.rtl.lowering.builder import RtlConfig, strip_zeros, tree_registers
 from nnfpga.backends.rtl.timing import fmax_mhz
 from nnfpga.ir.fixed import bits_for_range
@@ -111,12 +117,15 @@ class Pipeline:
         return fmax_mhz(self.path_ns)
 
 
-def linear_pipeline(multiplications: int, reuse: int, depth: int, leaf_bits: int, cfg: RtlConfig) -> Pipeline:
+def linear_pipeline(multiplications: int, reuse: int, depth: int, leaf_bits: int, cfg: RtlConfig,
+                    pre_adder: bool = False) -> Pipeline:
     """The registers of a linear layer with ``multiplications`` products by non-powers of
     two at reuse ``reuse`` whose adder tree has ``depth`` levels over leaves of at most
     ``leaf_bits`` bits (`product_bits`; the node at level l has at most
     ``leaf_bits + l``).  Products and units are priced as DSP multipliers (a LUT
-    constant multiplier is faster: the choice is on the safe side)."""
+    constant multiplier is faster: the choice is on the safe side).  ``pre_adder``: some
+    leaves are shared shift-add pre-adders (`shared_pairs`), an adder before the tree's
+    first level."""
     dl = cfg.delays
     mr = multiplier_registers(reuse, cfg)
     stages = []
@@ -130,7 +139,7 @@ def linear_pipeline(multiplications: int, reuse: int, depth: int, leaf_bits: int
         stages.append(dl.overhead + _multiplier_ns(mr, 1, cfg))
         first = dl.overhead + dl.dsp_clk                  # the tree starts at the products' P registers
     else:
-        start, first = 0, dl.overhead
+        start, first = 0, dl.overhead + (dl.adder(leaf_bits) if pre_adder else 0.0)
     registered, tree_ns = tree_registers([dl.adder(leaf_bits + level) for level in range(1, depth + 1)], first, cfg)
     return Pipeline(mr, start, registered, round(max(stages + [tree_ns, dl.overhead]), 3), cfg.clock_mhz)
 
@@ -154,6 +163,13 @@ def split_weights(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     low = np.where(nz, mag & -mag, 1)
     odd = np.where(nz, mag // low, 0)
     return odd, nz & (odd != 1), nz & (odd == 1)
+
+
+def csd_digits(raw: np.ndarray) -> np.ndarray:
+    """The number of canonical signed digits (`dsp.csd`) of every weight: its leaves
+    when built as shift-add logic."""
+    values, inverse = np.unique(raw.astype(np.int64), return_inverse=True)
+    return np.array([len(csd(int(v))) for v in values], dtype=np.int64)[inverse].reshape(raw.shape)
 
 
 _COUNTS: dict[int, tuple[object, int, int]] = {}
@@ -181,6 +197,52 @@ def dsp_multiplications(node) -> int:
     return _weight_counts(node.kernel_q)[1] * output_positions(node)
 
 
+# ----------------------------------------------------------------------------- shift-add products
+def _low_pair(i: int, w: int) -> tuple[int, int, int] | None:
+    """The pattern of the two lowest canonical signed digits ``s1 2**k1 + s2 2**k2`` of
+    ``x_i * w``: ``(i, k2 - k1, s1 * s2)``, i.e. ``x_i * (1 +- 2**(k2 - k1))`` (None
+    below two digits)."""
+    d = csd(w)
+    return (i, d[1][0] - d[0][0], d[0][1] * d[1][1]) if len(d) > 1 else None
+
+
+def shared_pairs(cols: list[list[tuple[int, int]]]) -> set[tuple[int, int, int]]:
+    """The pre-adders ``x_i * (1 +- 2**d)`` worth building once: the low pairs
+    (`_low_pair`) that occur in two or more (input, weight) entries of ``cols`` (per
+    output, as `linear.LinearPlan.cols`).  Decided from the weights alone (an input that
+    turns out constant still counts), so the search's profile and the lowering agree."""
+    count: Counter = Counter(p for col in cols for i, w in col if (p := _low_pair(i, w)) is not None)
+    return {p for p, c in count.items() if c > 1}
+
+
+def shift_add_terms(i: int, w: int, shared: set) -> tuple[tuple[int, int, int] | None, int, int,
+                                                           list[tuple[int, int]]]:
+    """``x_i * w`` as shift-add terms: (the shared pre-adder pattern or None, its shift
+    ``k1`` and sign ``s1``, the other digits ``(shift, sign)``)."""
+    d = csd(w)
+    p = _low_pair(i, w)
+    if p is not None and p in shared:
+        return p, d[0][0], d[0][1], d[2:]
+    return None, 0, 1, d
+
+
+def _shift_add_leaves(node, x: TensorInfo) -> tuple[np.ndarray, bool]:
+    """Leaves per output (lowering order) of a shift-add layer, and whether it has
+    shared pre-adders: from the same columns the lowering builds."""
+    from nnfpga.backends.rtl.lowering.linear import conv_plan, dense_plan  # (linear imports this module)
+    plan = (conv_plan(node, tuple(x.shape), x.type.frac) if isinstance(node, Conv2D)
+            else dense_plan(node, int(np.prod(x.shape)), x.type.frac))
+    shared = shared_pairs(plan.cols)
+    leaves = []
+    for col in plan.cols:
+        n = 0
+        for i, w in col:
+            p, _, _, rest = shift_add_terms(i, w, shared)
+            n += len(rest) + (p is not None)
+        leaves.append(n)
+    return np.array(leaves, dtype=np.int64), bool(shared)
+
+
 # ----------------------------------------------------------------------------- the layer's price
 @dataclass(frozen=True)
 class LayerProfile:
@@ -192,6 +254,7 @@ class LayerProfile:
     per_output: np.ndarray        # products by non-powers of two, per output (lowering order)
     wiring: np.ndarray            # multiplier-free terms, per output
     leaf_bits: int = 1            # `product_bits`: the widest adder-tree leaf
+    pre_adder: bool = False       # shift-add: shared pre-adders before the tree
 
     def leaves(self, reuse: int) -> int:
         """Most adder-tree leaves of an output at reuse ``reuse``."""
@@ -206,7 +269,8 @@ class LayerProfile:
 
     def pipeline(self, reuse: int, cfg: RtlConfig) -> Pipeline:
         r = reuse if self.multipliers else 1  # nothing to share: built as at reuse 1
-        return linear_pipeline(self.multipliers, r, tree_depth(self.leaves(r)), self.leaf_bits, cfg)
+        return linear_pipeline(self.multipliers, r, tree_depth(self.leaves(r)), self.leaf_bits, cfg,
+                               self.pre_adder)
 
     def latency(self, reuse: int, cfg: RtlConfig) -> int:
         return self.pipeline(reuse, cfg).latency
@@ -245,15 +309,20 @@ def _conv_products(node, x: TensorInfo, odd, mult, wiring) -> tuple[np.ndarray, 
     return per_output, wires, pairs
 
 
-def layer_profile(node, x: TensorInfo, dsp_type: str = "DSP48E2") -> LayerProfile:
-    """`LayerProfile` of a Dense/Conv2D whose input is ``x`` (cached per weight array)."""
+def layer_profile(node, x: TensorInfo, dsp_type: str = "DSP48E2", shift_add: bool = False) -> LayerProfile:
+    """`LayerProfile` of a Dense/Conv2D whose input is ``x`` (cached per weight array);
+    ``shift_add``: built without multipliers (`RtlConfig.shift_add`)."""
     kq = node.kernel_q
-    key = (id(kq), x.shape, x.lo, x.hi, dsp_type, getattr(node, "strides", None), getattr(node, "padding", None))
+    key = (id(kq), x.shape, x.lo, x.hi, dsp_type, getattr(node, "strides", None), getattr(node, "padding", None),
+           shift_add)
     hit = _PROFILES.get(key)
     if hit is not None and hit[0] is kq:
         return hit[1]
     raw = kq.raw.astype(np.int64)
     odd, mult, wiring = split_weights(raw)
+    pre_adder = False
+    if shift_add:  # every weight is wiring: its canonical signed digits, shared pairs one leaf
+        mult, wiring = np.zeros_like(mult), csd_digits(raw)
     xr = (int(x.lo), int(x.hi))
     a_width, a_signed = bits_for_range(*xr)
     if isinstance(node, Conv2D):
@@ -263,6 +332,9 @@ def layer_profile(node, x: TensorInfo, dsp_type: str = "DSP48E2") -> LayerProfil
         for i in range(raw.shape[0]):
             for c in np.unique(odd[i][mult[i]]):
                 pairs[int(c)] += 1
+    if shift_add:
+        wires, pre_adder = _shift_add_leaves(node, x)
+        per_output = np.zeros_like(wires)
     n = int(per_output.sum())
     parallel = sum(cnt * const_product_dsp(a_width, a_signed, c, _product_bits(xr, (c, c)), dsp_type)
                    for c, cnt in pairs.items())
@@ -272,7 +344,7 @@ def layer_profile(node, x: TensorInfo, dsp_type: str = "DSP48E2") -> LayerProfil
         b_width, b_signed = bits_for_range(*wr)
         unit = signal_product_dsp(a_width, a_signed, b_width, b_signed, _product_bits(xr, wr), dsp_type)
     prof = LayerProfile(n, int(parallel), int(unit), per_output.astype(np.int64), wires.astype(np.int64),
-                        product_bits(node, x))
+                        product_bits(node, x), pre_adder)
     if len(_PROFILES) > 256:
         _PROFILES.clear()
     _PROFILES[key] = (kq, prof)
@@ -287,12 +359,15 @@ class CostModel:
     dsp_type: str = "DSP48E2"
     rtl: RtlConfig = field(default_factory=RtlConfig)
 
+    def profile(self, node, x: TensorInfo) -> LayerProfile:
+        return layer_profile(node, x, self.dsp_type, self.rtl.shift_add)
+
     def dsp(self, node, reuse: int, x: TensorInfo) -> int:
-        return layer_profile(node, x, self.dsp_type).dsp(reuse)
+        return self.profile(node, x).dsp(reuse)
 
     def latency(self, node, reuse: int, x: TensorInfo) -> int:
         """Extra cycles over the fully parallel layer."""
-        p = layer_profile(node, x, self.dsp_type)
+        p = self.profile(node, x)
         return p.latency(reuse, self.rtl) - p.latency(1, self.rtl)
 
     def max_reuse(self, node) -> int:
@@ -300,7 +375,7 @@ class CostModel:
 
     def multipliers(self, node, x: TensorInfo) -> int:
         """N: the multiplications a unit can share."""
-        return layer_profile(node, x, self.dsp_type).multipliers
+        return self.profile(node, x).multipliers
 
     def fixed_dsp(self, graph: Graph) -> dict[str, int]:
         """DSPs outside the multiplier units of the linear layers (no reuse factor changes
@@ -309,7 +384,8 @@ class CostModel:
         every element by its channel's scale when that is not +-2**k."""
         out = {}
         for n in graph.nodes:
-            if isinstance(n, ScaleShift) and n.kernel_q is not None:
+            # (with shift-add products, a ScaleShift's scales and a slope are adders, `Builder.mul`)
+            if isinstance(n, ScaleShift) and n.kernel_q is not None and not self.rtl.shift_add:
                 x = graph.in_infos(n)[0]
                 xr = (int(x.lo), int(x.hi))
                 odd = [strip_zeros(int(v), 0)[0] for v in n.kernel_q.raw.reshape(-1)]
@@ -317,7 +393,7 @@ class CostModel:
                                   for o in odd if abs(o) > 1 and xr[0] != xr[1])
                 if per_channel:
                     out[n.name] = per_channel * int(np.prod(x.shape[:-1]))
-            if isinstance(n, Activation) and n.properties.slope:
+            if isinstance(n, Activation) and n.properties.slope and not self.rtl.shift_add:
                 alpha = int(getattr(n, "alpha_raw", 0) or 0)
                 x = graph.in_infos(n)[0]
                 if alpha > 0 and x.lo < 0:
