@@ -74,7 +74,7 @@ def test_shared_pairs_are_built_once_and_exact():
     nl = lower(g, SHIFT_ADD)
     n_pre = sum(op.out.name.startswith("fc1_pa") for op in nl.primitive_ops())
     fc1 = g.node("fc1")
-    from nnfpga.backends.rtl.lowering.linear import dense_plan
+    from nnfpga.backends.rtl.lowering.plans import dense_plan
     assert n_pre == len(shared_pairs(dense_plan(fc1, 12, 0).cols)) > 0
 
 

@@ -5,6 +5,7 @@
   for reuse factors above 1), `conversions` (piecewise-linear activations), `tables`
   (tanh, sigmoid, softmax), `pool` (MaxPool2D), `scale_shift` (ScaleShift: an unfolded
   BatchNorm);
+* `plans`: a linear layer's outputs as (input, weight) columns, read by `linear` and `schedule`;
 * `schedule`: the schedule of a linear layer and its cost, shared with the reuse search;
 * `network`: `lower`, dispatching each node to its rule (`LAYER_RULES`).
 """

@@ -24,7 +24,8 @@ from nnfpga.backends.rtl.distinct import distinct_live_ops
 from nnfpga.backends.rtl.dsp import layer_dsp
 from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, unsupported
 from nnfpga.backends.rtl.lowering.conversions import ELEMENT_RULES, lower_conversion_layer
-from nnfpga.backends.rtl.lowering.linear import banked_plan, conv_plan, dense_plan, lower_linear
+from nnfpga.backends.rtl.lowering.linear import lower_linear
+from nnfpga.backends.rtl.lowering.plans import banked_plan, conv_plan, dense_plan
 from nnfpga.backends.rtl.lowering.pool import lower_maxpool
 from nnfpga.backends.rtl.lowering.scale_shift import lower_scale_shift
 from nnfpga.backends.rtl.lowering.tables import lower_softmax, lower_table

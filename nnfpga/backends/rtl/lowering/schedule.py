@@ -42,6 +42,7 @@ import numpy as np
 
 from nnfpga.backends.rtl.dsp import const_product_dsp, csd, signal_product_dsp
 from nnfpga.backends.rtl.lowering.builder import RtlConfig, strip_zeros, tree_registers
+from nnfpga.backends.rtl.lowering.plans import conv_plan, dense_plan
 from nnfpga.backends.rtl.timing import fmax_mhz
 from nnfpga.ir.fixed import bits_for_range
 from nnfpga.ir.graph import Graph
@@ -209,7 +210,7 @@ def _low_pair(i: int, w: int) -> tuple[int, int, int] | None:
 def shared_pairs(cols: list[list[tuple[int, int]]]) -> set[tuple[int, int, int]]:
     """The pre-adders ``x_i * (1 +- 2**d)`` worth building once: the low pairs
     (`_low_pair`) that occur in two or more (input, weight) entries of ``cols`` (per
-    output, as `linear.LinearPlan.cols`).  Decided from the weights alone (an input that
+    output, as `plans.LinearPlan.cols`).  Decided from the weights alone (an input that
     turns out constant still counts), so the search's profile and the lowering agree."""
     count: Counter = Counter(p for col in cols for i, w in col if (p := _low_pair(i, w)) is not None)
     return {p for p, c in count.items() if c > 1}
@@ -229,7 +230,6 @@ def shift_add_terms(i: int, w: int, shared: set) -> tuple[tuple[int, int, int] |
 def _shift_add_leaves(node, x: TensorInfo) -> tuple[np.ndarray, bool]:
     """Leaves per output (lowering order) of a shift-add layer, and whether it has
     shared pre-adders: from the same columns the lowering builds."""
-    from nnfpga.backends.rtl.lowering.linear import conv_plan, dense_plan  # (linear imports this module)
     plan = (conv_plan(node, tuple(x.shape), x.type.frac) if isinstance(node, Conv2D)
             else dense_plan(node, int(np.prod(x.shape)), x.type.frac))
     shared = shared_pairs(plan.cols)
