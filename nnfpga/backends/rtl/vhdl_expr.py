@@ -299,7 +299,15 @@ def expr(op: Op) -> str:
     if e is not None:
         return e
     e = _vec_expr(op)
-    return f"to_integer({e})" if is_int(op.out) else e
+    if not is_int(op.out):
+        return e
+    lo, hi = op.out.lo, op.out.hi
+    if lo > 0 or hi < 0:
+        # until the registers hold values, a vector reads as metavalues and to_integer
+        # gives 0, outside this integer's range, which GHDL checks on every assignment;
+        # the clamp changes no settled value (as Shr's in `_int_expr`)
+        return f"maximum({lo}, minimum({hi}, to_integer({e})))"
+    return f"to_integer({e})"
 
 
 def _int_table(t: RomTable) -> bool:
