@@ -157,6 +157,25 @@ def _product_items(i: int, w: int, shift_add: bool = False) -> list[tuple[int, i
     return [(i, mag >> k, k, w < 0)]
 
 
+def _columns(plan: LinearPlan, xs: list[Value], items_of) -> tuple[list[list[tuple[int, int, int, bool]]],
+                                                                     list[tuple[int, int] | None]]:
+    """Per output: its (input, odd, shift, negative) items (``items_of(i, w)`` for a
+    non-constant input ``i``) and its constant part (the bias plus the products of the
+    constant inputs)."""
+    plan_items, consts = [], []
+    for j, col in enumerate(plan.cols):
+        items, c = [], plan.bias[j]
+        for i, wij in col:
+            x, fx = xs[i]
+            if x.is_const:
+                c = add_constants(c, None if x.value == 0 else strip_zeros(x.value * wij, fx + plan.kf))
+            else:
+                items += items_of(i, wij)
+        plan_items.append(items)
+        consts.append(c)
+    return plan_items, consts
+
+
 def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int, shift_add: bool = False):
     """Constant weights: (tree leaves per output, constant per output, the
     multiplications by non-powers of two, the layer's II); ``shift_add``: no
@@ -166,19 +185,7 @@ def fixed_leaves(b: Builder, plan: LinearPlan, xs: list[Value], s0: int, mr: int
     name, kf = plan.name, plan.kf
     if shift_add:
         return _shift_add_leaves(b, plan, xs, mr)
-    # ---- per output: constant part and the (input, odd, shift, sign) items ----------
-    plan_items: list[list[tuple[int, int, int, bool]]] = []
-    consts: list[tuple[int, int] | None] = []
-    for j, col in enumerate(plan.cols):
-        items, c = [], plan.bias[j]
-        for i, wij in col:
-            x, fx = xs[i]
-            if x.is_const:
-                c = add_constants(c, None if x.value == 0 else strip_zeros(x.value * wij, fx + kf))
-                continue
-            items += _product_items(i, wij, shift_add)
-        plan_items.append(items)
-        consts.append(c)
+    plan_items, consts = _columns(plan, xs, _product_items)
     n_mult = sum(odd != 1 for items in plan_items for (_, odd, _, _) in items)
     R = plan.reuse if n_mult else 1
     if R > 1:
@@ -197,31 +204,26 @@ def _shift_add_leaves(b: Builder, plan: LinearPlan, xs: list[Value], mr: int):
     ext = list(xs)                      # the inputs, then the pre-adders
     pre: dict[tuple[int, int, int], int] = {}
     lins: dict[int, dict] = {}
-    plan_items: list[list[tuple[int, int, int, bool]]] = []
-    consts: list[tuple[int, int] | None] = []
-    for j, col in enumerate(plan.cols):
-        items, c = [], plan.bias[j]
-        for i, wij in col:
-            x, fx = xs[i]
-            if x.is_const:
-                c = add_constants(c, None if x.value == 0 else strip_zeros(x.value * wij, fx + kf))
-                continue
-            p, k1, s1, rest = schedule.shift_add_terms(i, wij, shared)
-            if p is not None:
-                if p not in pre:
-                    _, d, t = p
-                    factor = 1 + t * (1 << d)
-                    ends = (x.lo * factor, x.hi * factor)
-                    y = b.sum(f"{name}_pa{i}_{d}{'p' if t > 0 else 'm'}", [Term(x), Term(x, d, t < 0)], fx,
-                              note=f"{name}: x{i} * (1 {'+' if t > 0 else '-'} 2^{d}), shared",
-                              bound=(min(ends), max(ends)))
-                    lins[id(y)] = {id(x): (x, factor)}
-                    ext.append((y, fx))
-                    pre[p] = len(ext) - 1
-                items.append((pre[p], 1, k1, s1 < 0))
-            items += [(i, 1, k, s < 0) for k, s in rest]
-        plan_items.append(items)
-        consts.append(c)
+
+    def items_of(i: int, wij: int) -> list[tuple[int, int, int, bool]]:
+        x, fx = xs[i]
+        p, k1, s1, rest = schedule.shift_add_terms(i, wij, shared)
+        items = []
+        if p is not None:
+            if p not in pre:
+                _, d, t = p
+                factor = 1 + t * (1 << d)
+                ends = (x.lo * factor, x.hi * factor)
+                y = b.sum(f"{name}_pa{i}_{d}{'p' if t > 0 else 'm'}", [Term(x), Term(x, d, t < 0)], fx,
+                          note=f"{name}: x{i} * (1 {'+' if t > 0 else '-'} 2^{d}), shared",
+                          bound=(min(ends), max(ends)))
+                lins[id(y)] = {id(x): (x, factor)}
+                ext.append((y, fx))
+                pre[p] = len(ext) - 1
+            items.append((pre[p], 1, k1, s1 < 0))
+        return items + [(i, 1, k, s < 0) for k, s in rest]
+
+    plan_items, consts = _columns(plan, xs, items_of)
     leaves = parallel_leaves(b, name, plan_items, ext, kf, mr)
     for row in leaves:
         for n in row:
