@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from nnfpga.compiler.pipeline import build_graph
-from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import emulate
 from tests.firmware_check import assert_firmware_bit_exact
-from tests.test_keras_frontend import _float_check
+from tests.test_keras_frontend import _float_check, assert_layer_refused
 
 
 def _qkeras_conv1d(path, padding: str, seed: int = 3):
@@ -109,23 +108,13 @@ def test_onnx_conv1d_from_pytorch_within_bound(pad, tmp_path):
     ({"class_name": "MaxPooling1D", "config": {"name": "p", "pool_size": [0]}}, "'pool_size' is \\[0\\]"),
 ])
 def test_bad_1d_layers_are_refused_by_name(layer, message, tmp_path):
-    from tests.test_keras_frontend import _write_raw_config
-    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
-        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 12, 2]}}, layer]}}
-    _write_raw_config(tmp_path / "bad.h5", config)
-    with pytest.raises(UserError, match=message) as e:
-        build_graph(tmp_path / "bad.h5")
-    assert f"layer {layer['config']['name']!r}" in str(e.value)
+    assert_layer_refused(tmp_path, [12, 2], layer, message)
 
 
 def test_conv1d_on_an_image_is_refused(tmp_path):
-    from tests.test_keras_frontend import _write_raw_config
-    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
-        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 4, 4, 2]}},
-        {"class_name": "Conv1D", "config": {"name": "c", "filters": 2, "kernel_size": 3}}]}}
-    _write_raw_config(tmp_path / "bad.h5", config)
-    with pytest.raises(UserError, match="layer 'c' \\(Conv1D\\).*needs a \\(steps, channels\\) input"):
-        build_graph(tmp_path / "bad.h5")
+    assert_layer_refused(tmp_path, [4, 4, 2], {"class_name": "Conv1D", "config": {"name": "c", "filters": 2,
+                                                                                 "kernel_size": 3}},
+                         "layer 'c' \\(Conv1D\\).*needs a \\(steps, channels\\) input")
 
 
 @pytest.mark.slow

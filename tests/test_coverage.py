@@ -4,7 +4,6 @@ ops each layer becomes."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from nnfpga.compiler import coverage
@@ -86,7 +85,6 @@ def test_layer_ops_are_what_each_layer_becomes(tmp_path):
         for node in graph.nodes[1:]:
             cls = classes[node.source_layer]
             assert node.op_type in LAYER_OPS[cls], (path.name, node.name, node.op_type, cls)
-        assert np.all(np.isfinite(graph.node(graph.outputs[0]).info.shape))
     aliases = {"MaxPool2D", "MaxPool1D", "GlobalMaxPool1D", "GlobalMaxPool2D", "AvgPool2D", "AvgPool1D",
                "GlobalAvgPool1D", "GlobalAvgPool2D"}
     assert set(LAYER_OPS) - aliases - seen == set()

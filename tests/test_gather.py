@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 from nnfpga.compiler.pipeline import build_graph
-from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import emulate
 from nnfpga.ir.ops.gather import permutation, repetition
 from tests.firmware_check import assert_firmware_bit_exact
-from tests.test_keras_frontend import _float_check, _write_raw_config
+from tests.test_keras_frontend import _float_check, assert_layer_refused
 
 
 def _qkeras_rearranging(path, seed: int = 3):
@@ -115,12 +114,7 @@ def test_ir_json_gather_round_trip_and_tampered_index(tmp_path):
     ({"class_name": "UpSampling1D", "config": {"name": "u", "size": 2}}, "needs a \\(steps, channels\\) input"),
 ])
 def test_bad_rearrangements_are_refused_by_name(layer, message, tmp_path):
-    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
-        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 4, 4, 2]}}, layer]}}
-    _write_raw_config(tmp_path / "bad.h5", config)
-    with pytest.raises(UserError, match=message) as e:
-        build_graph(tmp_path / "bad.h5")
-    assert f"layer {layer['config']['name']!r}" in str(e.value)
+    assert_layer_refused(tmp_path, [4, 4, 2], layer, message)
 
 
 @pytest.mark.slow

@@ -471,6 +471,17 @@ def _write_raw_config(path, config) -> None:
         f.create_group("model_weights").attrs["layer_names"] = []
 
 
+def assert_layer_refused(tmp_path, input_shape: list[int], layer: dict, message: str) -> None:
+    """A Sequential of an input of ``input_shape`` and ``layer`` (a raw config, no
+    weights) is refused with ``message``, naming the layer."""
+    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, *input_shape]}}, layer]}}
+    _write_raw_config(tmp_path / "bad.h5", config)
+    with pytest.raises(UserError, match=message) as e:
+        build_graph(tmp_path / "bad.h5")
+    assert f"layer {layer['config']['name']!r}" in str(e.value)
+
+
 def test_keras3_sequential_and_functional_compile_to_the_same_ir(tmp_path):
     """Keras 3 ``.keras`` Sequential and Functional models (written by Keras 3 itself, in
     a subprocess: Keras 3 must not see the legacy switch) with the same weights as the

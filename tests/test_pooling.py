@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from nnfpga.compiler.pipeline import build_graph
-from nnfpga.core.errors import UserError
 from nnfpga.ir.emulator import emulate
 from tests.firmware_check import assert_firmware_bit_exact
-from tests.test_keras_frontend import _float_check, _write_raw_config
+from tests.test_keras_frontend import _float_check, assert_layer_refused
 
 
 def _qkeras_averaging(path, seed: int = 3):
@@ -123,12 +122,7 @@ def test_onnx_global_pooling_equals_numpy(op, rank, tmp_path):
     ({"class_name": "GlobalAveragePooling1D", "config": {"name": "g"}}, "needs a \\(steps, channels\\) input"),
 ])
 def test_bad_pooling_is_refused_by_name(layer, message, tmp_path):
-    config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
-        {"class_name": "InputLayer", "config": {"name": "in", "batch_input_shape": [None, 4, 4, 2]}}, layer]}}
-    _write_raw_config(tmp_path / "bad.h5", config)
-    with pytest.raises(UserError, match=message) as e:
-        build_graph(tmp_path / "bad.h5")
-    assert f"layer {layer['config']['name']!r}" in str(e.value)
+    assert_layer_refused(tmp_path, [4, 4, 2], layer, message)
 
 
 @pytest.mark.slow

@@ -78,7 +78,7 @@ def test_output_within_the_bound_against_qkeras_and_argmax_identical(student):
     agree = np.mean(ours.argmax(axis=1) == theirs.argmax(axis=1))
     assert agree >= 0.999, agree
     summary = accuracy_summary(graph)
-    assert summary["error_bound_vs_framework_max"] == pytest.approx(float(bound.max()), rel=0, abs=0)
+    assert summary["error_bound_vs_framework_max"] == float(bound.max())
     assert summary["error_bound_vs_framework_max"] < summary["error_bound_max"]
 
 
@@ -90,17 +90,17 @@ def test_a_model_that_is_all_qkeras_has_bound_zero():
     assert accuracy_summary(graph)["error_bound_vs_framework_max"] == 0
 
 
-def test_a_changed_quantiser_type_loses_the_zero_bound(tmp_path):
-    """A configuration that changes a QKeras quantiser's type makes the firmware differ
-    from QKeras: no claim of exactness is kept."""
+@pytest.mark.parametrize("changed", ["relu1", "relu3"])
+def test_a_changed_quantiser_type_loses_the_zero_bound(changed):
+    """A configuration that changes a QKeras quantiser's type makes the firmware round
+    where QKeras does not: no bound against QKeras is claimed (first or last quantiser)."""
     import dataclasses
 
     graph = build_graph(MODELS / "qmlp.h5")
-    marks = graph.annotations["framework_exact"]
-    node = next(n for n in graph.nodes if n.name in marks and "out_type" in marks[n.name] and n.op_type == "Activation")
+    assert "out_type" in graph.annotations["framework_exact"][changed]
+    node = graph.node(changed)
     node.out_type = dataclasses.replace(node.out_type, width=node.out_type.width + 1)
-    bound = framework_bound(graph)
-    assert bound is None or np.all(bound > 0)
+    assert framework_bound(graph) is None
 
 
 @pytest.mark.slow
