@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape, ScaleShift
+from nnfpga.ir.ops import (Activation, Add, BatchNorm, Concatenate, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape,
+                           ScaleShift)
 from nnfpga.ir.ops.conv2d import windows
 
 
@@ -61,7 +62,12 @@ def trace_float(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
             values[node.name] = x
             continue
         v = values[node.inputs[0]]
-        if isinstance(node, Dense):
+        if isinstance(node, Add):
+            values[node.name] = sum(s * values[i] for s, i in zip(node.sign_list(), node.inputs))
+        elif isinstance(node, Concatenate):
+            values[node.name] = np.concatenate([values[i] for i in node.inputs],
+                                               axis=1 + node.sample_axis(len(v.shape) - 1))
+        elif isinstance(node, Dense):
             y = v.reshape(len(v), -1) @ node.kernel
             values[node.name] = y + node.bias if node.bias is not None else y
         elif isinstance(node, Conv2D):
@@ -70,7 +76,7 @@ def trace_float(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
             scale, shift = node.scale_shift()
             values[node.name] = v * scale + shift
         elif isinstance(node, ScaleShift):   # a BatchNorm that could not be folded: its float s, t
-            values[node.name] = v * node.kernel + node.bias
+            values[node.name] = v * node.kernel + (node.bias if node.bias is not None else 0.0)
         elif isinstance(node, Activation):
             values[node.name] = node.float_forward(v)
         elif isinstance(node, MaxPool2D):

@@ -67,7 +67,8 @@ def _kernel_shape(node) -> tuple[int, ...]:
     return tuple(int(d) for d in k.shape)
 
 
-def _layer_size(node, in_shape: tuple[int, ...] | None) -> LayerSize:
+def _layer_size(node, in_shape: tuple[int, ...] | None,
+                in_shapes: list[tuple[int, ...]] | None = None) -> LayerSize:
     kind = node.op_type
     if kind == "Input":
         return LayerSize(node.name, kind, tuple(int(d) for d in node.shape))
@@ -87,6 +88,11 @@ def _layer_size(node, in_shape: tuple[int, ...] | None) -> LayerSize:
         return LayerSize(node.name, kind, _reshaped(in_shape, tuple(node.target_shape)))
     if kind == "Gather":
         return LayerSize(node.name, kind, tuple(node.target_shape))
+    if kind == "Concatenate":
+        axis = node.axis % len(in_shape)
+        shape = list(in_shape)
+        shape[axis] = sum(s[axis] for s in in_shapes)
+        return LayerSize(node.name, kind, tuple(shape))
     return LayerSize(node.name, kind, in_shape or ())   # element-wise ops keep the shape
 
 
@@ -108,7 +114,7 @@ def estimate(graph: Graph) -> list[LayerSize]:
     for node in graph.nodes:
         in_shape = shapes.get(node.inputs[0]) if node.inputs else None
         try:
-            size = _layer_size(node, in_shape)
+            size = _layer_size(node, in_shape, [shapes[i] for i in node.inputs])
         except (TypeError, IndexError, ValueError, AttributeError):
             # a shape the guard cannot follow; the passes report what is wrong with it
             size = LayerSize(node.name, node.op_type, in_shape or ())

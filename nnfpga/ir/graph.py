@@ -100,6 +100,10 @@ class Graph:
     def in_infos(self, n: Op) -> list[TensorInfo]:
         return [self.node(i).info for i in n.inputs]
 
+    def is_chain(self) -> bool:
+        """Does every node read exactly the one before it?"""
+        return all(cur.inputs == [prev.name] for prev, cur in zip(self.nodes, self.nodes[1:]))
+
     def chain(self) -> list[Op]:
         """The nodes as a single chain (each node reads the previous one), or an error."""
         for prev, cur in zip(self.nodes, self.nodes[1:]):

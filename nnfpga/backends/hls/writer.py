@@ -49,12 +49,12 @@ def helper_header_text() -> str:
 
 
 def _check_graph(graph: Graph) -> list:
-    nodes = graph.chain()
+    nodes = list(graph.nodes)
     if not nodes or nodes[0].op_type != "Input":
         raise ValueError(f"model {graph.name!r}: the first node must be the Input")
     graph.input  # exactly one input  # noqa: B018
     if graph.output is not nodes[-1]:
-        raise ValueError(f"model {graph.name!r}: the output must be the last node of the chain")
+        raise ValueError(f"model {graph.name!r}: the output must be the last node")
     for n in nodes:
         if n.info is None:
             raise ValueError(f"node {n.name!r} has no type information; run the type assignment "
@@ -101,12 +101,15 @@ def write_hls(graph: Graph, outdir: Path, part: str, clock_mhz: float, top: str 
         typedefs.append("typedef input_t result_t;  // the model is its input\n")
 
     layers: list[tuple[LayerContext, LayerCode]] = []
-    for prev, n in zip(nodes, nodes[1:]):
+    infos = {n.name: n.info for n in nodes}
+    for n in nodes[1:]:
         emitter = EMITTERS.get(n.op_type)
         if emitter is None:
             raise ValueError(f"layer {n.name!r}: op {n.op_type!r} is not supported by the HLS backend; "
                              f"supported: {'; '.join(SUPPORTED)}")
-        ctx = LayerContext(n, names.node_id(n.name), prev.info, type_name[prev.name], type_name[n.name])
+        first, *more = n.inputs
+        ctx = LayerContext(n, names.node_id(n.name), infos[first], type_name[first], type_name[n.name],
+                           [(infos[i], type_name[i]) for i in more])
         code = emitter(ctx)
         layers.append((ctx, code))
         typedefs.append(_typedef(ctx.y_t, n.info.type, f"{n.name}: {n.op_type} output"))
@@ -197,16 +200,16 @@ def _remove_previous(hls: Path) -> None:
 def _top_cpp(graph: Graph, top: str, layers: list, ii: int, inp, out) -> str:
     helpers = "".join(code.helpers + "\n" for _, code in layers if code.helpers)
     functions = "\n".join(code.function for _, code in layers)
-    body, prev = [], "x"
+    body, array = [], {inp.name: "x"}
     for k, (ctx, _) in enumerate(layers):
         last = k == len(layers) - 1
-        dst = "y" if last else f"{ctx.id}_out"
+        dst = array[ctx.node.name] = "y" if last else f"{ctx.id}_out"
         if not last:
             body.append(f"    {ctx.y_t} {dst}[{ctx.n_out}];\n"
                         f"#pragma HLS ARRAY_PARTITION variable={dst} complete dim=0\n")
         bank = "bank, " if ctx.node.op_type == "BankedDense" else ""
-        body.append(f"    {ctx.function_name}({prev}, {bank}{dst});\n")
-        prev = dst
+        srcs = ", ".join(array[i] for i in ctx.node.inputs)
+        body.append(f"    {ctx.function_name}({srcs}, {bank}{dst});\n")
     if not layers:
         body.append("Copy:\n    for (unsigned i = 0; i < N_IN; i++) {\n#pragma HLS UNROLL\n"
                     "        y[i] = x[i];\n    }\n")

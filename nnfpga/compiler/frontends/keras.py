@@ -21,11 +21,13 @@ import numpy as np
 from nnfpga.compiler.frontends import keras_checks as kc
 from nnfpga.compiler.frontends import qkeras_quantizers as qq
 from nnfpga.compiler.frontends.keras_archive import read_archive
+from nnfpga.compiler.frontends.keras_graph import MERGE_LAYERS, Topology, concat_axis, functional_topology, layer_shapes
 from nnfpga.compiler.frontends.keras_shapes import check_chain
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.core.errors import UserError
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, BatchNorm, Conv2D, Dense, Gather, Input, MaxPool2D, Op, Reshape
+from nnfpga.ir.ops import (Activation, Add, BatchNorm, Concatenate, Conv2D, Dense, Gather, Input, MaxPool2D, Op,
+                           Reshape, ScaleShift)
 from nnfpga.ir.ops.conv2d import averaging_kernel
 from nnfpga.ir.ops.gather import permutation, repetition
 
@@ -53,6 +55,7 @@ LAYER_OPS: dict[str, tuple[str, ...]] = {
     "Activation": ("Activation",), "QActivation": ("Activation",), "ReLU": ("Activation",),
     "LeakyReLU": ("Activation",),
     "Dropout": (),
+    **MERGE_LAYERS,   # Functional models: the joins of branches
 }
 SUPPORTED_LAYERS = tuple(LAYER_OPS)
 #: Layers that take a (steps, channels) tensor as the IR's (1, steps, channels) image, and
@@ -91,6 +94,8 @@ class KerasModel:
     weights: dict[str, list[np.ndarray]]
     source: str
     weights_file: str = ""
+    #: the connectivity of a Functional model that is not a chain (None: a chain)
+    topology: Topology | None = None
 
     def __post_init__(self) -> None:
         self.weights_file = self.weights_file or self.source
@@ -167,7 +172,7 @@ def read_keras(source) -> KerasModel:
     raise UserError(f"cannot read a model from {type(source).__name__}; pass a .h5/.keras path or a Keras model")
 
 
-def _config_layers(config, where: str) -> tuple[str, list[dict]]:
+def _config_layers(config, where: str) -> tuple[str, list[dict], Topology | None]:
     cls = config.get("class_name") if isinstance(config, dict) else None
     cfg = config.get("config", {}) if isinstance(config, dict) else None
     if cls not in ("Sequential", "Functional", "Model"):
@@ -181,56 +186,10 @@ def _config_layers(config, where: str) -> tuple[str, list[dict]]:
         raise UserError(f"{where}: the model config of the {cls} holds no layer list (field 'layers' is "
                         f"{'missing' if layers is None else 'a JSON ' + kc.json_kind(layers)})")
     kc.check_layer_list(layers, where, cls)
-    if cls != "Sequential":
-        _check_chain(cfg, layers, where)
+    topology = functional_topology(cfg, layers, where) if cls != "Sequential" else None
     name = cfg.get("name")
-    return name if isinstance(name, str) and name else "model", [_modernize(lc, where) for lc in layers]
-
-
-def _check_chain(cfg: dict, layers: list[dict], where: str) -> None:
-    """A Functional model is read as the chain of its layers in order: refuse, naming the
-    layer, one where a layer does not read exactly the layer before it (Keras 2
-    ``inbound_nodes`` ``[[[name, node, tensor, kwargs]]]``, Keras 3 ``keras_history``)."""
-    names = [lc.get("config", {}).get("name") or lc.get("name") for lc in layers]
-    for prev, lc, name in zip(names, layers[1:], names[1:]):
-        nodes = lc.get("inbound_nodes")
-        if nodes is None:
-            continue  # a config without connectivity (e.g. a live model's): read in order
-        if not isinstance(nodes, list):
-            raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}): field 'inbound_nodes' is "
-                            f"{kc.short(nodes)}; it must be a list of the layer's calls")
-        reads = _inbound_names(nodes)
-        if len(nodes) != 1 or reads != [prev]:
-            raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}) reads {kc.short(reads) if reads else 'nothing'} "
-                            f"{'in ' + str(len(nodes)) + ' calls ' if len(nodes) > 1 else ''}"
-                            f"rather than the layer before it ({prev!r}); only chains of layers are supported")
-    outputs = _inbound_names(cfg.get("output_layers", []))
-    if outputs and outputs != names[-1:]:
-        raise UserError(f"{where}: the model's outputs are {kc.short(outputs)}; only one output, from the last layer "
-                        f"({names[-1]!r}), is supported")
-
-
-def _inbound_names(nodes) -> list[str]:
-    """The layer names a node list refers to, in order."""
-    found: list[str] = []
-
-    def walk(x) -> None:
-        if isinstance(x, dict):
-            if "keras_history" in x:
-                history = x["keras_history"]
-                found.append(str(history[0]) if isinstance(history, list) and history else repr(history))
-                return
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, (list, tuple)):
-            if x and isinstance(x[0], str) and len(x) >= 3 and isinstance(x[1], int):
-                found.append(x[0])  # Keras 2: [layer name, node index, tensor index(, kwargs)]
-                return
-            for v in x:
-                walk(v)
-
-    walk(nodes)
-    return found
+    return (name if isinstance(name, str) and name else "model", [_modernize(lc, where) for lc in layers],
+            topology)
 
 
 #: Keras 1 layer attribute names and their Keras 2 names (same meaning).
@@ -327,11 +286,11 @@ def _read_h5(path: Path) -> KerasModel:
                                 "architecture as a .json file with --weights")
             raw = _bounded_attr(f, "model_config", str(path))
             config = kc.parse_config(raw, f"{path}: attribute 'model_config'")
-            name, layers = _config_layers(config, str(path))
+            name, layers, topology = _config_layers(config, str(path))
             weights = _h5_weights(f, layers, path)
         except (OSError, KeyError) as e:
             raise UserError(f"{path}: not a readable HDF5 model file ({_first_line(e)})") from None
-    return KerasModel(name, layers, weights, str(path))
+    return KerasModel(name, layers, weights, str(path), topology=topology)
 
 
 def _bounded_attr(f, name: str, where: str):
@@ -399,7 +358,7 @@ def _read_json(source: KerasJson) -> KerasModel:
         raise UserError(f"{arch}: {size} bytes, over the limit of {kc.MAX_CONFIG_BYTES} bytes for a Keras "
                         "JSON architecture file")
     config = kc.parse_config(arch.read_bytes(), str(arch))
-    name, layers = _config_layers(config, str(arch))
+    name, layers, topology = _config_layers(config, str(arch))
     with _open_h5(wpath, f"{wpath} (the weights for {arch.name})") as f:
         try:
             if "layers" in f and "model_weights" not in f and not _h5_names(f, "layer_names", str(wpath)):
@@ -408,14 +367,14 @@ def _read_json(source: KerasJson) -> KerasModel:
                 weights = _h5_weights(f, layers, wpath)
         except (OSError, KeyError) as e:
             raise UserError(f"{wpath}: not a readable HDF5 weights file ({_first_line(e)})") from None
-    return KerasModel(name, layers, weights, str(arch), str(wpath))
+    return KerasModel(name, layers, weights, str(arch), str(wpath), topology)
 
 
 def _read_keras3(path: Path) -> KerasModel:
     import h5py
     raw_config, blob = read_archive(path)
     config = kc.parse_config(raw_config, f"{path}: member 'config.json'")
-    name, layers = _config_layers(config, f"{path}: member 'config.json'")
+    name, layers, topology = _config_layers(config, f"{path}: member 'config.json'")
     where = f"{path}: member 'model.weights.h5'"
     try:
         f = h5py.File(io.BytesIO(blob), "r")
@@ -426,7 +385,7 @@ def _read_keras3(path: Path) -> KerasModel:
             weights = _keras3_weights(f, layers, config.get("class_name") == "Sequential", where)
         except (OSError, KeyError) as e:
             raise UserError(f"{where}: cannot read the weights ({_first_line(e)})") from None
-    return KerasModel(name, layers, weights, str(path), where)
+    return KerasModel(name, layers, weights, str(path), where, topology)
 
 
 def _keras3_weights(f, layers: list[dict], sequential: bool, where) -> dict[str, list[np.ndarray]]:
@@ -470,9 +429,9 @@ def _snake_case(name: str) -> str:
 def _read_live(model) -> KerasModel:
     config = {"class_name": "Functional" if hasattr(model, "inputs") and not _is_sequential(model)
               else "Sequential", "config": model.get_config()}
-    name, layers = _config_layers(config, "model")
+    name, layers, topology = _config_layers(config, "model")
     weights = {layer.name: [np.asarray(w) for w in layer.get_weights()] for layer in model.layers}
-    return KerasModel(name, layers, weights, f"model {model.name!r}")
+    return KerasModel(name, layers, weights, f"model {model.name!r}", topology=topology)
 
 
 def _is_sequential(model) -> bool:
@@ -490,14 +449,23 @@ def keras_to_ir(source, precision: Precision | None = None) -> Graph:
         listed = ", ".join(f"{n!r} ({c})" for n, c in unsupported)
         raise UserError(f"{km.source}: unsupported layer(s) {listed}; supported layers: "
                         f"{', '.join(SUPPORTED_LAYERS)}")
-    shapes = check_chain(km.layers, km.weights, km.source, km.weights_file)
+    joins = [kc.layer_name(lc) for lc in km.layers if lc.get("class_name") in MERGE_LAYERS]
+    if joins and km.topology is None:
+        raise UserError(f"{km.source}: layer(s) {kc.short(joins)} join tensors, but the model's config "
+                        "records no connectivity ('inbound_nodes'); save the model with model.save()")
     builder = _Builder(km, precision)
-    for lc, shape in zip(km.layers, shapes):
-        builder.add(lc, shape)
-    builder.as_keras_shape(shapes[-1])
-    graph = Graph(_safe_name(km.name), builder.nodes, [builder.nodes[-1].name])
+    if km.topology is None:
+        shapes = check_chain(km.layers, km.weights, km.source, km.weights_file)
+        for lc, shape in zip(km.layers, shapes):
+            builder.add(lc, shape)
+        builder.as_keras_shape(shapes[-1])
+        output = builder.last
+    else:
+        output = builder.add_graph(km.topology)
+    graph = Graph(_safe_name(km.name), builder.nodes, [output])
     if builder.framework_exact:
         graph.annotations[FRAMEWORK_EXACT] = builder.framework_exact
+    graph.annotations.update(builder.io_annotations)
     return graph
 
 
@@ -518,13 +486,115 @@ class _Builder:
         self.image_layer = ""   # the last 1-D layer: the image form is its
         #: what the source model itself defines exactly (`FRAMEWORK_EXACT`)
         self.framework_exact: dict[str, dict] = {}
-
-    @property
-    def last(self) -> str:
-        return self.nodes[-1].name
+        #: the node whose output the next layer reads (the last appended, in a chain)
+        self.last = ""
+        self.by_name: dict[str, Op] = {}
+        #: a model with several inputs: the Gather nodes that cut each from the one input
+        self.input_slices: set[str] = set()
+        #: `INPUTS` / `OUTPUTS` of a model with several inputs or outputs
+        self.io_annotations: dict[str, list] = {}
 
     def _append(self, node: Op) -> None:
+        if node.name in self.by_name:
+            raise UserError(f"{self.km.source}: two layers give the IR node name {node.name!r}; rename one")
         self.nodes.append(node)
+        self.by_name[node.name] = node
+        self.last = node.name
+
+    def _last_node(self) -> Op:
+        return self.by_name[self.last]
+
+    # -- general graphs ----------------------------------------------------------
+    def _state(self) -> _Tensor:
+        return _Tensor(self.last, self.lifted, self.image_layer)
+
+    def _restore(self, t: _Tensor) -> None:
+        self.last, self.lifted, self.image_layer = t.node, t.lifted, t.image_layer
+
+    def add_graph(self, topo: Topology) -> str:
+        """Append the IR of a Functional model that is not a chain; returns the output node."""
+        km = self.km
+        shapes = layer_shapes(km.layers, topo, km.weights, km.source, km.weights_file)
+        states: dict[str, _Tensor] = {}
+        self._graph_inputs(topo, shapes, states)
+        for lc in km.layers:
+            cls, name = lc["class_name"], kc.layer_name(lc)
+            if cls == "InputLayer":
+                continue
+            reads = topo.inbound[name]
+            if cls in MERGE_LAYERS:
+                self._merge(name, cls, lc.get("config", {}), [states[r] for r in reads], [shapes[r] for r in reads])
+            else:
+                self._restore(states[reads[0]])
+                self.add(lc, shapes[reads[0]])
+            states[name] = self._state()
+        return self._graph_outputs(topo, shapes, states)
+
+    def _free_name(self, base: str) -> str:
+        taken = {kc.layer_name(lc) for lc in self.km.layers} | set(self.by_name)
+        name, k = base, 1
+        while name in taken:
+            name, k = f"{base}_{k}", k + 1
+        return name
+
+    def _graph_inputs(self, topo: Topology, shapes: dict, states: dict) -> None:
+        """One Input node; with several model inputs it is their flattened concatenation
+        (in the model's input order), and a Gather per input cuts its values out."""
+        if len(topo.inputs) == 1:
+            (name,) = topo.inputs
+            self._append(Input("input", [], out_type=self.p.input_type, shape=tuple(shapes[name]), source_layer=name))
+            states[name] = self._state()
+            return
+        sizes = [int(np.prod(shapes[n])) for n in topo.inputs]
+        whole = self._free_name("input")
+        self._append(Input(whole, [], out_type=self.p.input_type, shape=(sum(sizes),), source_layer=topo.inputs[0]))
+        offset, listed = 0, []
+        for name, size in zip(topo.inputs, sizes):
+            self._append(Gather(name, [whole], target_shape=tuple(shapes[name]),
+                                index=np.arange(offset, offset + size, dtype=np.int64), source_layer=name))
+            self.input_slices.add(name)
+            states[name] = self._state()
+            listed.append({"layer": name, "shape": list(shapes[name]), "offset": offset, "size": size})
+            offset += size
+        self.io_annotations[INPUTS] = listed
+
+    def _graph_outputs(self, topo: Topology, shapes: dict, states: dict) -> str:
+        """The output node; several model outputs become one: their flattened values side by
+        side (in the model's output order), in a type that holds each exactly."""
+        flat, listed, offset = [], [], 0
+        for name in topo.outputs:
+            self._restore(states[name])
+            self.as_keras_shape(shapes[name])
+            if len(topo.outputs) == 1:
+                return self.last
+            size = int(np.prod(shapes[name]))
+            if len(shapes[name]) > 1:
+                self._append(Reshape(self._free_name(f"{name}_flat"), [self.last], target_shape=(size,),
+                                     source_layer=name))
+            flat.append(self.last)
+            listed.append({"layer": name, "shape": list(shapes[name]), "offset": offset, "size": size})
+            offset += size
+        self._append(Concatenate(self._free_name("outputs"), flat, axis=0, source_layer=topo.outputs[-1]))
+        self.io_annotations[OUTPUTS] = listed
+        return self.last
+
+    def _merge(self, name: str, cls: str, cfg: dict, tensors: list[_Tensor], shapes: list[tuple]) -> None:
+        """Add, Subtract, Average, Concatenate of tensors in their Keras shapes."""
+        where = f"{self.km.source}: layer {name!r} ({cls})"
+        reads = []
+        for t, shape in zip(tensors, shapes):
+            self._restore(t)
+            self.as_keras_shape(shape)
+            reads.append(self.last)
+        if cls == "Concatenate":
+            self._append(Concatenate(name, reads, axis=concat_axis(cfg, len(shapes[0]), where), source_layer=name))
+        elif cls == "Average":
+            self._append(Add(f"{name}_sum", reads, source_layer=name))
+            scale = np.full(shapes[0][-1], 1.0 / len(reads))
+            self._append(ScaleShift(name, [self.last], kernel=scale, bias=None, source_layer=name,
+                                    auto_frac=self.p.activation_frac))
+        else:
+            self._append(Add(name, reads, signs=(1, -1) if cls == "Subtract" else (), source_layer=name))
 
     def _ensure_input(self, cfg: dict) -> None:
         if self.nodes:
@@ -554,7 +624,8 @@ class _Builder:
             cfg = {**cfg, "build_config": lc["build_config"]}
         self._ensure_input(cfg)
         if cls in _ONE_D_LAYERS and not self.lifted:
-            self._append(Reshape(f"{name}_as_image", [self.last], target_shape=(1, *in_shape), source_layer=name))
+            self._append(Reshape(self._free_name(f"{name}_as_image"), [self.last], target_shape=(1, *in_shape),
+                                 source_layer=name))
             self.lifted = True
         if cls in _ONE_D_LAYERS:
             self.image_layer = name
@@ -568,7 +639,7 @@ class _Builder:
     def as_keras_shape(self, shape: tuple[int, ...]) -> None:
         """Drop the image form of 1-D layers: the last node's output gets the Keras shape."""
         if self.lifted:
-            self._append(Reshape(f"{self.last}_as_sequence", [self.last], target_shape=tuple(shape),
+            self._append(Reshape(self._free_name(f"{self.last}_as_sequence"), [self.last], target_shape=tuple(shape),
                                  source_layer=self.image_layer))
             self.lifted = False
 
@@ -800,13 +871,19 @@ class _Builder:
             self._activation_after(name, act, where, quantized=False, own_layer=True, qkeras=True)
             return
         function, out_type = qq.activation_of(qq.parse_quantizer(act, where), where)
-        if function == "linear" and len(self.nodes) == 1 and not self.quantized_input:
+        on_input = isinstance(self._last_node(), Input) or self.last in self.input_slices
+        if function == "linear" and on_input and not self.quantized_input:
             # A quantiser right on the input defines the input type: the float samples are
             # rounded once, exactly as QKeras rounds them (no double rounding).
             self.nodes[0].out_type = out_type
             self.quantized_input = True
             self.framework_exact[self.nodes[0].name] = {"out_type": out_type.to_json()}
             return
+        if function == "linear" and on_input and self.nodes[0].out_type != out_type:
+            raise UserError(f"{where}: the model's inputs have different quantisers; one input type is "
+                            f"supported (the first input's quantiser gives {self.nodes[0].out_type.cpp()})")
+        if function == "linear" and on_input:
+            return  # the same quantiser as another input's: the input type already is its
         self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=name))
 
     def _quantiser(self, node: Activation) -> None:
@@ -816,13 +893,13 @@ class _Builder:
         compiler-chosen rounding (``auto_frac``), so the quantiser rounds once, as QKeras
         does.  Max-pooling and reshapes in between move values without changing them, so
         the walk goes through them.  A type set by a quantiser or the model is kept."""
-        for prev in reversed(self.nodes):
-            if prev.out_type is not None:
-                break
+        prev = self._last_node()
+        while prev.out_type is None:
             prev.auto_frac = None
             if not (isinstance(prev, (MaxPool2D, Reshape)) or
                     (isinstance(prev, Activation) and prev.properties.piecewise_linear)):
                 break   # the linear layer (or whatever computes the value): exact from here up
+            prev = self.by_name[prev.inputs[0]]
         self._append(node)
         self.framework_exact[node.name] = {"out_type": node.out_type.to_json()}
 
@@ -859,9 +936,9 @@ class _Builder:
         elif function == "leaky_relu":
             self._leaky(name, LEAKY_ACTIVATION_SLOPE, where, layer)
         elif function == "softmax":
-            n = self.nodes[-1]
-            if isinstance(n, BatchNorm) and len(self.nodes) > 1 and n.inputs == [self.nodes[-2].name]:
-                n = self.nodes[-2]   # Dense -> BatchNormalization: folded into the Dense
+            n = self._last_node()
+            if isinstance(n, BatchNorm):
+                n = self.by_name[n.inputs[0]]   # Dense -> BatchNormalization: folded into the Dense
             n_classes = n.n_out if isinstance(n, Dense) else 0
             if not n_classes:
                 raise UserError(f"{where}: softmax is supported after a Dense layer (or Dense -> "
@@ -880,8 +957,23 @@ class _Builder:
     def _exact_last(self) -> bool:
         """The last node's value is what the source model computes (a quantised layer's
         exact accumulator, a quantiser's output): not the input, not compiler-rounded."""
-        last = self.nodes[-1]
+        last = self._last_node()
         return not isinstance(last, Input) and last.auto_frac is None
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """What the builder knows of a tensor of the model: its node, and whether it holds a
+    (steps, channels) tensor in the image form of 1-D layers (and which layer made it)."""
+
+    node: str
+    lifted: bool
+    image_layer: str
+
+
+#: Graph annotations of a model with several inputs / outputs: each one's layer, Keras
+#: shape, and place (offset, size) in the one flat input / output of the firmware.
+INPUTS, OUTPUTS = "inputs", "outputs"
 
 
 def _act_name(act) -> str:

@@ -76,7 +76,8 @@ import numpy as np
 
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import Activation, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape, ScaleShift
+from nnfpga.ir.ops import (Activation, Add, Concatenate, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape,
+                           ScaleShift)
 from nnfpga.ir.ops.activation_functions import ErrorRule
 from nnfpga.ir.ops.conv2d import windows
 
@@ -127,16 +128,23 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None,
     # a node's output: affine forms (after Dense layers) or element-wise intervals (the
     # input, and after Conv2D / MaxPool2D, whose forms would be as large as the image)
     states: dict[str, _Zono | _State] = {}
+    # every symbol has one row index in the whole graph: a form read by another branch is
+    # padded to the symbols made so far, so fresh symbols never reuse a row of another branch
+    n_symbols = 0
     for node in graph.nodes:
         if isinstance(node, Input):
             states[node.name] = _input_state(node, input_range)
             if exact_input:
                 states[node.name].e[:] = 0.0
             continue
-        if len(node.inputs) != 1:
-            return None
+        if isinstance(node, (Add, Concatenate)):
+            s = _merged(node, [_padded(states[i], n_symbols) for i in node.inputs], graph)
+            if not _finite(s):
+                return np.full(int(np.prod(graph.output.info.shape)), np.inf)
+            states[node.name] = s
+            continue
         src_node = graph.node(node.inputs[0])
-        src = states[src_node.name]
+        src = _padded(states[src_node.name], n_symbols)
         if isinstance(node, (Dense, Conv2D)) and (node.kernel is None or node.kernel_q is None):
             return None   # no float weights to compare with
         if isinstance(node, Dense):
@@ -163,12 +171,65 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None,
             return None
         if not _finite(s):   # an overflow may wrap: no finite bound
             return np.full(int(np.prod(graph.output.info.shape)), np.inf)
+        if isinstance(s, _Zono):
+            if not isinstance(src, _Zono):   # made from intervals: its symbols are all new
+                s = _shifted(s, n_symbols)
+            n_symbols = s.zg.shape[0]
         states[node.name] = s
     out = states[graph.outputs[0]]
     bound = out.e_max() if isinstance(out, _Zono) else out.e
     if graph.output_layout is not None:
         bound = graph.output_layout.to_user(bound[None]).reshape(-1)
     return bound
+
+
+def _padded(s, k: int):
+    """A form over the first ``k`` symbols (zero rows for those it does not depend on)."""
+    if not isinstance(s, _Zono) or s.zg.shape[0] == k:
+        return s
+    extra = np.zeros((k - s.zg.shape[0], len(s.zc)))
+    return _Zono(s.shape, s.zc, np.vstack([s.zg, extra]), s.ec, np.vstack([s.eg, extra]))
+
+
+def _shifted(s: _Zono, k: int) -> _Zono:
+    """``s`` with its symbols numbered from ``k`` (all of them new)."""
+    zeros = np.zeros((k, len(s.zc)))
+    return _Zono(s.shape, s.zc, np.vstack([zeros, s.zg]), s.ec, np.vstack([zeros, s.eg]))
+
+
+def _merged(node, srcs: list, graph: Graph):
+    """Add (signed sum) and Concatenate: exact on affine forms when every operand is one
+    (over the same symbols), else on intervals; an Add given an output type converts."""
+    shape = tuple(node.info.shape)
+    if isinstance(node, Concatenate):
+        axis = node.sample_axis(len(srcs[0].shape))
+
+        def cat(arrays: list[np.ndarray], rows: int | None = None) -> np.ndarray:
+            if rows is None:
+                return np.concatenate([a.reshape(s.shape) for a, s in zip(arrays, srcs)], axis=axis).reshape(-1)
+            return np.concatenate([a.reshape(rows, *s.shape) for a, s in zip(arrays, srcs)],
+                                  axis=axis + 1).reshape(rows, -1)
+        if all(isinstance(s, _Zono) for s in srcs):
+            k = srcs[0].zg.shape[0]
+            return _Zono(shape, cat([s.zc for s in srcs]), cat([s.zg for s in srcs], k),
+                         cat([s.ec for s in srcs]), cat([s.eg for s in srcs], k))
+        boxes = [s.box() if isinstance(s, _Zono) else s for s in srcs]
+        return _State(shape, cat([b.lo for b in boxes]), cat([b.hi for b in boxes]), cat([b.e for b in boxes]))
+    signs = node.sign_list()
+    rnd = _conversion_error(node.acc_frac([graph.node(i).info for i in node.inputs]), node.info.type)
+    if all(isinstance(s, _Zono) for s in srcs):
+        z = _Zono(shape, sum(g * s.zc for g, s in zip(signs, srcs)), sum(g * s.zg for g, s in zip(signs, srcs)),
+                  sum(g * s.ec for g, s in zip(signs, srcs)), sum(g * s.eg for g, s in zip(signs, srcs)))
+        lo, hi = z.interval()
+        conv = _converted(lo, hi, np.zeros_like(lo), rnd, node.info.type, node.info)   # rounding + saturation
+        if not np.all(np.isfinite(conv)):
+            conv = _converted(lo, hi, z.e_max(), rnd, node.info.type, node.info)
+        return _extend(z, None, conv)
+    boxes = [s.box() if isinstance(s, _Zono) else s for s in srcs]
+    lo = sum(b.lo if g > 0 else -b.hi for g, b in zip(signs, boxes))
+    hi = sum(b.hi if g > 0 else -b.lo for g, b in zip(signs, boxes))
+    e = sum(b.e for b in boxes)
+    return _State(shape, lo, hi, _converted(lo, hi, e, rnd, node.info.type, node.info))
 
 
 def _finite(s) -> bool:
@@ -198,6 +259,17 @@ def framework_bound(graph: Graph) -> np.ndarray | None:
     marks = graph.annotations.get(FRAMEWORK_EXACT)
     if not marks:
         return None
+    if not graph.is_chain():
+        # a general graph: 0 where every node computes what the framework computes, else
+        # no bound (the rest of a graph may start from several exact tensors)
+        exact: set[str] = set()
+        for n in graph.nodes:
+            if all(i in exact for i in n.inputs) and (
+                    isinstance(n, (Add, Concatenate)) and n.out_type is None
+                    or not isinstance(n, (Add, Concatenate)) and
+                    _framework_exact(n, graph.node(n.inputs[0]) if n.inputs else None, marks)):
+                exact.add(n.name)
+        return np.zeros(int(np.prod(graph.output.info.shape))) if graph.outputs[0] in exact else None
     nodes = graph.chain()
     n_exact = 0
     while n_exact < len(nodes) and _framework_exact(nodes[n_exact], nodes[n_exact - 1] if n_exact else None, marks):

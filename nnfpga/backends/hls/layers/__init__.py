@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, gather, maxpool2d, reshape, \
+from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, gather, maxpool2d, merge, reshape, \
     scale_shift
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext  # noqa: F401
 from nnfpga.ir.ops.activation_functions import ACTIVATION_FUNCTIONS
@@ -16,6 +16,8 @@ EMITTERS = {
     "MaxPool2D": maxpool2d.emit,
     "Gather": gather.emit,
     "ScaleShift": scale_shift.emit,
+    "Add": merge.emit_add,
+    "Concatenate": merge.emit_concatenate,
 }
 
 #: Human-readable list for error messages.
@@ -23,4 +25,5 @@ SUPPORTED = ("Input", "Dense (fixed, ternary, binary, po2 weights)", "BankedDens
              f"Activation ({', '.join(ACTIVATION_FUNCTIONS)})", "Reshape",
              "Conv2D (valid/same, any stride)", "MaxPool2D (valid/same, any stride)",
              "Gather (a fixed re-arrangement: Permute, nearest UpSampling)",
-             "ScaleShift (BatchNormalization that is not folded)")
+             "ScaleShift (BatchNormalization that is not folded)",
+             "Add (signed sum of tensors)", "Concatenate")

@@ -20,6 +20,14 @@ class LayerContext:
     x: TensorInfo
     x_t: str
     y_t: str
+    #: the further inputs of a node that reads several (`Add`, `Concatenate`): (info,
+    #: typedef name) each; their arrays are ``x1``, ``x2``, ...
+    more: list[tuple[TensorInfo, str]] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> list[tuple[str, TensorInfo, str]]:
+        """(array name, info, typedef name) of every input, in order."""
+        return [("x", self.x, self.x_t)] + [(f"x{k}", info, t) for k, (info, t) in enumerate(self.more, 1)]
 
     @property
     def n_in(self) -> int:
@@ -34,14 +42,14 @@ class LayerContext:
         return f"layer_{self.id}"
 
     def signature(self) -> str:
-        return (f"static void {self.function_name}(const {self.x_t} x[{self.n_in}], "
-                f"{self.y_t} y[{self.n_out}])")
+        ins = "".join(f"const {t} {a}[{int(np.prod(info.shape))}], " for a, info, t in self.inputs)
+        return f"static void {self.function_name}({ins}{self.y_t} y[{self.n_out}])"
 
     def header_pragmas(self, ii: int = 1) -> str:
         """Pragmas opening every layer function: fully parallel I/O, pipelined at ``ii``."""
         return (f"#pragma HLS PIPELINE II={ii}\n"
-                "#pragma HLS ARRAY_PARTITION variable=x complete dim=0\n"
-                "#pragma HLS ARRAY_PARTITION variable=y complete dim=0\n")
+                + "".join(f"#pragma HLS ARRAY_PARTITION variable={a} complete dim=0\n" for a, _, _ in self.inputs)
+                + "#pragma HLS ARRAY_PARTITION variable=y complete dim=0\n")
 
 
 @dataclass

@@ -25,6 +25,7 @@ from nnfpga.backends.rtl.dsp import layer_dsp
 from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, unsupported
 from nnfpga.backends.rtl.lowering.conversions import ELEMENT_RULES, lower_conversion_layer
 from nnfpga.backends.rtl.lowering.linear import lower_linear
+from nnfpga.backends.rtl.lowering.merge import lower_add, lower_concatenate
 from nnfpga.backends.rtl.lowering.plans import banked_plan, conv_plan, dense_plan
 from nnfpga.backends.rtl.lowering.pool import lower_maxpool
 from nnfpga.backends.rtl.lowering.scale_shift import lower_scale_shift
@@ -36,8 +37,25 @@ from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops.activation_functions import names_where
 from nnfpga.ir.ops.base import TensorInfo
-from nnfpga.ir.ops import (Activation, BankedDense, Conv2D, Dense, Gather, Input, MaxPool2D, Op as IrOp, Reshape,
-                           ScaleShift)
+from nnfpga.ir.ops import (Activation, Add, BankedDense, Concatenate, Conv2D, Dense, Gather, Input, MaxPool2D,
+                           Op as IrOp, Reshape, ScaleShift)
+
+
+@dataclass
+class _Tensor:
+    """A tensor built by `lower`: its values, the frac of its IR type, its IR shape, and the
+    pipeline stage at which the layer that made it delivers it."""
+
+    values: list[Value]
+    type_frac: int
+    shape: tuple[int, ...]
+    stage: int
+
+
+def _only_reader(graph: Graph, node: IrOp, reader: IrOp) -> bool:
+    """``reader`` reads ``node`` alone, and nothing else reads it (it can fold into it)."""
+    return (reader.inputs == [node.name] and node.name not in graph.outputs
+            and all(c is reader for c in graph.consumers(node.name)))
 
 
 @dataclass
@@ -116,12 +134,14 @@ LAYER_RULES: dict[type, LayerRule] = {Dense: _dense, BankedDense: _banked, Conv2
                                       MaxPool2D: _maxpool, Activation: _activation, ScaleShift: _scale_shift}
 #: Op types the RTL builds as wiring: the same signals, in (another) order.
 WIRING = (Reshape, Gather)
+#: Ops that read several tensors (`merge`: branches aligned to one stage first).
+JOINS = (Add, Concatenate)
 #: Ops whose output stage can take the folded activations that follow them.
 FOLDS_ACTIVATIONS = (Dense, BankedDense, Conv2D)
 
 
 def _why_unsupported(n: IrOp) -> str | None:
-    if isinstance(n, WIRING):
+    if isinstance(n, WIRING + JOINS):
         return None
     if isinstance(n, Activation):
         if _activation_form(n) is not None:
@@ -130,7 +150,7 @@ def _why_unsupported(n: IrOp) -> str | None:
                 f"{', '.join(names_where(lambda f: f.table_lookup))} and softmax (with their tables)")
     if type(n) in LAYER_RULES:
         return None
-    names = ", ".join(t.__name__ for t in (*LAYER_RULES, *WIRING))
+    names = ", ".join(t.__name__ for t in (*LAYER_RULES, *WIRING, *JOINS))
     return f"{n.op_type} is not supported by the RTL backend (supported: {names})"
 
 
@@ -139,7 +159,7 @@ def _check_graph(graph: Graph, nodes: list[IrOp]) -> None:
         if n.info is None:
             raise ValueError(f"node {n.name!r} has no type: run assign_types (range analysis) first")
     if len(graph.outputs) != 1 or graph.outputs[0] != nodes[-1].name:
-        raise ValueError(f"model {graph.name!r}: the output must be the last node of the chain")
+        raise ValueError(f"model {graph.name!r}: the output must be the last node")
     if not isinstance(nodes[0], Input):
         raise ValueError(f"model {graph.name!r} does not start with an Input")
     if bool(graph.banks) != any(isinstance(n, BankedDense) for n in nodes):
@@ -163,7 +183,7 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
     firmware's bit-exactness is what `nnfpga verify` proves).  ``dsp_type``: the part's
     DSP primitive, for the per-layer DSP counts (`dsp.ops_dsp`)."""
     cfg = config or RtlConfig()
-    nodes = graph.chain()
+    nodes = list(graph.nodes)
     _check_graph(graph, nodes)
     inp = nodes[0]
 
@@ -187,37 +207,48 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
         layers.append(LayerInfo(inp.name, "input", [inp.name], 1, -1,
                                 register_bits=sum(op.out.width for op in b.ops[first:] if isinstance(op, Reg)),
                                 description="input register"))
-    type_frac = in_type.frac  # frac of the IR type of the current tensor
-    shape = tuple(inp.info.shape)
+    # each tensor built so far: its values (IR layout, row-major), the frac of its IR type,
+    # its shape, and the stage after the layer that made it
+    tensors: dict[str, _Tensor] = {inp.name: _Tensor(values, in_type.frac, tuple(inp.info.shape),
+                                                     1 if cfg.register_input else 0)}
+    if cfg.register_input:
+        layers[-1].first_stage = 0
     k = 1
     while k < len(nodes):
         n = nodes[k]
-        if isinstance(n, WIRING):
-            shape = tuple(n.info.shape)
-            if isinstance(n, Gather):   # the same signals in another order
-                values = [values[i] for i in n.index]
-            k += 1  # row-major flattening: the bus order does not change
+        src = tensors[n.inputs[0]]
+        if isinstance(n, WIRING):   # row-major flattening: the bus order does not change
+            vals = [src.values[i] for i in n.index] if isinstance(n, Gather) else src.values
+            tensors[n.name] = _Tensor(vals, src.type_frac, tuple(n.info.shape), src.stage)
+            k += 1
             continue
-        folded = []
-        if isinstance(n, FOLDS_ACTIVATIONS):
-            while k + 1 < len(nodes) and _foldable(nodes[k + 1]):
-                folded.append(nodes[k + 1])
-                k += 1
-        values, info = LAYER_RULES[type(n)](b, n, LayerInput(values, shape, type_frac, folded, cfg,
-                                                             nodes[k - len(folded) - 1].info))
+        start = max(tensors[i].stage for i in n.inputs)
+        if isinstance(n, JOINS):
+            operands = [tensors[i].values for i in n.inputs]
+            if isinstance(n, Add):
+                vals, info = lower_add(b, n, operands, cfg)
+            else:
+                vals, info = lower_concatenate(b, n, operands, [tensors[i].shape for i in n.inputs], cfg)
+        else:
+            folded = []
+            if isinstance(n, FOLDS_ACTIVATIONS):
+                while (k + 1 < len(nodes) and _foldable(nodes[k + 1]) and _only_reader(graph, nodes[k], nodes[k + 1])):
+                    folded.append(nodes[k + 1])
+                    k += 1
+            vals, info = LAYER_RULES[type(n)](b, n, LayerInput(src.values, src.shape, src.type_frac, folded, cfg,
+                                                               graph.node(n.inputs[0]).info))
+        info.first_stage = start
         layers.append(info)
-        type_frac = nodes[k].info.type.frac
-        shape = tuple(nodes[k].info.shape)
+        tensors[nodes[k].name] = _Tensor(vals, nodes[k].info.type.frac, tuple(nodes[k].info.shape),
+                                         start + info.latency)
         k += 1
 
     out_node = nodes[-1]
     out_type = out_node.info.type
+    values = tensors[out_node.name].values
     b.layer = "(output wiring)"
     outputs = [b.materialize(f"{out_node.name}_o{j}", v, f, out_type.frac) for j, (v, f) in enumerate(values)]
-    stage = 0
-    for info in layers:
-        info.first_stage = stage
-        stage += info.latency
+    stage = tensors[out_node.name].stage
     nl = Netlist(name=top, model_name=graph.name, in_type=in_type, out_type=out_type,
                  inputs=inputs, outputs=outputs, ops=b.ops, layers=layers, latency=stage,
                  config=asdict(cfg), ii=max(info.ii for info in layers), bank=bank, banks=graph.banks)
