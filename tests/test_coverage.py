@@ -65,8 +65,13 @@ def _every_layer_models(folder):
                             mean_quantizer=None, variance_quantizer=None)(h)
     h = L.Flatten()(h)
     quantised = keras.Model(inp, QDense(2, **q)(h))
+    a, b = keras.Input((6,)), keras.Input((4,))
+    d = L.Dense(6)(a)
+    s = L.Add()([a, d])
+    m = L.Average()([s, L.Subtract()([s, d])])
+    graph = keras.Model([a, b], L.Dense(2)(L.Concatenate()([m, b])))
     paths = []
-    for name, model in (("one_d", one_d), ("two_d", two_d), ("quantised", quantised)):
+    for name, model in (("one_d", one_d), ("two_d", two_d), ("quantised", quantised), ("graph", graph)):
         paths.append(folder / f"{name}.h5")
         model.save(paths[-1])
     return paths

@@ -216,3 +216,91 @@ def test_graph_firmware_bit_exact(models, tmp_path, name, shape):
     theirs = model.predict(x, batch_size=10_000, verbose=0)
     theirs = np.concatenate(theirs, axis=1) if isinstance(theirs, list) else theirs
     assert_firmware_bit_exact(path, x, tmp_path, framework=theirs.reshape(len(x), -1))
+
+
+# ----------------------------------------------------------------------------- ONNX (PyTorch)
+def _torch_residual():
+    import torch
+
+    class Residual(torch.nn.Module):
+        """conv -> relu -> conv, plus the input (a residual block); the block's output and the
+        hidden feature map flattened side by side; a linear head."""
+
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2 = torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.Conv2d(4, 2, 3, padding=1)
+            self.fc = torch.nn.Linear(2 * 36 + 4 * 36, 3)
+
+        def forward(self, x):
+            h = torch.relu(self.c1(x))
+            y = self.c2(h) + x
+            return self.fc(torch.cat([torch.relu(y).flatten(1), h.flatten(1)], 1))
+    return Residual(), (2, 6, 6)
+
+
+def _torch_difference():
+    import torch
+
+    class Difference(torch.nn.Module):
+        """Two dense layers, their difference beside the input, a linear head."""
+
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.o = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8), torch.nn.Linear(16, 2)
+
+        def forward(self, x):
+            h = torch.relu(self.a(x))
+            return self.o(torch.cat([h - torch.relu(self.b(h)), x], 1))
+    return Difference(), (8,)
+
+
+@pytest.fixture(scope="module")
+def onnx_models(tmp_path_factory):
+    import torch
+    folder = tmp_path_factory.mktemp("onnx_graphs")
+    out = {}
+    for name, make in (("residual", _torch_residual), ("difference", _torch_difference)):
+        torch.manual_seed(0)
+        model, shape = make()
+        model.eval()
+        path = folder / f"{name}.onnx"
+        torch.onnx.export(model, torch.zeros(1, *shape), str(path), input_names=["x"], output_names=["y"],
+                          dynamo=False)
+        out[name] = (path, model, shape)
+    return out
+
+
+@pytest.mark.parametrize("name, joins", [("residual", {Add, Concatenate}), ("difference", {Add, Concatenate})])
+def test_onnx_joins_within_the_error_bound(onnx_models, name, joins):
+    import torch
+    path, model, shape = onnx_models[name]
+    graph = build_graph(path)
+    assert {type(n) for n in graph.nodes} >= joins
+    x = np.random.default_rng(5).uniform(-2, 2, (5000, *shape)).astype(np.float32)
+    with torch.no_grad():
+        theirs = model(torch.tensor(x)).numpy()
+    diff = np.abs(emulate(graph, x) - theirs).max(axis=0)
+    bound = error_bound(graph, (-2.0, 2.0))
+    assert np.all(diff <= bound + 1e-5) and np.all(diff > 0), (diff, bound)
+
+
+def test_onnx_join_with_a_constant_refused_by_name(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])
+    c = helper.make_tensor("c", TensorProto.FLOAT, [1, 4], [1.0] * 4)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.5] * 16)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="fc"),
+             helper.make_node("Concat", ["h", "c"], ["y"], name="glue", axis=1)]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [c, w]))
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(UserError, match="'glue'.*Concat.*joins a computed tensor with a constant"):
+        build_graph(tmp_path / "m.onnx")
+
+
+@pytest.mark.slow
+def test_onnx_residual_firmware_bit_exact(onnx_models, tmp_path):
+    path, _, shape = onnx_models["residual"]
+    x = np.random.default_rng(8).uniform(-2, 2, (10_000, *shape)).astype(np.float32)
+    assert_firmware_bit_exact(path, x, tmp_path)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from nnfpga.backends.hls.layers import EMITTERS
 from nnfpga.backends.hls.layers.activation import supports as hls_supports
-from nnfpga.backends.rtl.lowering.network import LAYER_RULES, WIRING, function_form
+from nnfpga.backends.rtl.lowering.network import JOINS, LAYER_RULES, WIRING, function_form
 from nnfpga.compiler.frontends import qkeras_quantizers as qq
 from nnfpga.compiler.frontends.keras import LAYER_OPS
 from nnfpga.compiler.frontends.onnx_ops import SUPPORTED as ONNX_SUPPORTED
@@ -44,7 +44,7 @@ def op_status(op_type: str) -> tuple[str, str, str]:
         return YES, YES, YES
     if cls.emulate is Op.emulate:
         return FOLDED, FOLDED, FOLDED
-    rtl = cls in LAYER_RULES or issubclass(cls, WIRING)
+    rtl = cls in LAYER_RULES or issubclass(cls, WIRING + JOINS)
     return YES, YES if op_type in EMITTERS else NO, YES if rtl else NO
 
 

@@ -36,7 +36,7 @@ from nnfpga.ir.ops.gather import permutation, repetition
 #: the README (`nnfpga.compiler.coverage`) are made from it; tests check that the IR of a
 #: layer holds no other op.
 LAYER_OPS: dict[str, tuple[str, ...]] = {
-    "InputLayer": ("Input",),
+    "InputLayer": ("Input", "Gather"),   # several inputs: each cut out of one flat input
     "Dense": ("Dense", "Activation"), "QDense": ("Dense", "Activation"),
     "Conv2D": ("Conv2D", "Activation"), "QConv2D": ("Conv2D", "Activation"),
     "Conv1D": ("Reshape", "Conv2D", "Activation"), "QConv1D": ("Reshape", "Conv2D", "Activation"),

@@ -67,7 +67,7 @@ def functional_topology(cfg: dict, layers: list[dict], where: str) -> Topology |
     for lc, name in zip(layers, names):
         nodes = lc.get("inbound_nodes")
         if nodes is None:
-            return None
+            continue
         if not isinstance(nodes, list):
             raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}): field 'inbound_nodes' is "
                             f"{kc.short(nodes)}; it must be a list of the layer's calls")
@@ -75,6 +75,10 @@ def functional_topology(cfg: dict, layers: list[dict], where: str) -> Topology |
             raise UserError(f"{where}: layer {name!r} ({lc.get('class_name')}) is called {len(nodes)} times; a "
                             "layer shared between several calls is not supported: give each call its own layer")
         inbound[name] = inbound_names(nodes)
+    if any(lc.get("inbound_nodes") is None and lc.get("class_name") != "InputLayer" for lc in layers):
+        return None   # a config without connectivity (a live model's): read in order
+    for name in names:
+        inbound.setdefault(name, [])
     outputs = inbound_names(cfg.get("output_layers", [])) or names[-1:]
     inputs = inbound_names(cfg.get("input_layers", [])) or [n for n in names if not inbound[n]]
     if (not inbound[names[0]] and all(inbound[n] == [p] for p, n in zip(names, names[1:]))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from nnfpga.compiler.frontends.onnx_quant import (
 from nnfpga.compiler.frontends.precision import Precision
 from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.layout import Layout
-from nnfpga.ir.ops import Activation, Conv2D, Dense, Gather, Input, Op, Reshape
+from nnfpga.ir.ops import Activation, Add, Concatenate, Conv2D, Dense, Gather, Input, Op, Reshape
 
 #: The ops of QONNX's channels-last domain read (as the standard op on transposed views).
 _CHANNELS_LAST_OPS = ("Conv", "MaxPool", "BatchNormalization")
@@ -41,6 +42,11 @@ _SAME_SHAPE = ("Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Gelu", "Har
                "LogSoftmax", "Abs", "Neg", "Exp", "Log", "Sqrt", "Erf", "Sign", "Round", "Floor", "Ceil",
                "Cast", "Quant", "BipolarQuant", "Trunc", "QuantizeLinear", "DequantizeLinear", "Identity",
                "Dropout", "BatchNormalization", "InstanceNormalization", "LayerNormalization")
+
+#: Ops that join computed tensors (`Converter._join`).
+_JOINS = ("Add", "Sub", "Concat")
+#: The stand-in consumer that names the wiring a second reader of the model input needs.
+_INPUT_READER = SimpleNamespace(name="input", op_type="Input")
 
 #: Bits of a float bias next to quantised weights (exact float32 biases rarely need more).
 FLOAT_BIAS_FRAC = 24
@@ -84,6 +90,7 @@ class Converter(OpHandlers):
         self.problems: list[tuple[str, str, str]] = []
         self._names: set[str] = {"input"}
         self._shapes: dict[str, tuple[int, ...]] | None = None  # ONNX shape inference, for reports only
+        self._input_val: Val | None = None   # the model input, once placed in the IR
 
     # ------------------------------------------------------------------ driving
     def run(self, nodes) -> None:
@@ -153,9 +160,15 @@ class Converter(OpHandlers):
             why = REFUSED.get(node.op_type, "not in the supported op set")
             raise Unsupported(why if domain in ("", "ai.onnx") else f"custom op of domain {domain!r}: {why}")
         data = [i for i in ins if i not in self.consts]
+        if node.op_type in _JOINS and domain in ("", "ai.onnx") and (len(dynamic) > 1 or node.op_type == "Concat"):
+            if unknown:
+                raise _Skip()  # an input's producer was already reported
+            self.vals[node.output[0]] = self._join(node, [self.vals[i] if i in self.vals else None for i in ins],
+                                                   _attrs(node))
+            return
         if len(dynamic) > 1:
-            raise Unsupported(f"reads {len(dynamic)} computed tensors; the IR is a single chain of layers "
-                              "(no residual additions, concatenations or multi-input ops)")
+            raise Unsupported(f"reads {len(dynamic)} computed tensors; only Add, Sub and Concat join "
+                              "computed tensors")
         if len(data) > 1:
             raise _Skip()  # a second input's producer was already reported
         if data and data[0] != node.input[0] and node.op_type != "Add":
@@ -298,9 +311,16 @@ class Converter(OpHandlers):
         self.nodes.append(op)
 
     def _materialize(self, x: Val, gather: np.ndarray | None, ir_shape: tuple[int, ...]) -> Val:
-        """Place the pending input in the IR in the order its first consumer needs."""
-        if any(isinstance(n, Input) for n in self.nodes):
-            raise Unsupported("reads the model input a second time; the IR is a single chain")
+        """Place the pending input in the IR in the order its first consumer needs; a later
+        consumer reads it from there (re-arranged by wiring if it needs another order)."""
+        if self._input_val is not None:
+            placed = self._input_val
+            if not same_order(placed.gather, normalized(gather)):
+                return self._regathered(placed, normalized(gather), tuple(ir_shape), _INPUT_READER)
+            return placed if placed.ir_shape == tuple(ir_shape) else self._reshaped(placed, tuple(ir_shape),
+                                                                                      _INPUT_READER)
+        if x.src is not None and not is_identity(x.src):
+            raise Unsupported("reads the model input through a layout change; read it directly")
         n = int(np.prod(ir_shape, dtype=np.int64))
         src = x.src if x.src is not None else np.arange(n)
         order = src[gather] if gather is not None else src
@@ -308,7 +328,8 @@ class Converter(OpHandlers):
             self.input_layout = Layout(self.user_shape, tuple(order))
         t = self.input_type or self.p.input_type
         self._append(Input("input", [], out_type=t, shape=tuple(ir_shape), source_layer=self.input_name))
-        return Val(x.shape, "input", tuple(ir_shape), normalized(gather), via=x.via)
+        self._input_val = Val(x.shape, "input", tuple(ir_shape), normalized(gather), via=x.via)
+        return self._input_val
 
     def _reshaped(self, x: Val, ir_shape: tuple[int, ...], consumer) -> Val:
         name = self._name(consumer, "reshape") if not x.via else self._unique(_ident(x.via) or "reshape")
@@ -412,6 +433,49 @@ class Converter(OpHandlers):
             last.out_type, last.auto_frac = t, None
             return x
         return self._elementwise(node, x, "linear", out_type=t)
+
+    def _join(self, node, xs: list[Val | None], a: dict) -> Val:
+        """Add / Sub of two computed tensors of one shape (a skip connection): the second in
+        the first's IR order; Concat: every operand in the ONNX order, joined along the axis
+        (a later Conv re-arranges by wiring)."""
+        if any(x is None for x in xs):
+            raise Unsupported("joins a computed tensor with a constant; only computed tensors are joined")
+        if any(x.ghost for x in xs):
+            return replace(xs[0], ghost=True)
+        if any(x.qscale is not None for x in xs):
+            raise Unsupported("reads the integers of a QuantizeLinear; end with the matching DequantizeLinear")
+        name = self._name(node)
+        if node.op_type in ("Add", "Sub"):
+            if len({x.shape for x in xs}) != 1:
+                raise Unsupported(f"adds tensors of shapes {[list(x.shape) for x in xs]}; they must be equal "
+                                  "(broadcasting computed tensors is not supported)")
+            first = self._need_any(xs[0])
+            second = self._need_any(xs[1])
+            if not same_order(second.gather, first.gather):
+                second = self._regathered(second, first.gather, first.ir_shape, node)
+            elif second.ir_shape != first.ir_shape:
+                second = self._reshaped(second, first.ir_shape, node)
+            self._append(Add(name, [first.node, second.node], signs=(1, -1) if node.op_type == "Sub" else (),
+                             source_layer=node.name))
+            return Val(first.shape, name, first.ir_shape, first.gather)
+        rank = len(xs[0].shape)
+        axis = int(a.get("axis", 1))
+        axis = axis + rank + 1 if axis < 0 else axis
+        if not 1 <= axis <= rank or any(len(x.shape) != rank for x in xs):
+            raise Unsupported(f"Concat along axis {a.get('axis')} of tensors of shapes {[list(x.shape) for x in xs]}; "
+                              "only axes after the batch are supported")
+        placed = []
+        for x in xs:
+            x = self._need_any(x)
+            if not same_order(x.gather, None):
+                x = self._regathered(x, None, tuple(x.shape), node)
+            elif x.ir_shape != tuple(x.shape):
+                x = self._reshaped(x, tuple(x.shape), node)
+            placed.append(x)
+        shape = list(xs[0].shape)
+        shape[axis - 1] = sum(x.shape[axis - 1] for x in xs)
+        self._append(Concatenate(name, [x.node for x in placed], axis=axis - 1, source_layer=node.name))
+        return Val(tuple(shape), name, tuple(shape))
 
     # ------------------------------------------------------------------ the end
     def finish(self, output_name: str) -> tuple[str, Layout | None]:

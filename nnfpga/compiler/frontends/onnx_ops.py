@@ -43,7 +43,6 @@ from nnfpga.ir.ops.conv2d import averaging_kernel
 
 #: Op-specific reasons for ops the IR cannot express.
 REFUSED = {
-    "Concat": "the IR is a single chain of layers: no concatenation of computed tensors",
     "Pad": "the IR has no padding op; pad inside the Conv/MaxPool (pads attribute) with 'valid' or "
            "TensorFlow-style 'same' geometry",
     "Mul": "element-wise Mul is supported neither on data nor as a weight scale (fold it into the "
@@ -53,7 +52,8 @@ REFUSED = {
 
 
 #: What a handler accepts beyond its op's name, in the list of supported ops (`SUPPORTED`).
-NOTES = {"Add": "of a bias", "Sub": "of a bias", "Conv": "1-D/2-D", "MaxPool": "1-D/2-D",
+NOTES = {"Add": "of a bias, or of two computed tensors", "Sub": "of a bias, or of two computed tensors",
+         "Concat": "of computed tensors", "Conv": "1-D/2-D", "MaxPool": "1-D/2-D",
          "AveragePool": "1-D/2-D, whole windows", "GlobalAveragePool": "1-D/2-D", "GlobalMaxPool": "1-D/2-D", "LeakyRelu": "0 <= alpha < 1",
          "Clip": "relu, hard tanh", "HardSigmoid": "alpha = beta = 0.5", "BipolarQuant": "weights"}
 
@@ -153,6 +153,11 @@ class OpHandlers:
 
     def _op_Sub(self, node, x, a):
         return self._op_Add(node, x, a, sign=-1.0)
+
+    def _op_Concat(self, node, x, a):
+        """Computed tensors side by side (the converter routes every Concat that reads one to
+        `_join`; a Concat of constants is folded)."""
+        return self._join(node, [self.vals.get(i) for i in node.input if i], a)
 
     def _op_Conv(self, node, x, a, w=None):
         """``w``: the weights (O, I, spatial...) when they are not the node's input as
