@@ -66,7 +66,7 @@ def _every_layer_models(folder):
     h = L.Flatten()(h)
     quantised = keras.Model(inp, QDense(2, **q)(h))
     a, b = keras.Input((6,)), keras.Input((4,))
-    d = L.Dense(6)(a)
+    d = L.Dense(6)(L.Rescaling(0.5, offset=0.25)(a))
     s = L.Add()([a, d])
     m = L.Average()([s, L.Subtract()([s, d])])
     graph = keras.Model([a, b], L.Dense(2)(L.Concatenate()([m, b])))

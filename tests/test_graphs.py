@@ -304,3 +304,36 @@ def test_onnx_residual_firmware_bit_exact(onnx_models, tmp_path):
     path, _, shape = onnx_models["residual"]
     x = np.random.default_rng(8).uniform(-2, 2, (10_000, *shape)).astype(np.float32)
     assert_firmware_bit_exact(path, x, tmp_path)
+
+
+def test_multiply_and_divide_by_constants(tmp_path):
+    """ONNX Mul/Div by a constant (one number, one per channel) and Keras Rescaling become
+    ScaleShifts: within the bound of the framework's output."""
+    import tf_keras as keras
+    import torch
+    from nnfpga.ir.ops import ScaleShift
+
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = torch.nn.Conv2d(2, 3, 3), torch.nn.Linear(48, 2)
+            self.register_buffer("gain", torch.tensor([0.5, -1.5, 3.0]).reshape(3, 1, 1))
+
+        def forward(self, x):
+            return self.fc((torch.relu(self.conv(x * 0.25)) * self.gain).flatten(1) / 3.0)
+    torch.manual_seed(0)
+    model = Scaled().eval()
+    torch.onnx.export(model, torch.zeros(1, 2, 6, 6), str(tmp_path / "m.onnx"), dynamo=False)
+    keras.utils.set_random_seed(0)
+    rescaled = keras.Sequential([keras.Input((4,)), keras.layers.Rescaling(0.5, offset=-1.0), keras.layers.Dense(2)])
+    rescaled.save(tmp_path / "r.h5")
+    rng = np.random.default_rng(9)
+    x = rng.uniform(-2, 2, (3000, 2, 6, 6)).astype(np.float32)
+    with torch.no_grad():
+        theirs = model(torch.tensor(x)).numpy()
+    xr = rng.uniform(-2, 2, (3000, 4))
+    for graph, x_, y in ((build_graph(tmp_path / "m.onnx"), x, theirs),
+                         (build_graph(tmp_path / "r.h5"), xr, rescaled.predict(xr, verbose=0))):
+        assert any(isinstance(n, ScaleShift) for n in graph.nodes)
+        diff = np.abs(emulate(graph, x_) - y).max(axis=0)
+        assert np.all(diff <= error_bound(graph, (-2.0, 2.0)) + 1e-5), diff

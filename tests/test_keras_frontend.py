@@ -510,7 +510,9 @@ def test_keras3_sequential_and_functional_compile_to_the_same_ir(tmp_path):
         seq.save(sys.argv[1] + "/seq.keras"); fun.save(sys.argv[1] + "/fun.keras")
         open(sys.argv[1] + "/fun.json", "w").write(fun.to_json()); fun.save_weights(sys.argv[1] + "/fun.weights.h5")
         a = L.Dense(3, name="a")(inp); b = L.Dense(2, name="b")(inp)
-        keras.Model(inp, [a, b]).save(sys.argv[1] + "/two.keras")
+        two = keras.Model(inp, [a, b]); two.save(sys.argv[1] + "/two.keras")
+        x = np.linspace(-1, 1, 160).reshape(10, 16)
+        np.savez(sys.argv[1] + "/two.npz", x=x, y=np.concatenate(two.predict(x, verbose=0), axis=1))
     """
     env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env, capture_output=True)
@@ -521,24 +523,28 @@ def test_keras3_sequential_and_functional_compile_to_the_same_ir(tmp_path):
     assert _ir(build_graph(tmp_path / "seq.keras")) == expected
     assert _ir(build_graph(tmp_path / "fun.keras")) == expected
     assert _ir(build_graph(KerasJson(tmp_path / "fun.json", tmp_path / "fun.weights.h5"))) == expected
-    with pytest.raises(UserError, match=r"layer 'b' \(Dense\) reads \['in'\] rather than the layer before it"):
-        build_graph(tmp_path / "two.keras")
+    two, ref = build_graph(tmp_path / "two.keras"), np.load(tmp_path / "two.npz")   # a graph, not a chain
+    assert np.all(np.abs(emulate(two, ref["x"]) - ref["y"]) <= error_bound(two, (-1.0, 1.0)) + 1e-5)
 
 
-def test_non_chain_functional_model_is_refused(tmp_path):
-    """A Functional model is read as a chain: a layer reading another than the one before
-    it, or a second output, is refused naming the layer (Keras 2 inbound_nodes)."""
+def test_functional_model_that_is_not_a_chain_is_read_as_its_graph(tmp_path):
+    """Two layers reading the input, or an output read by a later layer, are the model's
+    graph (Keras 2 inbound_nodes), never a chain of its layers in order: the outputs, side
+    by side, are Keras's within the error bound."""
     import tf_keras as keras
+    keras.utils.set_random_seed(1)
     inp = keras.Input((4,), name="in")
     a = keras.layers.Dense(3, name="a")(inp)
     b = keras.layers.Dense(2, name="b")(inp)
-    keras.Model(inp, [a, b]).save(tmp_path / "two.h5")
-    with pytest.raises(UserError, match=r"layer 'b' \(Dense\) reads \['in'\] rather than the layer before it \('a'\)"):
-        build_graph(tmp_path / "two.h5")
     c = keras.layers.Dense(2, name="c")(a)
-    keras.Model(inp, [a, c]).save(tmp_path / "two_out.h5")
-    with pytest.raises(UserError, match=r"the model's outputs are \['a', 'c'\]; only one output"):
-        build_graph(tmp_path / "two_out.h5")
+    x = np.random.default_rng(0).uniform(-1, 1, (2000, 4))
+    for name, outputs in (("two", [a, b]), ("two_out", [a, c])):
+        model = keras.Model(inp, outputs)
+        model.save(tmp_path / f"{name}.h5")
+        graph = build_graph(tmp_path / f"{name}.h5")
+        assert graph.output.op_type == "Concatenate" and graph.output.info.shape == (5,)
+        theirs = np.concatenate(model.predict(x, verbose=0), axis=1)
+        assert np.all(np.abs(emulate(graph, x) - theirs) <= error_bound(graph, (-1.0, 1.0)) + 1e-6)
 
 
 def _write_weights_h5(path, layer_names, layer_weights: dict) -> None:

@@ -475,7 +475,7 @@ CASES = [
     h5("keras1-input-dim-string", ("'dense_1'", "batch_input_shape", "'four'"), config=json.dumps({
         "class_name": "Sequential", "config": [{"class_name": "Dense", "config": {
             "name": "dense_1", "input_dim": "four", "output_dim": 2}}]})),
-    h5("keras-history-number", ("'fc'", "reads ['5']", "only chains"), config=json.dumps({
+    h5("keras-history-number", ("'fc'", "reads ['5']", "not a layer of the model"), config=json.dumps({
         "class_name": "Functional", "config": {"name": "f", "layers": [
             _input(), {**_dense(), "inbound_nodes": [{"args": [{"config": {"keras_history": 5}}]}]}]}})),
     h5("relu-threshold-string", ("'act'", "'threshold'"),

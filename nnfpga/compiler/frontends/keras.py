@@ -55,6 +55,7 @@ LAYER_OPS: dict[str, tuple[str, ...]] = {
     "Activation": ("Activation",), "QActivation": ("Activation",), "ReLU": ("Activation",),
     "LeakyReLU": ("Activation",),
     "Dropout": (),
+    "Rescaling": ("ScaleShift",),
     **MERGE_LAYERS,   # Functional models: the joins of branches
 }
 SUPPORTED_LAYERS = tuple(LAYER_OPS)
@@ -64,7 +65,7 @@ _ONE_D_LAYERS = {"Conv1D", "QConv1D", "MaxPooling1D", "MaxPool1D", "GlobalMaxPoo
                  "AveragePooling1D", "AvgPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D"}
 #: 1-D layers whose output has the Keras shape (no image form any more)
 _FLAT_OUTPUT_LAYERS = ("Flatten", "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D")
-_ANY_SHAPE_LAYERS = {"Activation", "QActivation", "ReLU", "LeakyReLU", "Dropout", "BatchNormalization",
+_ANY_SHAPE_LAYERS = {"Activation", "QActivation", "ReLU", "LeakyReLU", "Dropout", "BatchNormalization", "Rescaling",
                      "QBatchNormalization", "Flatten"}
 KERAS_ACTIVATIONS = {"linear": "linear", None: "linear", "relu": "relu", "tanh": "tanh",
                      "sigmoid": "sigmoid", "softmax": "softmax", "hard_tanh": "hard_tanh",
@@ -807,6 +808,20 @@ class _Builder:
 
     def _dropout(self, name: str, cfg: dict, where: str) -> None:
         return  # identity at inference
+
+    def _rescaling(self, name: str, cfg: dict, where: str) -> None:
+        """``x * scale + offset`` (each a number or one per channel): a ScaleShift."""
+        channels = self.in_shape[-1]
+        params = []
+        for field, default in (("scale", 1.0), ("offset", 0.0)):
+            v = np.asarray(cfg.get(field, default), dtype=np.float64).reshape(-1)
+            if len(v) not in (1, channels) or not np.all(np.isfinite(v)):
+                raise UserError(f"{where}: field {field!r} is {kc.short(cfg.get(field))}; it must be a finite "
+                                f"number or one per channel ({channels})")
+            params.append(np.broadcast_to(v, (channels,)).copy())
+        scale, offset = params
+        self._append(ScaleShift(name, [self.last], kernel=scale, bias=offset if np.any(offset) else None,
+                                source_layer=name, auto_frac=self.p.activation_frac))
 
     def _batchnormalization(self, name: str, cfg: dict, where: str, quantised: bool = False) -> None:
         axis = cfg.get("axis", -1)

@@ -278,7 +278,7 @@ _CHECKS: dict[str, Callable[[dict, Shape, _Weights, str], Shape]] = {
     "MaxPool2D": _maxpool, "Flatten": _flatten, "Reshape": _reshape, "BatchNormalization": _batchnorm,
     "QBatchNormalization": _batchnorm,
     "Activation": _activation, "QActivation": _activation, "ReLU": _relu, "LeakyReLU": _leaky,
-    "Dropout": _same, "InputLayer": _same, "Conv1D": _conv1d, "QConv1D": _conv1d, "MaxPooling1D": _maxpool1d,
+    "Dropout": _same, "InputLayer": _same, "Rescaling": _same, "Conv1D": _conv1d, "QConv1D": _conv1d, "MaxPooling1D": _maxpool1d,
     "MaxPool1D": _maxpool1d, "Permute": _permute,
 }
 # Keras's long and short names of the global and average poolings, and upsampling, by rank

@@ -171,7 +171,7 @@ class Converter(OpHandlers):
                               "computed tensors")
         if len(data) > 1:
             raise _Skip()  # a second input's producer was already reported
-        if data and data[0] != node.input[0] and node.op_type != "Add":
+        if data and data[0] != node.input[0] and node.op_type not in ("Add", "Mul", "Div"):
             raise Unsupported("the computed tensor must be the first input (a constant on the left of the "
                               "data has no IR form)")
         x = self.vals.get(data[0]) if data else None

@@ -38,21 +38,18 @@ from nnfpga.compiler.frontends.onnx_layout import BATCH, Val, channels_last_orde
 from nnfpga.compiler.frontends.onnx_quant import (
     QuantMark, Unsupported, int_spec, po2_exponents, qdq_activation_type, quant_activation_type, scalar_po2,
     trunc_activation_types, weight_quantizer)
-from nnfpga.ir.ops import BatchNorm, Conv2D, MaxPool2D
+from nnfpga.ir.ops import BatchNorm, Conv2D, MaxPool2D, ScaleShift
 from nnfpga.ir.ops.conv2d import averaging_kernel
 
 #: Op-specific reasons for ops the IR cannot express.
 REFUSED = {
     "Pad": "the IR has no padding op; pad inside the Conv/MaxPool (pads attribute) with 'valid' or "
            "TensorFlow-style 'same' geometry",
-    "Mul": "element-wise Mul is supported neither on data nor as a weight scale (fold it into the "
-           "weights before export)",
-    "Div": "element-wise Div is not supported (fold constant scales into the weights before export)",
 }
 
 
 #: What a handler accepts beyond its op's name, in the list of supported ops (`SUPPORTED`).
-NOTES = {"Add": "of a bias, or of two computed tensors", "Sub": "of a bias, or of two computed tensors",
+NOTES = {"Mul": "by a constant", "Div": "by a constant", "Add": "of a bias, or of two computed tensors", "Sub": "of a bias, or of two computed tensors",
          "Concat": "of computed tensors", "Conv": "1-D/2-D", "MaxPool": "1-D/2-D",
          "AveragePool": "1-D/2-D, whole windows", "GlobalAveragePool": "1-D/2-D", "GlobalMaxPool": "1-D/2-D", "LeakyRelu": "0 <= alpha < 1",
          "Clip": "relu, hard tanh", "HardSigmoid": "alpha = beta = 0.5", "BipolarQuant": "weights"}
@@ -153,6 +150,49 @@ class OpHandlers:
 
     def _op_Sub(self, node, x, a):
         return self._op_Add(node, x, a, sign=-1.0)
+
+    def _op_Mul(self, node, x, a, divide: bool = False):
+        """Data times a constant (or divided by one): a `ScaleShift` without shift -- one
+        factor per channel of the IR tensor when the constant is one number or one per
+        channel of a (C, H, W) tensor, else one per element of the flattened data.  A
+        power-of-two factor is wiring in the firmware; others are constant products."""
+        ci = 1 if node.input[1] in self.consts else 0
+        if divide and ci == 0:
+            raise Unsupported("a constant divided by data has no IR form (data divided by a constant has)")
+        c = np.asarray(self._const(node, ci, "divisor" if divide else "factor"), dtype=np.float64)
+        if divide:
+            if np.any(c == 0):
+                raise Unsupported("divides by a constant that holds 0")
+            c = 1.0 / c
+        if not np.all(np.isfinite(c)):
+            raise Unsupported("the constant factor is not finite")
+        x = self._ready(x)
+        full = (1, *x.shape)
+        try:
+            if np.broadcast_shapes(full, c.shape) != full:
+                raise ValueError
+            grid = np.broadcast_to(c, full)[0]
+        except ValueError:
+            raise Unsupported(f"the constant of shape {c.shape} does not broadcast onto one sample "
+                              f"{x.shape}") from None
+        per_channel = grid.reshape(grid.shape[0], -1) if len(x.shape) == 3 else None
+        if np.all(grid == grid.flat[0]):
+            x = self._need_any(x)
+            scale = np.full(x.ir_shape[-1], grid.flat[0])
+        elif per_channel is not None and np.all(per_channel == per_channel[:, :1]):
+            x = self._need_chw(x, node)
+            scale = per_channel[:, 0]
+        else:
+            x = self._need_flat(x, node)
+            scale = grid.reshape(-1)
+            scale = scale[x.gather] if x.gather is not None else scale
+        name = self._name(node)
+        self._append(ScaleShift(name, [x.node], kernel=np.asarray(scale, dtype=np.float64), bias=None,
+                                source_layer=node.name, auto_frac=self.p.activation_frac))
+        return replace(x, node=name, via="")
+
+    def _op_Div(self, node, x, a):
+        return self._op_Mul(node, x, a, divide=True)
 
     def _op_Concat(self, node, x, a):
         """Computed tensors side by side (the converter routes every Concat that reads one to
