@@ -21,9 +21,9 @@ from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.ops import Activation, Op as IrOp
 from nnfpga.backends.rtl.names import RESERVED, Namer
-from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, Max, Mul, MulConst, Mux, Op,
-                                        Reg, Requant, Rom, RomTable, Shr, Signal, Sum, Term, ValidTap, Wrap,
-                                        const)
+from nnfpga.backends.rtl.netlist import (Acc, Bit, Clip, Counter, InputSlice, LayerInfo, Max, Mul, MulConst, Mux,
+                                        Op, Reg, Requant, Rom, RomTable, Shr, Signal, Sum, Term, ValidTap, Wrap,
+                                        const, flat_ops)
 
 
 class RtlUnsupportedError(UserError, ValueError):
@@ -389,6 +389,15 @@ def check_in_ir_range(node: IrOp, values: list[Value]) -> None:
         if lo < node.info.lo or hi > node.info.hi:
             raise AssertionError(f"RTL range [{lo}, {hi}] of {node.name}[{j}] is outside the IR's "
                                  f"[{node.info.lo}, {node.info.hi}]: range analyses disagree")
+
+
+def counted_layer(ops: list[Op], **fields) -> LayerInfo:
+    """The `LayerInfo` of a layer made of ``ops`` (the operations it added): its
+    multipliers, adders and register bits counted from them, the rest from ``fields``."""
+    flat = flat_ops(ops)
+    return LayerInfo(multipliers=sum(isinstance(op, (Mul, MulConst)) for op in flat),
+                     adders=sum(isinstance(op, Sum) and op.is_adder for op in flat),
+                     register_bits=sum(op.out.width for op in flat if isinstance(op, Reg)), **fields)
 
 
 def register_bits(ops: list[Op]) -> int:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range
+from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range, counted_layer
 from nnfpga.backends.rtl.lowering.schedule import multiplier_registers
-from nnfpga.backends.rtl.netlist import LayerInfo, MulConst, Reg, Signal, Sum, Term, const, flat_ops
+from nnfpga.backends.rtl.netlist import LayerInfo, Signal, Term, const
 from nnfpga.ir.ops import Activation, Op as IrOp
 
 
@@ -136,12 +136,8 @@ def lower_conversion_layer(b: Builder, act: Activation, xs: list[Value], in_frac
     values, extra = apply_conversions(b, xs, [(act, act.function)], in_frac, multiplier_registers(1, cfg),
                                       registered=True)
     values = [(b.reg(f"{act.name}_y{j}", v, f), f) for j, (v, f) in enumerate(values)]
-    layer_ops = flat_ops(b.ops[first_op:])
-    return values, LayerInfo(
-        name=act.name, kind="activation", nodes=[act.name], latency=1 + extra, first_stage=-1,
-        multipliers=sum(isinstance(op, MulConst) for op in layer_ops),
-        adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
-        register_bits=sum(op.out.width for op in layer_ops if isinstance(op, Reg)),
+    return values, counted_layer(
+        b.ops[first_op:], name=act.name, kind="activation", nodes=[act.name], latency=1 + extra, first_stage=-1,
         description=f"{act.function} -> {act.info.type}")
 
 

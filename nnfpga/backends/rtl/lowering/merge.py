@@ -10,8 +10,8 @@ Concatenate is wiring after the alignment (no cycle).
 
 from __future__ import annotations
 
-from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range
-from nnfpga.backends.rtl.netlist import LayerInfo, Reg, Sum, Term, flat_ops
+from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range, counted_layer
+from nnfpga.backends.rtl.netlist import LayerInfo, Term
 from nnfpga.ir.ops import Add, Concatenate
 
 
@@ -40,11 +40,8 @@ def lower_add(b: Builder, node: Add, operands: list[list[Value]], cfg: RtlConfig
                          note=f"{node.name}[{j}]: requantize to {node.info.type}")
         outs.append((b.reg(f"{node.name}_y{j}", v, f), f))
     check_in_ir_range(node, outs)
-    layer_ops = flat_ops(b.ops[first_op:])
-    return outs, LayerInfo(
-        name=node.name, kind="add", nodes=[node.name], latency=1, first_stage=-1,
-        adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
-        register_bits=sum(op.out.width for op in layer_ops if isinstance(op, Reg)),
+    return outs, counted_layer(
+        b.ops[first_op:], name=node.name, kind="add", nodes=[node.name], latency=1, first_stage=-1,
         description=f"sum of {len(operands)} tensors -> {node.info.type}")
 
 
@@ -58,8 +55,6 @@ def lower_concatenate(b: Builder, node: Concatenate, operands: list[list[Value]]
     for values, dst in zip(operands, node.destinations(shapes)):
         for v, d in zip(values, dst):
             out[int(d)] = v
-    layer_ops = flat_ops(b.ops[first_op:])
-    return out, LayerInfo(
-        name=node.name, kind="concatenate", nodes=[node.name], latency=0, first_stage=-1,
-        register_bits=sum(op.out.width for op in layer_ops if isinstance(op, Reg)),
+    return out, counted_layer(
+        b.ops[first_op:], name=node.name, kind="concatenate", nodes=[node.name], latency=0, first_stage=-1,
         description=f"concatenation of {len(operands)} tensors (wiring, branches aligned)")

@@ -13,9 +13,9 @@ register (one cycle).
 
 from __future__ import annotations
 
-from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range, strip_zeros
+from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range, counted_layer, strip_zeros
 from nnfpga.backends.rtl.lowering.schedule import multiplier_registers
-from nnfpga.backends.rtl.netlist import LayerInfo, MulConst, Reg, Signal, Sum, Term, const, flat_ops
+from nnfpga.backends.rtl.netlist import LayerInfo, Signal, Term, const
 from nnfpga.ir.ops import ScaleShift
 
 
@@ -57,11 +57,7 @@ def lower_scale_shift(b: Builder, node: ScaleShift, xs: list[Value], cfg: RtlCon
                          note=f"{node.name}[{j}]: requantize to {node.info.type}")
         outs.append((b.reg(f"{node.name}_y{j}", v, f), f))
     check_in_ir_range(node, outs)
-    layer_ops = flat_ops(b.ops[first_op:])
-    return outs, LayerInfo(
-        name=node.name, kind="scale_shift", nodes=[node.name], latency=delay + 1, first_stage=-1,
+    return outs, counted_layer(
+        b.ops[first_op:], name=node.name, kind="scale_shift", nodes=[node.name], latency=delay + 1, first_stage=-1,
         multiplier_registers=delay,
-        multipliers=sum(isinstance(op, MulConst) for op in layer_ops),
-        adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
-        register_bits=sum(op.out.width for op in layer_ops if isinstance(op, Reg)),
         description=f"ScaleShift (BatchNormalization), {n_ch} channels -> {node.info.type}")

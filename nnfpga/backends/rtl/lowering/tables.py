@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, balanced_tree, check_in_ir_range, \
-    register_bits
-from nnfpga.backends.rtl.netlist import LayerInfo, Mul, MulConst, Reg, RomTable, Signal, Sum, Term, const, flat_ops
+    counted_layer, register_bits
+from nnfpga.backends.rtl.netlist import LayerInfo, Mul, MulConst, RomTable, Signal, Sum, Term, const, flat_ops
 from nnfpga.ir.ops import Activation
 
 
@@ -33,11 +33,8 @@ def lower_table(b: Builder, act: Activation, xs: list[Value]) -> tuple[list[Valu
         y = b.rom(f"{act.name}_rd{j}", a, rom, t.out_type.frac)
         values.append((b.reg(f"{act.name}_y{j}", y, t.out_type.frac), t.out_type.frac))
     check_in_ir_range(act, values)
-    layer_ops = flat_ops(b.ops[first_op:])
-    return values, LayerInfo(
-        name=act.name, kind="table", nodes=[act.name], latency=2, first_stage=-1,
-        adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
-        register_bits=sum(op.out.width for op in layer_ops if isinstance(op, Reg)),
+    return values, counted_layer(
+        b.ops[first_op:], name=act.name, kind="table", nodes=[act.name], latency=2, first_stage=-1,
         description=f"{t.function} ROM {t.size} x {t.out_type} (index {t.index_type})")
 
 
