@@ -96,6 +96,13 @@ class Namer:
         self._taken.add(key)
         return cand
 
+    def snapshot(self) -> frozenset[str]:
+        """The names taken so far, for `restore` (operations built and then discarded)."""
+        return frozenset(self._taken)
+
+    def restore(self, taken: frozenset[str]) -> None:
+        self._taken = set(taken)
+
 
 # --------------------------------------------------------------------------- design units
 #: Suffix of the VHDL package of a core (its constants); every design unit of a core is

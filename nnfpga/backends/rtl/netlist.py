@@ -549,6 +549,9 @@ class LayerInfo:
     clock_mhz: float | None = None
     tree_registers: list[int] | None = None
     multiplier_registers: int = 0
+    #: registers of a linear layer's output stage: 1, or 2 when its accumulator and its
+    #: conversions do not fit one clock period together (a register between them)
+    output_registers: int = 1
 
     def summary(self) -> dict:
         out = {"name": self.name, "kind": self.kind, "nodes": list(self.nodes),
@@ -564,7 +567,7 @@ class LayerInfo:
         """What the schedule built this layer for (a linear layer; see the fields)."""
         return {"clock_mhz": self.clock_mhz, "critical_path_ns": self.path_ns, "fmax_mhz": self.fmax_mhz,
                 "tree_registers": list(self.tree_registers or []),
-                "multiplier_registers": self.multiplier_registers}
+                "multiplier_registers": self.multiplier_registers, "output_registers": self.output_registers}
 
 
 @dataclass

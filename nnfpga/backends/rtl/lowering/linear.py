@@ -45,6 +45,8 @@ from nnfpga.backends.rtl.lowering.conversions import apply_conversions, conversi
 from nnfpga.backends.rtl.lowering.multiplier_units import reuse_leaves
 from nnfpga.backends.rtl.lowering.plans import LinearPlan
 from nnfpga.backends.rtl.lowering import schedule
+from nnfpga.backends.rtl.lowering.stage_delay import combinational_ns
+from nnfpga.backends.rtl.timing import fmax_mhz
 from nnfpga.backends.rtl.netlist import LayerInfo, Mul, MulConst, RomTable, Signal, Sum, Term, const, flat_ops
 from nnfpga.ir.ops import Activation, Op as IrOp
 from nnfpga.ir.ops.base import TensorInfo
@@ -102,6 +104,7 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
 
     # ---- output stage: accumulator, conversions, register -------------------------
     acc_frac = plan.acc_frac
+    out_mark = len(b.ops)
     values: list[Value] = []
     for j, row in enumerate(nodes):
         c = consts[j]
@@ -121,13 +124,29 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
         else:
             values.append((root.sig, root.frac))
     # a leaky ReLU's products follow the registered values, not a unit's input selection
-    values, extra = apply_conversions(b, values, conversion_chain([node, *folded]), acc_frac,
-                                      schedule.multiplier_registers(1, cfg),
-                                      settle=R > 1)
+    conv_mark, taken = len(b.ops), b.namer.snapshot()
+    accumulators = values
+    values, extra = apply_conversions(b, accumulators, conversion_chain([node, *folded]), acc_frac,
+                                      schedule.multiplier_registers(1, cfg), settle=R > 1)
+    out_ns = combinational_ns(b.ops[out_mark:], cfg.delays)
+    split = out_ns is not None and cfg.levels_per_register is None and cfg.delays.overhead + out_ns > cfg.period_ns
+    if split:
+        # the accumulator and the conversions do not fit one period: a register between them
+        del b.ops[conv_mark:]
+        b.namer.restore(taken)
+        acc_ns = combinational_ns(b.ops[out_mark:], cfg.delays)
+        accumulators = [(b.reg(f"{name}_acc_r{j}", v, f), f) for j, (v, f) in enumerate(accumulators)]
+        conv_mark = len(b.ops)
+        values, extra = apply_conversions(b, accumulators, conversion_chain([node, *folded]), acc_frac,
+                                          schedule.multiplier_registers(1, cfg), registered=True, settle=R > 1)
+        conv_ns = combinational_ns(b.ops[conv_mark:], cfg.delays)
+        out_ns = None if conv_ns is None else max(acc_ns, conv_ns)
+        extra += 1
     last = folded[-1].name if folded else name
     values = [(b.reg(f"{last}_y{j}", v, f), f) for j, (v, f) in enumerate(values)]
 
     latency = pipe.latency + extra
+    path_ns = round(max(pipe.path_ns, cfg.delays.overhead + (out_ns or 0.0)), 3)   # the output stage too
     n_units = len(schedule.unit_groups(n_mult, R))
     layer_ops = flat_ops(b.ops[first_op:])
     sched = (f"; reuse {R}: {n_units} multiplier units, a sample every {R} cycles" if R > 1 else
@@ -140,9 +159,10 @@ def lower_linear(b: Builder, plan: LinearPlan, xs: list[Value], folded: list[Act
                      multipliers=sum(isinstance(op, (MulConst, Mul)) for op in layer_ops),
                      adders=sum(isinstance(op, Sum) and op.is_adder for op in layer_ops),
                      register_bits=register_bits(layer_ops),
-                     description=desc, ii=R, reuse_factor=plan.reuse, path_ns=pipe.path_ns,
-                     fmax_mhz=pipe.fmax_mhz, clock_mhz=cfg.clock_mhz,
-                     tree_registers=list(pipe.registered), multiplier_registers=mr if n_mult else 0)
+                     description=desc, ii=R, reuse_factor=plan.reuse, path_ns=path_ns,
+                     fmax_mhz=fmax_mhz(path_ns), clock_mhz=cfg.clock_mhz,
+                     tree_registers=list(pipe.registered), multiplier_registers=mr if n_mult else 0,
+                     output_registers=2 if split else 1)
     return values, info
 
 
