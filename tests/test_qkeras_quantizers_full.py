@@ -8,8 +8,10 @@ each bit-exact against QKeras ``predict`` or refused by name.
 * ``keep_negative=False`` (unsigned) for weights and activations;
 * ``quantized_po2(bits, max_value)``; ``quantized_relu(negative_slope=1)``;
 * ``quantized_tanh`` / ``quantized_sigmoid`` with QKeras's hard sigmoid;
-* refusals: alpha 'auto', alphas that are not powers of two, 'auto_po2' or an alpha
-  other than 1 on an activation, a scale at a rounding tie.
+* ``alpha='auto'`` and alphas that are not powers of two: QKeras's float32 weights as
+  float constants, within the bound stated against QKeras;
+* refusals: 'auto_po2' or an alpha other than 1 on an activation, a scale at a rounding
+  tie (and, for the exact quantiser `weight_quantizer` alone, float alphas).
 """
 
 from __future__ import annotations
@@ -174,6 +176,75 @@ def test_weight_alpha_refused_by_name(text, words):
 def test_activation_alpha_refused_by_name(text, words):
     assert_refused(lambda: qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)"),
                    "m.h5: layer 'q' (QActivation): activation quantized_bits argument 'alpha'", words)
+
+
+# ----------------------------------------------------------------------------- float scales
+FLOAT_SCALED = ["quantized_bits(6, 0, alpha='auto')", "quantized_bits(4, 2, alpha='auto')",
+                "quantized_bits(5, 1, alpha=0.3)", "quantized_bits(6, 0, symmetric=1, alpha=0.77)",
+                "quantized_bits(6, 0, keep_negative=False, alpha=0.3)",
+                "quantized_bits(5, 1, alpha=[0.7, 1.3, 0.2, 3, 1, 0.9])"]
+
+
+def _qbits(text: str | None):
+    """The QKeras quantized_bits object of ``text`` (QKeras's own parser takes no lists)."""
+    from qkeras import quantized_bits
+    return None if text is None else quantized_bits(**qq.parse_quantizer(text, "test").params)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("text", FLOAT_SCALED)
+def test_float_scaled_weights_are_qkeras_float32_weights(kind, text):
+    """alpha='auto' and alphas that are not powers of two: the layer's weights are
+    exactly the float32 array QKeras's quantiser returns, and no IR quantiser."""
+    model = build(kind, _qbits(text))
+    layer = model.get_layer("layer")
+    qk = layer.kernel_quantizer_internal(layer.kernel).numpy()
+    spec = qq.parse_quantizer(text, "w")
+    weights, q = qq.layer_weights(spec, "w", layer.get_weights()[0], "kernel_quantizer")
+    assert q is None and weights.dtype == np.float32
+    assert np.array_equal(weights, qk)
+    assert len(np.unique(np.abs(qk))) > 4   # really quantised to a few levels per channel, not zero
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("kernel_q,bias_q", [(FLOAT_SCALED[0], None), (FLOAT_SCALED[0], "quantized_bits(6, 2, alpha='auto')"),
+                                             (FLOAT_SCALED[5], None), ("quantized_bits(6, 0, alpha=1)", FLOAT_SCALED[2])])
+def test_float_scaled_layer_within_bound_of_qkeras(kind, kernel_q, bias_q, tmp_path):
+    """The layer is not exact against QKeras (its weights get the compiler's own type):
+    the bound against QKeras is finite, above 0, and holds on 2,000 inputs (plus QKeras's
+    own float32 accumulation, which the bound leaves out: 1e-5 here)."""
+    from nnfpga.compiler.passes.error_bound import FRAMEWORK_EXACT, accuracy_summary, framework_bound
+    model = build(kind, _qbits(kernel_q), bias_q=_qbits(bias_q))
+    path = tmp_path / "m.h5"
+    model.save(path)
+    n = 2000
+    x = on_grid(model.input_shape[1:], n, seed=1)
+    theirs = model.predict(x, batch_size=n, verbose=0).reshape(n, -1)
+    graph = build_graph(path)
+    ours = emulate(graph, x).reshape(n, -1)
+    # the input quantiser is exact against QKeras, the layer is not (no mark, or a float bias)
+    assert graph.annotations[FRAMEWORK_EXACT].get("layer", {"float_bias": True})["float_bias"]
+    bound = framework_bound(graph)
+    assert bound is not None and np.all(np.isfinite(bound)) and bound.max() > 0
+    assert accuracy_summary(graph)["error_bound_vs_framework_max"] == pytest.approx(float(bound.max()))
+    err = np.abs(ours - theirs)
+    assert err.max() > 0   # the weights' rounding shows: the layer is really not bit-exact
+    assert np.all(err <= bound + 1e-5), (err.max(axis=0), bound)
+
+
+def test_float_scaled_layer_then_quantiser_has_no_bound_against_qkeras(tmp_path):
+    """A QKeras quantiser after the float-scaled layer rounds values that may differ from
+    QKeras's by a step: no bound against QKeras is claimed (None, and report.json leaves
+    it out) rather than a wrong one; the bound against the float network stays."""
+    from qkeras import quantized_relu
+
+    from nnfpga.compiler.passes.error_bound import accuracy_summary, framework_bound
+    model = build("dense", _qbits(FLOAT_SCALED[0]), after=quantized_relu(6, 2))
+    model.save(tmp_path / "m.h5")
+    graph = build_graph(tmp_path / "m.h5")
+    assert framework_bound(graph) is None
+    summary = accuracy_summary(graph)
+    assert "error_bound_vs_framework_max" not in summary and summary["error_bound_max"] is not None
 
 
 # ----------------------------------------------------------------------------- keep_negative=False

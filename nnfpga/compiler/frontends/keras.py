@@ -581,20 +581,22 @@ class _Builder:
 
     @staticmethod
     def _weight_quantizers(cfg: dict, kernel: np.ndarray, bias: np.ndarray | None, where: str):
-        """The kernel's and the bias's quantisers; each sees its float array (QKeras's
-        alpha='auto_po2' derives its scales from it)."""
-        kq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("kernel_quantizer"), where), where, kernel,
-                                 "kernel_quantizer")
-        bq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("bias_quantizer"), where), where, bias,
-                                 "bias_quantizer")
-        return kq, bq
+        """The kernel and bias as the layer computes with them, and their quantisers; each
+        quantiser sees its float array (QKeras's alpha='auto_po2' derives its scales from
+        it; a float-scaled one gives QKeras's float32 weights and no quantiser,
+        `qkeras_quantizers.layer_weights`)."""
+        kernel, kq = qq.layer_weights(qq.parse_quantizer(cfg.get("kernel_quantizer"), where), where, kernel,
+                                      "kernel_quantizer")
+        bias, bq = qq.layer_weights(qq.parse_quantizer(cfg.get("bias_quantizer"), where), where, bias,
+                                    "bias_quantizer")
+        return kernel, bias, kq, bq
 
     def _dense(self, name: str, cfg: dict, where: str, qkeras: bool = False) -> None:
         w = self._weights(name, where)
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
-        kq, bq = self._weight_quantizers(cfg, w[0], bias, where)
+        kernel, bias, kq, bq = self._weight_quantizers(cfg, w[0], bias, where)
         self._mark_weights(name, kq, bq, bias)
-        self._append(Dense(name, [self.last], kernel=w[0].astype(np.float64), bias=bias,
+        self._append(Dense(name, [self.last], kernel=kernel.astype(np.float64), bias=_float64(bias),
                            kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                            auto_frac=None if kq else self.p.activation_frac))
         self._activation_after(name, cfg.get("activation"), where, quantized=kq is not None, qkeras=qkeras)
@@ -625,9 +627,9 @@ class _Builder:
         kernel = w[0][None] if one_d else w[0]
         strides = (1, _single(cfg.get("strides", 1))) if one_d else _pair(cfg.get("strides", 1))
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
-        kq, bq = self._weight_quantizers(cfg, kernel, bias, where)
+        kernel, bias, kq, bq = self._weight_quantizers(cfg, kernel, bias, where)
         self._mark_weights(name, kq, bq, bias)
-        self._append(Conv2D(name, [self.last], kernel=kernel.astype(np.float64), bias=bias,
+        self._append(Conv2D(name, [self.last], kernel=kernel.astype(np.float64), bias=_float64(bias),
                             kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                             strides=tuple(strides), padding=padding,
                             auto_frac=None if kq else self.p.activation_frac))
@@ -890,6 +892,10 @@ def _act_name(act) -> str:
     if isinstance(act, dict):
         return str(act.get("class_name", "act"))
     return "act"
+
+
+def _float64(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.asarray(a, dtype=np.float64)
 
 
 def _single(v) -> int:

@@ -152,6 +152,87 @@ def _power_of_two_alpha(alpha, where: str, quantiser: str) -> float:
     return a
 
 
+def float_scaled(spec: QSpec | None) -> bool:
+    """A quantized_bits whose scale is a float QKeras computes in float32 (alpha='auto',
+    or an alpha, or any alpha of a list, that is not a power of two): its weights have no
+    exact fixed-point quantiser; `layer_weights` reads them as float constants."""
+    if spec is None or spec.name != "quantized_bits":
+        return False
+    alpha = spec.params.get("alpha")
+    if isinstance(alpha, str):
+        return alpha == "auto"
+    values = list(alpha) if isinstance(alpha, (list, tuple)) else [alpha]
+    return any(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)) and float(v) > 0
+               and _po2_exponent(float(v)) is None for v in values if v is not None)
+
+
+def layer_weights(spec: QSpec | None, where: str, weights, role: str) -> tuple[np.ndarray | None, Quantizer | None]:
+    """A layer's weight array and its IR quantiser.  A float-scaled quantized_bits
+    (`float_scaled`) gives the float32 weights QKeras computes (`qkeras_float32_weights`)
+    and no quantiser: the compiler treats them as float weights (its own weight type,
+    covered by the error bound), and the layer is not exact against QKeras."""
+    if float_scaled(spec):
+        return qkeras_float32_weights(spec, where, weights, role), None
+    return weights, weight_quantizer(spec, where, weights, role)
+
+
+def qkeras_float32_weights(spec: QSpec, where: str, weights, role: str) -> np.ndarray:
+    """``quantized_bits(...)(weights)`` as QKeras 0.9.0 computes it, every step in float32
+    (the same operations in the same order, so the same roundings): for alpha='auto' the
+    per-channel scale ``max|w| * 2 / levels`` and levels ``z`` rounded half up and clipped
+    at ``levels / 2``; for a float alpha (or one per output channel) the usual rounding
+    (half to even) and clip, times alpha; then the straight-through form ``w + (wq - w)``,
+    which QKeras returns and which is not always ``wq`` in float32."""
+    p = spec.params
+    _no_stochastic(p, where)
+    what = f"{where}: {role} quantized_bits"
+    if weights is None:
+        raise UserError(f"{what} with a float alpha needs the layer's weights")
+    x = np.asarray(weights, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise UserError(f"{what}: the weights hold inf or NaN")
+    bits, integer = _bits(p, where, "quantized_bits")
+    keep_negative = bool(p.get("keep_negative", True))
+    m_i = np.float32(2.0 ** integer)
+    alpha = p.get("alpha")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if alpha == "auto":
+            if bits < 2:
+                raise UserError(f"{what}(alpha='auto') needs at least 2 bits; 'bits' is {bits}")
+            m = np.float32(2.0 ** (bits - keep_negative))
+            axis = tuple(range(x.ndim - 1)) if x.ndim > 1 else (0,)
+            xs = x / m_i
+            levels = np.float32((2 ** (bits - 1) - 1) * 2)    # 'auto' makes QKeras symmetric
+            scale = (np.max(np.abs(xs), axis=axis, keepdims=True) * np.float32(2)) / levels
+            v = np.floor(np.abs(xs) / scale + np.float32(0.5))
+            z = np.sign(xs) * np.where(v < levels / np.float32(2), v, levels / np.float32(2))
+            scale = scale * m
+            xq = (m_i * z / m).astype(np.float32)
+            xq = (scale * xq).astype(np.float32)
+            x = m_i * xs
+        else:
+            bits_type(p, where)   # checks bits against keep_negative
+            values = list(alpha) if isinstance(alpha, (list, tuple)) else [alpha]
+            n = x.shape[-1] if x.ndim else 1
+            if len(values) not in (1, n) or not all(isinstance(a, (int, float)) and not isinstance(a, bool)
+                                                     for a in values):
+                raise UserError(f"{what} argument 'alpha' is {_short(alpha)}; give one number or one per "
+                                "output channel")
+            scale = np.asarray(values, dtype=np.float32)
+            if not (np.isfinite(scale).all() and (scale > 0).all()):
+                raise UserError(f"{what} argument 'alpha' is {_short(alpha)}; alphas must be positive numbers")
+            m = np.float32(2.0 ** (bits - keep_negative))
+            p_ = x * m / m_i
+            lo = np.float32(-m + bool(p.get("symmetric"))) if keep_negative else np.float32(0)
+            rounded = p_ + (-p_ + np.round(p_))   # QKeras's straight-through round (np.round: half to even)
+            xq = m_i * np.clip(rounded, lo, m - np.float32(1)) / m
+            xq = (scale * xq.astype(np.float32)).astype(np.float32)
+        out = (x + (-x + xq)).astype(np.float32)
+    if not np.isfinite(out).all():
+        raise UserError(f"{what}: QKeras's float32 weights overflow (inf or NaN)")
+    return out
+
+
 def _bits_alpha(alpha, where: str, role: str, n_channels: int | None) -> tuple[int, ...] | str:
     """A quantized_bits weight alpha as power-of-two exponents (one, or one per output
     channel) or 'auto_po2'; anything without an exact fixed-point form is refused."""
