@@ -6,7 +6,8 @@ each bit-exact against QKeras ``predict`` or refused by name.
   the scales differ, which the tests check);
 * ``quantized_bits`` with a power-of-two alpha, one or one per output channel;
 * ``keep_negative=False`` (unsigned) for weights and activations;
-* ``quantized_po2(bits, max_value)``; ``quantized_relu(negative_slope=1)``;
+* ``quantized_po2(bits, max_value)``; ``quantized_relu(negative_slope=1)`` and
+  ``negative_slope=2**-k`` (saturating_leaky_relu);
 * ``quantized_tanh`` / ``quantized_sigmoid`` with QKeras's hard sigmoid;
 * ``alpha='auto'`` and alphas that are not powers of two: QKeras's float32 weights as
   float constants, within the bound stated against QKeras;
@@ -308,12 +309,35 @@ def test_relu_negative_slope_one_equals_qkeras(own, tmp_path):
     assert np.any(theirs < 0) and np.any(theirs > 0)
 
 
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("bits,integer,slope", [(5, 1, 0.25), (4, 0, 0.5), (6, 2, 0.125), (3, 1, 0.25), (4, 1, 0.125)])
+@pytest.mark.parametrize("own", [True, False])
+def test_relu_negative_slope_equals_qkeras(kind, bits, integer, slope, own, tmp_path):
+    """negative_slope = 2**-k: x >= 0 on the (bits - 1)-bit grid up to 2**integer - step,
+    x < 0 as round(slope * x) on the same grid, saturating at -slope * 2**integer: the IR's
+    saturating_leaky_relu, bit-exact, with both saturations and the rounding reached."""
+    from qkeras import quantized_relu
+    q = quantized_relu(bits, integer, negative_slope=slope)
+    model = build(kind, "quantized_bits(6, 0, alpha=1)", act=q if own else None, after=None if own else q)
+    graph, theirs = check_equal(model, tmp_path, n=2000)
+    step = 2.0 ** (integer + 1 - bits)
+    assert theirs.min() == -slope * 2 ** integer and theirs.max() == 2 ** integer - step
+    assert len(np.unique(theirs[theirs < 0])) >= min(3, slope * 2 ** (bits - 1))   # the negative grid
+    act = graph.nodes[-2 if kind == "conv" else -1]
+    assert act.function == "saturating_leaky_relu" and act.alpha_q == slope
+    from nnfpga.compiler.passes.error_bound import framework_bound
+    assert np.array_equal(framework_bound(graph), np.zeros(theirs.shape[1]))   # exact against QKeras
+
+
 @pytest.mark.parametrize("text,words", [
-    ("quantized_relu(5, 1, negative_slope=0.25)", ["'negative_slope' is 0.25", "-negative_slope * 2**integer",
-                                                   "supported: negative_slope 0, or 1"]),
+    ("quantized_relu(5, 1, negative_slope=2.0)", ["'negative_slope' is 2.0", "a power of two 2**-k"]),
+    ("quantized_relu(5, 1, negative_slope=0.3)", ["'negative_slope' is 0.3", "a power of two 2**-k"]),
+    ("quantized_relu(4, 1, negative_slope=0.0625)", ["'negative_slope' is 0.0625 with bits=4", "finer than"]),
     ("quantized_relu(1, 0, negative_slope=1.0)", ["'negative_slope' is 1.0 with bits=1", "at least 2 bits"]),
 ])
 def test_relu_negative_slope_refused_by_name(text, words):
+    """Slopes QKeras itself asserts against (not a power of two), above 1, and a negative
+    saturation off the output grid."""
     assert_refused(lambda: qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)"),
                    "m.h5: layer 'q' (QActivation): quantized_relu argument 'negative_slope'", words)
 

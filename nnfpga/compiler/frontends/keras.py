@@ -801,7 +801,7 @@ class _Builder:
         if isinstance(act, str) and act in KERAS_ACTIVATIONS:
             self._activation_after(name, act, where, quantized=False, own_layer=True, qkeras=True)
             return
-        function, out_type = qq.activation_of(qq.parse_quantizer(act, where), where)
+        function, out_type, fields = qq.activation_of(qq.parse_quantizer(act, where), where)
         if function == "linear" and len(self.nodes) == 1 and not self.quantized_input:
             # A quantiser right on the input defines the input type: the float samples are
             # rounded once, exactly as QKeras rounds them (no double rounding).
@@ -809,7 +809,8 @@ class _Builder:
             self.quantized_input = True
             self.framework_exact[self.nodes[0].name] = {"out_type": out_type.to_json()}
             return
-        self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=name))
+        self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=name,
+                                   **fields))
 
     def _quantiser(self, node: Activation) -> None:
         """Append a quantiser of the source model.  It sees the exact value the framework
@@ -841,8 +842,9 @@ class _Builder:
             act = act.get("config", {}).get("name", act.get("class_name"))
             act = act if isinstance(act, str) else None
         if isinstance(act, (dict,)) or (isinstance(act, str) and "(" in act):
-            function, out_type = qq.activation_of(qq.parse_quantizer(act, where), where)
-            self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=layer))
+            function, out_type, fields = qq.activation_of(qq.parse_quantizer(act, where), where)
+            self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=layer,
+                                       **fields))
             return
         if act in QKERAS_ONLY and not qkeras:
             raise UserError(f"{where}: activation {kc.short(act)} is not supported in a Keras layer: {QKERAS_ONLY[act]}")

@@ -383,8 +383,9 @@ def _auto_po2(p: dict, where: str, role: str, weights) -> Quantizer:
                      auto_po2=True)
 
 
-def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
-    """An activation quantiser as (IR function, output type)."""
+def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType, dict]:
+    """An activation quantiser as (IR function, output type, further `Activation` fields:
+    the slope ``alpha`` of saturating_leaky_relu)."""
     p = spec.params
     _no_stochastic(p, where)
     if spec.name == "quantized_bits":
@@ -400,28 +401,36 @@ def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
         if p.get("symmetric"):
             raise UserError(f"{where}: activation quantized_bits argument 'symmetric' is "
                             f"{_short(p['symmetric'])}; supported: symmetric=0")
-        return "linear", bits_type(p, where)
+        return "linear", bits_type(p, where), {}
     if spec.name == "quantized_relu":
         if p.get("use_sigmoid") or p.get("relu_upper_bound") is not None:
             raise UserError(f"{where}: quantized_relu is supported without use_sigmoid and relu_upper_bound")
         bits, integer = _bits(p, where, "quantized_relu")
         slope = _number(p, "negative_slope", 0.0, where)
         if slope == 0.0:
-            return "relu", FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT)
-        if slope == 1.0 and bits >= 2:
-            # QKeras: the sign takes a bit; x >= 0 rounds to 2**(integer + 1 - bits) steps up
-            # to 2**integer - step, x < 0 (times the slope 1) down to -2**integer: exactly
-            # quantized_bits(bits, integer)
-            return "linear", FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
+            return "relu", FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT), {}
         what = f"{where}: quantized_relu argument 'negative_slope' is {_short(p['negative_slope'])}"
-        if slope == 1.0:
+        if bits < 2:
             raise UserError(f"{what} with bits={bits}: the sign would take the only bit; supported: "
-                            "negative_slope 1 with at least 2 bits")
-        raise UserError(f"{what}: QKeras rounds negative_slope * x on the positive side's grid and saturates it "
-                        "at -negative_slope * 2**integer, a bound no fixed-point type of the activation has; "
-                        "supported: negative_slope 0, or 1 with at least 2 bits")
+                            "a negative_slope with at least 2 bits")
+        # QKeras: the sign takes a bit; x >= 0 rounds (half to even) to 2**(integer + 1 - bits)
+        # steps up to 2**integer - step, x < 0 as negative_slope * x on the same grid, down
+        # to -negative_slope * 2**integer
+        signed = FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
+        if slope == 1.0:   # exactly quantized_bits(bits, integer)
+            return "linear", signed, {}
+        k = _po2_exponent(slope) if slope > 0 else None
+        supported = ("supported: negative_slope 0, 1, or a power of two 2**-k with 1 <= k <= bits - 1 "
+                     "(QKeras itself asserts a power of two)")
+        if k is None or k > 0:
+            raise UserError(f"{what}: {supported}")
+        if -k > bits - 1:
+            raise UserError(f"{what} with bits={bits}: the negative saturation -negative_slope * 2**integer "
+                            f"is finer than the {bits}-bit grid; {supported}")
+        # saturating_leaky_relu: leaky, saturated at slope * the type's minimum, converted
+        return "saturating_leaky_relu", signed, {"alpha": slope}
     if spec.name in ("quantized_tanh", "quantized_sigmoid"):
-        return _hard_quantized(spec, where)
+        return (*_hard_quantized(spec, where), {})
     raise UserError(f"{where}: {spec.name} is not supported as an activation; supported: "
                     "quantized_bits, quantized_relu, quantized_tanh, quantized_sigmoid")
 

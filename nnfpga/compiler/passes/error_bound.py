@@ -40,6 +40,9 @@ cancel, instead of being added in absolute value.  The bound is ``|ec| + sum |eg
     function's largest step over any move within the input error (`_largest_step`) is
     below the part the form cannot carry, one fresh symbol takes that step instead (on
     the last node: wherever it is below the whole);
+  - step (sign): exact (then the conversion) where the input error is 0 or the input
+    stays on one side of the step for every value within it; anywhere else no bound, the
+    result is None (a step turns any input error into the whole step);
   - none (e.g. softmax): no bound, the result is None;
 
   the float value's form is ``lam z + g``: for piecewise-linear functions ``lam`` is
@@ -260,6 +263,16 @@ def accuracy_summary(graph: Graph) -> dict:
                "error_bound_per_output": [float(v) for v in bound] if finite else None,
                "method": "affine forms over the input box and per-element roundings "
                          "(nnfpga.compiler.passes.error_bound)"}
+    if not finite:   # say why rather than leave a bare None
+        steps = [n.name for n in graph.nodes if isinstance(n, Activation) and n.properties.error_rule is ErrorRule.STEP]
+        others = [n.name for n in graph.nodes if isinstance(n, Activation) and n.properties.error_rule is ErrorRule.NONE]
+        why = []
+        if steps:
+            why.append(f"a step ({', '.join(steps)}) whose input may differ from the float network's: any input "
+                       "error can flip it by the whole step")
+        if others:
+            why.append(f"a function without an error rule ({', '.join(others)})")
+        summary["no_bound"] = "no guaranteed bound: " + ("; ".join(why) if why else "an overflow could wrap")
     if any(getattr(n, "kernel_quantizer", None) is not None for n in graph.nodes):
         summary["note"] = ("the model (QKeras, QONNX or the config) quantises its own weights: the bound "
                            "includes that quantisation against the float weights; the firmware's exactness "
@@ -371,6 +384,16 @@ def _activation(node: Activation, src_node, src: _State) -> _State | None:
         clip = np.where(above, np.abs(f(np.maximum(hi + d, idx.max_value)) - f(idx.max_value)), clip)
         clip = np.where(below, np.maximum(clip, np.abs(f(np.minimum(lo - d, idx.min_value)) - f(idx.min_value))), clip)
         return _State(shape, out_lo, out_hi, e + clip)
+    if fn.error_rule is ErrorRule.STEP:
+        # the golden input lies within e_in of the float one: the same side of the step
+        # (the same output) where e_in is 0 or the widened interval misses the step at 0;
+        # elsewhere the outputs can differ by the whole step, and nothing is claimed
+        same = (e_in == 0) | (lo - e_in >= 0) | (hi + e_in < 0)
+        if not np.all(same):
+            return None
+        rnd = _conversion_error(node.pre_frac(src_node.info.type.frac), node.info.type)
+        return _State(shape, out_lo, out_hi, _converted(out_lo, out_hi, np.zeros_like(e_in), rnd, node.info.type,
+                                                        node.info))
     if fn.error_rule is ErrorRule.EXACT_THEN_CONVERSION:
         e = _slope(fn, lo - e_in, hi + e_in) * e_in
         if fn.parameter_error is not None:
@@ -515,7 +538,7 @@ def _zono_activation(node: Activation, src_node, src: _Zono, last: bool = False)
     fn = node.properties
     if fn.error_rule is ErrorRule.NONE:
         return None
-    if not fn.nondecreasing or fn.local_lipschitz is None:   # interval rules only
+    if not fn.nondecreasing or fn.local_lipschitz is None or fn.error_rule is ErrorRule.STEP:   # interval rules only
         s = _activation(node, src_node, src.box())
         return None if s is None else _zono_of_box(s, src.zg.shape[0])
     shape = tuple(node.info.shape)
