@@ -233,6 +233,24 @@ def test_float_scaled_layer_within_bound_of_qkeras(kind, kernel_q, bias_q, tmp_p
     assert np.all(err <= bound + 1e-5), (err.max(axis=0), bound)
 
 
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("text", ["quantized_bits(4, 0, symmetric=1, alpha=1)", "quantized_bits(3, 1, symmetric=1)",
+                                  "quantized_bits(5, 1, symmetric=1, alpha=[1, 0.5, 2, 0.125, 1, 0.25])"])
+def test_symmetric_power_of_two_weights_equal_qkeras(kind, text, tmp_path):
+    """symmetric=1 clips at -(2**(bits-1) - 1) levels (no saturating type's range), but
+    with power-of-two alphas QKeras's weights are exact constants on a binary grid: held
+    exactly, bit-exact against predict, and marked exact (bound 0 against QKeras)."""
+    from nnfpga.compiler.passes.error_bound import framework_bound
+    model = build(kind, _qbits(text), bias_q=_qbits("quantized_bits(6, 2, symmetric=1, alpha=1)"))
+    graph, theirs = check_equal(model, tmp_path)
+    layer = model.get_layer("layer")
+    qk = layer.kernel_quantizer_internal(layer.kernel).numpy()
+    assert np.array_equal(_layer(graph).kernel_q.value, qk.astype(np.float64))
+    # the channel of magnitude 3 saturates both ways: at -(2**(bits-1) - 1) levels, not -2**(bits-1)
+    assert qk.min() == -qk.max()
+    assert np.array_equal(framework_bound(graph), np.zeros(theirs.shape[1]))
+
+
 def test_float_scaled_layer_then_quantiser_has_no_bound_against_qkeras(tmp_path):
     """A QKeras quantiser after the float-scaled layer rounds values that may differ from
     QKeras's by a step: no bound against QKeras is claimed (None, and report.json leaves
@@ -449,3 +467,28 @@ def test_hard_tanh_and_sigmoid_bit_exact_in_every_simulator(tmp_path):
     model.save(tmp_path / "m.h5")
     x = on_grid((10,), 300, seed=5)
     assert_firmware_bit_exact(tmp_path / "m.h5", x, tmp_path, framework=model.predict(x, batch_size=300, verbose=0))
+
+
+@pytest.mark.slow
+def test_relu_negative_slope_bit_exact_in_every_simulator(tmp_path):
+    """QDense -> quantized_relu(5, 1, negative_slope=0.25) -> QDense with
+    activation quantized_relu(4, 0, negative_slope=0.5): the firmware (Verilator, GHDL,
+    C-sim) equals QKeras predict."""
+    import tf_keras as keras
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    from tests.firmware_check import assert_firmware_bit_exact
+    keras.utils.set_random_seed(6)
+    inp = keras.Input((10,))
+    h = QActivation(quantized_bits(IN_BITS, IN_INT, alpha=1), name="q_in")(inp)
+    h = QDense(8, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 2, alpha=1),
+               bias_initializer="random_normal", name="d1")(h)
+    h = QActivation(quantized_relu(5, 1, negative_slope=0.25), name="r1")(h)
+    h = QDense(4, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 2, alpha=1),
+               activation=quantized_relu(4, 0, negative_slope=0.5), name="d2")(h)
+    model = keras.Model(inp, h)
+    model.save(tmp_path / "m.h5")
+    x = on_grid((10,), 300, seed=7)
+    theirs = model.predict(x, batch_size=300, verbose=0)
+    assert theirs.min() < 0 < theirs.max()
+    assert_firmware_bit_exact(tmp_path / "m.h5", x, tmp_path, framework=theirs)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnfpga.compiler.frontends.onnx_quant import Unsupported, exact_quantizer
 from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.quant import Quantizer, WeightKind, auto_po2
@@ -173,7 +174,22 @@ def layer_weights(spec: QSpec | None, where: str, weights, role: str) -> tuple[n
     covered by the error bound), and the layer is not exact against QKeras."""
     if float_scaled(spec):
         return qkeras_float32_weights(spec, where, weights, role), None
+    if _symmetric_po2(spec):
+        # symmetric clips at -(2**(bits-1) - 1) levels, a range no saturating type has; the
+        # values QKeras computes are still on a power-of-two grid: held exactly
+        values = qkeras_float32_weights(spec, where, weights, role)
+        try:
+            return values, exact_quantizer(values, f"{where}: {role} quantized_bits(symmetric=1)")
+        except Unsupported as e:
+            raise UserError(str(e)) from None
     return weights, weight_quantizer(spec, where, weights, role)
+
+
+def _symmetric_po2(spec: QSpec | None) -> bool:
+    """quantized_bits(symmetric=1) with power-of-two alphas (not 'auto_po2', which has its
+    own exact path): QKeras's weights are exact multiples of a power of two."""
+    return (spec is not None and spec.name == "quantized_bits" and bool(spec.params.get("symmetric"))
+            and not isinstance(spec.params.get("alpha"), str))
 
 
 def qkeras_float32_weights(spec: QSpec, where: str, weights, role: str) -> np.ndarray:
@@ -294,7 +310,8 @@ def weight_quantizer(spec: QSpec | None, where: str, weights=None,
             return _auto_po2(p, where, role, weights)
         if p.get("symmetric"):
             raise UserError(f"{where}: {role} quantized_bits argument 'symmetric' is {_short(p['symmetric'])}; "
-                            "symmetric quantized_bits is supported with alpha='auto_po2' only; use symmetric=0")
+                            "symmetric quantized_bits is supported on QDense/QConv kernels and biases and with alpha='auto_po2'; "
+                            "use symmetric=0")
         t = bits_type(p, where)
         if len(alpha) == 1:
             return Quantizer(WeightKind.FIXED, t, scale=2.0 ** alpha[0])
