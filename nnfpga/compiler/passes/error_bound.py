@@ -120,12 +120,15 @@ def _converted(lo: np.ndarray, hi: np.ndarray, e: np.ndarray, rounding: float, t
 
 
 def error_bound(graph: Graph, input_range: tuple[float, float] | None = None,
-                exact_input: bool = False) -> np.ndarray | None:
+                exact_input: bool = False, shared_quantisers: frozenset[str] = frozenset()) -> np.ndarray | None:
     """Per-output-element bound (flattened), or None when an op has no bound.
 
     ``input_range`` (min, max of the real inputs) is the box the inputs lie in; without
     it the whole input type's range is assumed.  ``exact_input``: the inputs are already
     on the input type's grid and inside its range (no input rounding or saturation).
+    ``shared_quantisers``: activations that the reference network applies too, the same
+    function into the same output type (a framework's own quantisers, `framework_bound`):
+    there the reference is rounded as well (`_shared_quantiser`).
     """
     # a node's output: affine forms (after Dense layers) or element-wise intervals (the
     # input, and after Conv2D / MaxPool2D, whose forms would be as large as the image)
@@ -144,6 +147,8 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None,
             return None   # no float weights to compare with
         if isinstance(node, Dense):
             s = _zono_dense(node, src_node, src)
+        elif isinstance(node, Activation) and node.name in shared_quantisers:
+            s = _shared_quantiser(node, src_node, src.box() if isinstance(src, _Zono) else src)
         elif isinstance(node, Activation):
             if isinstance(src, _Zono):
                 s = _zono_activation(node, src_node, src, last=node.name == graph.outputs[0])
@@ -197,7 +202,8 @@ def framework_bound(graph: Graph) -> np.ndarray | None:
     is all such a prefix has the bound 0.  The rest of the chain is bounded by
     `error_bound` from the prefix's last output (exact, inside its IR range) against the
     framework's weights (quantised where the framework quantises them); a framework
-    quantiser in that rest rounds values that may already differ, and gives None."""
+    quantiser in that rest rounds both networks' values (`_shared_quantiser`: the
+    difference grows by at most one of its steps where it was not 0)."""
     marks = graph.annotations.get(FRAMEWORK_EXACT)
     if not marks:
         return None
@@ -207,7 +213,14 @@ def framework_bound(graph: Graph) -> np.ndarray | None:
         n_exact += 1
     if n_exact == len(nodes):
         return np.zeros(int(np.prod(graph.output.info.shape)))
-    if n_exact == 0 or any(n.name in marks and "out_type" in marks[n.name] for n in nodes[n_exact:]):
+    if n_exact == 0:
+        return None
+    # the framework's quantisers after the prefix: the same function and type in both
+    # networks (else the golden rounds differently and nothing is claimed)
+    shared = frozenset(n.name for n in nodes[n_exact:] if n.name in marks and "out_type" in marks[n.name])
+    if any(not (isinstance(n, Activation) and n.out_type is not None and n.properties.piecewise_linear
+                and n.properties.lipschitz is not None and n.out_type.to_json() == marks[n.name]["out_type"])
+           for n in nodes[n_exact:] if n.name in shared):
         return None
     last = nodes[n_exact - 1]
     start = Input(f"{last.name}_exact", [], out_type=last.info.type, shape=tuple(last.info.shape))
@@ -221,7 +234,7 @@ def framework_bound(graph: Graph) -> np.ndarray | None:
                 n.bias = n.bias_q.value.reshape(np.shape(n.bias))
     sub = Graph(graph.name, [start, *rest], list(graph.outputs), output_layout=graph.output_layout)
     t = last.info.type
-    return error_bound(sub, (last.info.lo * t.lsb, last.info.hi * t.lsb), exact_input=True)
+    return error_bound(sub, (last.info.lo * t.lsb, last.info.hi * t.lsb), exact_input=True, shared_quantisers=shared)
 
 
 def _same_weight_quantisers(node, marks: dict) -> bool:
@@ -405,6 +418,25 @@ def _activation(node: Activation, src_node, src: _State) -> _State | None:
         zero = _is_zero_on(node, lo - e_in, hi + e_in)
         return _State(shape, out_lo, out_hi, np.where(zero, 0.0, e))
     raise ValueError(f"error_bound: no rule {fn.error_rule} for activation {node.function!r} of {node.name!r}")
+
+
+def _shared_quantiser(node: Activation, src_node, src: _State) -> _State:
+    """An activation the reference applies too (the same exact function ``f``, then the
+    conversion ``c`` to the same type): golden ``c(f(a))``, reference ``c(f(b))`` with
+    ``|a - b| <= e``.  ``c`` rounds to a grid (each result within half a step of its
+    argument, monotone) and saturates (which only brings values closer), so the outputs
+    differ by at most ``L e + lsb`` -- and not at all where ``e`` is 0.  The reference's
+    value lies within half a step of ``f``'s image, inside the type's range."""
+    fn = node.properties
+    if not fn.piecewise_linear or fn.lipschitz is None:
+        raise ValueError(f"error_bound: {node.function!r} of {node.name!r} cannot be a shared quantiser")
+    t = node.info.type
+    lo, hi, e_in = src.lo, src.hi, src.e
+    f_lo, f_hi = _float_image(node, lo, hi)
+    e = np.where(e_in > 0, _slope(fn, lo - e_in, hi + e_in) * e_in + t.lsb, 0.0)
+    out_lo = np.clip(f_lo - t.lsb / 2, t.min_value, t.max_value)
+    out_hi = np.clip(f_hi + t.lsb / 2, t.min_value, t.max_value)
+    return _State(tuple(node.info.shape), out_lo, out_hi, e)
 
 
 def _slope(fn, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
