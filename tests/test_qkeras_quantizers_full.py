@@ -486,3 +486,31 @@ def test_relu_negative_slope_bit_exact_in_every_simulator(tmp_path):
     theirs = model.predict(x, batch_size=300, verbose=0)
     assert theirs.min() < 0 < theirs.max()
     assert_firmware_bit_exact(tmp_path / "m.h5", x, tmp_path, framework=theirs)
+
+
+@pytest.mark.slow
+def test_float_scaled_and_symmetric_weights_firmware_bit_exact(tmp_path):
+    """QDense(alpha='auto') -> quantized_relu(4, 1) -> QDense(symmetric=1, power-of-two
+    alphas): the firmware (Verilator, GHDL, C-sim) equals the golden model, which is
+    within its stated bound of QKeras predict."""
+    import tf_keras as keras
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    from nnfpga.compiler.passes.error_bound import framework_bound
+    from tests.firmware_check import assert_firmware_bit_exact
+    keras.utils.set_random_seed(8)
+    inp = keras.Input((10,))
+    h = QActivation(quantized_bits(IN_BITS, IN_INT, alpha=1), name="q_in")(inp)
+    h = QDense(8, kernel_quantizer=quantized_bits(6, 0, alpha="auto"), bias_quantizer=quantized_bits(6, 2, alpha=1),
+               bias_initializer="random_normal", name="d1")(h)
+    h = QActivation(quantized_relu(4, 1), name="r1")(h)
+    h = QDense(4, kernel_quantizer=quantized_bits(5, 0, symmetric=1, alpha=[1, 0.5, 2, 0.25]),
+               bias_quantizer=quantized_bits(6, 2, alpha=1), name="d2")(h)
+    model = keras.Model(inp, h)
+    model.save(tmp_path / "m.h5")
+    x = on_grid((10,), 300, seed=9)
+    report = assert_firmware_bit_exact(tmp_path / "m.h5", x, tmp_path)
+    bound = framework_bound(build_graph(tmp_path / "m.h5"))
+    assert report["accuracy"]["error_bound_vs_framework_max"] == pytest.approx(float(bound.max()))
+    golden = emulate(build_graph(tmp_path / "m.h5"), x).reshape(len(x), -1)
+    assert np.all(np.abs(golden - model.predict(x, batch_size=300, verbose=0)) <= bound + 1e-5)
