@@ -386,6 +386,32 @@ def test_hard_tanh_and_sigmoid_options_refused_by_name(text, words):
                    f"m.h5: layer 'q' (QActivation): {name}", words)
 
 
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("text", ["binary()", "binary(alpha=1)"])
+@pytest.mark.parametrize("own", [True, False])
+def test_binary_activation_equals_qkeras(kind, text, own, tmp_path):
+    """binary() as an activation: sign(x) with 0 -> +1, the IR's sign; exact against
+    QKeras (its input is an exact accumulator)."""
+    from nnfpga.compiler.passes.error_bound import framework_bound
+    model = build(kind, "quantized_bits(6, 0, alpha=1)", act=_qbits(text) if own else None,
+                  after=None if own else _qbits(text))
+    graph, theirs = check_equal(model, tmp_path, n=1000)
+    assert set(np.unique(theirs)) == {-1.0, 1.0}
+    act = graph.nodes[-2 if kind == "conv" else -1]
+    assert act.function == "sign"
+    assert np.array_equal(framework_bound(graph), np.zeros(theirs.shape[1]))
+
+
+@pytest.mark.parametrize("text,words", [
+    ("binary(use_01=True)", ["binary(use_01=True) is not supported"]),
+    ("binary(alpha=0.5)", ["'alpha' is 0.5", "alpha None or 1"]),
+    ("binary(alpha='auto_po2')", ["'alpha' is 'auto_po2'", "alpha None or 1"]),
+])
+def test_binary_activation_options_refused_by_name(text, words):
+    assert_refused(lambda: qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)"),
+                   "m.h5: layer 'q' (QActivation): activation binary", words)
+
+
 def test_activation_quantiser_as_weight_quantiser_is_refused():
     assert_refused(lambda: qq.weight_quantizer(qq.parse_quantizer("quantized_tanh(4)", "w"), "m.h5: layer 'd' (QDense)"),
                    "m.h5: layer 'd' (QDense): quantized_tanh cannot quantise weights", ["quantized_bits, ternary"])

@@ -448,8 +448,19 @@ def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType, dict]:
         return "saturating_leaky_relu", signed, {"alpha": slope}
     if spec.name in ("quantized_tanh", "quantized_sigmoid"):
         return (*_hard_quantized(spec, where), {})
+    if spec.name == "binary":
+        # QKeras: sign(x) with 0 -> +1 (of tanh(x) when alpha is None: the same sign), times
+        # alpha: the IR's sign for alpha None or 1
+        if p.get("use_01"):
+            raise UserError(f"{where}: activation binary(use_01=True) is not supported; supported: use_01=False "
+                            "(+-1)")
+        alpha = p.get("alpha")
+        if alpha is not None and (isinstance(alpha, (str, list, tuple)) or _number(p, "alpha", 1.0, where) != 1.0):
+            raise UserError(f"{where}: activation binary argument 'alpha' is {_short(alpha)}; supported for "
+                            "activations: alpha None or 1 (+-1)")
+        return "sign", FixedType(2, 2, True), {}
     raise UserError(f"{where}: {spec.name} is not supported as an activation; supported: "
-                    "quantized_bits, quantized_relu, quantized_tanh, quantized_sigmoid")
+                    "quantized_bits, quantized_relu, quantized_tanh, quantized_sigmoid, binary")
 
 
 def _hard_quantized(spec: QSpec, where: str) -> tuple[str, FixedType]:

@@ -89,12 +89,13 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
                              max(node.leaky_raw(xt.max_raw) << shift, floor), pf)
         typedefs.append((f"{ctx.id}_alpha_t", alpha_t, f"{node.name}: the slope, exactly"))
         typedefs.append((f"{ctx.id}_pre_t", pre, f"{node.name}: x, x * alpha and the saturation, exactly"))
-        stmt = (f"const {ctx.id}_alpha_t alpha = {exact_decimal(node.alpha_raw, af)};  // {node.alpha_raw} * 2^-{af}\n"
-                f"        const {ctx.id}_pre_t floor = {exact_decimal(floor, pf)};  // alpha * the output type's minimum\n"
+        alpha = exact_decimal(node.alpha_raw, af)
+        stmt = (f"const {ctx.id}_alpha_t alpha = {alpha};  // {node.alpha_raw} * 2^-{af}\n"
+                f"        const {ctx.id}_pre_t lowest = {exact_decimal(floor, pf)};  // alpha * the output type's minimum\n"
                 f"        {ctx.id}_pre_t v;\n"
                 f"        if (x[i] < 0) v = x[i] * alpha;  // exact product\n"
                 f"        else v = x[i];\n"
-                f"        if (v < floor) v = floor;\n"
+                f"        if (v < lowest) v = lowest;\n"
                 f"        nnfpga::convert(y[i], v);")
     elif f == "sign":   # +1 for x >= 0, -1 below (exact in the output type)
         pre = FixedType(2, 2, True)
