@@ -412,6 +412,35 @@ def test_binary_activation_options_refused_by_name(text, words):
                    "m.h5: layer 'q' (QActivation): activation binary", words)
 
 
+@pytest.mark.parametrize("role,text,words", [
+    ("weights", "quantized_po2(4, 1, log2_rounding='floor')", ["log2_rounding='floor'", "log2_rounding='rnd'"]),
+    ("weights", "ternary(alpha='auto')", ["ternary argument 'alpha' is 'auto'", "one power of two"]),
+    ("weights", "binary(alpha='auto_po2')", ["binary argument 'alpha' is 'auto_po2'", "one power of two"]),
+    ("weights", "binary(use_01=True)", ["binary(use_01=True) is not supported"]),
+    ("weights", "quantized_bits(1, 0)", ["1 bit(s) is not supported", "binary()"]),
+    ("weights", "quantized_bits(6, 0, use_stochastic_rounding=True)", ["stochastic rounding"]),
+    ("weights", "quantized_ulaw(4)", ["'quantized_ulaw' is not supported", "quantized_bits"]),
+    ("activation", "quantized_relu(4, 2, use_sigmoid=1)", ["use_sigmoid and relu_upper_bound"]),
+    ("activation", "quantized_relu(4, 0, relu_upper_bound=1.0)", ["use_sigmoid and relu_upper_bound"]),
+    ("activation", "quantized_bits(4, 0, symmetric=1)", ["'symmetric' is 1", "symmetric=0"]),
+    ("activation", "quantized_po2(4)", ["quantized_po2 is not supported as an activation", "binary"]),
+    ("activation", "ternary()", ["ternary is not supported as an activation"]),
+    ("activation", "quantized_relu_po2(4)", ["'quantized_relu_po2' is not supported"]),
+    ("activation", "quantized_hswish(4)", ["'quantized_hswish' is not supported"]),
+])
+def test_remaining_quantiser_options_refused_by_name(role, text, words):
+    """What QKeras offers and nnfpga still refuses: each by its name and argument."""
+    where = "m.h5: layer 'q' (QDense)"
+
+    def read():
+        spec = qq.parse_quantizer(text, where)
+        if role == "weights":
+            qq.layer_weights(spec, where, np.ones((3, 2), dtype=np.float32), "kernel_quantizer")
+        else:
+            qq.activation_of(spec, where)
+    assert_refused(read, where, words)
+
+
 def test_activation_quantiser_as_weight_quantiser_is_refused():
     assert_refused(lambda: qq.weight_quantizer(qq.parse_quantizer("quantized_tanh(4)", "w"), "m.h5: layer 'd' (QDense)"),
                    "m.h5: layer 'd' (QDense): quantized_tanh cannot quantise weights", ["quantized_bits, ternary"])
