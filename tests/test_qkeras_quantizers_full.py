@@ -569,3 +569,32 @@ def test_float_scaled_and_symmetric_weights_firmware_bit_exact(tmp_path):
     assert report["accuracy"]["error_bound_vs_framework_max"] == pytest.approx(float(bound.max()))
     golden = emulate(build_graph(tmp_path / "m.h5"), x).reshape(len(x), -1)
     assert np.all(np.abs(golden - model.predict(x, batch_size=300, verbose=0)) <= bound + 1e-5)
+
+
+@pytest.mark.parametrize("act", ["quantized_relu(4, 0, negative_slope=0.5)", "binary(alpha=1)"])
+def test_huge_inputs_are_not_claimed_exact(act, tmp_path):
+    """QKeras returns ``x_u + (xq - x_u)`` in float32: for an input of 2**24 or more (in
+    units of 2**integer) that is not xq (QKeras gives 0 for -2**25 where the quantiser's
+    value is -0.5).  Such an input range is not claimed exact against QKeras (no bound),
+    while the same layers on a small input range are (bound 0)."""
+    import tf_keras as keras
+    from qkeras import QActivation, QDense, quantized_bits
+
+    from nnfpga.compiler.passes.error_bound import framework_bound
+
+    def model(in_integer: int):
+        inp = keras.Input((2,))
+        h = QActivation(quantized_bits(in_integer + 4, in_integer, alpha=1), name="q_in")(inp)
+        h = QDense(1, kernel_quantizer=quantized_bits(4, 3, alpha=1), use_bias=False, name="d")(h)
+        m = keras.Model(inp, QActivation(_qbits(act), name="a")(h))
+        m.get_layer("d").set_weights([np.array([[4.0], [4.0]], dtype=np.float32)])
+        return m
+
+    big = model(24)
+    x = np.array([[-2.0 ** 22, -2.0 ** 22 - 1]], dtype=np.float32)   # the layer's value: -2**25 - 4
+    big.save(tmp_path / "big.h5")
+    graph = build_graph(tmp_path / "big.h5")
+    assert emulate(graph, x).item() != big.predict(x, verbose=0).item()   # QKeras's float32 sum went wrong
+    assert framework_bound(graph) is None
+    model(8).save(tmp_path / "small.h5")
+    assert np.array_equal(framework_bound(build_graph(tmp_path / "small.h5")), np.zeros(1))

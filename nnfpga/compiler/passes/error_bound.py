@@ -219,7 +219,8 @@ def framework_bound(graph: Graph) -> np.ndarray | None:
     # networks (else the golden rounds differently and nothing is claimed)
     shared = frozenset(n.name for n in nodes[n_exact:] if n.name in marks and "out_type" in marks[n.name])
     if any(not (isinstance(n, Activation) and n.out_type is not None and n.properties.piecewise_linear
-                and n.properties.lipschitz is not None and n.out_type.to_json() == marks[n.name]["out_type"])
+                and n.properties.lipschitz is not None and n.out_type.to_json() == marks[n.name]["out_type"]
+                and _float32_sum_exact(n, graph.in_infos(n)[0]))
            for n in nodes[n_exact:] if n.name in shared):
         return None
     last = nodes[n_exact - 1]
@@ -258,10 +259,25 @@ def _framework_exact(node, prev, marks: dict) -> bool:
                 and node.out_type is None and node.info.type.frac >= node.acc_frac(prev.info.type.frac))
     if isinstance(node, Activation):
         if "out_type" in mark:   # the framework's quantiser, applied to the exact value
-            return node.out_type is not None and node.out_type.to_json() == mark["out_type"]
+            return (node.out_type is not None and node.out_type.to_json() == mark["out_type"]
+                    and _float32_sum_exact(node, prev.info))
         return (node.properties.piecewise_linear and node.out_type is None and
                 node.info.type.frac >= node.pre_frac(prev.info.type.frac))
     return False
+
+
+def _float32_sum_exact(node: Activation, x) -> bool:
+    """QKeras returns a quantiser's value as ``x_u + (xq - x_u)`` in float32 (its
+    straight-through form), which is ``xq`` only while ``x_u`` is not too large against
+    ``xq``: for quantized_relu(negative_slope) (``x_u = slope * x``, ``xq`` down to
+    ``-slope * 2**integer``) while ``|x| < 2**(24 + integer)``, for binary (``xq = +-1``)
+    while ``|x| < 2**24`` (``x`` the input range ``x``, an IR `TensorInfo`)."""
+    biggest = max(abs(int(x.lo)), abs(int(x.hi))) * x.type.lsb
+    if node.function == "saturating_leaky_relu":
+        return biggest < 2.0 ** 24 * -node.out_type.min_value
+    if node.function == "sign":
+        return biggest < 2.0 ** 24
+    return True
 
 
 def accuracy_summary(graph: Graph) -> dict:
