@@ -21,6 +21,7 @@ from nnfpga.ir.emulator import run_raw
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops import Activation, Input
+from nnfpga.ir.ops.activation import quantize_alpha
 from nnfpga.ir.ops.activation_functions import (ACTIVATION_FUNCTIONS, ActivationFunction, ErrorRule,
                                                 UnknownActivationError, activation_function)
 from nnfpga.ir.tables import FUNCTIONS as TABLE_FUNCTIONS
@@ -76,8 +77,13 @@ def _graph(function: str, in_type: FixedType = SIGNED_IN, shape: tuple[int, ...]
         kw["table"] = p.table(function)
     elif function == "softmax":
         kw["table"], kw["inv_table"], kw["out_type"] = p.softmax_tables(shape[-1])
-    if function == "leaky_relu":
+    if fn.slope:
         kw["alpha"] = alpha
+    if function == "saturating_leaky_relu" and out_type is None:
+        # the output type must be set: one wide enough that the saturation at alpha * its
+        # minimum never happens (the exact leaky ReLU), so the generic checks apply
+        _, af = quantize_alpha(alpha)
+        kw["out_type"] = FixedType(in_type.width + af + 1, in_type.integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
     node = Activation("act", ["input"], function=function, **kw)
     return assign_types(Graph(function, [Input("input", [], out_type=in_type, shape=shape), node], ["act"]))
 
@@ -95,7 +101,8 @@ def _golden_and_float(g: Graph) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("function, auto_frac",
-                         [(f, None) for f, e in ACTIVATION_FUNCTIONS.items() if e.elementwise] +
+                         [(f, None) for f, e in ACTIVATION_FUNCTIONS.items()
+                          if e.elementwise and e.error_rule is not ErrorRule.STEP] +
                          [(f, 3) for f, e in ACTIVATION_FUNCTIONS.items() if e.auto_typed])
 def test_float_function_agrees_with_the_emulator_within_the_error_rule(function, auto_frac):
     """On every value of a 10-bit input: |golden - float function| never exceeds the bound
@@ -114,6 +121,35 @@ def test_float_function_agrees_with_the_emulator_within_the_error_rule(function,
         exact = _graph(function, alpha=0.25)   # a slope float64 and the IR hold alike
         golden, ref = _golden_and_float(exact)
         assert np.array_equal(golden, ref), function
+
+
+def test_sign_is_exact_and_bounded_only_where_the_step_cannot_flip():
+    """sign on every value of a 10-bit input: exactly the float function (0 -> +1); its
+    error rule (a step) gives no bound when the input's rounding can cross 0, and 0 when
+    the input is exact."""
+    g = _graph("sign")
+    golden, ref = _golden_and_float(g)
+    assert np.array_equal(golden, ref) and set(np.unique(golden)) == {-1.0, 1.0}
+    assert error_bound(g) is None
+    assert np.array_equal(error_bound(g, exact_input=True), np.zeros(1))
+
+
+def test_saturating_leaky_relu_saturates_at_alpha_times_the_minimum():
+    """QKeras quantized_relu(5, 1, negative_slope=0.25): fixed<5, 2> output, the negative
+    side saturating at -0.5 (not the type's -2), the positive side at 1.875; a slope whose
+    saturation is off the output grid is refused."""
+    t = FixedType(5, 2, True, Rounding.RND_CONV, Overflow.SAT)
+    g = _graph("saturating_leaky_relu", out_type=t, alpha=0.25)
+    x = np.array([[-16.0], [-2.0], [-1.9375], [-0.3125], [-0.25], [0.0], [0.0625], [0.1875], [1.9], [15.0]])
+    y = t.to_float(run_raw(g, SIGNED_IN.quantize(x)))
+    # -0.3125 * 0.25 = -0.078125 rounds to -0.125 (nearest); 0.0625 is a tie: to even, 0
+    assert y.ravel().tolist() == [-0.5, -0.5, -0.5, -0.125, -0.0, 0.0, 0.0, 0.25, 1.875, 1.875]
+    assert (g.node("act").info.lo, g.node("act").info.hi) == (-4, 15)
+    with pytest.raises(ValueError, match="negative saturation .* is not a value of the output type"):
+        _graph("saturating_leaky_relu", out_type=FixedType(3, 2, True), alpha=0.125)
+    with pytest.raises(ValueError, match="needs an output type"):
+        Graph("g", [Input("input", [], out_type=SIGNED_IN, shape=(1,)),
+                    Activation("act", ["input"], function="saturating_leaky_relu", alpha=0.25)], ["act"]).infer()
 
 
 def test_hard_sigmoid_range_analysis():

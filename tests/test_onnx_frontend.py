@@ -509,7 +509,7 @@ def test_the_supported_list_is_made_from_the_handlers():
     ("per_channel_activation", "per-channel"),
     ("half_up_activation", "rounding_mode 'HALF_UP'"),
     ("trunc_v1", "Trunc of qonnx opset 1"),
-    ("bipolar_activation", "sign function"),
+    ("bipolar_activation_scale", "BipolarQuant scale 0.30.* is not a power of two"),
     ("residual_add", "2 computed tensors"),
     ("batch_transpose", "moves the batch axis"),
     ("qdq_zero_point", "zero point"),
@@ -531,8 +531,8 @@ def test_inexact_or_unsupported_constructs_are_refused(case, why, tmp_path):
     elif case == "trunc_v1":
         ins = ["x"] + [g.const(f"c{i}", v) for i, v in enumerate([2 ** -2, 0.0, 8, 4])]
         y = g.node("Trunc", ins, domain=QONNX, rounding_mode="FLOOR")
-    elif case == "bipolar_activation":
-        y = g.node("BipolarQuant", ["x", g.const("s", 1.0)], domain=QONNX)
+    elif case == "bipolar_activation_scale":
+        y = g.node("BipolarQuant", ["x", g.const("s", 0.3)], domain=QONNX)
     elif case == "residual_add":
         h = g.node("Gemm", ["x", g.const("w", rng.normal(0, 1, (4, 4)))])
         y = g.node("Add", [h, "x"])

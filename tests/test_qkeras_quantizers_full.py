@@ -6,10 +6,13 @@ each bit-exact against QKeras ``predict`` or refused by name.
   the scales differ, which the tests check);
 * ``quantized_bits`` with a power-of-two alpha, one or one per output channel;
 * ``keep_negative=False`` (unsigned) for weights and activations;
-* ``quantized_po2(bits, max_value)``; ``quantized_relu(negative_slope=1)``;
+* ``quantized_po2(bits, max_value)``; ``quantized_relu(negative_slope=1)`` and
+  ``negative_slope=2**-k`` (saturating_leaky_relu);
 * ``quantized_tanh`` / ``quantized_sigmoid`` with QKeras's hard sigmoid;
-* refusals: alpha 'auto', alphas that are not powers of two, 'auto_po2' or an alpha
-  other than 1 on an activation, a scale at a rounding tie.
+* ``alpha='auto'`` and alphas that are not powers of two: QKeras's float32 weights as
+  float constants, within the bound stated against QKeras;
+* refusals: 'auto_po2' or an alpha other than 1 on an activation, a scale at a rounding
+  tie (and, for the exact quantiser `weight_quantizer` alone, float alphas).
 """
 
 from __future__ import annotations
@@ -176,6 +179,87 @@ def test_activation_alpha_refused_by_name(text, words):
                    "m.h5: layer 'q' (QActivation): activation quantized_bits argument 'alpha'", words)
 
 
+# ----------------------------------------------------------------------------- float scales
+FLOAT_SCALED = ["quantized_bits(6, 0, alpha='auto')", "quantized_bits(4, 2, alpha='auto')",
+                "quantized_bits(5, 1, alpha=0.3)", "quantized_bits(6, 0, symmetric=1, alpha=0.77)",
+                "quantized_bits(6, 0, keep_negative=False, alpha=0.3)",
+                "quantized_bits(5, 1, alpha=[0.7, 1.3, 0.2, 3, 1, 0.9])"]
+
+
+def _qbits(text: str | None):
+    """The QKeras quantiser object of ``text`` (QKeras's own parser takes no lists)."""
+    import qkeras
+    if text is None:
+        return None
+    spec = qq.parse_quantizer(text, "test")
+    return getattr(qkeras, spec.name)(**spec.params)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("text", FLOAT_SCALED)
+def test_float_scaled_weights_are_qkeras_float32_weights(kind, text):
+    """alpha='auto' and alphas that are not powers of two: the layer's weights are
+    exactly the float32 array QKeras's quantiser returns, and no IR quantiser."""
+    model = build(kind, _qbits(text))
+    layer = model.get_layer("layer")
+    qk = layer.kernel_quantizer_internal(layer.kernel).numpy()
+    spec = qq.parse_quantizer(text, "w")
+    weights, q = qq.layer_weights(spec, "w", layer.get_weights()[0], "kernel_quantizer")
+    assert q is None and weights.dtype == np.float32
+    assert np.array_equal(weights, qk)
+    assert len(np.unique(np.abs(qk))) > 4   # really quantised to a few levels per channel, not zero
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("kernel_q,bias_q,after", [
+    (FLOAT_SCALED[0], None, None), (FLOAT_SCALED[0], "quantized_bits(6, 2, alpha='auto')", None),
+    (FLOAT_SCALED[5], None, None), ("quantized_bits(6, 0, alpha=1)", FLOAT_SCALED[2], None),
+    (FLOAT_SCALED[0], None, "quantized_relu(6, 2)"), (FLOAT_SCALED[1], None, "quantized_bits(5, 2)"),
+    (FLOAT_SCALED[5], None, "quantized_relu(5, 1, negative_slope=0.25)")])
+def test_float_scaled_layer_within_bound_of_qkeras(kind, kernel_q, bias_q, after, tmp_path):
+    """The layer is not exact against QKeras (its weights get the compiler's own type):
+    the bound against QKeras is finite, above 0, and holds on 2,000 inputs (plus QKeras's
+    own float32 accumulation, which the bound leaves out: 1e-5 here).  A QKeras quantiser
+    after the layer rounds both: the bound grows by at most one of its steps."""
+    from nnfpga.compiler.passes.error_bound import FRAMEWORK_EXACT, accuracy_summary, framework_bound
+    model = build(kind, _qbits(kernel_q), bias_q=_qbits(bias_q), after=_qbits(after))
+    path = tmp_path / "m.h5"
+    model.save(path)
+    n = 2000
+    x = on_grid(model.input_shape[1:], n, seed=1)
+    theirs = model.predict(x, batch_size=n, verbose=0).reshape(n, -1)
+    graph = build_graph(path)
+    ours = emulate(graph, x).reshape(n, -1)
+    # the input quantiser is exact against QKeras, the layer is not (no mark, or a float bias)
+    assert graph.annotations[FRAMEWORK_EXACT].get("layer", {"float_bias": True})["float_bias"]
+    bound = framework_bound(graph)
+    assert bound is not None and np.all(np.isfinite(bound)) and bound.max() > 0
+    summary = accuracy_summary(graph)
+    assert summary["error_bound_vs_framework_max"] == pytest.approx(float(bound.max()))
+    assert summary["error_bound_max"] is not None
+    err = np.abs(ours - theirs)
+    assert err.max() > 0   # the weights' rounding shows: the layer is really not bit-exact
+    assert np.all(err <= bound + 1e-5), (err.max(axis=0), bound)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("text", ["quantized_bits(4, 0, symmetric=1, alpha=1)", "quantized_bits(3, 1, symmetric=1)",
+                                  "quantized_bits(5, 1, symmetric=1, alpha=[1, 0.5, 2, 0.125, 1, 0.25])"])
+def test_symmetric_power_of_two_weights_equal_qkeras(kind, text, tmp_path):
+    """symmetric=1 clips at -(2**(bits-1) - 1) levels (no saturating type's range), but
+    with power-of-two alphas QKeras's weights are exact constants on a binary grid: held
+    exactly, bit-exact against predict, and marked exact (bound 0 against QKeras)."""
+    from nnfpga.compiler.passes.error_bound import framework_bound
+    model = build(kind, _qbits(text), bias_q=_qbits("quantized_bits(6, 2, symmetric=1, alpha=1)"))
+    graph, theirs = check_equal(model, tmp_path)
+    layer = model.get_layer("layer")
+    qk = layer.kernel_quantizer_internal(layer.kernel).numpy()
+    assert np.array_equal(_layer(graph).kernel_q.value, qk.astype(np.float64))
+    # the channel of magnitude 3 saturates both ways: at -(2**(bits-1) - 1) levels, not -2**(bits-1)
+    assert qk.min() == -qk.max()
+    assert np.array_equal(framework_bound(graph), np.zeros(theirs.shape[1]))
+
+
 # ----------------------------------------------------------------------------- keep_negative=False
 @pytest.mark.parametrize("kind", ["dense", "conv"])
 def test_unsigned_weights_and_activation_equal_qkeras(kind, tmp_path):
@@ -237,12 +321,35 @@ def test_relu_negative_slope_one_equals_qkeras(own, tmp_path):
     assert np.any(theirs < 0) and np.any(theirs > 0)
 
 
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("bits,integer,slope", [(5, 1, 0.25), (4, 0, 0.5), (6, 2, 0.125), (3, 1, 0.25), (4, 1, 0.125)])
+@pytest.mark.parametrize("own", [True, False])
+def test_relu_negative_slope_equals_qkeras(kind, bits, integer, slope, own, tmp_path):
+    """negative_slope = 2**-k: x >= 0 on the (bits - 1)-bit grid up to 2**integer - step,
+    x < 0 as round(slope * x) on the same grid, saturating at -slope * 2**integer: the IR's
+    saturating_leaky_relu, bit-exact, with both saturations and the rounding reached."""
+    from qkeras import quantized_relu
+    q = quantized_relu(bits, integer, negative_slope=slope)
+    model = build(kind, "quantized_bits(6, 0, alpha=1)", act=q if own else None, after=None if own else q)
+    graph, theirs = check_equal(model, tmp_path, n=2000)
+    step = 2.0 ** (integer + 1 - bits)
+    assert theirs.min() == -slope * 2 ** integer and theirs.max() == 2 ** integer - step
+    assert len(np.unique(theirs[theirs < 0])) >= min(3, slope * 2 ** (bits - 1))   # the negative grid
+    act = graph.nodes[-2 if kind == "conv" else -1]
+    assert act.function == "saturating_leaky_relu" and act.alpha_q == slope
+    from nnfpga.compiler.passes.error_bound import framework_bound
+    assert np.array_equal(framework_bound(graph), np.zeros(theirs.shape[1]))   # exact against QKeras
+
+
 @pytest.mark.parametrize("text,words", [
-    ("quantized_relu(5, 1, negative_slope=0.25)", ["'negative_slope' is 0.25", "-negative_slope * 2**integer",
-                                                   "supported: negative_slope 0, or 1"]),
+    ("quantized_relu(5, 1, negative_slope=2.0)", ["'negative_slope' is 2.0", "a power of two 2**-k"]),
+    ("quantized_relu(5, 1, negative_slope=0.3)", ["'negative_slope' is 0.3", "a power of two 2**-k"]),
+    ("quantized_relu(4, 1, negative_slope=0.0625)", ["'negative_slope' is 0.0625 with bits=4", "finer than"]),
     ("quantized_relu(1, 0, negative_slope=1.0)", ["'negative_slope' is 1.0 with bits=1", "at least 2 bits"]),
 ])
 def test_relu_negative_slope_refused_by_name(text, words):
+    """Slopes QKeras itself asserts against (not a power of two), above 1, and a negative
+    saturation off the output grid."""
     assert_refused(lambda: qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)"),
                    "m.h5: layer 'q' (QActivation): quantized_relu argument 'negative_slope'", words)
 
@@ -277,6 +384,61 @@ def test_hard_tanh_and_sigmoid_options_refused_by_name(text, words):
     name = text.split("(")[0]
     assert_refused(lambda: qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)"),
                    f"m.h5: layer 'q' (QActivation): {name}", words)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+@pytest.mark.parametrize("text", ["binary()", "binary(alpha=1)"])
+@pytest.mark.parametrize("own", [True, False])
+def test_binary_activation_equals_qkeras(kind, text, own, tmp_path):
+    """binary() as an activation: sign(x) with 0 -> +1, the IR's sign; exact against
+    QKeras (its input is an exact accumulator)."""
+    from nnfpga.compiler.passes.error_bound import framework_bound
+    model = build(kind, "quantized_bits(6, 0, alpha=1)", act=_qbits(text) if own else None,
+                  after=None if own else _qbits(text))
+    graph, theirs = check_equal(model, tmp_path, n=1000)
+    assert set(np.unique(theirs)) == {-1.0, 1.0}
+    act = graph.nodes[-2 if kind == "conv" else -1]
+    assert act.function == "sign"
+    assert np.array_equal(framework_bound(graph), np.zeros(theirs.shape[1]))
+
+
+@pytest.mark.parametrize("text,words", [
+    ("binary(use_01=True)", ["binary(use_01=True) is not supported"]),
+    ("binary(alpha=0.5)", ["'alpha' is 0.5", "alpha None or 1"]),
+    ("binary(alpha='auto_po2')", ["'alpha' is 'auto_po2'", "alpha None or 1"]),
+])
+def test_binary_activation_options_refused_by_name(text, words):
+    assert_refused(lambda: qq.activation_of(qq.parse_quantizer(text, "w"), "m.h5: layer 'q' (QActivation)"),
+                   "m.h5: layer 'q' (QActivation): activation binary", words)
+
+
+@pytest.mark.parametrize("role,text,words", [
+    ("weights", "quantized_po2(4, 1, log2_rounding='floor')", ["log2_rounding='floor'", "log2_rounding='rnd'"]),
+    ("weights", "ternary(alpha='auto')", ["ternary argument 'alpha' is 'auto'", "one power of two"]),
+    ("weights", "binary(alpha='auto_po2')", ["binary argument 'alpha' is 'auto_po2'", "one power of two"]),
+    ("weights", "binary(use_01=True)", ["binary(use_01=True) is not supported"]),
+    ("weights", "quantized_bits(1, 0)", ["1 bit(s) is not supported", "binary()"]),
+    ("weights", "quantized_bits(6, 0, use_stochastic_rounding=True)", ["stochastic rounding"]),
+    ("weights", "quantized_ulaw(4)", ["'quantized_ulaw' is not supported", "quantized_bits"]),
+    ("activation", "quantized_relu(4, 2, use_sigmoid=1)", ["use_sigmoid and relu_upper_bound"]),
+    ("activation", "quantized_relu(4, 0, relu_upper_bound=1.0)", ["use_sigmoid and relu_upper_bound"]),
+    ("activation", "quantized_bits(4, 0, symmetric=1)", ["'symmetric' is 1", "symmetric=0"]),
+    ("activation", "quantized_po2(4)", ["quantized_po2 is not supported as an activation", "binary"]),
+    ("activation", "ternary()", ["ternary is not supported as an activation"]),
+    ("activation", "quantized_relu_po2(4)", ["'quantized_relu_po2' is not supported"]),
+    ("activation", "quantized_hswish(4)", ["'quantized_hswish' is not supported"]),
+])
+def test_remaining_quantiser_options_refused_by_name(role, text, words):
+    """What QKeras offers and nnfpga still refuses: each by its name and argument."""
+    where = "m.h5: layer 'q' (QDense)"
+
+    def read():
+        spec = qq.parse_quantizer(text, where)
+        if role == "weights":
+            qq.layer_weights(spec, where, np.ones((3, 2), dtype=np.float32), "kernel_quantizer")
+        else:
+            qq.activation_of(spec, where)
+    assert_refused(read, where, words)
 
 
 def test_activation_quantiser_as_weight_quantiser_is_refused():
@@ -354,3 +516,85 @@ def test_hard_tanh_and_sigmoid_bit_exact_in_every_simulator(tmp_path):
     model.save(tmp_path / "m.h5")
     x = on_grid((10,), 300, seed=5)
     assert_firmware_bit_exact(tmp_path / "m.h5", x, tmp_path, framework=model.predict(x, batch_size=300, verbose=0))
+
+
+@pytest.mark.slow
+def test_relu_negative_slope_bit_exact_in_every_simulator(tmp_path):
+    """QDense -> quantized_relu(5, 1, negative_slope=0.25) -> QDense with
+    activation quantized_relu(4, 0, negative_slope=0.5): the firmware (Verilator, GHDL,
+    C-sim) equals QKeras predict."""
+    import tf_keras as keras
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    from tests.firmware_check import assert_firmware_bit_exact
+    keras.utils.set_random_seed(6)
+    inp = keras.Input((10,))
+    h = QActivation(quantized_bits(IN_BITS, IN_INT, alpha=1), name="q_in")(inp)
+    h = QDense(8, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 2, alpha=1),
+               bias_initializer="random_normal", name="d1")(h)
+    h = QActivation(quantized_relu(5, 1, negative_slope=0.25), name="r1")(h)
+    h = QDense(4, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 2, alpha=1),
+               activation=quantized_relu(4, 0, negative_slope=0.5), name="d2")(h)
+    model = keras.Model(inp, h)
+    model.save(tmp_path / "m.h5")
+    x = on_grid((10,), 300, seed=7)
+    theirs = model.predict(x, batch_size=300, verbose=0)
+    assert theirs.min() < 0 < theirs.max()
+    assert_firmware_bit_exact(tmp_path / "m.h5", x, tmp_path, framework=theirs)
+
+
+@pytest.mark.slow
+def test_float_scaled_and_symmetric_weights_firmware_bit_exact(tmp_path):
+    """QDense(alpha='auto') -> quantized_relu(4, 1) -> QDense(symmetric=1, power-of-two
+    alphas): the firmware (Verilator, GHDL, C-sim) equals the golden model, which is
+    within its stated bound of QKeras predict."""
+    import tf_keras as keras
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    from nnfpga.compiler.passes.error_bound import framework_bound
+    from tests.firmware_check import assert_firmware_bit_exact
+    keras.utils.set_random_seed(8)
+    inp = keras.Input((10,))
+    h = QActivation(quantized_bits(IN_BITS, IN_INT, alpha=1), name="q_in")(inp)
+    h = QDense(8, kernel_quantizer=quantized_bits(6, 0, alpha="auto"), bias_quantizer=quantized_bits(6, 2, alpha=1),
+               bias_initializer="random_normal", name="d1")(h)
+    h = QActivation(quantized_relu(4, 1), name="r1")(h)
+    h = QDense(4, kernel_quantizer=quantized_bits(5, 0, symmetric=1, alpha=[1, 0.5, 2, 0.25]),
+               bias_quantizer=quantized_bits(6, 2, alpha=1), name="d2")(h)
+    model = keras.Model(inp, h)
+    model.save(tmp_path / "m.h5")
+    x = on_grid((10,), 300, seed=9)
+    report = assert_firmware_bit_exact(tmp_path / "m.h5", x, tmp_path)
+    bound = framework_bound(build_graph(tmp_path / "m.h5"))
+    assert report["accuracy"]["error_bound_vs_framework_max"] == pytest.approx(float(bound.max()))
+    golden = emulate(build_graph(tmp_path / "m.h5"), x).reshape(len(x), -1)
+    assert np.all(np.abs(golden - model.predict(x, batch_size=300, verbose=0)) <= bound + 1e-5)
+
+
+@pytest.mark.parametrize("act", ["quantized_relu(4, 0, negative_slope=0.5)", "binary(alpha=1)"])
+def test_huge_inputs_are_not_claimed_exact(act, tmp_path):
+    """QKeras returns ``x_u + (xq - x_u)`` in float32: for an input of 2**24 or more (in
+    units of 2**integer) that is not xq (QKeras gives 0 for -2**25 where the quantiser's
+    value is -0.5).  Such an input range is not claimed exact against QKeras (no bound),
+    while the same layers on a small input range are (bound 0)."""
+    import tf_keras as keras
+    from qkeras import QActivation, QDense, quantized_bits
+
+    from nnfpga.compiler.passes.error_bound import framework_bound
+
+    def model(in_integer: int):
+        inp = keras.Input((2,))
+        h = QActivation(quantized_bits(in_integer + 4, in_integer, alpha=1), name="q_in")(inp)
+        h = QDense(1, kernel_quantizer=quantized_bits(4, 3, alpha=1), use_bias=False, name="d")(h)
+        m = keras.Model(inp, QActivation(_qbits(act), name="a")(h))
+        m.get_layer("d").set_weights([np.array([[4.0], [4.0]], dtype=np.float32)])
+        return m
+
+    big = model(24)
+    x = np.array([[-2.0 ** 22, -2.0 ** 22 - 1]], dtype=np.float32)   # the layer's value: -2**25 - 4
+    big.save(tmp_path / "big.h5")
+    graph = build_graph(tmp_path / "big.h5")
+    assert emulate(graph, x).item() != big.predict(x, verbose=0).item()   # QKeras's float32 sum went wrong
+    assert framework_bound(graph) is None
+    model(8).save(tmp_path / "small.h5")
+    assert np.array_equal(framework_bound(build_graph(tmp_path / "small.h5")), np.zeros(1))

@@ -653,20 +653,22 @@ class _Builder:
 
     @staticmethod
     def _weight_quantizers(cfg: dict, kernel: np.ndarray, bias: np.ndarray | None, where: str):
-        """The kernel's and the bias's quantisers; each sees its float array (QKeras's
-        alpha='auto_po2' derives its scales from it)."""
-        kq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("kernel_quantizer"), where), where, kernel,
-                                 "kernel_quantizer")
-        bq = qq.weight_quantizer(qq.parse_quantizer(cfg.get("bias_quantizer"), where), where, bias,
-                                 "bias_quantizer")
-        return kq, bq
+        """The kernel and bias as the layer computes with them, and their quantisers; each
+        quantiser sees its float array (QKeras's alpha='auto_po2' derives its scales from
+        it; a float-scaled one gives QKeras's float32 weights and no quantiser,
+        `qkeras_quantizers.layer_weights`)."""
+        kernel, kq = qq.layer_weights(qq.parse_quantizer(cfg.get("kernel_quantizer"), where), where, kernel,
+                                      "kernel_quantizer")
+        bias, bq = qq.layer_weights(qq.parse_quantizer(cfg.get("bias_quantizer"), where), where, bias,
+                                    "bias_quantizer")
+        return kernel, bias, kq, bq
 
     def _dense(self, name: str, cfg: dict, where: str, qkeras: bool = False) -> None:
         w = self._weights(name, where)
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
-        kq, bq = self._weight_quantizers(cfg, w[0], bias, where)
+        kernel, bias, kq, bq = self._weight_quantizers(cfg, w[0], bias, where)
         self._mark_weights(name, kq, bq, bias)
-        self._append(Dense(name, [self.last], kernel=w[0].astype(np.float64), bias=bias,
+        self._append(Dense(name, [self.last], kernel=kernel.astype(np.float64), bias=_float64(bias),
                            kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                            auto_frac=None if kq else self.p.activation_frac))
         self._activation_after(name, cfg.get("activation"), where, quantized=kq is not None, qkeras=qkeras)
@@ -697,9 +699,9 @@ class _Builder:
         kernel = w[0][None] if one_d else w[0]
         strides = (1, _single(cfg.get("strides", 1))) if one_d else _pair(cfg.get("strides", 1))
         bias = w[1].astype(np.float64) if cfg.get("use_bias", True) and len(w) > 1 else None
-        kq, bq = self._weight_quantizers(cfg, kernel, bias, where)
+        kernel, bias, kq, bq = self._weight_quantizers(cfg, kernel, bias, where)
         self._mark_weights(name, kq, bq, bias)
-        self._append(Conv2D(name, [self.last], kernel=kernel.astype(np.float64), bias=bias,
+        self._append(Conv2D(name, [self.last], kernel=kernel.astype(np.float64), bias=_float64(bias),
                             kernel_quantizer=kq, bias_quantizer=bq, source_layer=name,
                             strides=tuple(strides), padding=padding,
                             auto_frac=None if kq else self.p.activation_frac))
@@ -885,7 +887,7 @@ class _Builder:
         if isinstance(act, str) and act in KERAS_ACTIVATIONS:
             self._activation_after(name, act, where, quantized=False, own_layer=True, qkeras=True)
             return
-        function, out_type = qq.activation_of(qq.parse_quantizer(act, where), where)
+        function, out_type, fields = qq.activation_of(qq.parse_quantizer(act, where), where)
         on_input = isinstance(self._last_node(), Input) or self.last in self.input_slices
         if function == "linear" and on_input and not self.quantized_input:
             # A quantiser right on the input defines the input type: the float samples are
@@ -899,7 +901,8 @@ class _Builder:
                             f"supported (the first input's quantiser gives {self.nodes[0].out_type.cpp()})")
         if function == "linear" and on_input:
             return  # the same quantiser as another input's: the input type already is its
-        self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=name))
+        self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=name,
+                                   **fields))
 
     def _quantiser(self, node: Activation) -> None:
         """Append a quantiser of the source model.  It sees the exact value the framework
@@ -931,8 +934,9 @@ class _Builder:
             act = act.get("config", {}).get("name", act.get("class_name"))
             act = act if isinstance(act, str) else None
         if isinstance(act, (dict,)) or (isinstance(act, str) and "(" in act):
-            function, out_type = qq.activation_of(qq.parse_quantizer(act, where), where)
-            self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=layer))
+            function, out_type, fields = qq.activation_of(qq.parse_quantizer(act, where), where)
+            self._quantiser(Activation(name, [self.last], out_type=out_type, function=function, source_layer=layer,
+                                       **fields))
             return
         if act in QKERAS_ONLY and not qkeras:
             raise UserError(f"{where}: activation {kc.short(act)} is not supported in a Keras layer: {QKERAS_ONLY[act]}")
@@ -997,6 +1001,10 @@ def _act_name(act) -> str:
     if isinstance(act, dict):
         return str(act.get("class_name", "act"))
     return "act"
+
+
+def _float64(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.asarray(a, dtype=np.float64)
 
 
 def _single(v) -> int:

@@ -20,7 +20,7 @@ them and their `NOTES`):
 * layout: Flatten (axis 1), Reshape and Squeeze/Unsqueeze keeping the batch axis,
   Transpose keeping the batch axis (a `Gather` where a convolution or pooling needs the
   data re-arranged), Identity, Dropout (inference);
-* quantisers (`onnx_quant`): QONNX Quant, BipolarQuant (weights), Trunc (qonnx opset 2),
+* quantisers (`onnx_quant`): QONNX Quant, BipolarQuant (weights; on activations a sign), Trunc (qonnx opset 2),
   QuantizeLinear/DequantizeLinear pairs -- power-of-two scales, zero point 0 (exact only);
 * QONNX channels-last Conv, MaxPool, BatchNormalization (domain
   ``qonnx.custom_op.channels_last``): the standard handler between two layout views
@@ -36,8 +36,9 @@ import numpy as np
 
 from nnfpga.compiler.frontends.onnx_layout import BATCH, Val, channels_last_order, normalized, same_order, window_modes
 from nnfpga.compiler.frontends.onnx_quant import (
-    QuantMark, Unsupported, int_spec, po2_exponents, qdq_activation_type, quant_activation_type, scalar_po2,
+    QuantMark, Unsupported, exact_quantizer, int_spec, po2_exponents, qdq_activation_type, quant_activation_type, scalar_po2,
     trunc_activation_types, weight_quantizer)
+from nnfpga.ir.fixed import FixedType
 from nnfpga.ir.ops import BatchNorm, Conv2D, MaxPool2D, ScaleShift
 from nnfpga.ir.ops.conv2d import averaging_kernel
 
@@ -52,7 +53,7 @@ REFUSED = {
 NOTES = {"Mul": "by a constant", "Div": "by a constant", "Add": "of a bias, or of two computed tensors", "Sub": "of a bias, or of two computed tensors",
          "Concat": "of computed tensors", "Conv": "1-D/2-D", "MaxPool": "1-D/2-D",
          "AveragePool": "1-D/2-D, whole windows", "GlobalAveragePool": "1-D/2-D", "GlobalMaxPool": "1-D/2-D", "LeakyRelu": "0 <= alpha < 1",
-         "Clip": "relu, hard tanh", "HardSigmoid": "alpha = beta = 0.5", "BipolarQuant": "weights"}
+         "Clip": "relu, hard tanh", "HardSigmoid": "alpha = beta = 0.5", "BipolarQuant": "weights; activations: sign, power-of-two scale"}
 
 
 def as_str(v) -> str:
@@ -564,8 +565,22 @@ class OpHandlers:
         return self._quantize(node, self._ready(x), t)
 
     def _q_BipolarQuant(self, node, x, a):
-        raise Unsupported("BipolarQuant on an activation is a sign function, which the IR has no activation "
-                          "for (BipolarQuant on weights is supported: binary weights)")
+        """qonnx: ``where(x >= 0, 1, -1) * scale``: the IR's sign (+-1, exactly in a 2-bit
+        type), then for a scale ``2**k`` other than 1 a ScaleShift by that power of two (a
+        shift: the result ``+-2**k`` is exact in a 2-bit type with ``-k`` fractional bits)."""
+        k = scalar_po2(self._const(node, 1, "scale"), "BipolarQuant scale")
+        y = self._elementwise(node, self._ready(x), "sign", out_type=FixedType(2, 2, True))
+        if k == 0:
+            return y
+        if not y.ir_shape:
+            raise Unsupported("BipolarQuant with a scale other than 1 needs a known tensor shape")
+        c = int(y.ir_shape[-1])
+        scale = np.full(c, 2.0 ** k)
+        name = f"{y.node}_scale"
+        self._append(ScaleShift(name, [y.node], kernel=scale, bias=None, source_layer=node.name,
+                                kernel_quantizer=exact_quantizer(scale, f"BipolarQuant {node.name!r} scale"),
+                                out_type=FixedType(2, 2 + k, True)))
+        return replace(y, node=name, via="")
 
     def _q_Trunc(self, node, x, a):
         if self.opsets.get(node.domain, 1) < 2 or len(node.input) < 6:

@@ -20,9 +20,9 @@ a scale that is not a power of two (the values ``k * scale`` are not on a binary
 a non-zero zero point on an activation (the clamp range is shifted off every saturating
 type's), narrow range on an activation (it clamps at ``-(2**(b-1) - 1)``, SAT does not),
 rounding modes other than ROUND/HALF_EVEN/FLOOR on activations, per-channel scales on an
-activation (one tensor has one type), 1-bit (sign) activations (the IR has no sign
-activation), Trunc of qonnx opset 1 (it rescales its value by ``2**-(in_bits-out_bits)``).
-On weights, every rounding mode, narrow range and integer zero points are exact (the
+activation (one tensor has one type), Trunc of qonnx opset 1 (it rescales its value by ``2**-(in_bits-out_bits)``).
+``BipolarQuant`` on an activation is the IR's sign function (`onnx_ops`), with a
+power-of-two scale.  On weights, every rounding mode, narrow range and integer zero points are exact (the
 integers are computed here) and are accepted.
 """
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnfpga.compiler.frontends.onnx_quant import Unsupported, exact_quantizer
 from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.quant import Quantizer, WeightKind, auto_po2
@@ -152,6 +153,102 @@ def _power_of_two_alpha(alpha, where: str, quantiser: str) -> float:
     return a
 
 
+def float_scaled(spec: QSpec | None) -> bool:
+    """A quantized_bits whose scale is a float QKeras computes in float32 (alpha='auto',
+    or an alpha, or any alpha of a list, that is not a power of two): its weights have no
+    exact fixed-point quantiser; `layer_weights` reads them as float constants."""
+    if spec is None or spec.name != "quantized_bits":
+        return False
+    alpha = spec.params.get("alpha")
+    if isinstance(alpha, str):
+        return alpha == "auto"
+    values = list(alpha) if isinstance(alpha, (list, tuple)) else [alpha]
+    return any(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)) and float(v) > 0
+               and _po2_exponent(float(v)) is None for v in values if v is not None)
+
+
+def layer_weights(spec: QSpec | None, where: str, weights, role: str) -> tuple[np.ndarray | None, Quantizer | None]:
+    """A layer's weight array and its IR quantiser.  A float-scaled quantized_bits
+    (`float_scaled`) gives the float32 weights QKeras computes (`qkeras_float32_weights`)
+    and no quantiser: the compiler treats them as float weights (its own weight type,
+    covered by the error bound), and the layer is not exact against QKeras."""
+    if float_scaled(spec):
+        return qkeras_float32_weights(spec, where, weights, role), None
+    if _symmetric_po2(spec):
+        # symmetric clips at -(2**(bits-1) - 1) levels, a range no saturating type has; the
+        # values QKeras computes are still on a power-of-two grid: held exactly
+        values = qkeras_float32_weights(spec, where, weights, role)
+        try:
+            return values, exact_quantizer(values, f"{where}: {role} quantized_bits(symmetric=1)")
+        except Unsupported as e:
+            raise UserError(str(e)) from None
+    return weights, weight_quantizer(spec, where, weights, role)
+
+
+def _symmetric_po2(spec: QSpec | None) -> bool:
+    """quantized_bits(symmetric=1) with power-of-two alphas (not 'auto_po2', which has its
+    own exact path): QKeras's weights are exact multiples of a power of two."""
+    return (spec is not None and spec.name == "quantized_bits" and bool(spec.params.get("symmetric"))
+            and not isinstance(spec.params.get("alpha"), str))
+
+
+def qkeras_float32_weights(spec: QSpec, where: str, weights, role: str) -> np.ndarray:
+    """``quantized_bits(...)(weights)`` as QKeras 0.9.0 computes it, every step in float32
+    (the same operations in the same order, so the same roundings): for alpha='auto' the
+    per-channel scale ``max|w| * 2 / levels`` and levels ``z`` rounded half up and clipped
+    at ``levels / 2``; for a float alpha (or one per output channel) the usual rounding
+    (half to even) and clip, times alpha; then the straight-through form ``w + (wq - w)``,
+    which QKeras returns and which is not always ``wq`` in float32."""
+    p = spec.params
+    _no_stochastic(p, where)
+    what = f"{where}: {role} quantized_bits"
+    if weights is None:
+        raise UserError(f"{what} with a float alpha needs the layer's weights")
+    x = np.asarray(weights, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise UserError(f"{what}: the weights hold inf or NaN")
+    bits, integer = _bits(p, where, "quantized_bits")
+    keep_negative = bool(p.get("keep_negative", True))
+    m_i = np.float32(2.0 ** integer)
+    alpha = p.get("alpha")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if alpha == "auto":
+            if bits < 2:
+                raise UserError(f"{what}(alpha='auto') needs at least 2 bits; 'bits' is {bits}")
+            m = np.float32(2.0 ** (bits - keep_negative))
+            axis = tuple(range(x.ndim - 1)) if x.ndim > 1 else (0,)
+            xs = x / m_i
+            levels = np.float32((2 ** (bits - 1) - 1) * 2)    # 'auto' makes QKeras symmetric
+            scale = (np.max(np.abs(xs), axis=axis, keepdims=True) * np.float32(2)) / levels
+            v = np.floor(np.abs(xs) / scale + np.float32(0.5))
+            z = np.sign(xs) * np.where(v < levels / np.float32(2), v, levels / np.float32(2))
+            scale = scale * m
+            xq = (m_i * z / m).astype(np.float32)
+            xq = (scale * xq).astype(np.float32)
+            x = m_i * xs
+        else:
+            bits_type(p, where)   # checks bits against keep_negative
+            values = list(alpha) if isinstance(alpha, (list, tuple)) else [alpha]
+            n = x.shape[-1] if x.ndim else 1
+            if len(values) not in (1, n) or not all(isinstance(a, (int, float)) and not isinstance(a, bool)
+                                                     for a in values):
+                raise UserError(f"{what} argument 'alpha' is {_short(alpha)}; give one number or one per "
+                                "output channel")
+            scale = np.asarray(values, dtype=np.float32)
+            if not (np.isfinite(scale).all() and (scale > 0).all()):
+                raise UserError(f"{what} argument 'alpha' is {_short(alpha)}; alphas must be positive numbers")
+            m = np.float32(2.0 ** (bits - keep_negative))
+            p_ = x * m / m_i
+            lo = np.float32(-m + bool(p.get("symmetric"))) if keep_negative else np.float32(0)
+            rounded = p_ + (-p_ + np.round(p_))   # QKeras's straight-through round (np.round: half to even)
+            xq = m_i * np.clip(rounded, lo, m - np.float32(1)) / m
+            xq = (scale * xq.astype(np.float32)).astype(np.float32)
+        out = (x + (-x + xq)).astype(np.float32)
+    if not np.isfinite(out).all():
+        raise UserError(f"{what}: QKeras's float32 weights overflow (inf or NaN)")
+    return out
+
+
 def _bits_alpha(alpha, where: str, role: str, n_channels: int | None) -> tuple[int, ...] | str:
     """A quantized_bits weight alpha as power-of-two exponents (one, or one per output
     channel) or 'auto_po2'; anything without an exact fixed-point form is refused."""
@@ -213,7 +310,8 @@ def weight_quantizer(spec: QSpec | None, where: str, weights=None,
             return _auto_po2(p, where, role, weights)
         if p.get("symmetric"):
             raise UserError(f"{where}: {role} quantized_bits argument 'symmetric' is {_short(p['symmetric'])}; "
-                            "symmetric quantized_bits is supported with alpha='auto_po2' only; use symmetric=0")
+                            "symmetric quantized_bits is supported on QDense/QConv kernels and biases and with alpha='auto_po2'; "
+                            "use symmetric=0")
         t = bits_type(p, where)
         if len(alpha) == 1:
             return Quantizer(WeightKind.FIXED, t, scale=2.0 ** alpha[0])
@@ -302,8 +400,9 @@ def _auto_po2(p: dict, where: str, role: str, weights) -> Quantizer:
                      auto_po2=True)
 
 
-def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
-    """An activation quantiser as (IR function, output type)."""
+def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType, dict]:
+    """An activation quantiser as (IR function, output type, further `Activation` fields:
+    the slope ``alpha`` of saturating_leaky_relu)."""
     p = spec.params
     _no_stochastic(p, where)
     if spec.name == "quantized_bits":
@@ -319,30 +418,49 @@ def activation_of(spec: QSpec, where: str) -> tuple[str, FixedType]:
         if p.get("symmetric"):
             raise UserError(f"{where}: activation quantized_bits argument 'symmetric' is "
                             f"{_short(p['symmetric'])}; supported: symmetric=0")
-        return "linear", bits_type(p, where)
+        return "linear", bits_type(p, where), {}
     if spec.name == "quantized_relu":
         if p.get("use_sigmoid") or p.get("relu_upper_bound") is not None:
             raise UserError(f"{where}: quantized_relu is supported without use_sigmoid and relu_upper_bound")
         bits, integer = _bits(p, where, "quantized_relu")
         slope = _number(p, "negative_slope", 0.0, where)
         if slope == 0.0:
-            return "relu", FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT)
-        if slope == 1.0 and bits >= 2:
-            # QKeras: the sign takes a bit; x >= 0 rounds to 2**(integer + 1 - bits) steps up
-            # to 2**integer - step, x < 0 (times the slope 1) down to -2**integer: exactly
-            # quantized_bits(bits, integer)
-            return "linear", FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
+            return "relu", FixedType(bits, integer, False, Rounding.RND_CONV, Overflow.SAT), {}
         what = f"{where}: quantized_relu argument 'negative_slope' is {_short(p['negative_slope'])}"
-        if slope == 1.0:
+        if bits < 2:
             raise UserError(f"{what} with bits={bits}: the sign would take the only bit; supported: "
-                            "negative_slope 1 with at least 2 bits")
-        raise UserError(f"{what}: QKeras rounds negative_slope * x on the positive side's grid and saturates it "
-                        "at -negative_slope * 2**integer, a bound no fixed-point type of the activation has; "
-                        "supported: negative_slope 0, or 1 with at least 2 bits")
+                            "a negative_slope with at least 2 bits")
+        # QKeras: the sign takes a bit; x >= 0 rounds (half to even) to 2**(integer + 1 - bits)
+        # steps up to 2**integer - step, x < 0 as negative_slope * x on the same grid, down
+        # to -negative_slope * 2**integer
+        signed = FixedType(bits, integer + 1, True, Rounding.RND_CONV, Overflow.SAT)
+        if slope == 1.0:   # exactly quantized_bits(bits, integer)
+            return "linear", signed, {}
+        k = _po2_exponent(slope) if slope > 0 else None
+        supported = ("supported: negative_slope 0, 1, or a power of two 2**-k with 1 <= k <= bits - 1 "
+                     "(QKeras itself asserts a power of two)")
+        if k is None or k > 0:
+            raise UserError(f"{what}: {supported}")
+        if -k > bits - 1:
+            raise UserError(f"{what} with bits={bits}: the negative saturation -negative_slope * 2**integer "
+                            f"is finer than the {bits}-bit grid; {supported}")
+        # saturating_leaky_relu: leaky, saturated at slope * the type's minimum, converted
+        return "saturating_leaky_relu", signed, {"alpha": slope}
     if spec.name in ("quantized_tanh", "quantized_sigmoid"):
-        return _hard_quantized(spec, where)
+        return (*_hard_quantized(spec, where), {})
+    if spec.name == "binary":
+        # QKeras: sign(x) with 0 -> +1 (of tanh(x) when alpha is None: the same sign), times
+        # alpha: the IR's sign for alpha None or 1
+        if p.get("use_01"):
+            raise UserError(f"{where}: activation binary(use_01=True) is not supported; supported: use_01=False "
+                            "(+-1)")
+        alpha = p.get("alpha")
+        if alpha is not None and (isinstance(alpha, (str, list, tuple)) or _number(p, "alpha", 1.0, where) != 1.0):
+            raise UserError(f"{where}: activation binary argument 'alpha' is {_short(alpha)}; supported for "
+                            "activations: alpha None or 1 (+-1)")
+        return "sign", FixedType(2, 2, True), {}
     raise UserError(f"{where}: {spec.name} is not supported as an activation; supported: "
-                    "quantized_bits, quantized_relu, quantized_tanh, quantized_sigmoid")
+                    "quantized_bits, quantized_relu, quantized_tanh, quantized_sigmoid, binary")
 
 
 def _hard_quantized(spec: QSpec, where: str) -> tuple[str, FixedType]:

@@ -40,6 +40,9 @@ cancel, instead of being added in absolute value.  The bound is ``|ec| + sum |eg
     function's largest step over any move within the input error (`_largest_step`) is
     below the part the form cannot carry, one fresh symbol takes that step instead (on
     the last node: wherever it is below the whole);
+  - step (sign): exact (then the conversion) where the input error is 0 or the input
+    stays on one side of the step for every value within it; anywhere else no bound, the
+    result is None (a step turns any input error into the whole step);
   - none (e.g. softmax): no bound, the result is None;
 
   the float value's form is ``lam z + g``: for piecewise-linear functions ``lam`` is
@@ -118,12 +121,15 @@ def _converted(lo: np.ndarray, hi: np.ndarray, e: np.ndarray, rounding: float, t
 
 
 def error_bound(graph: Graph, input_range: tuple[float, float] | None = None,
-                exact_input: bool = False) -> np.ndarray | None:
+                exact_input: bool = False, shared_quantisers: frozenset[str] = frozenset()) -> np.ndarray | None:
     """Per-output-element bound (flattened), or None when an op has no bound.
 
     ``input_range`` (min, max of the real inputs) is the box the inputs lie in; without
     it the whole input type's range is assumed.  ``exact_input``: the inputs are already
     on the input type's grid and inside its range (no input rounding or saturation).
+    ``shared_quantisers``: activations that the reference network applies too, the same
+    function into the same output type (a framework's own quantisers, `framework_bound`):
+    there the reference is rounded as well (`_shared_quantiser`).
     """
     # a node's output: affine forms (after Dense layers) or element-wise intervals (the
     # input, and after Conv2D / MaxPool2D, whose forms would be as large as the image)
@@ -149,6 +155,8 @@ def error_bound(graph: Graph, input_range: tuple[float, float] | None = None,
             return None   # no float weights to compare with
         if isinstance(node, Dense):
             s = _zono_dense(node, src_node, src)
+        elif isinstance(node, Activation) and node.name in shared_quantisers:
+            s = _shared_quantiser(node, src_node, src.box() if isinstance(src, _Zono) else src)
         elif isinstance(node, Activation):
             if isinstance(src, _Zono):
                 s = _zono_activation(node, src_node, src, last=node.name == graph.outputs[0])
@@ -255,7 +263,8 @@ def framework_bound(graph: Graph) -> np.ndarray | None:
     is all such a prefix has the bound 0.  The rest of the chain is bounded by
     `error_bound` from the prefix's last output (exact, inside its IR range) against the
     framework's weights (quantised where the framework quantises them); a framework
-    quantiser in that rest rounds values that may already differ, and gives None."""
+    quantiser in that rest rounds both networks' values (`_shared_quantiser`: the
+    difference grows by at most one of its steps where it was not 0)."""
     marks = graph.annotations.get(FRAMEWORK_EXACT)
     if not marks:
         return None
@@ -276,7 +285,15 @@ def framework_bound(graph: Graph) -> np.ndarray | None:
         n_exact += 1
     if n_exact == len(nodes):
         return np.zeros(int(np.prod(graph.output.info.shape)))
-    if n_exact == 0 or any(n.name in marks and "out_type" in marks[n.name] for n in nodes[n_exact:]):
+    if n_exact == 0:
+        return None
+    # the framework's quantisers after the prefix: the same function and type in both
+    # networks (else the golden rounds differently and nothing is claimed)
+    shared = frozenset(n.name for n in nodes[n_exact:] if n.name in marks and "out_type" in marks[n.name])
+    if any(not (isinstance(n, Activation) and n.out_type is not None and n.properties.piecewise_linear
+                and n.properties.lipschitz is not None and n.out_type.to_json() == marks[n.name]["out_type"]
+                and _float32_sum_exact(n, graph.in_infos(n)[0]))
+           for n in nodes[n_exact:] if n.name in shared):
         return None
     last = nodes[n_exact - 1]
     start = Input(f"{last.name}_exact", [], out_type=last.info.type, shape=tuple(last.info.shape))
@@ -290,7 +307,7 @@ def framework_bound(graph: Graph) -> np.ndarray | None:
                 n.bias = n.bias_q.value.reshape(np.shape(n.bias))
     sub = Graph(graph.name, [start, *rest], list(graph.outputs), output_layout=graph.output_layout)
     t = last.info.type
-    return error_bound(sub, (last.info.lo * t.lsb, last.info.hi * t.lsb), exact_input=True)
+    return error_bound(sub, (last.info.lo * t.lsb, last.info.hi * t.lsb), exact_input=True, shared_quantisers=shared)
 
 
 def _same_weight_quantisers(node, marks: dict) -> bool:
@@ -314,10 +331,25 @@ def _framework_exact(node, prev, marks: dict) -> bool:
                 and node.out_type is None and node.info.type.frac >= node.acc_frac(prev.info.type.frac))
     if isinstance(node, Activation):
         if "out_type" in mark:   # the framework's quantiser, applied to the exact value
-            return node.out_type is not None and node.out_type.to_json() == mark["out_type"]
+            return (node.out_type is not None and node.out_type.to_json() == mark["out_type"]
+                    and _float32_sum_exact(node, prev.info))
         return (node.properties.piecewise_linear and node.out_type is None and
                 node.info.type.frac >= node.pre_frac(prev.info.type.frac))
     return False
+
+
+def _float32_sum_exact(node: Activation, x) -> bool:
+    """QKeras returns a quantiser's value as ``x_u + (xq - x_u)`` in float32 (its
+    straight-through form), which is ``xq`` only while ``x_u`` is not too large against
+    ``xq``: for quantized_relu(negative_slope) (``x_u = slope * x``, ``xq`` down to
+    ``-slope * 2**integer``) while ``|x| < 2**(24 + integer)``, for binary (``xq = +-1``)
+    while ``|x| < 2**24`` (``x`` the input range ``x``, an IR `TensorInfo`)."""
+    biggest = max(abs(int(x.lo)), abs(int(x.hi))) * x.type.lsb
+    if node.function == "saturating_leaky_relu":
+        return biggest < 2.0 ** 24 * -node.out_type.min_value
+    if node.function == "sign":
+        return biggest < 2.0 ** 24
+    return True
 
 
 def accuracy_summary(graph: Graph) -> dict:
@@ -332,6 +364,16 @@ def accuracy_summary(graph: Graph) -> dict:
                "error_bound_per_output": [float(v) for v in bound] if finite else None,
                "method": "affine forms over the input box and per-element roundings "
                          "(nnfpga.compiler.passes.error_bound)"}
+    if not finite:   # say why rather than leave a bare None
+        steps = [n.name for n in graph.nodes if isinstance(n, Activation) and n.properties.error_rule is ErrorRule.STEP]
+        others = [n.name for n in graph.nodes if isinstance(n, Activation) and n.properties.error_rule is ErrorRule.NONE]
+        why = []
+        if steps:
+            why.append(f"a step ({', '.join(steps)}) whose input may differ from the float network's: any input "
+                       "error can flip it by the whole step")
+        if others:
+            why.append(f"a function without an error rule ({', '.join(others)})")
+        summary["no_bound"] = "no guaranteed bound: " + ("; ".join(why) if why else "an overflow could wrap")
     if any(getattr(n, "kernel_quantizer", None) is not None for n in graph.nodes):
         summary["note"] = ("the model (QKeras, QONNX or the config) quantises its own weights: the bound "
                            "includes that quantisation against the float weights; the firmware's exactness "
@@ -443,6 +485,16 @@ def _activation(node: Activation, src_node, src: _State) -> _State | None:
         clip = np.where(above, np.abs(f(np.maximum(hi + d, idx.max_value)) - f(idx.max_value)), clip)
         clip = np.where(below, np.maximum(clip, np.abs(f(np.minimum(lo - d, idx.min_value)) - f(idx.min_value))), clip)
         return _State(shape, out_lo, out_hi, e + clip)
+    if fn.error_rule is ErrorRule.STEP:
+        # the golden input lies within e_in of the float one: the same side of the step
+        # (the same output) where e_in is 0 or the widened interval misses the step at 0;
+        # elsewhere the outputs can differ by the whole step, and nothing is claimed
+        same = (e_in == 0) | (lo - e_in >= 0) | (hi + e_in < 0)
+        if not np.all(same):
+            return None
+        rnd = _conversion_error(node.pre_frac(src_node.info.type.frac), node.info.type)
+        return _State(shape, out_lo, out_hi, _converted(out_lo, out_hi, np.zeros_like(e_in), rnd, node.info.type,
+                                                        node.info))
     if fn.error_rule is ErrorRule.EXACT_THEN_CONVERSION:
         e = _slope(fn, lo - e_in, hi + e_in) * e_in
         if fn.parameter_error is not None:
@@ -454,6 +506,25 @@ def _activation(node: Activation, src_node, src: _State) -> _State | None:
         zero = _is_zero_on(node, lo - e_in, hi + e_in)
         return _State(shape, out_lo, out_hi, np.where(zero, 0.0, e))
     raise ValueError(f"error_bound: no rule {fn.error_rule} for activation {node.function!r} of {node.name!r}")
+
+
+def _shared_quantiser(node: Activation, src_node, src: _State) -> _State:
+    """An activation the reference applies too (the same exact function ``f``, then the
+    conversion ``c`` to the same type): golden ``c(f(a))``, reference ``c(f(b))`` with
+    ``|a - b| <= e``.  ``c`` rounds to a grid (each result within half a step of its
+    argument, monotone) and saturates (which only brings values closer), so the outputs
+    differ by at most ``L e + lsb`` -- and not at all where ``e`` is 0.  The reference's
+    value lies within half a step of ``f``'s image, inside the type's range."""
+    fn = node.properties
+    if not fn.piecewise_linear or fn.lipschitz is None:
+        raise ValueError(f"error_bound: {node.function!r} of {node.name!r} cannot be a shared quantiser")
+    t = node.info.type
+    lo, hi, e_in = src.lo, src.hi, src.e
+    f_lo, f_hi = _float_image(node, lo, hi)
+    e = np.where(e_in > 0, _slope(fn, lo - e_in, hi + e_in) * e_in + t.lsb, 0.0)
+    out_lo = np.clip(f_lo - t.lsb / 2, t.min_value, t.max_value)
+    out_hi = np.clip(f_hi + t.lsb / 2, t.min_value, t.max_value)
+    return _State(tuple(node.info.shape), out_lo, out_hi, e)
 
 
 def _slope(fn, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -587,7 +658,7 @@ def _zono_activation(node: Activation, src_node, src: _Zono, last: bool = False)
     fn = node.properties
     if fn.error_rule is ErrorRule.NONE:
         return None
-    if not fn.nondecreasing or fn.local_lipschitz is None:   # interval rules only
+    if not fn.nondecreasing or fn.local_lipschitz is None or fn.error_rule is ErrorRule.STEP:   # interval rules only
         s = _activation(node, src_node, src.box())
         return None if s is None else _zono_of_box(s, src.zg.shape[0])
     shape = tuple(node.info.shape)

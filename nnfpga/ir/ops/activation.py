@@ -13,6 +13,12 @@ least `ALPHA_MIN_BITS` significant ones, trailing zero bits stripped): ``y = x``
 ``x < 0``; both branches are taken at that frac (``x`` shifted left by ``alpha_frac``),
 then converted.  As ``alpha_q <= 1`` it is ``max(x, alpha_q * x)``.  ``alpha`` keeps the
 source model's float slope for the float reference (`nnfpga.compiler.float_reference`).
+saturating_leaky_relu (QKeras ``quantized_relu(negative_slope=s)``) is leaky_relu whose
+negative side saturates at ``alpha_q * T.min`` (``T`` the output type, which must be set,
+and that value on T's grid): ``max(leaky(x), alpha_q * T.min)`` at
+``max(x_frac + alpha_frac, T.frac)`` fractional bits, then converted (the positive side
+saturates at T's maximum as usual).  sign (QONNX ``BipolarQuant``) is ``+1`` for ``x >= 0``
+and ``-1`` below, then converted (exactly: the output type must hold +-1).
 tanh and sigmoid are `LookupTable`s.  softmax is ``e_i = exp_table(x_i - max x)``,
 ``s = sum e_i`` (exact), ``r = inv_table(s)``, ``y_i = e_i * r`` converted to the output
 type; subtracting the maximum keeps the arg-max entry at ``exp(0) = 1``.
@@ -125,6 +131,10 @@ class Activation(Op):
         """Fractional bits of the exact value before the output conversion."""
         if self.function == "hard_sigmoid":
             return in_frac + 1
+        if self.function == "sign":
+            return 0
+        if self.function == "saturating_leaky_relu":
+            return max(in_frac + self.alpha_frac, self._out("saturating_leaky_relu").frac)
         return in_frac + self.alpha_frac if self.properties.slope else in_frac
 
     def _pre(self, x: TensorInfo) -> tuple[int, int, FixedType]:
@@ -139,6 +149,11 @@ class Activation(Op):
             lo, hi = min(max(x.lo, -one), one), max(min(x.hi, one), -one)
         elif f == "hard_sigmoid":
             lo, hi = (self.hard_sigmoid_raw(v, x.type.frac) for v in (x.lo, x.hi))   # monotone
+        elif f == "saturating_leaky_relu":
+            floor, shift = self.saturation_raw(x.type.frac), self.pre_frac(x.type.frac) - x.type.frac - self.alpha_frac
+            lo, hi = (max(self.leaky_raw(v) << shift, floor) for v in (x.lo, x.hi))   # monotone
+        elif f == "sign":
+            lo, hi = (1 if v >= 0 else -1 for v in (x.lo, x.hi))
         elif f == "linear":
             lo, hi = x.lo, x.hi
         else:   # an entry of activation_functions without its arithmetic here
@@ -149,6 +164,22 @@ class Activation(Op):
     def hard_sigmoid_raw(v: int, frac: int) -> int:
         """hard_sigmoid of one raw input integer at ``frac`` (>= 0), exactly (raw at ``frac + 1``)."""
         return min(max(v + (1 << frac), 0), 1 << (frac + 1))
+
+    def _out(self, what: str):
+        if self.out_type is None:
+            raise ValueError(f"{what} {self.name!r} needs an output type")
+        return self.out_type
+
+    def saturation_raw(self, in_frac: int) -> int:
+        """saturating_leaky_relu: ``alpha_q * T.min`` as a raw integer at `pre_frac`; it
+        must lie on the output type's grid (QKeras: a power-of-two slope of at least
+        ``2**-(bits - 1)``)."""
+        t = self._out("saturating_leaky_relu")
+        product = self.alpha_raw * t.min_raw   # at t.frac + alpha_frac
+        if product % (1 << self.alpha_frac):
+            raise ValueError(f"saturating_leaky_relu {self.name!r}: the negative saturation {self.alpha_q} * "
+                             f"{t.min_value} is not a value of the output type {t}")
+        return (product >> self.alpha_frac) << (self.pre_frac(in_frac) - t.frac)
 
     def leaky_raw(self, v: int) -> int:
         """leaky_relu of one raw input integer, exactly (raw at ``x_frac + alpha_frac``)."""
@@ -185,6 +216,16 @@ class Activation(Op):
         elif f == "hard_sigmoid":   # clipped first: every value stays within [-2**f, 2**(f+1)]
             one = 1 << info.type.frac
             x = np.clip(x, -one, one) + one
+        elif f == "saturating_leaky_relu":
+            shift = self.pre_frac(info.type.frac) - info.type.frac - self.alpha_frac
+            x = self._leaky(x, info)
+            if shift:   # to the output's grid when the input is coarser: in int64, exactly
+                if max(abs(info.lo), abs(info.hi)) << (self.alpha_frac + shift) >= 1 << 62:
+                    raise ValueError(f"{f} {self.name!r}: the exact value needs more than 62 bits")
+                x = np.left_shift(np.asarray(x).astype(np.int64), shift)
+            x = np.maximum(x, self.saturation_raw(info.type.frac))
+        elif f == "sign":
+            x = np.where(np.asarray(x) >= 0, 1, -1)
         lo, hi, exact = self._pre(info)
         return convert(x, exact.frac, lo, hi, self.info.type)
 

@@ -40,6 +40,7 @@ class SlopedNode(Protocol):
 
     float_alpha: float
     alpha_q: float
+    out_type: object   # the output FixedType (saturating_leaky_relu saturates at alpha_q times its minimum)
 
 #: ``float_function(x, alpha)``: ``alpha`` is the function's float parameter (leaky_relu's
 #: slope, `Activation.float_alpha`), None for functions without one.
@@ -64,6 +65,9 @@ class ErrorRule(Enum):
     #: one lookup table: ``lipschitz * (e_in + index rounding)`` plus the entry rounding,
     #: plus what clipping the input to the index range can cost
     TABLE = "table"
+    #: a step (sign): exact, then the conversion, where the input is exact or stays on one
+    #: side of the step for every value within its error; elsewhere no bound (None)
+    STEP = "step"
     #: no guaranteed bound is derived: the error bound of the whole model is None
     NONE = "none"
 
@@ -118,14 +122,17 @@ class ActivationFunction:
     def __post_init__(self) -> None:
         # the combinations the passes rely on: an entry that breaks one fails on import
         rules = [
-            ((self.lipschitz is None) == (self.error_rule is ErrorRule.NONE),
-             "has a Lipschitz constant exactly when it has an error rule"),
+            ((self.lipschitz is None) == (self.error_rule in (ErrorRule.NONE, ErrorRule.STEP)),
+             "has a Lipschitz constant exactly when it has an error rule that uses one"),
             (not self.foldable or (self.piecewise_linear and self.elementwise),
              "is foldable only if piecewise-linear and element-wise"),
             (not self.table_lookup or (len(self.tables) == 1 and self.elementwise),
              "is a table lookup only with one table, element-wise"),
-            (not self.piecewise_linear or (not self.tables and self.error_rule is ErrorRule.EXACT_THEN_CONVERSION),
-             "is piecewise-linear only without tables, with the exact error rule"),
+            (not self.piecewise_linear or (not self.tables and self.error_rule in (ErrorRule.EXACT_THEN_CONVERSION,
+                                                                                     ErrorRule.STEP)),
+             "is piecewise-linear only without tables, with the exact or the step error rule"),
+            (self.error_rule is not ErrorRule.STEP or (self.piecewise_linear and not self.auto_typed),
+             "has the step rule only as a piecewise-constant function with a set output type"),
             (self.error_rule is not ErrorRule.TABLE or self.table_lookup, "has the table error rule only as a table"),
             (not (self.auto_typed and self.table_lookup), "cannot be both auto-typed and a table (entries type it)"),
             (not self.trimmable or self.auto_typed, "is trimmable only if auto-typed"),
@@ -155,6 +162,10 @@ def _leaky_relu(x: np.ndarray, alpha: float | None) -> np.ndarray:
     return np.where(x >= 0, x, alpha * x)
 
 
+def _sign(x: np.ndarray, alpha: float | None) -> np.ndarray:
+    return np.where(x >= 0, 1.0, -1.0)   # QONNX BipolarQuant: 0 maps to +1
+
+
 def _hard_tanh(x: np.ndarray, alpha: float | None) -> np.ndarray:
     return np.clip(x, -1.0, 1.0)
 
@@ -181,6 +192,16 @@ def _leaky_slope_error(node: SlopedNode, x_min: float, e_in: np.ndarray) -> np.n
     """The float network's slope against the exact ``alpha_q``: ``|alpha - alpha_q| *
     max(0, -x)`` for x down to the range's minimum less the input error."""
     return abs(node.float_alpha - node.alpha_q) * np.maximum(e_in - x_min, 0.0)
+
+
+def _saturation_error(node: SlopedNode, x_min: float, e_in: np.ndarray) -> np.ndarray:
+    """saturating_leaky_relu against the float leaky ReLU: the slope's error, plus the
+    negative saturation at ``alpha_q * T.min`` (T the output type), which the float
+    function does not have: ``alpha_q * max(0, T.min - x)`` for float inputs ``x >=
+    x_min``.  (The function itself is 1-Lipschitz, so the input error passes as for
+    leaky_relu.)"""
+    below = node.alpha_q * np.maximum(0.0, node.out_type.min_value - x_min)
+    return _leaky_slope_error(node, x_min, e_in) + below
 
 
 def _distance_from_zero(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -233,6 +254,16 @@ ACTIVATION_FUNCTIONS: dict[str, ActivationFunction] = {f.name: f for f in (
     _exact("relu", _relu, negative=False, local_lipschitz=_relu_slope),
     # 1-Lipschitz: its exact slope alpha_q is in (0, 1]
     _exact("leaky_relu", _leaky_relu, negative=True, slope=True, parameter_error=_leaky_slope_error),
+    # QKeras quantized_relu(negative_slope=s): a leaky ReLU whose negative side saturates at
+    # alpha_q times the output type's minimum (QKeras's -s * 2**integer), not at the minimum
+    ActivationFunction("saturating_leaky_relu", _leaky_relu, ErrorRule.EXACT_THEN_CONVERSION, lipschitz=1.0,
+                       negative_for_negative_input=True, piecewise_linear=True, foldable=True, table_lookup=False,
+                       tables=(), elementwise=True, auto_typed=False, trimmable=False, slope=True,
+                       parameter_error=_saturation_error, nondecreasing=True, breakpoints=(0.0,)),
+    # +1 for x >= 0, -1 below (QONNX BipolarQuant on an activation); no Lipschitz constant
+    ActivationFunction("sign", _sign, ErrorRule.STEP, lipschitz=None, negative_for_negative_input=True,
+                       piecewise_linear=True, foldable=True, table_lookup=False, tables=(), elementwise=True,
+                       auto_typed=False, trimmable=False, nondecreasing=True, breakpoints=(0.0,)),
     _exact("hard_tanh", _hard_tanh, negative=True, local_lipschitz=_flat_outside(1.0),
            breakpoints=(-1.0, 1.0)),
     # clip(0.5 x + 0.5, 0, 1): a one-bit shift and an added constant, exact in fixed point

@@ -1,4 +1,4 @@
-"""Activation: linear, relu, leaky_relu, hard_tanh, hard_sigmoid (exact, then the output
+"""Activation: linear, relu, leaky_relu, saturating_leaky_relu, sign, hard_tanh, hard_sigmoid (exact, then the output
 conversion), tanh and sigmoid (a table lookup), softmax (exp table, exact sum, reciprocal
 table, product).
 
@@ -28,7 +28,7 @@ from nnfpga.ir.tables import LookupTable
 
 
 #: The piecewise-linear functions `_elementwise` writes C++ for.
-ELEMENTWISE = ("linear", "relu", "leaky_relu", "hard_tanh", "hard_sigmoid")
+ELEMENTWISE = ("linear", "relu", "leaky_relu", "saturating_leaky_relu", "sign", "hard_tanh", "hard_sigmoid")
 
 
 def supports(fn) -> bool:
@@ -76,6 +76,31 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
                 f"        {ctx.id}_pre_t v;\n"
                 f"        if (x[i] < 0) v = x[i] * alpha;  // exact product\n"
                 f"        else v = x[i];\n"
+                f"        nnfpga::convert(y[i], v);")
+    elif f == "saturating_leaky_relu":   # leaky_relu at the IR's pre_frac, then the floor alpha * T.min
+        node, xt = ctx.node, ctx.x.type
+        af = node.alpha_frac
+        pf = node.pre_frac(xt.frac)
+        shift = pf - xt.frac - af
+        floor = node.saturation_raw(xt.frac)
+        alpha_t = FixedType(af + 1, 1, False)
+        check_storable([node.alpha_raw], alpha_t, f"slope of {node.name!r}")
+        pre = type_for_range(min(node.leaky_raw(xt.min_raw) << shift, floor),
+                             max(node.leaky_raw(xt.max_raw) << shift, floor), pf)
+        typedefs.append((f"{ctx.id}_alpha_t", alpha_t, f"{node.name}: the slope, exactly"))
+        typedefs.append((f"{ctx.id}_pre_t", pre, f"{node.name}: x, x * alpha and the saturation, exactly"))
+        alpha = exact_decimal(node.alpha_raw, af)
+        stmt = (f"const {ctx.id}_alpha_t alpha = {alpha};  // {node.alpha_raw} * 2^-{af}\n"
+                f"        const {ctx.id}_pre_t lowest = {exact_decimal(floor, pf)};  // alpha * the output type's minimum\n"
+                f"        {ctx.id}_pre_t v;\n"
+                f"        if (x[i] < 0) v = x[i] * alpha;  // exact product\n"
+                f"        else v = x[i];\n"
+                f"        if (v < lowest) v = lowest;\n"
+                f"        nnfpga::convert(y[i], v);")
+    elif f == "sign":   # +1 for x >= 0, -1 below (exact in the output type)
+        pre = FixedType(2, 2, True)
+        typedefs.append((f"{ctx.id}_pre_t", pre, f"{ctx.node.name}: +-1"))
+        stmt = (f"{ctx.id}_pre_t v = (x[i] >= 0) ? {ctx.id}_pre_t(1) : {ctx.id}_pre_t(-1);\n"
                 f"        nnfpga::convert(y[i], v);")
     elif f == "hard_tanh":  # clip to [-1, 1] exactly (in a type holding both), then convert
         frac = ctx.x.type.frac

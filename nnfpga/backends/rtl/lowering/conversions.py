@@ -1,6 +1,6 @@
 """The element-wise conversions of an output stage (a layer's requantisation and the
-piecewise-linear activations folded into it: linear, relu, leaky_relu, hard_tanh,
-hard_sigmoid), and the same conversions as a stand-alone one-cycle layer.
+piecewise-linear activations folded into it: linear, relu, leaky_relu,
+saturating_leaky_relu, sign, hard_tanh, hard_sigmoid), and the same conversions as a stand-alone one-cycle layer.
 
 Each folded activation is its clip and its conversion ``act.info.type.requantize(f(x),
 previous type frac)``.  A leaky ReLU (`leaky`) is a choice by the sign bit between
@@ -72,6 +72,25 @@ def _leaky_relu(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: in
     return v, f, None
 
 
+def _saturating_leaky_relu(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: int, delay: int):
+    """leaky_relu, then the floor ``alpha_q * T.min`` (T the output type, the floor on its
+    grid): a clip at a frac where the floor is an integer (at least T's)."""
+    v, f = leaky(b, f"{node.name}_lk{j}", node, v, f, delay)
+    t = node.info.type
+    if f < t.frac:
+        v, f = b.materialize(f"{node.name}_in{j}", v, f, t.frac), t.frac
+    floor = ((node.alpha_raw * t.min_raw) >> node.alpha_frac) << (f - t.frac)
+    return v, f, (floor, None)
+
+
+def _sign(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: int, delay: int):
+    """+1 for ``v >= 0``, -1 below: the sign bit selects between two constants."""
+    if v.lo >= 0 or v.hi < 0:
+        return const(1 if v.lo >= 0 else -1, 0), 0, None
+    sign = b.bit(f"{node.name}_sign{j}", v, v.width - 1)
+    return b.mux(f"{node.name}_sg{j}", sign, [const(1, 0), const(-1, 0)], 0), 0, None
+
+
 def _hard_tanh(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: int, delay: int):
     v = b.materialize(f"{node.name}_in{j}", v, f, prev_frac)
     return v, prev_frac, (-(1 << prev_frac), 1 << prev_frac)
@@ -91,6 +110,7 @@ def _hard_sigmoid(b: Builder, node: IrOp, j: int, v: Signal, f: int, prev_frac: 
 
 #: The RTL of each piecewise-linear activation (and of a linear layer's own conversion).
 ELEMENT_RULES: dict[str, ElementRule] = {"linear": _linear, "relu": _relu, "leaky_relu": _leaky_relu,
+                                         "saturating_leaky_relu": _saturating_leaky_relu, "sign": _sign,
                                          "hard_tanh": _hard_tanh, "hard_sigmoid": _hard_sigmoid}
 
 
