@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, gather, maxpool2d, reshape, \
-    scale_shift
+from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, gather, maxpool2d, quantize, \
+    reshape, scale_shift
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext  # noqa: F401
 from nnfpga.ir.ops.activation_functions import ACTIVATION_FUNCTIONS
 
@@ -16,6 +16,7 @@ EMITTERS = {
     "MaxPool2D": maxpool2d.emit,
     "Gather": gather.emit,
     "ScaleShift": scale_shift.emit,
+    "Quantize": quantize.emit,
 }
 
 #: Human-readable list for error messages.
@@ -23,4 +24,5 @@ SUPPORTED = ("Input", "Dense (fixed, ternary, binary, po2 weights)", "BankedDens
              f"Activation ({', '.join(ACTIVATION_FUNCTIONS)})", "Reshape",
              "Conv2D (valid/same, any stride)", "MaxPool2D (valid/same, any stride)",
              "Gather (a fixed re-arrangement: Permute, nearest UpSampling)",
-             "ScaleShift (BatchNormalization that is not folded)")
+             "ScaleShift (BatchNormalization that is not folded)",
+             "Quantize (a fixed-point type per element: HGQ2 quantisers)")
