@@ -20,6 +20,7 @@ import pytest
 
 from nnfpga.api import compile as nnfpga_compile
 from nnfpga.api import emulate
+from nnfpga.compiler.frontends.keras import LAYER_OPS
 from nnfpga.core.errors import UserError
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.ops import Quantize
@@ -32,14 +33,12 @@ MODELS = ("dense_seq", "dense_functional", "conv")
 
 
 def _peers_python() -> Path:
-    """The .venv-peers interpreter (of this checkout, else of the main one a worktree
-    shares it with)."""
-    for root in (ROOT, ROOT.parent / "main"):
-        py = root / ".venv-peers" / "bin" / "python"
-        if py.exists():
-            return py
-    pytest.fail("HGQ2 tests need .venv-peers (HGQ2, Keras 3, JAX); create it with bash scripts/setup-peers.sh "
-                "(scripts/setup.sh runs it)")
+    """The .venv-peers interpreter of this checkout (``NNFPGA_PEERS_PYTHON``: another one)."""
+    py = Path(os.environ.get("NNFPGA_PEERS_PYTHON") or ROOT / ".venv-peers" / "bin" / "python")
+    if py.exists():
+        return py
+    pytest.fail(f"HGQ2 tests need .venv-peers (HGQ2, Keras 3, JAX; no {py}); create it with bash "
+                "scripts/setup-peers.sh (scripts/setup.sh runs it)")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,14 @@ def test_golden_equals_hgq2_predict(hgq2_models: Path, tmp_path: Path, name: str
     assert len(quantizers) >= 2
     for q in quantizers:
         assert len({tuple(x) for x in zip(np.ravel(q["integer"]), np.ravel(q["frac"]))}) > 1, q["name"]
-    del result
+    # each layer becomes only the IR ops the frontend's registry says (the README's table)
+    classes = {lc["config"]["name"]: lc["class_name"] for lc in _model_config(hgq2_models / f"{name}.keras")
+               ["config"]["layers"]}
+    for node in ops[1:]:
+        cls = classes[node["source_layer"]]
+        assert node["op"] in LAYER_OPS.get(f"HGQ2 {cls}", LAYER_OPS.get(cls, ())), (node["name"], cls)
+    # the report states what the test shows: no difference from HGQ2's own model
+    assert result.report["accuracy"]["error_bound_vs_framework_max"] == 0.0
 
 
 def test_heterogeneous_weights_are_exact_constants(hgq2_models: Path, tmp_path: Path) -> None:
