@@ -55,13 +55,16 @@ def dense_functional():
 
 
 def conv():
-    """Quantizer -> QConv2D(relu) -> Flatten -> QDense."""
+    """Quantizer -> QConv2D(relu) -> Flatten -> QDense, with kbi activation quantisers and
+    trainable WRAP weight quantisers (which HGQ2 only rounds at inference)."""
     return keras.Sequential([
         keras.layers.InputLayer(shape=(5, 5, 2)),
-        Quantizer(_kif(overflow="SAT"), name="inq"),
-        QConv2D(3, (3, 3), activation="relu", name="c1"),
+        Quantizer(_kbi(overflow="SAT", place="datalane"), name="inq"),
+        QConv2D(3, (3, 3), activation="relu", name="c1",
+                kq_conf=QuantizerConfig("kif", "weight", round_mode="RND", overflow_mode="WRAP")),
         keras.layers.Flatten(name="flat"),
-        QDense(2, name="d1"),
+        QDense(2, name="d1", iq_conf=_kbi(round_mode="RND_CONV", overflow="WRAP", place="datalane"),
+               kq_conf=_kbi(round_mode="RND", overflow="WRAP")),
     ], name="hgq_conv")
 
 
@@ -69,16 +72,19 @@ MODELS = {"dense_seq": dense_seq, "dense_functional": dense_functional, "conv": 
 
 
 def _randomise_bits(model) -> None:
-    """Random integer bitwidths per element (HGQ2's bits are weights named b/i/f)."""
+    """Random integer bitwidths per element (HGQ2's bits are weights named b/i/f), and
+    kernels of unit spread, so that weights overflow their quantisers' ranges too."""
     for w in model.weights:
         leaf = w.path.split("/")[-1]
         shape = tuple(w.shape)
-        if leaf == "f":
+        if leaf == "kernel":
+            w.assign(RNG.normal(0, 1, shape).astype("float32"))
+        elif leaf == "f":
             w.assign(RNG.integers(2, 6, shape).astype("float32"))
         elif leaf == "b":
             w.assign(RNG.integers(3, 8, shape).astype("float32"))
         elif leaf == "i" and "kq" in w.path:
-            w.assign(RNG.integers(0, 2, shape).astype("float32"))
+            w.assign(RNG.integers(-1, 2, shape).astype("float32"))   # i = -1: |w| >= 0.5 overflows
         elif leaf == "i":
             w.assign(RNG.integers(1, 4, shape).astype("float32"))
 
