@@ -60,7 +60,7 @@ def conv():
     return keras.Sequential([
         keras.layers.InputLayer(shape=(5, 5, 2)),
         Quantizer(_kbi(overflow="SAT", place="datalane"), name="inq"),
-        QConv2D(3, (3, 3), activation="relu", name="c1",
+        QConv2D(3, (3, 3), activation="relu", name="c1", padding="same",
                 kq_conf=QuantizerConfig("kif", "weight", round_mode="RND", overflow_mode="WRAP")),
         keras.layers.Flatten(name="flat"),
         QDense(2, name="d1", iq_conf=_kbi(round_mode="RND_CONV", overflow="WRAP", place="datalane"),
@@ -87,6 +87,15 @@ def _randomise_bits(model) -> None:
             w.assign(RNG.integers(-1, 2, shape).astype("float32"))   # i = -1: |w| >= 0.5 overflows
         elif leaf == "i":
             w.assign(RNG.integers(1, 4, shape).astype("float32"))
+    # one element of each kif input quantiser of width k + i + f <= 0: HGQ2's constant 0
+    by_path = {w.path: w for w in model.weights}
+    for path, w in by_path.items():
+        if "_iq/" in path and path.endswith("/f"):
+            i = by_path[path[:-1] + "i"]
+            for var, value in ((w, 0.0), (i, -1.0)):
+                a = np.array(var.numpy())
+                a.reshape(-1)[0] = value
+                var.assign(a)
 
 
 def _input_grid(model, n: int) -> np.ndarray:

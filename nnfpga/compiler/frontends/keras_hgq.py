@@ -307,7 +307,6 @@ def _linear_layer(b, name: str, cfg: dict, where: str, conv: bool) -> None:
         bq = exact_constants(bias, f"{where}: bias")
     b._mark_weights(name, kq, bq, bias)
     if conv:
-        from nnfpga.compiler.frontends.keras import _pair
         if _pair(cfg.get("dilation_rate", 1)) != (1, 1) or cfg.get("groups", 1) != 1:
             raise UserError(f"{where}: dilated or grouped convolutions are not supported")
         padding = cfg.get("padding", "valid")
@@ -331,8 +330,11 @@ def _linear_layer(b, name: str, cfg: dict, where: str, conv: bool) -> None:
         _apply_activation_quantiser(b, q, f"{name}_oq", name)
 
 
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
 def _conv_out_shape(in_shape, kshape, cfg) -> tuple[int, ...]:
-    from nnfpga.compiler.frontends.keras import _pair
     sh, sw = _pair(cfg.get("strides", 1))
     h, w = in_shape[0], in_shape[1]
     if cfg.get("padding", "valid") == "same":
