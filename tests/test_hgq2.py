@@ -262,3 +262,33 @@ def test_float_activation_in_hgq2_layer_is_refused(hgq2_models: Path, tmp_path: 
     with pytest.raises(UserError, match=r"layer 'd1' \(HGQ2 QDense\): activation 'tanh' is not supported in an "
                                         r"HGQ2 layer; supported: linear and relu"):
         nnfpga_compile(path, outdir=tmp_path / "fw")
+
+
+@pytest.mark.parametrize("rounding", ["TRN", "RND", "RND_CONV"])
+@pytest.mark.parametrize("overflow", ["WRAP", "SAT", "SAT_SYM"])
+def test_quantize_rtl_equals_golden(rounding: str, overflow: str) -> None:
+    """Input -> Quantize -> Dense: the RTL description (netlist interpreter, which checks
+    every signal's range) equals the golden model; elements of width 0, elements finer
+    than the input (no bit dropped) and coarser ones (rounding) in one tensor."""
+    from nnfpga.backends.rtl import evaluate, lower
+    from nnfpga.compiler.passes.assign_types import assign_types
+    from nnfpga.ir.emulator import run_raw
+    from nnfpga.ir.graph import Graph
+    from nnfpga.ir.ops import Dense, Input
+    from nnfpga.ir.quant import Quantizer as WeightQuantizer
+    from nnfpga.ir.quant import WeightKind
+    rng = np.random.default_rng(3)
+    n = 12
+    k, i, f = rng.integers(0, 2, n), rng.integers(-1, 6, n), rng.integers(0, 7, n)
+    k[1], i[1], f[1] = 1, 4, 6                       # holds the whole input, one bit finer: no bit dropped
+    k[0], i[0], f[0] = 1, -1, 0                      # width 0
+    kernel = np.eye(n)
+    wq = WeightQuantizer(WeightKind.FIXED, FixedType(4, 2, True))
+    graph = Graph("quantize_rtl", [
+        Input("x", [], out_type=FixedType(10, 5, True), shape=(n,)),
+        Quantize("q", ["x"], keep_negative=k, integer=i, frac=f, rounding=rounding, overflow=overflow),
+        Dense("d", ["q"], kernel=kernel, bias=None, kernel_quantizer=wq)], ["d"])
+    graph.nodes[2].kernel_q = wq.apply(kernel)
+    assign_types(graph)
+    x = rng.integers(-512, 512, (300, n))
+    assert np.array_equal(evaluate(lower(graph), x), run_raw(graph, x))

@@ -94,9 +94,9 @@ def quantizer_weights(entry, lname: str, where: str, stored_here) -> dict[str, l
             continue
         at = f"{where}: layer {lname!r}, quantiser {sub!r}"
         g = stored_here(entry, sub, at, "group")
+        # a layer's quantiser wraps the one holding the variables (iq/quantizer/vars); a
+        # Quantizer layer's entry is that wrapper itself (quantizer/vars)
         inner = stored_here(g, "quantizer", at, "group") if isinstance(g, h5py.Group) and "quantizer" in g else g
-        if sub == "quantizer" and not (isinstance(inner, h5py.Group) and "vars" in inner):
-            inner = g
         if not isinstance(inner, h5py.Group) or "vars" not in inner:
             continue
         v = stored_here(inner, "vars", at, "group")
@@ -158,8 +158,6 @@ class _Q:
             raise UserError(f"{where}: the quantiser's keep_negative (k) holds values other than 0 and 1")
         i = np.round(v["i"].astype(np.float32))   # HGQ2 rounds its bitwidths half to even
         f = np.round(v["f"].astype(np.float32)) if q_type == "kif" else np.round(v["b"].astype(np.float32)) - i
-        if q_type == "kbi" and c.get("bc") is None and np.any(np.round(v["b"]) < 0):
-            raise UserError(f"{where}: a negative bit count b")
         arrays = []
         for a in (k, i, f):
             a = np.asarray(a)
