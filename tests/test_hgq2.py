@@ -200,7 +200,7 @@ def test_unsupported_hgq2_layer_is_refused_by_name(tmp_path: Path) -> None:
         {"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [None, 4]}},
         _hgq2_layer("QEinsumDense", "ein", equation="ab,bc->ac")])
     with pytest.raises(UserError, match=r"layer 'ein' \(HGQ2 QEinsumDense\) is not supported; supported HGQ2 "
-                                        r"layers: Quantizer, QDense, QConv2D"):
+                                        r"layers: Quantizer, QDense, QConv2D, QMaxPooling2D"):
         nnfpga_compile(path, outdir=tmp_path / "fw")
 
 

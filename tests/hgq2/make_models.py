@@ -19,7 +19,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from hgq.config import QuantizerConfig  # noqa: E402
-from hgq.layers import QConv2D, QDense, Quantizer  # noqa: E402
+from hgq.layers import QConv2D, QDense, QMaxPooling2D, Quantizer  # noqa: E402
 
 RNG = np.random.default_rng(7)
 
@@ -55,13 +55,14 @@ def dense_functional():
 
 
 def conv():
-    """Quantizer -> QConv2D(relu) -> Flatten -> QDense, with kbi activation quantisers and
-    trainable WRAP weight quantisers (which HGQ2 only rounds at inference)."""
+    """Quantizer -> QConv2D(relu) -> QMaxPooling2D -> Flatten -> QDense, with kbi activation
+    quantisers and trainable WRAP weight quantisers (which HGQ2 only rounds at inference)."""
     return keras.Sequential([
-        keras.layers.InputLayer(shape=(5, 5, 2)),
+        keras.layers.InputLayer(shape=(6, 6, 2)),
         Quantizer(_kbi(overflow="SAT", place="datalane"), name="inq"),
         QConv2D(3, (3, 3), activation="relu", name="c1", padding="same",
                 kq_conf=QuantizerConfig("kif", "weight", round_mode="RND", overflow_mode="WRAP")),
+        QMaxPooling2D((2, 2), name="pool", enable_oq=True, oq_conf=_kif(round_mode="TRN", overflow="SAT")),
         keras.layers.Flatten(name="flat"),
         QDense(2, name="d1", iq_conf=_kbi(round_mode="RND_CONV", overflow="WRAP", place="datalane"),
                kq_conf=_kbi(round_mode="RND", overflow="WRAP")),

@@ -2,7 +2,7 @@
 importing Keras or HGQ2.
 
 Supported layers: ``Quantizer``, ``QDense`` and ``QConv2D`` (activation linear or relu,
-input and output quantisers), besides the Keras layers the Keras frontend reads
+input and output quantisers), ``QMaxPooling2D`` (input and output quantisers), besides the Keras layers the Keras frontend reads
 (InputLayer, Flatten, Reshape, ...).  HGQ2's fixed-point quantisers (``kif`` and ``kbi``)
 give every element its own bitwidths ``k`` (keep the sign), ``i`` (integer bits) and
 ``f`` (fractional bits), stored as weights of the model; they are read from
@@ -45,6 +45,7 @@ LAYER_OPS: dict[str, tuple[str, ...]] = {
     "HGQ2 Quantizer": ("Quantize",),
     "HGQ2 QDense": ("Quantize", "Dense", "Activation"),
     "HGQ2 QConv2D": ("Quantize", "Conv2D", "Activation"),
+    "HGQ2 QMaxPooling2D": ("Quantize", "MaxPool2D"),
 }
 _CLASSES = {name.split(" ", 1)[1]: name for name in LAYER_OPS}
 #: Layer classes of HGQ (v1, the ``HGQ`` package) and of its proxy models.
@@ -78,7 +79,7 @@ def mark_layers(layers: list[dict], source: str) -> None:
         cls = lc.get("class_name")
         if cls not in _CLASSES:
             raise UserError(f"{source}: layer {kc.layer_name(lc)!r} (HGQ2 {cls}) is not supported; supported HGQ2 "
-                            f"layers: {', '.join(_CLASSES)} (with activation linear or relu)")
+                            f"layers: {', '.join(_CLASSES)} (activation linear or relu)")
         lc["class_name"] = _CLASSES[cls]
 
 
@@ -345,6 +346,19 @@ def _quantizer_layer(b, name: str, cfg: dict, where: str) -> None:
     _apply_activation_quantiser(b, q, name, name)
 
 
+def _qmaxpooling2d(b, name: str, cfg: dict, where: str) -> None:
+    """Max pooling of quantised values (its input quantiser, Keras's pooling, its output
+    quantiser): the maximum moves a value, exactly."""
+    if cfg.get("enable_iq", True):
+        q = _quantiser(b, name, cfg.get("iq_conf"), "iq", tuple(b.in_shape), where)
+        _apply_activation_quantiser(b, q, f"{name}_iq", name)
+    b._maxpooling2d(name, cfg, where)
+    if cfg.get("enable_oq", False):
+        out_shape = ks._maxpool(cfg, tuple(b.in_shape), None, where)
+        q = _quantiser(b, name, cfg.get("oq_conf"), "oq", out_shape, where)
+        _apply_activation_quantiser(b, q, f"{name}_oq", name)
+
+
 def _qdense(b, name: str, cfg: dict, where: str) -> None:
     _linear_layer(b, name, cfg, where, conv=False)
 
@@ -354,7 +368,8 @@ def _qconv2d(b, name: str, cfg: dict, where: str) -> None:
 
 
 #: The builder's handler of each HGQ2 layer (``handler(builder, name, config, where)``).
-HANDLERS = {"HGQ2 Quantizer": _quantizer_layer, "HGQ2 QDense": _qdense, "HGQ2 QConv2D": _qconv2d}
+HANDLERS = {"HGQ2 Quantizer": _quantizer_layer, "HGQ2 QDense": _qdense, "HGQ2 QConv2D": _qconv2d,
+            "HGQ2 QMaxPooling2D": _qmaxpooling2d}
 
 
 # ----------------------------------------------------------------------------- shapes
@@ -391,5 +406,6 @@ def _check_stored(cfg: dict, w, kernel: tuple[int, ...], n_out: int, where: str)
 
 
 #: Shape checks of the HGQ2 layers, as `keras_shapes` checks the Keras layers.
-SHAPE_CHECKS = {"HGQ2 Quantizer": _shape_quantizer, "HGQ2 QDense": _shape_dense, "HGQ2 QConv2D": _shape_conv}
+SHAPE_CHECKS = {"HGQ2 Quantizer": _shape_quantizer, "HGQ2 QDense": _shape_dense, "HGQ2 QConv2D": _shape_conv,
+                "HGQ2 QMaxPooling2D": ks._maxpool}
 ks._CHECKS.update(SHAPE_CHECKS)   # the chain walk (`keras_shapes.check_chain`) checks them too
