@@ -31,5 +31,10 @@ echo "setup: installing Python packages (pinned; first run takes a few minutes)"
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt 2>&1 \
   | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
+# .venv-peers (HGQ2, Keras 3, JAX: they cannot share .venv): the HGQ2 tests build their
+# models with it (tests/test_hgq2.py), as the peer benchmark runs da4ml in it
+if [ ! -f .venv-peers/.installed ]; then
+  bash scripts/setup-peers.sh
+fi
 touch .venv/.installed
 echo "setup: done"

@@ -7,7 +7,8 @@ BatchNorm (when not yet folded) and ScaleShift (a BatchNorm where it cannot be f
 its float scale and shift) are applied in float; activations are the real functions
 (each function's ``float_function`` in `nnfpga.ir.ops.activation_functions`; leaky_relu
 with the source model's float slope) -- an activation's fixed-point output type (e.g.
-QKeras ``quantized_relu``) is ignored, as are lookup tables and the quantised leaky slope.
+QKeras ``quantized_relu``) is ignored, as are lookup tables and the quantised leaky slope;
+a `Quantize` (HGQ2's per-element quantiser) is the identity.
 
 Samples and results are in the user's layout, like `nnfpga.ir.emulator.emulate`.
 """
@@ -17,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import (Activation, Add, BatchNorm, Concatenate, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape,
-                           ScaleShift)
+from nnfpga.ir.ops import (Activation, Add, BatchNorm, Concatenate, Conv2D, Dense, Gather, Input, MaxPool2D, Quantize,
+                           Reshape, ScaleShift)
 from nnfpga.ir.ops.conv2d import windows
 
 
@@ -86,6 +87,8 @@ def trace_float(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
             values[node.name] = v.reshape((len(v), *target))
         elif isinstance(node, Gather):
             values[node.name] = node.forward(v)
+        elif isinstance(node, Quantize):
+            values[node.name] = v
         else:
             raise ValueError(f"no float meaning for {node.op_type} node {node.name!r}")
     return values

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nnfpga.compiler.frontends import keras_checks as kc
+from nnfpga.compiler.frontends import keras_hgq as hgq
 from nnfpga.compiler.frontends import qkeras_quantizers as qq
 from nnfpga.compiler.frontends.keras_archive import read_archive
 from nnfpga.compiler.frontends.keras_graph import MERGE_LAYERS, Topology, concat_axis, functional_topology, layer_shapes
@@ -57,6 +58,7 @@ LAYER_OPS: dict[str, tuple[str, ...]] = {
     "Dropout": (),
     "Rescaling": ("ScaleShift",),
     **MERGE_LAYERS,   # Functional models: the joins of branches
+    **hgq.LAYER_OPS,   # HGQ2's Quantizer, QDense, QConv2D (`keras_hgq`)
 }
 SUPPORTED_LAYERS = tuple(LAYER_OPS)
 #: Layers that take a (steps, channels) tensor as the IR's (1, steps, channels) image, and
@@ -419,6 +421,7 @@ def _keras3_weights(f, layers: list[dict], sequential: bool, where) -> dict[str,
             raise UserError(f"{at} holds variable(s) named {', '.join(repr(k) for k in odd[:5])}; Keras 3 "
                             "numbers a layer's variables 0, 1, ...")
         weights[lname] = [kc.load_weight(_stored_here(v, k, at), at, k) for k in sorted(v.keys(), key=int)]
+        weights.update(hgq.quantizer_weights(entry, lname, str(where), _stored_here))   # HGQ2's nested quantisers
     return weights
 
 
@@ -444,6 +447,7 @@ def keras_to_ir(source, precision: Precision | None = None) -> Graph:
     """Read a Keras/QKeras model into an (unquantised-weight) IR graph."""
     precision = precision or Precision()
     km = read_keras(source)
+    hgq.mark_layers(km.layers, km.source)
     unsupported = [(lc.get("config", {}).get("name", "?"), lc.get("class_name")) for lc in km.layers
                    if lc.get("class_name") not in SUPPORTED_LAYERS]
     if unsupported:
@@ -633,8 +637,10 @@ class _Builder:
         elif cls not in _ONE_D_LAYERS | _ANY_SHAPE_LAYERS:
             self.as_keras_shape(in_shape)
         self.in_shape = in_shape
-        handler = getattr(self, "_" + cls.lower())
-        handler(name, cfg, where)
+        if cls in hgq.HANDLERS:
+            hgq.HANDLERS[cls](self, name, cfg, where)
+        else:
+            getattr(self, "_" + cls.lower())(name, cfg, where)
         self.lifted = self.lifted and cls not in _FLAT_OUTPUT_LAYERS
 
     def as_keras_shape(self, shape: tuple[int, ...]) -> None:

@@ -79,7 +79,7 @@ import numpy as np
 
 from nnfpga.ir.fixed import FixedType, Overflow, Rounding
 from nnfpga.ir.graph import Graph
-from nnfpga.ir.ops import (Activation, Add, Concatenate, Conv2D, Dense, Gather, Input, MaxPool2D, Reshape,
+from nnfpga.ir.ops import (Activation, Add, Concatenate, Conv2D, Dense, Gather, Input, MaxPool2D, Quantize, Reshape,
                            ScaleShift)
 from nnfpga.ir.ops.activation_functions import ErrorRule
 from nnfpga.ir.ops.conv2d import windows
@@ -325,6 +325,8 @@ def _framework_exact(node, prev, marks: dict) -> bool:
         return "out_type" in mark and node.out_type is not None and node.out_type.to_json() == mark["out_type"]
     if isinstance(node, (MaxPool2D, Reshape, Gather)):
         return True
+    if isinstance(node, Quantize):   # the framework's own per-element quantiser (HGQ2), applied exactly
+        return "quantize" in mark
     if isinstance(node, (Dense, Conv2D)):
         # the framework's quantised weights and bias, and the exact accumulator
         return (_same_weight_quantisers(node, marks) and not (node.bias is not None and mark["float_bias"])

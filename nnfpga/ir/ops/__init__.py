@@ -12,6 +12,7 @@ from nnfpga.ir.ops.dense import Dense  # noqa: F401
 from nnfpga.ir.ops.gather import Gather  # noqa: F401
 from nnfpga.ir.ops.input import Input  # noqa: F401
 from nnfpga.ir.ops.maxpool2d import MaxPool2D  # noqa: F401
+from nnfpga.ir.ops.quantize import Quantize  # noqa: F401
 from nnfpga.ir.ops.reshape import Reshape  # noqa: F401
 from nnfpga.ir.ops.scale_shift import ScaleShift  # noqa: F401
 from nnfpga.ir.ops.merge import Add, Concatenate  # noqa: F401

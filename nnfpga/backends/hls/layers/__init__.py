@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, gather, maxpool2d, merge, reshape, \
-    scale_shift
+from nnfpga.backends.hls.layers import activation, banked_dense, conv2d, dense, gather, maxpool2d, merge, quantize, \
+    reshape, scale_shift
 from nnfpga.backends.hls.layers.base import LayerCode, LayerContext  # noqa: F401
 from nnfpga.ir.ops.activation_functions import ACTIVATION_FUNCTIONS
 
@@ -18,6 +18,7 @@ EMITTERS = {
     "ScaleShift": scale_shift.emit,
     "Add": merge.emit_add,
     "Concatenate": merge.emit_concatenate,
+    "Quantize": quantize.emit,
 }
 
 #: Human-readable list for error messages.
@@ -26,4 +27,5 @@ SUPPORTED = ("Input", "Dense (fixed, ternary, binary, po2 weights)", "BankedDens
              "Conv2D (valid/same, any stride)", "MaxPool2D (valid/same, any stride)",
              "Gather (a fixed re-arrangement: Permute, nearest UpSampling)",
              "ScaleShift (BatchNormalization that is not folded)",
-             "Add (signed sum of tensors)", "Concatenate")
+             "Add (signed sum of tensors)", "Concatenate",
+             "Quantize (a fixed-point type per element: HGQ2 quantisers)")

@@ -2,7 +2,7 @@
 
 Supported: Input; Dense, BankedDense and Conv2D (any reuse factor) with the
 piecewise-linear Activations that follow them folded into their output stage;
-MaxPool2D; ScaleShift (an unfolded BatchNorm); tanh / sigmoid Activations as ROM
+MaxPool2D; ScaleShift (an unfolded BatchNorm); Quantize (a type per element, HGQ2); tanh / sigmoid Activations as ROM
 layers; softmax; a piecewise-linear
 Activation that follows no linear layer as a conversion layer; Reshape/Flatten (wiring:
 the bus is the IR layout, NHWC flattened row-major) and Gather (wiring in another order).  Anything else raises
@@ -28,6 +28,7 @@ from nnfpga.backends.rtl.lowering.linear import lower_linear
 from nnfpga.backends.rtl.lowering.merge import lower_add, lower_concatenate
 from nnfpga.backends.rtl.lowering.plans import banked_plan, conv_plan, dense_plan
 from nnfpga.backends.rtl.lowering.pool import lower_maxpool
+from nnfpga.backends.rtl.lowering.quantize import lower_quantize
 from nnfpga.backends.rtl.lowering.scale_shift import lower_scale_shift
 from nnfpga.backends.rtl.lowering.tables import lower_softmax, lower_table
 from nnfpga.backends.rtl.names import PACKAGE_SUFFIX, RESERVED, Namer, top_name, unit_name
@@ -38,7 +39,7 @@ from nnfpga.ir.graph import Graph
 from nnfpga.ir.ops.activation_functions import names_where
 from nnfpga.ir.ops.base import TensorInfo
 from nnfpga.ir.ops import (Activation, Add, BankedDense, Concatenate, Conv2D, Dense, Gather, Input, MaxPool2D,
-                           Op as IrOp, Reshape, ScaleShift)
+                           Op as IrOp, Quantize, Reshape, ScaleShift)
 
 
 @dataclass
@@ -93,6 +94,10 @@ def _scale_shift(b: Builder, n: ScaleShift, x: LayerInput):
     return lower_scale_shift(b, n, x.values, x.cfg)
 
 
+def _quantize(b: Builder, n: Quantize, x: LayerInput):
+    return lower_quantize(b, n, x.values, x.shape, x.cfg)
+
+
 def function_form(fn) -> str | None:
     """How the RTL builds the activation function ``fn`` (an `ActivationFunction`):
     "table", "softmax", "conversion", or None (it cannot)."""
@@ -131,7 +136,8 @@ def _activation(b: Builder, n: Activation, x: LayerInput):
 
 #: The layer rule of every op type the RTL backend builds.
 LAYER_RULES: dict[type, LayerRule] = {Dense: _dense, BankedDense: _banked, Conv2D: _conv,
-                                      MaxPool2D: _maxpool, Activation: _activation, ScaleShift: _scale_shift}
+                                      MaxPool2D: _maxpool, Activation: _activation, ScaleShift: _scale_shift,
+                                      Quantize: _quantize}
 #: Op types the RTL builds as wiring: the same signals, in (another) order.
 WIRING = (Reshape, Gather)
 #: Ops that read several tensors (`merge`: branches aligned to one stage first).
