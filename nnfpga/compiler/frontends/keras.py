@@ -1,8 +1,9 @@
 """Keras / QKeras frontend: ``.h5`` (Keras 1.x/2.0.x/2.x, QKeras), ``.keras`` (Keras 3) and live models.
 
 Files are read with h5py and the saved JSON config, so compiling never imports
-TensorFlow.  The model must be a chain (Sequential, or a Functional model whose layers
-each read the previous one).  The config forms read: a Sequential whose ``"config"`` is
+TensorFlow.  A Sequential is a chain; a Functional model is read as its graph
+(`keras_graph`: branches, joins, several inputs and outputs), or in order when it is a
+chain.  The config forms read: a Sequential whose ``"config"`` is
 the layer list itself (Keras 1.x and 2.0.x), a Sequential or Functional (``Model``) whose
 ``"config"`` holds ``"layers"`` (Keras 2.1+ and 3); Keras 1 layer attributes
 (``output_dim``, ``bias``, ``border_mode``, ``subsample``, ``nb_filter``, ``dim_ordering``,

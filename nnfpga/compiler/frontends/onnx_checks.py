@@ -261,7 +261,7 @@ def check_node(node, where: str) -> None:
                             "function")
         if a.type in (5, 10) or len(a.graphs) or a.HasField("g"):
             raise UserError(f"{where}: {what} holds a sub-graph; control flow (If, Loop, Scan) is not "
-                            "supported: the IR is a single chain of layers")
+                            "supported: the IR is a fixed graph of layers")
         want = expected.get(a.name)
         if want is not None and a.type != want:
             raise UserError(f"{where}: {what} is of type {_A_NAMES.get(a.type, a.type)}; "

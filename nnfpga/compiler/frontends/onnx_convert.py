@@ -319,8 +319,6 @@ class Converter(OpHandlers):
                 return self._regathered(placed, normalized(gather), tuple(ir_shape), _INPUT_READER)
             return placed if placed.ir_shape == tuple(ir_shape) else self._reshaped(placed, tuple(ir_shape),
                                                                                       _INPUT_READER)
-        if x.src is not None and not is_identity(x.src):
-            raise Unsupported("reads the model input through a layout change; read it directly")
         n = int(np.prod(ir_shape, dtype=np.int64))
         src = x.src if x.src is not None else np.arange(n)
         order = src[gather] if gather is not None else src

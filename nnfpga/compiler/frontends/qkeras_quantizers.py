@@ -163,8 +163,19 @@ def float_scaled(spec: QSpec | None) -> bool:
     if isinstance(alpha, str):
         return alpha == "auto"
     values = list(alpha) if isinstance(alpha, (list, tuple)) else [alpha]
-    return any(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)) and float(v) > 0
-               and _po2_exponent(float(v)) is None for v in values if v is not None)
+    return any(_positive_float(v) and _po2_exponent(float(v)) is None for v in values)
+
+
+def _positive_float(v) -> bool:
+    """A number that is finite and > 0 as a float (an integer too large for a float is not;
+    the alpha check names it)."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        f = float(v)
+    except OverflowError:
+        return False
+    return math.isfinite(f) and f > 0
 
 
 def layer_weights(spec: QSpec | None, where: str, weights, role: str) -> tuple[np.ndarray | None, Quantizer | None]:

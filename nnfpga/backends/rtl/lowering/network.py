@@ -1,18 +1,19 @@
-"""`lower`: an IR chain to a `Netlist`, one layer rule per op type (`LAYER_RULES`).
+"""`lower`: an IR graph to a `Netlist`, one layer rule per op type (`LAYER_RULES`).
 
 Supported: Input; Dense, BankedDense and Conv2D (any reuse factor) with the
-piecewise-linear Activations that follow them folded into their output stage;
-MaxPool2D; ScaleShift (an unfolded BatchNorm); Quantize (a type per element, HGQ2); tanh / sigmoid Activations as ROM
-layers; softmax; a piecewise-linear
-Activation that follows no linear layer as a conversion layer; Reshape/Flatten (wiring:
-the bus is the IR layout, NHWC flattened row-major) and Gather (wiring in another order).  Anything else raises
+piecewise-linear Activations that follow them folded into their output stage (when
+nothing else reads the layer); MaxPool2D; ScaleShift (an unfolded BatchNorm); Quantize
+(a type per element, HGQ2); tanh / sigmoid Activations as ROM layers; softmax; a
+piecewise-linear Activation that follows no linear layer as a conversion layer;
+Reshape/Flatten (wiring: the bus is the IR layout, NHWC flattened row-major) and Gather
+(wiring in another order); the joins Add and Concatenate (`merge`: the branches are
+delayed to one stage first, so the output has one latency).  Anything else raises
 `RtlUnsupportedError` naming the layer.
 
 Numerics follow the golden emulator exactly; only the representation changes (see
 `builder`).  Every signal's range is exact for its position, per element, and `lower`
 checks it stays inside the IR's per-tensor range.
 """
-
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
