@@ -337,3 +337,62 @@ def test_multiply_and_divide_by_constants(tmp_path):
         assert any(isinstance(n, ScaleShift) for n in graph.nodes)
         diff = np.abs(emulate(graph, x_) - y).max(axis=0)
         assert np.all(diff <= error_bound(graph, (-2.0, 2.0)) + 1e-5), diff
+
+
+def _torch_two_in_two_out():
+    import torch
+
+    class TwoInTwoOut(torch.nn.Module):
+        """An image and a feature vector in; a hidden vector and a corrected score out (the
+        score reads a slice of the hidden vector)."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv, self.a, self.b = torch.nn.Conv2d(2, 3, 3), torch.nn.Linear(48 + 5, 4), torch.nn.Linear(5, 2)
+
+        def forward(self, image, features):
+            h = torch.relu(self.conv(image)).flatten(1)
+            z = torch.relu(self.a(torch.cat([h, features], 1)))
+            return z, self.b(features) + z[:, :2]
+    return TwoInTwoOut()
+
+
+@pytest.fixture(scope="module")
+def onnx_two_in_two_out(tmp_path_factory):
+    import torch
+    torch.manual_seed(0)
+    model = _torch_two_in_two_out().eval()
+    path = tmp_path_factory.mktemp("onnx_io") / "two_in_two_out.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 2, 6, 6), torch.zeros(1, 5)), str(path), input_names=["image", "features"],
+                      output_names=["hidden", "score"], dynamo=False)
+    return path, model
+
+
+def _two_in_two_out_samples(model, n: int, seed: int):
+    import torch
+    rng = np.random.default_rng(seed)
+    image, features = rng.uniform(-2, 2, (n, 2, 6, 6)).astype(np.float32), rng.uniform(-2, 2, (n, 5)).astype(np.float32)
+    with torch.no_grad():
+        hidden, score = model(torch.tensor(image), torch.tensor(features))
+    return np.concatenate([image.reshape(n, -1), features], axis=1), np.concatenate([hidden, score], axis=1)
+
+
+def test_onnx_two_inputs_two_outputs_and_a_slice(onnx_two_in_two_out):
+    from nnfpga.ir.ops import Gather
+    path, model = onnx_two_in_two_out
+    graph = build_graph(path)
+    assert graph.annotations[INPUTS] == [{"layer": "image", "shape": [2, 6, 6], "offset": 0, "size": 72},
+                                         {"layer": "features", "shape": [5], "offset": 72, "size": 5}]
+    assert graph.annotations[OUTPUTS] == [{"layer": "hidden", "shape": [4], "offset": 0, "size": 4},
+                                          {"layer": "score", "shape": [2], "offset": 4, "size": 2}]
+    assert any(isinstance(n, Gather) and n.source_layer.endswith("Slice") for n in graph.nodes)
+    x, theirs = _two_in_two_out_samples(model, 5000, seed=10)
+    diff = np.abs(emulate(graph, x) - theirs).max(axis=0)
+    assert np.all(diff <= error_bound(graph, (-2.0, 2.0)) + 1e-5) and np.all(diff > 0), diff
+
+
+@pytest.mark.slow
+def test_onnx_two_inputs_two_outputs_firmware_bit_exact(onnx_two_in_two_out, tmp_path):
+    path, model = onnx_two_in_two_out
+    x, _ = _two_in_two_out_samples(model, 10_000, seed=11)
+    assert_firmware_bit_exact(path, x, tmp_path)

@@ -55,22 +55,27 @@ def onnx_to_ir(source, precision: Precision | None = None, where: str | None = N
     precision = precision or Precision()
     model, where = read_onnx(source, where)
     model = _normalise_opset(model, where)
-    input_name, user_shape, static_batch = _model_input(model, where)
-    output_name = _model_output(model, where)
-    nodes, used = _needed_nodes(model, output_name)
+    inputs = _model_inputs(model, where)
+    outputs = _model_outputs(model, where, [i[0] for i in inputs])
+    nodes, used = _needed_nodes(model, outputs)
+    input_name, user_shape, static_batch = inputs[0]
     conv = Converter(model, precision, input_name, user_shape, static_batch, used)
+    if len(inputs) > 1:
+        conv.place_inputs([(n, s) for n, s, _ in inputs])
     conv.run(nodes)
     out_node, out_layout = None, None
     try:
-        out_node, out_layout = conv.finish(output_name)
+        out_node, out_layout = conv.finish(outputs[0]) if len(outputs) == 1 else (conv.finish_several(outputs), None)
     except Unsupported as e:
-        conv.problems.append(("graph output", repr(output_name), str(e)))
+        conv.problems.append(("graph output", ", ".join(map(repr, outputs)), str(e)))
     except _Skip:
         pass
     if conv.problems:
         raise UserError(_report(where, conv.problems))
     graph_name = _safe_name(name or model_name(model.graph.name, source))
-    return Graph(graph_name, conv.nodes, [out_node], conv.input_layout, out_layout)
+    graph = Graph(graph_name, conv.nodes, [out_node], conv.input_layout, out_layout)
+    graph.annotations.update(conv.io_annotations)
+    return graph
 
 
 def _report(where: str, problems: list[tuple[str, str, str]]) -> str:
@@ -128,13 +133,20 @@ def _normalise_opset(model, where: str):
     return model
 
 
-def _model_input(model, where: str) -> tuple[str, tuple[int, ...], int | None]:
+def _model_inputs(model, where: str) -> list[tuple[str, tuple[int, ...], int | None]]:
+    """(name, shape without the batch, static batch or None) of every graph input that is
+    not an initialiser; several inputs must agree on the batch."""
     inits = {t.name for t in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in inits]
-    if len(inputs) != 1:
-        raise UserError(f"{where}: the model has {len(inputs)} inputs "
-                        f"({', '.join(repr(i.name) for i in inputs)}); exactly one is supported")
-    inp = inputs[0]
+    inputs = [_model_input(i, where) for i in model.graph.input if i.name not in inits]
+    if not inputs:
+        raise UserError(f"{where}: the model has no input (every graph input is an initialiser)")
+    if len({batch for _, _, batch in inputs}) > 1:
+        raise UserError(f"{where}: the inputs {', '.join(repr(n) for n, _, _ in inputs)} have different batch "
+                        "sizes; give them the same batch axis")
+    return inputs
+
+
+def _model_input(inp, where: str) -> tuple[str, tuple[int, ...], int | None]:
     tt = inp.type.tensor_type
     if not inp.type.HasField("tensor_type") or tt.elem_type not in _FLOAT_TYPES:
         raise UserError(f"{where}: input {inp.name!r} is not a float tensor; float samples are needed")
@@ -151,22 +163,24 @@ def _model_input(model, where: str) -> tuple[str, tuple[int, ...], int | None]:
     return inp.name, tuple(int(s) for s in shape[1:]), batch
 
 
-def _model_output(model, where: str) -> str:
-    outs = list(model.graph.output)
-    if len(outs) != 1:
-        raise UserError(f"{where}: the model has {len(outs)} outputs ({', '.join(repr(o.name) for o in outs)}); "
-                        "exactly one is supported")
-    return outs[0].name
+def _model_outputs(model, where: str, inputs: list[str]) -> list[str]:
+    outs = [o.name for o in model.graph.output]
+    if not outs:
+        raise UserError(f"{where}: the model has no output")
+    if len(set(outs)) != len(outs) or set(outs) & set(inputs):
+        raise UserError(f"{where}: the outputs {', '.join(map(repr, outs))} repeat a tensor or an input; each "
+                        "output must be a distinct computed tensor")
+    return outs
 
 
-def _needed_nodes(model, output_name: str):
-    """The nodes the output depends on (in file order) and every tensor they read."""
+def _needed_nodes(model, outputs: list[str]):
+    """The nodes the outputs depend on (in file order) and every tensor they read."""
     producer = {}
     for i, node in enumerate(model.graph.node):
         for o in node.output:
             if o:
                 producer[o] = i
-    needed, stack, used = set(), [output_name], {output_name}
+    needed, stack, used = set(), list(outputs), set(outputs)
     while stack:
         i = producer.get(stack.pop())
         if i is None or i in needed:

@@ -91,6 +91,9 @@ class Converter(OpHandlers):
         self._names: set[str] = {"input"}
         self._shapes: dict[str, tuple[int, ...]] | None = None  # ONNX shape inference, for reports only
         self._input_val: Val | None = None   # the model input, once placed in the IR
+        #: a model with several inputs / outputs: where each lies in the one flat input /
+        #: output (the Keras frontend's ``inputs`` / ``outputs`` annotations)
+        self.io_annotations: dict[str, list] = {}
 
     # ------------------------------------------------------------------ driving
     def run(self, nodes) -> None:
@@ -475,9 +478,45 @@ class Converter(OpHandlers):
         self._append(Concatenate(name, [x.node for x in placed], axis=axis - 1, source_layer=node.name))
         return Val(tuple(shape), name, tuple(shape))
 
+    def place_inputs(self, inputs: list[tuple[str, tuple[int, ...]]]) -> None:
+        """Several model inputs: one flat IR input holding them side by side (each flattened
+        in ONNX order, in the model's input order), and a `Gather` per input that cuts its
+        values out in ONNX order (consumers re-arrange them by wiring as they need)."""
+        sizes = [int(np.prod(shape, dtype=np.int64)) for _, shape in inputs]
+        self._append(Input("input", [], out_type=self.p.input_type, shape=(sum(sizes),), source_layer=inputs[0][0]))
+        self._input_val = Val((sum(sizes),), "input", (sum(sizes),))
+        offset, listed = 0, []
+        for (name, shape), size in zip(inputs, sizes):
+            node = self._unique(_ident(name) or "input")
+            self._append(Gather(node, ["input"], target_shape=tuple(shape),
+                                index=np.arange(offset, offset + size, dtype=np.int64), source_layer=name))
+            self.vals[name] = Val(tuple(shape), node, tuple(shape))
+            listed.append({"layer": name, "shape": list(shape), "offset": offset, "size": size})
+            offset += size
+        self.io_annotations["inputs"] = listed
+
     # ------------------------------------------------------------------ the end
-    def finish(self, output_name: str) -> tuple[str, Layout | None]:
-        """Place the graph output; returns its IR node and the output layout."""
+    def finish_several(self, outputs: list[str]) -> str:
+        """Several model outputs: each flattened in ONNX order, side by side in the model's
+        output order, in one `Concatenate` (the type that holds each exactly)."""
+        flat, listed, offset = [], [], 0
+        for name in outputs:
+            x = self._output_val(name)
+            n = int(np.prod(x.shape, dtype=np.int64))
+            reader = SimpleNamespace(name=f"{name}_flat", op_type="Output")
+            if not same_order(x.gather, None):
+                x = self._regathered(x, None, (n,), reader)
+            elif x.ir_shape != (n,):
+                x = self._reshaped(x, (n,), reader)
+            flat.append(x.node)
+            listed.append({"layer": name, "shape": list(x.shape), "offset": offset, "size": n})
+            offset += n
+        node = self._unique("outputs")
+        self._append(Concatenate(node, flat, axis=0, source_layer=outputs[-1]))
+        self.io_annotations["outputs"] = listed
+        return node
+
+    def _output_val(self, output_name: str) -> Val:
         if output_name in self.consts:
             raise Unsupported("the model output is a constant (it does not depend on the input)")
         x = self.vals.get(output_name)
@@ -486,7 +525,11 @@ class Converter(OpHandlers):
         if x.qscale is not None:
             raise Unsupported("the model output is the integer output of a QuantizeLinear; end with the "
                               "matching DequantizeLinear")
-        x = self._need_any(x)
+        return self._need_any(x)
+
+    def finish(self, output_name: str) -> tuple[str, Layout | None]:
+        """Place the graph output; returns its IR node and the output layout."""
+        x = self._output_val(output_name)
         n = int(np.prod(x.shape, dtype=np.int64))
         if is_identity(x.gather) and tuple(x.ir_shape) == tuple(x.shape):
             return x.node, None

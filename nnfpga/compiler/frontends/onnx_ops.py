@@ -39,7 +39,7 @@ from nnfpga.compiler.frontends.onnx_quant import (
     QuantMark, Unsupported, exact_quantizer, int_spec, po2_exponents, qdq_activation_type, quant_activation_type, scalar_po2,
     trunc_activation_types, weight_quantizer)
 from nnfpga.ir.fixed import FixedType
-from nnfpga.ir.ops import BatchNorm, Conv2D, MaxPool2D, ScaleShift
+from nnfpga.ir.ops import BatchNorm, Conv2D, Gather, MaxPool2D, ScaleShift
 from nnfpga.ir.ops.conv2d import averaging_kernel
 
 #: Op-specific reasons for ops the IR cannot express.
@@ -518,6 +518,34 @@ class OpHandlers:
         inv = np.argsort(p)
         g = x.gather if x.gather is not None else np.arange(size)
         return replace(x, shape=shape, gather=normalized(inv[g]), via=node.name)
+
+    def _op_Slice(self, node, x, a):
+        """A slice with constant starts, ends, axes and steps that keeps the batch axis: the
+        selected values, a `Gather` (wiring in the firmware), in ONNX order."""
+        x = self._need_any(self._ready(x))
+        rank = len(x.shape) + 1
+        starts = np.asarray(self._const(node, 1, "starts"), dtype=np.int64).reshape(-1)
+        ends = np.asarray(self._const(node, 2, "ends"), dtype=np.int64).reshape(-1)
+        axes_c = self._const(node, 3, "axes", required=False)
+        steps_c = self._const(node, 4, "steps", required=False)
+        axes = np.arange(len(starts)) if axes_c is None else np.asarray(axes_c, dtype=np.int64).reshape(-1)
+        steps = np.ones(len(starts), np.int64) if steps_c is None else np.asarray(steps_c, dtype=np.int64).reshape(-1)
+        if not len(starts) == len(ends) == len(axes) == len(steps) or np.any(steps == 0):
+            raise Unsupported("starts, ends, axes and steps must have one entry per sliced axis, steps non-zero")
+        axes = self._no_batch_axis([int(v) for v in axes], rank, "a Slice")
+        index = np.arange(int(np.prod(x.shape, dtype=np.int64))).reshape(x.shape)
+        cut = [slice(None)] * len(x.shape)
+        for axis, start, end, step in zip(axes, starts, ends, steps):
+            # ONNX clamps out-of-range starts and ends (INT64 max/min mean "to the end")
+            cut[axis - 1] = slice(*slice(int(start), int(end), int(step)).indices(x.shape[axis - 1]))
+        picked = index[tuple(cut)]
+        if picked.size == 0:
+            raise Unsupported(f"the slice selects no value of the {list(x.shape)} tensor")
+        held = np.argsort(x.gather) if x.gather is not None else np.arange(index.size)   # onnx flat -> ir flat
+        name = self._name(node)
+        self._append(Gather(name, [x.node], target_shape=tuple(picked.shape), index=held[picked.reshape(-1)],
+                            source_layer=node.name))
+        return Val(tuple(picked.shape), name, tuple(picked.shape))
 
     def _axes(self, node, a) -> list[int] | None:
         axes = a.get("axes")  # an attribute before opset 13, an input since
