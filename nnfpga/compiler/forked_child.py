@@ -55,7 +55,10 @@ class Beside:
         """Block until the task has ended; return its result or raise its exception."""
         if self._pid is None:
             return self._result
-        with os.fdopen(self._fd, "rb") as f:
+        # the file owns the descriptor from here: a signal that interrupts the read closes
+        # it on the way out, and `cancel` must not close it a second time
+        fd, self._fd = self._fd, None
+        with os.fdopen(fd, "rb") as f:
             payload = f.read()
         _, status = os.waitpid(self._pid, 0)
         self._pid = None
@@ -79,7 +82,9 @@ class Beside:
         except ProcessLookupError:
             pass
         os.waitpid(self._pid, 0)
-        os.close(self._fd)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         self._pid = None
 
 
