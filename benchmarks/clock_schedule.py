@@ -25,8 +25,9 @@ CLOCKS = ("240MHz", "320MHz", "400MHz")
 
 
 def models() -> list[str]:
+    ringer = ROOT / "benchmarks/electron_ringer/models"
     found = (glob.glob(str(ROOT / "examples/models/*.h5")) + glob.glob(str(ROOT / "benchmarks/muon_trigger/models/*.h5"))
-             + sorted(glob.glob(str(ROOT / "benchmarks/electron_ringer/models/*/*.h5")))[:2])
+             + [str(ringer / "float/et0_eta0.h5"), str(ringer / "qkeras/et0_eta0.h5")])   # one MLP of each ensemble
     return sorted(found)
 
 
