@@ -261,6 +261,15 @@ def test_compile_warns_when_the_bunch_crossing_rate_is_missed(tmp_path, capsys):
     assert validate(report) == []
 
 
+def test_compile_warns_when_a_reuse_factor_saves_nothing(tmp_path, capsys):
+    # ternary weights are adders and wiring: no multiplier for a reuse factor to share
+    assert main(["compile", str(MODELS / "ternary_mlp.h5"), "--reuse", "4", "-o", str(tmp_path / "fw")]) == 0
+    out = capsys.readouterr().out
+    assert "warning:" in out and "a reuse factor saves nothing" in out and "reuse 1 gives the same firmware" in out
+    report = json.loads((tmp_path / "fw" / "report.json").read_text())
+    assert report["ii_cycles"] == 1 and any("(reuse 4)" in w for w in report["warnings"])
+
+
 def test_no_warning_for_a_design_that_fits_and_keeps_up(qmlp_fw, capsys):
     assert main(["report", str(qmlp_fw)]) == 0
     assert "warning:" not in capsys.readouterr().out

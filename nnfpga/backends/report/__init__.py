@@ -184,7 +184,8 @@ def _fits(used: dict, available: dict) -> bool:
 
 def fit_and_rate_warnings(report: dict) -> list[str]:
     """The design-level warnings: not fitting the part, missing the bunch-crossing rate,
-    an Fmax (synthesis if known, else estimate) below the clock."""
+    an Fmax (synthesis if known, else estimate) below the clock, a reuse factor that a
+    layer cannot use."""
     out = []
     res = report["resources"]
     source = res.get("synthesis") or {}
@@ -207,6 +208,12 @@ def fit_and_rate_warnings(report: dict) -> list[str]:
         which = "synthesis" if tim.get("synthesis") else "estimate"
         out.append(f"{which} Fmax {t['fmax_mhz']:g} MHz is below the {report['clock_mhz']:g} MHz clock "
                    f"({t['logic_levels']} logic levels on the critical path)")
+    idle = [f"{layer['name']!r} (reuse {layer['reuse_factor']})" for layer in report.get("layers", [])
+            if layer.get("reuse_factor", 1) > 1 and layer.get("ii_cycles", 1) == 1]
+    if idle:
+        out.append(f"a reuse factor saves nothing in layer(s) {', '.join(idle)}: they have no multiplier to share "
+                   "(ternary, binary or power-of-two weights, or shift-add constants with --max-dsp 0), so they "
+                   "are built fully parallel, II 1; reuse 1 gives the same firmware")
     return out
 
 
