@@ -228,11 +228,7 @@ def _merged(node, srcs: list, graph: Graph):
     if all(isinstance(s, _Zono) for s in srcs):
         z = _Zono(shape, sum(g * s.zc for g, s in zip(signs, srcs)), sum(g * s.zg for g, s in zip(signs, srcs)),
                   sum(g * s.ec for g, s in zip(signs, srcs)), sum(g * s.eg for g, s in zip(signs, srcs)))
-        lo, hi = z.interval()
-        conv = _converted(lo, hi, np.zeros_like(lo), rnd, node.info.type, node.info)   # rounding + saturation
-        if not np.all(np.isfinite(conv)):
-            conv = _converted(lo, hi, z.e_max(), rnd, node.info.type, node.info)
-        return _extend(z, None, conv)
+        return _converted_form(z, rnd, node.info)
     boxes = [s.box() if isinstance(s, _Zono) else s for s in srcs]
     lo = sum(b.lo if g > 0 else -b.hi for g, b in zip(signs, boxes))
     hi = sum(b.hi if g > 0 else -b.lo for g, b in zip(signs, boxes))
@@ -447,11 +443,7 @@ def _scale_shift(node: ScaleShift, src_node, src: _Zono | _State) -> _Zono | _St
     if isinstance(src, _Zono):
         z = _Zono(tuple(node.info.shape), src.zc * s + t, src.zg * s,
                   src.ec * sq + src.zc * (sq - s) + (tq - t), src.eg * sq + src.zg * (sq - s))
-        lo, hi = z.interval()
-        conv = _converted(lo, hi, np.zeros_like(lo), rnd, t_out, node.info)   # rounding + saturation
-        if not np.all(np.isfinite(conv)):
-            conv = _converted(lo, hi, z.e_max(), rnd, t_out, node.info)
-        return _extend(z, None, conv)
+        return _converted_form(z, rnd, node.info)
     a, b = s * src.lo + t, s * src.hi + t
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     e = np.abs(sq) * src.e + np.abs(s - sq) * np.maximum(np.abs(src.lo), np.abs(src.hi)) + np.abs(t - tq)
@@ -626,6 +618,16 @@ def _extend(z: _Zono, z_rad: np.ndarray | None, e_rad: np.ndarray | None) -> _Zo
     return _Zono(z.shape, z.zc, zg, z.ec, eg)
 
 
+def _converted_form(z: _Zono, rnd: float, info) -> _Zono:
+    """The form ``z`` after the conversion to the node's type (``info``): its rounding and
+    saturation as fresh symbols (a wrap that may happen: with ``z``'s whole error too)."""
+    lo, hi = z.interval()
+    conv = _converted(lo, hi, np.zeros_like(lo), rnd, info.type, info)   # rounding + saturation
+    if not np.all(np.isfinite(conv)):
+        conv = _converted(lo, hi, z.e_max(), rnd, info.type, info)
+    return _extend(z, None, conv)
+
+
 def _zono_of_box(s: _State, k: int) -> _Zono:
     n = len(s.lo)
     z = _Zono(s.shape, (s.lo + s.hi) / 2, np.zeros((k, n)), np.zeros(n), np.zeros((k, n)))
@@ -649,11 +651,7 @@ def _zono_dense(node: Dense, src_node, src: _Zono | _State) -> _Zono:
         z = _Zono(tuple(node.info.shape), src.zc @ w + b, src.zg @ w,
                   src.ec @ wq + src.zc @ dw + db, src.eg @ wq + src.zg @ dw)
     rnd = _conversion_error(node.acc_frac(src_node.info.type.frac), node.info.type)
-    lo, hi = z.interval()
-    conv = _converted(lo, hi, np.zeros_like(lo), rnd, node.info.type, node.info)   # rounding + saturation
-    if not np.all(np.isfinite(conv)):
-        conv = _converted(lo, hi, z.e_max(), rnd, node.info.type, node.info)
-    return _extend(z, None, conv)
+    return _converted_form(z, rnd, node.info)
 
 
 def _zono_activation(node: Activation, src_node, src: _Zono, last: bool = False) -> _Zono | None:

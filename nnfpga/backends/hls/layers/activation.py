@@ -65,38 +65,19 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
         stmt = "if (x[i] > 0) nnfpga::convert(y[i], x[i]); else y[i] = 0;"
     elif f == "leaky_relu":
         node, xt = ctx.node, ctx.x.type
-        af = node.alpha_frac
-        alpha_t = FixedType(af + 1, 1, False)
-        check_storable([node.alpha_raw], alpha_t, f"slope of {node.name!r}")
-        pre = type_for_range(node.leaky_raw(xt.min_raw), node.leaky_raw(xt.max_raw), xt.frac + af)
-        typedefs.append((f"{ctx.id}_alpha_t", alpha_t, f"{node.name}: the slope, exactly"))
-        typedefs.append((f"{ctx.id}_pre_t", pre, f"{node.name}: x and x * alpha, exactly"))
-        alpha = exact_decimal(node.alpha_raw, af)
-        stmt = (f"const {ctx.id}_alpha_t alpha = {alpha};  // {node.alpha_raw} * 2^-{af}\n"
-                f"        {ctx.id}_pre_t v;\n"
-                f"        if (x[i] < 0) v = x[i] * alpha;  // exact product\n"
-                f"        else v = x[i];\n"
-                f"        nnfpga::convert(y[i], v);")
+        pre = type_for_range(node.leaky_raw(xt.min_raw), node.leaky_raw(xt.max_raw), xt.frac + node.alpha_frac)
+        stmt = _leaky_statement(ctx, pre, "x and x * alpha", "", typedefs) + "\n        nnfpga::convert(y[i], v);"
     elif f == "saturating_leaky_relu":   # leaky_relu at the IR's pre_frac, then the floor alpha * T.min
         node, xt = ctx.node, ctx.x.type
-        af = node.alpha_frac
         pf = node.pre_frac(xt.frac)
-        shift = pf - xt.frac - af
+        shift = pf - xt.frac - node.alpha_frac
         floor = node.saturation_raw(xt.frac)
-        alpha_t = FixedType(af + 1, 1, False)
-        check_storable([node.alpha_raw], alpha_t, f"slope of {node.name!r}")
         pre = type_for_range(min(node.leaky_raw(xt.min_raw) << shift, floor),
                              max(node.leaky_raw(xt.max_raw) << shift, floor), pf)
-        typedefs.append((f"{ctx.id}_alpha_t", alpha_t, f"{node.name}: the slope, exactly"))
-        typedefs.append((f"{ctx.id}_pre_t", pre, f"{node.name}: x, x * alpha and the saturation, exactly"))
-        alpha = exact_decimal(node.alpha_raw, af)
-        stmt = (f"const {ctx.id}_alpha_t alpha = {alpha};  // {node.alpha_raw} * 2^-{af}\n"
-                f"        const {ctx.id}_pre_t lowest = {exact_decimal(floor, pf)};  // alpha * the output type's minimum\n"
-                f"        {ctx.id}_pre_t v;\n"
-                f"        if (x[i] < 0) v = x[i] * alpha;  // exact product\n"
-                f"        else v = x[i];\n"
-                f"        if (v < lowest) v = lowest;\n"
-                f"        nnfpga::convert(y[i], v);")
+        lowest = (f"        const {ctx.id}_pre_t lowest = {exact_decimal(floor, pf)};  "
+                  "// alpha * the output type's minimum\n")
+        stmt = (_leaky_statement(ctx, pre, "x, x * alpha and the saturation", lowest, typedefs)
+                + "\n        if (v < lowest) v = lowest;\n        nnfpga::convert(y[i], v);")
     elif f == "sign":   # +1 for x >= 0, -1 below (exact in the output type)
         pre = FixedType(2, 2, True)
         typedefs.append((f"{ctx.id}_pre_t", pre, f"{ctx.node.name}: +-1"))
@@ -138,6 +119,23 @@ def _elementwise(ctx: LayerContext) -> LayerCode:
 }}
 """
     return LayerCode(fn, typedefs, summary=f"{f}")
+
+
+def _leaky_statement(ctx: LayerContext, pre: FixedType, what: str, constants: str, typedefs: list) -> str:
+    """``v``, the exact ``x`` or ``x * alpha`` of a leaky ReLU in type ``pre`` (``what`` it
+    holds), after the slope constant and ``constants``; the slope's and ``pre``'s typedefs
+    go to ``typedefs``."""
+    node = ctx.node
+    af = node.alpha_frac
+    alpha_t = FixedType(af + 1, 1, False)
+    check_storable([node.alpha_raw], alpha_t, f"slope of {node.name!r}")
+    typedefs.append((f"{ctx.id}_alpha_t", alpha_t, f"{node.name}: the slope, exactly"))
+    typedefs.append((f"{ctx.id}_pre_t", pre, f"{node.name}: {what}, exactly"))
+    return (f"const {ctx.id}_alpha_t alpha = {exact_decimal(node.alpha_raw, af)};  // {node.alpha_raw} * 2^-{af}\n"
+            f"{constants}"
+            f"        {ctx.id}_pre_t v;\n"
+            f"        if (x[i] < 0) v = x[i] * alpha;  // exact product\n"
+            f"        else v = x[i];")
 
 
 def _table_file(ctx: LayerContext, table: LookupTable, array: str, ctype: str, role: str) -> dict[str, str]:

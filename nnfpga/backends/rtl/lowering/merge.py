@@ -10,7 +10,7 @@ Concatenate is wiring after the alignment (no cycle).
 
 from __future__ import annotations
 
-from nnfpga.backends.rtl.lowering.builder import Builder, RtlConfig, Value, check_in_ir_range, counted_layer
+from nnfpga.backends.rtl.lowering.builder import Builder, Value, check_in_ir_range, counted_layer
 from nnfpga.backends.rtl.netlist import LayerInfo, Term
 from nnfpga.ir.ops import Add, Concatenate
 
@@ -26,7 +26,7 @@ def aligned(b: Builder, name: str, operands: list[list[Value]]) -> tuple[list[li
     return out, target
 
 
-def lower_add(b: Builder, node: Add, operands: list[list[Value]], cfg: RtlConfig) -> tuple[list[Value], LayerInfo]:
+def lower_add(b: Builder, node: Add, operands: list[list[Value]]) -> tuple[list[Value], LayerInfo]:
     b.layer = node.name
     first_op = len(b.ops)
     operands, _ = aligned(b, node.name, operands)
@@ -45,8 +45,8 @@ def lower_add(b: Builder, node: Add, operands: list[list[Value]], cfg: RtlConfig
         description=f"sum of {len(operands)} tensors -> {node.info.type}")
 
 
-def lower_concatenate(b: Builder, node: Concatenate, operands: list[list[Value]], shapes: list[tuple[int, ...]],
-                      cfg: RtlConfig) -> tuple[list[Value], LayerInfo | None]:
+def lower_concatenate(b: Builder, node: Concatenate, operands: list[list[Value]], shapes: list[tuple[int, ...]]
+                      ) -> tuple[list[Value], LayerInfo]:
     """Wiring, after the operands' alignment (registers only where branches differ)."""
     b.layer = node.name
     first_op = len(b.ops)

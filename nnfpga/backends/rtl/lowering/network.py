@@ -233,9 +233,9 @@ def lower(graph: Graph, config: RtlConfig | None = None, name: str | None = None
         if isinstance(n, JOINS):
             operands = [tensors[i].values for i in n.inputs]
             if isinstance(n, Add):
-                vals, info = lower_add(b, n, operands, cfg)
+                vals, info = lower_add(b, n, operands)
             else:
-                vals, info = lower_concatenate(b, n, operands, [tensors[i].shape for i in n.inputs], cfg)
+                vals, info = lower_concatenate(b, n, operands, [tensors[i].shape for i in n.inputs])
         else:
             folded = []
             if isinstance(n, FOLDS_ACTIVATIONS):
